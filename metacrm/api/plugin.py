@@ -1,0 +1,9 @@
+"""Registers the REST API blueprints (a built-in plugin)."""
+
+from metacrm.api.auth import blueprint as auth_blueprint
+from metacrm.plugins import hookimpl
+
+
+@hookimpl
+def register_blueprints():
+    return [auth_blueprint]

@@ -1,0 +1,60 @@
+"""The application factory: builds one :class:`~metacrm.platform.instance.Instance`
+and wires its parts into a Flask app.
+
+The API and the screens are registered as built-in plugins through the same
+``register_blueprints`` hook a third-party plugin uses. The factory does not
+migrate the database: ``metacrm db upgrade`` (or ``metacrm demo``) does, once,
+before workers start.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any, Mapping
+
+from flask import Flask
+from flask_htmx import HTMX
+
+from metacrm.api import plugin as api_plugin
+from metacrm.platform.config import ensure_secret_key
+from metacrm.platform.instance import Instance
+from metacrm.platform.web import init_web
+from metacrm.ui import plugin as ui_plugin
+
+BUILTIN_PLUGINS = (api_plugin, ui_plugin)
+
+
+def build_instance(config: Mapping[str, Any] | None = None, *, load_entry_points: bool = True) -> Instance:
+    """The instance with the built-in plugins registered (used by the CLI too)."""
+    return Instance(config, builtin_plugins=BUILTIN_PLUGINS, load_entry_points=load_entry_points)
+
+
+def create_app(config: Mapping[str, Any] | None = None, *, instance: Instance | None = None) -> Flask:
+    """Create the Flask app. ``config`` overrides every other source
+    (defaults → instance config file → ``METACRM_*`` environment)."""
+    instance = instance or build_instance(config)
+    settings = instance.config
+    logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    app = Flask("metacrm", template_folder="ui/templates", static_folder="ui/static")
+    app.config.update(
+        SECRET_KEY=ensure_secret_key(settings),
+        MAX_CONTENT_LENGTH=settings["MAX_CONTENT_LENGTH"],
+        SESSION_COOKIE_NAME="metacrm_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings["SESSION_COOKIE_SECURE"],
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["SESSION_LIFETIME_HOURS"]),
+        JSON_SORT_KEYS=False,
+        METACRM=settings,
+    )
+    app.extensions["metacrm"] = instance
+    HTMX(app)
+    init_web(app)
+
+    for blueprints in instance.hook.register_blueprints():
+        for blueprint in blueprints:
+            app.register_blueprint(blueprint)
+    instance.hook.app_started(app=app)
+    return app

@@ -1,0 +1,261 @@
+"""The ``metacrm`` command.
+
+Every verb acts on one instance: the data folder given by ``--data-dir`` /
+``METACRM_DATA_DIR`` (embedded SQLite), or the database named by
+``--database-url`` / ``METACRM_DATABASE_URL``. So an operator can run
+``metacrm tenant create`` against the folder a running ``metacrm demo`` serves.
+Plugins add verbs through the ``register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import click
+
+from metacrm.app import BUILTIN_PLUGINS, build_instance, create_app
+from metacrm.platform import audit, identity as identities, tenancy
+from metacrm.platform.errors import MetacrmError
+from metacrm.platform.hooks import create_plugin_manager
+from metacrm.platform.server import run_gunicorn
+
+DEMO_TENANT = "demo"
+DEMO_CREDENTIALS_FILE = "demo-admin.txt"
+CLI_ACTOR = audit.Actor(email="cli")
+
+
+def instance_options(fn):
+    """``--data-dir`` and ``--database-url`` on every verb; passes ``overrides``."""
+
+    @click.option("--data-dir", envvar="METACRM_DATA_DIR", type=click.Path(file_okay=False),
+                  help="Instance data folder (embedded SQLite). [env: METACRM_DATA_DIR]")
+    @click.option("--database-url", envvar="METACRM_DATABASE_URL",
+                  help="PostgreSQL URL instead of embedded SQLite. [env: METACRM_DATABASE_URL]")
+    @functools.wraps(fn)
+    def wrapper(*args, data_dir, database_url, **kwargs):
+        overrides = {}
+        if data_dir:
+            overrides["DATA_DIR"] = data_dir
+        if database_url:
+            overrides["DATABASE_URL"] = database_url
+        return fn(*args, overrides=overrides, **kwargs)
+
+    return wrapper
+
+
+def _instance(overrides):
+    instance = build_instance(overrides)
+    instance.upgrade_platform()
+    return instance
+
+
+class _Group(click.Group):
+    """Turns domain errors into one clear line and exit code 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MetacrmError as exc:
+            detail = f" {exc.details}" if exc.details else ""
+            raise click.ClickException(f"{exc.message}{detail}") from None
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="metacrm")
+def main():
+    """metacrm: a low-code, metadata-driven CRM platform."""
+
+
+# -- demo and serve ------------------------------------------------------------
+
+
+@main.command()
+@instance_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--admin-email", default="admin@demo.example.com", show_default=True, help="Demo admin login.")
+@click.option("--admin-password", default=None,
+              help="Demo admin password (default: generated once and kept in the data folder).")
+def demo(overrides, host, port, admin_email, admin_password):
+    """Create the embedded demo instance if absent, then serve it."""
+    overrides.setdefault("SESSION_COOKIE_SECURE", False)  # plain http on this machine
+    overrides.setdefault("DEFAULT_TENANT", DEMO_TENANT)
+    instance = _instance(overrides)
+    data_dir = Path(instance.config["DATA_DIR"])
+    credentials = data_dir / DEMO_CREDENTIALS_FILE
+
+    if not tenancy.tenant_exists(instance, DEMO_TENANT):
+        click.echo(f"Creating the demo instance in {data_dir} …")
+        tenancy.create_tenant(instance, DEMO_TENANT, "Demo Company", actor=CLI_ACTOR,
+                              progress=lambda m: click.echo(f"  {m}"))
+        password = admin_password or secrets.token_urlsafe(12)
+        identities.create_user(instance, tenant=DEMO_TENANT, email=admin_email, password=password,
+                               display_name="Demo Admin", is_admin=True, role="admin", actor=CLI_ACTOR)
+        _keep_credentials(credentials, admin_email, password)
+    elif admin_password:
+        identities.set_password(instance, admin_email, admin_password, actor=CLI_ACTOR)
+        _keep_credentials(credentials, admin_email, admin_password)
+
+    email, password = _read_credentials(credentials, admin_email)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
+    click.echo("")
+    click.echo(f"  metacrm demo is running at {url}")
+    click.echo(f"  sign in to organisation '{DEMO_TENANT}' as {email} with password {password}")
+    click.echo("  (Ctrl+C stops it)")
+    click.echo("")
+    sys.stdout.flush()
+    instance.dispose()
+    run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=1, threads=8, access_log=False)
+
+
+def _keep_credentials(path: Path, email: str, password: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"{email}\n{password}\n")
+
+
+def _read_credentials(path: Path, fallback_email: str) -> tuple[str, str]:
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if len(lines) >= 2:
+            return lines[0], lines[1]
+    return fallback_email, "(the password you chose)"
+
+
+@main.command()
+@instance_options
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+def serve(overrides, host, port, workers, threads):
+    """Serve the instance in production (gunicorn). Run `metacrm db upgrade` first."""
+    run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=workers, threads=threads)
+
+
+# -- db -------------------------------------------------------------------------
+
+
+@main.group()
+def db():
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@instance_options
+def db_upgrade(overrides):
+    """Create or upgrade the platform namespace and every tenant namespace."""
+    instance = build_instance(overrides)
+    click.echo("upgrading the platform namespace")
+    instance.upgrade_platform()
+    count = tenancy.upgrade_tenants(instance, progress=lambda m: click.echo(m))
+    click.echo(f"done: platform and {count} tenant namespace(s) are up to date")
+
+
+# -- tenants ----------------------------------------------------------------------
+
+
+@main.group()
+def tenant():
+    """Tenants (organisations), each with its own namespace."""
+
+
+@tenant.command("create")
+@instance_options
+@click.argument("slug")
+@click.option("--name", default=None, help="Display name (default: the slug).")
+def tenant_create(overrides, slug, name):
+    """Create tenant SLUG and its namespace."""
+    instance = _instance(overrides)
+    tenancy.create_tenant(instance, slug, name, actor=CLI_ACTOR, progress=lambda m: click.echo(m))
+    click.echo(f"created tenant {slug}")
+
+
+@tenant.command("list")
+@instance_options
+def tenant_list(overrides):
+    """List tenants."""
+    for row in tenancy.list_tenants(_instance(overrides)):
+        click.echo(f"{row['slug']}\t{row['status']}\t{row['name']}")
+
+
+# -- users ------------------------------------------------------------------------
+
+
+@main.group()
+def user():
+    """Users and their tenant memberships."""
+
+
+@user.command("create")
+@instance_options
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant the user joins.")
+@click.option("--email", required=True, help="Login e-mail address.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Password (prompted when omitted).")
+@click.option("--role", default=None, help="Role api name, e.g. sales_rep.")
+@click.option("--admin", is_flag=True, help="Make the user a tenant admin.")
+@click.option("--name", "display_name", default="", help="Display name.")
+def user_create(overrides, tenant_slug, email, password, role, admin, display_name):
+    """Create a user in a tenant (or add an existing login to it)."""
+    user_id = identities.create_user(_instance(overrides), tenant=tenant_slug, email=email, password=password,
+                                     display_name=display_name, is_admin=admin, role=role, actor=CLI_ACTOR)
+    click.echo(f"user {email} (id {user_id}) is a member of {tenant_slug}")
+
+
+@user.command("list")
+@instance_options
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant whose members to list.")
+def user_list(overrides, tenant_slug):
+    """List the members of a tenant."""
+    for row in identities.list_users(_instance(overrides), tenant_slug):
+        flags = ",".join(f for f, on in (("admin", row["is_admin"]), ("inactive", not row["is_active"])) if on)
+        click.echo(f"{row['email']}\t{row['role'] or '-'}\t{flags or '-'}\t{row['display_name']}")
+
+
+@user.command("set-password")
+@instance_options
+@click.option("--email", required=True, help="Login e-mail address.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="New password (prompted when omitted).")
+def user_set_password(overrides, email, password):
+    """Set a user's password; their browser sessions end."""
+    identities.set_password(_instance(overrides), email, password, actor=CLI_ACTOR)
+    click.echo(f"password of {email} changed")
+
+
+# -- tokens -----------------------------------------------------------------------
+
+
+@main.group()
+def token():
+    """API tokens."""
+
+
+@token.command("create")
+@instance_options
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant the token acts in.")
+@click.option("--email", required=True, help="User the token acts as.")
+@click.option("--name", default="cli", show_default=True, help="A name to tell tokens apart.")
+def token_create(overrides, tenant_slug, email, name):
+    """Print a new API token for a user in a tenant."""
+    instance = _instance(overrides)
+    members = {row["email"]: row for row in identities.list_users(instance, tenant_slug)}
+    email = identities.normalize_email(email)
+    if email not in members:
+        raise click.ClickException(f"{email} is not a member of {tenant_slug}")
+    identity = identities.identity_for(instance, members[email]["id"], tenant_slug)
+    _, token_value = identities.create_token(instance, identity, name, actor=CLI_ACTOR)
+    click.echo(token_value)
+
+
+def _register_plugin_commands() -> None:
+    pm = create_plugin_manager(BUILTIN_PLUGINS)
+    pm.hook.register_commands(cli=main)
+
+
+_register_plugin_commands()

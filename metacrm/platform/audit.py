@@ -1,0 +1,69 @@
+"""The append-only audit log of a tenant: who did what, when, from where.
+
+Writes go through :func:`record` on a connection of the tenant binding,
+inside the transaction of the change they describe, so a change and its audit
+entry commit (or roll back) together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from metacrm.platform.clock import as_utc, utcnow
+from metacrm.platform.tables import audit_log
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts and from where (request id ties log lines to the entry)."""
+
+    user_id: int | None = None
+    email: str | None = None
+    ip: str | None = None
+    request_id: str | None = None
+
+
+SYSTEM = Actor(email="system")
+
+
+def record(
+    conn: Connection,
+    actor: Actor,
+    action: str,
+    *,
+    object: str | None = None,
+    record_id: Any = None,
+    details: dict | None = None,
+) -> None:
+    conn.execute(
+        audit_log.insert().values(
+            at=utcnow(),
+            actor_id=actor.user_id,
+            actor_email=actor.email,
+            action=action,
+            object=object,
+            record_id=None if record_id is None else str(record_id),
+            details=details,
+            ip=actor.ip,
+            request_id=actor.request_id,
+        )
+    )
+
+
+def entries(conn: Connection, *, action: str | None = None, limit: int = 100, before_id: int | None = None) -> list[dict]:
+    """Newest first."""
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if action:
+        query = query.where(audit_log.c.action == action)
+    if before_id:
+        query = query.where(audit_log.c.id < before_id)
+    rows = []
+    for row in conn.execute(query).mappings():
+        item = dict(row)
+        item["at"] = as_utc(item["at"]).isoformat()
+        rows.append(item)
+    return rows

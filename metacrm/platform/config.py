@@ -1,0 +1,113 @@
+"""Configuration, read once per app: defaults → instance config file →
+``METACRM_*`` environment variables → the mapping passed to ``create_app``.
+
+No secret has a hard-coded default: without ``METACRM_SECRET_KEY`` a random key
+is generated on first start and kept (mode 0600) in the data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from metacrm.platform.errors import ConfigError
+
+DEFAULTS: dict[str, Any] = {
+    # Where the embedded instance keeps its files (SQLite databases, secret key).
+    "DATA_DIR": "metacrm-data",
+    # Empty: embedded SQLite in DATA_DIR. Otherwise a SQLAlchemy URL
+    # (postgresql+psycopg://user@host/db).
+    "DATABASE_URL": "",
+    "SECRET_KEY": "",
+    "REDIS_URL": "",
+    # PostgreSQL namespaces: platform tables live in PLATFORM_SCHEMA, tenant
+    # <slug> in TENANT_SCHEMA_PREFIX + slug.
+    "PLATFORM_SCHEMA": "metacrm",
+    "TENANT_SCHEMA_PREFIX": "t_",
+    # Browser sessions: cookies only over HTTPS unless explicitly turned off
+    # (the demo turns it off because it serves plain http on localhost).
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_LIFETIME_HOURS": 12,
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    # Sign-in throttling: this many failures for one e-mail address (or five
+    # times as many from one IP address) within the window locks out further
+    # attempts until the window has passed.
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_FAILURE_WINDOW_SECONDS": 900,
+    "LOG_LEVEL": "INFO",
+    # Prefilled in the sign-in form (the demo sets "demo").
+    "DEFAULT_TENANT": "",
+}
+
+ENV_PREFIX = "METACRM_"
+CONFIG_FILE_NAME = "metacrm.toml"
+
+
+def _coerce(key: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{key} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{key} must be an integer, not {raw!r}") from None
+    return raw
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Return the effective configuration.
+
+    ``overrides`` (what the caller of ``create_app`` passed) wins over the
+    environment, which wins over the instance file ``DATA_DIR/metacrm.toml``
+    (or the file named by ``METACRM_CONFIG``), which wins over the defaults.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    config = dict(DEFAULTS)
+
+    data_dir = overrides.get("DATA_DIR") or environ.get(ENV_PREFIX + "DATA_DIR") or DEFAULTS["DATA_DIR"]
+    config_file = environ.get(ENV_PREFIX + "CONFIG") or overrides.get("CONFIG_FILE")
+    path = Path(config_file) if config_file else Path(data_dir) / CONFIG_FILE_NAME
+    if path.is_file():
+        try:
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        for key, value in file_values.items():
+            config[key.upper()] = value
+    elif config_file:
+        raise ConfigError(f"config file {config_file} does not exist")
+
+    for key, default in DEFAULTS.items():
+        if ENV_PREFIX + key in environ:
+            config[key] = _coerce(key, environ[ENV_PREFIX + key], default)
+
+    config.update(overrides)
+    config["DATA_DIR"] = str(Path(config["DATA_DIR"]).resolve())
+    return config
+
+
+def ensure_secret_key(config: dict[str, Any]) -> str:
+    """Return the configured secret key, or the one kept in the data folder
+    (generated on first use)."""
+    if config.get("SECRET_KEY"):
+        return config["SECRET_KEY"]
+    key_file = Path(config["DATA_DIR"]) / "secret_key"
+    if key_file.is_file():
+        return key_file.read_text(encoding="utf-8").strip()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key + "\n")
+    return key

@@ -1,0 +1,201 @@
+"""Engines, namespaces and the tenant binding.
+
+One :class:`Database` per app (or CLI invocation). It owns the engines and
+knows where each namespace lives:
+
+* PostgreSQL: one engine; the platform namespace is the schema
+  ``PLATFORM_SCHEMA``, tenant ``acme`` is the schema ``t_acme``.
+* SQLite (embedded default): ``DATA_DIR/platform.db`` and one file per tenant,
+  ``DATA_DIR/tenants/acme.db``.
+
+Tenant tables are defined without a schema and reach a tenant's namespace only
+through a :class:`TenantBinding`, which is the one way to get a connection to
+them: on PostgreSQL the binding's connections translate the empty schema to
+``t_<slug>``; on SQLite the tenant's file has its own engine that only the
+binding hands out.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from metacrm.platform.errors import BadRequest, ConfigError, NotFound
+from metacrm.platform.tables import PLATFORM, tenants
+
+SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+def validate_slug(slug: str) -> str:
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        raise BadRequest(
+            "a tenant slug is 2-40 characters: a lower-case letter, then lower-case "
+            "letters, digits or _",
+            details={"fields": {"slug": ["must match ^[a-z][a-z0-9_]{1,39}$"]}},
+        )
+    return slug
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    """A SQLite engine with real transactions around DDL (pysqlite would
+    otherwise commit before every CREATE/ALTER), WAL, foreign keys and a busy
+    timeout. A connection that is given the execution option
+    ``sqlite_immediate=True`` takes the write lock when it begins, so
+    read-then-write transactions serialize instead of failing."""
+    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@dataclass(frozen=True)
+class TenantBinding:
+    """A tenant bound for the duration of a request or CLI command.
+
+    ``connect()``/``begin()`` are the only ways to reach the tenant's tables.
+    """
+
+    slug: str
+    tenant_id: int
+    name: str
+    schema: str | None
+    engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def _options(self, write: bool) -> dict:
+        options: dict = {"schema_translate_map": {None: self.schema}}
+        if write and self.dialect == "sqlite":
+            options["sqlite_immediate"] = True
+        return options
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection for reading (commit explicitly to write)."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(**self._options(write=False))
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection in a write transaction, committed on success and
+        rolled back on any exception."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**self._options(write=True))
+            with conn.begin():
+                yield conn
+
+
+class Database:
+    """The engines of one metacrm instance."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        url = config.get("DATABASE_URL") or ""
+        self.data_dir = Path(config["DATA_DIR"])
+        self._tenant_engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+        if not url:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            (self.data_dir / "tenants").mkdir(exist_ok=True)
+            self.dialect = "sqlite"
+            self.engine = _sqlite_engine(self.data_dir / "platform.db")
+            self.platform_schema = None
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            self.dialect = self.engine.dialect.name
+            if self.dialect != "postgresql":
+                raise ConfigError(
+                    f"METACRM_DATABASE_URL must name PostgreSQL (or be empty for embedded "
+                    f"SQLite), not {self.dialect}"
+                )
+            self.platform_schema = config["PLATFORM_SCHEMA"]
+        self.tenant_prefix = config["TENANT_SCHEMA_PREFIX"]
+
+    # -- platform namespace -------------------------------------------------
+
+    @property
+    def _platform_options(self) -> dict:
+        return {"schema_translate_map": {PLATFORM: self.platform_schema}}
+
+    @contextmanager
+    def platform_connect(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn.execution_options(**self._platform_options)
+
+    @contextmanager
+    def platform_begin(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            options = dict(self._platform_options)
+            if self.dialect == "sqlite":
+                options["sqlite_immediate"] = True
+            conn = conn.execution_options(**options)
+            with conn.begin():
+                yield conn
+
+    # -- tenant namespaces --------------------------------------------------
+
+    def tenant_schema(self, slug: str) -> str | None:
+        return None if self.dialect == "sqlite" else self.tenant_prefix + validate_slug(slug)
+
+    def tenant_file(self, slug: str) -> Path:
+        return self.data_dir / "tenants" / f"{validate_slug(slug)}.db"
+
+    def tenant_engine(self, slug: str) -> Engine:
+        if self.dialect != "sqlite":
+            return self.engine
+        with self._lock:
+            engine = self._tenant_engines.get(slug)
+            if engine is None:
+                engine = _sqlite_engine(self.tenant_file(slug))
+                self._tenant_engines[slug] = engine
+            return engine
+
+    def bind(self, slug: str) -> TenantBinding:
+        """Bind the active tenant ``slug``; raises NotFound for an unknown or
+        suspended tenant."""
+        validate_slug(slug)
+        with self.platform_connect() as conn:
+            row = conn.execute(
+                sa.select(tenants.c.id, tenants.c.name, tenants.c.status).where(tenants.c.slug == slug)
+            ).first()
+        if row is None or row.status != "active":
+            raise NotFound(f"no tenant {slug!r}")
+        return TenantBinding(
+            slug=slug,
+            tenant_id=row.id,
+            name=row.name,
+            schema=self.tenant_schema(slug),
+            engine=self.tenant_engine(slug),
+        )
+
+    def unbound(self, slug: str, tenant_id: int, name: str) -> TenantBinding:
+        """A binding for a namespace that is being created (not yet in the
+        directory). Only :mod:`metacrm.platform.tenancy` uses this."""
+        return TenantBinding(slug, tenant_id, name, self.tenant_schema(slug), self.tenant_engine(slug))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        for engine in self._tenant_engines.values():
+            engine.dispose()

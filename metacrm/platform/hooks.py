@@ -1,0 +1,70 @@
+"""Hook specifications and the plugin manager.
+
+Every extension point is one function below (the Datasette pattern): its
+docstring says when it is called, with what, and what it returns.
+``docs/plugins.md`` lists them; a test checks the two agree. Built-in parts
+(the API, the screens, the standard CRM) register through these same hooks.
+
+Plugins are discovered through the ``metacrm.plugins`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "metacrm"
+ENTRY_POINT_GROUP = "metacrm.plugins"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class HookSpecs:
+    @hookspec
+    def register_blueprints(self):
+        """Return a list of Flask blueprints to register on the app.
+
+        Called once by the app factory, after configuration and the database
+        are set up. Every route of every blueprint must be protected: the app
+        refuses to start if a view lacks an authentication marker (see
+        ``metacrm.platform.web``)."""
+
+    @hookspec
+    def register_commands(self, cli):
+        """Add click commands or groups to the ``metacrm`` command ``cli``.
+
+        Called once when the command line is built. Returns nothing."""
+
+    @hookspec
+    def tenant_migration_locations(self):
+        """Return a list of folders (``pathlib.Path``) holding Alembic migration
+        scripts for tables the plugin keeps in every tenant namespace.
+
+        Each folder is its own Alembic branch (give the first revision a
+        ``branch_labels``). Called whenever a tenant namespace is created or
+        upgraded; the scripts run inside the same transaction."""
+
+    @hookspec
+    def tenant_created(self, tenant, connection):
+        """A tenant namespace was just created and migrated.
+
+        ``tenant`` is the :class:`~metacrm.platform.database.TenantBinding`;
+        ``connection`` is inside the creating transaction (write seed rows
+        here; raising aborts the whole creation). Returns nothing."""
+
+    @hookspec
+    def app_started(self, app):
+        """The Flask ``app`` is fully built. Called once at the end of the
+        factory, e.g. to add template globals. Returns nothing."""
+
+
+def create_plugin_manager(builtin_plugins=(), load_entry_points: bool = True) -> pluggy.PluginManager:
+    """Build the plugin manager: the specs, then the built-in plugins, then
+    the installed ones from the ``metacrm.plugins`` entry points."""
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(HookSpecs)
+    for plugin in builtin_plugins:
+        pm.register(plugin)
+    if load_entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    return pm

@@ -1,0 +1,352 @@
+"""Login identities: users, their tenant memberships, passwords, API tokens
+and sign-in throttling. All of it lives in the platform namespace.
+
+Passwords are hashed with argon2id (argon2-cffi defaults, re-hashed when the
+parameters change). API tokens are 256-bit random strings stored as SHA-256.
+Throttling counts failures in the database, so every worker sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from metacrm.platform import audit
+from metacrm.platform.clock import as_utc, utcnow
+from metacrm.platform.database import validate_slug
+from metacrm.platform.errors import Conflict, NotFound, TooManyRequests, Unauthenticated, ValidationFailed
+from metacrm.platform.instance import Instance
+from metacrm.platform.tables import api_tokens, login_attempts, memberships, tenants, users
+
+_hasher = PasswordHasher()
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_LENGTH = 8
+TOKEN_PREFIX = "mcrm_"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A signed-in user acting in one tenant."""
+
+    user_id: int
+    email: str
+    display_name: str
+    tenant_slug: str
+    tenant_id: int
+    is_admin: bool
+    role: str | None
+    session_epoch: int = 0
+    token_id: int | None = None
+
+    def as_actor(self, ip: str | None = None, request_id: str | None = None) -> audit.Actor:
+        return audit.Actor(user_id=self.user_id, email=self.email, ip=ip, request_id=request_id)
+
+
+# -- passwords ---------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_rules(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters",
+            details={"fields": {"password": [f"at least {MIN_PASSWORD_LENGTH} characters"]}},
+        )
+
+
+def normalize_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        raise ValidationFailed(
+            "not a valid e-mail address", details={"fields": {"email": ["not a valid e-mail address"]}}
+        )
+    return email
+
+
+# -- users and memberships ----------------------------------------------------
+
+
+def create_user(
+    instance: Instance,
+    *,
+    tenant: str,
+    email: str,
+    password: str,
+    display_name: str = "",
+    is_admin: bool = False,
+    role: str | None = None,
+    actor: audit.Actor = audit.SYSTEM,
+) -> int:
+    """Create the user (or reuse an existing login) and make them a member of
+    ``tenant``. Returns the user id; Conflict if already a member."""
+    email = normalize_email(email)
+    binding = instance.db.bind(tenant)
+    with instance.db.platform_begin() as conn:
+        row = conn.execute(sa.select(users.c.id).where(users.c.email == email)).first()
+        if row is None:
+            check_password_rules(password)
+            user_id = conn.execute(
+                users.insert().values(
+                    email=email,
+                    display_name=display_name or email.split("@")[0],
+                    password_hash=hash_password(password),
+                    created_at=utcnow(),
+                )
+            ).inserted_primary_key[0]
+        else:
+            user_id = row.id
+            already = conn.execute(
+                sa.select(memberships.c.user_id).where(
+                    memberships.c.user_id == user_id, memberships.c.tenant_id == binding.tenant_id
+                )
+            ).first()
+            if already:
+                raise Conflict(f"{email} is already a member of {tenant}", details={"fields": {"email": ["already a member"]}})
+        conn.execute(
+            memberships.insert().values(
+                user_id=user_id, tenant_id=binding.tenant_id, is_admin=is_admin, role=role, created_at=utcnow()
+            )
+        )
+    with binding.begin() as tconn:
+        audit.record(tconn, actor, "user.added", object="user", record_id=user_id,
+                     details={"email": email, "is_admin": is_admin, "role": role})
+    return user_id
+
+
+def list_users(instance: Instance, tenant: str) -> list[dict]:
+    binding = instance.db.bind(tenant)
+    query = (
+        sa.select(users.c.id, users.c.email, users.c.display_name, users.c.is_active,
+                  memberships.c.is_admin, memberships.c.role)
+        .join(memberships, memberships.c.user_id == users.c.id)
+        .where(memberships.c.tenant_id == binding.tenant_id)
+        .order_by(users.c.email)
+    )
+    with instance.db.platform_connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def set_password(instance: Instance, email: str, password: str, *, actor: audit.Actor = audit.SYSTEM) -> None:
+    """Change a password; every existing browser session of the user ends."""
+    email = normalize_email(email)
+    check_password_rules(password)
+    with instance.db.platform_begin() as conn:
+        result = conn.execute(
+            users.update()
+            .where(users.c.email == email)
+            .values(password_hash=hash_password(password), session_epoch=users.c.session_epoch + 1)
+        )
+        if result.rowcount == 0:
+            raise NotFound(f"no user {email}")
+
+
+def identity_for(instance: Instance, user_id: int, tenant_slug: str) -> Identity | None:
+    """The user's identity in the tenant, or None if not an active member."""
+    query = (
+        sa.select(users.c.id, users.c.email, users.c.display_name, users.c.session_epoch,
+                  tenants.c.id.label("tenant_id"), tenants.c.slug, memberships.c.is_admin, memberships.c.role)
+        .join(memberships, memberships.c.user_id == users.c.id)
+        .join(tenants, tenants.c.id == memberships.c.tenant_id)
+        .where(users.c.id == user_id, tenants.c.slug == tenant_slug,
+               users.c.is_active.is_(True), tenants.c.status == "active")
+    )
+    with instance.db.platform_connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    return Identity(row.id, row.email, row.display_name, row.slug, row.tenant_id, row.is_admin, row.role,
+                    row.session_epoch)
+
+
+def tenants_of(instance: Instance, user_id: int) -> list[str]:
+    query = (
+        sa.select(tenants.c.slug)
+        .join(memberships, memberships.c.tenant_id == tenants.c.id)
+        .where(memberships.c.user_id == user_id, tenants.c.status == "active")
+        .order_by(tenants.c.slug)
+    )
+    with instance.db.platform_connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+# -- sign-in with throttling ---------------------------------------------------
+
+
+def _check_throttle(instance: Instance, conn, email: str, ip: str) -> None:
+    config = instance.config
+    window = timedelta(seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"])
+    since = utcnow() - window
+    limit = config["LOGIN_MAX_FAILURES"]
+
+    def failures(column, value, cap):
+        # Failures since the last success of that key, within the window.
+        last_ok = conn.execute(
+            sa.select(sa.func.max(login_attempts.c.at)).where(column == value, login_attempts.c.succeeded.is_(True))
+        ).scalar()
+        start = max(since, as_utc(last_ok)) if last_ok else since
+        rows = conn.execute(
+            sa.select(login_attempts.c.at)
+            .where(column == value, login_attempts.c.succeeded.is_(False), login_attempts.c.at > start)
+            .order_by(login_attempts.c.at)
+        ).scalars().all()
+        if len(rows) >= cap:
+            oldest_counted = as_utc(rows[-cap])
+            return max(1, int((oldest_counted + window - utcnow()).total_seconds()) + 1)
+        return 0
+
+    retry = max(failures(login_attempts.c.email, email, limit), failures(login_attempts.c.ip, ip, limit * 5))
+    if retry:
+        raise TooManyRequests(
+            "too many failed sign-in attempts; try again later", retry_after=retry,
+            details={"retry_after_seconds": retry},
+        )
+
+
+def authenticate(instance: Instance, *, email: str, password: str, tenant: str, ip: str,
+                 request_id: str | None = None) -> Identity:
+    """Check a password sign-in to ``tenant``; every attempt is counted and
+    audited in the tenant (when it exists). Raises Unauthenticated with one
+    message for every kind of failure, so nothing is revealed about which
+    part was wrong; TooManyRequests when throttled."""
+    email = (email or "").strip().lower()[:254]
+    tenant = (tenant or "").strip()
+    with instance.db.platform_connect() as conn:
+        _check_throttle(instance, conn, email, ip)
+        row = conn.execute(
+            sa.select(users.c.id, users.c.password_hash, users.c.is_active).where(users.c.email == email)
+        ).first()
+
+    identity = None
+    if row is not None and row.is_active:
+        try:
+            _hasher.verify(row.password_hash, password or "")
+            verified = True
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            verified = False
+        if verified:
+            try:
+                identity = identity_for(instance, row.id, validate_slug(tenant))
+            except Exception:
+                identity = None
+            if identity and _hasher.check_needs_rehash(row.password_hash):
+                with instance.db.platform_begin() as conn:
+                    conn.execute(users.update().where(users.c.id == row.id).values(password_hash=hash_password(password)))
+    else:
+        # Spend the same time as a real check, so timing does not tell which e-mails exist.
+        try:
+            _hasher.verify(_DUMMY_HASH, password or "")
+        except VerificationError:
+            pass
+
+    with instance.db.platform_begin() as conn:
+        conn.execute(login_attempts.insert().values(email=email, ip=ip, succeeded=identity is not None, at=utcnow()))
+    _audit_sign_in(instance, tenant, identity, email, ip, request_id)
+    if identity is None:
+        raise Unauthenticated("wrong e-mail address, password or tenant")
+    return identity
+
+
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def _audit_sign_in(instance, tenant, identity, email, ip, request_id) -> None:
+    try:
+        binding = instance.db.bind(tenant)
+    except Exception:
+        return  # unknown tenant: there is no tenant log to write to
+    actor = identity.as_actor(ip, request_id) if identity else audit.Actor(email=email, ip=ip, request_id=request_id)
+    with binding.begin() as conn:
+        audit.record(conn, actor, "auth.sign_in" if identity else "auth.sign_in_failed")
+
+
+# -- API tokens ---------------------------------------------------------------
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(instance: Instance, identity: Identity, name: str = "", *, actor: audit.Actor | None = None) -> tuple[int, str]:
+    """Return ``(token_id, token)``; the token is shown once and stored hashed."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with instance.db.platform_begin() as conn:
+        token_id = conn.execute(
+            api_tokens.insert().values(
+                user_id=identity.user_id, tenant_id=identity.tenant_id, name=(name or "")[:100],
+                prefix=token[:12], token_hash=_hash_token(token), created_at=utcnow(),
+            )
+        ).inserted_primary_key[0]
+    with instance.db.bind(identity.tenant_slug).begin() as tconn:
+        audit.record(tconn, actor or identity.as_actor(), "auth.token_created", object="api_token",
+                     record_id=token_id, details={"name": name, "prefix": token[:12]})
+    return token_id, token
+
+
+def list_tokens(instance: Instance, identity: Identity) -> list[dict]:
+    query = (
+        sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.prefix, api_tokens.c.created_at,
+                  api_tokens.c.last_used_at, api_tokens.c.revoked_at)
+        .where(api_tokens.c.user_id == identity.user_id, api_tokens.c.tenant_id == identity.tenant_id)
+        .order_by(api_tokens.c.id)
+    )
+    with instance.db.platform_connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [
+        {key: (as_utc(value).isoformat() if key.endswith("_at") and value else value) for key, value in row.items()}
+        for row in rows
+    ]
+
+
+def revoke_token(instance: Instance, identity: Identity, token_id: int, *, actor: audit.Actor | None = None) -> None:
+    """Revoke one of the identity's own tokens (NotFound for anyone else's)."""
+    with instance.db.platform_begin() as conn:
+        result = conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.id == token_id, api_tokens.c.user_id == identity.user_id,
+                   api_tokens.c.tenant_id == identity.tenant_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        if result.rowcount == 0:
+            raise NotFound(f"no active token {token_id}")
+    with instance.db.bind(identity.tenant_slug).begin() as tconn:
+        audit.record(tconn, actor or identity.as_actor(), "auth.token_revoked", object="api_token", record_id=token_id)
+
+
+def identity_from_token(instance: Instance, token: str) -> Identity | None:
+    """The identity a bearer token stands for, or None (unknown, revoked,
+    or its user no longer a member). Updates the token's last-used time."""
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    token_hash = _hash_token(token)
+    query = (
+        sa.select(api_tokens.c.id, api_tokens.c.user_id, tenants.c.slug)
+        .join(tenants, tenants.c.id == api_tokens.c.tenant_id)
+        .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
+    )
+    with instance.db.platform_connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    identity = identity_for(instance, row.user_id, row.slug)
+    if identity is None:
+        return None
+    now = utcnow()
+    with instance.db.platform_begin() as conn:
+        # Coarse (one write a minute per token) so busy clients don't write on every call.
+        conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.id == row.id,
+                   sa.or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at < now - timedelta(minutes=1)))
+            .values(last_used_at=now)
+        )
+    return Identity(**{**identity.__dict__, "token_id": row.id})

@@ -1,0 +1,112 @@
+"""Creating, listing and upgrading tenant namespaces.
+
+A tenant is created in one step as far as the database allows: on PostgreSQL
+the schema, its tables, the plugins' seed rows and the directory row commit in
+ONE transaction; on SQLite (a file per tenant) the file is built first and
+removed again if anything fails, and the directory row is written last.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlalchemy as sa
+
+from metacrm.platform import audit, migrations
+from metacrm.platform.clock import as_utc, utcnow
+from metacrm.platform.database import TenantBinding, validate_slug
+from metacrm.platform.errors import Conflict
+from metacrm.platform.instance import Instance
+from metacrm.platform.tables import tenants
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+def list_tenants(instance: Instance) -> list[dict]:
+    with instance.db.platform_connect() as conn:
+        rows = conn.execute(sa.select(tenants).order_by(tenants.c.slug)).mappings().all()
+    return [dict(row, created_at=as_utc(row["created_at"])) for row in rows]
+
+
+def tenant_exists(instance: Instance, slug: str) -> bool:
+    with instance.db.platform_connect() as conn:
+        return conn.execute(sa.select(tenants.c.id).where(tenants.c.slug == slug)).first() is not None
+
+
+def _migrate_namespace(instance: Instance, binding: TenantBinding, conn) -> None:
+    if binding.schema:
+        conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{binding.schema}"'))
+    migrations.upgrade_tenant(conn, binding.schema, instance.tenant_migration_locations())
+
+
+def create_tenant(
+    instance: Instance, slug: str, name: str | None = None, *, actor: audit.Actor = audit.SYSTEM,
+    progress: Progress = _quiet,
+) -> TenantBinding:
+    """Create tenant ``slug`` with its namespace; raises Conflict if it exists."""
+    db = instance.db
+    validate_slug(slug)
+    name = name or slug
+    if tenant_exists(instance, slug):
+        raise Conflict(f"tenant {slug!r} already exists", details={"fields": {"slug": ["already exists"]}})
+
+    if db.dialect == "postgresql":
+        with db.platform_begin() as conn:
+            tenant_id = conn.execute(
+                tenants.insert().values(slug=slug, name=name, status="active", created_at=utcnow())
+            ).inserted_primary_key[0]
+            binding = db.unbound(slug, tenant_id, name)
+            tconn = conn.execution_options(schema_translate_map={None: binding.schema, "platform": db.platform_schema})
+            progress(f"creating schema {binding.schema}")
+            _migrate_namespace(instance, binding, tconn)
+            progress("installing plugins")
+            instance.hook.tenant_created(tenant=binding, connection=tconn)
+            audit.record(tconn, actor, "tenant.created", details={"slug": slug, "name": name})
+        return binding
+
+    # SQLite: the namespace is a file of its own.
+    path = db.tenant_file(slug)
+    if path.exists():
+        raise Conflict(f"a namespace file for {slug!r} already exists at {path}")
+    with db.platform_begin() as conn:
+        tenant_id = conn.execute(
+            tenants.insert().values(slug=slug, name=name, status="creating", created_at=utcnow())
+        ).inserted_primary_key[0]
+    binding = db.unbound(slug, tenant_id, name)
+    try:
+        with binding.begin() as tconn:
+            progress(f"creating {path}")
+            _migrate_namespace(instance, binding, tconn)
+            progress("installing plugins")
+            instance.hook.tenant_created(tenant=binding, connection=tconn)
+            audit.record(tconn, actor, "tenant.created", details={"slug": slug, "name": name})
+    except BaseException:
+        binding.engine.dispose()
+        db._tenant_engines.pop(slug, None)
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        with db.platform_begin() as conn:
+            conn.execute(tenants.delete().where(tenants.c.id == tenant_id))
+        raise
+    with db.platform_begin() as conn:
+        conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(status="active"))
+    return binding
+
+
+def upgrade_tenants(instance: Instance, progress: Progress = _quiet) -> int:
+    """Bring every active tenant namespace to the newest migrations."""
+    count = 0
+    for row in list_tenants(instance):
+        if row["status"] != "active":
+            continue
+        binding = instance.db.bind(row["slug"])
+        progress(f"upgrading tenant {binding.slug}")
+        with binding.begin() as conn:
+            _migrate_namespace(instance, binding, conn)
+        count += 1
+    return count
+

@@ -1,0 +1,211 @@
+"""The HTTP edge shared by every blueprint: request ids, who is calling,
+which tenant is bound, CSRF, security headers and the one place where errors
+become responses.
+
+Views are protected by default: before any view runs, the request must carry
+a valid session or bearer token, which binds exactly one tenant (``g.tenant``).
+A view that must be reachable without signing in says so with :func:`public`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from functools import wraps
+
+from flask import Flask, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from metacrm.platform import identity as identities
+from metacrm.platform.database import TenantBinding
+from metacrm.platform.errors import Forbidden, MetacrmError, TooManyRequests, Unauthenticated
+from metacrm.platform.identity import Identity
+
+log = logging.getLogger("metacrm.web")
+csrf = CSRFProtect()
+
+PUBLIC_ATTR = "_metacrm_public"
+CSRF_EXEMPT_ATTR = "_metacrm_csrf_exempt"
+SESSION_KEYS = ("uid", "tenant", "epoch")
+
+
+def public(view=None, *, csrf_exempt: bool = False):
+    """Mark a view as reachable without signing in. ``csrf_exempt`` is for
+    JSON endpoints that set no cookie (the token endpoint)."""
+
+    def mark(fn):
+        setattr(fn, PUBLIC_ATTR, True)
+        setattr(fn, CSRF_EXEMPT_ATTR, csrf_exempt)
+        return fn
+
+    return mark(view) if view is not None else mark
+
+
+def current_identity() -> Identity:
+    identity = g.get("identity")
+    if identity is None:
+        raise Unauthenticated("sign in first")
+    return identity
+
+
+def current_tenant() -> TenantBinding:
+    """The tenant bound to this request; there is no other way to reach one."""
+    tenant = g.get("tenant")
+    if tenant is None:
+        raise Unauthenticated("sign in first")
+    return tenant
+
+
+def current_actor():
+    return current_identity().as_actor(client_ip(), g.get("request_id"))
+
+
+def client_ip() -> str:
+    # Behind a proxy, configure werkzeug's ProxyFix (docs/operations.md), not this.
+    return request.remote_addr or "unknown"
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def sign_in_session(identity: Identity) -> None:
+    session.clear()
+    session.permanent = True
+    session.update(uid=identity.user_id, tenant=identity.tenant_slug, epoch=identity.session_epoch)
+
+
+def sign_out_session() -> None:
+    session.clear()
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def _resolve_identity(instance) -> tuple[Identity | None, bool]:
+    """(identity, came_from_bearer_token)."""
+    token = _bearer_token()
+    if token is not None:
+        identity = identities.identity_from_token(instance, token)
+        if identity is None:
+            raise Unauthenticated("the API token is invalid or revoked")
+        return identity, True
+    if "uid" in session:
+        identity = identities.identity_for(instance, session["uid"], session.get("tenant", ""))
+        if identity is None or identity.session_epoch != session.get("epoch"):
+            session.clear()
+            return None, False
+        return identity, False
+    return None, False
+
+
+def _before_request():
+    g.request_id = request.headers.get("X-Request-Id", "")[:36] or str(uuid.uuid4())
+    instance = current_app.extensions["metacrm"]
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    identity, by_token = _resolve_identity(instance)
+    g.identity = identity
+    if identity is not None:
+        # The tenant comes from the identity alone: no header, path or body
+        # parameter can choose a different one.
+        g.tenant = instance.db.bind(identity.tenant_slug)
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not by_token:
+        if not getattr(view, CSRF_EXEMPT_ATTR, False):
+            csrf.protect()
+    if view is None or request.endpoint == "static" or getattr(view, PUBLIC_ATTR, False):
+        return None
+    if identity is None:
+        raise Unauthenticated("sign in first")
+    return None
+
+
+def _after_request(response):
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    )
+    return response
+
+
+def _error_response(status: int, code: str, message: str, details=None, headers=None):
+    if wants_json():
+        response = jsonify({"error": {"code": code, "message": message, "details": details}})
+        response.status_code = status
+    else:
+        if status == 401:
+            return redirect(url_for("ui.login", next=request.full_path))
+        response = current_app.make_response(
+            (render_template("error.html", status=status, message=message, details=details,
+                             request_id=g.get("request_id")), status)
+        )
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _handle_domain_error(error: MetacrmError):
+    headers = {}
+    if isinstance(error, TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
+    if error.status >= 500:
+        log.exception("request %s failed: %s", g.get("request_id"), error)
+    return _error_response(error.status, error.code, error.message, error.details, headers)
+
+
+HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+              415: "unsupported_media_type", 422: "validation_failed", 429: "too_many_requests"}
+
+
+def _handle_http_error(error: HTTPException):
+    status = error.code or 500
+    if isinstance(error, CSRFError):
+        return _error_response(400, "csrf_failed", f"the form is stale or forged: {error.description}")
+    message = error.description or error.name
+    if status == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        message = f"the request body is larger than the limit of {limit} bytes"
+    return _error_response(status, HTTP_CODES.get(status, "http_error"), message)
+
+
+def _handle_unexpected(error: Exception):
+    request_id = g.get("request_id")
+    log.exception("unexpected error in request %s", request_id)
+    return _error_response(500, "internal_error",
+                           f"something went wrong on our side; quote request id {request_id} when reporting it")
+
+
+def init_web(app: Flask) -> None:
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # we call csrf.protect() ourselves, above
+    app.config["WTF_CSRF_TIME_LIMIT"] = None  # a token lives as long as its session
+    csrf.init_app(app)
+    app.before_request(_before_request)
+    app.after_request(_after_request)
+    app.register_error_handler(MetacrmError, _handle_domain_error)
+    app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(Exception, _handle_unexpected)
+
+
+def requires_admin(fn):
+    """The tenant-admin check for the foundation's own admin views; the access
+    layer replaces it with policies."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not current_identity().is_admin:
+            raise Forbidden("only a tenant admin may do this")
+        return fn(*args, **kwargs)
+
+    return wrapper
