@@ -10,8 +10,9 @@ before workers start.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask
 from flask_htmx import HTMX

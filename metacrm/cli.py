@@ -18,7 +18,8 @@ from pathlib import Path
 import click
 
 from metacrm.app import BUILTIN_PLUGINS, build_instance, create_app
-from metacrm.platform import audit, identity as identities, tenancy
+from metacrm.platform import audit, tenancy
+from metacrm.platform import identity as identities
 from metacrm.platform.errors import MetacrmError
 from metacrm.platform.hooks import create_plugin_manager
 from metacrm.platform.server import run_gunicorn
@@ -31,10 +32,17 @@ CLI_ACTOR = audit.Actor(email="cli")
 def instance_options(fn):
     """``--data-dir`` and ``--database-url`` on every verb; passes ``overrides``."""
 
-    @click.option("--data-dir", envvar="METACRM_DATA_DIR", type=click.Path(file_okay=False),
-                  help="Instance data folder (embedded SQLite). [env: METACRM_DATA_DIR]")
-    @click.option("--database-url", envvar="METACRM_DATABASE_URL",
-                  help="PostgreSQL URL instead of embedded SQLite. [env: METACRM_DATABASE_URL]")
+    @click.option(
+        "--data-dir",
+        envvar="METACRM_DATA_DIR",
+        type=click.Path(file_okay=False),
+        help="Instance data folder (embedded SQLite). [env: METACRM_DATA_DIR]",
+    )
+    @click.option(
+        "--database-url",
+        envvar="METACRM_DATABASE_URL",
+        help="PostgreSQL URL instead of embedded SQLite. [env: METACRM_DATABASE_URL]",
+    )
     @functools.wraps(fn)
     def wrapper(*args, data_dir, database_url, **kwargs):
         overrides = {}
@@ -78,8 +86,9 @@ def main():
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--admin-email", default="admin@demo.example.com", show_default=True, help="Demo admin login.")
-@click.option("--admin-password", default=None,
-              help="Demo admin password (default: generated once and kept in the data folder).")
+@click.option(
+    "--admin-password", default=None, help="Demo admin password (default: generated once and kept in the data folder)."
+)
 def demo(overrides, host, port, admin_email, admin_password):
     """Create the embedded demo instance if absent, then serve it."""
     overrides.setdefault("SESSION_COOKIE_SECURE", False)  # plain http on this machine
@@ -90,11 +99,20 @@ def demo(overrides, host, port, admin_email, admin_password):
 
     if not tenancy.tenant_exists(instance, DEMO_TENANT):
         click.echo(f"Creating the demo instance in {data_dir} …")
-        tenancy.create_tenant(instance, DEMO_TENANT, "Demo Company", actor=CLI_ACTOR,
-                              progress=lambda m: click.echo(f"  {m}"))
+        tenancy.create_tenant(
+            instance, DEMO_TENANT, "Demo Company", actor=CLI_ACTOR, progress=lambda m: click.echo(f"  {m}")
+        )
         password = admin_password or secrets.token_urlsafe(12)
-        identities.create_user(instance, tenant=DEMO_TENANT, email=admin_email, password=password,
-                               display_name="Demo Admin", is_admin=True, role="admin", actor=CLI_ACTOR)
+        identities.create_user(
+            instance,
+            tenant=DEMO_TENANT,
+            email=admin_email,
+            password=password,
+            display_name="Demo Admin",
+            is_admin=True,
+            role="admin",
+            actor=CLI_ACTOR,
+        )
         _keep_credentials(credentials, admin_email, password)
     elif admin_password:
         identities.set_password(instance, admin_email, admin_password, actor=CLI_ACTOR)
@@ -195,15 +213,24 @@ def user():
 @instance_options
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant the user joins.")
 @click.option("--email", required=True, help="Login e-mail address.")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Password (prompted when omitted).")
+@click.option(
+    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Password (prompted when omitted)."
+)
 @click.option("--role", default=None, help="Role api name, e.g. sales_rep.")
 @click.option("--admin", is_flag=True, help="Make the user a tenant admin.")
 @click.option("--name", "display_name", default="", help="Display name.")
 def user_create(overrides, tenant_slug, email, password, role, admin, display_name):
     """Create a user in a tenant (or add an existing login to it)."""
-    user_id = identities.create_user(_instance(overrides), tenant=tenant_slug, email=email, password=password,
-                                     display_name=display_name, is_admin=admin, role=role, actor=CLI_ACTOR)
+    user_id = identities.create_user(
+        _instance(overrides),
+        tenant=tenant_slug,
+        email=email,
+        password=password,
+        display_name=display_name,
+        is_admin=admin,
+        role=role,
+        actor=CLI_ACTOR,
+    )
     click.echo(f"user {email} (id {user_id}) is a member of {tenant_slug}")
 
 
@@ -220,8 +247,9 @@ def user_list(overrides, tenant_slug):
 @user.command("set-password")
 @instance_options
 @click.option("--email", required=True, help="Login e-mail address.")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="New password (prompted when omitted).")
+@click.option(
+    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="New password (prompted when omitted)."
+)
 def user_set_password(overrides, email, password):
     """Set a user's password; their browser sessions end."""
     identities.set_password(_instance(overrides), email, password, actor=CLI_ACTOR)

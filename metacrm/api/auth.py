@@ -9,7 +9,14 @@ from metacrm.api.requests import json_body, require_strings
 from metacrm.platform import audit
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import ValidationFailed
-from metacrm.platform.web import client_ip, current_actor, current_identity, current_tenant, public, requires_admin
+from metacrm.platform.web import (
+    client_ip,
+    current_actor,
+    current_identity,
+    current_tenant,
+    public,
+    requires_admin,
+)
 
 blueprint = Blueprint("api_auth", __name__, url_prefix="/api/v1")
 
@@ -25,24 +32,36 @@ def create_token_with_password():
     data = json_body()
     fields = require_strings(data, "email", "password", "tenant")
     identity = identities.authenticate(
-        _instance(), email=fields["email"], password=fields["password"], tenant=fields["tenant"],
-        ip=client_ip(), request_id=g.request_id,
+        _instance(),
+        email=fields["email"],
+        password=fields["password"],
+        tenant=fields["tenant"],
+        ip=client_ip(),
+        request_id=g.request_id,
     )
     name = data.get("name") if isinstance(data.get("name"), str) else "api"
-    token_id, token = identities.create_token(_instance(), identity, name,
-                                              actor=identity.as_actor(client_ip(), g.request_id))
+    token_id, token = identities.create_token(
+        _instance(), identity, name, actor=identity.as_actor(client_ip(), g.request_id)
+    )
     return jsonify({"token": token, "id": token_id, "tenant": identity.tenant_slug}), 201
 
 
 @blueprint.get("/me")
 def me():
     identity = current_identity()
-    return jsonify({
-        "user": {"id": identity.user_id, "email": identity.email, "display_name": identity.display_name,
-                 "is_admin": identity.is_admin, "role": identity.role},
-        "tenant": {"slug": identity.tenant_slug, "name": current_tenant().name},
-        "tenants": identities.tenants_of(_instance(), identity.user_id),
-    })
+    return jsonify(
+        {
+            "user": {
+                "id": identity.user_id,
+                "email": identity.email,
+                "display_name": identity.display_name,
+                "is_admin": identity.is_admin,
+                "role": identity.role,
+            },
+            "tenant": {"slug": identity.tenant_slug, "name": current_tenant().name},
+            "tenants": identities.tenants_of(_instance(), identity.user_id),
+        }
+    )
 
 
 @blueprint.get("/auth/tokens")

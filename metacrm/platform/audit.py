@@ -54,7 +54,9 @@ def record(
     )
 
 
-def entries(conn: Connection, *, action: str | None = None, limit: int = 100, before_id: int | None = None) -> list[dict]:
+def entries(
+    conn: Connection, *, action: str | None = None, limit: int = 100, before_id: int | None = None
+) -> list[dict]:
     """Newest first."""
     query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
     if action:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from metacrm.platform.errors import ConfigError
 
@@ -62,9 +63,7 @@ def _coerce(key: str, raw: str, default: Any) -> Any:
     return raw
 
 
-def load_config(
-    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-) -> dict[str, Any]:
+def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the effective configuration.
 
     ``overrides`` (what the caller of ``create_app`` passed) wins over the

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -36,8 +36,7 @@ SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 def validate_slug(slug: str) -> str:
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         raise BadRequest(
-            "a tenant slug is 2-40 characters: a lower-case letter, then lower-case "
-            "letters, digits or _",
+            "a tenant slug is 2-40 characters: a lower-case letter, then lower-case letters, digits or _",
             details={"fields": {"slug": ["must match ^[a-z][a-z0-9_]{1,39}$"]}},
         )
     return slug
@@ -127,8 +126,7 @@ class Database:
             self.dialect = self.engine.dialect.name
             if self.dialect != "postgresql":
                 raise ConfigError(
-                    f"METACRM_DATABASE_URL must name PostgreSQL (or be empty for embedded "
-                    f"SQLite), not {self.dialect}"
+                    f"METACRM_DATABASE_URL must name PostgreSQL (or be empty for embedded SQLite), not {self.dialect}"
                 )
             self.platform_schema = config["PLATFORM_SCHEMA"]
         self.tenant_prefix = config["TENANT_SCHEMA_PREFIX"]

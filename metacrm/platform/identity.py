@@ -8,6 +8,7 @@ Throttling counts failures in the database, so every worker sees them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -21,7 +22,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from metacrm.platform import audit
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.database import validate_slug
-from metacrm.platform.errors import Conflict, NotFound, TooManyRequests, Unauthenticated, ValidationFailed
+from metacrm.platform.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+    ValidationFailed,
+)
 from metacrm.platform.instance import Instance
 from metacrm.platform.tables import api_tokens, login_attempts, memberships, tenants, users
 
@@ -111,23 +119,37 @@ def create_user(
                 )
             ).first()
             if already:
-                raise Conflict(f"{email} is already a member of {tenant}", details={"fields": {"email": ["already a member"]}})
+                raise Conflict(
+                    f"{email} is already a member of {tenant}", details={"fields": {"email": ["already a member"]}}
+                )
         conn.execute(
             memberships.insert().values(
                 user_id=user_id, tenant_id=binding.tenant_id, is_admin=is_admin, role=role, created_at=utcnow()
             )
         )
     with binding.begin() as tconn:
-        audit.record(tconn, actor, "user.added", object="user", record_id=user_id,
-                     details={"email": email, "is_admin": is_admin, "role": role})
+        audit.record(
+            tconn,
+            actor,
+            "user.added",
+            object="user",
+            record_id=user_id,
+            details={"email": email, "is_admin": is_admin, "role": role},
+        )
     return user_id
 
 
 def list_users(instance: Instance, tenant: str) -> list[dict]:
     binding = instance.db.bind(tenant)
     query = (
-        sa.select(users.c.id, users.c.email, users.c.display_name, users.c.is_active,
-                  memberships.c.is_admin, memberships.c.role)
+        sa.select(
+            users.c.id,
+            users.c.email,
+            users.c.display_name,
+            users.c.is_active,
+            memberships.c.is_admin,
+            memberships.c.role,
+        )
         .join(memberships, memberships.c.user_id == users.c.id)
         .where(memberships.c.tenant_id == binding.tenant_id)
         .order_by(users.c.email)
@@ -153,19 +175,32 @@ def set_password(instance: Instance, email: str, password: str, *, actor: audit.
 def identity_for(instance: Instance, user_id: int, tenant_slug: str) -> Identity | None:
     """The user's identity in the tenant, or None if not an active member."""
     query = (
-        sa.select(users.c.id, users.c.email, users.c.display_name, users.c.session_epoch,
-                  tenants.c.id.label("tenant_id"), tenants.c.slug, memberships.c.is_admin, memberships.c.role)
+        sa.select(
+            users.c.id,
+            users.c.email,
+            users.c.display_name,
+            users.c.session_epoch,
+            tenants.c.id.label("tenant_id"),
+            tenants.c.slug,
+            memberships.c.is_admin,
+            memberships.c.role,
+        )
         .join(memberships, memberships.c.user_id == users.c.id)
         .join(tenants, tenants.c.id == memberships.c.tenant_id)
-        .where(users.c.id == user_id, tenants.c.slug == tenant_slug,
-               users.c.is_active.is_(True), tenants.c.status == "active")
+        .where(
+            users.c.id == user_id,
+            tenants.c.slug == tenant_slug,
+            users.c.is_active.is_(True),
+            tenants.c.status == "active",
+        )
     )
     with instance.db.platform_connect() as conn:
         row = conn.execute(query).first()
     if row is None:
         return None
-    return Identity(row.id, row.email, row.display_name, row.slug, row.tenant_id, row.is_admin, row.role,
-                    row.session_epoch)
+    return Identity(
+        row.id, row.email, row.display_name, row.slug, row.tenant_id, row.is_admin, row.role, row.session_epoch
+    )
 
 
 def tenants_of(instance: Instance, user_id: int) -> list[str]:
@@ -194,11 +229,15 @@ def _check_throttle(instance: Instance, conn, email: str, ip: str) -> None:
             sa.select(sa.func.max(login_attempts.c.at)).where(column == value, login_attempts.c.succeeded.is_(True))
         ).scalar()
         start = max(since, as_utc(last_ok)) if last_ok else since
-        rows = conn.execute(
-            sa.select(login_attempts.c.at)
-            .where(column == value, login_attempts.c.succeeded.is_(False), login_attempts.c.at > start)
-            .order_by(login_attempts.c.at)
-        ).scalars().all()
+        rows = (
+            conn.execute(
+                sa.select(login_attempts.c.at)
+                .where(column == value, login_attempts.c.succeeded.is_(False), login_attempts.c.at > start)
+                .order_by(login_attempts.c.at)
+            )
+            .scalars()
+            .all()
+        )
         if len(rows) >= cap:
             oldest_counted = as_utc(rows[-cap])
             return max(1, int((oldest_counted + window - utcnow()).total_seconds()) + 1)
@@ -207,13 +246,15 @@ def _check_throttle(instance: Instance, conn, email: str, ip: str) -> None:
     retry = max(failures(login_attempts.c.email, email, limit), failures(login_attempts.c.ip, ip, limit * 5))
     if retry:
         raise TooManyRequests(
-            "too many failed sign-in attempts; try again later", retry_after=retry,
+            "too many failed sign-in attempts; try again later",
+            retry_after=retry,
             details={"retry_after_seconds": retry},
         )
 
 
-def authenticate(instance: Instance, *, email: str, password: str, tenant: str, ip: str,
-                 request_id: str | None = None) -> Identity:
+def authenticate(
+    instance: Instance, *, email: str, password: str, tenant: str, ip: str, request_id: str | None = None
+) -> Identity:
     """Check a password sign-in to ``tenant``; every attempt is counted and
     audited in the tenant (when it exists). Raises Unauthenticated with one
     message for every kind of failure, so nothing is revealed about which
@@ -236,17 +277,17 @@ def authenticate(instance: Instance, *, email: str, password: str, tenant: str, 
         if verified:
             try:
                 identity = identity_for(instance, row.id, validate_slug(tenant))
-            except Exception:
+            except BadRequest:  # malformed tenant slug
                 identity = None
             if identity and _hasher.check_needs_rehash(row.password_hash):
                 with instance.db.platform_begin() as conn:
-                    conn.execute(users.update().where(users.c.id == row.id).values(password_hash=hash_password(password)))
+                    conn.execute(
+                        users.update().where(users.c.id == row.id).values(password_hash=hash_password(password))
+                    )
     else:
         # Spend the same time as a real check, so timing does not tell which e-mails exist.
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password or "")
-        except VerificationError:
-            pass
 
     with instance.db.platform_begin() as conn:
         conn.execute(login_attempts.insert().values(email=email, ip=ip, succeeded=identity is not None, at=utcnow()))
@@ -262,7 +303,7 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 def _audit_sign_in(instance, tenant, identity, email, ip, request_id) -> None:
     try:
         binding = instance.db.bind(tenant)
-    except Exception:
+    except (BadRequest, NotFound):
         return  # unknown tenant: there is no tenant log to write to
     actor = identity.as_actor(ip, request_id) if identity else audit.Actor(email=email, ip=ip, request_id=request_id)
     with binding.begin() as conn:
@@ -276,26 +317,44 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(instance: Instance, identity: Identity, name: str = "", *, actor: audit.Actor | None = None) -> tuple[int, str]:
+def create_token(
+    instance: Instance, identity: Identity, name: str = "", *, actor: audit.Actor | None = None
+) -> tuple[int, str]:
     """Return ``(token_id, token)``; the token is shown once and stored hashed."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with instance.db.platform_begin() as conn:
         token_id = conn.execute(
             api_tokens.insert().values(
-                user_id=identity.user_id, tenant_id=identity.tenant_id, name=(name or "")[:100],
-                prefix=token[:12], token_hash=_hash_token(token), created_at=utcnow(),
+                user_id=identity.user_id,
+                tenant_id=identity.tenant_id,
+                name=(name or "")[:100],
+                prefix=token[:12],
+                token_hash=_hash_token(token),
+                created_at=utcnow(),
             )
         ).inserted_primary_key[0]
     with instance.db.bind(identity.tenant_slug).begin() as tconn:
-        audit.record(tconn, actor or identity.as_actor(), "auth.token_created", object="api_token",
-                     record_id=token_id, details={"name": name, "prefix": token[:12]})
+        audit.record(
+            tconn,
+            actor or identity.as_actor(),
+            "auth.token_created",
+            object="api_token",
+            record_id=token_id,
+            details={"name": name, "prefix": token[:12]},
+        )
     return token_id, token
 
 
 def list_tokens(instance: Instance, identity: Identity) -> list[dict]:
     query = (
-        sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.prefix, api_tokens.c.created_at,
-                  api_tokens.c.last_used_at, api_tokens.c.revoked_at)
+        sa.select(
+            api_tokens.c.id,
+            api_tokens.c.name,
+            api_tokens.c.prefix,
+            api_tokens.c.created_at,
+            api_tokens.c.last_used_at,
+            api_tokens.c.revoked_at,
+        )
         .where(api_tokens.c.user_id == identity.user_id, api_tokens.c.tenant_id == identity.tenant_id)
         .order_by(api_tokens.c.id)
     )
@@ -312,8 +371,12 @@ def revoke_token(instance: Instance, identity: Identity, token_id: int, *, actor
     with instance.db.platform_begin() as conn:
         result = conn.execute(
             api_tokens.update()
-            .where(api_tokens.c.id == token_id, api_tokens.c.user_id == identity.user_id,
-                   api_tokens.c.tenant_id == identity.tenant_id, api_tokens.c.revoked_at.is_(None))
+            .where(
+                api_tokens.c.id == token_id,
+                api_tokens.c.user_id == identity.user_id,
+                api_tokens.c.tenant_id == identity.tenant_id,
+                api_tokens.c.revoked_at.is_(None),
+            )
             .values(revoked_at=utcnow())
         )
         if result.rowcount == 0:
@@ -345,8 +408,10 @@ def identity_from_token(instance: Instance, token: str) -> Identity | None:
         # Coarse (one write a minute per token) so busy clients don't write on every call.
         conn.execute(
             api_tokens.update()
-            .where(api_tokens.c.id == row.id,
-                   sa.or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at < now - timedelta(minutes=1)))
+            .where(
+                api_tokens.c.id == row.id,
+                sa.or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at < now - timedelta(minutes=1)),
+            )
             .values(last_used_at=now)
         )
     return Identity(**{**identity.__dict__, "token_id": row.id})

@@ -7,11 +7,12 @@ as engines and a Redis watcher is created in the worker.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
-def run_gunicorn(app_factory: Callable, *, host: str, port: int, workers: int = 1, threads: int = 4,
-                 access_log: bool = True) -> None:
+def run_gunicorn(
+    app_factory: Callable, *, host: str, port: int, workers: int = 1, threads: int = 4, access_log: bool = True
+) -> None:
     from gunicorn.app.base import BaseApplication
 
     class _Server(BaseApplication):

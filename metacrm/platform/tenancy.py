@@ -8,7 +8,7 @@ removed again if anything fails, and the directory row is written last.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -44,7 +44,11 @@ def _migrate_namespace(instance: Instance, binding: TenantBinding, conn) -> None
 
 
 def create_tenant(
-    instance: Instance, slug: str, name: str | None = None, *, actor: audit.Actor = audit.SYSTEM,
+    instance: Instance,
+    slug: str,
+    name: str | None = None,
+    *,
+    actor: audit.Actor = audit.SYSTEM,
     progress: Progress = _quiet,
 ) -> TenantBinding:
     """Create tenant ``slug`` with its namespace; raises Conflict if it exists."""
@@ -109,4 +113,3 @@ def upgrade_tenants(instance: Instance, progress: Progress = _quiet) -> int:
             _migrate_namespace(instance, binding, conn)
         count += 1
     return count
-

@@ -13,7 +13,17 @@ import logging
 import uuid
 from functools import wraps
 
-from flask import Flask, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -67,9 +77,7 @@ def client_ip() -> str:
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or (
-        request.accept_mimetypes.best == "application/json"
-    )
+    return request.path.startswith("/api/") or (request.accept_mimetypes.best == "application/json")
 
 
 def sign_in_session(identity: Identity) -> None:
@@ -117,14 +125,12 @@ def _before_request():
         # The tenant comes from the identity alone: no header, path or body
         # parameter can choose a different one.
         g.tenant = instance.db.bind(identity.tenant_slug)
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not by_token:
-        if not getattr(view, CSRF_EXEMPT_ATTR, False):
-            csrf.protect()
-    if view is None or request.endpoint == "static" or getattr(view, PUBLIC_ATTR, False):
-        return None
-    if identity is None:
+    is_public = view is None or request.endpoint == "static" or getattr(view, PUBLIC_ATTR, False)
+    if identity is None and not is_public:
         raise Unauthenticated("sign in first")
-    return None
+    unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
+    if unsafe and not by_token and not getattr(view, CSRF_EXEMPT_ATTR, False):
+        csrf.protect()
 
 
 def _after_request(response):
@@ -147,8 +153,12 @@ def _error_response(status: int, code: str, message: str, details=None, headers=
         if status == 401:
             return redirect(url_for("ui.login", next=request.full_path))
         response = current_app.make_response(
-            (render_template("error.html", status=status, message=message, details=details,
-                             request_id=g.get("request_id")), status)
+            (
+                render_template(
+                    "error.html", status=status, message=message, details=details, request_id=g.get("request_id")
+                ),
+                status,
+            )
         )
     for key, value in (headers or {}).items():
         response.headers[key] = value
@@ -164,9 +174,18 @@ def _handle_domain_error(error: MetacrmError):
     return _error_response(error.status, error.code, error.message, error.details, headers)
 
 
-HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-              415: "unsupported_media_type", 422: "validation_failed", 429: "too_many_requests"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+}
 
 
 def _handle_http_error(error: HTTPException):
@@ -183,8 +202,9 @@ def _handle_http_error(error: HTTPException):
 def _handle_unexpected(error: Exception):
     request_id = g.get("request_id")
     log.exception("unexpected error in request %s", request_id)
-    return _error_response(500, "internal_error",
-                           f"something went wrong on our side; quote request id {request_id} when reporting it")
+    return _error_response(
+        500, "internal_error", f"something went wrong on our side; quote request id {request_id} when reporting it"
+    )
 
 
 def init_web(app: Flask) -> None:

@@ -11,7 +11,13 @@ from metacrm.platform import audit
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import NotFound, TooManyRequests, Unauthenticated
 from metacrm.platform.web import (
-    client_ip, current_actor, current_identity, current_tenant, public, sign_in_session, sign_out_session,
+    client_ip,
+    current_actor,
+    current_identity,
+    current_tenant,
+    public,
+    sign_in_session,
+    sign_out_session,
 )
 
 blueprint = Blueprint("ui", __name__)
@@ -36,8 +42,10 @@ def _safe_next(target: str | None) -> str:
 @public
 def login():
     default_tenant = current_app.config["METACRM"].get("DEFAULT_TENANT", "")
-    form = {"tenant": request.form.get("tenant", request.args.get("tenant", default_tenant)).strip(),
-            "email": request.form.get("email", "").strip()}
+    form = {
+        "tenant": request.form.get("tenant", request.args.get("tenant", default_tenant)).strip(),
+        "email": request.form.get("email", "").strip(),
+    }
     next_url = request.args.get("next", "")
     context = dict(form, next=next_url, error=None, field_errors={})
     status = 200
@@ -50,8 +58,12 @@ def login():
         else:
             try:
                 identity = identities.authenticate(
-                    _instance(), email=form["email"], password=password, tenant=form["tenant"],
-                    ip=client_ip(), request_id=g.request_id,
+                    _instance(),
+                    email=form["email"],
+                    password=password,
+                    tenant=form["tenant"],
+                    ip=client_ip(),
+                    request_id=g.request_id,
                 )
             except Unauthenticated as exc:
                 context["error"], status = exc.message, 401
@@ -83,22 +95,29 @@ def _render_home(**extra):
         with current_tenant().connect() as conn:
             entries = audit.entries(conn, limit=20)
     others = [slug for slug in identities.tenants_of(_instance(), identity.user_id) if slug != identity.tenant_slug]
-    return render_template("home.html", tokens=identities.list_tokens(_instance(), identity),
-                           audit_entries=entries, other_tenants=others, **extra)
+    return render_template(
+        "home.html",
+        tokens=identities.list_tokens(_instance(), identity),
+        audit_entries=entries,
+        other_tenants=others,
+        **extra,
+    )
 
 
 def _tokens_fragment(**extra):
     """The token card alone for htmx; the whole page for a plain form post."""
     if not htmx:
         return _render_home(**extra)
-    return render_template("partials/tokens.html",
-                           tokens=identities.list_tokens(_instance(), current_identity()), **extra)
+    return render_template(
+        "partials/tokens.html", tokens=identities.list_tokens(_instance(), current_identity()), **extra
+    )
 
 
 @blueprint.post("/tokens")
 def create_token():
-    _, token = identities.create_token(_instance(), current_identity(), request.form.get("name", "")[:100],
-                                       actor=current_actor())
+    _, token = identities.create_token(
+        _instance(), current_identity(), request.form.get("name", "")[:100], actor=current_actor()
+    )
     return _tokens_fragment(new_token=token)
 
 

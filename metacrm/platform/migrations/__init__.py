@@ -9,8 +9,8 @@ each folder is an independent Alembic branch, and ``heads`` upgrades all.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from alembic import command
 from alembic.config import Config

@@ -1,0 +1,111 @@
+"""Browser sign-in: forms, CSRF, cookies, sign-out and session invalidation."""
+
+from metacrm.platform import identity as identities
+from metacrm.platform.web import PUBLIC_ATTR
+from tests.conftest import PASSWORD
+
+
+def _csrf(client, path="/login"):
+    html = client.get(path).get_data(as_text=True)
+    return html.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def _login(client, email="admin@acme.test", tenant="acme", password=PASSWORD, next_url=None):
+    token = _csrf(client)
+    url = "/login" + (f"?next={next_url}" if next_url else "")
+    return client.post(url, data={"email": email, "password": password, "tenant": tenant, "csrf_token": token})
+
+
+def test_anonymous_pages_redirect_to_the_sign_in_form(client, world):
+    response = client.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_sign_in_sets_a_hardened_session_cookie_and_shows_the_start_page(app, world):
+    app.config["SESSION_COOKIE_SECURE"] = True
+    client = app.test_client()
+    response = _login(client)
+    assert response.status_code == 302
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Lax" in cookie
+
+
+def test_start_page_shows_user_tenant_and_audit_for_admins(client, world):
+    _login(client)
+    page = client.get("/").get_data(as_text=True)
+    assert "admin@acme.test" in page and "Acme" in page and "auth.sign_in" in page
+
+
+def test_form_post_without_csrf_token_is_rejected(client, world):
+    response = client.post("/login", data={"email": "admin@acme.test", "password": PASSWORD, "tenant": "acme"})
+    assert response.status_code == 400
+    assert "forged" in response.get_data(as_text=True)
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_session_requests_to_the_api_need_the_csrf_header(client, world):
+    _login(client)
+    assert client.post("/api/v1/auth/tokens", json={"name": "x"}).status_code == 400
+    token = _csrf(client, "/")
+    response = client.post("/api/v1/auth/tokens", json={"name": "x"}, headers={"X-CSRFToken": token})
+    assert response.status_code == 201
+
+
+def test_wrong_password_shows_the_form_again_with_a_message(client, world):
+    response = _login(client, password="wrong")
+    assert response.status_code == 401
+    assert "wrong e-mail address, password or tenant" in response.get_data(as_text=True)
+
+
+def test_empty_fields_are_named_beside_the_field(client, world):
+    response = _login(client, email="", password="")
+    assert response.status_code == 422
+    assert response.get_data(as_text=True).count("Required.") == 2
+
+
+def test_next_parameter_cannot_redirect_off_site(client, world):
+    response = _login(client, next_url="https://evil.example/")
+    assert response.headers["Location"] == "/"
+    client.post("/logout", data={"csrf_token": _csrf(client, "/")})
+    response = _login(client, next_url="//evil.example/")
+    assert response.headers["Location"] == "/"
+
+
+def test_sign_out_ends_the_session(client, world):
+    _login(client)
+    response = client.post("/logout", data={"csrf_token": _csrf(client, "/")})
+    assert response.status_code == 302
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_changing_the_password_ends_existing_sessions(client, world, instance):
+    _login(client)
+    assert client.get("/api/v1/me").status_code == 200
+    identities.set_password(instance, "admin@acme.test", "a brand new password")
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_tokens_can_be_created_and_revoked_from_the_start_page(client, world):
+    _login(client)
+    token = _csrf(client, "/")
+    fragment = client.post("/tokens", data={"name": "zapier", "csrf_token": token}, headers={"HX-Request": "true"})
+    html = fragment.get_data(as_text=True)
+    assert "zapier" in html and 'id="new-token"' in html and "<html" not in html
+    token_id = identities.list_tokens(world.instance, world.identity("admin@acme.test", "acme"))[0]["id"]
+    fragment = client.post(f"/tokens/{token_id}/revoke", data={"csrf_token": token}, headers={"HX-Request": "true"})
+    assert "revoked" in fragment.get_data(as_text=True)
+
+
+def test_every_route_requires_a_signed_in_user_unless_marked_public(app, world):
+    client = app.test_client()
+    public = {"static"}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        if getattr(view, PUBLIC_ATTR, False) or rule.endpoint in public:
+            continue
+        path = rule.rule.replace("<int:", "<").replace("<", "").replace(">", "")
+        path = "/".join("1" if part in {"token_id"} else part for part in path.split("/"))
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            headers = {"Accept": "application/json"}
+            response = client.open(path, method=method, headers=headers)
+            assert response.status_code == 401, f"{method} {rule.rule} answered {response.status_code}"
