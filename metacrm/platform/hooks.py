@@ -53,6 +53,21 @@ class HookSpecs:
         here; raising aborts the whole creation). Returns nothing."""
 
     @hookspec
+    def register_field_types(self):
+        """Return a list of field-type classes (subclasses of
+        ``metacrm.metadata.fieldtypes.base.FieldType``) to add to the registry.
+
+        Called once when an instance is built. A type's ``name`` must be new:
+        a plugin cannot replace a built-in type."""
+
+    @hookspec
+    def metadata_packages(self):
+        """Return a list of folders (``pathlib.Path``), each a metadata package
+        (``package.yaml`` plus ``objects/<name>/*.yaml``; see docs/plugins.md).
+
+        Called when packages are listed or installed (``metacrm package``)."""
+
+    @hookspec
     def app_started(self, app):
         """The Flask ``app`` is fully built. Called once at the end of the
         factory, e.g. to add template globals. Returns nothing."""
