@@ -3,8 +3,8 @@ and wires its parts into a Flask app.
 
 The API and the screens are registered as built-in plugins through the same
 ``register_blueprints`` hook a third-party plugin uses. The factory does not
-migrate the database: ``metacrm db upgrade`` (or ``metacrm demo``) does, once,
-before workers start.
+migrate the database: ``metacrm db upgrade`` does, once, before workers start
+(``metacrm demo`` runs it too).
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, instance: Instance | 
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings["SESSION_COOKIE_SECURE"],
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["SESSION_LIFETIME_HOURS"]),
-        JSON_SORT_KEYS=False,
         METACRM=settings,
     )
+    app.json.sort_keys = False  # records keep their field order
     app.extensions["metacrm"] = instance
     HTMX(app)
     init_web(app)

@@ -1,8 +1,10 @@
 """The append-only audit log of a tenant: who did what, when, from where.
 
-Writes go through :func:`record` on a connection of the tenant binding,
-inside the transaction of the change they describe, so a change and its audit
-entry commit (or roll back) together.
+Writes go through :func:`record` on a connection of the tenant binding.
+Changes to a tenant's own data and metadata write their entry inside the
+transaction of the change, so both commit (or roll back) together. Changes to
+login identities live in the platform namespace (another database file on
+SQLite), so their entries are written right after that commit.
 """
 
 from __future__ import annotations

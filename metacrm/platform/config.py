@@ -75,7 +75,7 @@ def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str
     config = dict(DEFAULTS)
 
     data_dir = overrides.get("DATA_DIR") or environ.get(ENV_PREFIX + "DATA_DIR") or DEFAULTS["DATA_DIR"]
-    config_file = environ.get(ENV_PREFIX + "CONFIG") or overrides.get("CONFIG_FILE")
+    config_file = overrides.get("CONFIG_FILE") or environ.get(ENV_PREFIX + "CONFIG")
     path = Path(config_file) if config_file else Path(data_dir) / CONFIG_FILE_NAME
     if path.is_file():
         try:
@@ -102,11 +102,21 @@ def ensure_secret_key(config: dict[str, Any]) -> str:
     if config.get("SECRET_KEY"):
         return config["SECRET_KEY"]
     key_file = Path(config["DATA_DIR"]) / "secret_key"
-    if key_file.is_file():
-        return key_file.read_text(encoding="utf-8").strip()
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(key + "\n")
+    if not key_file.is_file():
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Write a private temporary file, then link it into place: the link is
+        # atomic, so workers starting together all end up reading one complete key.
+        tmp = key_file.with_name(f"secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(tmp, key_file)
+        except FileExistsError:
+            pass  # another process won the race; use its key
+        finally:
+            tmp.unlink()
+    key = key_file.read_text(encoding="utf-8").strip()
+    if not key:
+        raise ConfigError(f"{key_file} is empty: delete it or set METACRM_SECRET_KEY")
     return key

@@ -44,7 +44,8 @@ def validate_slug(slug: str) -> str:
 
 def _sqlite_engine(path: Path) -> Engine:
     """A SQLite engine with real transactions around DDL (pysqlite would
-    otherwise commit before every CREATE/ALTER), WAL, foreign keys and a busy
+    otherwise not open a transaction before CREATE/ALTER, so DDL would survive
+    a rollback), WAL, foreign keys and a busy
     timeout. A connection that is given the execution option
     ``sqlite_immediate=True`` takes the write lock when it begins, so
     read-then-write transactions serialize instead of failing."""
@@ -116,8 +117,9 @@ class Database:
         self._tenant_engines: dict[str, Engine] = {}
         self._lock = threading.Lock()
         if not url:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            (self.data_dir / "tenants").mkdir(exist_ok=True)
+            # Private: the platform database holds password hashes.
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            (self.data_dir / "tenants").mkdir(mode=0o700, exist_ok=True)
             self.dialect = "sqlite"
             self.engine = _sqlite_engine(self.data_dir / "platform.db")
             self.platform_schema = None

@@ -1,8 +1,7 @@
 """Hook specifications and the plugin manager.
 
 Every extension point is one function below (the Datasette pattern): its
-docstring says when it is called, with what, and what it returns.
-``docs/plugins.md`` lists them; a test checks the two agree. Built-in parts
+docstring says when it is called, with what, and what it returns. Built-in parts
 (the API, the screens, the standard CRM) register through these same hooks.
 
 Plugins are discovered through the ``metacrm.plugins`` entry-point group.
@@ -25,9 +24,8 @@ class HookSpecs:
         """Return a list of Flask blueprints to register on the app.
 
         Called once by the app factory, after configuration and the database
-        are set up. Every route of every blueprint must be protected: the app
-        refuses to start if a view lacks an authentication marker (see
-        ``metacrm.platform.web``)."""
+        are set up. Every view requires a signed-in user unless it is marked
+        with ``metacrm.platform.web.public``."""
 
     @hookspec
     def register_commands(self, cli):

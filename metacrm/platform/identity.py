@@ -170,6 +170,10 @@ def set_password(instance: Instance, email: str, password: str, *, actor: audit.
         )
         if result.rowcount == 0:
             raise NotFound(f"no user {email}")
+        user_id = conn.execute(sa.select(users.c.id).where(users.c.email == email)).scalar_one()
+    for slug in tenants_of(instance, user_id):
+        with instance.db.bind(slug).begin() as tconn:
+            audit.record(tconn, actor, "user.password_changed", object="user", record_id=user_id)
 
 
 def identity_for(instance: Instance, user_id: int, tenant_slug: str) -> Identity | None:
@@ -290,7 +294,11 @@ def authenticate(
             _hasher.verify(_DUMMY_HASH, password or "")
 
     with instance.db.platform_begin() as conn:
-        conn.execute(login_attempts.insert().values(email=email, ip=ip, succeeded=identity is not None, at=utcnow()))
+        now = utcnow()
+        conn.execute(login_attempts.insert().values(email=email, ip=ip, succeeded=identity is not None, at=now))
+        if identity is not None:
+            # Keep the table small: what is older than a day no longer counts.
+            conn.execute(login_attempts.delete().where(login_attempts.c.at < now - timedelta(days=1)))
     _audit_sign_in(instance, tenant, identity, email, ip, request_id)
     if identity is None:
         raise Unauthenticated("wrong e-mail address, password or tenant")

@@ -2,8 +2,10 @@
 
 A tenant is created in one step as far as the database allows: on PostgreSQL
 the schema, its tables, the plugins' seed rows and the directory row commit in
-ONE transaction; on SQLite (a file per tenant) the file is built first and
-removed again if anything fails, and the directory row is written last.
+ONE transaction; on SQLite (a file per tenant) the directory row is written
+first with status "creating" (it reserves the slug), the file is built, and
+the row turns "active" last; if anything fails the file and the row are
+removed again. Only active tenants can be bound.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ A view that must be reachable without signing in says so with :func:`public`.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from functools import wraps
 
@@ -37,7 +38,7 @@ csrf = CSRFProtect()
 
 PUBLIC_ATTR = "_metacrm_public"
 CSRF_EXEMPT_ATTR = "_metacrm_csrf_exempt"
-SESSION_KEYS = ("uid", "tenant", "epoch")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9-]{8,36}$")
 
 
 def public(view=None, *, csrf_exempt: bool = False):
@@ -98,12 +99,12 @@ def _bearer_token() -> str | None:
     return None
 
 
-def _resolve_identity(instance) -> tuple[Identity | None, bool]:
+def _resolve_identity(instance, is_public: bool) -> tuple[Identity | None, bool]:
     """(identity, came_from_bearer_token)."""
     token = _bearer_token()
     if token is not None:
         identity = identities.identity_from_token(instance, token)
-        if identity is None:
+        if identity is None and not is_public:
             raise Unauthenticated("the API token is invalid or revoked")
         return identity, True
     if "uid" in session:
@@ -116,16 +117,17 @@ def _resolve_identity(instance) -> tuple[Identity | None, bool]:
 
 
 def _before_request():
-    g.request_id = request.headers.get("X-Request-Id", "")[:36] or str(uuid.uuid4())
+    offered = request.headers.get("X-Request-Id", "")
+    g.request_id = offered if REQUEST_ID_RE.match(offered) else str(uuid.uuid4())
     instance = current_app.extensions["metacrm"]
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-    identity, by_token = _resolve_identity(instance)
+    is_public = view is None or request.endpoint == "static" or getattr(view, PUBLIC_ATTR, False)
+    identity, by_token = _resolve_identity(instance, is_public)
     g.identity = identity
     if identity is not None:
         # The tenant comes from the identity alone: no header, path or body
         # parameter can choose a different one.
         g.tenant = instance.db.bind(identity.tenant_slug)
-    is_public = view is None or request.endpoint == "static" or getattr(view, PUBLIC_ATTR, False)
     if identity is None and not is_public:
         raise Unauthenticated("sign in first")
     unsafe = request.method not in ("GET", "HEAD", "OPTIONS")

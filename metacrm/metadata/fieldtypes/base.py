@@ -104,7 +104,8 @@ class FieldType:
         if op == "ne":
             return column.is_not(None) if coerced is None else sa.or_(column != coerced, column.is_(None))
         if op in ("lt", "lte", "gt", "gte"):
-            return {"lt": column < coerced, "lte": column <= coerced, "gt": column > coerced, "gte": column >= coerced}[op]
+            comparisons = {"lt": column < coerced, "lte": column <= coerced, "gt": column > coerced}
+            return comparisons.get(op, column >= coerced)
         if op == "contains":
             return column.contains(coerced, autoescape=True)
         if op == "startswith":
