@@ -10,20 +10,40 @@ migrate the database: ``metacrm db upgrade`` does, once, before workers start
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from flask_htmx import HTMX
 
 from metacrm.api import plugin as api_plugin
+from metacrm.metadata import plugin as metadata_plugin
 from metacrm.platform.config import ensure_secret_key
 from metacrm.platform.instance import Instance
 from metacrm.platform.web import init_web
 from metacrm.ui import plugin as ui_plugin
 
-BUILTIN_PLUGINS = (api_plugin, ui_plugin)
+BUILTIN_PLUGINS = (*metadata_plugin.BUILTIN, api_plugin, ui_plugin)
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Decimals (decimal, currency, percent fields) go out as JSON numbers, as
+    API clients expect; JSON numbers carry about 15 significant digits."""
+
+    sort_keys = False  # records keep their field order
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, Decimal):
+            return float(o)
+        return DefaultJSONProvider.default(o)
+
+
+class MetacrmFlask(Flask):
+    json_provider_class = JSONProvider
 
 
 def build_instance(config: Mapping[str, Any] | None = None, *, load_entry_points: bool = True) -> Instance:
@@ -38,7 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, instance: Instance | 
     settings = instance.config
     logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    app = Flask("metacrm", template_folder="ui/templates", static_folder="ui/static")
+    app = MetacrmFlask("metacrm", template_folder="ui/templates", static_folder="ui/static")
     app.config.update(
         SECRET_KEY=ensure_secret_key(settings),
         MAX_CONTENT_LENGTH=settings["MAX_CONTENT_LENGTH"],
@@ -49,7 +69,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, instance: Instance | 
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["SESSION_LIFETIME_HOURS"]),
         METACRM=settings,
     )
-    app.json.sort_keys = False  # records keep their field order
     app.extensions["metacrm"] = instance
     HTMX(app)
     init_web(app)

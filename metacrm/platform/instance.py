@@ -29,6 +29,9 @@ class Instance:
         self.config = load_config(config)
         self.db = Database(self.config)
         self.pm: pluggy.PluginManager = create_plugin_manager(builtin_plugins, load_entry_points)
+        # Per-instance memos of the upper layers (field-type registry, compiled
+        # models); each entry is re-validated against the database where it matters.
+        self.caches: dict[str, Any] = {}
 
     @property
     def hook(self):

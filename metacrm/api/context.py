@@ -1,0 +1,51 @@
+"""Per-request access to the tenant's compiled model, record store and
+metadata service, each built for the signed-in identity and its guard."""
+
+from __future__ import annotations
+
+from flask import current_app, g
+
+from metacrm.access.guard import MembershipGuard
+from metacrm.metadata.changes import MetadataService
+from metacrm.metadata.model import field_types as _field_types
+from metacrm.metadata.model import model_for
+from metacrm.metadata.physical import CompiledModel
+from metacrm.metadata.store import RecordStore
+from metacrm.platform.instance import Instance
+from metacrm.platform.web import current_actor, current_identity, current_tenant
+
+
+def instance() -> Instance:
+    return current_app.extensions["metacrm"]
+
+
+def guard() -> MembershipGuard:
+    if "guard" not in g:
+        g.guard = MembershipGuard(current_identity())
+    return g.guard
+
+
+def model() -> CompiledModel:
+    if "model" not in g:
+        g.model = model_for(instance(), current_tenant())
+    return g.model
+
+
+def store() -> RecordStore:
+    return RecordStore(current_tenant(), model(), guard(), current_actor(), field_types())
+
+
+def field_types():
+    return _field_types(instance())
+
+
+def revision_reader() -> MetadataService:
+    """Reading revisions needs no admin right; changing does."""
+    return MetadataService(current_tenant(), field_types(), current_actor())
+
+
+def metadata_service() -> MetadataService:
+    """Only for metadata admins; refreshes the model after the change."""
+    guard().require_metadata_admin()
+    g.pop("model", None)
+    return MetadataService(current_tenant(), field_types(), current_actor())

@@ -1,0 +1,539 @@
+"""The one path for every metadata change (after Twenty's migration runner).
+
+``with MetadataService(...).change("summary") as tx:`` opens ONE transaction
+on the tenant binding, locks the tenant's metadata head, and loads every
+definition. Each ``tx`` method validates its input (JSON Schema, then the live
+model), runs its DDL through :class:`~metacrm.metadata.ddl.SchemaEditor` and
+writes the definition. On leaving the block a new revision (who, when, the
+before/after of every touched definition) is written, the head is bumped and
+an audit entry added — or, on any error, everything including the DDL rolls
+back and metadata, schema and data are exactly as before.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from metacrm.metadata import definitions as defs
+from metacrm.metadata.ddl import SchemaEditor
+from metacrm.metadata.definitions import Definition, DefinitionSet, scoped_key
+from metacrm.metadata.fieldtypes.conversion import convert_value
+from metacrm.metadata.physical import bare_table
+from metacrm.metadata.tables import meta_definitions, meta_head, meta_revisions
+from metacrm.platform import audit
+from metacrm.platform.clock import as_utc, utcnow
+from metacrm.platform.database import TenantBinding
+from metacrm.platform.errors import Conflict, NotFound, ValidationFailed
+
+IMMUTABLE = ("api_name",)
+
+
+def load_definitions(conn: Connection) -> DefinitionSet:
+    rows = conn.execute(sa.select(meta_definitions)).mappings()
+    return DefinitionSet(
+        {(r["kind"], r["key"]): Definition(r["kind"], r["key"], r["document"], as_utc(r["deleted_at"])) for r in rows}
+    )
+
+
+def current_revision(conn: Connection) -> int:
+    return conn.execute(sa.select(meta_head.c.revision).where(meta_head.c.id == 1)).scalar_one()
+
+
+def _state_of(item: Definition | None) -> dict | None:
+    if item is None:
+        return None
+    return {"document": item.document, "deleted": item.deleted_at is not None}
+
+
+class ChangeSet:
+    """The open transaction of one metadata change. Methods mirror the API."""
+
+    def __init__(self, conn: Connection, binding: TenantBinding, registry, state: DefinitionSet, revision: int):
+        self.conn = conn
+        self.binding = binding
+        self.registry = registry
+        self.state = state
+        self.revision = revision  # the revision being written
+        self.editor = SchemaEditor(conn, binding.schema)
+        self.entries: list[dict] = []
+        self.notes: list[str] = []
+
+    # -- bookkeeping -------------------------------------------------------------
+
+    def _write(self, kind: str, key: str, document: dict | None, *, deleted: bool = False) -> None:
+        """Put (or with document=None, remove) one definition and remember its before/after."""
+        before = self.state.items.get((kind, key))
+        before_state = copy.deepcopy(_state_of(before))
+        table = meta_definitions
+        where = sa.and_(table.c.kind == kind, table.c.key == key)
+        if document is None:
+            self.conn.execute(table.delete().where(where))
+            self.state.items.pop((kind, key), None)
+            after = None
+        else:
+            deleted_at = (
+                (before.deleted_at if before and before.deleted_at and deleted else utcnow()) if deleted else None
+            )
+            values = {"document": document, "deleted_at": deleted_at, "revision": self.revision}
+            if before is None:
+                self.conn.execute(table.insert().values(kind=kind, key=key, **values))
+            else:
+                self.conn.execute(table.update().where(where).values(**values))
+            after = Definition(kind, key, copy.deepcopy(document), deleted_at)
+            self.state.items[(kind, key)] = after
+        self.entries.append({"kind": kind, "key": key, "before": before_state, "after": _state_of(after)})
+
+    def _object(self, api_name: str) -> dict:
+        document = self.state.object(api_name)
+        if document is None:
+            raise NotFound(f"no object {api_name!r}")
+        return document
+
+    def _field(self, object_api_name: str, api_name: str, *, include_deleted: bool = False) -> Definition:
+        item = self.state.get("field", scoped_key(object_api_name, api_name), include_deleted=include_deleted)
+        if item is None:
+            raise NotFound(f"no field {api_name!r} on {object_api_name}")
+        return item
+
+    # -- objects -------------------------------------------------------------------
+
+    def create_object(self, document: dict, fields: list[dict] | None = None) -> dict:
+        defs.validate_object(document, self.state, creating=True)
+        document = copy.deepcopy(document)
+        api_name = document["api_name"]
+        document.setdefault("plural_label", document["label"])
+        self.editor.create_object(api_name)
+        name_field = document.get("name_field", "name")
+        fields = list(fields or [])
+        if name_field == "name" and not any(f.get("api_name") == "name" for f in fields if isinstance(f, dict)):
+            fields.insert(0, {"api_name": "name", "label": "Name", "type": "text", "required": True, "indexed": True})
+        document["name_field"] = None
+        document.setdefault("search_fields", [])
+        self._write("object", api_name, document)
+        for i, field in enumerate(fields):
+            try:
+                self.add_field(api_name, field)
+            except ValidationFailed as exc:
+                raise _prefixed(exc, f"fields[{i}]") from None
+        if name_field:
+            document = {**document, "name_field": name_field}
+            if not document["search_fields"] and name_field in {f["api_name"] for f in self.state.fields(api_name)}:
+                document["search_fields"] = [name_field]
+            defs.validate_object(document, self.state, creating=False)
+            self._write("object", api_name, document)
+        return self.state.object(api_name)
+
+    def update_object(self, api_name: str, patch: dict) -> dict:
+        current = self._object(api_name)
+        _refuse_immutable(current, patch)
+        document = {**current, **patch}
+        defs.validate_object(document, self.state, creating=False)
+        self._write("object", api_name, document)
+        return document
+
+    def delete_object(self, api_name: str) -> None:
+        """Into the recycle bin: the table and its data stay until purged."""
+        current = self._object(api_name)
+        referrers = [
+            f"{o['api_name']}.{f['api_name']}"
+            for o in self.state.objects()
+            if o["api_name"] != api_name
+            for f in self.state.fields(o["api_name"])
+            if (f.get("options") or {}).get("target") == api_name
+        ]
+        if referrers:
+            raise Conflict(
+                f"{api_name} is referenced by {', '.join(referrers)}: delete those fields first",
+                details={"referenced_by": referrers},
+            )
+        self._write("object", api_name, current, deleted=True)
+
+    def restore_object(self, api_name: str) -> dict:
+        item = self.state.get("object", api_name, include_deleted=True)
+        if item is None or item.live:
+            raise NotFound(f"no object {api_name!r} in the recycle bin")
+        self._write("object", api_name, item.document)
+        return item.document
+
+    def purge_object(self, api_name: str) -> None:
+        """Drop the table and every definition of the object, for good."""
+        item = self.state.get("object", api_name, include_deleted=True)
+        if item is None or item.live:
+            raise Conflict(f"only an object in the recycle bin can be purged; delete {api_name} first")
+        fields = [self.registry.bind(d.document) for d in self.state.scoped("field", api_name, include_deleted=True)]
+        self.editor.drop_object(api_name, fields)
+        for kind in defs.OBJECT_SCOPED:
+            for definition in self.state.scoped(kind, api_name, include_deleted=True):
+                self._write(kind, definition.key, None)
+        self._write("object", api_name, None)
+
+    # -- fields ----------------------------------------------------------------------
+
+    def add_field(self, object_api_name: str, document: dict) -> dict:
+        defs.validate_field(object_api_name, document, self.state, self.registry, creating=True)
+        document = _normalized_field(document)
+        field_type = self.registry.bind(document)
+        self.editor.add_field(object_api_name, field_type)
+        self._write("field", scoped_key(object_api_name, document["api_name"]), document)
+        return document
+
+    def update_field(
+        self, object_api_name: str, api_name: str, patch: dict, *, clear_unconvertible: bool = False
+    ) -> dict:
+        current = self._field(object_api_name, api_name).document
+        _refuse_immutable(current, patch)
+        document = _normalized_field({**current, **patch})
+        defs.validate_field(object_api_name, document, self.state, self.registry, creating=False)
+        old, new = self.registry.bind(current), self.registry.bind(document)
+        if old.name != new.name:
+            self._convert(object_api_name, old, new, clear_unconvertible)
+        else:
+            self._check_option_change(object_api_name, old, new)
+            self.editor.change_indexes(object_api_name, old, new)
+        self._write("field", scoped_key(object_api_name, api_name), document)
+        return document
+
+    def delete_field(self, object_api_name: str, api_name: str) -> None:
+        item = self._field(object_api_name, api_name)
+        obj = self._object(object_api_name)
+        if obj.get("name_field") == api_name:
+            raise Conflict(f"{api_name} is the name field of {object_api_name}; choose another name field first")
+        users = [
+            f"layout {d.key}"
+            for d in self.state.scoped("layout", object_api_name)
+            if any(api_name in s["fields"] for s in d.document["sections"])
+        ]
+        if users:
+            self.notes.append(f"{api_name} stays listed in {', '.join(users)} but is hidden while deleted")
+        if api_name in (obj.get("search_fields") or []):
+            self._write(
+                "object", object_api_name, {**obj, "search_fields": [f for f in obj["search_fields"] if f != api_name]}
+            )
+        self._write("field", item.key, item.document, deleted=True)
+
+    def restore_field(self, object_api_name: str, api_name: str) -> dict:
+        item = self._field(object_api_name, api_name, include_deleted=True)
+        if item.live:
+            raise NotFound(f"no field {api_name!r} of {object_api_name} in the recycle bin")
+        self._object(object_api_name)
+        self._write("field", item.key, item.document)
+        return item.document
+
+    def purge_field(self, object_api_name: str, api_name: str) -> None:
+        item = self._field(object_api_name, api_name, include_deleted=True)
+        if item.live:
+            raise Conflict(f"only a field in the recycle bin can be purged; delete {api_name} first")
+        self.editor.drop_field(object_api_name, self.registry.bind(item.document))
+        self._write("field", item.key, None)
+
+    # -- layouts and list views --------------------------------------------------------
+
+    def put_layout(self, object_api_name: str, document: dict) -> dict:
+        self._object(object_api_name)
+        defs.validate_layout(object_api_name, document, self.state)
+        self._write("layout", scoped_key(object_api_name, document["api_name"]), document)
+        return document
+
+    def put_list_view(self, object_api_name: str, document: dict) -> dict:
+        self._object(object_api_name)
+        defs.validate_list_view(object_api_name, document, self.state)
+        self._write("list_view", scoped_key(object_api_name, document["api_name"]), document)
+        return document
+
+    def delete_scoped(self, kind: str, object_api_name: str, api_name: str) -> None:
+        key = scoped_key(object_api_name, api_name)
+        if self.state.get(kind, key) is None:
+            raise NotFound(f"no {kind.replace('_', ' ')} {api_name!r} on {object_api_name}")
+        self._write(kind, key, None)
+
+    # -- type changes ---------------------------------------------------------------------
+
+    def preview_conversion(self, object_api_name: str, old, new) -> dict:
+        """How many stored values convert, and which distinct values won't."""
+        if new.name not in getattr(type(old), "CONVERTIBLE_TO", {}):
+            allowed = ", ".join(sorted(getattr(type(old), "CONVERTIBLE_TO", {}))) or "none"
+            raise ValidationFailed(
+                f"changing {old.api_name} from {old.name} to {new.name} could lose data and is not supported "
+                f"(safe changes from {old.name}: {allowed})",
+                details={"fields": {"type": [f"cannot change {old.name} to {new.name}; allowed: {allowed}"]}},
+            )
+        table = bare_table(object_api_name, old.api_name)
+        column = table.c[old.api_name]
+        rows = self.conn.execute(sa.select(column, sa.func.count()).where(column.is_not(None)).group_by(column)).all()
+        bad = []
+        converted = 0
+        for value, count in rows:
+            ok, _ = self._convert_one(old, new, value)
+            if ok:
+                converted += count
+            else:
+                bad.append({"value": value, "count": count})
+        return {
+            "from": old.name,
+            "to": new.name,
+            "convertible": converted,
+            "unconvertible": sorted(bad, key=lambda b: -b["count"])[:50],
+            "unconvertible_count": sum(b["count"] for b in bad),
+        }
+
+    @staticmethod
+    def _convert_one(old, new, value) -> tuple[bool, object]:
+        ok, converted = convert_value(old, new, value)
+        length = getattr(new.column_type(), "length", None)
+        if ok and length and isinstance(converted, str) and len(converted) > length:
+            return False, None
+        return ok, converted
+
+    def _convert(self, object_api_name: str, old, new, clear_unconvertible: bool) -> None:
+        preview = self.preview_conversion(object_api_name, old, new)
+        if preview["unconvertible_count"] and not clear_unconvertible:
+            raise Conflict(
+                f"{preview['unconvertible_count']} stored value(s) of {old.api_name} do not convert to {new.name}; "
+                "fix them first, or repeat with clear_unconvertible to empty them",
+                details={"preview": preview},
+            )
+        table = bare_table(object_api_name, old.api_name)
+        column = table.c[old.api_name]
+        distinct = self.conn.execute(sa.select(column).where(column.is_not(None)).distinct()).scalars().all()
+        both_text = old.column_type().python_type is str and new.column_type().python_type is str
+        for value in distinct:
+            ok, converted = self._convert_one(old, new, value)
+            if not ok:
+                converted = None
+            elif not both_text or converted == value:
+                continue  # numeric changes are done by the column type change below
+            self.conn.execute(table.update().where(column == value).values({old.api_name: converted}))
+        self.editor.alter_type(object_api_name, old, new, using=None if both_text else _using(old, new))
+
+    def _check_option_change(self, object_api_name: str, old, new) -> None:
+        """Option changes that could break stored data are checked against it."""
+        table = bare_table(object_api_name, old.api_name)
+        column = table.c[old.api_name]
+        if old.name in ("picklist", "multi_picklist"):
+            kept = {v["value"] for v in new.options.get("values", [])}
+            removed = [v["value"] for v in old.options.get("values", []) if v["value"] not in kept]
+            for value in removed:
+                stored = column == value if old.name == "picklist" else column.contains(f";{value};", autoescape=True)
+                if self.conn.execute(sa.select(sa.func.count()).select_from(table).where(stored)).scalar():
+                    raise Conflict(
+                        f"picklist value {value!r} of {old.api_name} is still used; mark it inactive instead of removing",
+                        details={"fields": {"options.values": [f"{value!r} is in use: set active to false"]}},
+                    )
+        old_type, new_type = old.column_type(), new.column_type()
+        if type(old_type) is not type(new_type) or repr(old_type) == repr(new_type):
+            return
+        if getattr(new_type, "length", None) and (getattr(old_type, "length", None) or 0) > new_type.length:
+            longest = self.conn.execute(sa.select(sa.func.max(sa.func.length(column)))).scalar() or 0
+            if longest > new_type.length:
+                raise Conflict(
+                    f"{old.api_name} holds values of {longest} characters; max_length {new_type.length} is too short",
+                    details={"fields": {"options.max_length": [f"stored values have up to {longest} characters"]}},
+                )
+        self.editor.alter_type(object_api_name, old, new)
+
+
+def _using(old, new) -> str:
+    """PostgreSQL USING clause for an in-place type change."""
+    type_sql = new.column_type().compile(dialect=_pg_dialect())
+    return f'CAST("{old.api_name}" AS {type_sql})'
+
+
+def _pg_dialect():
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.dialect()
+
+
+def _refuse_immutable(current: dict, patch: dict) -> None:
+    for key in IMMUTABLE:
+        if key in patch and patch[key] != current[key]:
+            raise ValidationFailed(f"{key} cannot be changed", details={"fields": {key: ["is immutable"]}})
+
+
+def _normalized_field(document: dict) -> dict:
+    document = copy.deepcopy(document)
+    document.setdefault("required", False)
+    document.setdefault("unique", False)
+    document.setdefault("indexed", False)
+    document.setdefault("default", None)
+    document.setdefault("help", "")
+    document.setdefault("options", {})
+    return document
+
+
+def _prefixed(exc: ValidationFailed, prefix: str) -> ValidationFailed:
+    details = exc.details or {}
+    errors = [{"path": f"{prefix}.{e['path']}", "message": e["message"]} for e in details.get("errors", [])]
+    fields = {f"{prefix}.{k}": v for k, v in details.get("fields", {}).items()}
+    return ValidationFailed(exc.message, details={"errors": errors, "fields": fields})
+
+
+class MetadataService:
+    """Opens metadata changes for one tenant, acting as one actor."""
+
+    def __init__(self, binding: TenantBinding, registry, actor: audit.Actor):
+        self.binding = binding
+        self.registry = registry
+        self.actor = actor
+
+    @contextmanager
+    def change(self, summary: str) -> Iterator[ChangeSet]:
+        with self.binding.begin() as conn:
+            head = sa.select(meta_head.c.revision).where(meta_head.c.id == 1)
+            if conn.dialect.name == "postgresql":
+                head = head.with_for_update()
+            revision = conn.execute(head).scalar_one() + 1
+            tx = ChangeSet(conn, self.binding, self.registry, load_definitions(conn), revision)
+            yield tx
+            if not tx.entries:
+                return
+            conn.execute(
+                meta_revisions.insert().values(
+                    revision=revision,
+                    at=utcnow(),
+                    actor_id=self.actor.user_id,
+                    actor_email=self.actor.email,
+                    summary=summary[:500],
+                    changes=tx.entries,
+                )
+            )
+            conn.execute(meta_head.update().where(meta_head.c.id == 1).values(revision=revision))
+            audit.record(
+                conn,
+                self.actor,
+                "metadata.changed",
+                details={
+                    "revision": revision,
+                    "summary": summary[:500],
+                    "definitions": [f"{e['kind']}:{e['key']}" for e in tx.entries],
+                },
+            )
+
+    # -- revisions ---------------------------------------------------------------------
+
+    def revisions(self, *, limit: int = 100, before: int | None = None) -> list[dict]:
+        query = (
+            sa.select(
+                meta_revisions.c.revision, meta_revisions.c.at, meta_revisions.c.actor_email, meta_revisions.c.summary
+            )
+            .order_by(meta_revisions.c.revision.desc())
+            .limit(limit)
+        )
+        if before:
+            query = query.where(meta_revisions.c.revision < before)
+        with self.binding.connect() as conn:
+            return [{**row, "at": as_utc(row["at"]).isoformat()} for row in conn.execute(query).mappings()]
+
+    def revision(self, number: int) -> dict:
+        with self.binding.connect() as conn:
+            row = conn.execute(sa.select(meta_revisions).where(meta_revisions.c.revision == number)).mappings().first()
+        if row is None:
+            raise NotFound(f"no revision {number}")
+        return {**row, "at": as_utc(row["at"]).isoformat()}
+
+    def rollback(self, number: int) -> int:
+        """Bring metadata back to how it was after revision ``number``, as a
+        new revision. Data is kept: what the rollback removes goes to the
+        recycle bin; what it brings back is restored from there."""
+        with self.change(f"roll back to revision {number}") as tx:
+            latest = tx.revision - 1
+            if not 0 <= number < latest:
+                raise ValidationFailed(
+                    f"revision {number} is not earlier than the current revision {latest}",
+                    details={"fields": {"revision": [f"must be between 0 and {latest - 1}"]}},
+                )
+            target = tx.state.copy()
+            rows = tx.conn.execute(
+                sa.select(meta_revisions.c.revision, meta_revisions.c.changes)
+                .where(meta_revisions.c.revision > number)
+                .order_by(meta_revisions.c.revision.desc())
+            ).all()
+            for _rev, changes in rows:
+                for entry in reversed(changes):
+                    before = entry["before"]
+                    if before is None:
+                        target.items.pop((entry["kind"], entry["key"]), None)
+                    else:
+                        target.items[(entry["kind"], entry["key"])] = Definition(
+                            entry["kind"], entry["key"], before["document"], utcnow() if before["deleted"] else None
+                        )
+            _apply_target(tx, target)
+            return tx.revision
+
+
+def _apply_target(tx: ChangeSet, target: DefinitionSet) -> None:
+    current = tx.state
+
+    def live(state: DefinitionSet, kind: str, key: str) -> dict | None:
+        item = state.get(kind, key)
+        return item.document if item else None
+
+    def exists(state: DefinitionSet, kind: str, key: str) -> bool:
+        return state.get(kind, key, include_deleted=True) is not None
+
+    keys = sorted(set(current.items) | set(target.items))
+    # 1. objects that must come back
+    for kind, key in keys:
+        if kind == "object" and live(target, kind, key) and not live(current, kind, key):
+            if not exists(current, kind, key):
+                raise Conflict(f"object {key} was purged after that revision; it cannot be brought back")
+            tx.restore_object(key)
+    # 2. fields: restore, update, delete
+    for kind, key in keys:
+        if kind != "field":
+            continue
+        obj, name = key.split(".", 1)
+        want, have = live(target, kind, key), live(current, kind, key)
+        if want and not have:
+            if not exists(current, kind, key):
+                raise Conflict(f"field {key} was purged after that revision; it cannot be brought back")
+            tx.restore_field(obj, name)
+            have = live(current, kind, key)
+        if want and have and want != have:
+            tx.update_field(obj, name, {k: v for k, v in want.items() if k != "api_name"})
+        if have and not want and live(current, "object", obj):
+            tx.delete_field(obj, name)
+    # 3. object documents, layouts, list views
+    for kind, key in keys:
+        want, have = live(target, kind, key), live(current, kind, key)
+        if kind == "object" and want and have and want != have:
+            tx.update_object(key, {k: v for k, v in want.items() if k != "api_name"})
+        elif kind in ("layout", "list_view") and want != have:
+            obj, name = key.split(".", 1)
+            if want and live(current, "object", obj):
+                (tx.put_layout if kind == "layout" else tx.put_list_view)(obj, want)
+            elif have:
+                tx.delete_scoped(kind, obj, name)
+    # 4. objects that must go
+    for kind, key in keys:
+        if kind == "object" and live(current, kind, key) and not live(target, kind, key):
+            tx.delete_object(key)
+
+
+def purge_expired(binding: TenantBinding, registry, actor: audit.Actor, retention_days: int) -> list[str]:
+    """Purge fields and objects that have been in the recycle bin longer than
+    the retention period. Returns what was purged."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    purged: list[str] = []
+    with MetadataService(binding, registry, actor).change(f"purge recycle bin older than {retention_days} days") as tx:
+        for (kind, key), item in list(tx.state.items.items()):
+            if item.deleted_at is None or item.deleted_at > cutoff:
+                continue
+            if kind == "field" and (tx.state.get("object", key.split(".")[0])):
+                tx.purge_field(*key.split(".", 1))
+                purged.append(f"field {key}")
+            elif kind == "object":
+                tx.purge_object(key)
+                purged.append(f"object {key}")
+    return purged
+
+
+def definitions_at(conn: Connection) -> tuple[int, DefinitionSet]:
+    """The head revision and all definitions, read in one go (for the model cache)."""
+    return current_revision(conn), load_definitions(conn)

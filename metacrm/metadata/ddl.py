@@ -1,0 +1,223 @@
+"""Runtime DDL through Alembic's operations API, on the caller's connection.
+
+The change pipeline (:mod:`metacrm.metadata.changes`) calls these inside the
+transaction that also writes the definitions and the revision, so on both
+databases a change commits whole or not at all (PostgreSQL DDL is
+transactional; on SQLite we open the transaction ourselves, see
+``platform.database``). SQLite alters tables in Alembic's batch mode.
+
+Foreign keys for lookups are declared on PostgreSQL only: on SQLite a batch
+table rebuild drops and re-creates the table, and with foreign keys enforced
+that DROP would run the ON DELETE actions of every referencing table. The
+record store checks references itself on both databases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from metacrm.metadata.fieldtypes.base import FieldType
+from metacrm.metadata.physical import (
+    bare_table,
+    field_indexes,
+    identifier,
+    junction_columns,
+    junction_name,
+    system_columns,
+    system_indexes,
+    table_name,
+)
+from metacrm.metadata.tables import autonumber_counters
+from metacrm.platform.errors import Conflict
+
+ON_DELETE_SQL = {"restrict": "RESTRICT", "set_null": "SET NULL", "cascade": "CASCADE"}
+
+
+class SchemaEditor:
+    def __init__(self, conn: Connection, schema: str | None):
+        self.conn = conn
+        self.schema = schema
+        self.dialect = conn.dialect.name
+        self.ops = Operations(MigrationContext.configure(conn))
+
+    # -- objects -------------------------------------------------------------
+
+    def create_object(self, object_api_name: str) -> None:
+        table = table_name(object_api_name)
+        self.ops.create_table(table, *system_columns(), schema=self.schema)
+        for name, columns in system_indexes(object_api_name):
+            self.ops.create_index(name, table, columns, schema=self.schema)
+
+    def drop_object(self, object_api_name: str, fields: list[FieldType]) -> None:
+        for field_type in fields:
+            if field_type.name == "many_to_many":
+                self.ops.drop_table(junction_name(object_api_name, field_type.api_name), schema=self.schema)
+        self.ops.drop_table(table_name(object_api_name), schema=self.schema)
+        self.conn.execute(autonumber_counters.delete().where(autonumber_counters.c.object == object_api_name))
+
+    # -- fields --------------------------------------------------------------
+
+    def add_field(self, object_api_name: str, field_type: FieldType) -> None:
+        table = table_name(object_api_name)
+        if field_type.name == "many_to_many":
+            self._create_junction(object_api_name, field_type)
+            return
+        for column in field_type.columns():
+            self.ops.add_column(table, column, schema=self.schema)
+        self._add_foreign_key(object_api_name, field_type)
+        self._create_indexes(object_api_name, field_type)
+        if field_type.name == "auto_number":
+            self._start_counter(object_api_name, field_type)
+
+    def drop_field(self, object_api_name: str, field_type: FieldType) -> None:
+        """Physically remove a field (purge from the recycle bin)."""
+        table = table_name(object_api_name)
+        if field_type.name == "many_to_many":
+            self.ops.drop_table(junction_name(object_api_name, field_type.api_name), schema=self.schema)
+            return
+        for name, _columns, _unique in field_indexes(object_api_name, field_type):
+            self.ops.drop_index(name, table_name=table, schema=self.schema)
+        if self.dialect == "postgresql" and _target(field_type):
+            self.ops.drop_constraint(
+                _fk_name(object_api_name, field_type), table, type_="foreignkey", schema=self.schema
+            )
+        with self.ops.batch_alter_table(table, schema=self.schema) as batch:
+            for column in field_type.columns():
+                batch.drop_column(column.name)
+        if field_type.name == "auto_number":
+            self.conn.execute(
+                autonumber_counters.delete().where(
+                    autonumber_counters.c.object == object_api_name, autonumber_counters.c.field == field_type.api_name
+                )
+            )
+
+    def change_indexes(self, object_api_name: str, old: FieldType, new: FieldType) -> None:
+        """Apply a change of ``unique``/``indexed``; refuses (Conflict) to make a
+        field unique while stored values repeat."""
+        table = table_name(object_api_name)
+        before, after = field_indexes(object_api_name, old), field_indexes(object_api_name, new)
+        if before == after:
+            return
+        for name, _columns, _unique in before:
+            self.ops.drop_index(name, table_name=table, schema=self.schema)
+        for name, columns, unique in after:
+            if unique:
+                self._refuse_duplicates(object_api_name, new.api_name)
+            self.ops.create_index(name, table, columns, unique=unique, schema=self.schema)
+
+    def _refuse_duplicates(self, object_api_name: str, column_name: str) -> None:
+        table = bare_table(object_api_name, column_name)
+        column = table.c[column_name]
+        duplicate = self.conn.execute(
+            sa.select(column, sa.func.count())
+            .where(column.is_not(None))
+            .group_by(column)
+            .having(sa.func.count() > 1)
+            .limit(3)
+        ).all()
+        if duplicate:
+            examples = ", ".join(repr(row[0]) for row in duplicate)
+            raise Conflict(
+                f"{object_api_name}.{column_name} cannot be unique: stored values repeat (e.g. {examples})",
+                details={"fields": {"unique": [f"stored values repeat: {examples}"]}},
+            )
+
+    def alter_type(self, object_api_name: str, old: FieldType, new: FieldType, using: str | None = None) -> None:
+        """Change the column type in place; the caller has converted or checked
+        the values. ``using`` is a PostgreSQL USING expression over the column."""
+        table = table_name(object_api_name)
+        old_column, new_column = old.columns()[0], new.columns()[0]
+        for name, _columns, _unique in field_indexes(object_api_name, old):
+            self.ops.drop_index(name, table_name=table, schema=self.schema)
+        if self.dialect == "postgresql":
+            self.ops.alter_column(
+                table,
+                new.api_name,
+                type_=new_column.type,
+                existing_type=old_column.type,
+                postgresql_using=using,
+                schema=self.schema,
+            )
+        else:
+            with self.ops.batch_alter_table(table, schema=self.schema) as batch:
+                batch.alter_column(new.api_name, type_=new_column.type, existing_type=old_column.type)
+        for name, columns, unique in field_indexes(object_api_name, new):
+            self.ops.create_index(name, table, columns, unique=unique, schema=self.schema)
+
+    # -- pieces ----------------------------------------------------------------
+
+    def _create_indexes(self, object_api_name: str, field_type: FieldType) -> None:
+        for name, columns, unique in field_indexes(object_api_name, field_type):
+            self.ops.create_index(name, table_name(object_api_name), columns, unique=unique, schema=self.schema)
+
+    def _add_foreign_key(self, object_api_name: str, field_type: FieldType) -> None:
+        target = _target(field_type)
+        if self.dialect != "postgresql" or not target:
+            return
+        on_delete = "cascade" if field_type.name == "master_detail" else field_type.options.get("on_delete", "set_null")
+        self.ops.create_foreign_key(
+            _fk_name(object_api_name, field_type),
+            table_name(object_api_name),
+            table_name(target),
+            [field_type.api_name],
+            ["id"],
+            ondelete=ON_DELETE_SQL[on_delete],
+            source_schema=self.schema,
+            referent_schema=self.schema,
+        )
+
+    def _create_junction(self, object_api_name: str, field_type: FieldType) -> None:
+        name = junction_name(object_api_name, field_type.api_name)
+        extra: list[Any] = []
+        if self.dialect == "postgresql":
+            prefix = f"{self.schema}." if self.schema else ""
+            target = field_type.options["target"]
+            extra = [
+                sa.ForeignKeyConstraint(
+                    ["source_id"],
+                    [f"{prefix}{table_name(object_api_name)}.id"],
+                    ondelete="CASCADE",
+                    name=identifier("fk_", name, "source"),
+                ),
+                sa.ForeignKeyConstraint(
+                    ["target_id"],
+                    [f"{prefix}{table_name(target)}.id"],
+                    ondelete="CASCADE",
+                    name=identifier("fk_", name, "target"),
+                ),
+            ]
+        self.ops.create_table(name, *junction_columns(), *extra, schema=self.schema)
+
+    def _start_counter(self, object_api_name: str, field_type: FieldType) -> None:
+        """Number the records that already exist (in id order), then keep the
+        next number in the counter row."""
+        start = int(field_type.options.get("starting_number", 1))
+        table = bare_table(object_api_name, field_type.api_name)
+        ids = self.conn.execute(sa.select(table.c.id).order_by(table.c.id)).scalars().all()
+        if ids:
+            self.conn.execute(
+                table.update()
+                .where(table.c.id == sa.bindparam("_id"))
+                .values({field_type.api_name: sa.bindparam("_v")}),
+                [{"_id": record_id, "_v": field_type.render(start + i)} for i, record_id in enumerate(ids)],
+            )
+        self.conn.execute(
+            autonumber_counters.insert().values(
+                object=object_api_name, field=field_type.api_name, next_value=start + len(ids)
+            )
+        )
+
+
+def _target(field_type: FieldType) -> str | None:
+    if field_type.name in ("lookup", "master_detail"):
+        return field_type.options.get("target")
+    return None
+
+
+def _fk_name(object_api_name: str, field_type: FieldType) -> str:
+    return identifier("fk_", table_name(object_api_name), field_type.api_name)

@@ -1,0 +1,246 @@
+"""Definitions: the JSON documents admins write, their JSON Schemas, and the
+checks against the live model.
+
+A :class:`DefinitionSet` is the whole metadata state of a tenant (live and
+in-recycle-bin documents). Validation happens in two steps and reports every
+problem at once, each with the JSON path it points at: first the kind's
+Draft 2020-12 schema (plus, for fields, the type's options schema), then the
+live model (referenced objects and fields exist, names unique and not
+reserved, picklist values unique…).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from metacrm.metadata.reserved import SYSTEM_FIELDS, reserved_reason
+from metacrm.platform.errors import ValidationFailed
+
+KINDS = ("object", "field", "layout", "list_view")
+# Kinds that belong to an object: their key is "<object>.<api_name>".
+OBJECT_SCOPED = ("field", "layout", "list_view")
+
+
+@cache
+def schema_for(kind: str) -> dict:
+    text = resources.files("metacrm.metadata").joinpath("schemas", f"{kind}.json").read_text(encoding="utf-8")
+    schema = json.loads(text)
+    Draft202012Validator.check_schema(schema)
+    return schema
+
+
+@cache
+def _validator(kind: str) -> Draft202012Validator:
+    return Draft202012Validator(schema_for(kind), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def json_path(parts: Iterable[Any]) -> str:
+    """("options", "values", 1, "value") → "options.values[1].value"."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class DefinitionErrors:
+    """Collects (path, message) pairs; raises them together."""
+
+    def __init__(self, prefix: str = ""):
+        self.prefix = prefix
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, path: str, message: str) -> None:
+        full = ".".join(p for p in (self.prefix, path) if p)
+        self.items.append((full or "$", message))
+
+    def schema(self, validator: Draft202012Validator, document: Any, base: tuple = ()) -> None:
+        for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+            self.add(json_path((*base, *error.absolute_path)), error.message)
+
+    def raise_if_any(self, what: str) -> None:
+        if not self.items:
+            return
+        fields: dict[str, list[str]] = {}
+        for path, message in self.items:
+            fields.setdefault(path, []).append(message)
+        raise ValidationFailed(
+            f"the {what} is not valid: " + "; ".join(f"{p}: {m}" for p, m in self.items[:3]),
+            details={"errors": [{"path": p, "message": m} for p, m in self.items], "fields": fields},
+        )
+
+
+@dataclass
+class Definition:
+    kind: str
+    key: str
+    document: dict
+    deleted_at: datetime | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.deleted_at is None
+
+
+@dataclass
+class DefinitionSet:
+    """Every definition of a tenant, keyed by (kind, key)."""
+
+    items: dict[tuple[str, str], Definition] = field(default_factory=dict)
+
+    def copy(self) -> DefinitionSet:
+        return DefinitionSet(
+            {k: Definition(v.kind, v.key, copy.deepcopy(v.document), v.deleted_at) for k, v in self.items.items()}
+        )
+
+    def get(self, kind: str, key: str, *, include_deleted: bool = False) -> Definition | None:
+        item = self.items.get((kind, key))
+        if item is None or (not include_deleted and not item.live):
+            return None
+        return item
+
+    def live(self, kind: str) -> list[Definition]:
+        return [d for (k, _), d in sorted(self.items.items()) if k == kind and d.live]
+
+    def object(self, api_name: str) -> dict | None:
+        item = self.get("object", api_name)
+        return item.document if item else None
+
+    def objects(self) -> list[dict]:
+        return [d.document for d in self.live("object")]
+
+    def scoped(self, kind: str, object_api_name: str, *, include_deleted: bool = False) -> list[Definition]:
+        prefix = object_api_name + "."
+        return [
+            d
+            for (k, key), d in sorted(self.items.items())
+            if k == kind and key.startswith(prefix) and (include_deleted or d.live)
+        ]
+
+    def fields(self, object_api_name: str) -> list[dict]:
+        return [d.document for d in self.scoped("field", object_api_name)]
+
+    def field(self, object_api_name: str, field_api_name: str) -> dict | None:
+        item = self.get("field", f"{object_api_name}.{field_api_name}")
+        return item.document if item else None
+
+
+def scoped_key(object_api_name: str, api_name: str) -> str:
+    return f"{object_api_name}.{api_name}"
+
+
+# -- per-kind validation ---------------------------------------------------------
+
+
+def _check_name(errors: DefinitionErrors, api_name: Any) -> None:
+    if isinstance(api_name, str):
+        reason = reserved_reason(api_name)
+        if reason:
+            errors.add("api_name", reason)
+
+
+def validate_object(document: Any, state: DefinitionSet, *, creating: bool) -> None:
+    errors = DefinitionErrors()
+    errors.schema(_validator("object"), document)
+    errors.raise_if_any("object definition")
+    api_name = document["api_name"]
+    _check_name(errors, api_name)
+    if creating and state.get("object", api_name, include_deleted=True):
+        in_bin = not state.get("object", api_name)
+        errors.add("api_name", f"an object {api_name!r} already exists" + (" in the recycle bin" if in_bin else ""))
+    if not creating:
+        fields = {f["api_name"]: f for f in state.fields(api_name)}
+        name_field = document.get("name_field")
+        if name_field and name_field not in fields:
+            errors.add("name_field", f"no field {name_field!r} on {api_name}")
+        elif name_field and fields[name_field]["type"] not in ("text", "auto_number", "email", "phone"):
+            errors.add("name_field", "the name field must be a text, e-mail, phone or auto-number field")
+        for i, name in enumerate(document.get("search_fields") or []):
+            if name not in fields:
+                errors.add(f"search_fields[{i}]", f"no field {name!r} on {api_name}")
+    errors.raise_if_any("object definition")
+
+
+def validate_field(object_api_name: str, document: Any, state: DefinitionSet, registry, *, creating: bool) -> None:
+    errors = DefinitionErrors()
+    errors.schema(_validator("field"), document)
+    errors.raise_if_any("field definition")
+    if state.object(object_api_name) is None:
+        errors.add("object", f"no object {object_api_name!r}")
+        errors.raise_if_any("field definition")
+    api_name = document["api_name"]
+    _check_name(errors, api_name)
+    if creating and state.get("field", scoped_key(object_api_name, api_name), include_deleted=True):
+        in_bin = not state.get("field", scoped_key(object_api_name, api_name))
+        errors.add(
+            "api_name",
+            f"{object_api_name} already has a field {api_name!r}"
+            + (" in the recycle bin: restore or purge it first" if in_bin else ""),
+        )
+    if document["type"] not in registry.names():
+        errors.add("type", f"unknown field type {document['type']!r}; one of: {', '.join(sorted(registry.names()))}")
+        errors.raise_if_any("field definition")
+    field_type = registry.get(document["type"])
+    errors.schema(Draft202012Validator(field_type.options_schema), document.get("options") or {}, ("options",))
+    errors.raise_if_any("field definition")
+    bound = registry.bind(document)
+    for path, message in bound.validate_definition(state.object):
+        errors.add(path, message)
+    validate_default = getattr(bound, "validate_default", None)
+    if validate_default and document.get("default") is not None:
+        for path, message in validate_default():
+            errors.add(path, message)
+    if document.get("unique") and not field_type.has_column:
+        errors.add("unique", f"a {document['type']} field cannot be unique")
+    errors.raise_if_any("field definition")
+
+
+def validate_layout(object_api_name: str, document: Any, state: DefinitionSet) -> None:
+    errors = DefinitionErrors()
+    errors.schema(_validator("layout"), document)
+    errors.raise_if_any("layout")
+    fields = {f["api_name"] for f in state.fields(object_api_name)}
+    if state.object(object_api_name) is None:
+        errors.add("object", f"no object {object_api_name!r}")
+    for s, section in enumerate(document["sections"]):
+        for f, name in enumerate(section["fields"]):
+            if name not in fields:
+                errors.add(f"sections[{s}].fields[{f}]", f"no field {name!r} on {object_api_name}")
+    for r, related in enumerate(document.get("related_lists") or []):
+        child = related["object"]
+        child_field = state.field(child, related["field"]) if state.object(child) else None
+        if state.object(child) is None:
+            errors.add(f"related_lists[{r}].object", f"no object {child!r}")
+        elif child_field is None or (child_field.get("options") or {}).get("target") != object_api_name:
+            errors.add(f"related_lists[{r}].field", f"{child}.{related['field']} is no lookup to {object_api_name}")
+        else:
+            child_fields = {f["api_name"] for f in state.fields(child)}
+            for c, name in enumerate(related.get("columns") or []):
+                if name not in child_fields:
+                    errors.add(f"related_lists[{r}].columns[{c}]", f"no field {name!r} on {child}")
+    errors.raise_if_any("layout")
+
+
+def validate_list_view(object_api_name: str, document: Any, state: DefinitionSet) -> None:
+    errors = DefinitionErrors()
+    errors.schema(_validator("list_view"), document)
+    errors.raise_if_any("list view")
+    fields = {f["api_name"] for f in state.fields(object_api_name)} | set(SYSTEM_FIELDS)
+    for c, name in enumerate(document["columns"]):
+        if name not in fields:
+            errors.add(f"columns[{c}]", f"no field {name!r} on {object_api_name}")
+    for name in (document.get("sort") or "").replace("-", "").split(","):
+        if name and name not in fields:
+            errors.add("sort", f"no field {name!r} on {object_api_name}")
+    for name in document.get("filters") or {}:
+        if name not in fields:
+            errors.add(f"filters.{name}", f"no field {name!r} on {object_api_name}")
+    errors.raise_if_any("list view")

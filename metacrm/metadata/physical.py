@@ -1,0 +1,151 @@
+"""From definitions to SQLAlchemy tables: the compiled model of a tenant.
+
+Object ``account`` is the table ``o_account``: the system columns of
+DESIGN.md §3 plus one column per stored field (named after the field).
+A many-to-many field is a junction table ``m_<object>_<field>``. Fields in the
+recycle bin keep their column, but the compiled model leaves them out, so
+nothing reads or writes them until they are restored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from metacrm.metadata.definitions import DefinitionSet
+from metacrm.metadata.fieldtypes.base import FieldType
+
+TABLE_PREFIX = "o_"
+JUNCTION_PREFIX = "m_"
+MAX_IDENTIFIER = 63
+
+
+def table_name(object_api_name: str) -> str:
+    return TABLE_PREFIX + object_api_name
+
+
+def identifier(prefix: str, *parts: str) -> str:
+    """A deterministic name within PostgreSQL's 63-character limit."""
+    name = prefix + "_".join(parts)
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return name[: MAX_IDENTIFIER - 9] + "_" + digest
+
+
+def junction_name(object_api_name: str, field_api_name: str) -> str:
+    return identifier(JUNCTION_PREFIX, object_api_name, field_api_name)
+
+
+def id_type() -> sa.types.TypeEngine:
+    # BIGINT on PostgreSQL; INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements.
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def system_columns() -> list[sa.Column]:
+    tz = sa.DateTime(timezone=True)
+    return [
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("owner_id", sa.Integer, nullable=True),
+        sa.Column("created_at", tz, nullable=False),
+        sa.Column("created_by", sa.Integer, nullable=True),
+        sa.Column("updated_at", tz, nullable=False),
+        sa.Column("updated_by", sa.Integer, nullable=True),
+        sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+        sa.Column("deleted_at", tz, nullable=True),
+    ]
+
+
+def system_indexes(object_api_name: str) -> list[tuple[str, list[str]]]:
+    table = table_name(object_api_name)
+    return [
+        (identifier("ix_", table, "owner_id"), ["owner_id"]),
+        (identifier("ix_", table, "created_at"), ["created_at"]),
+        (identifier("ix_", table, "deleted_at"), ["deleted_at"]),
+    ]
+
+
+def field_indexes(object_api_name: str, field_type: FieldType) -> list[tuple[str, list[str], bool]]:
+    """(index name, columns, unique) for the field's options and lookups."""
+    if not field_type.has_column:
+        return []
+    table = table_name(object_api_name)
+    definition = field_type.definition
+    if definition.get("unique") or field_type.name == "auto_number":
+        return [(identifier("ux_", table, field_type.api_name), [field_type.api_name], True)]
+    if definition.get("indexed") or field_type.name in ("lookup", "master_detail"):
+        return [(identifier("ix_", table, field_type.api_name), [field_type.api_name], False)]
+    return []
+
+
+def bare_table(object_api_name: str, *column_names: str) -> sa.Table:
+    """A Table of just the named columns, for DDL-time reads and updates.
+    (A lightweight ``sa.table()`` would not be moved into the tenant's schema
+    by ``schema_translate_map``; a real Table is.)"""
+    return sa.Table(
+        table_name(object_api_name),
+        sa.MetaData(),
+        sa.Column("id", id_type()),
+        *[sa.Column(name) for name in column_names if name != "id"],
+    )
+
+
+def junction_columns() -> list[sa.Column]:
+    return [
+        sa.Column("source_id", id_type(), primary_key=True),
+        sa.Column("target_id", id_type(), primary_key=True, index=True),
+    ]
+
+
+@dataclass
+class CompiledObject:
+    api_name: str
+    definition: dict
+    fields: dict[str, FieldType]
+    table: sa.Table
+    junctions: dict[str, sa.Table] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.definition.get("label", self.api_name)
+
+    @property
+    def name_field(self) -> str | None:
+        name = self.definition.get("name_field")
+        return name if name in self.fields else None
+
+    @property
+    def search_fields(self) -> list[str]:
+        return [f for f in self.definition.get("search_fields") or [] if f in self.fields]
+
+
+@dataclass
+class CompiledModel:
+    """Everything a request needs about a tenant's metadata at one revision."""
+
+    revision: int
+    definitions: DefinitionSet
+    objects: dict[str, CompiledObject]
+    sa_metadata: sa.MetaData
+
+    def object(self, api_name: str) -> CompiledObject | None:
+        return self.objects.get(api_name)
+
+
+def compile_model(revision: int, definitions: DefinitionSet, registry) -> CompiledModel:
+    sa_metadata = sa.MetaData()
+    objects: dict[str, CompiledObject] = {}
+    for document in definitions.objects():
+        api_name = document["api_name"]
+        fields = {f["api_name"]: registry.bind(f) for f in definitions.fields(api_name)}
+        columns = [c for ft in fields.values() for c in ft.columns()]
+        table = sa.Table(table_name(api_name), sa_metadata, *system_columns(), *columns)
+        junctions = {
+            name: sa.Table(junction_name(api_name, name), sa_metadata, *junction_columns())
+            for name, ft in fields.items()
+            if not ft.has_column and ft.name == "many_to_many"
+        }
+        objects[api_name] = CompiledObject(api_name, document, fields, table, junctions)
+    return CompiledModel(revision, definitions, objects, sa_metadata)

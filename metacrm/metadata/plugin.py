@@ -1,0 +1,17 @@
+"""The metadata engine as a built-in plugin: its tenant tables (an Alembic
+branch of their own) and the built-in field types."""
+
+from pathlib import Path
+
+from metacrm.metadata.fieldtypes.registry import builtin_field_types
+from metacrm.platform.hooks import hookimpl
+
+
+class MetadataPlugin:
+    @hookimpl
+    def tenant_migration_locations(self):
+        return [Path(__file__).parent / "migrations"]
+
+
+metadata_plugin = MetadataPlugin()
+BUILTIN = (metadata_plugin, builtin_field_types)

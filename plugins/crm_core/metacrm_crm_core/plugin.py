@@ -1,0 +1,18 @@
+"""Hook implementations of the Standard CRM plugin.
+
+Registered through the ``metacrm.plugins`` entry point ``crm_core``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from metacrm.plugins import hookimpl
+
+PACKAGE_DIR = Path(__file__).parent / "package"
+
+
+@hookimpl
+def metadata_packages():
+    """The Standard CRM metadata package."""
+    return [PACKAGE_DIR]
