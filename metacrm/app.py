@@ -10,9 +10,9 @@ migrate the database: ``metacrm db upgrade`` does, once, before workers start
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask
@@ -34,6 +34,7 @@ class JSONProvider(DefaultJSONProvider):
     API clients expect; JSON numbers carry about 15 significant digits."""
 
     sort_keys = False  # records keep their field order
+    ensure_ascii = False  # 车辆 stays readable
 
     @staticmethod
     def default(o):

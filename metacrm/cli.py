@@ -13,16 +13,23 @@ import functools
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
+from metacrm.access.guard import SystemGuard
 from metacrm.app import BUILTIN_PLUGINS, build_instance, create_app
+from metacrm.metadata.changes import purge_expired
+from metacrm.metadata.model import field_types, model_for
+from metacrm.metadata.store import RecordStore
 from metacrm.platform import audit, tenancy
 from metacrm.platform import identity as identities
+from metacrm.platform.clock import utcnow
 from metacrm.platform.errors import MetacrmError
 from metacrm.platform.hooks import create_plugin_manager
 from metacrm.platform.server import run_gunicorn
+from metacrm.plugins import packages
 
 DEMO_TENANT = "demo"
 DEMO_CREDENTIALS_FILE = "demo-admin.txt"
@@ -103,7 +110,7 @@ def demo(overrides, host, port, admin_email, admin_password):
             instance, DEMO_TENANT, "Demo Company", actor=CLI_ACTOR, progress=lambda m: click.echo(f"  {m}")
         )
         password = admin_password or secrets.token_urlsafe(12)
-        identities.create_user(
+        admin_id = identities.create_user(
             instance,
             tenant=DEMO_TENANT,
             email=admin_email,
@@ -113,6 +120,7 @@ def demo(overrides, host, port, admin_email, admin_password):
             role="admin",
             actor=CLI_ACTOR,
         )
+        _seed_demo(instance, [admin_id])
         _keep_credentials(credentials, admin_email, password)
     elif admin_password:
         identities.set_password(instance, admin_email, admin_password, actor=CLI_ACTOR)
@@ -128,6 +136,25 @@ def demo(overrides, host, port, admin_email, admin_password):
     sys.stdout.flush()
     instance.dispose()
     run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=1, threads=8, access_log=False)
+
+
+def _seed_demo(instance, owner_ids: list[int]) -> None:
+    """Install every available metadata package and let plugins generate demo records."""
+    binding = instance.db.bind(DEMO_TENANT)
+    for name in sorted(packages.available_packages(instance)):
+        result = packages.install(instance, binding, name, CLI_ACTOR)
+        click.echo(f"  installed package {name} {result['version']} ({result['created']} definitions)")
+
+    def create(object_name: str, rows: list[dict]) -> list[int]:
+        store = RecordStore(binding, model_for(instance, binding), SystemGuard(), CLI_ACTOR, field_types(instance))
+        owners = [row.pop("owner_id", None) for row in rows]
+        return [record["id"] for record in store.bulk_create(object_name, rows, owner_ids=owners)]
+
+    def progress(object_name: str, done: int, total: int) -> None:
+        if done == total:
+            click.echo(f"  generated {total} {object_name} records")
+
+    instance.hook.generate_demo_data(tenant=binding, create=create, owner_ids=owner_ids, progress=progress)
 
 
 def _keep_credentials(path: Path, email: str, password: str) -> None:
@@ -279,6 +306,77 @@ def token_create(overrides, tenant_slug, email, name):
     identity = identities.identity_for(instance, members[email]["id"], tenant_slug)
     _, token_value = identities.create_token(instance, identity, name, actor=CLI_ACTOR)
     click.echo(token_value)
+
+
+# -- metadata packages and the recycle bin --------------------------------------------
+
+
+@main.group()
+def package():
+    """Metadata packages that plugins ship."""
+
+
+@package.command("list")
+@instance_options
+@click.option("--tenant", "tenant_slug", default=None, help="Also show what this tenant has installed.")
+def package_list(overrides, tenant_slug):
+    """List available packages (and a tenant's installed versions)."""
+    instance = _instance(overrides)
+    installed = {}
+    if tenant_slug:
+        installed = {
+            p["api_name"]: p["version"] for p in packages.installed_packages(instance, instance.db.bind(tenant_slug))
+        }
+    for name, pkg in sorted(packages.available_packages(instance).items()):
+        state = f"installed {installed[name]}" if name in installed else "not installed"
+        click.echo(f"{name}\t{pkg.version}\t{state}\t{pkg.label}")
+
+
+@package.command("install")
+@instance_options
+@click.argument("name")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant to install into.")
+def package_install(overrides, name, tenant_slug):
+    """Install or upgrade package NAME in a tenant (idempotent)."""
+    instance = _instance(overrides)
+    result = packages.install(instance, instance.db.bind(tenant_slug), name, CLI_ACTOR)
+    if result["revision"] is None:
+        click.echo(f"{name} {result['version']} is already up to date in {tenant_slug}")
+    else:
+        click.echo(
+            f"{name} {result['version']} applied to {tenant_slug} as metadata revision {result['revision']}: "
+            f"{result['created']} created, {result['updated']} updated"
+        )
+
+
+@main.group()
+def recycle():
+    """The recycle bin of deleted fields, objects and records."""
+
+
+@recycle.command("purge")
+@instance_options
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant whose recycle bin to purge.")
+@click.option(
+    "--days",
+    type=int,
+    default=None,
+    help="Purge what was deleted more than DAYS ago (default: the RECYCLE_BIN_DAYS setting, 15).",
+)
+def recycle_purge(overrides, tenant_slug, days):
+    """Remove for good what has been in the recycle bin longer than the retention period."""
+    instance = _instance(overrides)
+    days = instance.config["RECYCLE_BIN_DAYS"] if days is None else days
+    binding = instance.db.bind(tenant_slug)
+    cutoff = utcnow() - timedelta(days=days)
+    store = RecordStore(binding, model_for(instance, binding), SystemGuard(), CLI_ACTOR, field_types(instance))
+    for object_name in store.model.objects:
+        count = store.purge(object_name, older_than=cutoff)
+        if count:
+            click.echo(f"purged {count} {object_name} record(s)")
+    for item in purge_expired(binding, field_types(instance), CLI_ACTOR, days):
+        click.echo(f"purged {item}")
+    click.echo("done")
 
 
 def _register_plugin_commands() -> None:

@@ -101,6 +101,10 @@ class ChangeSet:
             raise NotFound(f"no field {api_name!r} on {object_api_name}")
         return item
 
+    def write_definition(self, kind: str, key: str, document: dict) -> None:
+        """Store a definition of a kind that needs no DDL (e.g. a package record)."""
+        self._write(kind, key, document)
+
     # -- objects -------------------------------------------------------------------
 
     def create_object(self, document: dict, fields: list[dict] | None = None) -> dict:
@@ -177,7 +181,7 @@ class ChangeSet:
 
     def add_field(self, object_api_name: str, document: dict) -> dict:
         defs.validate_field(object_api_name, document, self.state, self.registry, creating=True)
-        document = _normalized_field(document)
+        document = normalized_field(document)
         field_type = self.registry.bind(document)
         self.editor.add_field(object_api_name, field_type)
         self._write("field", scoped_key(object_api_name, document["api_name"]), document)
@@ -188,7 +192,7 @@ class ChangeSet:
     ) -> dict:
         current = self._field(object_api_name, api_name).document
         _refuse_immutable(current, patch)
-        document = _normalized_field({**current, **patch})
+        document = normalized_field({**current, **patch})
         defs.validate_field(object_api_name, document, self.state, self.registry, creating=False)
         old, new = self.registry.bind(current), self.registry.bind(document)
         if old.name != new.name:
@@ -356,7 +360,8 @@ def _refuse_immutable(current: dict, patch: dict) -> None:
             raise ValidationFailed(f"{key} cannot be changed", details={"fields": {key: ["is immutable"]}})
 
 
-def _normalized_field(document: dict) -> dict:
+def normalized_field(document: dict) -> dict:
+    """A field definition with every optional member at its default, as stored."""
     document = copy.deepcopy(document)
     document.setdefault("required", False)
     document.setdefault("unique", False)

@@ -140,9 +140,9 @@ def scoped_key(object_api_name: str, api_name: str) -> str:
 # -- per-kind validation ---------------------------------------------------------
 
 
-def _check_name(errors: DefinitionErrors, api_name: Any) -> None:
+def _check_name(errors: DefinitionErrors, api_name: Any, kind: str = "field") -> None:
     if isinstance(api_name, str):
-        reason = reserved_reason(api_name)
+        reason = reserved_reason(api_name, kind=kind)
         if reason:
             errors.add("api_name", reason)
 
@@ -152,7 +152,7 @@ def validate_object(document: Any, state: DefinitionSet, *, creating: bool) -> N
     errors.schema(_validator("object"), document)
     errors.raise_if_any("object definition")
     api_name = document["api_name"]
-    _check_name(errors, api_name)
+    _check_name(errors, api_name, "object")
     if creating and state.get("object", api_name, include_deleted=True):
         in_bin = not state.get("object", api_name)
         errors.add("api_name", f"an object {api_name!r} already exists" + (" in the recycle bin" if in_bin else ""))

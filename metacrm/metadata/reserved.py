@@ -50,8 +50,19 @@ PLATFORM_RESERVED = frozenset(
 )
 
 
-def reserved_reason(api_name: str) -> str | None:
-    """Why ``api_name`` can't be used, or None if it can."""
+OBJECT_RESERVED = frozenset({"meta", "data", "auth", "me", "audit", "openapi", "health", "access", "rules"})
+
+
+def reserved_reason(api_name: str, *, kind: str = "field") -> str | None:
+    """Why ``api_name`` can't be used, or None if it can.
+
+    Field names become column names, so SQL keywords are refused. Object
+    names only ever appear prefixed (table ``o_case``), so an object may be
+    called ``case``; they must not clash with the API's own path words."""
+    if kind == "object":
+        if api_name in OBJECT_RESERVED or api_name.startswith(("pg_", "sqlite_", "meta_", "sys_")):
+            return f"{api_name!r} is reserved by the platform"
+        return None
     if api_name in SQL_RESERVED:
         return f"{api_name!r} is an SQL reserved word"
     if api_name in PLATFORM_RESERVED:

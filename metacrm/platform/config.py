@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_FAILURE_WINDOW_SECONDS": 900,
     "LOG_LEVEL": "INFO",
+    # Deleted fields, objects and records stay restorable this long; then
+    # `metacrm recycle purge` (or its scheduled job) removes them for good.
+    "RECYCLE_BIN_DAYS": 15,
     # Prefilled in the sign-in form (the demo sets "demo").
     "DEFAULT_TENANT": "",
 }

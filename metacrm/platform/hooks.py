@@ -66,6 +66,17 @@ class HookSpecs:
         Called when packages are listed or installed (``metacrm package``)."""
 
     @hookspec
+    def generate_demo_data(self, tenant, create, owner_ids, progress):
+        """Fill the freshly created demo tenant with sample records.
+
+        ``create(object_api_name, rows) -> list[int]`` inserts up to 1,000 rows
+        (dicts of field values, optionally with ``owner_id``) through the
+        record store and returns their ids; ``owner_ids`` are the demo users;
+        ``progress(object_api_name, done, total)`` reports progress. Called by
+        ``metacrm demo`` after the plugins' metadata packages are installed.
+        Returns a dict of counts per object (or None)."""
+
+    @hookspec
     def app_started(self, app):
         """The Flask ``app`` is fully built. Called once at the end of the
         factory, e.g. to add template globals. Returns nothing."""

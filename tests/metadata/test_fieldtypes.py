@@ -7,6 +7,7 @@ SQLite table → from_db; filters run against real rows.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 
 import marshmallow as ma
@@ -29,6 +30,7 @@ from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.hooks import create_plugin_manager, hookimpl
 
 REGISTRY = builtin_registry()
+_TABLE_NUMBERS = itertools.count(1)
 
 PICK_VALUES = [
     {"value": "open", "label": "Open", "color": "#0a0", "translations": {"zh_CN": "打开"}},
@@ -176,7 +178,7 @@ ROUND_TRIPS = [
 @pytest.mark.parametrize(("type_name", "options", "value", "expected"), ROUND_TRIPS)
 def test_round_trip(engine, type_name, options, value, expected):
     field_type = bind(type_name, api_name="value", options=options)
-    table = make_table(engine, field_type, f"rt_{abs(hash((type_name, repr(value))))}")
+    table = make_table(engine, field_type, f"rt_{next(_TABLE_NUMBERS)}")
     with engine.begin() as conn:
         conn.execute(table.insert(), {"id": 1, "value": field_type.to_db(load(field_type, value))})
         stored = conn.execute(sa.select(table.c.value)).scalar_one()
@@ -354,7 +356,9 @@ def test_picklist_definition_errors_point_at_paths():
         ("options.values", "must list at least one value")
     ]
     only_inactive = bind("picklist", options={"values": [{"value": "x", "active": False}]})
-    assert only_inactive.validate_definition(lambda name: None) == [("options.values", "at least one value must be active")]
+    assert only_inactive.validate_definition(lambda name: None) == [
+        ("options.values", "at least one value must be active")
+    ]
 
 
 def test_picklist_labels_and_choices():

@@ -151,7 +151,9 @@ class ChoiceField(ma.fields.String):
             return None
         if self.allowed_set is not None:
             if text not in self.allowed_set:
-                raise ma.ValidationError(f"{text!r} is not an allowed value; use one of: {_list_for_message(self.allowed)}")
+                raise ma.ValidationError(
+                    f"{text!r} is not an allowed value; use one of: {_list_for_message(self.allowed)}"
+                )
         elif ";" in text or len(text) > FREE_VALUE_MAX:
             raise ma.ValidationError(f"a value must have at most {FREE_VALUE_MAX} characters and no ';'")
         return text
@@ -258,19 +260,20 @@ class PicklistType(BuiltinFieldType):
             value = entry.get("value")
             if not isinstance(value, str) or not _PICKLIST_VALUE_RE.match(value):
                 errors.append(
-                    (f"{path}.value", "must be 1-80 letters, digits, _ space . or - (starting with a letter, digit or _)")
+                    (
+                        f"{path}.value",
+                        "must be 1-80 letters, digits, _ space . or - (starting with a letter, digit or _)",
+                    )
                 )
             elif value != value.rstrip():
                 errors.append((f"{path}.value", "must not end with a space"))
             else:
                 key = value.casefold()
                 if key in seen:
-                    errors.append(
-                        (
-                            f"{path}.value",
-                            f"{value!r} duplicates options.values[{seen[key]}].value (values must differ in more than case)",
-                        )
+                    message = (
+                        f"{value!r} duplicates options.values[{seen[key]}].value (values must differ in more than case)"
                     )
+                    errors.append((f"{path}.value", message))
                 else:
                     seen[key] = i
             color = entry.get("color")

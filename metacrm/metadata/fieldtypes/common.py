@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 import marshmallow as ma
@@ -16,10 +15,15 @@ from .base import FieldType, _first_message
 
 # An identifier that may reach SQL (object and field api names; DESIGN.md §3).
 API_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
-API_NAME_RE = re.compile(API_NAME_PATTERN)
 
-# Largest value of the Integer columns record ids are kept in.
-MAX_RECORD_ID = 2**31 - 1
+# Record ids (and lookup columns) are BIGINT on PostgreSQL, INTEGER (64-bit
+# anyway) on SQLite, where only INTEGER PRIMARY KEY autoincrements.
+MAX_RECORD_ID = 2**63 - 1
+
+
+def record_id_type() -> sa.types.TypeEngine:
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 # The escape character used in every LIKE pattern we build (as SQLAlchemy's
 # ``autoescape`` does).
@@ -128,17 +132,9 @@ def options_schema(properties: dict[str, Any], required: list[str] | None = None
     return schema
 
 
-def is_integer_value(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def istartswith(column: ColumnElement, value: str) -> ColumnElement:
     return column.istartswith(value, autoescape=True)
 
 
 def icontains(column: ColumnElement, value: str) -> ColumnElement:
     return column.icontains(value, autoescape=True)
-
-
-def text_literal(value: str) -> ColumnElement:
-    return sa.literal(value, sa.String())

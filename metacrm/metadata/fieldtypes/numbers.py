@@ -58,7 +58,9 @@ class IntegerField(ma.fields.Integer):
             number = value
         elif isinstance(value, (float, decimal.Decimal)):
             try:
-                integral = value == value.to_integral_value() if isinstance(value, decimal.Decimal) else value.is_integer()
+                integral = (
+                    value == value.to_integral_value() if isinstance(value, decimal.Decimal) else value.is_integer()
+                )
             except (ValueError, OverflowError, decimal.InvalidOperation):
                 raise self.make_error("invalid") from None
             if not integral:

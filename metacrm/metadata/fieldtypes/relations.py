@@ -1,10 +1,11 @@
 """Relation field types: lookup, master_detail and many_to_many.
 
-A lookup (and a master-detail) is an Integer column holding the target
-record's id; no ForeignKey is declared here — the DDL layer adds the
-constraint (with the ``on_delete`` policy) per dialect. A many-to-many field
-has no column: its links live in a junction table ``m_<object>_<field>``
-with ``source_id`` and ``target_id``.
+A lookup (and a master-detail) is a column holding the target record's id
+(BIGINT on PostgreSQL, INTEGER on SQLite, like the ``id`` columns); no
+ForeignKey is declared here — the DDL layer adds the constraint (with the
+``on_delete`` policy) per dialect. A many-to-many field has no column: its
+links live in a junction table ``m_<object>_<field>`` with ``source_id`` and
+``target_id``.
 
 Values load from record ids (``7``) or from objects carrying one
 (``{"id": 7, ...}``: clients echo what they read).
@@ -20,12 +21,12 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from .common import API_NAME_PATTERN, MAX_RECORD_ID, BuiltinFieldType, first_message, options_schema
+from .common import API_NAME_PATTERN, MAX_RECORD_ID, BuiltinFieldType, first_message, options_schema, record_id_type
 
 ON_DELETE = ("restrict", "set_null", "cascade")
 MAX_LINKS = 10000  # ids one many-to-many write may carry
 MAX_IDENTIFIER = 63  # PostgreSQL's limit
-_DIGITS_RE = re.compile(r"^\+?\d{1,10}$")
+_DIGITS_RE = re.compile(r"^\+?\d{1,19}$")
 
 
 class RecordIdField(ma.fields.Field):
@@ -120,7 +121,7 @@ class LookupType(_RelationMixin, BuiltinFieldType):
         return "restrict" if self.required else "set_null"
 
     def column_type(self) -> sa.types.TypeEngine:
-        return sa.Integer()
+        return record_id_type()
 
     def marshmallow_field(self) -> ma.fields.Field:
         return RecordIdField(strict=True, allow_none=True)
@@ -257,8 +258,8 @@ class ManyToManyType(_RelationMixin, BuiltinFieldType):
         (the linked record), together the primary key. No ForeignKeys: the
         DDL layer adds them (both ``ON DELETE CASCADE``)."""
         return [
-            sa.Column("source_id", sa.Integer(), primary_key=True, autoincrement=False),
-            sa.Column("target_id", sa.Integer(), primary_key=True, autoincrement=False),
+            sa.Column("source_id", record_id_type(), primary_key=True, autoincrement=False),
+            sa.Column("target_id", record_id_type(), primary_key=True, autoincrement=False),
         ]
 
     def junction_table(self, object_api_name: str, metadata: sa.MetaData) -> sa.Table:

@@ -345,7 +345,9 @@ class AutoNumberType(StringFieldType):
             return [("options.format", 'must contain exactly one placeholder of zeros, e.g. "CASE-{0000}"')]
         errors = []
         if len(match["prefix"]) + len(match["suffix"]) > AUTO_NUMBER_MAX_TEXT:
-            errors.append(("options.format", f"text around the placeholder may have at most {AUTO_NUMBER_MAX_TEXT} characters"))
+            errors.append(
+                ("options.format", f"text around the placeholder may have at most {AUTO_NUMBER_MAX_TEXT} characters")
+            )
         if len(match["zeros"]) > AUTO_NUMBER_MAX_DIGITS:
             errors.append(("options.format", f"the placeholder may have at most {AUTO_NUMBER_MAX_DIGITS} zeros"))
         return errors

@@ -26,6 +26,7 @@ import yaml
 from faker import Faker
 
 PACKAGE_DIR = Path(__file__).parent / "package"
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Rows per object at scale 1.0, in creation order (lookup targets first).
 BASE_COUNTS: dict[str, int] = {
@@ -65,7 +66,7 @@ def load_fields(package_dir: Path = PACKAGE_DIR) -> dict[str, dict[str, dict[str
     """``{object api name: {field api name: field document}}`` from the package's fields.yaml files."""
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for path in sorted((package_dir / "objects").glob("*/fields.yaml")):
-        documents = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        documents = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER) or []
         result[path.parent.name] = {d["api_name"]: d for d in documents}
     return result
 

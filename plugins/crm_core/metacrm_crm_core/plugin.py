@@ -16,3 +16,11 @@ PACKAGE_DIR = Path(__file__).parent / "package"
 def metadata_packages():
     """The Standard CRM metadata package."""
     return [PACKAGE_DIR]
+
+
+@hookimpl
+def generate_demo_data(tenant, create, owner_ids, progress):
+    """Demo accounts, contacts, leads, opportunities, cases, activities, campaigns and products."""
+    from metacrm_crm_core.demo_data import generate
+
+    return generate(create, owner_ids=owner_ids, progress=progress)

@@ -1,0 +1,366 @@
+"""Shared setup for the bench/ scripts (not a benchmark itself).
+
+Every script builds a :class:`BenchEnv`: a metacrm instance on PostgreSQL in
+namespaces of its own (platform schema ``bench_<hex>``, tenant schemas
+``tb<hex>_<slug>``), one tenant with an admin user and an API token, a Flask
+test client, and helpers to create objects through the metadata change
+pipeline and to load many rows straight into an object table with
+``INSERT ... SELECT generate_series(...)``. Leaving the ``with`` block drops
+every namespace the run created, also when the run fails.
+
+Measurement helpers print progress to stderr; :func:`emit` prints the one JSON
+line that must be the last line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import os
+import pstats
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from metacrm.access.guard import SystemGuard  # noqa: E402
+from metacrm.app import build_instance, create_app  # noqa: E402
+from metacrm.metadata.changes import MetadataService  # noqa: E402
+from metacrm.metadata.model import field_types, model_for  # noqa: E402
+from metacrm.metadata.physical import table_name  # noqa: E402
+from metacrm.metadata.store import RecordStore  # noqa: E402
+from metacrm.platform import audit, tenancy  # noqa: E402
+from metacrm.platform import identity as identities  # noqa: E402
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PASSWORD = "correct horse battery staple"
+TENANT = "bench"
+
+# The object most scripts use: a CRM "deal" with a mix of field types.
+# industry and amount are indexed (the list page filters on one, sorts on the other).
+INDUSTRIES = [f"ind{i}" for i in range(10)]
+STAGES = ["prospect", "qualify", "propose", "negotiate", "won", "lost"]
+DEAL_FIELDS: list[dict] = [
+    {
+        "api_name": "industry",
+        "label": "Industry",
+        "type": "picklist",
+        "indexed": True,
+        "options": {"values": [{"value": v, "label": v.title()} for v in INDUSTRIES]},
+    },
+    {"api_name": "amount", "label": "Amount", "type": "currency", "indexed": True, "options": {"currency": "USD"}},
+    {
+        "api_name": "stage",
+        "label": "Stage",
+        "type": "picklist",
+        "options": {"values": [{"value": v, "label": v.title()} for v in STAGES]},
+    },
+    {"api_name": "probability", "label": "Probability", "type": "percent"},
+    {"api_name": "quantity", "label": "Quantity", "type": "integer"},
+    {"api_name": "close_date", "label": "Close date", "type": "date"},
+    {"api_name": "contact_email", "label": "Contact e-mail", "type": "email"},
+    {"api_name": "is_key", "label": "Key deal", "type": "boolean"},
+    {"api_name": "notes", "label": "Notes", "type": "long_text"},
+]
+# Column → SQL expression over the series value ``i`` (a bigint) for bulk loading.
+DEAL_SERIES_SQL = {
+    "name": "'Deal ' || i",
+    "industry": f"'ind' || (i % {len(INDUSTRIES)})",
+    "amount": "((i * 7919) % 1000003) / 100.0",
+    "stage": "(ARRAY['prospect','qualify','propose','negotiate','won','lost'])[1 + (i % 6)]",
+    "probability": "(i % 101)",
+    "quantity": "(i % 50)",
+    "close_date": "DATE '2024-01-01' + (i % 730)::int",
+    "contact_email": "'buyer' || i || '@example.com'",
+    "is_key": "(i % 7 = 0)",
+    "notes": "'note for deal ' || i",
+}
+
+
+def deal_record(i: int) -> dict:
+    """A JSON record for the API/record store, like one row of DEAL_SERIES_SQL."""
+    return {
+        "name": f"Deal {i}",
+        "industry": INDUSTRIES[i % len(INDUSTRIES)],
+        "amount": f"{(i * 7919) % 1000003 / 100:.2f}",
+        "stage": STAGES[i % len(STAGES)],
+        "probability": i % 101,
+        "quantity": i % 50,
+        "close_date": f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
+        "contact_email": f"buyer{i}@example.com",
+        "is_key": i % 7 == 0,
+        "notes": f"note for deal {i}",
+    }
+
+
+# -- command line and output -----------------------------------------------------------
+
+
+def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, finishes in under a minute")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("METACRM_BENCH_DATABASE_URL") or DEFAULT_URL,
+        help="PostgreSQL URL (default: $METACRM_BENCH_DATABASE_URL or %(default)s)",
+    )
+    parser.add_argument("--profile", action="store_true", help="also profile the measured path (cProfile, stderr)")
+    if extra:
+        extra(parser)
+    return parser.parse_args()
+
+
+def log(*parts: Any) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def emit(bench: str, metrics: dict, baseline: dict, ratio: dict, goal: dict, **extra: Any) -> None:
+    """The last stdout line: one JSON object."""
+    payload = {"bench": bench, "metrics": metrics, "baseline": baseline, "ratio": ratio, "goal": goal, **extra}
+    sys.stdout.flush()
+    print(json.dumps(payload, default=str), flush=True)
+
+
+def rnd(value: float, digits: int = 3) -> float:
+    return round(float(value), digits)
+
+
+# -- timing --------------------------------------------------------------------------------
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """Nearest-rank-with-interpolation percentile (p in 0..100)."""
+    data = sorted(samples)
+    if not data:
+        return float("nan")
+    k = (len(data) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (k - lo)
+
+
+def summary_ms(samples_s: list[float]) -> dict:
+    ms = [s * 1000 for s in samples_s]
+    return {
+        "p50_ms": rnd(percentile(ms, 50)),
+        "p95_ms": rnd(percentile(ms, 95)),
+        "mean_ms": rnd(statistics.fmean(ms)),
+        "n": len(ms),
+    }
+
+
+def interleaved(cases: dict[str, Callable[[], Any]], rounds: int, warmup: int = 5) -> dict[str, list[float]]:
+    """Run every case once per round, in rotating order, so machine noise
+    hits all of them alike. Returns seconds per call, by case."""
+    names = list(cases)
+    for _ in range(warmup):
+        for name in names:
+            cases[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    clock = time.perf_counter
+    gc_was = gc.isenabled()
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            fn = cases[name]
+            t0 = clock()
+            fn()
+            samples[name].append(clock() - t0)
+        if gc_was and r % 50 == 49:
+            gc.collect()
+    return samples
+
+
+def profile_calls(label: str, fn: Callable[[], Any], calls: int, top: int = 25) -> str:
+    """cProfile ``calls`` runs of ``fn``; print the top entries (by internal
+    and by cumulative time) to stderr and return the text."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(calls):
+        fn()
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.strip_dirs()
+    out.write(f"==== profile: {label} ({calls} calls), by tottime ====\n")
+    stats.sort_stats("tottime").print_stats(top)
+    out.write(f"==== profile: {label} ({calls} calls), by cumulative ====\n")
+    stats.sort_stats("cumulative").print_stats(top)
+    text = out.getvalue()
+    log(text)
+    return text
+
+
+# -- the environment -------------------------------------------------------------------------
+
+
+class BenchEnv:
+    """An instance on PostgreSQL in private namespaces, one tenant, an admin
+    with a bearer token, and a Flask test client. Use as a context manager."""
+
+    def __init__(self, database_url: str, *, tenant: str = TENANT):
+        self.database_url = database_url
+        self.suffix = uuid.uuid4().hex[:8]
+        self.platform_schema = f"bench_{self.suffix}"
+        self.tenant_prefix = f"tb{self.suffix}_"
+        self.tenant_slug = tenant
+        self.tmp = Path(tempfile.mkdtemp(prefix="metacrm-bench-"))
+        self.instance = None
+
+    # setup / teardown
+
+    def __enter__(self) -> BenchEnv:
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _setup(self) -> None:
+        config = {
+            "DATA_DIR": str(self.tmp / "data"),
+            "SECRET_KEY": "bench-secret-" + self.suffix,
+            "SESSION_COOKIE_SECURE": False,
+            "LOG_LEVEL": "WARNING",
+            "DATABASE_URL": self.database_url,
+            "PLATFORM_SCHEMA": self.platform_schema,
+            "TENANT_SCHEMA_PREFIX": self.tenant_prefix,
+        }
+        log(f"setup: platform schema {self.platform_schema}, tenant schema {self.tenant_prefix}{self.tenant_slug}")
+        self.instance = build_instance(config, load_entry_points=False)
+        self.instance.upgrade_platform()
+        tenancy.create_tenant(self.instance, self.tenant_slug, "Bench")
+        self.user_id = identities.create_user(
+            self.instance,
+            tenant=self.tenant_slug,
+            email="admin@bench.test",
+            password=PASSWORD,
+            is_admin=True,
+            role="admin",
+        )
+        self.identity = identities.identity_for(self.instance, self.user_id, self.tenant_slug)
+        self.token = identities.create_token(self.instance, self.identity, "bench")[1]
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+        self.app = create_app(instance=self.instance)
+        self.client = self.app.test_client()
+        self.binding = self.instance.db.bind(self.tenant_slug)
+        self.engine = self.instance.db.engine
+        self.schema = self.binding.schema
+        self.registry = field_types(self.instance)
+        self.actor = self.identity.as_actor("127.0.0.1", None)
+
+    def close(self) -> None:
+        if self.instance is not None:
+            try:
+                self.drop_namespaces()
+            except Exception as exc:  # noqa: BLE001 - report, keep cleaning
+                log(f"cleanup: could not drop namespaces: {exc!r}")
+            self.instance.dispose()
+            self.instance = None
+        else:
+            # The instance never came up: drop whatever the failed setup left.
+            try:
+                engine = sa.create_engine(self.database_url)
+                with engine.begin() as conn:
+                    self._drop(conn)
+                engine.dispose()
+            except Exception as exc:  # noqa: BLE001
+                log(f"cleanup: could not drop namespaces: {exc!r}")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def drop_namespaces(self) -> None:
+        with self.instance.db.engine.begin() as conn:
+            self._drop(conn)
+
+    def _drop(self, conn) -> None:
+        schemas = (
+            conn.execute(
+                sa.text("SELECT nspname FROM pg_namespace WHERE nspname = :p OR nspname LIKE :t"),
+                {"p": self.platform_schema, "t": self.tenant_prefix.replace("_", r"\_") + "%"},
+            )
+            .scalars()
+            .all()
+        )
+        for schema in schemas:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        log(f"cleanup: dropped {len(schemas)} schema(s)")
+
+    # metadata and data
+
+    def metadata(self) -> MetadataService:
+        return MetadataService(self.binding, self.registry, self.actor)
+
+    def create_object(self, api_name: str, fields: list[dict], label: str | None = None) -> None:
+        with self.metadata().change(f"bench: create {api_name}") as tx:
+            tx.create_object({"api_name": api_name, "label": label or api_name.title()}, fields)
+
+    def create_deal_object(self, api_name: str = "deal") -> None:
+        self.create_object(api_name, DEAL_FIELDS, "Deal")
+
+    def model(self):
+        return model_for(self.instance, self.binding)
+
+    def store(self) -> RecordStore:
+        return RecordStore(self.binding, self.model(), SystemGuard(), self.actor, self.registry)
+
+    def qualified(self, object_api_name: str) -> str:
+        return f'"{self.schema}"."{table_name(object_api_name)}"'
+
+    def load_series(self, object_api_name: str, rows: int, columns: dict[str, str] | None = None, *, chunk=250_000):
+        """Fill the object table with ``rows`` rows from generate_series (fast:
+        no API, no per-row Python), then ANALYZE it."""
+        columns = columns or DEAL_SERIES_SQL
+        table = self.qualified(object_api_name)
+        names = ", ".join(f'"{c}"' for c in columns)
+        exprs = ", ".join(columns.values())
+        started = time.perf_counter()
+        with self.engine.begin() as conn:
+            start = conn.execute(sa.text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
+        done = 0
+        while done < rows:
+            n = min(chunk, rows - done)
+            lo, hi = start + done + 1, start + done + n
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        f"INSERT INTO {table} (owner_id, created_at, created_by, updated_at, updated_by, version, {names}) "
+                        f"SELECT {self.user_id}, now(), {self.user_id}, now(), {self.user_id}, 1, {exprs} "
+                        f"FROM generate_series({lo}::bigint, {hi}::bigint) AS s(i)"
+                    )
+                )
+            done += n
+            log(f"  loaded {done:,}/{rows:,} rows into {table_name(object_api_name)}")
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text(f"VACUUM ANALYZE {table}"))
+        log(f"  load + analyze: {time.perf_counter() - started:.1f} s")
+
+    def count(self, object_api_name: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(f"SELECT count(*) FROM {self.qualified(object_api_name)}")).scalar_one()
+
+    def core_table(self, object_api_name: str) -> sa.Table:
+        """A hand-written SQLAlchemy Core Table for the raw baselines: reflected
+        from the database, with the schema named directly (no metacrm model,
+        no schema_translate_map)."""
+        return sa.Table(table_name(object_api_name), sa.MetaData(), schema=self.schema, autoload_with=self.engine)
+
+
+def system_actor() -> audit.Actor:
+    return audit.SYSTEM

@@ -1,0 +1,188 @@
+"""Metadata packages: the format plugins ship (and export produces).
+
+A package is a folder::
+
+    package.yaml                     name, version, label, description, translations
+    objects/<object>/object.yaml     the object definition
+    objects/<object>/fields.yaml     a list of field definitions
+    objects/<object>/layouts.yaml    a list of layouts          (optional)
+    objects/<object>/list_views.yaml a list of list views       (optional)
+
+Applying a package is idempotent: it compares each document with the
+tenant's live definition and changes only what differs, all in ONE metadata
+revision (nothing at all when nothing differs). A newer version of a package
+therefore applies as a diff. Definitions a tenant added itself are left alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from metacrm.metadata.changes import MetadataService, normalized_field
+from metacrm.metadata.model import field_types
+from metacrm.platform import audit
+from metacrm.platform.database import TenantBinding
+from metacrm.platform.errors import NotFound, ValidationFailed
+from metacrm.platform.instance import Instance
+
+RELATION_TYPES = ("lookup", "master_detail", "many_to_many")
+
+
+@dataclass
+class ObjectDocuments:
+    definition: dict
+    fields: list[dict] = field(default_factory=list)
+    layouts: list[dict] = field(default_factory=list)
+    list_views: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Package:
+    name: str
+    version: str
+    label: str
+    path: Path
+    manifest: dict
+    objects: dict[str, ObjectDocuments]
+
+
+def _read_yaml(path: Path, default: Any) -> Any:
+    if not path.is_file():
+        return default
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or default
+    except yaml.YAMLError as exc:
+        raise ValidationFailed(f"{path}: {exc}", details={"file": str(path)}) from None
+
+
+def load_package(path: Path) -> Package:
+    path = Path(path)
+    manifest = _read_yaml(path / "package.yaml", None)
+    if not isinstance(manifest, dict) or not manifest.get("name") or not manifest.get("version"):
+        raise ValidationFailed(
+            f"{path}/package.yaml must name the package and its version", details={"file": str(path / "package.yaml")}
+        )
+    objects: dict[str, ObjectDocuments] = {}
+    for folder in sorted(p for p in (path / "objects").glob("*") if p.is_dir()):
+        definition = _read_yaml(folder / "object.yaml", None)
+        if not isinstance(definition, dict):
+            raise ValidationFailed(f"{folder}/object.yaml must hold an object definition")
+        documents = ObjectDocuments(
+            definition,
+            _read_yaml(folder / "fields.yaml", []),
+            _read_yaml(folder / "layouts.yaml", []),
+            _read_yaml(folder / "list_views.yaml", []),
+        )
+        objects[definition.get("api_name", folder.name)] = documents
+    return Package(
+        str(manifest["name"]),
+        str(manifest["version"]),
+        manifest.get("label", manifest["name"]),
+        path,
+        manifest,
+        objects,
+    )
+
+
+def available_packages(instance: Instance) -> dict[str, Package]:
+    """Every package the installed plugins offer, by name."""
+    packages = {}
+    for paths in instance.hook.metadata_packages():
+        for path in paths:
+            package = load_package(path)
+            packages[package.name] = package
+    return packages
+
+
+def installed_packages(instance: Instance, binding: TenantBinding) -> list[dict]:
+    from metacrm.metadata.model import model_for
+
+    return [d.document for d in model_for(instance, binding).definitions.live("package")]
+
+
+def install(instance: Instance, binding: TenantBinding, name: str, actor: audit.Actor) -> dict:
+    packages = available_packages(instance)
+    if name not in packages:
+        raise NotFound(f"no package {name!r}; available: {', '.join(sorted(packages)) or 'none'}")
+    return apply_package(instance, binding, packages[name], actor)
+
+
+def _object_without_derived(definition: dict) -> dict:
+    # name_field and search_fields name fields, so they are set once fields exist.
+    return {k: v for k, v in definition.items() if k not in ("name_field", "search_fields")}
+
+
+def apply_package(instance: Instance, binding: TenantBinding, package: Package, actor: audit.Actor) -> dict:
+    """Bring the tenant's definitions in line with ``package``. Returns counts
+    of created / updated / unchanged definitions and the revision (None if
+    nothing changed)."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    service = MetadataService(binding, field_types(instance), actor)
+    with service.change(f"install package {package.name} {package.version}") as tx:
+        state = tx.state
+
+        def count(changed: bool, created: bool = False) -> None:
+            counts["created" if created else "updated" if changed else "unchanged"] += 1
+
+        # 1. objects, with their plain fields (relations need every object to exist first)
+        new_objects = set()
+        for api_name, docs in package.objects.items():
+            plain = [f for f in docs.fields if f.get("type") not in RELATION_TYPES]
+            if state.get("object", api_name, include_deleted=True) is None:
+                tx.create_object({**_object_without_derived(docs.definition), "name_field": None}, plain)
+                new_objects.add(api_name)
+                counts["created"] += 1 + len(plain)
+        # 2. every field, relations included: add what is missing, update what differs
+        for api_name, docs in package.objects.items():
+            for document in docs.fields:
+                if api_name in new_objects and document.get("type") not in RELATION_TYPES:
+                    continue  # created with its object just now
+                current = state.field(api_name, document.get("api_name", ""))
+                if current is None:
+                    tx.add_field(api_name, document)
+                    count(True, created=True)
+                elif normalized_field(document) != current:
+                    tx.update_field(
+                        api_name,
+                        document["api_name"],
+                        {k: v for k, v in normalized_field(document).items() if k != "api_name"},
+                    )
+                    count(True)
+                else:
+                    count(False)
+        # 3. object documents (name field, search fields), layouts, list views
+        for api_name, docs in package.objects.items():
+            current = state.object(api_name)
+            if current is None:
+                raise NotFound(f"object {api_name} is in the recycle bin: restore it before installing {package.name}")
+            wanted = {**current, **copy.deepcopy(docs.definition)}
+            if current != wanted:
+                tx.update_object(api_name, {k: v for k, v in wanted.items() if k != "api_name"})
+            for kind, documents, put in (
+                ("layout", docs.layouts, tx.put_layout),
+                ("list_view", docs.list_views, tx.put_list_view),
+            ):
+                for document in documents:
+                    existing = state.get(kind, f"{api_name}.{document.get('api_name')}")
+                    if existing is None or existing.document != document:
+                        put(api_name, document)
+                        count(True, created=existing is None)
+                    else:
+                        count(False)
+        # 4. the package record itself
+        record = {
+            "api_name": package.name,
+            "version": package.version,
+            "label": package.label,
+            "objects": sorted(package.objects),
+        }
+        existing = state.get("package", package.name)
+        if existing is None or existing.document != record:
+            tx.write_definition("package", package.name, record)
+        revision = tx.revision if tx.entries else None
+    return {**counts, "package": package.name, "version": package.version, "revision": revision}
