@@ -3,9 +3,10 @@
 from metacrm.api.auth import blueprint as auth_blueprint
 from metacrm.api.data import blueprint as data_blueprint
 from metacrm.api.meta import blueprint as meta_blueprint
+from metacrm.api.openapi import blueprint as openapi_blueprint
 from metacrm.plugins import hookimpl
 
 
 @hookimpl
 def register_blueprints():
-    return [auth_blueprint, meta_blueprint, data_blueprint]
+    return [auth_blueprint, meta_blueprint, data_blueprint, openapi_blueprint]

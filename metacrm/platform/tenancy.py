@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from metacrm.platform import audit, migrations
 from metacrm.platform.clock import as_utc, utcnow
@@ -22,6 +23,8 @@ from metacrm.platform.instance import Instance
 from metacrm.platform.tables import tenants
 
 Progress = Callable[[str], None]
+# Fills a new namespace in place of the plugins' seed rows: (binding, connection).
+Populate = Callable[[TenantBinding, Connection], None]
 
 
 def _quiet(_message: str) -> None:
@@ -45,6 +48,22 @@ def _migrate_namespace(instance: Instance, binding: TenantBinding, conn) -> None
     migrations.upgrade_tenant(conn, binding.schema, instance.tenant_migration_locations())
 
 
+def _fill_namespace(
+    instance: Instance,
+    binding: TenantBinding,
+    conn: Connection,
+    actor: audit.Actor,
+    progress: Progress,
+    populate: Populate | None,
+) -> None:
+    if populate is not None:
+        populate(binding, conn)
+        return
+    progress("installing plugins")
+    instance.hook.tenant_created(tenant=binding, connection=conn)
+    audit.record(conn, actor, "tenant.created", details={"slug": binding.slug, "name": binding.name})
+
+
 def create_tenant(
     instance: Instance,
     slug: str,
@@ -52,8 +71,14 @@ def create_tenant(
     *,
     actor: audit.Actor = audit.SYSTEM,
     progress: Progress = _quiet,
+    populate: Populate | None = None,
 ) -> TenantBinding:
-    """Create tenant ``slug`` with its namespace; raises Conflict if it exists."""
+    """Create tenant ``slug`` with its namespace; raises Conflict if it exists.
+
+    The new namespace gets the plugins' seed rows (``tenant_created``) and a
+    "tenant.created" audit entry -- or, when ``populate`` is given, only what
+    ``populate(binding, connection)`` writes inside the creating transaction
+    (tenant import: everything, the audit log included, comes from the file)."""
     db = instance.db
     validate_slug(slug)
     name = name or slug
@@ -69,9 +94,7 @@ def create_tenant(
             tconn = conn.execution_options(schema_translate_map={None: binding.schema, "platform": db.platform_schema})
             progress(f"creating schema {binding.schema}")
             _migrate_namespace(instance, binding, tconn)
-            progress("installing plugins")
-            instance.hook.tenant_created(tenant=binding, connection=tconn)
-            audit.record(tconn, actor, "tenant.created", details={"slug": slug, "name": name})
+            _fill_namespace(instance, binding, tconn, actor, progress, populate)
         return binding
 
     # SQLite: the namespace is a file of its own.
@@ -87,9 +110,7 @@ def create_tenant(
         with binding.begin() as tconn:
             progress(f"creating {path}")
             _migrate_namespace(instance, binding, tconn)
-            progress("installing plugins")
-            instance.hook.tenant_created(tenant=binding, connection=tconn)
-            audit.record(tconn, actor, "tenant.created", details={"slug": slug, "name": name})
+            _fill_namespace(instance, binding, tconn, actor, progress, populate)
     except BaseException:
         binding.engine.dispose()
         db._tenant_engines.pop(slug, None)
