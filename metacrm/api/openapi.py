@@ -333,6 +333,8 @@ class DocumentBuilder:
         self.registry = registry
         self.cookie_name = cookie_name
         self.schemas: dict[str, Any] = {}
+        self.parameters: dict[str, Any] = {}
+        self.filter_refs: dict[str, list[dict]] = {}
         self.paths: dict[str, Any] = {}
         self.names = self._component_names()
 
@@ -387,7 +389,7 @@ class DocumentBuilder:
             "components": {
                 "schemas": self.schemas,
                 "responses": self._error_responses(),
-                "parameters": self._shared_parameters(),
+                "parameters": {**self._shared_parameters(), **self.parameters},
                 "securitySchemes": {
                     "bearerAuth": {
                         "type": "http",
@@ -716,6 +718,19 @@ class DocumentBuilder:
     # -- per object: parameters -------------------------------------------------------------
 
     def _filter_parameters(self, obj: CompiledObject) -> list[dict]:
+        """References to the object's filter parameters, which live in
+        ``components.parameters`` (a list and the related lists that show the
+        object share them)."""
+        if obj.api_name not in self.filter_refs:
+            refs = []
+            for parameter in self._filter_parameter_objects(obj):
+                key = f"{self.names[obj.api_name]}.{parameter['name'].replace('[', '.').rstrip(']')}"
+                self.parameters[key] = parameter
+                refs.append({"$ref": f"#/components/parameters/{key}"})
+            self.filter_refs[obj.api_name] = refs
+        return self.filter_refs[obj.api_name]
+
+    def _filter_parameter_objects(self, obj: CompiledObject) -> list[dict]:
         """``field`` (equality) and ``field[op]`` for every other operator of
         every field that filters, system columns included."""
         bound: list[tuple[str, FieldType, str]] = [

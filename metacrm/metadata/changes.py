@@ -326,7 +326,8 @@ class ChangeSet:
                 stored = column == value if old.name == "picklist" else column.contains(f";{value};", autoescape=True)
                 if self.conn.execute(sa.select(sa.func.count()).select_from(table).where(stored)).scalar():
                     raise Conflict(
-                        f"picklist value {value!r} of {old.api_name} is still used; mark it inactive instead of removing",
+                        f"picklist value {value!r} of {old.api_name} is still used; "
+                        "mark it inactive instead of removing it",
                         details={"fields": {"options.values": [f"{value!r} is in use: set active to false"]}},
                     )
         old_type, new_type = old.column_type(), new.column_type()

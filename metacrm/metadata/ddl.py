@@ -26,8 +26,6 @@ from metacrm.metadata.physical import (
     bare_table,
     field_indexes,
     identifier,
-    junction_columns,
-    junction_name,
     system_columns,
     system_indexes,
     table_name,
@@ -56,7 +54,7 @@ class SchemaEditor:
     def drop_object(self, object_api_name: str, fields: list[FieldType]) -> None:
         for field_type in fields:
             if field_type.name == "many_to_many":
-                self.ops.drop_table(junction_name(object_api_name, field_type.api_name), schema=self.schema)
+                self.ops.drop_table(field_type.junction_table_name(object_api_name), schema=self.schema)
         self.ops.drop_table(table_name(object_api_name), schema=self.schema)
         self.conn.execute(autonumber_counters.delete().where(autonumber_counters.c.object == object_api_name))
 
@@ -78,7 +76,7 @@ class SchemaEditor:
         """Physically remove a field (purge from the recycle bin)."""
         table = table_name(object_api_name)
         if field_type.name == "many_to_many":
-            self.ops.drop_table(junction_name(object_api_name, field_type.api_name), schema=self.schema)
+            self.ops.drop_table(field_type.junction_table_name(object_api_name), schema=self.schema)
             return
         for name, _columns, _unique in field_indexes(object_api_name, field_type):
             self.ops.drop_index(name, table_name=table, schema=self.schema)
@@ -159,7 +157,7 @@ class SchemaEditor:
         target = _target(field_type)
         if self.dialect != "postgresql" or not target:
             return
-        on_delete = "cascade" if field_type.name == "master_detail" else field_type.options.get("on_delete", "set_null")
+        on_delete = field_type.on_delete
         self.ops.create_foreign_key(
             _fk_name(object_api_name, field_type),
             table_name(object_api_name),
@@ -172,7 +170,7 @@ class SchemaEditor:
         )
 
     def _create_junction(self, object_api_name: str, field_type: FieldType) -> None:
-        name = junction_name(object_api_name, field_type.api_name)
+        name = field_type.junction_table_name(object_api_name)
         extra: list[Any] = []
         if self.dialect == "postgresql":
             prefix = f"{self.schema}." if self.schema else ""
@@ -191,7 +189,8 @@ class SchemaEditor:
                     name=identifier("fk_", name, "target"),
                 ),
             ]
-        self.ops.create_table(name, *junction_columns(), *extra, schema=self.schema)
+        self.ops.create_table(name, *field_type.junction_columns(), *extra, schema=self.schema)
+        self.ops.create_index(identifier("ix_", name, "target_id"), name, ["target_id"], schema=self.schema)
 
     def _start_counter(self, object_api_name: str, field_type: FieldType) -> None:
         """Number the records that already exist (in id order), then keep the

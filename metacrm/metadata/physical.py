@@ -2,7 +2,8 @@
 
 Object ``account`` is the table ``o_account``: the system columns of
 DESIGN.md §3 plus one column per stored field (named after the field).
-A many-to-many field is a junction table ``m_<object>_<field>``. Fields in the
+A many-to-many field is a junction table ``m_<object>_<field>`` (its field
+type defines it). Fields in the
 recycle bin keep their column, but the compiled model leaves them out, so
 nothing reads or writes them until they are restored.
 """
@@ -18,7 +19,6 @@ from metacrm.metadata.definitions import DefinitionSet
 from metacrm.metadata.fieldtypes.base import FieldType
 
 TABLE_PREFIX = "o_"
-JUNCTION_PREFIX = "m_"
 MAX_IDENTIFIER = 63
 
 
@@ -33,10 +33,6 @@ def identifier(prefix: str, *parts: str) -> str:
         return name
     digest = hashlib.sha1(name.encode()).hexdigest()[:8]
     return name[: MAX_IDENTIFIER - 9] + "_" + digest
-
-
-def junction_name(object_api_name: str, field_api_name: str) -> str:
-    return identifier(JUNCTION_PREFIX, object_api_name, field_api_name)
 
 
 def id_type() -> sa.types.TypeEngine:
@@ -92,13 +88,6 @@ def bare_table(object_api_name: str, *column_names: str) -> sa.Table:
     )
 
 
-def junction_columns() -> list[sa.Column]:
-    return [
-        sa.Column("source_id", id_type(), primary_key=True),
-        sa.Column("target_id", id_type(), primary_key=True, index=True),
-    ]
-
-
 @dataclass
 class CompiledObject:
     api_name: str
@@ -143,9 +132,7 @@ def compile_model(revision: int, definitions: DefinitionSet, registry) -> Compil
         columns = [c for ft in fields.values() for c in ft.columns()]
         table = sa.Table(table_name(api_name), sa_metadata, *system_columns(), *columns)
         junctions = {
-            name: sa.Table(junction_name(api_name, name), sa_metadata, *junction_columns())
-            for name, ft in fields.items()
-            if not ft.has_column and ft.name == "many_to_many"
+            name: ft.junction_table(api_name, sa_metadata) for name, ft in fields.items() if ft.name == "many_to_many"
         }
         objects[api_name] = CompiledObject(api_name, document, fields, table, junctions)
     return CompiledModel(revision, definitions, objects, sa_metadata)

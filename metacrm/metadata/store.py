@@ -269,17 +269,7 @@ class RecordStore:
                 f"cannot filter on {name!r}: no such field", details={"fields": {name: ["no such field"]}}
             )
         if field_type.name == "many_to_many":
-            junction = obj.junctions[name]
-            if op == "isnull":
-                exists = sa.exists().where(junction.c.source_id == obj.table.c.id)
-                return ~exists if str(value).lower() in ("1", "true", "yes") else exists
-            if op != "contains":
-                raise ValidationFailed(
-                    f"bad filter on {name}: use contains or isnull",
-                    details={"fields": {name: ["use contains or isnull"]}},
-                )
-            target_id = _record_id(value)
-            return sa.exists().where(junction.c.source_id == obj.table.c.id, junction.c.target_id == target_id)
+            return field_type.junction_filter(obj.table.c.id, obj.junctions[name], op, value)
         return field_type.filter(obj.table.c[name], op, value)
 
     def _search(self, obj: CompiledObject, q: str):
@@ -402,11 +392,11 @@ class RecordStore:
         for index, (values, many) in enumerate(rows):
             for name, value in [*values.items(), *((n, v) for n, vs in many.items() for v in vs)]:
                 field_type = obj.fields.get(name)
-                if field_type is not None and field_type.name in (*LOOKUP_TYPES, "many_to_many") and value is not None:
-                    if value not in found.get(field_type.options["target"], set()):
-                        errors.setdefault(index, {}).setdefault(name, []).append(
-                            f"no {field_type.options['target']} {value}"
-                        )
+                is_reference = field_type is not None and field_type.name in (*LOOKUP_TYPES, "many_to_many")
+                if is_reference and value is not None and value not in found.get(field_type.options["target"], set()):
+                    errors.setdefault(index, {}).setdefault(name, []).append(
+                        f"no {field_type.options['target']} {value}"
+                    )
 
     def _next_numbers(self, conn: Connection, obj: CompiledObject, count: int) -> dict[str, list[str]]:
         """Reserve ``count`` auto-numbers per auto-number field. The counter row
@@ -583,15 +573,11 @@ class RecordStore:
     # -- delete, restore, purge ----------------------------------------------------------
 
     def _referrers(self, target: str):
+        """(object, lookup field, on-delete rule) of every relation pointing at ``target``."""
         for other in self.model.objects.values():
             for field_type in other.fields.values():
                 if field_type.name in LOOKUP_TYPES and field_type.options.get("target") == target:
-                    on_delete = (
-                        "cascade"
-                        if field_type.name == "master_detail"
-                        else field_type.options.get("on_delete", "set_null")
-                    )
-                    yield other, field_type.api_name, on_delete
+                    yield other, field_type.api_name, field_type.on_delete
 
     def delete(self, object_name: str, record_id: Any) -> None:
         """Soft delete into the recycle bin, applying each lookup's on-delete rule."""
