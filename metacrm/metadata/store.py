@@ -246,13 +246,27 @@ class RecordStore:
         return Page(data, next_cursor, total)
 
     def related(self, object_name: str, record_id: Any, field_name: str, **query) -> Page:
-        """Records related to one record through ``field_name`` of ``object_name``:
-        a lookup (the one record it points to) or a many-to-many (its targets)."""
+        """Records related to one record. ``field_name`` is a lookup or
+        many-to-many field of ``object_name`` (the records it points to), or
+        ``<object>.<field>`` naming a lookup of another object that points
+        here (the record's related list, e.g. ``contact.account``)."""
         obj = self.object(object_name)
-        record = self.get(object_name, record_id, fields=[field_name] if field_name in obj.fields else None)
+        if "." in field_name:
+            child_name, child_field = field_name.split(".", 1)
+            child = self.object(child_name)
+            field_type = child.fields.get(child_field)
+            if (
+                field_type is None
+                or field_type.name not in LOOKUP_TYPES
+                or field_type.options.get("target") != obj.api_name
+            ):
+                raise NotFound(f"{child_name}.{child_field} is no lookup to {object_name}")
+            record = self.get(object_name, record_id, fields=[])
+            return self.query(child_name, extra_where=child.table.c[child_field] == record["id"], **query)
         field_type = obj.fields.get(field_name)
         if field_type is None or field_type.name not in (*LOOKUP_TYPES, "many_to_many"):
             raise NotFound(f"{object_name} has no relation {field_name!r}")
+        record = self.get(object_name, record_id, fields=[field_name])
         target = self.object(field_type.options["target"])
         if field_type.name == "many_to_many":
             junction = obj.junctions[field_name]

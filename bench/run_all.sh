@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Run every benchmark with --quick (or the arguments given, e.g. nothing for
+# full sizes: `bench/run_all.sh --database-url URL`) and print the last stdout
+# line (the JSON result) of each. Progress goes to stderr; a failing script is
+# reported and the others still run. Exit status: 1 if any script failed.
+#
+#   bench/run_all.sh                  # all scripts, --quick
+#   bench/run_all.sh --full           # all scripts, full sizes
+#   bench/run_all.sh --quick --database-url postgresql+psycopg://...
+set -u
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+ARGS=()
+MODE="--quick"
+for arg in "$@"; do
+    case "$arg" in
+        --full) MODE="" ;;
+        --quick) MODE="--quick" ;;
+        *) ARGS+=("$arg") ;;
+    esac
+done
+status=0
+for script in list_page create_api bulk_create add_field compile_model; do
+    echo "== $script ${MODE}" >&2
+    out="$("$PY" "bench/$script.py" $MODE "${ARGS[@]}")"
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        echo "{\"bench\": \"$script\", \"error\": \"exit status $rc\"}"
+        status=1
+    else
+        printf '%s\n' "$out" | tail -n 1
+    fi
+done
+exit $status
