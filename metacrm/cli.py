@@ -228,6 +228,31 @@ def tenant_list(overrides):
         click.echo(f"{row['slug']}\t{row['status']}\t{row['name']}")
 
 
+@tenant.command("export")
+@instance_options
+@click.argument("slug")
+@click.argument("file", type=click.Path(dir_okay=False))
+def tenant_export(overrides, slug, file):
+    """Write tenant SLUG (metadata, data, audit log) to the zip FILE."""
+    from metacrm.metadata import transfer
+
+    manifest = transfer.export_tenant(_instance(overrides), slug, file, progress=click.echo, actor=CLI_ACTOR)
+    records = sum(manifest["objects"].values())
+    click.echo(f"exported tenant {slug} to {file}: {len(manifest['objects'])} object(s), {records} record(s)")
+
+
+@tenant.command("import")
+@instance_options
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--slug", default=None, help="Slug of the new tenant (default: the exported one).")
+def tenant_import(overrides, file, slug):
+    """Create a tenant from the export FILE (refused if its slug exists)."""
+    from metacrm.metadata import transfer
+
+    binding = transfer.import_tenant(_instance(overrides), file, slug, progress=click.echo, actor=CLI_ACTOR)
+    click.echo(f"imported tenant {binding.slug} from {file}")
+
+
 # -- users ------------------------------------------------------------------------
 
 

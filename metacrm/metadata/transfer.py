@@ -156,7 +156,7 @@ def decode_value(value: Any) -> Any:
     """The JSON form of a value → the column value; ValueError if malformed."""
     if not isinstance(value, dict):
         if isinstance(value, list):
-            raise ValueError("a list is only allowed inside {\"$json\": …}")
+            raise ValueError('a list is only allowed inside {"$json": …}')
         return value
     if len(value) != 1:
         raise ValueError(f"a value object must have exactly one type key, got {sorted(value)}")
@@ -215,11 +215,14 @@ def export_tenant(
         raise BadRequest(f"cannot write {path}: {exc.strerror}") from None
     temp = Path(temp_name)
     try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            with binding.connect() as conn:
-                if binding.dialect == "postgresql":
-                    conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-                manifest = _Exporter(binding, conn, archive, progress).run()
+        with (
+            os.fdopen(fd, "wb") as raw,
+            zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+            binding.connect() as conn,
+        ):
+            if binding.dialect == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            manifest = _Exporter(binding, conn, archive, progress).run()
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -229,7 +232,11 @@ def export_tenant(
             conn,
             actor,
             "tenant.exported",
-            details={"file": path.name, "metadata_revision": manifest["metadata_revision"], "objects": manifest["objects"]},
+            details={
+                "file": path.name,
+                "metadata_revision": manifest["metadata_revision"],
+                "objects": manifest["objects"],
+            },
         )
     progress(f"wrote {path}")
     return manifest
@@ -306,9 +313,7 @@ class _Exporter:
         member = member_for(name)
         as_array = member.endswith(".json")
         count = 0
-        with io.TextIOWrapper(
-            self.archive.open(member, "w", force_zip64=True), encoding="utf-8", newline="\n"
-        ) as out:
+        with io.TextIOWrapper(self.archive.open(member, "w", force_zip64=True), encoding="utf-8", newline="\n") as out:
             out.write("[" if as_array else "")
             for row in conn.execute(query.execution_options(yield_per=CHUNK)):
                 try:
@@ -501,6 +506,11 @@ class _Importer:
     def _plan(self, definitions: list[dict], registry) -> tuple[list[str], dict[str, list[FieldType]]]:
         """Objects and, per object, its field types in physical column order."""
         tables = self.manifest["tables"]
+        for i, d in enumerate(definitions):
+            if not (
+                isinstance(d.get("kind"), str) and isinstance(d.get("key"), str) and isinstance(d.get("document"), dict)
+            ):
+                raise BadRequest(f"{self.export.label}: definition {i + 1} needs a kind, a key and a document")
         objects = sorted(d["key"] for d in definitions if d["kind"] == "object")
         if set(objects) != set(self.manifest["objects"]):
             raise BadRequest(f"{self.export.label}: the manifest's objects differ from the object definitions")
@@ -528,7 +538,8 @@ class _Importer:
         if data_tables != expected:
             raise BadRequest(
                 f"{self.export.label}: data tables and definitions disagree "
-                f"(without definition: {sorted(data_tables - expected)}, without data: {sorted(expected - data_tables)})"
+                f"(without definition: {sorted(data_tables - expected)}; "
+                f"without data: {sorted(expected - data_tables)})"
             )
         for name, types in fields.items():
             columns = tables[table_name(name)]["columns"]
@@ -637,9 +648,7 @@ class _Importer:
         for row in self.export.rows(name):
             if all(row[column] is None for column in columns):
                 continue
-            batch.append(
-                {**{f"k_{key.name}": row[key.name] for key in keys}, **{f"v_{c}": row[c] for c in columns}}
-            )
+            batch.append({**{f"k_{key.name}": row[key.name] for key in keys}, **{f"v_{c}": row[c] for c in columns}})
             if len(batch) >= CHUNK:
                 conn.execute(statement, batch)
                 batch = []
@@ -653,16 +662,14 @@ def _load_order(conn: Connection, schema: str | None, tables: dict[str, sa.Table
     loaded empty first and filled in afterwards. (Only PostgreSQL declares
     foreign keys; on SQLite everything loads in one pass.)"""
     inspector = sa.inspect(conn)
-    references: dict[str, list[tuple[str, list[str]]]] = {}
-    for name, table in tables.items():
-        if not table.primary_key.columns:
-            references[name] = []
-            continue
-        references[name] = [
+    references = {
+        name: [
             (fk["referred_table"], fk["constrained_columns"])
             for fk in inspector.get_foreign_keys(name, schema=schema)
             if fk["referred_table"] in tables
         ]
+        for name in tables
+    }
     order: list[str] = []
     deferred: dict[str, list[str]] = {}
     remaining = sorted(tables)
@@ -673,6 +680,8 @@ def _load_order(conn: Connection, schema: str | None, tables: dict[str, sa.Table
             remaining[0],
         )
         late = [column for target, columns in references[name] if target not in done for column in columns]
+        if late and not tables[name].primary_key.columns:
+            raise BadRequest(f"table {name} refers to itself (or in a cycle) and has no primary key to link rows by")
         if late:
             deferred[name] = late
         order.append(name)
