@@ -98,6 +98,9 @@ class RecordStore:
         from_clause = table
         for name in fields:
             field_type = obj.fields[name]
+            if field_type.computed:
+                columns.append(self._column(obj, name).label(name))
+                continue
             if not field_type.has_column:
                 continue
             columns.append(table.c[name])
@@ -284,7 +287,14 @@ class RecordStore:
             )
         if field_type.name == "many_to_many":
             return field_type.junction_filter(obj.table.c.id, obj.junctions[name], op, value)
-        return field_type.filter(obj.table.c[name], op, value)
+        return field_type.filter(self._column(obj, name), op, value)
+
+    def _column(self, obj: CompiledObject, name: str):
+        """The column of a field, or the SQL expression of a computed field."""
+        field_type = obj.fields.get(name)
+        if field_type is not None and field_type.computed:
+            return field_type.select_expression(obj.table, self.model)
+        return obj.table.c[name]
 
     def _search(self, obj: CompiledObject, q: str):
         fields = [f for f in obj.search_fields if f in self._visible(obj)]
@@ -306,10 +316,10 @@ class RecordStore:
                 raise ValidationFailed(
                     f"cannot sort on {name!r}: no such field", details={"fields": {name: ["no such field"]}}
                 )
-            if not field_type.sortable or not field_type.has_column:
+            if not field_type.sortable or not (field_type.has_column or field_type.computed):
                 raise ValidationFailed(f"cannot sort on {name!r}", details={"fields": {name: ["is not sortable"]}})
             if name != "id":
-                keys.append((obj.table.c[name], desc, field_type))
+                keys.append((self._column(obj, name), desc, field_type))
         keys.append((obj.table.c.id, False, None))  # the tie-breaker
         return keys
 
@@ -320,7 +330,7 @@ class RecordStore:
         for (column, desc, field_type), value in zip(keys, values, strict=True):
             if field_type is not None and value is not None:
                 value = field_type.to_db(field_type.coerce_filter_value(value))
-            if column.key == "id":
+            if field_type is None:  # the id tie-breaker
                 after = column > value
             elif value is None:
                 after = sa.false()

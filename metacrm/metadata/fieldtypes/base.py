@@ -41,6 +41,9 @@ class FieldType:
     has_column: ClassVar[bool] = True
     # Types whose value is computed by the platform; never accepted on write.
     read_only: ClassVar[bool] = False
+    # Types computed in SQL when read (formulas, roll-ups): no column; the
+    # store selects, filters and sorts on :meth:`select_expression` instead.
+    computed: ClassVar[bool] = False
 
     def __init__(self, definition: dict[str, Any]):
         self.definition = definition
@@ -59,6 +62,11 @@ class FieldType:
         if not self.has_column:
             return []
         return [sa.Column(self.api_name, self.column_type(), nullable=True)]
+
+    def select_expression(self, table: sa.Table, model: Any) -> ColumnElement:
+        """For ``computed`` types: the SQL expression of the value over the
+        object's ``table`` (``model`` is the compiled model, for relations)."""
+        raise NotImplementedError
 
     def to_db(self, value: Any) -> Any:
         """Python value (as loaded by :meth:`marshmallow_field`) → column value."""
