@@ -41,7 +41,8 @@ the export. Rows keep their ids; PostgreSQL sequences continue after them;
 the exported audit log keeps its ids and the import's own entry,
 ``tenant.imported``, comes after it.
 
-Part of the metadata layer: depends on :mod:`metacrm.platform` only.
+Part of the metadata layer: nothing above it (access, rules, api, ui) may be
+imported here; plugins' tables travel generically, as ``tables/<table>.jsonl``.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ from metacrm.metadata.changes import current_revision
 from metacrm.metadata.ddl import SchemaEditor
 from metacrm.metadata.fieldtypes.base import FieldType
 from metacrm.metadata.model import field_types
-from metacrm.metadata.physical import JUNCTION_PREFIX, TABLE_PREFIX, junction_name, table_name
+from metacrm.metadata.physical import TABLE_PREFIX, table_name
 from metacrm.metadata.tables import meta_definitions, meta_head
 from metacrm.platform import audit, tenancy
 from metacrm.platform.clock import as_utc, utcnow
@@ -90,6 +91,8 @@ NAMED_MEMBERS = {
     "audit_log": "audit.jsonl",
 }
 NOT_EXPORTED = frozenset({"alembic_version", "meta_head"})
+# Object tables and many-to-many junction tables: built from definitions.
+DATA_TABLE_PREFIXES = (TABLE_PREFIX, "m_")
 IDENTIFIER_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 Progress = Callable[[str], None]
@@ -103,13 +106,28 @@ def member_for(table: str) -> str:
     """The zip member holding the rows of ``table``."""
     if table in NAMED_MEMBERS:
         return NAMED_MEMBERS[table]
-    if table.startswith((TABLE_PREFIX, JUNCTION_PREFIX)):
+    if _is_data_table(table):
         return f"data/{table}.jsonl"
     return f"tables/{table}.jsonl"
 
 
 def _is_data_table(table: str) -> bool:
-    return table.startswith((TABLE_PREFIX, JUNCTION_PREFIX))
+    return table.startswith(DATA_TABLE_PREFIXES)
+
+
+def _bind_field(registry, key: str, document: dict, label: str) -> FieldType:
+    try:
+        return registry.bind(document)
+    except ValidationFailed:
+        raise BadRequest(
+            f"{label}: field {key} has the type {document.get('type')!r}, which no plugin installed here provides"
+        ) from None
+
+
+def _junction(field_type: FieldType, object_name: str) -> str | None:
+    """The junction table of a field that keeps its values in one (many-to-many)."""
+    name_of = getattr(field_type, "junction_table_name", None)
+    return name_of(object_name) if not field_type.has_column and name_of else None
 
 
 # -- values --------------------------------------------------------------------------
@@ -222,7 +240,7 @@ def export_tenant(
         ):
             if binding.dialect == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-            manifest = _Exporter(binding, conn, archive, progress).run()
+            manifest = _Exporter(binding, conn, archive, field_types(instance), progress).run()
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -243,8 +261,11 @@ def export_tenant(
 
 
 class _Exporter:
-    def __init__(self, binding: TenantBinding, conn: Connection, archive: zipfile.ZipFile, progress: Progress):
+    def __init__(
+        self, binding: TenantBinding, conn: Connection, archive: zipfile.ZipFile, registry, progress: Progress
+    ):
         self.binding = binding
+        self.registry = registry
         self.conn = conn
         self.archive = archive
         self.progress = progress
@@ -258,11 +279,15 @@ class _Exporter:
         for kind, key, document in rows:
             if kind == "object":
                 objects.append(key)
-            elif kind == "field" and document.get("type") == "many_to_many":
-                junctions.add(junction_name(*key.split(".", 1)))
+            elif kind == "field":
+                field_type = _bind_field(self.registry, key, document, f"tenant {self.binding.slug}")
+                junction = _junction(field_type, key.split(".", 1)[0])
+                if junction:
+                    junctions.add(junction)
         objects.sort()
         expected = {table_name(name) for name in objects} | junctions
-        present = set(sa.inspect(conn).get_table_names(schema=schema)) - NOT_EXPORTED
+        namespace = set(sa.inspect(conn).get_table_names(schema=schema))
+        present = namespace - NOT_EXPORTED
         missing = sorted(expected - present)
         stray = sorted(name for name in present - expected if _is_data_table(name))
         if missing or stray:
@@ -285,7 +310,7 @@ class _Exporter:
         tables = {name: self._dump(name) for name in order}
         versions = (
             conn.execute(sa.select(_reflect(conn, "alembic_version", schema).c.version_num)).scalars().all()
-            if "alembic_version" in set(sa.inspect(conn).get_table_names(schema=schema))
+            if "alembic_version" in namespace
             else []
         )
         manifest = {
@@ -349,7 +374,6 @@ class ExportFile:
     """An opened export: the validated manifest and a row reader per table."""
 
     def __init__(self, path: Path):
-        self.path = path
         self.label = path.name
         try:
             self.archive = zipfile.ZipFile(path)
@@ -383,7 +407,7 @@ class ExportFile:
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise self._bad(f'{MANIFEST} does not say "format": "{FORMAT}"')
         version = manifest.get("format_version")
-        if not isinstance(version, int) or isinstance(version, bool):
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise self._bad("format_version is missing")
         if version > FORMAT_VERSION:
             raise BadRequest(
@@ -481,12 +505,10 @@ def import_tenant(
             return tenancy.create_tenant(
                 instance, slug, manifest["name"], actor=actor, progress=progress, populate=importer.populate
             )
-        except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
-            raise BadRequest(
-                f"{export.label} cannot be imported (nothing was created): {importer.step}: {exc.orig}"
-            ) from None
         except sa.exc.StatementError as exc:
-            if isinstance(exc, sa.exc.DBAPIError):
+            # Rows the database refuses (a duplicate key, a value of the wrong
+            # type) mean a damaged file; a lost connection is not the file's fault.
+            if isinstance(exc, sa.exc.DBAPIError) and not isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError):
                 raise
             raise BadRequest(
                 f"{export.label} cannot be imported (nothing was created): {importer.step}: {exc.orig}"
@@ -523,16 +545,11 @@ class _Importer:
             object_name = key.split(".", 1)[0]
             if object_name not in fields:
                 raise BadRequest(f"{self.export.label}: field {key} belongs to no object")
-            try:
-                field_type = registry.bind(document)
-            except ValidationFailed:
-                raise BadRequest(
-                    f"{self.export.label}: field {key} has the type {document.get('type')!r}, "
-                    "which no plugin installed here provides"
-                ) from None
+            field_type = _bind_field(registry, key, document, self.export.label)
             fields[object_name].append(field_type)
-            if field_type.name == "many_to_many":
-                junctions.add(junction_name(object_name, field_type.api_name))
+            junction = _junction(field_type, object_name)
+            if junction:
+                junctions.add(junction)
         data_tables = {name for name in tables if _is_data_table(name)}
         expected = {table_name(name) for name in objects} | junctions
         if data_tables != expected:
@@ -577,10 +594,12 @@ class _Importer:
 
         conn.execute(meta_head.update().where(meta_head.c.id == 1).values(revision=self.manifest["metadata_revision"]))
         order, deferred = _load_order(conn, schema, tables)
+        self.step = "clearing seed rows"
+        for name in reversed(order):  # rows the DDL or migrations seeded make way for the export's
+            if name != "audit_log":  # append-only, and empty: populate replaces "tenant.created"
+                conn.execute(tables[name].delete())
         for name in order:
             self.step = f"loading {member_for(name)}"
-            if name != "audit_log":  # append-only, and empty: populate replaces "tenant.created"
-                conn.execute(tables[name].delete())  # rows the DDL or migrations seeded
             self._load(conn, name, tables[name], deferred.get(name, []))
         for name, columns in deferred.items():
             self.step = f"linking {member_for(name)}"
@@ -673,17 +692,28 @@ def _load_order(conn: Connection, schema: str | None, tables: dict[str, sa.Table
     order: list[str] = []
     deferred: dict[str, list[str]] = {}
     remaining = sorted(tables)
+
+    def late(name: str) -> list[str]:
+        done = set(order)
+        return [column for target, columns in references[name] if target not in done for column in columns]
+
+    def can_wait(name: str) -> bool:
+        table = tables[name]
+        return all(table.c[column].nullable and not table.c[column].primary_key for column in late(name))
+
     while remaining:
         done = set(order)
-        name = next(
-            (n for n in remaining if all(target in done or target == n for target, _ in references[n])),
-            remaining[0],
-        )
-        late = [column for target, columns in references[name] if target not in done for column in columns]
-        if late and not tables[name].primary_key.columns:
-            raise BadRequest(f"table {name} refers to itself (or in a cycle) and has no primary key to link rows by")
-        if late:
-            deferred[name] = late
+        name = next((n for n in remaining if all(t in done or t == n for t, _ in references[n])), None)
+        if name is None:  # a cycle: break it where the fewest columns have to wait
+            candidates = [n for n in remaining if can_wait(n)]
+            if not candidates:
+                raise BadRequest(f"the references between {', '.join(remaining)} form a cycle that cannot be loaded")
+            name = min(candidates, key=lambda n: len(late(n)))
+        waiting = late(name)
+        if waiting:
+            if not can_wait(name):
+                raise BadRequest(f"table {name} refers to itself through a column that cannot wait")
+            deferred[name] = waiting
         order.append(name)
         remaining.remove(name)
     return order, deferred
