@@ -13,21 +13,20 @@ import functools
 import os
 import secrets
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from metacrm.access.guard import SystemGuard
 from metacrm.app import BUILTIN_PLUGINS, build_instance, create_app
-from metacrm.metadata.changes import purge_expired
 from metacrm.metadata.model import field_types, model_for
+from metacrm.metadata.recycle import purge_recycle_bin
 from metacrm.metadata.store import RecordStore
 from metacrm.platform import audit, tenancy
 from metacrm.platform import identity as identities
-from metacrm.platform.clock import utcnow
 from metacrm.platform.errors import MetacrmError
 from metacrm.platform.hooks import create_plugin_manager
+from metacrm.platform.jobs import job_queue
 from metacrm.platform.server import run_gunicorn
 from metacrm.plugins import packages
 
@@ -391,17 +390,19 @@ def recycle():
 def recycle_purge(overrides, tenant_slug, days):
     """Remove for good what has been in the recycle bin longer than the retention period."""
     instance = _instance(overrides)
-    days = instance.config["RECYCLE_BIN_DAYS"] if days is None else days
-    binding = instance.db.bind(tenant_slug)
-    cutoff = utcnow() - timedelta(days=days)
-    store = RecordStore(binding, model_for(instance, binding), SystemGuard(), CLI_ACTOR, field_types(instance))
-    for object_name in store.model.objects:
-        count = store.purge(object_name, older_than=cutoff)
-        if count:
-            click.echo(f"purged {count} {object_name} record(s)")
-    for item in purge_expired(binding, field_types(instance), CLI_ACTOR, days):
-        click.echo(f"purged {item}")
+    for line in purge_recycle_bin(instance, instance.db.bind(tenant_slug), days):
+        click.echo(f"purged {line}")
     click.echo("done")
+
+
+@main.command()
+@instance_options
+@click.option("--workers", default=2, show_default=True, type=int, help="Worker threads.")
+def worker(overrides, workers):
+    """Run background and scheduled jobs (huey consumer) until stopped."""
+    queue = job_queue(_instance(overrides))
+    click.echo(f"running jobs: {', '.join(queue.names())}")
+    queue.consumer(workers=workers).run()
 
 
 def _register_plugin_commands() -> None:

@@ -12,6 +12,12 @@ class MetadataPlugin:
     def tenant_migration_locations(self):
         return [Path(__file__).parent / "migrations"]
 
+    @hookimpl
+    def register_jobs(self):
+        from metacrm.metadata.recycle import JOBS
+
+        return JOBS
+
 
 metadata_plugin = MetadataPlugin()
 BUILTIN = (metadata_plugin, builtin_field_types)

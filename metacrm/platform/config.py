@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_FAILURE_WINDOW_SECONDS": 900,
     "LOG_LEVEL": "INFO",
+    # Run background jobs synchronously where they are enqueued (tests only).
+    "JOBS_IMMEDIATE": False,
     # Deleted fields, objects and records stay restorable this long; then
     # `metacrm recycle purge` (or its scheduled job) removes them for good.
     "RECYCLE_BIN_DAYS": 15,

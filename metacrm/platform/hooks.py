@@ -59,11 +59,30 @@ class HookSpecs:
         a plugin cannot replace a built-in type."""
 
     @hookspec
+    def register_rule_functions(self):
+        """Return a list of rule functions (``metacrm.rules.functions.Function``)
+        to add to the rule language.
+
+        Called when a tenant's function registry is built
+        (``metacrm.rules.registry_from_plugins``). A function's name must be
+        new: a plugin cannot replace a built-in function. Give each one a
+        Python implementation, a SQL implementation (or None: then it cannot
+        be used in filters and record scopes), a doc string and an example."""
+
+    @hookspec
     def metadata_packages(self):
         """Return a list of folders (``pathlib.Path``), each a metadata package
         (``package.yaml`` plus ``objects/<name>/*.yaml``; see docs/plugins.md).
 
         Called when packages are listed or installed (``metacrm package``)."""
+
+    @hookspec
+    def register_jobs(self):
+        """Return a list of ``metacrm.platform.jobs.JobSpec``: background jobs
+        (enqueued by name) and periodic ones (with a ``schedule`` crontab).
+
+        Called once per instance when its job queue is built, in web workers
+        and in ``metacrm worker`` alike."""
 
     @hookspec
     def generate_demo_data(self, tenant, create, owner_ids, progress):
