@@ -6,7 +6,10 @@ Each object of the tenant gets its record schemas (``<Object>`` as returned,
 ``<Object>List`` for a page) and concrete paths under ``/api/v1/data/<object>``
 whose filter parameters name the object's own fields and operators. The
 metadata, token and account endpoints are described once, with the JSON
-Schemas of ``metacrm/metadata/schemas`` as their request bodies.
+Schemas of ``metacrm/metadata/schemas`` as their request bodies. Any other
+``/api/`` route of the app (a plugin's blueprint, a part of the API this
+module does not know in detail) is described from its URL rule and its
+view's docstring, so every route the app serves is in the document.
 
 The document depends on the metadata revision and nothing else of the
 tenant's (plus its display name, in the title), so it is built once per
@@ -24,10 +27,16 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import decimal
+import inspect
 import json
+import re
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint, Flask, current_app
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.routing.exceptions import RoutingException
 
 from metacrm.api import context
 from metacrm.metadata.definitions import schema_for
@@ -36,7 +45,7 @@ from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry
 from metacrm.metadata.physical import CompiledModel, CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.store import DEFAULT_LIMIT, MAX_BULK, MAX_LIMIT, SYSTEM_FIELD_TYPES
-from metacrm.platform.web import current_tenant
+from metacrm.platform.web import PUBLIC_ATTR, current_tenant
 
 blueprint = Blueprint("api_openapi", __name__, url_prefix="/api/v1")
 
@@ -76,12 +85,43 @@ def openapi_document():
             tenant_name=tenant.name,
             registry=context.field_types(),
             cookie_name=current_app.config.get("SESSION_COOKIE_NAME") or "session",
+            routes=api_routes(current_app),
         ).build()
         cached = (key, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
         cache[tenant.slug] = cached
     response = current_app.response_class(cached[1], mimetype="application/json")
     response.headers["X-Metadata-Revision"] = str(model.revision)
     return response
+
+
+@dataclass(frozen=True)
+class Route:
+    """One URL rule of the app, as the document needs it."""
+
+    rule: str
+    endpoint: str
+    methods: frozenset[str]
+    doc: str
+    public: bool
+
+
+def api_routes(app: Flask) -> list[Route]:
+    """Every ``/api/`` rule of the app (plugins' blueprints included)."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        view = app.view_functions.get(rule.endpoint)
+        routes.append(
+            Route(
+                rule.rule,
+                rule.endpoint,
+                frozenset((rule.methods or set()) - {"HEAD", "OPTIONS"}),
+                (inspect.getdoc(view) or "") if view else "",
+                bool(getattr(view, PUBLIC_ATTR, False)),
+            )
+        )
+    return routes
 
 
 # -- small schema helpers -------------------------------------------------------------------
@@ -103,6 +143,24 @@ def nullable(schema: dict) -> dict:
         return {"anyOf": [schema, {"type": "null"}]}
     if "enum" in schema and None not in schema["enum"]:
         schema["enum"] = [*schema["enum"], None]
+    return schema
+
+
+def not_empty(schema: dict) -> dict:
+    """``schema`` without null (and, for strings and lists, without empty values)."""
+    schema = dict(schema)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        schema["type"] = kinds[0] if len(kinds) == 1 else kinds
+    if "enum" in schema:
+        schema["enum"] = [v for v in schema["enum"] if v is not None]
+    if "anyOf" in schema:
+        schema["anyOf"] = [s for s in schema["anyOf"] if s != {"type": "null"}]
+    if schema.get("type") == "string" and "enum" not in schema:
+        schema.setdefault("minLength", 1)
+    if schema.get("type") == "array":
+        schema.setdefault("minItems", 1)
     return schema
 
 
@@ -287,6 +345,15 @@ def value_schema(field_type: FieldType, *, output: bool) -> dict:
     return _fallback_schema(field_type)
 
 
+def field_value_schema(field_type: FieldType, *, output: bool) -> dict:
+    """:func:`value_schema`, unless the type describes itself: a plugin's
+    type may define ``json_schema(output=...)`` returning a JSON Schema."""
+    own = getattr(field_type, "json_schema", None)
+    if callable(own):
+        return dict(own(output=output))
+    return value_schema(field_type, output=output)
+
+
 def _annotated(schema: dict, field_type: FieldType) -> dict:
     schema = dict(schema)
     definition = field_type.definition
@@ -295,6 +362,8 @@ def _annotated(schema: dict, field_type: FieldType) -> dict:
         help_text = definition["help"]
         schema["description"] = f"{help_text} {schema['description']}" if schema.get("description") else help_text
     schema["x-field-type"] = field_type.name
+    if field_type.read_only:
+        schema["readOnly"] = True
     return schema
 
 
@@ -327,8 +396,17 @@ SYSTEM_REQUIRED = ["id", "owner_id", "version", "created_at", "created_by", "upd
 class DocumentBuilder:
     """Builds the OpenAPI 3.1 document of one compiled model."""
 
-    def __init__(self, model: CompiledModel, *, tenant_name: str, registry: FieldTypeRegistry, cookie_name: str):
+    def __init__(
+        self,
+        model: CompiledModel,
+        *,
+        tenant_name: str,
+        registry: FieldTypeRegistry,
+        cookie_name: str,
+        routes: list[Route] = (),
+    ):
         self.model = model
+        self.routes = list(routes)
         self.tenant_name = tenant_name
         self.registry = registry
         self.cookie_name = cookie_name
@@ -370,6 +448,7 @@ class DocumentBuilder:
             self._object_schemas(obj)
             self._data_paths(obj)
             tags.append({"name": api_name, "description": f"Records of {obj.label}."})
+        self._other_routes()
         return {
             "openapi": OPENAPI_VERSION,
             "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
@@ -658,7 +737,7 @@ class DocumentBuilder:
         base = self.names[obj.api_name]
         output = {"id": SYSTEM_OUTPUT["id"]}
         for name, field_type in obj.fields.items():
-            output[name] = _annotated(value_schema(field_type, output=True), field_type)
+            output[name] = _annotated(field_value_schema(field_type, output=True), field_type)
         output.update({name: SYSTEM_OUTPUT[name] for name in SYSTEM_FIELDS if name != "id"})
         self.schemas[base] = {
             "type": "object",
@@ -669,7 +748,11 @@ class DocumentBuilder:
             "properties": output,
         }
         writable = {name: ft for name, ft in obj.fields.items() if not ft.read_only}
-        inputs = {name: _annotated(value_schema(ft, output=False), ft) for name, ft in writable.items()}
+        inputs = {}
+        for name, field_type in writable.items():
+            schema = field_value_schema(field_type, output=False)
+            # A required field refuses null and emptiness, on create and on update.
+            inputs[name] = _annotated(not_empty(schema) if field_type.required else schema, field_type)
         for name, field_type in writable.items():
             default = field_type.definition.get("default")
             if default is not None:
@@ -745,13 +828,15 @@ class DocumentBuilder:
         for name, field_type, label in bound:
             parameter: dict[str, Any]
             operators = list(field_type.operators)
-            if not operators or name in LIST_PARAMETERS:
-                continue  # a field named like a list parameter cannot be filtered through the query string
+            if not operators:
+                continue
             value = self._filter_value_schema(field_type)
             ops_text = ", ".join(operators)
+            # A field named like a list parameter (``deleted``) filters for equality as ``name[eq]``.
+            plain = name not in LIST_PARAMETERS
             if "eq" in operators:
                 parameter = {
-                    "name": name,
+                    "name": name if plain else f"{name}[eq]",
                     "in": "query",
                     "description": f"{label} equals this value. Operators of this field: {ops_text} "
                     f"(as {name}[op]=value).",
@@ -801,7 +886,9 @@ class DocumentBuilder:
         return {"type": "string"}
 
     def _list_parameters(self, obj: CompiledObject, *, recycle_bin: bool = True) -> list[dict]:
-        sortable = [n for n, ft in obj.fields.items() if ft.sortable and ft.has_column]
+        sortable = [
+            n for n, ft in obj.fields.items() if ft.sortable and (ft.has_column or getattr(ft, "computed", False))
+        ]
         sortable += [n for n in SYSTEM_FIELD_TYPES if n not in obj.fields]
         selectable = [*obj.fields, *SYSTEM_FIELDS]
         parameters: list[dict] = []
@@ -883,7 +970,7 @@ class DocumentBuilder:
             "post": {
                 "tags": tags,
                 "operationId": f"data.{api}.create",
-                "summary": f"Create a {obj.label} record",
+                "summary": f"Create {obj.label}",
                 "requestBody": {"required": True, "content": json_content(ref(base + "Input"))},
                 "responses": {
                     "201": {"description": "Created.", "headers": etag, "content": record},
@@ -905,7 +992,7 @@ class DocumentBuilder:
             "get": {
                 "tags": tags,
                 "operationId": f"data.{api}.get",
-                "summary": f"Read a {obj.label} record",
+                "summary": f"Read {obj.label}",
                 "parameters": [
                     fields_param,
                     {**{"$ref": "#/components/parameters/deletedFlag"}},
@@ -918,7 +1005,7 @@ class DocumentBuilder:
             "patch": {
                 "tags": tags,
                 "operationId": f"data.{api}.update",
-                "summary": f"Change a {obj.label} record",
+                "summary": f"Change {obj.label}",
                 "description": "Send `version` in the body or `If-Match` with the ETag you read: if someone "
                 "changed the record since, the answer is 409 and nothing is written.",
                 "parameters": [
@@ -938,7 +1025,7 @@ class DocumentBuilder:
             "delete": {
                 "tags": tags,
                 "operationId": f"data.{api}.delete",
-                "summary": f"Move a {obj.label} record to the recycle bin",
+                "summary": f"Delete {obj.label} (into the recycle bin)",
                 "description": "Lookups to it follow their on-delete rule: restrict (409), set_null, cascade.",
                 "responses": {"204": {"description": "Deleted."}, **_errors("400", "401", "403", "404", "409")},
             },
@@ -948,7 +1035,7 @@ class DocumentBuilder:
             "post": {
                 "tags": tags,
                 "operationId": f"data.{api}.restore",
-                "summary": f"Restore a {obj.label} record from the recycle bin",
+                "summary": f"Restore {obj.label} from the recycle bin",
                 "description": "Records its delete cascaded to come back too.",
                 "responses": {
                     "200": {"description": "The restored record.", "headers": etag, "content": record},
@@ -1026,24 +1113,34 @@ class DocumentBuilder:
             if field_type.name not in (*LOOKUP_TYPES, "many_to_many"):
                 continue
             target = self.model.object(field_type.options.get("target"))
-            if target is None:
-                continue
-            self.paths[f"{prefix}/{{id}}/related/{name}"] = {
-                "parameters": id_param,
-                "get": {
-                    "tags": tags,
-                    "operationId": f"data.{api}.related.{name}",
-                    "summary": f"The {target.label} records {name} of a {obj.label} points to",
-                    "parameters": self._list_parameters(target, recycle_bin=False),
-                    "responses": {
-                        "200": {
-                            "description": f"A page of {target.api_name} records.",
-                            "content": json_content(ref(self.names[target.api_name] + "List")),
-                        },
-                        **_errors("400", "401", "403", "404", "422"),
+            if target is not None:
+                summary = f"{target.label} records that {obj.label}.{name} points to"
+                self._related_path(obj, name, target, summary)
+        # Related lists: lookups of other objects (or this one) that point here.
+        for child_name in sorted(self.model.objects):
+            child = self.model.objects[child_name]
+            for name, field_type in child.fields.items():
+                if field_type.name in LOOKUP_TYPES and field_type.options.get("target") == api:
+                    summary = f"{child.label} records whose {name} is this {obj.label}"
+                    self._related_path(obj, f"{child_name}.{name}", child, summary)
+
+    def _related_path(self, obj: CompiledObject, relation: str, target: CompiledObject, summary: str) -> None:
+        self.paths[f"/api/v1/data/{obj.api_name}/{{id}}/related/{relation}"] = {
+            "parameters": [{"$ref": "#/components/parameters/recordId"}],
+            "get": {
+                "tags": [obj.api_name],
+                "operationId": f"data.{obj.api_name}.related.{relation}",
+                "summary": summary,
+                "parameters": self._list_parameters(target, recycle_bin=False),
+                "responses": {
+                    "200": {
+                        "description": f"A page of {target.api_name} records.",
+                        "content": json_content(ref(self.names[target.api_name] + "List")),
                     },
+                    **_errors("400", "401", "403", "404", "422"),
                 },
-            }
+            },
+        }
 
     # -- metadata endpoints ---------------------------------------------------------------
 
@@ -1364,6 +1461,55 @@ class DocumentBuilder:
             ),
         }
 
+    # -- routes described from the URL map ----------------------------------------------------
+
+    def _other_routes(self) -> None:
+        """API routes the sections above do not describe (a plugin's
+        blueprint, a newer part of the API; the record endpoints while the
+        tenant has no object) still appear: path and parameters from the URL
+        rule, summary from the view's docstring."""
+        if not self.routes:
+            return
+        url_map = Map([Rule(r.rule, endpoint=r.endpoint, methods=r.methods) for r in self.routes])
+        adapter = url_map.bind("localhost")
+        covered = set()
+        for path, item in self.paths.items():
+            concrete = re.sub(r"\{[^}]+\}", "1", path)
+            for method in HTTP_METHODS:
+                if method not in item:
+                    continue
+                try:
+                    endpoint, _args = adapter.match(concrete, method=method.upper())
+                except (HTTPException, RoutingException):
+                    continue
+                covered.add((endpoint, method))
+        for route in sorted(self.routes, key=lambda r: r.rule):
+            for method in sorted(m.lower() for m in route.methods):
+                if (route.endpoint, method) in covered or method not in HTTP_METHODS:
+                    continue
+                path = RULE_VARIABLE.sub(lambda m: "{" + m[3] + "}", route.rule)
+                item = self.paths.setdefault(path, {})
+                variables = RULE_VARIABLE.findall(route.rule)
+                if "parameters" not in item and variables:
+                    item["parameters"] = [_path_parameter(*variable) for variable in variables]
+                summary, _, description = route.doc.partition("\n\n")
+                operation: dict[str, Any] = {
+                    "tags": [route.endpoint.split(".", 1)[0].removeprefix("api_")],
+                    "operationId": f"{route.endpoint}.{method}",
+                    "summary": " ".join(summary.split()) or route.endpoint,
+                    "responses": {
+                        "default": {"description": "The endpoint's answer.", "content": json_content({})},
+                        **_errors("401", "403", "404"),
+                    },
+                }
+                if description.strip():
+                    operation["description"] = description.strip()
+                if method in ("post", "put", "patch"):
+                    operation["requestBody"] = {"content": json_content({"type": "object"})}
+                if route.public:
+                    operation["security"] = []
+                item[method] = operation
+
     # -- auth, account, audit, health ------------------------------------------------------
 
     def _auth_paths(self) -> None:
@@ -1540,6 +1686,22 @@ OPERATOR_TEXT = {
     "startswith": "starts with the value (case-insensitive)",
     "isnull": "is empty (true) or not (false)",
 }
+
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+# <name>, <int:id>, <any(a, 'b-c'):kind> in a Werkzeug rule: (converter, its arguments, variable)
+RULE_VARIABLE = re.compile(r"<(?:([A-Za-z_]\w*)(?:\(([^)]*)\))?:)?([A-Za-z_]\w*)>")
+
+
+def _path_parameter(converter: str, arguments: str, name: str) -> dict:
+    schema: dict[str, Any] = {"type": "string"}
+    if converter == "int":
+        schema = {"type": "integer"}
+    elif converter == "float":
+        schema = {"type": "number"}
+    elif converter == "any":
+        schema = {"type": "string", "enum": sorted(a.strip().strip("'\"") for a in arguments.split(","))}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def _errors(*statuses: str) -> dict:

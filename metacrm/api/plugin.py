@@ -1,5 +1,6 @@
 """Registers the REST API blueprints (a built-in plugin)."""
 
+from metacrm.api.access import blueprint as access_blueprint
 from metacrm.api.auth import blueprint as auth_blueprint
 from metacrm.api.data import blueprint as data_blueprint
 from metacrm.api.meta import blueprint as meta_blueprint
@@ -9,4 +10,4 @@ from metacrm.plugins import hookimpl
 
 @hookimpl
 def register_blueprints():
-    return [auth_blueprint, meta_blueprint, data_blueprint, openapi_blueprint]
+    return [auth_blueprint, meta_blueprint, data_blueprint, openapi_blueprint, access_blueprint]

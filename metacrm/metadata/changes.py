@@ -13,9 +13,10 @@ back and metadata, schema and data are exactly as before.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -108,15 +109,17 @@ class ChangeSet:
     # -- objects -------------------------------------------------------------------
 
     def create_object(self, document: dict, fields: list[dict] | None = None) -> dict:
-        defs.validate_object(document, self.state, creating=True)
+        defs.validate_object(document, self.state, creating=True, registry=self.registry)
         document = copy.deepcopy(document)
         api_name = document["api_name"]
         document.setdefault("plural_label", document["label"])
         self.editor.create_object(api_name)
         name_field = document.get("name_field", "name")
         fields = list(fields or [])
+        implicit = 0  # errors name the caller's index, not counting an implicit name field
         if name_field == "name" and not any(f.get("api_name") == "name" for f in fields if isinstance(f, dict)):
             fields.insert(0, {"api_name": "name", "label": "Name", "type": "text", "required": True, "indexed": True})
+            implicit = 1
         document["name_field"] = None
         document.setdefault("search_fields", [])
         self._write("object", api_name, document)
@@ -124,12 +127,12 @@ class ChangeSet:
             try:
                 self.add_field(api_name, field)
             except ValidationFailed as exc:
-                raise _prefixed(exc, f"fields[{i}]") from None
+                raise _prefixed(exc, f"fields[{i - implicit}]") from None
         if name_field:
             document = {**document, "name_field": name_field}
             if not document["search_fields"] and name_field in {f["api_name"] for f in self.state.fields(api_name)}:
                 document["search_fields"] = [name_field]
-            defs.validate_object(document, self.state, creating=False)
+            defs.validate_object(document, self.state, creating=False, registry=self.registry)
             self._write("object", api_name, document)
         return self.state.object(api_name)
 
@@ -137,17 +140,19 @@ class ChangeSet:
         current = self._object(api_name)
         _refuse_immutable(current, patch)
         document = {**current, **patch}
-        defs.validate_object(document, self.state, creating=False)
+        defs.validate_object(document, self.state, creating=False, registry=self.registry)
         self._write("object", api_name, document)
         return document
 
-    def delete_object(self, api_name: str) -> None:
-        """Into the recycle bin: the table and its data stay until purged."""
+    def delete_object(self, api_name: str, *, along_with: Collection[str] = ()) -> None:
+        """Into the recycle bin: the table and its data stay until purged.
+        Refused while live objects other than those in ``along_with`` (going
+        to the bin in the same change) have fields pointing at it."""
         current = self._object(api_name)
         referrers = [
             f"{o['api_name']}.{f['api_name']}"
             for o in self.state.objects()
-            if o["api_name"] != api_name
+            if o["api_name"] != api_name and o["api_name"] not in along_with
             for f in self.state.fields(o["api_name"])
             if (f.get("options") or {}).get("target") == api_name
         ]
@@ -202,6 +207,18 @@ class ChangeSet:
             self.editor.change_indexes(object_api_name, old, new)
         self._write("field", scoped_key(object_api_name, api_name), document)
         return document
+
+    def preview_field_change(self, object_api_name: str, api_name: str, patch: dict) -> dict:
+        """What :meth:`update_field` would do to the stored values, changing
+        nothing; the new definition is checked as the change would check it."""
+        current = self._field(object_api_name, api_name).document
+        _refuse_immutable(current, patch)
+        document = normalized_field({**current, **patch})
+        defs.validate_field(object_api_name, document, self.state, self.registry, creating=False)
+        old, new = self.registry.bind(current), self.registry.bind(document)
+        if old.name == new.name:
+            return {"from": old.name, "to": new.name}
+        return self.preview_conversion(object_api_name, old, new)
 
     def delete_field(self, object_api_name: str, api_name: str) -> None:
         item = self._field(object_api_name, api_name)
@@ -286,6 +303,29 @@ class ChangeSet:
             "unconvertible_count": sum(b["count"] for b in bad),
         }
 
+    def _check_numbers_fit(self, table, column, old, new_type: sa.Numeric) -> None:
+        """A smaller precision or scale must not overflow or round stored values."""
+        scale = new_type.scale or 0
+        limit = Decimal(10) ** (new_type.precision - scale)
+        too_big = self.conn.execute(
+            sa.select(sa.func.count()).select_from(table).where(sa.func.abs(column) >= limit)
+        ).scalar()
+        if too_big:
+            raise _numbers_message(
+                old.api_name,
+                f"{too_big} stored value(s) need more than "
+                f"{new_type.precision - scale} digits before the decimal point",
+            )
+        rounded = self.conn.execute(
+            sa.select(sa.func.count())
+            .select_from(table)
+            .where(column.is_not(None), sa.func.round(column, scale) != column)
+        ).scalar()
+        if rounded:
+            raise _numbers_message(
+                old.api_name, f"{rounded} stored value(s) have more than {scale} decimal places and would be rounded"
+            )
+
     @staticmethod
     def _convert_one(old, new, value) -> tuple[bool, object]:
         ok, converted = convert_value(old, new, value)
@@ -304,16 +344,46 @@ class ChangeSet:
             )
         table = bare_table(object_api_name, old.api_name)
         column = table.c[old.api_name]
-        distinct = self.conn.execute(sa.select(column).where(column.is_not(None)).distinct()).scalars().all()
+        stored = self.conn.execute(sa.select(column, sa.func.count()).where(column.is_not(None)).group_by(column)).all()
+        if new.definition.get("unique"):
+            # Values that differ now may convert to the same one ("Won", "won" → "won").
+            kept: dict[object, int] = {}
+            for value, count in stored:
+                ok, converted = self._convert_one(old, new, value)
+                if ok and converted is not None:
+                    kept[converted] = kept.get(converted, 0) + count
+            repeats = ", ".join(repr(v) for v, n in kept.items() if n > 1)
+            if repeats:
+                raise Conflict(
+                    f"{old.api_name} is unique, but after the change values would repeat: {repeats}",
+                    details={"fields": {"unique": [f"converted values repeat: {repeats}"]}},
+                )
         both_text = old.column_type().python_type is str and new.column_type().python_type is str
-        for value in distinct:
+        # Converted text may be longer than the old column allows (picklist
+        # "v" → multi-picklist ";v;"): widen the column before rewriting;
+        # narrow it only after the values fit.
+        old_length = getattr(old.column_type(), "length", None)
+        new_length = getattr(new.column_type(), "length", None)
+        widen_first = both_text and (new_length is None or (old_length is not None and new_length >= old_length))
+        if widen_first:
+            self.editor.alter_type(object_api_name, old, new)
+        rewrites: dict[object, list] = {}
+        for value, _count in stored:
             ok, converted = self._convert_one(old, new, value)
             if not ok:
                 converted = None
             elif not both_text or converted == value:
                 continue  # numeric changes are done by the column type change below
-            self.conn.execute(table.update().where(column == value).values({old.api_name: converted}))
-        self.editor.alter_type(object_api_name, old, new, using=None if both_text else _using(old, new))
+            rewrites.setdefault(converted, []).append(value)
+        # One UPDATE per new value (not per old one): a column with many distinct
+        # values has no index to make thousands of UPDATEs cheap.
+        for converted, sources in rewrites.items():
+            for start in range(0, len(sources), 1000):
+                self.conn.execute(
+                    table.update().where(column.in_(sources[start : start + 1000])).values({old.api_name: converted})
+                )
+        if not widen_first:
+            self.editor.alter_type(object_api_name, old, new, using=None if both_text else _using(old, new))
 
     def _check_option_change(self, object_api_name: str, old, new) -> None:
         """Option changes that could break stored data are checked against it."""
@@ -333,6 +403,8 @@ class ChangeSet:
         old_type, new_type = old.column_type(), new.column_type()
         if type(old_type) is not type(new_type) or repr(old_type) == repr(new_type):
             return
+        if isinstance(new_type, sa.Numeric) and new_type.precision is not None:
+            self._check_numbers_fit(table, column, old, new_type)
         if getattr(new_type, "length", None) and (getattr(old_type, "length", None) or 0) > new_type.length:
             longest = self.conn.execute(sa.select(sa.func.max(sa.func.length(column)))).scalar() or 0
             if longest > new_type.length:
@@ -341,6 +413,10 @@ class ChangeSet:
                     details={"fields": {"options.max_length": [f"stored values have up to {longest} characters"]}},
                 )
         self.editor.alter_type(object_api_name, old, new)
+
+
+def _numbers_message(api_name: str, what: str) -> Conflict:
+    return Conflict(f"{api_name}: {what}; change or clear those values first", details={"fields": {"options": [what]}})
 
 
 def _using(old, new) -> str:
@@ -484,42 +560,51 @@ def _apply_target(tx: ChangeSet, target: DefinitionSet) -> None:
         return state.get(kind, key, include_deleted=True) is not None
 
     keys = sorted(set(current.items) | set(target.items))
+    # Fields of an object that is not live in the target stay as they are:
+    # they are hidden with their object (and come back with it).
+    fields = [
+        (key, *key.split(".", 1)) for kind, key in keys if kind == "field" and live(target, "object", key.split(".")[0])
+    ]
     # 1. objects that must come back
     for kind, key in keys:
         if kind == "object" and live(target, kind, key) and not live(current, kind, key):
             if not exists(current, kind, key):
                 raise Conflict(f"object {key} was purged after that revision; it cannot be brought back")
             tx.restore_object(key)
-    # 2. fields: restore, update, delete
-    for kind, key in keys:
-        if kind != "field":
-            continue
-        obj, name = key.split(".", 1)
-        want, have = live(target, kind, key), live(current, kind, key)
+    # 2. fields to restore or update
+    for key, obj, name in fields:
+        want, have = live(target, "field", key), live(current, "field", key)
         if want and not have:
-            if not exists(current, kind, key):
+            if not exists(current, "field", key):
                 raise Conflict(f"field {key} was purged after that revision; it cannot be brought back")
             tx.restore_field(obj, name)
-            have = live(current, kind, key)
+            have = live(current, "field", key)
         if want and have and want != have:
             tx.update_field(obj, name, {k: v for k, v in want.items() if k != "api_name"})
-        if have and not want and live(current, "object", obj):
-            tx.delete_field(obj, name)
-    # 3. object documents, layouts, list views
+    # 3. object documents (their name and search fields are back by now)
     for kind, key in keys:
         want, have = live(target, kind, key), live(current, kind, key)
         if kind == "object" and want and have and want != have:
             tx.update_object(key, {k: v for k, v in want.items() if k != "api_name"})
-        elif kind in ("layout", "list_view") and want != have:
+    # 4. fields to remove (after 3: one of them may have been the name field)
+    for key, obj, name in fields:
+        if live(current, "field", key) and not live(target, "field", key):
+            tx.delete_field(obj, name)
+    # 5. layouts, list views
+    for kind, key in keys:
+        want, have = live(target, kind, key), live(current, kind, key)
+        if kind in ("layout", "list_view") and want != have:
             obj, name = key.split(".", 1)
             if want and live(current, "object", obj):
                 (tx.put_layout if kind == "layout" else tx.put_list_view)(obj, want)
             elif have:
                 tx.delete_scoped(kind, obj, name)
-    # 4. objects that must go
-    for kind, key in keys:
-        if kind == "object" and live(current, kind, key) and not live(target, kind, key):
-            tx.delete_object(key)
+    # 6. objects that must go (those pointing at each other go together)
+    leaving = [
+        key for kind, key in keys if kind == "object" and live(current, kind, key) and not live(target, kind, key)
+    ]
+    for key in leaving:
+        tx.delete_object(key, along_with=leaving)
 
 
 def purge_expired(binding: TenantBinding, registry, actor: audit.Actor, retention_days: int) -> list[str]:

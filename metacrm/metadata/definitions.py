@@ -147,7 +147,7 @@ def _check_name(errors: DefinitionErrors, api_name: Any, kind: str = "field") ->
             errors.add("api_name", reason)
 
 
-def validate_object(document: Any, state: DefinitionSet, *, creating: bool) -> None:
+def validate_object(document: Any, state: DefinitionSet, *, creating: bool, registry=None) -> None:
     errors = DefinitionErrors()
     errors.schema(_validator("object"), document)
     errors.raise_if_any("object definition")
@@ -166,6 +166,11 @@ def validate_object(document: Any, state: DefinitionSet, *, creating: bool) -> N
         for i, name in enumerate(document.get("search_fields") or []):
             if name not in fields:
                 errors.add(f"search_fields[{i}]", f"no field {name!r} on {api_name}")
+            elif registry is not None and not registry.get(fields[name]["type"]).searchable:
+                errors.add(
+                    f"search_fields[{i}]",
+                    f"{name} is a {fields[name]['type']} field; only text-like fields are searched",
+                )
     errors.raise_if_any("object definition")
 
 

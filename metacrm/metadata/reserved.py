@@ -38,7 +38,7 @@ PLATFORM_RESERVED = frozenset(
         "fields",
         "where",
         "count",
-        "include_deleted",
+        "include_deleted", "deleted",
         "record",
         "records",
         "object",

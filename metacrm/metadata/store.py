@@ -329,7 +329,12 @@ class RecordStore:
         equal_so_far: list[Any] = []
         for (column, desc, field_type), value in zip(keys, values, strict=True):
             if field_type is not None and value is not None:
-                value = field_type.to_db(field_type.coerce_filter_value(value))
+                # Stored text comes back verbatim (loading it as input would
+                # trim it, or turn "" into NULL); other values are parsed.
+                if not (isinstance(value, str) and isinstance(column.type, sa.String)):
+                    value = field_type.to_db(field_type.coerce_filter_value(value))
+                # A bound parameter: SQLAlchemy refuses "column < True" with a bare boolean.
+                value = sa.literal(value, column.type)
             if field_type is None:  # the id tie-breaker
                 after = column > value
             elif value is None:
@@ -482,8 +487,9 @@ class RecordStore:
             ids = self._insert(conn, obj, params)
             for record_id, (_values, many) in zip(ids, loaded, strict=True):
                 self._write_many(conn, obj, record_id, many)
-            for record_id, param in zip(ids, params, strict=True):
+            for record_id, param, (_values, many) in zip(ids, params, loaded, strict=True):
                 changes = {k: _jsonable(v) for k, v in param.items() if k in obj.fields}
+                changes.update({k: list(dict.fromkeys(v)) for k, v in many.items() if v})
                 audit.record(
                     conn,
                     self.actor,
@@ -504,6 +510,16 @@ class RecordStore:
         except sa.exc.IntegrityError as exc:
             raise _integrity_conflict(obj, exc) from None
         return list(result.scalars())
+
+    def _links(self, conn: Connection, obj: CompiledObject, record_id: int, names: list[str]) -> dict[str, list[int]]:
+        """The ids a record's many-to-many fields link to now."""
+        linked = {}
+        for name in names:
+            junction = obj.junctions[name]
+            linked[name] = list(
+                conn.execute(sa.select(junction.c.target_id).where(junction.c.source_id == record_id)).scalars()
+            )
+        return linked
 
     def _write_many(self, conn: Connection, obj: CompiledObject, record_id: int, many: dict[str, list[int]]) -> None:
         for name, ids in many.items():
@@ -582,8 +598,12 @@ class RecordStore:
                 if result.rowcount != 1:
                     raise Conflict(f"{object_name} {record_id} was changed concurrently; reload and try again")
                 if many:
+                    linked = self._links(conn, obj, record_id, list(many))
                     self._write_many(conn, obj, record_id, many)
-                    changes.update({k: [None, v] for k, v in many.items()})
+                    for name, ids_now in many.items():
+                        old, new = sorted(linked[name]), sorted(dict.fromkeys(ids_now))
+                        if old != new:
+                            changes[name] = [old, new]
                 audit.record(
                     conn,
                     self.actor,
@@ -638,7 +658,14 @@ class RecordStore:
                 result = conn.execute(
                     other.table.update()
                     .where(live)
-                    .values({field_name: None, "updated_at": now, "version": other.table.c.version + 1})
+                    .values(
+                        {
+                            field_name: None,
+                            "updated_at": now,
+                            "updated_by": self.actor.user_id,
+                            "version": other.table.c.version + 1,
+                        }
+                    )
                 )
                 if result.rowcount:
                     effects.setdefault("cleared", {})[f"{other.api_name}.{field_name}"] = result.rowcount
@@ -650,7 +677,7 @@ class RecordStore:
         conn.execute(
             obj.table.update()
             .where(obj.table.c.id.in_(ids))
-            .values(deleted_at=now, updated_by=self.actor.user_id, version=obj.table.c.version + 1)
+            .values(deleted_at=now, updated_at=now, updated_by=self.actor.user_id, version=obj.table.c.version + 1)
         )
 
     def restore(self, object_name: str, record_id: Any) -> dict:
@@ -674,7 +701,9 @@ class RecordStore:
         conn.execute(
             obj.table.update()
             .where(obj.table.c.id.in_(ids))
-            .values(deleted_at=None, updated_by=self.actor.user_id, version=obj.table.c.version + 1)
+            .values(
+                deleted_at=None, updated_at=utcnow(), updated_by=self.actor.user_id, version=obj.table.c.version + 1
+            )
         )
         if depth > 10:
             return

@@ -119,7 +119,11 @@ def test_field_types_map_to_json_schema(client, vehicles):
     assert out["notes"]["description"] == "Anything worth knowing"
 
     create = schemas["VehicleInput"]
-    assert create["properties"]["status"]["enum"] == ["new", "sold", None]
+    # Only active values may be written; a required field refuses null and empty text.
+    assert create["properties"]["status"]["enum"] == ["new", "sold"]
+    assert create["properties"]["name"]["type"] == "string" and create["properties"]["name"]["minLength"] == 1
+    assert {"type": "null"} not in create["properties"]["home"]["anyOf"]
+    assert {"type": "null"} in create["properties"]["garage"]["anyOf"]
     assert create["properties"]["status"]["default"] == "new"
     assert "stock_no" not in create["properties"]  # auto-number is read-only
     assert "stock_no" in out
@@ -153,31 +157,31 @@ def test_list_parameters_document_filters_and_operators(client, vehicles):
     assert "gte" in parameters["doors"]["description"]
 
 
-def _concrete(path: str) -> str:
-    samples = {"id": "1", "number": "1", "token_id": "1"}
-    return re.sub(r"\{([^}]+)\}", lambda m: samples.get(m[1], "x"), path)
+def _sample(schema: dict) -> str:
+    """A path segment the parameter's schema accepts."""
+    if schema.get("enum"):
+        return str(schema["enum"][0])
+    return "1" if schema.get("type") == "integer" else "x"
 
 
-def test_document_paths_are_the_routes_the_app_serves(client, vehicles, app):
-    document = _document(client, vehicles)
+def _assert_paths_are_routes(document: dict, app) -> None:
     adapter = app.url_map.bind("localhost")
+    shared = document["components"]["parameters"]
     covered = set()
     for path, item in document["paths"].items():
         for method in ("get", "post", "put", "patch", "delete"):
             if method not in item:
                 continue
-            endpoint, _args = adapter.match(_concrete(path), method=method.upper())
+            in_path = {}
+            for parameter in item.get("parameters", []) + item[method].get("parameters", []):
+                parameter = shared[parameter["$ref"].rsplit("/", 1)[1]] if "$ref" in parameter else parameter
+                if parameter["in"] == "path":
+                    in_path[parameter["name"]] = parameter["schema"]
+            templated = re.findall(r"\{([^}]+)\}", path)
+            assert set(templated) == set(in_path), (path, method)
+            concrete = re.sub(r"\{([^}]+)\}", lambda m, schemas=in_path: _sample(schemas[m[1]]), path)
+            endpoint, _args = adapter.match(concrete, method=method.upper())
             covered.add((endpoint, method.upper()))
-            templated = set(re.findall(r"\{([^}]+)\}", path))
-            declared = {
-                p.get("name") or p["$ref"].rsplit("/", 1)[1]
-                for p in item.get("parameters", []) + item[method].get("parameters", [])
-            }
-            resolved = {
-                document["components"]["parameters"][n]["name"] if n in document["components"]["parameters"] else n
-                for n in declared
-            }
-            assert templated <= resolved, (path, method)
     expected = set()
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/") or rule.rule == DOC:
@@ -185,6 +189,17 @@ def test_document_paths_are_the_routes_the_app_serves(client, vehicles, app):
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             expected.add((rule.endpoint, method))
     assert expected - covered == set()
+
+
+def test_document_paths_are_the_routes_the_app_serves(client, vehicles, app):
+    _assert_paths_are_routes(_document(client, vehicles), app)
+
+
+def test_a_tenant_without_objects_still_gets_every_route(client, world, app):
+    document = _document(client, world.bearer("admin@globex.test", "globex"))
+    validate(document)
+    _assert_paths_are_routes(document, app)
+    assert "/api/v1/data/{name}/{record_id}" in document["paths"]
 
 
 def test_adding_a_field_or_object_changes_the_document(client, vehicles, instance):
@@ -275,6 +290,14 @@ def test_records_validate_against_their_component_schemas(client, vehicles):
     selected = client.get("/api/v1/data/vehicle?fields=name,price", headers=vehicles).json
     _assert_valid(document, "VehicleList", selected)
 
+    assert "/api/v1/data/garage/{id}/related/vehicle.home" in document["paths"]
+    children = client.get(f"/api/v1/data/garage/{garage['id']}/related/vehicle.home", headers=vehicles)
+    assert children.status_code == 200 and len(children.json["data"]) == 2
+    _assert_valid(document, "VehicleList", children.json)
+    visited = client.get(f"/api/v1/data/vehicle/{record['id']}/related/visited", headers=vehicles)
+    assert visited.status_code == 200
+    _assert_valid(document, "GarageList", visited.json)
+
     client.delete(f"/api/v1/data/vehicle/{sparse.json['id']}", headers=vehicles)
     binned = client.get("/api/v1/data/vehicle?deleted=true", headers=vehicles).json
     assert binned["data"][0]["deleted_at"]
@@ -298,7 +321,7 @@ def test_each_tenant_sees_its_own_model(client, vehicles, world):
     other = _document(client, world.bearer("admin@globex.test", "globex"))
     assert other["info"]["title"] == "metacrm API — Globex"
     assert "Vehicle" not in other["components"]["schemas"]
-    assert not any(path.startswith("/api/v1/data/") for path in other["paths"])
+    assert not any(path.startswith("/api/v1/data/vehicle") for path in other["paths"])
 
 
 def test_plain_members_may_read_it(client, vehicles, world):
