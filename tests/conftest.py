@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 
 from metacrm.app import build_instance, create_app
 from metacrm.platform import identity as identities
@@ -21,6 +22,17 @@ from metacrm.platform import tenancy
 PG_URL = os.environ.get("METACRM_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing():
+    """argon2id with minimal cost: the tests create hundreds of users, and the
+    production parameters (64 MiB, 3 passes) are deliberately slow. The
+    algorithm and code path stay the same."""
+    original = identities._hasher
+    identities._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    identities._hasher = original
 
 
 @pytest.fixture(params=BACKENDS)
