@@ -126,9 +126,14 @@ class CompiledModel:
 def compile_model(revision: int, definitions: DefinitionSet, registry) -> CompiledModel:
     sa_metadata = sa.MetaData()
     objects: dict[str, CompiledObject] = {}
+    # Group the live fields by object in one pass (asking per object would
+    # scan every definition once per object).
+    fields_of: dict[str, list[dict]] = {}
+    for definition in definitions.live("field"):
+        fields_of.setdefault(definition.key.split(".", 1)[0], []).append(definition.document)
     for document in definitions.objects():
         api_name = document["api_name"]
-        fields = {f["api_name"]: registry.bind(f) for f in definitions.fields(api_name)}
+        fields = {f["api_name"]: registry.bind(f) for f in fields_of.get(api_name, [])}
         columns = [c for ft in fields.values() for c in ft.columns()]
         table = sa.Table(table_name(api_name), sa_metadata, *system_columns(), *columns)
         junctions = {

@@ -324,7 +324,9 @@ class RecordStore:
         return keys
 
     def _after(self, keys: list[tuple], values: list[Any]):
-        """Keyset condition: rows strictly after ``values`` in (keys…, id) order, NULLs last."""
+        """Keyset condition: rows strictly after ``values`` in (keys…, id)
+        order. NULL sorts as the largest value: last ascending, first
+        descending (PostgreSQL's own order, so a plain index serves both)."""
         clauses = []
         equal_so_far: list[Any] = []
         for (column, desc, field_type), value in zip(keys, values, strict=True):
@@ -338,9 +340,11 @@ class RecordStore:
             if field_type is None:  # the id tie-breaker
                 after = column > value
             elif value is None:
-                after = sa.false()
+                after = column.is_not(None) if desc else sa.false()
+            elif desc:
+                after = column < value
             else:
-                after = sa.or_(column < value if desc else column > value, column.is_(None))
+                after = sa.or_(column > value, column.is_(None))
             clauses.append(sa.and_(*equal_so_far, after))
             equal_so_far.append(column.is_(None) if value is None else column == value)
         return sa.or_(*clauses)
@@ -355,6 +359,7 @@ class RecordStore:
         values: dict[str, Any] = {}
         many: dict[str, list[int]] = {}
         writable = self.guard.writable_fields(obj)
+        visible = self._visible(obj)
         for name, raw in data.items():
             if name in ("id", "version"):
                 continue  # identify the record; not values
@@ -362,7 +367,7 @@ class RecordStore:
                 errors[name] = ["is a system field and cannot be written"]
                 continue
             field_type = obj.fields.get(name)
-            if field_type is None or name not in self._visible(obj):
+            if field_type is None or name not in visible:
                 errors[name] = ["unknown field"]
                 continue
             if field_type.read_only:
@@ -371,7 +376,7 @@ class RecordStore:
             if name not in writable:
                 raise Forbidden(f"you may not write {name}", details={"fields": {name: ["not writable for you"]}})
             try:
-                loaded = field_type.marshmallow_field().deserialize(raw)
+                loaded = field_type.loader.deserialize(raw)
             except ma.ValidationError as exc:
                 errors[name] = _messages(exc)
                 continue
@@ -487,17 +492,12 @@ class RecordStore:
             ids = self._insert(conn, obj, params)
             for record_id, (_values, many) in zip(ids, loaded, strict=True):
                 self._write_many(conn, obj, record_id, many)
+            entries = []
             for record_id, param, (_values, many) in zip(ids, params, loaded, strict=True):
                 changes = {k: _jsonable(v) for k, v in param.items() if k in obj.fields}
                 changes.update({k: list(dict.fromkeys(v)) for k, v in many.items() if v})
-                audit.record(
-                    conn,
-                    self.actor,
-                    "record.created",
-                    object=obj.api_name,
-                    record_id=record_id,
-                    details={"values": changes},
-                )
+                entries.append((record_id, {"values": changes}))
+            audit.record_many(conn, self.actor, "record.created", object=obj.api_name, items=entries)
         return [self.get(object_name, record_id) for record_id in ids] if len(ids) <= 50 else [{"id": i} for i in ids]
 
     def _insert(self, conn: Connection, obj: CompiledObject, params: list[dict]) -> list[int]:
@@ -506,6 +506,19 @@ class RecordStore:
         columns = sorted({key for p in params for key in p})
         uniform = [{c: p.get(c) for c in columns} for p in params]
         try:
+            if conn.dialect.name == "postgresql" and len(uniform) > 1:
+                # Reserve the ids from the sequence, then a plain executemany
+                # (pipelined by psycopg): far cheaper than RETURNING in order.
+                sequence = sa.func.pg_get_serial_sequence(_qualified(table, self.binding.schema), "id")
+                ids = (
+                    conn.execute(
+                        sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, len(uniform)))
+                    )
+                    .scalars()
+                    .all()
+                )
+                conn.execute(table.insert(), [{**row, "id": i} for row, i in zip(uniform, ids, strict=True)])
+                return ids
             result = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), uniform)
         except sa.exc.IntegrityError as exc:
             raise _integrity_conflict(obj, exc) from None
@@ -587,6 +600,7 @@ class RecordStore:
                         details={"id": record_id, "current_version": current[record_id].version, "row": index},
                     )
             _raise_row_errors(errors, single)
+            entries = []
             for record_id, (values, many) in zip(ids, loaded, strict=True):
                 before = current[record_id]._mapping
                 changes = {k: [_jsonable(before[k]), _jsonable(v)] for k, v in values.items() if before[k] != v}
@@ -604,14 +618,8 @@ class RecordStore:
                         old, new = sorted(linked[name]), sorted(dict.fromkeys(ids_now))
                         if old != new:
                             changes[name] = [old, new]
-                audit.record(
-                    conn,
-                    self.actor,
-                    "record.updated",
-                    object=obj.api_name,
-                    record_id=record_id,
-                    details={"changes": changes},
-                )
+                entries.append((record_id, {"changes": changes}))
+            audit.record_many(conn, self.actor, "record.updated", object=obj.api_name, items=entries)
         return [self.get(object_name, record_id) for record_id in ids] if len(ids) <= 50 else [{"id": i} for i in ids]
 
     # -- delete, restore, purge ----------------------------------------------------------
@@ -644,6 +652,13 @@ class RecordStore:
     def _soft_delete(self, conn: Connection, obj: CompiledObject, ids: list[int], now, effects: dict, depth=0) -> None:
         if depth > 10:
             raise Conflict("cascading deletes nest too deeply")
+        # Into the bin first: a cascade that comes back round (a record that is
+        # its own parent, a cycle of lookups) then finds nothing left to delete.
+        conn.execute(
+            obj.table.update()
+            .where(obj.table.c.id.in_(ids))
+            .values(deleted_at=now, updated_at=now, updated_by=self.actor.user_id, version=obj.table.c.version + 1)
+        )
         for other, field_name, on_delete in self._referrers(obj.api_name):
             column = other.table.c[field_name]
             live = sa.and_(column.in_(ids), other.table.c.deleted_at.is_(None))
@@ -674,11 +689,6 @@ class RecordStore:
                 if children:
                     effects.setdefault("cascaded", {}).setdefault(other.api_name, []).extend(children)
                     self._soft_delete(conn, other, children, now, effects, depth + 1)
-        conn.execute(
-            obj.table.update()
-            .where(obj.table.c.id.in_(ids))
-            .values(deleted_at=now, updated_at=now, updated_by=self.actor.user_id, version=obj.table.c.version + 1)
-        )
 
     def restore(self, object_name: str, record_id: Any) -> dict:
         """Back from the recycle bin, with the records its delete cascaded to."""
@@ -794,10 +804,15 @@ def _limit(limit: Any) -> int:
     return value
 
 
+def _qualified(table: sa.Table, schema: str | None) -> str:
+    """``"schema"."table"`` for PostgreSQL functions that take a relation name."""
+    return f'"{schema}"."{table.name}"' if schema else f'"{table.name}"'
+
+
 def _order(column, desc: bool):
     if column.key == "id":
         return column.asc()
-    return (column.desc() if desc else column.asc()).nulls_last()
+    return column.desc().nulls_first() if desc else column.asc().nulls_last()
 
 
 def _escape_like(text: str) -> str:

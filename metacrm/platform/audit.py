@@ -56,6 +56,33 @@ def record(
     )
 
 
+def record_many(
+    conn: Connection, actor: Actor, action: str, *, object: str | None, items: list[tuple[Any, dict | None]]
+) -> None:
+    """One entry per ``(record_id, details)`` pair, written in one executemany
+    (bulk operations write a thousand entries at once)."""
+    if not items:
+        return
+    at = utcnow()
+    conn.execute(
+        audit_log.insert(),
+        [
+            {
+                "at": at,
+                "actor_id": actor.user_id,
+                "actor_email": actor.email,
+                "action": action,
+                "object": object,
+                "record_id": None if record_id is None else str(record_id),
+                "details": details,
+                "ip": actor.ip,
+                "request_id": actor.request_id,
+            }
+            for record_id, details in items
+        ],
+    )
+
+
 def entries(
     conn: Connection, *, action: str | None = None, limit: int = 100, before_id: int | None = None
 ) -> list[dict]:

@@ -190,9 +190,9 @@ class Database:
             engine=self.tenant_engine(slug),
         )
 
-    def unbound(self, slug: str, tenant_id: int, name: str) -> TenantBinding:
-        """A binding for a namespace that is being created (not yet in the
-        directory). Only :mod:`metacrm.platform.tenancy` uses this."""
+    def binding_for(self, slug: str, tenant_id: int, name: str) -> TenantBinding:
+        """A binding for a tenant whose directory row the caller has just read
+        (the identity query checks it is active) or is creating."""
         return TenantBinding(slug, tenant_id, name, self.tenant_schema(slug), self.tenant_engine(slug))
 
     def dispose(self) -> None:

@@ -52,6 +52,7 @@ class Identity:
     role: str | None
     session_epoch: int = 0
     token_id: int | None = None
+    tenant_name: str = ""
 
     def as_actor(self, ip: str | None = None, request_id: str | None = None) -> audit.Actor:
         return audit.Actor(user_id=self.user_id, email=self.email, ip=ip, request_id=request_id)
@@ -176,9 +177,9 @@ def set_password(instance: Instance, email: str, password: str, *, actor: audit.
             audit.record(tconn, actor, "user.password_changed", object="user", record_id=user_id)
 
 
-def identity_for(instance: Instance, user_id: int, tenant_slug: str) -> Identity | None:
-    """The user's identity in the tenant, or None if not an active member."""
-    query = (
+def _identity_query():
+    """Users joined with their active memberships in active tenants."""
+    return (
         sa.select(
             users.c.id,
             users.c.email,
@@ -186,25 +187,37 @@ def identity_for(instance: Instance, user_id: int, tenant_slug: str) -> Identity
             users.c.session_epoch,
             tenants.c.id.label("tenant_id"),
             tenants.c.slug,
+            tenants.c.name.label("tenant_name"),
             memberships.c.is_admin,
             memberships.c.role,
         )
         .join(memberships, memberships.c.user_id == users.c.id)
         .join(tenants, tenants.c.id == memberships.c.tenant_id)
-        .where(
-            users.c.id == user_id,
-            tenants.c.slug == tenant_slug,
-            users.c.is_active.is_(True),
-            tenants.c.status == "active",
-        )
+        .where(users.c.is_active.is_(True), tenants.c.status == "active")
     )
+
+
+def _identity(row, token_id: int | None = None) -> Identity:
+    return Identity(
+        row.id,
+        row.email,
+        row.display_name,
+        row.slug,
+        row.tenant_id,
+        row.is_admin,
+        row.role,
+        row.session_epoch,
+        token_id,
+        row.tenant_name,
+    )
+
+
+def identity_for(instance: Instance, user_id: int, tenant_slug: str) -> Identity | None:
+    """The user's identity in the tenant, or None if not an active member."""
+    query = _identity_query().where(users.c.id == user_id, tenants.c.slug == tenant_slug)
     with instance.db.platform_connect() as conn:
         row = conn.execute(query).first()
-    if row is None:
-        return None
-    return Identity(
-        row.id, row.email, row.display_name, row.slug, row.tenant_id, row.is_admin, row.role, row.session_epoch
-    )
+    return None if row is None else _identity(row)
 
 
 def tenants_of(instance: Instance, user_id: int) -> list[str]:
@@ -395,31 +408,23 @@ def revoke_token(instance: Instance, identity: Identity, token_id: int, *, actor
 
 def identity_from_token(instance: Instance, token: str) -> Identity | None:
     """The identity a bearer token stands for, or None (unknown, revoked,
-    or its user no longer a member). Updates the token's last-used time."""
+    or its user no longer a member). Notes the token's last use, at most once
+    a minute so busy clients don't write on every call."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    token_hash = _hash_token(token)
     query = (
-        sa.select(api_tokens.c.id, api_tokens.c.user_id, tenants.c.slug)
-        .join(tenants, tenants.c.id == api_tokens.c.tenant_id)
-        .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
+        _identity_query()
+        .add_columns(api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
+        .join(api_tokens, sa.and_(api_tokens.c.user_id == users.c.id, api_tokens.c.tenant_id == tenants.c.id))
+        .where(api_tokens.c.token_hash == _hash_token(token), api_tokens.c.revoked_at.is_(None))
     )
     with instance.db.platform_connect() as conn:
         row = conn.execute(query).first()
     if row is None:
         return None
-    identity = identity_for(instance, row.user_id, row.slug)
-    if identity is None:
-        return None
     now = utcnow()
-    with instance.db.platform_begin() as conn:
-        # Coarse (one write a minute per token) so busy clients don't write on every call.
-        conn.execute(
-            api_tokens.update()
-            .where(
-                api_tokens.c.id == row.id,
-                sa.or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at < now - timedelta(minutes=1)),
-            )
-            .values(last_used_at=now)
-        )
-    return Identity(**{**identity.__dict__, "token_id": row.id})
+    last_used = as_utc(row.last_used_at)
+    if last_used is None or last_used < now - timedelta(minutes=1):
+        with instance.db.platform_begin() as conn:
+            conn.execute(api_tokens.update().where(api_tokens.c.id == row.token_id).values(last_used_at=now))
+    return _identity(row, row.token_id)

@@ -90,7 +90,7 @@ def create_tenant(
             tenant_id = conn.execute(
                 tenants.insert().values(slug=slug, name=name, status="active", created_at=utcnow())
             ).inserted_primary_key[0]
-            binding = db.unbound(slug, tenant_id, name)
+            binding = db.binding_for(slug, tenant_id, name)
             tconn = conn.execution_options(schema_translate_map={None: binding.schema, "platform": db.platform_schema})
             progress(f"creating schema {binding.schema}")
             _migrate_namespace(instance, binding, tconn)
@@ -105,7 +105,7 @@ def create_tenant(
         tenant_id = conn.execute(
             tenants.insert().values(slug=slug, name=name, status="creating", created_at=utcnow())
         ).inserted_primary_key[0]
-    binding = db.unbound(slug, tenant_id, name)
+    binding = db.binding_for(slug, tenant_id, name)
     try:
         with binding.begin() as tconn:
             progress(f"creating {path}")

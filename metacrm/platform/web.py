@@ -127,7 +127,7 @@ def _before_request():
     if identity is not None:
         # The tenant comes from the identity alone: no header, path or body
         # parameter can choose a different one.
-        g.tenant = instance.db.bind(identity.tenant_slug)
+        g.tenant = instance.db.binding_for(identity.tenant_slug, identity.tenant_id, identity.tenant_name)
     if identity is None and not is_public:
         raise Unauthenticated("sign in first")
     unsafe = request.method not in ("GET", "HEAD", "OPTIONS")

@@ -11,6 +11,7 @@ maps type names to classes; plugins add classes through the
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 import marshmallow as ma
@@ -77,6 +78,11 @@ class FieldType:
         return value
 
     # -- validation and conversion of API values ------------------------------
+
+    @functools.cached_property
+    def loader(self) -> ma.fields.Field:
+        """The marshmallow field, built once per compiled field (it only reads)."""
+        return self.marshmallow_field()
 
     def marshmallow_field(self) -> ma.fields.Field:
         """Validates and deserializes a JSON value (``load``) for this field.
