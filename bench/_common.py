@@ -340,7 +340,8 @@ class BenchEnv:
             with self.engine.begin() as conn:
                 conn.execute(
                     sa.text(
-                        f"INSERT INTO {table} (owner_id, created_at, created_by, updated_at, updated_by, version, {names}) "
+                        f"INSERT INTO {table} "
+                        f"(owner_id, created_at, created_by, updated_at, updated_by, version, {names}) "
                         f"SELECT {self.user_id}, now(), {self.user_id}, now(), {self.user_id}, 1, {exprs} "
                         f"FROM generate_series({lo}::bigint, {hi}::bigint) AS s(i)"
                     )

@@ -62,7 +62,7 @@ def main() -> int:
 
         samples: dict[str, list[float]] = {"pipeline": [], "api": [], "raw_alter": [], "recompile": []}
         n = 0
-        for rep in range(repeats):
+        for _rep in range(repeats):
             for spec in FIELDS:
                 n += 1
                 doc = {"api_name": f"p_{spec['type']}_{n}", "label": f"P {n}", **spec}
@@ -115,7 +115,11 @@ def main() -> int:
         {"pipeline_over_raw_p50_lower_is_better": c.rnd(s["pipeline"]["p50_ms"] / s["raw_alter"]["p50_ms"], 2)},
         {"pipeline_max_ms": 1000},
         mode="quick" if args.quick else "full",
-        reference={"rows": rows, "fields_added_per_path": len(samples["pipeline"]), "types": [f["type"] for f in FIELDS]},
+        reference={
+            "rows": rows,
+            "fields_added_per_path": len(samples["pipeline"]),
+            "types": [f["type"] for f in FIELDS],
+        },
     )
     return 0
 

@@ -13,7 +13,7 @@ records, all-or-nothing, through
   (executemany) of the same 1000 rows, already typed (Decimal, date), in one
   transaction on the same engine.
 
-rows/s = 1000 / mean call time. Calls: full 40 per path, --quick 8 per path
+rows/s = 1000 / mean call time. Calls: full 40 per path, --quick 4 per path
 (interleaved, after one warm-up call each).
 """
 
@@ -33,7 +33,7 @@ BATCH = 1000
 
 def main() -> int:
     args = c.parse_args(__doc__.splitlines()[0])
-    rounds = 8 if args.quick else 40
+    rounds = 4 if args.quick else 40
     with c.BenchEnv(args.database_url) as env:
         env.create_deal_object(OBJECT)
         env.load_series(OBJECT, 10_000)
@@ -54,7 +54,7 @@ def main() -> int:
             assert len(store.bulk_create(OBJECT, batch())) == BATCH
 
         def raw():
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             rows = [
                 {
                     **r,

@@ -49,7 +49,7 @@ def main() -> int:
 
         def raw():
             record = c.deal_record(next(counter))
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             values = {
                 **record,
                 "amount": Decimal(record["amount"]),
@@ -73,7 +73,9 @@ def main() -> int:
         s = {name: c.summary_ms(v) for name, v in samples.items()}
         per_s = {name: 1000.0 / stats["mean_ms"] for name, stats in s.items()}
         for name, stats in s.items():
-            c.log(f"{name:10s} p50 {stats['p50_ms']:7.3f} ms  p95 {stats['p95_ms']:7.3f} ms  {per_s[name]:8.1f} records/s")
+            c.log(
+                f"{name:10s} p50 {stats['p50_ms']:7.3f} ms  p95 {stats['p95_ms']:7.3f} ms  {per_s[name]:8.1f} records/s"
+            )
         if args.profile:
             c.profile_calls("POST one record (api)", api, 300)
     c.emit(
