@@ -138,12 +138,7 @@ def update_field(name, field):
     service = context.metadata_service()
     if _flag("dry_run"):
         with service.change("preview") as tx:
-            current = tx._field(name, field).document
-            new = tx.registry.bind({**current, **body})
-            old = tx.registry.bind(current)
-            preview = (
-                tx.preview_conversion(name, old, new) if old.name != new.name else {"from": old.name, "to": new.name}
-            )
+            preview = tx.preview_field_change(name, field, body)
         return jsonify({"preview": preview})
     with service.change(f"update field {name}.{field}") as tx:
         tx.update_field(name, field, body, clear_unconvertible=_flag("clear_unconvertible"))

@@ -1,8 +1,8 @@
 """Shared pieces of the metadata engine, record store and REST API tests.
 
-* ``world`` is the suite's world (tenants acme and globex, an admin and a
-  plain user each) with cheap password hashes: these tests sign in with
-  tokens only, and argon2 would cost a second per test.
+* ``world`` is the suite's world cut down to tenant acme (its admin and a
+  plain user): these tests need no second tenant, and creating one costs
+  time in every test.
 * ``tenant`` is a bare tenant (acme, no users) for tests that drive the
   metadata service and the record store directly, as the platform does.
 * Helpers to open a change, build a store, insert many rows fast, read a
@@ -18,7 +18,6 @@ from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
 from metacrm.access.guard import SystemGuard
 from metacrm.metadata.changes import MetadataService, current_revision, load_definitions
@@ -32,7 +31,6 @@ from metacrm.platform.tables import audit_log
 from tests.conftest import PASSWORD, World
 
 ACTOR = audit.Actor(user_id=None, email="tester@acme.test")
-_CHEAP_HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
 
 PICK_VALUES = [
     {"value": "open", "label": "Open"},
@@ -65,14 +63,23 @@ EVERY_TYPE_FIELDS = [
 ]
 
 
-def cheap_world(instance, app, monkeypatch) -> World:
-    monkeypatch.setattr(identities, "hash_password", lambda _password: _CHEAP_HASH)
-    return World(instance, app)
+class AcmeWorld(World):
+    """The suite's world with tenant acme only (admin@acme.test, user@acme.test)."""
+
+    def __init__(self, instance, app):
+        self.instance = instance
+        self.app = app
+        self.password = PASSWORD
+        tenancy.create_tenant(instance, "acme", "Acme")
+        identities.create_user(
+            instance, tenant="acme", email="admin@acme.test", password=PASSWORD, is_admin=True, role="admin"
+        )
+        identities.create_user(instance, tenant="acme", email="user@acme.test", password=PASSWORD)
 
 
 @pytest.fixture
-def world(instance, app, monkeypatch) -> World:
-    return cheap_world(instance, app, monkeypatch)
+def world(instance, app) -> World:
+    return AcmeWorld(instance, app)
 
 
 @pytest.fixture
@@ -158,9 +165,7 @@ def snapshot(instance, slug: str = "acme") -> dict:
     junction table its columns, indexes, foreign keys and rows."""
     binding = instance.db.bind(slug)
     with binding.connect() as conn:
-        definitions = {
-            key: (d.document, d.deleted_at is not None) for key, d in load_definitions(conn).items.items()
-        }
+        definitions = {key: (d.document, d.deleted_at is not None) for key, d in load_definitions(conn).items.items()}
         state = {
             "revision": current_revision(conn),
             "definitions": definitions,
