@@ -19,6 +19,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask_htmx import HTMX
 
+from metacrm.access.plugin import access_plugin
 from metacrm.api import plugin as api_plugin
 from metacrm.metadata import plugin as metadata_plugin
 from metacrm.platform.config import ensure_secret_key
@@ -26,7 +27,7 @@ from metacrm.platform.instance import Instance
 from metacrm.platform.web import init_web
 from metacrm.ui import plugin as ui_plugin
 
-BUILTIN_PLUGINS = (*metadata_plugin.BUILTIN, api_plugin, ui_plugin)
+BUILTIN_PLUGINS = (*metadata_plugin.BUILTIN, access_plugin, api_plugin, ui_plugin)
 
 
 class JSONProvider(DefaultJSONProvider):

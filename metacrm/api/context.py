@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, g
 
-from metacrm.access.guard import MembershipGuard
+from metacrm.access.guard import PolicyGuard
 from metacrm.metadata.changes import MetadataService
 from metacrm.metadata.model import field_types as _field_types
 from metacrm.metadata.model import model_for
@@ -19,9 +19,11 @@ def instance() -> Instance:
     return current_app.extensions["metacrm"]
 
 
-def guard() -> MembershipGuard:
+def guard() -> PolicyGuard:
+    """The signed-in user's guard: their tenant's policy at this request's
+    metadata revision and the roles they hold now."""
     if "guard" not in g:
-        g.guard = MembershipGuard(current_identity())
+        g.guard = PolicyGuard.for_identity(instance(), current_tenant(), current_identity(), model())
     return g.guard
 
 
@@ -45,7 +47,7 @@ def revision_reader() -> MetadataService:
 
 
 def metadata_service() -> MetadataService:
-    """Only for metadata admins; refreshes the model after the change."""
+    """Only for holders of the manage_metadata permission; refreshes the model after the change."""
     guard().require_metadata_admin()
     g.pop("model", None)
     return MetadataService(current_tenant(), field_types(), current_actor())

@@ -1,0 +1,339 @@
+"""The one path for every policy change: roles, object access, field access,
+org-wide defaults.
+
+``with AccessChanges(...).change("summary") as change:`` opens a metadata
+change (:class:`~metacrm.metadata.changes.MetadataService`): ONE transaction
+on the tenant binding that holds the tenant's metadata lock. Each method
+validates its input against the live definitions (no rule may name a missing
+object, field or role: 422 naming the member), writes the policy tables — the
+Casbin rules through pycasbin's SQLAlchemy adapter on the same connection —
+and, on leaving the block, the whole policy is mirrored into the ``access``
+definition. That makes a new metadata revision (who, when, before/after):
+policies are versioned and exported with the rest of the metadata, and every
+worker reloads its compiled policy on its next request because the revision
+moved. A change that changes nothing makes no revision.
+
+Who holds a role (:mod:`metacrm.access.members`), teams and record shares
+(:mod:`metacrm.access.sharing`) are data, not policy: they take effect at once
+and are audited, but make no revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from metacrm.access.adapter import TenantPolicyAdapter
+from metacrm.access.permissions import (
+    ACTIONS,
+    ADMIN_ROLE,
+    DEFINITION_KEY,
+    DEFINITION_KIND,
+    GRANTED,
+    ORG_WIDE_DEFAULTS,
+    SYSTEM_OBJECT,
+    SYSTEM_PERMISSIONS,
+    WILDCARD,
+    check_name,
+    parse_object_access,
+)
+from metacrm.access.policy import CompiledPolicy, load_policy
+from metacrm.access.tables import field_permissions, object_settings, roles, user_roles
+from metacrm.metadata.changes import ChangeSet, MetadataService
+from metacrm.metadata.model import field_types
+from metacrm.platform import audit
+from metacrm.platform.database import TenantBinding
+from metacrm.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from metacrm.platform.instance import Instance
+
+ROLE_MEMBERS = ("api_name", "label", "description", "parent_role", "inherits", "permissions")
+
+
+def _invalid(message: str, errors: dict[str, list[str]]) -> ValidationFailed:
+    return ValidationFailed(message, details={"fields": errors})
+
+
+class PolicyChange:
+    """The open transaction of one policy change."""
+
+    def __init__(self, tx: ChangeSet, domain: str, protected: frozenset[str], below_protected: frozenset[str]):
+        self.tx = tx
+        self.conn: Connection = tx.conn
+        self.domain = domain
+        self.adapter = TenantPolicyAdapter(tx.conn, domain)
+        # The editor's own roles (and what they inherit): not theirs to change.
+        self.protected = protected
+        # Roles below the editor's: putting a role there would widen what the editor sees.
+        self.below_protected = below_protected
+
+    # -- reading the current state ---------------------------------------------------------
+
+    def policy(self) -> CompiledPolicy:
+        return load_policy(self.conn, self.domain, self.tx.revision)
+
+    def _role_names(self) -> set[str]:
+        return set(self.conn.execute(sa.select(roles.c.api_name)).scalars())
+
+    def _require_role(self, name: str) -> None:
+        if name not in self._role_names():
+            raise NotFound(f"no role {name!r}")
+
+    def _refuse_own(self, name: str) -> None:
+        if name in self.protected:
+            raise Forbidden(
+                f"you hold the role {name} (or inherit it): another administrator must change it",
+                details={"role": name},
+            )
+
+    # -- roles ---------------------------------------------------------------------------------
+
+    def _check_role_document(
+        self, name: str, doc: dict, *, creating: bool, current_parent: str | None = None
+    ) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        for key in doc:
+            if key not in ROLE_MEMBERS:
+                errors.setdefault(key, []).append(f"unknown member; use {', '.join(ROLE_MEMBERS)}")
+        if creating:
+            check_name(doc.get("api_name"), "role", errors)
+        if not isinstance(doc.get("label"), str) or not doc["label"].strip() or len(doc["label"]) > 200:
+            errors.setdefault("label", []).append("is required: 1 to 200 characters")
+        if not isinstance(doc.get("description", ""), str) or len(doc.get("description") or "") > 1000:
+            errors.setdefault("description", []).append("must be text of at most 1000 characters")
+        known = self._role_names() | {name}
+        parent = doc.get("parent_role")
+        if parent is not None:
+            if parent not in known or parent == name:
+                errors.setdefault("parent_role", []).append(f"no role {parent!r} to report to")
+            elif parent != current_parent and (parent in self.protected or parent in self.below_protected):
+                raise Forbidden(
+                    f"putting {name} under {parent} would widen what your own role sees",
+                    details={"parent_role": parent},
+                )
+            elif self._ancestors(parent, name):
+                errors.setdefault("parent_role", []).append(f"{parent} reports to {name}: that would be a cycle")
+        inherits = doc.get("inherits", [])
+        if not isinstance(inherits, list) or not all(isinstance(r, str) for r in inherits):
+            errors.setdefault("inherits", []).append("must be a list of role api names")
+        else:
+            for other in inherits:
+                if other not in known or other == name:
+                    errors.setdefault("inherits", []).append(f"no role {other!r} to inherit from")
+                elif name in self._inherited(other):
+                    errors.setdefault("inherits", []).append(f"{other} inherits {name}: that would be a cycle")
+        permissions = doc.get("permissions", {})
+        if not isinstance(permissions, dict):
+            errors.setdefault("permissions", []).append("must be an object of permission → true/false")
+        else:
+            for key, value in permissions.items():
+                if key not in SYSTEM_PERMISSIONS:
+                    errors.setdefault(f"permissions.{key}", []).append(
+                        f"unknown permission; use {', '.join(SYSTEM_PERMISSIONS)}"
+                    )
+                elif not isinstance(value, bool):
+                    errors.setdefault(f"permissions.{key}", []).append("must be true or false")
+        return errors
+
+    def _ancestors(self, start: str, target: str) -> bool:
+        """Whether ``target`` is ``start`` or above it in the hierarchy."""
+        parents = dict(self.conn.execute(sa.select(roles.c.api_name, roles.c.parent_role)).all())
+        seen, current = set(), start
+        while current is not None and current not in seen:
+            if current == target:
+                return True
+            seen.add(current)
+            current = parents.get(current)
+        return False
+
+    def _inherited(self, role: str) -> set[str]:
+        edges: dict[str, list[str]] = {}
+        for rule in self.policy().enforcer.get_named_grouping_policy("g"):
+            edges.setdefault(rule[0], []).append(rule[1])
+        out, queue = set(), [role]
+        while queue:
+            current = queue.pop()
+            if current not in out:
+                out.add(current)
+                queue.extend(edges.get(current, []))
+        return out
+
+    def _write_links(self, name: str, doc: dict) -> None:
+        if "inherits" in doc:
+            self.adapter.remove_filtered_policy("g", "g", 0, name)
+            rules = [[name, other, self.domain] for other in dict.fromkeys(doc["inherits"])]
+            if rules:
+                self.adapter.add_policies("g", "g", rules)
+        if "permissions" in doc:
+            for permission, granted in doc["permissions"].items():
+                self.adapter.remove_filtered_policy("p", "p", 0, name, self.domain, SYSTEM_OBJECT, permission)
+                if granted:
+                    self.adapter.add_policy("p", "p", [name, self.domain, SYSTEM_OBJECT, permission, GRANTED])
+
+    def create_role(self, doc: Any) -> None:
+        if not isinstance(doc, dict):
+            raise _invalid("send a JSON object", {"$": ["must be an object"]})
+        name = doc.get("api_name")
+        errors = self._check_role_document(name if isinstance(name, str) else "", doc, creating=True)
+        if not errors and (name in self._role_names() or name == WILDCARD):
+            raise Conflict(f"role {name!r} already exists", details={"fields": {"api_name": ["already exists"]}})
+        if errors:
+            raise _invalid("the role is not valid: " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), errors)
+        self.conn.execute(
+            roles.insert().values(
+                api_name=name,
+                label=doc["label"].strip(),
+                description=(doc.get("description") or "").strip(),
+                parent_role=doc.get("parent_role"),
+            )
+        )
+        self._write_links(name, doc)
+
+    def update_role(self, name: str, patch: Any) -> None:
+        self._require_role(name)
+        self._refuse_own(name)
+        if not isinstance(patch, dict):
+            raise _invalid("send a JSON object", {"$": ["must be an object"]})
+        if "api_name" in patch and patch["api_name"] != name:
+            raise _invalid("api_name cannot be changed", {"api_name": ["is immutable"]})
+        current = self.conn.execute(sa.select(roles).where(roles.c.api_name == name)).mappings().one()
+        doc = {"label": current["label"], "description": current["description"], **patch}
+        doc.pop("api_name", None)
+        errors = self._check_role_document(name, doc, creating=False, current_parent=current["parent_role"])
+        if name == ADMIN_ROLE and (
+            any(v is not True for v in (patch.get("permissions") or {}).values()) or patch.get("inherits")
+        ):
+            errors.setdefault("permissions", []).append("the admin role always has every permission")
+        if errors:
+            raise _invalid("the role is not valid: " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), errors)
+        values = {k: (doc[k].strip() if isinstance(doc[k], str) else doc[k]) for k in ("label", "description")}
+        if "parent_role" in patch:
+            values["parent_role"] = patch["parent_role"]
+        self.conn.execute(roles.update().where(roles.c.api_name == name).values(**values))
+        self._write_links(name, patch)
+
+    def delete_role(self, name: str) -> None:
+        self._require_role(name)
+        self._refuse_own(name)
+        if name == ADMIN_ROLE:
+            raise Conflict("the admin role cannot be deleted")
+        holders = self.conn.execute(
+            sa.select(sa.func.count()).select_from(user_roles).where(user_roles.c.role == name)
+        ).scalar()
+        children = list(self.conn.execute(sa.select(roles.c.api_name).where(roles.c.parent_role == name)).scalars())
+        heirs = sorted({r[0] for r in self.policy().enforcer.get_named_grouping_policy("g") if r[1] == name})
+        if holders or children or heirs:
+            raise Conflict(
+                f"role {name} is still in use: reassign its holders and the roles that report to or inherit it first",
+                details={"holders": holders, "reporting_roles": children, "inherited_by": heirs},
+            )
+        self.adapter.remove_filtered_policy("p", "p", 0, name)
+        self.adapter.remove_filtered_policy("g", "g", 0, name)
+        self.conn.execute(field_permissions.delete().where(field_permissions.c.role == name))
+        self.conn.execute(roles.delete().where(roles.c.api_name == name))
+
+    # -- object and field access -------------------------------------------------------------------
+
+    def _require_object(self, obj: str) -> None:
+        if obj != WILDCARD and self.tx.state.object(obj) is None:
+            raise _invalid(f"no object {obj!r}", {"object": [f"no object {obj!r}"]})
+
+    def put_object_access(self, role: str, obj: str, body: Any) -> None:
+        self._require_role(role)
+        self._refuse_own(role)
+        self._require_object(obj)
+        if role == ADMIN_ROLE:
+            raise _invalid("the admin role always has every permission", {"role": ["the admin role is fixed"]})
+        actions, fields = parse_object_access(body, wildcard=obj == WILDCARD)
+        errors: dict[str, list[str]] = {}
+        for field_name, access in fields.items():
+            field = self.tx.state.field(obj, field_name)
+            if field is None:
+                errors.setdefault(f"fields.{field_name}", []).append(f"no field {field_name!r} on {obj}")
+            elif access != "edit" and field.get("required") and actions["create"] == GRANTED:
+                errors.setdefault(f"fields.{field_name}", []).append(
+                    f"{field_name} is required: a role that may create {obj} must be able to edit it"
+                )
+        if errors:
+            raise _invalid("the field access is not valid: " + "; ".join(errors), errors)
+        self.adapter.remove_filtered_policy("p", "p", 0, role, self.domain, obj)
+        self.adapter.add_policies("p", "p", [[role, self.domain, obj, a, actions[a]] for a in ACTIONS])
+        self._write_fields(role, obj, fields)
+
+    def _write_fields(self, role: str, obj: str, fields: dict[str, str]) -> None:
+        where = sa.and_(field_permissions.c.role == role, field_permissions.c.object == obj)
+        self.conn.execute(field_permissions.delete().where(where))
+        rows = [
+            {"role": role, "object": obj, "field": f, "access": a} for f, a in sorted(fields.items()) if a != "edit"
+        ]
+        if rows:
+            self.conn.execute(field_permissions.insert(), rows)
+
+    def delete_object_access(self, role: str, obj: str) -> None:
+        """Drop the role's entry for ``obj`` (back to its ``*`` default)."""
+        self._require_role(role)
+        self._refuse_own(role)
+        if role == ADMIN_ROLE:
+            raise _invalid("the admin role always has every permission", {"role": ["the admin role is fixed"]})
+        self.adapter.remove_filtered_policy("p", "p", 0, role, self.domain, obj)
+        self._write_fields(role, obj, {})
+
+    # -- org-wide defaults --------------------------------------------------------------------------
+
+    def set_org_wide_default(self, obj: str, body: Any) -> None:
+        if obj == WILDCARD:
+            raise _invalid("org-wide defaults belong to concrete objects", {"object": ["not *"]})
+        self._require_object(obj)
+        value = body.get("org_wide_default") if isinstance(body, dict) else None
+        if value not in ORG_WIDE_DEFAULTS:
+            raise _invalid(
+                f"org_wide_default must be one of {', '.join(ORG_WIDE_DEFAULTS)}",
+                {"org_wide_default": [f"one of {', '.join(ORG_WIDE_DEFAULTS)}"]},
+            )
+        self.conn.execute(object_settings.delete().where(object_settings.c.object == obj))
+        self.conn.execute(object_settings.insert().values(object=obj, org_wide_default=value))
+
+    # -- the mirror --------------------------------------------------------------------------------
+
+    def mirror(self) -> None:
+        document = self.policy().document()
+        current = self.tx.state.get(DEFINITION_KIND, DEFINITION_KEY)
+        if current is None or current.document != document:
+            self.tx.write_definition(DEFINITION_KIND, DEFINITION_KEY, document)
+
+
+class AccessChanges:
+    """Opens policy changes for one tenant, acting as one actor. ``held`` are
+    the acting user's roles (None for the platform itself): roles they hold
+    or inherit cannot be changed through it."""
+
+    def __init__(
+        self,
+        instance: Instance,
+        binding: TenantBinding,
+        actor: audit.Actor,
+        *,
+        held: frozenset[str] | None = None,
+        policy: CompiledPolicy | None = None,
+    ):
+        self.instance = instance
+        self.binding = binding
+        self.actor = actor
+        self.held = held
+        self.policy = policy
+
+    @contextmanager
+    def change(self, summary: str) -> Iterator[PolicyChange]:
+        protected = below = frozenset()
+        if self.held is not None and self.policy is not None:
+            protected = self.policy.closure(self.held)
+            below = self.policy.below(self.held)
+        service = MetadataService(self.binding, field_types(self.instance), self.actor)
+        with service.change(summary) as tx:
+            change = PolicyChange(tx, self.binding.slug, protected, below)
+            yield change
+            change.mirror()
+            self.revision = tx.revision if tx.entries else None

@@ -1,0 +1,228 @@
+"""Who holds which role in a tenant.
+
+The tenant's ``user_roles`` table is the one source of truth. It is read per
+request (one indexed query), so assigning or revoking a role takes effect on
+the user's next request on every worker, and it moves no metadata revision.
+
+Users are created in the platform namespace, with a *membership* that may
+carry ``is_admin`` and a role name (``metacrm user create --role R``). The
+first time the access layer meets a member it **provisions** them: the
+membership's roles (``is_admin`` → ``admin``; ``role`` → that role, if the
+tenant has it) become rows of ``user_roles`` and an ``access_members`` row
+records that the tenant now manages the user's roles. From then on the
+membership is only a mirror, kept in step by :func:`assign_roles`.
+:func:`provision_member` does the same eagerly (call it right after creating
+a user, so that records owned by someone who never signed in are already in
+their manager's ``subordinates`` scope).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from metacrm.access.permissions import ADMIN_ROLE
+from metacrm.access.tables import access_members, roles, team_members, user_roles
+from metacrm.platform import audit
+from metacrm.platform.clock import utcnow
+from metacrm.platform.database import TenantBinding
+from metacrm.platform.errors import Conflict, NotFound, ValidationFailed
+from metacrm.platform.instance import Instance
+from metacrm.platform.tables import memberships, users
+
+log = logging.getLogger("metacrm.access")
+
+
+def membership_roles(is_admin: bool, role: str | None) -> list[str]:
+    """The roles a platform membership stands for."""
+    held = [ADMIN_ROLE] if is_admin else []
+    if role and role not in held:
+        held.append(role)
+    return held
+
+
+def stored_roles(conn: Connection, user_id: int) -> tuple[bool, frozenset[str]]:
+    """(provisioned?, roles) of one user, in one query."""
+    rows = conn.execute(
+        sa.select(access_members.c.user_id, user_roles.c.role)
+        .select_from(access_members.outerjoin(user_roles, user_roles.c.user_id == access_members.c.user_id))
+        .where(access_members.c.user_id == user_id)
+    ).all()
+    return bool(rows), frozenset(r.role for r in rows if r.role is not None)
+
+
+def _unknown_roles(conn: Connection, wanted: Iterable[str], *, raise_for: str | None = None) -> list[str]:
+    known = set(conn.execute(sa.select(roles.c.api_name)).scalars())
+    unknown = [r for r in wanted if r not in known]
+    if unknown and raise_for:
+        raise ValidationFailed(
+            f"no role {', '.join(unknown)} in this tenant (roles: {', '.join(sorted(known))})",
+            details={"fields": {raise_for: [f"unknown role {r!r}" for r in unknown]}},
+        )
+    return unknown
+
+
+def check_roles(binding: TenantBinding, wanted: Iterable[str]) -> None:
+    """ValidationFailed unless the tenant has every role in ``wanted`` (call
+    it before creating a user with ``--role``)."""
+    with binding.connect() as conn:
+        _unknown_roles(conn, [r for r in wanted if r], raise_for="role")
+
+
+def _provision(conn: Connection, user_id: int, wanted: Iterable[str], actor: audit.Actor, *, strict: bool) -> set:
+    wanted = list(dict.fromkeys(wanted))
+    unknown = _unknown_roles(conn, wanted, raise_for="role" if strict else None)
+    held = {r for r in wanted if r not in unknown}
+    conn.execute(access_members.insert().values(user_id=user_id, provisioned_at=utcnow()))
+    if held:
+        conn.execute(user_roles.insert(), [{"user_id": user_id, "role": r} for r in sorted(held)])
+    audit.record(
+        conn,
+        actor,
+        "access.member_provisioned",
+        object="user",
+        record_id=user_id,
+        details={"roles": sorted(held), "unknown_roles": unknown or None},
+    )
+    if unknown:
+        log.warning("membership of user %s names unknown role(s) %s; ignored", user_id, unknown)
+    return held
+
+
+def roles_of_member(binding: TenantBinding, user_id: int, is_admin: bool, role: str | None) -> frozenset[str]:
+    """The roles ``user_id`` holds, provisioning them from the membership
+    on first sight (the one write a read request may cause, once per user)."""
+    with binding.connect() as conn:
+        provisioned, held = stored_roles(conn, user_id)
+    if provisioned:
+        return held
+    actor = audit.Actor(user_id=user_id, email="access-provisioning")
+    try:
+        with binding.begin() as conn:
+            provisioned, held = stored_roles(conn, user_id)
+            if provisioned:
+                return held
+            return frozenset(_provision(conn, user_id, membership_roles(is_admin, role), actor, strict=False))
+    except sa.exc.IntegrityError:
+        # Another request provisioned the same user at the same moment.
+        with binding.connect() as conn:
+            return stored_roles(conn, user_id)[1]
+
+
+def provision_member(
+    instance: Instance, binding: TenantBinding, user_id: int, *, actor: audit.Actor = audit.SYSTEM
+) -> list[str]:
+    """Provision a member now from their membership (idempotent). Raises
+    ValidationFailed if the membership names a role the tenant lacks.
+    Returns the roles the user holds."""
+    with instance.db.platform_connect() as pconn:
+        row = conn_membership(pconn, binding, user_id)
+    if row is None:
+        raise NotFound(f"user {user_id} is no member of {binding.slug}")
+    with binding.begin() as conn:
+        provisioned, held = stored_roles(conn, user_id)
+        if not provisioned:
+            held = frozenset(_provision(conn, user_id, membership_roles(row.is_admin, row.role), actor, strict=True))
+    return sorted(held)
+
+
+def conn_membership(pconn: Connection, binding: TenantBinding, user_id: int):
+    return pconn.execute(
+        sa.select(memberships.c.is_admin, memberships.c.role).where(
+            memberships.c.user_id == user_id, memberships.c.tenant_id == binding.tenant_id
+        )
+    ).first()
+
+
+def tenant_members(instance: Instance, binding: TenantBinding) -> dict[int, dict]:
+    """Every member of the tenant (platform namespace): id → email, name, membership."""
+    query = (
+        sa.select(
+            users.c.id,
+            users.c.email,
+            users.c.display_name,
+            users.c.is_active,
+            memberships.c.is_admin,
+            memberships.c.role,
+        )
+        .join(memberships, memberships.c.user_id == users.c.id)
+        .where(memberships.c.tenant_id == binding.tenant_id)
+        .order_by(users.c.email)
+    )
+    with instance.db.platform_connect() as conn:
+        return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
+
+
+def resolve_member(instance: Instance, binding: TenantBinding, user: str | int) -> dict:
+    """A member by id or e-mail address; NotFound otherwise."""
+    members = tenant_members(instance, binding)
+    text = str(user).strip()
+    if text.isdigit() and int(text) in members:
+        return members[int(text)]
+    for member in members.values():
+        if member["email"] == text.lower():
+            return member
+    raise NotFound(f"no member {text!r} in this tenant")
+
+
+def effective_roles(instance: Instance, binding: TenantBinding, member: dict) -> tuple[frozenset[str], bool]:
+    """(roles, provisioned?) of a member, without provisioning (for explain)."""
+    with binding.connect() as conn:
+        provisioned, held = stored_roles(conn, member["id"])
+        if provisioned:
+            return held, True
+        known = set(conn.execute(sa.select(roles.c.api_name)).scalars())
+    return frozenset(r for r in membership_roles(member["is_admin"], member["role"]) if r in known), False
+
+
+def teams_of(conn: Connection, user_id: int) -> list[str]:
+    return list(
+        conn.execute(
+            sa.select(team_members.c.team).where(team_members.c.user_id == user_id).order_by(team_members.c.team)
+        ).scalars()
+    )
+
+
+def assign_roles(
+    instance: Instance, binding: TenantBinding, user_id: int, wanted: list[str], actor: audit.Actor
+) -> list[str]:
+    """Replace the roles of member ``user_id``. The tenant table is written
+    first (it decides); the membership is then mirrored (``is_admin`` ⇔ holds
+    admin; ``role`` = the first role given), so ``/me`` and platform views agree.
+    Refuses to leave the tenant without any holder of the admin role."""
+    members = tenant_members(instance, binding)
+    if user_id not in members:
+        raise NotFound(f"user {user_id} is no member of this tenant")
+    wanted = list(dict.fromkeys(wanted))
+    with binding.begin() as conn:
+        _unknown_roles(conn, wanted, raise_for="roles")
+        provisioned, before = stored_roles(conn, user_id)
+        if not provisioned:
+            conn.execute(access_members.insert().values(user_id=user_id, provisioned_at=utcnow()))
+        conn.execute(user_roles.delete().where(user_roles.c.user_id == user_id))
+        if wanted:
+            conn.execute(user_roles.insert(), [{"user_id": user_id, "role": r} for r in wanted])
+        if ADMIN_ROLE in before and ADMIN_ROLE not in wanted:
+            admins = conn.execute(
+                sa.select(sa.func.count()).select_from(user_roles).where(user_roles.c.role == ADMIN_ROLE)
+            ).scalar()
+            if not admins:
+                raise Conflict("the tenant would be left without an admin; give the admin role to someone else first")
+        audit.record(
+            conn,
+            actor,
+            "access.roles_assigned",
+            object="user",
+            record_id=user_id,
+            details={"before": sorted(before), "after": wanted},
+        )
+    with instance.db.platform_begin() as pconn:
+        pconn.execute(
+            memberships.update()
+            .where(memberships.c.user_id == user_id, memberships.c.tenant_id == binding.tenant_id)
+            .values(is_admin=ADMIN_ROLE in wanted, role=wanted[0] if wanted else None)
+        )
+    return wanted

@@ -1,0 +1,247 @@
+"""The compiled access policy of a tenant, cached by metadata revision.
+
+:class:`CompiledPolicy` is everything the guard needs that changes only with
+a policy change: the Casbin enforcer (object permissions and explicit role
+inheritance), the roles and their hierarchy, field permissions and org-wide
+defaults. Every policy change writes a new metadata revision
+(:mod:`metacrm.access.changes`), so :func:`policy_for` re-checks nothing but
+the revision the request's compiled model was read at: a change made through
+any worker or host is seen by every worker on its next request, with no
+broadcast (a Redis watcher could only make this earlier, never more correct).
+
+Who holds which role is NOT part of it: assignments take effect at once and
+are read per request (:mod:`metacrm.access.members`).
+
+The enforcer is a read-only snapshot. Object entries are resolved from its
+rules once per revision (``get_implicit_permissions``-style, per role),
+because a request needs the *scopes* a user holds for an action, not a yes
+or no; ``enforce`` answers the platform permissions and ``explain``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import casbin
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from metacrm.access.adapter import load_enforcer
+from metacrm.access.permissions import (
+    DEFAULT_FIELD_ACCESS,
+    DEFAULT_ORG_WIDE,
+    DENIED,
+    GRANTED,
+    SYSTEM_OBJECT,
+    SYSTEM_PERMISSIONS,
+    WILDCARD,
+    entry_to_json,
+)
+from metacrm.access.tables import field_permissions, object_settings, roles
+from metacrm.metadata.changes import current_revision
+from metacrm.platform.database import TenantBinding
+from metacrm.platform.instance import Instance
+
+CACHE_KEY = "access_policies"
+Roles = frozenset[str]
+
+
+@dataclass(frozen=True)
+class Role:
+    api_name: str
+    label: str
+    description: str
+    parent_role: str | None
+    inherits: tuple[str, ...] = ()
+
+
+@dataclass
+class CompiledPolicy:
+    revision: int
+    domain: str
+    enforcer: casbin.Enforcer
+    roles: dict[str, Role]
+    # (role, object or "*") → {action: scope}: the role's own entries, from the p rules.
+    entries: dict[tuple[str, str], dict[str, str]]
+    # role → the role and every role it inherits permissions from (Casbin g).
+    subjects: dict[str, tuple[str, ...]]
+    fields: dict[tuple[str, str], dict[str, str]]
+    org_wide: dict[str, str]
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # -- per role --------------------------------------------------------------------
+
+    def entry(self, role: str, obj: str) -> tuple[dict[str, str] | None, str | None]:
+        """The role's own entry for ``obj`` and where it comes from: ``"object"``
+        (a row for the object), ``"default"`` (its ``*`` row) or None."""
+        own = self.entries.get((role, obj))
+        if own is not None:
+            return own, "default" if obj == WILDCARD else "object"
+        if obj.startswith("$"):
+            return None, None
+        default = self.entries.get((role, WILDCARD))
+        return (default, "default") if default is not None else (None, None)
+
+    # -- per user (a set of roles) --------------------------------------------------------
+
+    def scopes(self, held: Roles, obj: str, action: str) -> frozenset[str]:
+        """Every scope ``action`` on ``obj`` has for a holder of ``held``
+        (empty: not permitted). Boolean actions give ``{"all"}``."""
+        key = ("scopes", held, obj, action)
+        found = self._memo.get(key)
+        if found is None:
+            out = set()
+            for role in held:
+                for subject in self.subjects.get(role, ()):
+                    entry, _source = self.entry(subject, obj)
+                    scope = (entry or {}).get(action, DENIED)
+                    if scope != DENIED:
+                        out.add(scope)
+            found = frozenset(out)
+            self._memo[key] = found
+        return found
+
+    def allows(self, held: Roles, permission: str) -> bool:
+        """A platform permission (manage_metadata, manage_access), asked of Casbin."""
+        if permission not in SYSTEM_PERMISSIONS:
+            return False
+        key = ("allows", held, permission)
+        found = self._memo.get(key)
+        if found is None:
+            with self._lock:  # the enforcer is not meant for concurrent use
+                found = any(self.enforcer.enforce(role, self.domain, SYSTEM_OBJECT, permission) for role in held)
+            self._memo[key] = found
+        return found
+
+    def field_sets(self, held: Roles, obj: str, names: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+        """(readable, writable) fields among ``names``: readable through any
+        held role that may read the object, writable through any that may
+        create or update it; a field with no row of its own is editable."""
+        key = ("fields", held, obj, names)
+        found = self._memo.get(key)
+        if found is None:
+            readers, writers = [], []
+            for role in held:
+                for subject in self.subjects.get(role, ()):
+                    entry, _source = self.entry(subject, obj)
+                    entry = entry or {}
+                    access = self.fields.get((subject, obj), {})
+                    if entry.get("read", DENIED) != DENIED:
+                        readers.append(access)
+                    if entry.get("create", DENIED) != DENIED or entry.get("update", DENIED) != DENIED:
+                        writers.append(access)
+            readable = frozenset(
+                n for n in names if any(a.get(n, DEFAULT_FIELD_ACCESS) in ("read", "edit") for a in readers)
+            )
+            writable = frozenset(n for n in names if any(a.get(n, DEFAULT_FIELD_ACCESS) == "edit" for a in writers))
+            found = (readable, writable)
+            self._memo[key] = found
+        return found
+
+    def below(self, held: Roles) -> frozenset[str]:
+        """Every role strictly below the held ones in the hierarchy."""
+        key = ("below", held)
+        found = self._memo.get(key)
+        if found is None:
+            children: dict[str, list[str]] = {}
+            for role in self.roles.values():
+                if role.parent_role:
+                    children.setdefault(role.parent_role, []).append(role.api_name)
+            out: set[str] = set()
+            queue = [c for r in held for c in children.get(r, [])]
+            while queue:
+                role = queue.pop()
+                if role not in out:
+                    out.add(role)
+                    queue.extend(children.get(role, []))
+            found = frozenset(out)
+            self._memo[key] = found
+        return found
+
+    def org_wide_default(self, obj: str) -> str:
+        return self.org_wide.get(obj, DEFAULT_ORG_WIDE)
+
+    def closure(self, held: Roles) -> frozenset[str]:
+        """The held roles and every role they inherit permissions from."""
+        return frozenset(s for r in held for s in self.subjects.get(r, (r,)))
+
+    # -- the document mirrored into metadata --------------------------------------------
+
+    def document(self) -> dict:
+        """The whole policy as one JSON document (the ``access`` definition):
+        domain-free, so it exports and imports with the tenant's metadata."""
+        out_roles = {}
+        for name in sorted(self.roles):
+            role = self.roles[name]
+            objects = {}
+            for (subject, obj), actions in sorted(self.entries.items()):
+                if subject != name or obj == SYSTEM_OBJECT:
+                    continue
+                item = entry_to_json(actions)
+                access = self.fields.get((name, obj))
+                if access:
+                    item["fields"] = dict(sorted(access.items()))
+                objects[obj] = item
+            system = self.entries.get((name, SYSTEM_OBJECT), {})
+            out_roles[name] = {
+                "label": role.label,
+                "description": role.description,
+                "parent_role": role.parent_role,
+                "inherits": list(role.inherits),
+                "permissions": {p: system.get(p) == GRANTED for p in SYSTEM_PERMISSIONS},
+                "objects": objects,
+            }
+        return {
+            "roles": out_roles,
+            "objects": {obj: {"org_wide_default": value} for obj, value in sorted(self.org_wide.items())},
+        }
+
+
+def load_policy(conn: Connection, domain: str, revision: int) -> CompiledPolicy:
+    """Read the policy on ``conn`` (call it after reading the revision, in
+    the same transaction, so the label is never newer than the content)."""
+    enforcer = load_enforcer(conn, domain)
+    role_rows = conn.execute(sa.select(roles).order_by(roles.c.api_name)).mappings().all()
+    inherits: dict[str, list[str]] = {}
+    for rule in enforcer.get_named_grouping_policy("g"):
+        inherits.setdefault(rule[0], []).append(rule[1])
+    role_map = {
+        r["api_name"]: Role(
+            r["api_name"], r["label"], r["description"] or "", r["parent_role"], tuple(inherits.get(r["api_name"], ()))
+        )
+        for r in role_rows
+    }
+    entries: dict[tuple[str, str], dict[str, str]] = {}
+    for sub, dom, obj, act, scope in (rule[:5] for rule in enforcer.get_policy()):
+        if dom == domain:
+            entries.setdefault((sub, obj), {})[act] = scope
+    subjects = {
+        name: (name, *[r for r in enforcer.get_implicit_roles_for_user(name, domain) if r != name]) for name in role_map
+    }
+    fields: dict[tuple[str, str], dict[str, str]] = {}
+    for row in conn.execute(sa.select(field_permissions)).mappings():
+        fields.setdefault((row["role"], row["object"]), {})[row["field"]] = row["access"]
+    org_wide = {row.object: row.org_wide_default for row in conn.execute(sa.select(object_settings))}
+    return CompiledPolicy(revision, domain, enforcer, role_map, entries, subjects, fields, org_wide)
+
+
+def policy_for(instance: Instance, binding: TenantBinding, revision: int | None = None) -> CompiledPolicy:
+    """The tenant's compiled policy at ``revision`` (the request's model
+    revision) or newer. Costs nothing when the cached one is that revision;
+    otherwise one read of the head revision and the policy tables."""
+    cache: dict[str, CompiledPolicy] = instance.caches.setdefault(CACHE_KEY, {})
+    cached = cache.get(binding.slug)
+    if cached is not None and revision is not None and cached.revision >= revision:
+        return cached
+    with binding.connect() as conn:
+        head = current_revision(conn)
+        if cached is not None and cached.revision == head:
+            return cached
+        policy = load_policy(conn, binding.slug, head)
+    current = cache.get(binding.slug)
+    if current is None or current.revision <= policy.revision:
+        cache[binding.slug] = policy
+    return policy

@@ -1,0 +1,113 @@
+"""Record scopes compiled to SQL.
+
+Each scope is a SQLAlchemy Core clause over the object's table and the
+access tables (never a string, never a row loaded and filtered in Python):
+
+* ``own``: ``owner_id = :me``
+* ``team``: own, or the owner shares a team with me
+* ``subordinates``: own, or the owner holds a role below one of mine
+* ``all``: no clause
+
+A user's clause for an action is the OR of the scopes of their roles, of the
+object's org-wide default (``public_read`` opens reading,
+``public_read_write`` reading and updating) and of the records shared with
+them or their teams. Lists, counts and single-record reads and writes all run
+the same clause, so what a list shows is exactly what a GET by id returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from metacrm.access.tables import record_shares, team_members, user_roles
+
+# The share access that opens each action (a share never grants delete).
+SHARE_OPENS = {"read": ("read", "edit"), "update": ("edit",)}
+# Which actions each org-wide default opens to everyone permitted the action.
+ORG_WIDE_OPENS = {"public_read": ("read",), "public_read_write": ("read", "update")}
+
+
+def my_teams(user_id: int):
+    return sa.select(team_members.c.team).where(team_members.c.user_id == user_id)
+
+
+def own(table: sa.Table, user_id: int) -> ColumnElement:
+    return table.c.owner_id == user_id
+
+
+def team(table: sa.Table, user_id: int) -> ColumnElement:
+    mates = sa.select(team_members.c.user_id).where(team_members.c.team.in_(my_teams(user_id)))
+    return sa.or_(table.c.owner_id == user_id, table.c.owner_id.in_(mates))
+
+
+def subordinates(table: sa.Table, user_id: int, below: Iterable[str]) -> ColumnElement:
+    below = sorted(below)
+    if not below:
+        return own(table, user_id)
+    holders = sa.select(user_roles.c.user_id).where(user_roles.c.role.in_(below))
+    return sa.or_(table.c.owner_id == user_id, table.c.owner_id.in_(holders))
+
+
+def shared(table: sa.Table, object_name: str, user_id: int, accesses: Iterable[str]) -> ColumnElement:
+    """The record is shared with me or one of my teams with one of ``accesses``.
+    A share older than the record cannot be for it (on SQLite a purged id can
+    be handed out again)."""
+    return sa.exists().where(
+        record_shares.c.object == object_name,
+        record_shares.c.record_id == table.c.id,
+        record_shares.c.access.in_(sorted(accesses)),
+        sa.or_(record_shares.c.user_id == user_id, record_shares.c.team.in_(my_teams(user_id))),
+        record_shares.c.at >= table.c.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One reason a record may be in scope, and its clause (None: every record)."""
+
+    kind: str  # "scope", "org_wide_default", "share"
+    value: str
+    clause: ColumnElement | None
+
+
+def grants(
+    table: sa.Table,
+    object_name: str,
+    action: str,
+    user_id: int,
+    scopes: Iterable[str],
+    org_wide_default: str,
+    below: Iterable[str],
+) -> list[Grant]:
+    """Every reason (with its clause) that puts records in the scope of
+    ``action`` for a user holding ``scopes`` (already known to be permitted)."""
+    out = []
+    for scope in sorted(set(scopes)):
+        if scope == "all":
+            out.append(Grant("scope", scope, None))
+        elif scope == "own":
+            out.append(Grant("scope", scope, own(table, user_id)))
+        elif scope == "team":
+            out.append(Grant("scope", scope, team(table, user_id)))
+        elif scope == "subordinates":
+            out.append(Grant("scope", scope, subordinates(table, user_id, below)))
+    if action in ORG_WIDE_OPENS.get(org_wide_default, ()):
+        out.append(Grant("org_wide_default", org_wide_default, None))
+    if action in SHARE_OPENS:
+        out.append(
+            Grant("share", "/".join(SHARE_OPENS[action]), shared(table, object_name, user_id, SHARE_OPENS[action]))
+        )
+    return out
+
+
+def combine(found: list[Grant]) -> ColumnElement | None:
+    """One clause: None if any grant opens every record, false if there is none."""
+    if any(g.clause is None for g in found):
+        return None
+    if not found:
+        return sa.false()
+    return sa.or_(*[g.clause for g in found])

@@ -1,0 +1,110 @@
+"""Tables the access layer keeps in every tenant namespace.
+
+They are defined without a schema, like every tenant table, and are reached
+only through a :class:`~metacrm.platform.database.TenantBinding`. The
+migration ``a0001`` (Alembic branch ``access``) creates them.
+
+* ``casbin_rule``: pycasbin's policy table, in the layout of
+  ``sqlalchemy-adapter`` (ptype, v0..v5). Rows store the domain as
+  :data:`STORED_DOMAIN`, not the tenant's slug: the table already lives in
+  the tenant's namespace, and a tenant exported and imported under another
+  slug keeps working. The adapter maps it to the slug when loading.
+* ``roles``: every role, with its place in the hierarchy (``parent_role``).
+* ``user_roles`` and ``access_members``: who holds which role; a member row
+  says the user's roles are managed here (see :mod:`metacrm.access.members`).
+* ``teams`` and ``team_members``: for the ``team`` scope and team shares.
+* ``field_permissions``: hidden / read / edit per role, object and field.
+* ``object_settings``: the org-wide default of each object.
+* ``record_shares``: one record shared with a user or a team.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+access_tables = sa.MetaData()
+tz = sa.DateTime(timezone=True)
+NAME = sa.String(63)
+
+# The domain value stored in casbin_rule (the namespace is the tenant).
+STORED_DOMAIN = "tenant"
+
+casbin_rule = sa.Table(
+    "casbin_rule",
+    access_tables,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("ptype", sa.String(255)),
+    sa.Column("v0", sa.String(255)),
+    sa.Column("v1", sa.String(255)),
+    sa.Column("v2", sa.String(255)),
+    sa.Column("v3", sa.String(255)),
+    sa.Column("v4", sa.String(255)),
+    sa.Column("v5", sa.String(255)),
+)
+
+roles = sa.Table(
+    "roles",
+    access_tables,
+    sa.Column("api_name", NAME, primary_key=True),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("description", sa.String(1000), nullable=False, server_default=""),
+    # The role above this one: its holders see the records owned by holders of this one.
+    sa.Column("parent_role", NAME, nullable=True),
+)
+
+access_members = sa.Table(
+    "access_members",
+    access_tables,
+    sa.Column("user_id", sa.Integer, primary_key=True),
+    sa.Column("provisioned_at", tz, nullable=False),
+)
+
+user_roles = sa.Table(
+    "user_roles",
+    access_tables,
+    sa.Column("user_id", sa.Integer, primary_key=True),
+    sa.Column("role", NAME, primary_key=True),
+)
+
+teams = sa.Table(
+    "teams",
+    access_tables,
+    sa.Column("api_name", NAME, primary_key=True),
+    sa.Column("label", sa.String(200), nullable=False),
+)
+
+team_members = sa.Table(
+    "team_members",
+    access_tables,
+    sa.Column("team", NAME, primary_key=True),
+    sa.Column("user_id", sa.Integer, primary_key=True),
+)
+
+field_permissions = sa.Table(
+    "field_permissions",
+    access_tables,
+    sa.Column("role", NAME, primary_key=True),
+    sa.Column("object", NAME, primary_key=True),
+    sa.Column("field", NAME, primary_key=True),
+    sa.Column("access", sa.String(10), nullable=False),
+)
+
+object_settings = sa.Table(
+    "object_settings",
+    access_tables,
+    sa.Column("object", NAME, primary_key=True),
+    sa.Column("org_wide_default", sa.String(20), nullable=False),
+)
+
+record_shares = sa.Table(
+    "record_shares",
+    access_tables,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("object", NAME, nullable=False),
+    sa.Column("record_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=True),
+    sa.Column("team", NAME, nullable=True),
+    sa.Column("access", sa.String(10), nullable=False),
+    sa.Column("granted_by", sa.Integer, nullable=True),
+    sa.Column("at", tz, nullable=False),
+)
