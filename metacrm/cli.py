@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from metacrm import access
 from metacrm.access.guard import SystemGuard
 from metacrm.app import BUILTIN_PLUGINS, build_instance, create_app
 from metacrm.metadata.model import field_types, model_for
@@ -32,6 +33,15 @@ from metacrm.plugins import packages
 
 DEMO_TENANT = "demo"
 DEMO_CREDENTIALS_FILE = "demo-admin.txt"
+# One demo user per standard role (e-mail: sales.rep@demo.example.com, …),
+# sharing the admin's password.
+DEMO_ROLES = (
+    ("sales_manager", "Sales Manager"),
+    ("sales_rep", "Sales Rep"),
+    ("service_agent", "Service Agent"),
+    ("marketing", "Marketing"),
+    ("read_only", "Read Only"),
+)
 CLI_ACTOR = audit.Actor(email="cli")
 
 
@@ -119,7 +129,23 @@ def demo(overrides, host, port, admin_email, admin_password):
             role="admin",
             actor=CLI_ACTOR,
         )
-        _seed_demo(instance, [admin_id])
+        binding = instance.db.bind(DEMO_TENANT)
+        access.provision_member(instance, binding, admin_id, actor=CLI_ACTOR)
+        owner_ids = [admin_id]
+        for role, name in DEMO_ROLES:
+            user_id = identities.create_user(
+                instance,
+                tenant=DEMO_TENANT,
+                email=f"{role.replace('_', '.')}@demo.example.com",
+                password=password,
+                display_name=name,
+                role=role,
+                actor=CLI_ACTOR,
+            )
+            access.provision_member(instance, binding, user_id, actor=CLI_ACTOR)
+            if role in ("sales_manager", "sales_rep", "service_agent"):
+                owner_ids.append(user_id)
+        _seed_demo(instance, owner_ids)
         _keep_credentials(credentials, admin_email, password)
     elif admin_password:
         identities.set_password(instance, admin_email, admin_password, actor=CLI_ACTOR)
@@ -130,6 +156,8 @@ def demo(overrides, host, port, admin_email, admin_password):
     click.echo("")
     click.echo(f"  metacrm demo is running at {url}")
     click.echo(f"  sign in to organisation '{DEMO_TENANT}' as {email} with password {password}")
+    others = ", ".join(f"{role.replace('_', '.')}@demo.example.com" for role, _name in DEMO_ROLES)
+    click.echo(f"  (the same password works for {others})")
     click.echo("  (Ctrl+C stops it)")
     click.echo("")
     sys.stdout.flush()
@@ -272,8 +300,12 @@ def user():
 @click.option("--name", "display_name", default="", help="Display name.")
 def user_create(overrides, tenant_slug, email, password, role, admin, display_name):
     """Create a user in a tenant (or add an existing login to it)."""
+    instance = _instance(overrides)
+    binding = instance.db.bind(tenant_slug)
+    if role:
+        access.check_roles(binding, [role])
     user_id = identities.create_user(
-        _instance(overrides),
+        instance,
         tenant=tenant_slug,
         email=email,
         password=password,
@@ -282,7 +314,8 @@ def user_create(overrides, tenant_slug, email, password, role, admin, display_na
         role=role,
         actor=CLI_ACTOR,
     )
-    click.echo(f"user {email} (id {user_id}) is a member of {tenant_slug}")
+    roles = access.provision_member(instance, binding, user_id, actor=CLI_ACTOR)
+    click.echo(f"user {email} (id {user_id}) is a member of {tenant_slug} with roles: {', '.join(roles) or 'none'}")
 
 
 @user.command("list")

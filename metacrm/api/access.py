@@ -26,10 +26,10 @@ from metacrm.access.permissions import (
 )
 from metacrm.access.policy import CompiledPolicy, policy_for
 from metacrm.access.tables import access_members, team_members, user_roles
-from metacrm.api import context
 from metacrm.api.requests import json_body
 from metacrm.platform.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from metacrm.platform.web import current_actor, current_identity, current_tenant
+from metacrm.plugins import context
 
 blueprint = Blueprint("api_access", __name__, url_prefix="/api/v1/access")
 

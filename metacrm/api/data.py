@@ -14,9 +14,9 @@ import re
 
 from flask import Blueprint, jsonify, request
 
-from metacrm.api import context
 from metacrm.api.requests import json_body
 from metacrm.platform.errors import BadRequest, ValidationFailed
+from metacrm.plugins import context
 
 blueprint = Blueprint("api_data", __name__, url_prefix="/api/v1/data")
 

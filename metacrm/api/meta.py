@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from metacrm.api import context
 from metacrm.api.requests import json_body
 from metacrm.metadata.definitions import scoped_key
 from metacrm.platform.errors import NotFound, ValidationFailed
+from metacrm.plugins import context
 
 blueprint = Blueprint("api_meta", __name__, url_prefix="/api/v1/meta")
 

@@ -38,7 +38,6 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.routing.exceptions import RoutingException
 
-from metacrm.api import context
 from metacrm.metadata.definitions import schema_for
 from metacrm.metadata.fieldtypes.base import FieldType
 from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry
@@ -46,6 +45,7 @@ from metacrm.metadata.physical import CompiledModel, CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.store import DEFAULT_LIMIT, MAX_BULK, MAX_LIMIT, SYSTEM_FIELD_TYPES
 from metacrm.platform.web import PUBLIC_ATTR, current_tenant
+from metacrm.plugins import context
 
 blueprint = Blueprint("api_openapi", __name__, url_prefix="/api/v1")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from functools import wraps
 
 from flask import (
     Flask,
@@ -30,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 
 from metacrm.platform import identity as identities
 from metacrm.platform.database import TenantBinding
-from metacrm.platform.errors import Forbidden, MetacrmError, TooManyRequests, Unauthenticated
+from metacrm.platform.errors import MetacrmError, TooManyRequests, Unauthenticated
 from metacrm.platform.identity import Identity
 
 log = logging.getLogger("metacrm.web")
@@ -218,16 +217,3 @@ def init_web(app: Flask) -> None:
     app.register_error_handler(MetacrmError, _handle_domain_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(Exception, _handle_unexpected)
-
-
-def requires_admin(fn):
-    """The tenant-admin check for the foundation's own admin views; the access
-    layer replaces it with policies."""
-
-    @wraps(fn)
-    def wrapper(*args, **kwargs):
-        if not current_identity().is_admin:
-            raise Forbidden("only a tenant admin may do this")
-        return fn(*args, **kwargs)
-
-    return wrapper

@@ -19,6 +19,7 @@ from metacrm.platform.web import (
     sign_in_session,
     sign_out_session,
 )
+from metacrm.plugins import context
 
 blueprint = Blueprint("ui", __name__)
 htmx = HTMX()
@@ -91,12 +92,13 @@ def home():
 def _render_home(**extra):
     identity = current_identity()
     entries = []
-    if identity.is_admin:
+    if context.guard().may("manage_access"):
         with current_tenant().connect() as conn:
             entries = audit.entries(conn, limit=20)
     others = [slug for slug in identities.tenants_of(_instance(), identity.user_id) if slug != identity.tenant_slug]
     return render_template(
         "home.html",
+        can_see_audit=context.guard().may("manage_access"),
         tokens=identities.list_tokens(_instance(), identity),
         audit_entries=entries,
         other_tenants=others,
