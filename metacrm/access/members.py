@@ -30,8 +30,9 @@ from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.errors import Conflict, NotFound, ValidationFailed
+from metacrm.platform.identity import list_users
 from metacrm.platform.instance import Instance
-from metacrm.platform.tables import memberships, users
+from metacrm.platform.tables import memberships
 
 log = logging.getLogger("metacrm.access")
 
@@ -139,21 +140,7 @@ def conn_membership(pconn: Connection, binding: TenantBinding, user_id: int):
 
 def tenant_members(instance: Instance, binding: TenantBinding) -> dict[int, dict]:
     """Every member of the tenant (platform namespace): id → email, name, membership."""
-    query = (
-        sa.select(
-            users.c.id,
-            users.c.email,
-            users.c.display_name,
-            users.c.is_active,
-            memberships.c.is_admin,
-            memberships.c.role,
-        )
-        .join(memberships, memberships.c.user_id == users.c.id)
-        .where(memberships.c.tenant_id == binding.tenant_id)
-        .order_by(users.c.email)
-    )
-    with instance.db.platform_connect() as conn:
-        return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
+    return {row["id"]: row for row in list_users(instance, binding.slug)}
 
 
 def resolve_member(instance: Instance, binding: TenantBinding, user: str | int) -> dict:
