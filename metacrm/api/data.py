@@ -5,7 +5,8 @@ List filters are query parameters: ``?industry=technology`` (equality) or
 eq ne lt lte gt gte in contains startswith isnull). ``q`` searches,
 ``sort=-amount,name`` sorts, ``limit`` (≤ 200) caps the page, ``cursor``
 continues a page, ``offset`` skips, ``fields`` selects, ``count=true`` adds the
-total, ``deleted=true`` lists the recycle bin.
+total, ``deleted=true`` lists the recycle bin, and ``where=`` filters with a
+rule-language condition (``where=amount > 1000 and ISPICKVAL(stage, "won")``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import re
 from flask import Blueprint, jsonify, request
 
 from metacrm.api.requests import json_body
+from metacrm.api.where import where_clause
 from metacrm.platform.errors import BadRequest, ValidationFailed
+from metacrm.platform.web import current_identity
 from metacrm.plugins import context
 
 blueprint = Blueprint("api_data", __name__, url_prefix="/api/v1/data")
 
-RESERVED_PARAMS = {"q", "sort", "limit", "cursor", "offset", "fields", "count", "deleted"}
+RESERVED_PARAMS = {"q", "sort", "limit", "cursor", "offset", "fields", "count", "deleted", "where"}
 FILTER_PARAM = re.compile(r"^([a-z][a-z0-9_]{0,62})(?:\[([a-z]+)\])?$")
 
 
@@ -93,7 +96,15 @@ def _expected_version(body: dict) -> int | None:
 
 @blueprint.get("/<name>")
 def list_records(name):
-    return jsonify(_page(context.store().query(name, **_list_params())))
+    """The list; ``where=<condition>`` filters with a rule-language expression."""
+    store = context.store()
+    params = _list_params()
+    expression = request.args.get("where")
+    if expression:
+        obj = store.object(name)
+        readable = context.guard().readable_fields(obj)
+        params["extra_where"] = where_clause(store.model, name, expression, readable, current_identity())
+    return jsonify(_page(store.query(name, **params)))
 
 
 @blueprint.post("/<name>")
