@@ -14,12 +14,19 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+from hypothesis import settings
 
 from metacrm.app import build_instance, create_app
 from metacrm.platform import identity as identities
 from metacrm.platform import tenancy
 
 PG_URL = os.environ.get("METACRM_TEST_DATABASE_URL", "")
+
+# CI runs property tests on a fixed seed, so a submission's result can be
+# reproduced; locally each run explores new examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 PASSWORD = "correct horse battery"
 
