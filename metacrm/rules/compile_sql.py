@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -190,8 +191,10 @@ class _SqlCompiler:
             return sa.null()
         if isinstance(value, bool):
             return sa.literal(value, sa.Boolean())
-        if isinstance(value, int):
+        if isinstance(value, int) and -(2**63) <= value < 2**63:
             return sa.literal(value, sa.BigInteger())
+        if isinstance(value, int):  # beyond BIGINT: a numeric (a float on SQLite)
+            return sa.literal(Decimal(value), sa.Numeric())
         if isinstance(value, str):
             return sa.literal(value, sa.String())
         return sa.literal(value, sa.Numeric())

@@ -44,6 +44,14 @@ def _num(value: Any) -> ColumnElement:
     return sa.literal(value, sa.Numeric())
 
 
+def _pg_wide(x) -> ColumnElement:
+    """x as a PostgreSQL numeric with 20 decimals: division, sqrt and power
+    give at least as many decimals as their inputs have, so the result keeps
+    the 10 places the rules round to however large it is (plain numeric
+    division keeps only 16 significant digits)."""
+    return sa.cast(x, sa.Numeric(1000, 20))
+
+
 class Portable(FunctionElement):
     """Base: subclasses define ``sqlite(*args)`` and ``postgresql(*args)``
     returning Core expressions, and a result ``type``."""
@@ -170,7 +178,7 @@ class Divide(Portable):
 
     @staticmethod
     def postgresql(a, b):
-        return Canonical(sa.cast(a, sa.Numeric()) / sa.func.nullif(sa.cast(b, sa.Numeric()), _int(0)))
+        return Canonical(_pg_wide(a) / sa.func.nullif(sa.cast(b, sa.Numeric()), _int(0)))
 
 
 class Modulo(Portable):
@@ -180,10 +188,13 @@ class Modulo(Portable):
 
     @staticmethod
     def sqlite(a, b):
-        # The quotient is rounded before truncation so float noise
-        # (0.3 / 0.1 = 2.9999999999999996) does not lose a whole unit.
-        quotient = sa.func.round(sa.cast(a, sa.Float()) / sa.func.nullif(b, _int(0)), _int(12))
-        return Canonical(a - b * sa.cast(quotient, sa.Integer()))
+        # The quotient is cut to 15 significant digits before truncation so
+        # float noise (0.3 / 0.1 = 2.9999999999999996) does not lose a whole
+        # unit; nullif() makes a zero divisor (whose quotient printf would
+        # print as 0) give NULL.
+        divisor = sa.func.nullif(b, _int(0))
+        quotient = sa.cast(sa.func.printf(_text("%.15g"), sa.cast(a, sa.Float()) / divisor), sa.Float())
+        return Canonical(a - divisor * sa.cast(quotient, sa.Integer()))
 
     @staticmethod
     def postgresql(a, b):
@@ -276,7 +287,7 @@ class SquareRoot(Portable):
 
     @staticmethod
     def postgresql(x):
-        safe = sa.func.greatest(sa.cast(x, sa.Numeric()), _int(0))
+        safe = sa.func.greatest(_pg_wide(x), _int(0))
         return sa.case((x >= _int(0), Canonical(sa.func.sqrt(safe))), else_=sa.null())
 
 
@@ -307,7 +318,7 @@ class Power(Portable):
 
     @classmethod
     def postgresql(cls, base, exponent):
-        base, exponent = sa.cast(base, sa.Numeric()), sa.cast(exponent, sa.Numeric())
+        base, exponent = _pg_wide(base), sa.cast(exponent, sa.Numeric())
         invalid = cls._invalid(base, exponent, sa.func.trunc(exponent))
         safe_base = sa.case((invalid, _int(1)), else_=base)
         safe_exponent = sa.case((invalid, _int(1)), else_=exponent)
@@ -691,7 +702,7 @@ class DatetimeDifference(Portable):
         def ms(x):  # half up, like SQLite's julian-day milliseconds
             return sa.func.floor(sa.extract("epoch", x) * _int(1000) + _num(Decimal("0.5")))
 
-        return Canonical((ms(a) - ms(b)) / _num(runtime.MS_PER_DAY))
+        return Canonical(_pg_wide(ms(a) - ms(b)) / _num(runtime.MS_PER_DAY))
 
 
 class DateText(Portable):

@@ -268,3 +268,17 @@ CASES += [
     ("ADDMONTHS(DATE(9999, 11, 30), 1)", date(9999, 12, 30)),
     ("2 * DAYSBETWEEN(close_date, DATE(2026, 2, 1))", 2),
 ]
+
+# MOD where float quotients land just beside a whole number.
+CASES += [
+    ("MOD(-4181.47, 0.01)", 0),
+    ("MOD(amount, 0.01)", 0),
+    ("MOD(amount, 0.03)", D("0.01")),
+    ("MOD(-7.5, 2)", D("-1.5")),
+]
+
+# Large quotients keep their 10 decimals.
+CASES += [
+    ("123456789012 / 7", D("17636684144.5714285714")),
+    ("SQRT(12345678901234567890)", D("3513641828.8201442531")),
+]

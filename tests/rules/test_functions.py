@@ -78,7 +78,7 @@ def test_sql_gives_each_example_the_same_value(rule_db):
     failures = []
     for text, expected in CASES:
         got = rule_db.sql_values(text)[deal_id]
-        if got != expected:
+        if not rule_db.same(got, expected):
             failures.append(f"{text}: expected {expected!r}, got {got!r}")
         python = rule_db.python_values(text)[deal_id]
         if python != expected:
