@@ -25,9 +25,10 @@ from metacrm.metadata import plugin as metadata_plugin
 from metacrm.platform.config import ensure_secret_key
 from metacrm.platform.instance import Instance
 from metacrm.platform.web import init_web
+from metacrm.rules.plugin import rules_plugin
 from metacrm.ui import plugin as ui_plugin
 
-BUILTIN_PLUGINS = (*metadata_plugin.BUILTIN, access_plugin, api_plugin, ui_plugin)
+BUILTIN_PLUGINS = (*metadata_plugin.BUILTIN, rules_plugin, access_plugin, api_plugin, ui_plugin)
 
 
 class JSONProvider(DefaultJSONProvider):

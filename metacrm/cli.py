@@ -20,9 +20,8 @@ import click
 from metacrm import access
 from metacrm.access.guard import SystemGuard
 from metacrm.app import BUILTIN_PLUGINS, build_instance, create_app
-from metacrm.metadata.model import field_types, model_for
+from metacrm.metadata.model import record_store
 from metacrm.metadata.recycle import purge_recycle_bin
-from metacrm.metadata.store import RecordStore
 from metacrm.platform import audit, tenancy
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import MetacrmError
@@ -173,7 +172,7 @@ def _seed_demo(instance, owner_ids: list[int]) -> None:
         click.echo(f"  installed package {name} {result['version']} ({result['created']} definitions)")
 
     def create(object_name: str, rows: list[dict]) -> list[int]:
-        store = RecordStore(binding, model_for(instance, binding), SystemGuard(), CLI_ACTOR, field_types(instance))
+        store = record_store(instance, binding, SystemGuard(), CLI_ACTOR)
         owners = [row.pop("owner_id", None) for row in rows]
         return [record["id"] for record in store.bulk_create(object_name, rows, owner_ids=owners)]
 

@@ -25,7 +25,7 @@ from metacrm.metadata import definitions as defs
 from metacrm.metadata.ddl import SchemaEditor
 from metacrm.metadata.definitions import Definition, DefinitionSet, scoped_key
 from metacrm.metadata.fieldtypes.conversion import convert_value
-from metacrm.metadata.physical import bare_table
+from metacrm.metadata.physical import bare_table, compile_model
 from metacrm.metadata.tables import meta_definitions, meta_head, meta_revisions
 from metacrm.platform import audit
 from metacrm.platform.clock import as_utc, utcnow
@@ -267,6 +267,28 @@ class ChangeSet:
         self._write("list_view", scoped_key(object_api_name, document["api_name"]), document)
         return document
 
+    def put_validation_rule(self, object_api_name: str, document: dict) -> dict:
+        self._object(object_api_name)
+        defs.validate_validation_rule(object_api_name, document, self.state)
+        self._write("validation_rule", scoped_key(object_api_name, document["api_name"]), document)
+        return document
+
+    def put_automation(self, object_api_name: str, document: dict) -> dict:
+        self._object(object_api_name)
+        defs.validate_automation(object_api_name, document, self.state)
+        self._write("automation", scoped_key(object_api_name, document["api_name"]), document)
+        return document
+
+    def put_scoped(self, kind: str, object_api_name: str, document: dict) -> dict:
+        """Create or replace a layout, list view, validation rule or automation."""
+        put = {
+            "layout": self.put_layout,
+            "list_view": self.put_list_view,
+            "validation_rule": self.put_validation_rule,
+            "automation": self.put_automation,
+        }[kind]
+        return put(object_api_name, document)
+
     def delete_scoped(self, kind: str, object_api_name: str, api_name: str) -> None:
         key = scoped_key(object_api_name, api_name)
         if self.state.get(kind, key) is None:
@@ -459,10 +481,13 @@ def _prefixed(exc: ValidationFailed, prefix: str) -> ValidationFailed:
 class MetadataService:
     """Opens metadata changes for one tenant, acting as one actor."""
 
-    def __init__(self, binding: TenantBinding, registry, actor: audit.Actor):
+    def __init__(self, binding: TenantBinding, registry, actor: audit.Actor, *, checks=None):
         self.binding = binding
         self.registry = registry
         self.actor = actor
+        # checks(definitions, model) -> [(kind, key, path, message)]: the
+        # check_definitions hooks (formulas, rules that read the changed fields).
+        self.checks = checks
 
     @contextmanager
     def change(self, summary: str) -> Iterator[ChangeSet]:
@@ -475,6 +500,8 @@ class MetadataService:
             yield tx
             if not tx.entries:
                 return
+            if self.checks is not None:
+                _raise_problems(self.checks(tx.state, compile_model(revision, tx.state, self.registry)))
             conn.execute(
                 meta_revisions.insert().values(
                     revision=revision,
@@ -549,6 +576,23 @@ class MetadataService:
             return tx.revision
 
 
+def _raise_problems(problems: list[tuple[str, str, str, str]]) -> None:
+    """Problems the check_definitions hooks found, as one 422 naming each path."""
+    if not problems:
+        return
+    errors = [
+        {"path": f"{kind}:{key}.{path}" if path else f"{kind}:{key}", "message": message}
+        for kind, key, path, message in problems
+    ]
+    fields: dict[str, list[str]] = {}
+    for error in errors:
+        fields.setdefault(error["path"], []).append(error["message"])
+    raise ValidationFailed(
+        "the change would break: " + "; ".join(f"{e['path']}: {e['message']}" for e in errors[:3]),
+        details={"errors": errors, "fields": fields},
+    )
+
+
 def _apply_target(tx: ChangeSet, target: DefinitionSet) -> None:
     current = tx.state
 
@@ -590,13 +634,13 @@ def _apply_target(tx: ChangeSet, target: DefinitionSet) -> None:
     for key, obj, name in fields:
         if live(current, "field", key) and not live(target, "field", key):
             tx.delete_field(obj, name)
-    # 5. layouts, list views
+    # 5. layouts, list views, validation rules, automations
     for kind, key in keys:
         want, have = live(target, kind, key), live(current, kind, key)
-        if kind in ("layout", "list_view") and want != have:
+        if kind in defs.OBJECT_SCOPED and kind != "field" and want != have:
             obj, name = key.split(".", 1)
             if want and live(current, "object", obj):
-                (tx.put_layout if kind == "layout" else tx.put_list_view)(obj, want)
+                tx.put_scoped(kind, obj, want)
             elif have:
                 tx.delete_scoped(kind, obj, name)
     # 6. objects that must go (those pointing at each other go together)

@@ -25,9 +25,9 @@ from jsonschema import Draft202012Validator
 from metacrm.metadata.reserved import SYSTEM_FIELDS, reserved_reason
 from metacrm.platform.errors import ValidationFailed
 
-KINDS = ("object", "field", "layout", "list_view")
+KINDS = ("object", "field", "layout", "list_view", "validation_rule", "automation")
 # Kinds that belong to an object: their key is "<object>.<api_name>".
-OBJECT_SCOPED = ("field", "layout", "list_view")
+OBJECT_SCOPED = ("field", "layout", "list_view", "validation_rule", "automation")
 
 
 @cache
@@ -249,3 +249,23 @@ def validate_list_view(object_api_name: str, document: Any, state: DefinitionSet
         if name not in fields:
             errors.add(f"filters.{name}", f"no field {name!r} on {object_api_name}")
     errors.raise_if_any("list view")
+
+
+def validate_validation_rule(object_api_name: str, document: Any, state: DefinitionSet) -> None:
+    """The document's shape and the field it points at; the condition itself
+    is type-checked by the rule language (the ``check_definitions`` hook)."""
+    errors = DefinitionErrors()
+    errors.schema(_validator("validation_rule"), document)
+    errors.raise_if_any("validation rule")
+    fields = {f["api_name"] for f in state.fields(object_api_name)}
+    if document.get("field") and document["field"] not in fields:
+        errors.add("field", f"no field {document['field']!r} on {object_api_name}")
+    errors.raise_if_any("validation rule")
+
+
+def validate_automation(object_api_name: str, document: Any, state: DefinitionSet) -> None:
+    """The document's shape; the statement is parsed and type-checked by the
+    rule language (the ``check_definitions`` hook)."""
+    errors = DefinitionErrors()
+    errors.schema(_validator("automation"), document)
+    errors.raise_if_any("automation rule")

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import threading
 
-from metacrm.metadata.changes import current_revision, definitions_at
+from metacrm.metadata.changes import MetadataService, current_revision, definitions_at
 from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry, registry_from_plugins
+from metacrm.metadata.guard import Guard
 from metacrm.metadata.physical import CompiledModel, compile_model
+from metacrm.metadata.saving import ordered
+from metacrm.metadata.store import RecordStore
+from metacrm.platform import audit
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.instance import Instance
 
@@ -44,3 +48,39 @@ def model_for(instance: Instance, binding: TenantBinding) -> CompiledModel:
     model = compile_model(revision, definitions, field_types(instance))
     models[binding.slug] = model
     return model
+
+
+def save_steps(instance: Instance) -> tuple:
+    """The save pipeline's steps from the ``register_save_steps`` hook, in order."""
+    steps = instance.caches.get("save_steps")
+    if steps is None:
+        steps = ordered(step for result in instance.pm.hook.register_save_steps() for step in result)
+        instance.caches["save_steps"] = steps
+    return steps
+
+
+def definition_checks(instance: Instance):
+    """``check(definitions, model) -> [(kind, key, path, message)]`` over
+    every ``check_definitions`` hook."""
+
+    def check(definitions, model) -> list[tuple[str, str, str, str]]:
+        return [
+            problem
+            for result in instance.pm.hook.check_definitions(definitions=definitions, model=model)
+            for problem in (result or [])
+        ]
+
+    return check
+
+
+def record_store(instance: Instance, binding: TenantBinding, guard: Guard, actor: audit.Actor) -> RecordStore:
+    """The record store of ``binding`` with the instance's save pipeline:
+    the one way product code gets a store."""
+    return RecordStore(
+        binding, model_for(instance, binding), guard, actor, field_types(instance), steps=save_steps(instance)
+    )
+
+
+def metadata_service(instance: Instance, binding: TenantBinding, actor: audit.Actor) -> MetadataService:
+    """The metadata service of ``binding`` with the instance's definition checks."""
+    return MetadataService(binding, field_types(instance), actor, checks=definition_checks(instance))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,6 +27,7 @@ from sqlalchemy.engine import Connection
 from metacrm.metadata.guard import Guard
 from metacrm.metadata.physical import CompiledModel, CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
+from metacrm.metadata.saving import MAX_DEPTH, PendingSave, SaveContext
 from metacrm.metadata.tables import autonumber_counters
 from metacrm.platform import audit
 from metacrm.platform.clock import as_utc, utcnow
@@ -56,12 +59,78 @@ class Page:
 
 
 class RecordStore:
-    def __init__(self, binding: TenantBinding, model: CompiledModel, guard: Guard, actor: audit.Actor, registry):
+    """``steps`` is the save pipeline (:mod:`metacrm.metadata.saving`); build
+    stores with :func:`metacrm.metadata.model.record_store` to get the
+    instance's steps. A store made by :meth:`nested` works inside another
+    store's transaction."""
+
+    def __init__(
+        self,
+        binding: TenantBinding,
+        model: CompiledModel,
+        guard: Guard,
+        actor: audit.Actor,
+        registry,
+        *,
+        steps: tuple = (),
+    ):
         self.binding = binding
         self.model = model
         self.guard = guard
         self.actor = actor
         self.registry = registry
+        self.steps = steps
+        self.depth = 0
+        self._conn: Connection | None = None  # set on nested stores
+        self._after_commit: list | None = None  # callbacks of the outermost transaction
+
+    def nested(self, conn: Connection, *, guard: Guard | None = None, depth: int | None = None) -> RecordStore:
+        """A store writing in ``conn`` (an open transaction of this tenant),
+        ``depth`` levels below a user's call; its after-commit work runs when
+        the outermost transaction commits."""
+        depth = self.depth + 1 if depth is None else depth
+        if depth > MAX_DEPTH:
+            raise Conflict(f"saves caused by saves nest more than {MAX_DEPTH} deep; an automation loops")
+        inner = RecordStore(self.binding, self.model, guard or self.guard, self.actor, self.registry, steps=self.steps)
+        inner.depth = depth
+        inner._conn = conn
+        inner._after_commit = self._after_commit if self._after_commit is not None else []
+        return inner
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        if self._conn is not None:
+            yield self._conn
+        else:
+            with self.binding.connect() as conn:
+                yield conn
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """The write transaction (the caller's, for a nested store); after a
+        successful commit the queued after-commit callbacks run."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        self._after_commit = []
+        try:
+            with self.binding.begin() as conn:
+                yield conn
+            callbacks, self._after_commit = self._after_commit, None
+            for callback in callbacks:
+                callback()
+        finally:
+            self._after_commit = None
+
+    def _run_steps(self, phase: str, ctx: SaveContext, saves: list[PendingSave]) -> None:
+        for step in self.steps:
+            method = getattr(step, phase, None)
+            if method is None:
+                continue
+            if phase == "after_commit":
+                self._after_commit.append(lambda method=method: method(ctx, saves))
+            else:
+                method(ctx, saves)
 
     # -- helpers -------------------------------------------------------------------
 
@@ -188,7 +257,7 @@ class RecordStore:
         record_id = _record_id(record_id)
         names = self._resolve_fields(obj, fields)
         query = self._select(obj, names).where(self._scoped(action, obj, deleted=deleted), obj.table.c.id == record_id)
-        with self.binding.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(query).first()
             if row is None:
                 # Existence must not leak: a record outside the user's scope is "not found" too.
@@ -233,7 +302,7 @@ class RecordStore:
         query = query.order_by(*[_order(column, desc) for column, desc, _ft in keys]).limit(limit + 1)
         if offset:
             query = query.offset(offset)
-        with self.binding.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(query).all()
             more = len(rows) > limit
             rows = rows[:limit]
@@ -390,17 +459,38 @@ class RecordStore:
                     default = field_type.definition.get("default")
                     if default is not None:
                         values[name] = field_type.to_db(field_type.default_value())
+        return values, many, errors
+
+    def _check_required(self, obj: CompiledObject, save: PendingSave) -> None:
+        """After the pipeline's before-write steps (which may fill defaults)."""
+        if "$" in save.errors:  # not a record at all
+            return
+        creating = save.is_new
         for name, field_type in obj.fields.items():
-            if not field_type.required or field_type.read_only or name in errors:
+            if not field_type.required or field_type.read_only or name in save.errors:
                 continue
+            values, many = save.values, save.many
             missing = (creating and values.get(name) is None and name not in many) or (
                 name in values and values[name] is None
             )
             if field_type.name == "many_to_many":
                 missing = (creating and not many.get(name)) or (name in many and not many[name])
             if missing:
-                errors.setdefault(name, []).append("is required")
-        return values, many, errors
+                save.error(name, "is required")
+
+    def _prepare(self, ctx: SaveContext, saves: list[PendingSave], single: bool) -> None:
+        """Pipeline steps before the write, then required fields and
+        references; raises every row's errors at once."""
+        self._run_steps("before_write", ctx, saves)
+        for save in saves:
+            if save.action != "delete":
+                self._check_required(ctx.obj, save)
+        if any(save.action != "delete" for save in saves):
+            errors = {s.index: s.errors for s in saves if s.errors}
+            self._check_references(ctx.conn, ctx.obj, [(s.values, s.many) for s in saves], errors)
+        else:
+            errors = {s.index: s.errors for s in saves if s.errors}
+        _raise_row_errors(errors, single)
 
     def _check_references(
         self, conn: Connection, obj: CompiledObject, rows: list[tuple[dict, dict]], errors: dict[int, dict]
@@ -463,23 +553,24 @@ class RecordStore:
             raise ValidationFailed(
                 f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
             )
-        loaded, errors = [], {}
+        saves = []
         for index, data in enumerate(rows):
             values, many, row_errors = self._load(obj, data, creating=True)
-            loaded.append((values, many))
-            if row_errors:
-                errors[index] = row_errors
+            given = frozenset(data) if isinstance(data, dict) else frozenset()
+            saves.append(PendingSave(index, "create", values, given=given, many=many, errors=row_errors))
         now = utcnow()
-        with self.binding.begin() as conn:
-            self._check_references(conn, obj, loaded, errors)
-            _raise_row_errors(errors, single)
-            numbers = self._next_numbers(conn, obj, len(loaded))
+        with self._begin() as conn:
+            ctx = SaveContext(conn, self, obj, "create", self.depth)
+            self._prepare(ctx, saves, single)
+            numbers = self._next_numbers(conn, obj, len(saves))
             params = []
-            for index, (values, _many) in enumerate(loaded):
+            for index, save in enumerate(saves):
                 owner = (owner_ids[index] if owner_ids and index < len(owner_ids) else None) or self.actor.user_id
+                if "owner_id" in save.values:  # assigned by a step (assignment rules)
+                    owner = save.values.pop("owner_id")
                 params.append(
                     {
-                        **values,
+                        **save.values,
                         **{n: nums[index] for n, nums in numbers.items()},
                         "owner_id": owner,
                         "created_at": now,
@@ -490,14 +581,18 @@ class RecordStore:
                     }
                 )
             ids = self._insert(conn, obj, params)
-            for record_id, (_values, many) in zip(ids, loaded, strict=True):
-                self._write_many(conn, obj, record_id, many)
+            for record_id, save, param in zip(ids, saves, params, strict=True):
+                save.record_id = record_id
+                save.values = param
+                self._write_many(conn, obj, record_id, save.many)
             entries = []
-            for record_id, param, (_values, many) in zip(ids, params, loaded, strict=True):
-                changes = {k: _jsonable(v) for k, v in param.items() if k in obj.fields}
-                changes.update({k: list(dict.fromkeys(v)) for k, v in many.items() if v})
-                entries.append((record_id, {"values": changes}))
+            for save in saves:
+                changes = {k: _jsonable(v) for k, v in save.values.items() if k in obj.fields}
+                changes.update({k: list(dict.fromkeys(v)) for k, v in save.many.items() if v})
+                entries.append((save.record_id, {"values": changes}))
             audit.record_many(conn, self.actor, "record.created", object=obj.api_name, items=entries)
+            self._run_steps("after_write", ctx, saves)
+            self._run_steps("after_commit", ctx, saves)
         return [self.get(object_name, record_id) for record_id in ids] if len(ids) <= 50 else [{"id": i} for i in ids]
 
     def _insert(self, conn: Connection, obj: CompiledObject, params: list[dict]) -> list[int]:
@@ -560,29 +655,29 @@ class RecordStore:
             raise ValidationFailed(
                 f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
             )
-        loaded, errors, ids, versions = [], {}, [], []
+        saves, errors, versions = [], {}, []
         for index, data in enumerate(rows):
             values, many, row_errors = self._load(obj, data, creating=False)
-            loaded.append((values, many))
+            given = frozenset(data) if isinstance(data, dict) else frozenset()
+            save = PendingSave(index, "update", values, given=given, many=many, errors=row_errors)
+            saves.append(save)
             try:
-                ids.append(_record_id(data.get("id") if isinstance(data, dict) else None))
+                save.record_id = _record_id(data.get("id") if isinstance(data, dict) else None)
                 version = data.get("version") if isinstance(data, dict) else None
                 if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
                     raise ValueError
                 versions.append(version)
             except (ValueError, BadRequest):
-                row_errors.setdefault("id", []).append("each record needs its id (and version, if any, an integer)")
-                ids.append(None)
+                errors[index] = {**row_errors, "id": ["each record needs its id (and version, if any, an integer)"]}
                 versions.append(None)
-            if row_errors:
-                errors[index] = row_errors
+        if errors:  # rows that name no record: report them with every other row's errors
+            _raise_row_errors({**{s.index: s.errors for s in saves if s.errors}, **errors}, single)
+        ids = [save.record_id for save in saves]
         now = utcnow()
         table = obj.table
-        with self.binding.begin() as conn:
-            self._check_references(conn, obj, loaded, errors)
-            _raise_row_errors(errors, single)
+        with self._begin() as conn:
             names = [n for n in obj.fields if obj.fields[n].has_column]
-            query = sa.select(*[table.c[n] for n in ("id", "version", *names)]).where(
+            query = sa.select(*[table.c[n] for n in (*SYSTEM_FIELDS, *names)]).where(
                 self._scoped("update", obj), table.c.id.in_(ids)
             )
             if conn.dialect.name == "postgresql":
@@ -600,9 +695,13 @@ class RecordStore:
                         details={"id": record_id, "current_version": current[record_id].version, "row": index},
                     )
             _raise_row_errors(errors, single)
+            for save in saves:
+                save.before = dict(current[save.record_id]._mapping)
+            ctx = SaveContext(conn, self, obj, "update", self.depth)
+            self._prepare(ctx, saves, single)
             entries = []
-            for record_id, (values, many) in zip(ids, loaded, strict=True):
-                before = current[record_id]._mapping
+            for save in saves:
+                record_id, values, before = save.record_id, save.values, save.before
                 changes = {k: [_jsonable(before[k]), _jsonable(v)] for k, v in values.items() if before[k] != v}
                 result = conn.execute(
                     table.update()
@@ -611,15 +710,17 @@ class RecordStore:
                 )
                 if result.rowcount != 1:
                     raise Conflict(f"{object_name} {record_id} was changed concurrently; reload and try again")
-                if many:
-                    linked = self._links(conn, obj, record_id, list(many))
-                    self._write_many(conn, obj, record_id, many)
-                    for name, ids_now in many.items():
+                if save.many:
+                    linked = self._links(conn, obj, record_id, list(save.many))
+                    self._write_many(conn, obj, record_id, save.many)
+                    for name, ids_now in save.many.items():
                         old, new = sorted(linked[name]), sorted(dict.fromkeys(ids_now))
                         if old != new:
                             changes[name] = [old, new]
                 entries.append((record_id, {"changes": changes}))
             audit.record_many(conn, self.actor, "record.updated", object=obj.api_name, items=entries)
+            self._run_steps("after_write", ctx, saves)
+            self._run_steps("after_commit", ctx, saves)
         return [self.get(object_name, record_id) for record_id in ids] if len(ids) <= 50 else [{"id": i} for i in ids]
 
     # -- delete, restore, purge ----------------------------------------------------------
@@ -637,17 +738,22 @@ class RecordStore:
         self.guard.require("delete", obj)
         record_id = _record_id(record_id)
         now = utcnow()
-        with self.binding.begin() as conn:
+        with self._begin() as conn:
             found = conn.execute(
-                sa.select(obj.table.c.id).where(self._scoped("delete", obj), obj.table.c.id == record_id)
+                sa.select(obj.table).where(self._scoped("delete", obj), obj.table.c.id == record_id)
             ).first()
             if found is None:
                 raise NotFound(f"no {object_name} {record_id}")
+            saves = [PendingSave(0, "delete", {}, before=dict(found._mapping), record_id=record_id)]
+            ctx = SaveContext(conn, self, obj, "delete", self.depth)
+            self._prepare(ctx, saves, single=True)
             effects: dict[str, Any] = {}
             self._soft_delete(conn, obj, [record_id], now, effects)
             audit.record(
                 conn, self.actor, "record.deleted", object=obj.api_name, record_id=record_id, details=effects or None
             )
+            self._run_steps("after_write", ctx, saves)
+            self._run_steps("after_commit", ctx, saves)
 
     def _soft_delete(self, conn: Connection, obj: CompiledObject, ids: list[int], now, effects: dict, depth=0) -> None:
         if depth > 10:
@@ -695,7 +801,7 @@ class RecordStore:
         obj = self.object(object_name)
         self.guard.require("delete", obj)
         record_id = _record_id(record_id)
-        with self.binding.begin() as conn:
+        with self._begin() as conn:
             deleted_at = conn.execute(
                 sa.select(obj.table.c.deleted_at).where(
                     self._scoped("delete", obj, deleted=True), obj.table.c.id == record_id
@@ -742,7 +848,7 @@ class RecordStore:
             where.append(obj.table.c.id.in_([_record_id(i) for i in record_ids]))
         if older_than is not None:
             where.append(obj.table.c.deleted_at < older_than)
-        with self.binding.begin() as conn:
+        with self._begin() as conn:
             ids = conn.execute(sa.select(obj.table.c.id).where(*where)).scalars().all()
             if ids:
                 self._hard_delete(conn, obj, ids)

@@ -70,6 +70,28 @@ class HookSpecs:
         be used in filters and record scopes), a doc string and an example."""
 
     @hookspec
+    def register_save_steps(self):
+        """Return a list of save-pipeline steps (objects with an ``order`` and
+        any of ``before_write``, ``after_write``, ``after_commit``; see
+        ``metacrm.metadata.saving``) to run around every record write.
+
+        Called once per instance, when its record stores are first built.
+        Steps run by ascending ``order`` (docs/rules.md lists the built-in
+        numbers: defaults 100, layout conditions 200, before-save automations
+        300, validation rules 400, after-save automations 600)."""
+
+    @hookspec
+    def check_definitions(self, definitions, model):
+        """Check the proposed metadata of a tenant before a change commits.
+
+        ``definitions`` is the :class:`~metacrm.metadata.definitions.DefinitionSet`
+        as it will be after the change, ``model`` its compiled model. Return a
+        list of ``(kind, key, path, message)`` problems (e.g. a formula that no
+        longer type-checks because a field it reads was deleted); any problem
+        rejects the whole change with a 422 naming each path. Called at the end
+        of every metadata change, in its transaction."""
+
+    @hookspec
     def metadata_packages(self):
         """Return a list of folders (``pathlib.Path``), each a metadata package
         (``package.yaml`` plus ``objects/<name>/*.yaml``; see docs/plugins.md).

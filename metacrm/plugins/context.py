@@ -8,7 +8,8 @@ from flask import current_app, g
 from metacrm.access.guard import PolicyGuard
 from metacrm.metadata.changes import MetadataService
 from metacrm.metadata.model import field_types as _field_types
-from metacrm.metadata.model import model_for
+from metacrm.metadata.model import metadata_service as _metadata_service
+from metacrm.metadata.model import model_for, save_steps
 from metacrm.metadata.physical import CompiledModel
 from metacrm.metadata.store import RecordStore
 from metacrm.platform.instance import Instance
@@ -34,7 +35,7 @@ def model() -> CompiledModel:
 
 
 def store() -> RecordStore:
-    return RecordStore(current_tenant(), model(), guard(), current_actor(), field_types())
+    return RecordStore(current_tenant(), model(), guard(), current_actor(), field_types(), steps=save_steps(instance()))
 
 
 def field_types():
@@ -43,11 +44,11 @@ def field_types():
 
 def revision_reader() -> MetadataService:
     """Reading revisions needs no admin right; changing does."""
-    return MetadataService(current_tenant(), field_types(), current_actor())
+    return _metadata_service(instance(), current_tenant(), current_actor())
 
 
 def metadata_service() -> MetadataService:
     """Only for holders of the manage_metadata permission; refreshes the model after the change."""
     guard().require_metadata_admin()
     g.pop("model", None)
-    return MetadataService(current_tenant(), field_types(), current_actor())
+    return _metadata_service(instance(), current_tenant(), current_actor())

@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from metacrm.metadata.changes import MetadataService, normalized_field
-from metacrm.metadata.model import field_types
+from metacrm.metadata.changes import normalized_field
+from metacrm.metadata.model import metadata_service
 from metacrm.platform import audit
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.errors import NotFound, ValidationFailed
@@ -122,7 +122,7 @@ def apply_package(instance: Instance, binding: TenantBinding, package: Package, 
     of created / updated / unchanged definitions and the revision (None if
     nothing changed)."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
-    service = MetadataService(binding, field_types(instance), actor)
+    service = metadata_service(instance, binding, actor)
     with service.change(f"install package {package.name} {package.version}") as tx:
         state = tx.state
 

@@ -1,0 +1,42 @@
+"""The rule language as a built-in plugin: it contributes to the metadata
+engine exactly as a third-party plugin would (DESIGN.md §2) —
+
+* :mod:`metacrm.rules.fieldtypes`: the formula and roll-up field types;
+* :mod:`metacrm.rules.saving`: default-value expressions, layout conditions
+  and validation rules as save-pipeline steps;
+* :mod:`metacrm.rules.automation`: automation rules (save-pipeline steps,
+  jobs, their tenant tables);
+
+and each checks the rule-language parts of a metadata change through the
+``check_definitions`` hook.
+"""
+
+from __future__ import annotations
+
+from metacrm.platform.hooks import hookimpl
+from metacrm.rules import automation, fieldtypes, saving
+
+
+class RulesPlugin:
+    @hookimpl
+    def register_field_types(self):
+        return list(fieldtypes.FIELD_TYPES)
+
+    @hookimpl
+    def register_save_steps(self):
+        return [*saving.SAVE_STEPS, *automation.SAVE_STEPS]
+
+    @hookimpl
+    def check_definitions(self, definitions, model):
+        return [
+            *fieldtypes.check_definitions(definitions, model),
+            *saving.check_definitions(definitions, model),
+            *automation.check_definitions(definitions, model),
+        ]
+
+    @hookimpl
+    def register_jobs(self):
+        return list(automation.JOBS)
+
+
+rules_plugin = RulesPlugin()
