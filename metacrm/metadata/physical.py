@@ -140,4 +140,8 @@ def compile_model(revision: int, definitions: DefinitionSet, registry) -> Compil
             name: ft.junction_table(api_name, sa_metadata) for name, ft in fields.items() if ft.name == "many_to_many"
         }
         objects[api_name] = CompiledObject(api_name, document, fields, table, junctions)
-    return CompiledModel(revision, definitions, objects, sa_metadata)
+    model = CompiledModel(revision, definitions, objects, sa_metadata)
+    for obj in objects.values():
+        for field_type in obj.fields.values():
+            field_type.bind_model(model, obj.api_name)
+    return model

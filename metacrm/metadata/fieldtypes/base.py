@@ -69,6 +69,12 @@ class FieldType:
         object's ``table`` (``model`` is the compiled model, for relations)."""
         raise NotImplementedError
 
+    def bind_model(self, model: Any, object_api_name: str) -> None:
+        """Called once the compiled model holding this field is built
+        (``object_api_name``: the field's object). Types whose value depends
+        on other fields (roll-ups) look them up here. Must not raise: broken
+        references are reported by the ``check_definitions`` hook."""
+
     def to_db(self, value: Any) -> Any:
         """Python value (as loaded by :meth:`marshmallow_field`) → column value."""
         return value
