@@ -85,6 +85,11 @@ def _compile(typed: TypedExpression) -> Compiled:
 def _field(typed: TypedExpression) -> Compiled:
     name, type_name = typed.value, typed.type.name
     normalise = runtime.normalise
+    # A formula field of this record: computed from the record's values as
+    # they are now (it has no stored value; the record may not be stored yet).
+    computed = getattr(typed.field_type, "evaluate_python", None)
+    if computed is not None:
+        return lambda frame: normalise(type_name, computed(frame.record))
     if type_name in ("TEXT", "PICKLIST"):
         return lambda frame: frame.record.value(name)
     return lambda frame: normalise(type_name, frame.record.value(name))

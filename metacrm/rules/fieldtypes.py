@@ -41,7 +41,9 @@ from metacrm.metadata.fieldtypes.builtin import (
     TextType,
 )
 from metacrm.metadata.fieldtypes.common import API_NAME_PATTERN, options_schema
+from metacrm.rules import runtime
 from metacrm.rules.checker import LOOKUP_TYPES, CheckContext, check, suggestion
+from metacrm.rules.compile_python import compile_python
 from metacrm.rules.compile_sql import MAX_SQL_DEPTH, MAX_SQL_SIZE, compile_sql, measure, sql_type, sqlite_can_parse
 from metacrm.rules.context import SqlContext
 from metacrm.rules.errors import RuleError
@@ -217,6 +219,8 @@ class FormulaType(ComputedFieldType):
         super().__init__(definition)
         self._typed: TypedExpression | None = None
         self._typed_model: Any = None
+        self._model: Any = None
+        self._python = None  # the compiled closure, for record-at-a-time rules
         return_type = self.options.get("return_type")
         if return_type not in RETURN_TYPES:
             return
@@ -239,6 +243,20 @@ class FormulaType(ComputedFieldType):
 
     def bind_model(self, model, object_api_name: str) -> None:
         self.object_api_name = object_api_name
+        self._model = model
+        self._python = None
+
+    def evaluate_python(self, record) -> Any:
+        """The value for one :class:`~metacrm.rules.context.RecordContext`,
+        for record-at-a-time rules (validation rules, automations) that run
+        before the record is stored: the expression evaluated on the same
+        record, rounded as the SQL value is."""
+        if self._python is None:
+            self._python = compile_python(self.typed(self._model))
+        value = self._python(record)
+        if value is None or self.rule_type != "NUMBER":
+            return value
+        return runtime.round_to(value, self.scale)
 
     def typed(self, model, *, sql: bool = False) -> TypedExpression:
         """The checked expression (raises RuleError); kept per model unless ``sql``."""

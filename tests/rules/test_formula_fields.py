@@ -455,3 +455,32 @@ def test_formulas_of_formulas_beyond_what_the_database_parses_are_refused(crm):
         assert "too complex" in message
     finally:
         assert crm.client.delete(f"{META}/deal/fields/deep_a", headers=crm.admin).status_code == 204
+
+
+
+def test_record_at_a_time_rules_compute_formulas_from_the_unsaved_values(instance):
+    """Validation and automation rules run before the record is stored: a
+    formula they read is computed from the record's values there and then,
+    rounded as the SQL value is."""
+    from decimal import Decimal
+
+    from metacrm.metadata.model import metadata_service
+    from metacrm.platform import audit
+    from metacrm.rules import CheckContext, RecordContext, check, compile_python, parse
+
+    tenancy.create_tenant(instance, "solo", "Solo")
+    binding = instance.db.bind("solo")
+    with metadata_service(instance, binding, audit.SYSTEM).change("deal") as tx:
+        tx.create_object(
+            {"api_name": "deal", "label": "Deal"},
+            [
+                {"api_name": "amount", "label": "Amount", "type": "decimal", "options": {"scale": 2}},
+                {"api_name": "probability", "label": "Probability", "type": "integer"},
+                formula("weighted", "amount * probability / 3", "number", scale=2),
+                formula("doubled", "weighted * 2", "number", scale=2),
+            ],
+        )
+    model = model_for(instance, binding)
+    evaluate = compile_python(check(parse("doubled + 1"), CheckContext(model, "deal")))
+    assert evaluate(RecordContext({"amount": 10, "probability": 1})) == Decimal("7.66")  # 3.33 * 2 + 1
+    assert evaluate(RecordContext({"amount": None, "probability": 1})) is None
