@@ -28,9 +28,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from metacrm.access.adapter import TenantPolicyAdapter
+from metacrm.access.guard import check_condition
 from metacrm.access.permissions import (
     ACTIONS,
     ADMIN_ROLE,
+    CONDITION,
     DEFINITION_KEY,
     DEFINITION_KIND,
     GRANTED,
@@ -39,18 +41,33 @@ from metacrm.access.permissions import (
     SYSTEM_PERMISSIONS,
     WILDCARD,
     check_name,
+    condition_text,
     parse_object_access,
 )
 from metacrm.access.policy import CompiledPolicy, load_policy
-from metacrm.access.tables import field_permissions, object_settings, roles, user_roles
+from metacrm.access.tables import (
+    field_permissions,
+    object_settings,
+    pool_access,
+    pool_claims,
+    pool_records,
+    pools,
+    roles,
+    scope_conditions,
+    teams,
+    user_roles,
+)
 from metacrm.metadata.changes import ChangeSet, MetadataService
 from metacrm.metadata.model import field_types
+from metacrm.metadata.physical import CompiledModel, compile_model
 from metacrm.platform import audit
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from metacrm.platform.instance import Instance
 
 ROLE_MEMBERS = ("api_name", "label", "description", "parent_role", "inherits", "permissions")
+POOL_MEMBERS = ("api_name", "object", "label", "members", "admins", "claim_quota", "cooldown_days", "reclaim_days")
+POOL_DEFAULTS = {"claim_quota": 50, "cooldown_days": 0, "reclaim_days": None}
 
 
 def _invalid(message: str, errors: dict[str, list[str]]) -> ValidationFailed:
@@ -225,13 +242,22 @@ class PolicyChange:
         ).scalar()
         children = list(self.conn.execute(sa.select(roles.c.api_name).where(roles.c.parent_role == name)).scalars())
         heirs = sorted({r[0] for r in self.policy().enforcer.get_named_grouping_policy("g") if r[1] == name})
-        if holders or children or heirs:
+        in_pools = sorted(
+            set(
+                self.conn.execute(
+                    sa.select(pool_access.c.pool).where(pool_access.c.kind != "team", pool_access.c.name == name)
+                ).scalars()
+            )
+        )
+        if holders or children or heirs or in_pools:
             raise Conflict(
-                f"role {name} is still in use: reassign its holders and the roles that report to or inherit it first",
-                details={"holders": holders, "reporting_roles": children, "inherited_by": heirs},
+                f"role {name} is still in use: reassign its holders, the roles that report to or inherit it "
+                "and the pools that name it first",
+                details={"holders": holders, "reporting_roles": children, "inherited_by": heirs, "pools": in_pools},
             )
         self.adapter.remove_filtered_policy("p", "p", 0, name)
         self.adapter.remove_filtered_policy("g", "g", 0, name)
+        self.conn.execute(scope_conditions.delete().where(scope_conditions.c.role == name))
         self.conn.execute(field_permissions.delete().where(field_permissions.c.role == name))
         self.conn.execute(roles.delete().where(roles.c.api_name == name))
 
@@ -259,9 +285,49 @@ class PolicyChange:
                 )
         if errors:
             raise _invalid("the field access is not valid: " + "; ".join(errors), errors)
+        conditions = {a: condition_text(v) for a, v in actions.items() if condition_text(v) is not None}
+        if conditions:
+            self._check_conditions(obj, conditions)
         self.adapter.remove_filtered_policy("p", "p", 0, role, self.domain, obj)
-        self.adapter.add_policies("p", "p", [[role, self.domain, obj, a, actions[a]] for a in ACTIONS])
+        stored = {a: CONDITION if a in conditions else actions[a] for a in ACTIONS}
+        self.adapter.add_policies("p", "p", [[role, self.domain, obj, a, stored[a]] for a in ACTIONS])
+        self._write_conditions(role, obj, conditions)
         self._write_fields(role, obj, fields)
+
+    def model(self) -> CompiledModel:
+        """The model as this change sees it (its own edits included)."""
+        return compile_model(self.tx.revision, self.tx.state, self.tx.registry)
+
+    def _check_conditions(self, obj: str, conditions: dict[str, str]) -> None:
+        """Each condition parses and type-checks as a boolean for SQL against
+        ``obj`` (422 naming ``<action>.condition`` and line:column)."""
+        model = self.model()
+        errors: dict[str, list[str]] = {}
+        positions = {}
+        for action, text in sorted(conditions.items()):
+            try:
+                check_condition(model, obj, text)
+            except ValidationFailed as exc:
+                errors[f"{action}.condition"] = [exc.message]
+                details = exc.details if isinstance(exc.details, dict) else {}
+                if "line" in details:
+                    positions[f"{action}.condition"] = {
+                        k: details[k] for k in ("line", "column", "snippet") if k in details
+                    }
+        if errors:
+            first = next(iter(errors))
+            raise ValidationFailed(
+                f"{first}: {errors[first][0]}", details={"fields": errors, "positions": positions or None}
+            )
+
+    def _write_conditions(self, role: str, obj: str, conditions: dict[str, str]) -> None:
+        where = sa.and_(scope_conditions.c.role == role, scope_conditions.c.object == obj)
+        self.conn.execute(scope_conditions.delete().where(where))
+        if conditions:
+            self.conn.execute(
+                scope_conditions.insert(),
+                [{"role": role, "object": obj, "action": a, "condition": t} for a, t in sorted(conditions.items())],
+            )
 
     def _write_fields(self, role: str, obj: str, fields: dict[str, str]) -> None:
         where = sa.and_(field_permissions.c.role == role, field_permissions.c.object == obj)
@@ -279,6 +345,7 @@ class PolicyChange:
         if role == ADMIN_ROLE:
             raise _invalid("the admin role always has every permission", {"role": ["the admin role is fixed"]})
         self.adapter.remove_filtered_policy("p", "p", 0, role, self.domain, obj)
+        self._write_conditions(role, obj, {})
         self._write_fields(role, obj, {})
 
     # -- org-wide defaults --------------------------------------------------------------------------
@@ -295,6 +362,127 @@ class PolicyChange:
             )
         self.conn.execute(object_settings.delete().where(object_settings.c.object == obj))
         self.conn.execute(object_settings.insert().values(object=obj, org_wide_default=value))
+
+    # -- public pools --------------------------------------------------------------------------------
+
+    def _check_pool(self, doc: dict, *, current: dict | None) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        for key in doc:
+            if key not in POOL_MEMBERS:
+                errors.setdefault(key, []).append(f"unknown member; use {', '.join(POOL_MEMBERS)}")
+        if current is None:
+            check_name(doc.get("api_name"), "pool", errors)
+            obj = doc.get("object")
+            if not isinstance(obj, str) or obj == WILDCARD or self.tx.state.object(obj) is None:
+                errors.setdefault("object", []).append(f"no object {obj!r}")
+        if not isinstance(doc.get("label"), str) or not doc["label"].strip() or len(doc["label"]) > 200:
+            errors.setdefault("label", []).append("is required: 1 to 200 characters")
+        known_roles = self._role_names()
+        known_teams = set(self.conn.execute(sa.select(teams.c.api_name)).scalars())
+        members = doc.get("members", {})
+        if not isinstance(members, dict) or set(members) - {"roles", "teams"}:
+            errors.setdefault("members", []).append('must be {"roles": [role names], "teams": [team names]}')
+            members = {}
+        for path, names, known in (
+            ("members.roles", members.get("roles", []), known_roles),
+            ("members.teams", members.get("teams", []), known_teams),
+            ("admins", doc.get("admins", []), known_roles),
+        ):
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                errors.setdefault(path, []).append("must be a list of api names")
+                continue
+            for unknown in [n for n in names if n not in known]:
+                what = "team" if path == "members.teams" else "role"
+                errors.setdefault(path, []).append(f"no {what} {unknown!r}")
+        for key, low, nullable in (("claim_quota", 1, False), ("cooldown_days", 0, False), ("reclaim_days", 1, True)):
+            value = doc.get(key)
+            if value is None and nullable:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 100_000:
+                errors.setdefault(key, []).append(f"must be a whole number from {low} to 100000")
+        return errors
+
+    def _refuse_own_pool_roles(self, doc: dict, current: dict | None) -> None:
+        """Making a role one holds a member or admin of a pool would widen
+        what one sees: another administrator's job."""
+        before = set()
+        if current is not None:
+            before = set(current["members"]["roles"]) | set(current["admins"])
+        after = set(doc.get("members", {}).get("roles", [])) | set(doc.get("admins", []))
+        widened = sorted((after - before) & self.protected)
+        if widened:
+            raise Forbidden(
+                f"you hold {', '.join(widened)}: another administrator must make it a pool member or admin",
+                details={"roles": widened},
+            )
+
+    def _pool(self, name: str) -> dict:
+        pool = self.policy().pools.get(name)
+        if pool is None:
+            raise NotFound(f"no pool {name!r}")
+        return pool.to_json()
+
+    def put_pool(self, doc: Any, *, name: str | None = None) -> None:
+        """Create a pool (``name`` None) or replace one's settings (its api name
+        and object are fixed)."""
+        if not isinstance(doc, dict):
+            raise _invalid("send a JSON object", {"$": ["must be an object"]})
+        current = self._pool(name) if name is not None else None
+        if current is not None:
+            for key in ("api_name", "object"):
+                if key in doc and doc[key] != current[key]:
+                    raise _invalid(f"{key} cannot be changed", {key: ["is immutable"]})
+            doc = {**{k: current[k] for k in POOL_MEMBERS if k not in ("api_name", "object")}, **doc}
+            doc.pop("api_name", None)
+            doc.pop("object", None)
+        else:
+            doc = {**POOL_DEFAULTS, **doc}
+        errors = self._check_pool(doc, current=current)
+        if not errors and current is None:
+            exists = self.conn.execute(sa.select(pools.c.api_name).where(pools.c.api_name == doc["api_name"])).first()
+            if exists is not None:
+                raise Conflict(f"pool {doc['api_name']!r} already exists", details={"fields": {"api_name": ["exists"]}})
+        if errors:
+            raise _invalid("the pool is not valid: " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), errors)
+        self._refuse_own_pool_roles(doc, current)
+        pool_name = name or doc["api_name"]
+        values = {
+            "label": doc["label"].strip(),
+            "claim_quota": doc["claim_quota"],
+            "cooldown_days": doc["cooldown_days"],
+            "reclaim_days": doc.get("reclaim_days"),
+        }
+        if current is None:
+            self.conn.execute(pools.insert().values(api_name=pool_name, object=doc["object"], **values))
+        else:
+            self.conn.execute(pools.update().where(pools.c.api_name == pool_name).values(**values))
+        self.conn.execute(pool_access.delete().where(pool_access.c.pool == pool_name))
+        members = doc.get("members", {})
+        rows = [
+            {"pool": pool_name, "kind": kind, "name": n}
+            for kind, names in (
+                ("role", members.get("roles", [])),
+                ("team", members.get("teams", [])),
+                ("admin", doc.get("admins", [])),
+            )
+            for n in dict.fromkeys(names)
+        ]
+        if rows:
+            self.conn.execute(pool_access.insert(), rows)
+
+    def delete_pool(self, name: str) -> None:
+        """Only an empty pool (409 while records are in it)."""
+        self._pool(name)
+        waiting = self.conn.execute(
+            sa.select(sa.func.count()).select_from(pool_records).where(pool_records.c.pool == name)
+        ).scalar()
+        if waiting:
+            raise Conflict(
+                f"pool {name} still holds {waiting} record(s): assign them first", details={"records": waiting}
+            )
+        self.conn.execute(pool_claims.delete().where(pool_claims.c.pool == name))
+        self.conn.execute(pool_access.delete().where(pool_access.c.pool == name))
+        self.conn.execute(pools.delete().where(pools.c.api_name == name))
 
     # -- the mirror --------------------------------------------------------------------------------
 
@@ -337,3 +525,27 @@ class AccessChanges:
             yield change
             change.mirror()
             self.revision = tx.revision if tx.entries else None
+
+
+def apply_package_pools(tx: ChangeSet, domain: str, documents: list[dict]) -> list[str]:
+    """Create the pools a metadata package ships (``access/pools.yaml``) in
+    the package's own metadata change. A pool the tenant already has is left
+    as its admins made it; member and admin roles the tenant does not have
+    are left out. Returns the api names of the pools created."""
+    change = PolicyChange(tx, domain, frozenset(), frozenset())
+    existing = change.policy().pools
+    known = change._role_names()
+    created = []
+    for document in documents:
+        if not isinstance(document, dict) or document.get("api_name") in existing:
+            continue
+        doc = dict(document)
+        members = dict(doc.get("members") or {})
+        members["roles"] = [r for r in members.get("roles", []) if r in known]
+        doc["members"] = members
+        doc["admins"] = [r for r in doc.get("admins", []) if r in known]
+        change.put_pool(doc)
+        created.append(doc["api_name"])
+    if created:
+        change.mirror()
+    return created

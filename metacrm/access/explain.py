@@ -14,16 +14,19 @@ from metacrm.access.guard import PolicyGuard
 from metacrm.access.members import effective_roles, resolve_member, teams_of
 from metacrm.access.permissions import (
     ACTIONS,
+    CONDITION,
     FLAG_ACTIONS,
     SCOPED_ACTIONS,
     SYSTEM_OBJECT,
     SYSTEM_PERMISSIONS,
     WILDCARD,
+    condition_text,
     entry_to_json,
+    scope_to_json,
 )
 from metacrm.access.policy import CompiledPolicy
 from metacrm.access.scopes import SHARE_OPENS, my_teams
-from metacrm.access.tables import record_shares
+from metacrm.access.tables import pool_records, record_shares
 from metacrm.metadata.physical import CompiledModel
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.errors import BadRequest, NotFound, ValidationFailed
@@ -42,7 +45,11 @@ def role_object_access(policy: CompiledPolicy, role: str, obj: str) -> dict:
     if len(policy.subjects.get(role, (role,))) > 1:
         held = frozenset({role})
         item["effective"] = {
-            a: (bool(policy.scopes(held, obj, a)) if a in FLAG_ACTIONS else sorted(policy.scopes(held, obj, a)))
+            a: (
+                bool(policy.scopes(held, obj, a))
+                if a in FLAG_ACTIONS
+                else [scope_to_json(x) for x in sorted(policy.scopes(held, obj, a))]
+            )
             for a in ACTIONS
         }
     return item
@@ -110,7 +117,9 @@ def explain(
         raise ValidationFailed("cannot explain: " + "; ".join(errors), details={"fields": errors})
     member = resolve_member(instance, binding, user)
     held, provisioned = effective_roles(instance, binding, member)
-    guard = PolicyGuard(policy, member["id"], held)
+    guard = PolicyGuard(
+        policy, member["id"], held, model=model, binding=binding, email=member["email"], role=member["role"]
+    )
 
     roles = []
     for name in sorted(held):
@@ -118,8 +127,9 @@ def explain(
             entry, source = policy.entry(subject, obj.api_name)
             scope = (entry or {}).get(action, "none")
             rule = None
+            stored = CONDITION if condition_text(scope) is not None else scope
             if entry is not None:
-                rule = [subject, binding.slug, obj.api_name if source == "object" else WILDCARD, action, scope]
+                rule = [subject, binding.slug, obj.api_name if source == "object" else WILDCARD, action, stored]
             roles.append(
                 {
                     "role": name,
@@ -127,7 +137,7 @@ def explain(
                     "entry": source,
                     "policy": rule,
                     "grants": scope != "none",
-                    "scope": scope if action in SCOPED_ACTIONS else None,
+                    "scope": scope_to_json(scope) if action in SCOPED_ACTIONS else None,
                 }
             )
     permitted = guard.permits(action, obj)
@@ -148,6 +158,12 @@ def explain(
         },
         "allowed": permitted,
     }
+    broken = [
+        {"condition": g.value, "error": g.error} for g in (guard.grants(action, obj) if permitted else []) if g.error
+    ]
+    if broken:
+        # A condition that no longer compiles grants nothing (fails closed).
+        result["broken_conditions"] = broken
     if not permitted:
         result["reason"] = (
             f"no role of {member['email']} permits {action} on {obj.api_name}"
@@ -172,6 +188,15 @@ def explain(
             else:
                 matches = conn.execute(sa.select(table.c.id).where(table.c.id == rid, grant.clause)).first() is not None
             reason = {"kind": grant.kind, "value": grant.value, "matches": matches}
+            if grant.error:
+                reason["error"] = grant.error
+            if grant.kind == "pool":
+                in_pool = conn.execute(
+                    sa.select(pool_records.c.pool).where(
+                        pool_records.c.object == obj.api_name, pool_records.c.record_id == rid
+                    )
+                ).scalar()
+                reason["record_pool"] = in_pool
             if grant.kind == "share" and matches:
                 reason["shares"] = [
                     {"id": s.id, "user_id": s.user_id, "team": s.team, "access": s.access}

@@ -5,9 +5,12 @@ protocol for one user in one tenant from the tenant's compiled policy:
 
 1. object permission: does any held role permit the action on the object?
    No → :class:`~metacrm.platform.errors.Forbidden` (403);
-2. record scope: ONE SQL clause, the OR of the roles' scopes, the org-wide
-   default and record shares (:mod:`metacrm.access.scopes`); the store runs
-   it for lists and single records alike, so a record out of scope is a 404;
+2. record scope: ONE SQL clause, the OR of the roles' scopes (named or
+   rule-language conditions), the org-wide default, record shares and, for
+   reading, the public pools the user works (:mod:`metacrm.access.scopes`);
+   the store runs it for lists and single records alike, so a record out of
+   scope is a 404. A condition that no longer compiles against the model
+   (a field it reads was deleted) grants nothing — it fails closed;
 3. field-level security: hidden fields are not readable (the store leaves
    them out and refuses to filter, sort or search on them); read-only ones
    are not writable (the store answers 403 naming the field).
@@ -20,24 +23,61 @@ package install), which acts for no user.
 
 from __future__ import annotations
 
+import logging
+
+import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from metacrm.access import scopes as sql_scopes
-from metacrm.access.members import roles_of_member
-from metacrm.access.permissions import ACTIONS, FLAG_ACTIONS
+from metacrm.access.members import roles_of_member, teams_of
+from metacrm.access.permissions import ACTIONS, FLAG_ACTIONS, condition_text
 from metacrm.access.policy import CompiledPolicy, policy_for
 from metacrm.metadata.physical import CompiledModel, CompiledObject
 from metacrm.platform.database import TenantBinding
-from metacrm.platform.errors import Forbidden
+from metacrm.platform.errors import Forbidden, ValidationFailed
 from metacrm.platform.identity import Identity
 from metacrm.platform.instance import Instance
+from metacrm.rules import BOOLEAN, CheckContext, SqlContext, UserGlobals, check, compile_sql, parse
+
+log = logging.getLogger("metacrm.access")
+
+
+def check_condition(model: CompiledModel, object_name: str, text: str):
+    """Parse and type-check a record-scope condition for SQL against the
+    object (RuleError with line and column), refusing lookup traversal: a
+    path through a lookup would read records the scope itself does not guard."""
+    typed = check(parse(text), CheckContext(model, object_name, sql=True, purpose="a record scope"), expect=BOOLEAN)
+    for path in sorted(typed.references()):
+        if len(path) > 1:
+            raise ValidationFailed(
+                f"{'.'.join(path)} reads another object; a record scope may read only fields of {object_name} "
+                "(lookup traversal is not supported in record scopes)",
+                details={"path": ".".join(path)},
+            )
+    return typed
 
 
 class PolicyGuard:
-    def __init__(self, policy: CompiledPolicy, user_id: int, roles: frozenset[str]):
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        user_id: int,
+        roles: frozenset[str],
+        *,
+        model: CompiledModel | None = None,
+        binding: TenantBinding | None = None,
+        email: str | None = None,
+        role: str | None = None,
+    ):
         self.policy = policy
         self.user_id = user_id
         self.roles = frozenset(roles)
+        # For condition scopes: the model they compile against and $User.
+        self.model = model
+        self._binding = binding
+        self._email = email
+        self._role = role if role in self.roles else min(self.roles, default=None)
+        self._user: UserGlobals | None = None
 
     @classmethod
     def for_identity(
@@ -47,7 +87,20 @@ class PolicyGuard:
         request's metadata revision and the roles it holds now."""
         policy = policy_for(instance, binding, model.revision if model is not None else None)
         held = roles_of_member(binding, identity.user_id, identity.is_admin, identity.role)
-        return cls(policy, identity.user_id, held)
+        return cls(
+            policy, identity.user_id, held, model=model, binding=binding, email=identity.email, role=identity.role
+        )
+
+    def user_globals(self) -> UserGlobals:
+        """``$User`` of conditions: id, e-mail, the membership's role (or the
+        first held one) and the first of the user's teams."""
+        if self._user is None:
+            team = None
+            if self._binding is not None:
+                with self._binding.connect() as conn:
+                    team = next(iter(teams_of(conn, self.user_id)), None)
+            self._user = UserGlobals(id=self.user_id, role=self._role, team=team, email=self._email)
+        return self._user
 
     # -- object permissions ------------------------------------------------------------
 
@@ -76,7 +129,7 @@ class PolicyGuard:
             return []
         if action in FLAG_ACTIONS:
             return [sql_scopes.Grant("scope", "all", None)]
-        return sql_scopes.grants(
+        found = sql_scopes.grants(
             obj.table,
             obj.api_name,
             action,
@@ -85,6 +138,54 @@ class PolicyGuard:
             self.policy.org_wide_default(obj.api_name),
             self.policy.below(self.roles) if "subordinates" in held else (),
         )
+        for scope in sorted(held):
+            text = condition_text(scope)
+            if text is not None:
+                found.append(self._condition_grant(obj, text))
+        if action == "read":
+            pools = self.policy.pools_of(obj.api_name)
+            if pools:
+                mine = [p.api_name for p in pools if self.policy.member_of(self.roles, p)]
+                clause = sql_scopes.in_pool(obj.table, obj.api_name, self.user_id, mine)
+                found.append(sql_scopes.Grant("pool", ", ".join(p.api_name for p in pools), clause))
+        return found
+
+    def _typed_condition(self, obj: CompiledObject, text: str):
+        """The checked condition (or the reason it no longer checks), once
+        per (policy revision, model revision, object, text)."""
+        key = ("condition", self.model.revision, obj.api_name, text)
+        found = self.policy._memo.get(key)
+        if found is None:
+            try:
+                found = (check_condition(self.model, obj.api_name, text), None)
+            except ValidationFailed as exc:  # RuleError included
+                log.warning("record scope condition on %s no longer valid: %s (%s)", obj.api_name, text, exc.message)
+                found = (None, exc.message)
+            except Exception as exc:  # fail closed, never a 500
+                log.exception("record scope condition on %s failed to check: %s", obj.api_name, text)
+                found = (None, f"{type(exc).__name__}: {exc}")
+            self.policy._memo[key] = found
+        return found
+
+    def _condition_grant(self, obj: CompiledObject, text: str) -> sql_scopes.Grant:
+        """A condition's clause; false (fail closed) with the reason if it
+        does not compile against this request's model."""
+        if self.model is None or self.model.object(obj.api_name) is None:
+            return sql_scopes.Grant("condition", text, sa.false(), "no compiled model to compile the condition with")
+        typed, error = self._typed_condition(obj, text)
+        if typed is None:
+            return sql_scopes.Grant("condition", text, sa.false(), f"the condition no longer compiles: {error}")
+        user = self.user_globals()
+        key = ("condition_sql", self.model.revision, obj.api_name, text, user)
+        clause = self.policy._memo.get(key)
+        if clause is None:
+            try:
+                clause = compile_sql(typed, SqlContext(self.model, obj.api_name, table=obj.table, user=user))
+            except Exception as exc:  # fail closed, never a 500
+                log.exception("record scope condition on %s failed to compile: %s", obj.api_name, text)
+                return sql_scopes.Grant("condition", text, sa.false(), f"the condition no longer compiles: {exc}")
+            self.policy._memo[key] = clause
+        return sql_scopes.Grant("condition", text, clause)
 
     def scope(self, action: str, obj: CompiledObject) -> ColumnElement | None:
         return sql_scopes.combine(self.grants(action, obj))

@@ -1,10 +1,14 @@
 """The vocabulary of access policies and the checks on what an admin sends.
 
 An *object access* entry is what one role may do with one object: the
-boolean actions ``create``, ``export`` and ``import``, and the record scopes
-of ``read``, ``update`` and ``delete`` (``none`` means the action is not
-permitted at all). In Casbin it is six ``p`` rows, one per action, whose
-``scope`` is the scope, or ``all``/``none`` for a boolean action.
+boolean actions ``create``, ``export``, ``import`` and ``transfer`` (change
+a record's owner), and the record scopes of ``read``, ``update`` and
+``delete`` (``none`` means the action is not permitted at all). A record
+scope may also be a rule-language condition (``{"condition": "..."}``); it is
+stored as :data:`CONDITION` in Casbin and its text in ``scope_conditions``,
+and inside a compiled policy as ``"condition:<text>"`` (:func:`condition_scope`).
+In Casbin an entry is one ``p`` row per action, whose ``scope`` is the
+scope, or ``all``/``none`` for a boolean action.
 
 Depends on :mod:`metacrm.platform` only.
 """
@@ -16,10 +20,14 @@ from typing import Any
 
 from metacrm.platform.errors import ValidationFailed
 
-ACTIONS = ("create", "read", "update", "delete", "export", "import")
+ACTIONS = ("create", "read", "update", "delete", "export", "import", "transfer")
 SCOPED_ACTIONS = ("read", "update", "delete")
-FLAG_ACTIONS = ("create", "export", "import")
+FLAG_ACTIONS = ("create", "export", "import", "transfer")
 SCOPES = ("none", "own", "team", "subordinates", "all")
+# The Casbin scope of a condition entry (the text lives in scope_conditions).
+CONDITION = "condition"
+CONDITION_PREFIX = "condition:"
+MAX_CONDITION = 4000
 GRANTED, DENIED = "all", "none"
 FIELD_ACCESS = ("hidden", "read", "edit")
 DEFAULT_FIELD_ACCESS = "edit"
@@ -41,17 +49,42 @@ NO_ACCESS: dict[str, str] = dict.fromkeys(ACTIONS, DENIED)
 FULL_ACCESS: dict[str, str] = dict.fromkeys(ACTIONS, GRANTED)
 
 
+def condition_scope(text: str) -> str:
+    """The scope value of a condition inside a compiled policy."""
+    return CONDITION_PREFIX + text
+
+
+def condition_text(scope: str) -> str | None:
+    """The condition of a scope value, or None for a named scope."""
+    return scope[len(CONDITION_PREFIX) :] if scope.startswith(CONDITION_PREFIX) else None
+
+
 def covers(wide: str, narrow: str) -> bool:
     """Whether every record in scope ``narrow`` is also in scope ``wide``.
-    (``team`` and ``subordinates`` both include one's own records.)"""
+    (``team`` and ``subordinates`` both include one's own records; a
+    condition is known to be covered only by ``all`` and by itself.)"""
     if narrow == "none" or wide == "all" or wide == narrow:
         return True
     return narrow == "own" and wide in ("team", "subordinates")
 
 
+def _label(scope: str) -> str:
+    text = condition_text(scope)
+    return f"condition {text!r}" if text is not None else scope
+
+
+def scope_to_json(scope: str) -> Any:
+    text = condition_text(scope)
+    return {"condition": text} if text is not None else scope
+
+
 def entry_to_json(actions: dict[str, str]) -> dict[str, Any]:
-    """Stored scopes → the API form (booleans for the boolean actions)."""
-    return {a: (actions.get(a, DENIED) == GRANTED if a in FLAG_ACTIONS else actions.get(a, DENIED)) for a in ACTIONS}
+    """Stored scopes → the API form (booleans for the boolean actions,
+    ``{"condition": text}`` for a condition)."""
+    return {
+        a: (actions.get(a, DENIED) == GRANTED if a in FLAG_ACTIONS else scope_to_json(actions.get(a, DENIED)))
+        for a in ACTIONS
+    }
 
 
 def parse_object_access(body: Any, *, wildcard: bool) -> tuple[dict[str, str], dict[str, str]]:
@@ -72,21 +105,41 @@ def parse_object_access(body: Any, *, wildcard: bool) -> tuple[dict[str, str], d
         actions[action] = GRANTED if value is True else DENIED
     for action in SCOPED_ACTIONS:
         value = body.get(action, DENIED)
-        if value not in SCOPES:
-            errors.setdefault(action, []).append(f"must be one of {', '.join(SCOPES)}")
+        if isinstance(value, dict):
+            text = value.get("condition")
+            if set(value) != {"condition"} or not isinstance(text, str) or not text.strip():
+                errors.setdefault(f"{action}.condition", []).append('send {"condition": "<rule-language condition>"}')
+                value = DENIED
+            elif len(text) > MAX_CONDITION:
+                errors.setdefault(f"{action}.condition", []).append(f"at most {MAX_CONDITION} characters")
+                value = DENIED
+            elif wildcard:
+                errors.setdefault(f"{action}.condition", []).append(
+                    "a condition reads fields of one object: give it on a concrete object, not on *"
+                )
+                value = DENIED
+            else:
+                value = condition_scope(text.strip())
+        elif value not in SCOPES:
+            errors.setdefault(action, []).append(
+                "must be one of " + ", ".join(SCOPES) + ' or {"condition": "<rule-language condition>"}'
+            )
             value = DENIED
         actions[action] = value
     read = actions["read"]
     for action in ("update", "delete"):
         if action not in errors and not covers(read, actions[action]):
             errors.setdefault(action, []).append(
-                f"scope {actions[action]} reaches records the read scope {read} does not; widen read first"
+                f"scope {_label(actions[action])} reaches records the read scope {_label(read)} does not; "
+                "widen read first (a condition is covered only by read all or the same condition)"
             )
     for action in FLAG_ACTIONS:
         if actions[action] == GRANTED and read == DENIED and action not in errors:
             errors.setdefault(action, []).append(f"{action} needs read permission (read is none)")
     if actions["import"] == GRANTED and actions["create"] == DENIED and "import" not in errors:
         errors.setdefault("import", []).append("import needs create")
+    if actions["transfer"] == GRANTED and actions["update"] == DENIED and "transfer" not in errors:
+        errors.setdefault("transfer", []).append("transfer needs update")
     fields = body.get("fields", {})
     field_access: dict[str, str] = {}
     if fields is None:

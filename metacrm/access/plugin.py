@@ -1,5 +1,6 @@
 """The access layer as a built-in plugin: its tenant tables (the Alembic
-branch ``access``) and the standard roles of every new tenant."""
+branch ``access``), the standard roles of every new tenant and the daily
+job that returns overdue claimed records to their pools."""
 
 from pathlib import Path
 
@@ -16,6 +17,18 @@ class AccessPlugin:
     def tenant_created(self, tenant, connection):
         """The standard roles, inside the transaction that creates the tenant."""
         seed_standard_roles(connection)
+
+    @hookimpl
+    def register_jobs(self):
+        from metacrm.access.pools import JOBS
+
+        return JOBS
+
+    @hookimpl
+    def register_automation_actions(self):
+        from metacrm.access.automation_actions import AUTOMATION_ACTIONS
+
+        return AUTOMATION_ACTIONS
 
 
 access_plugin = AccessPlugin()

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from metacrm.access.adapter import load_enforcer
 from metacrm.access.permissions import (
+    CONDITION,
     DEFAULT_FIELD_ACCESS,
     DEFAULT_ORG_WIDE,
     DENIED,
@@ -37,9 +38,10 @@ from metacrm.access.permissions import (
     SYSTEM_OBJECT,
     SYSTEM_PERMISSIONS,
     WILDCARD,
+    condition_scope,
     entry_to_json,
 )
-from metacrm.access.tables import field_permissions, object_settings, roles
+from metacrm.access.tables import field_permissions, object_settings, pool_access, pools, roles, scope_conditions
 from metacrm.metadata.changes import current_revision
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.instance import Instance
@@ -57,6 +59,33 @@ class Role:
     inherits: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Pool:
+    """A public pool: records of ``object`` nobody owns, claimed by members."""
+
+    api_name: str
+    object: str
+    label: str
+    member_roles: tuple[str, ...]
+    member_teams: tuple[str, ...]
+    admins: tuple[str, ...]
+    claim_quota: int
+    cooldown_days: int
+    reclaim_days: int | None
+
+    def to_json(self) -> dict:
+        return {
+            "api_name": self.api_name,
+            "object": self.object,
+            "label": self.label,
+            "members": {"roles": list(self.member_roles), "teams": list(self.member_teams)},
+            "admins": list(self.admins),
+            "claim_quota": self.claim_quota,
+            "cooldown_days": self.cooldown_days,
+            "reclaim_days": self.reclaim_days,
+        }
+
+
 @dataclass
 class CompiledPolicy:
     revision: int
@@ -69,6 +98,7 @@ class CompiledPolicy:
     subjects: dict[str, tuple[str, ...]]
     fields: dict[tuple[str, str], dict[str, str]]
     org_wide: dict[str, str]
+    pools: dict[str, Pool] = field(default_factory=dict)
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -164,6 +194,17 @@ class CompiledPolicy:
     def org_wide_default(self, obj: str) -> str:
         return self.org_wide.get(obj, DEFAULT_ORG_WIDE)
 
+    def pools_of(self, obj: str) -> list[Pool]:
+        """The object's pools, by api name (the first is its default pool)."""
+        return [p for name, p in sorted(self.pools.items()) if p.object == obj]
+
+    def administers(self, held: Roles, pool: Pool) -> bool:
+        return bool(self.closure(held) & set(pool.admins))
+
+    def member_of(self, held: Roles, pool: Pool) -> bool:
+        """Through a role (or as the pool's admin); team members are found in SQL."""
+        return bool(self.closure(held) & set(pool.member_roles)) or self.administers(held, pool)
+
     def closure(self, held: Roles) -> frozenset[str]:
         """The held roles and every role they inherit permissions from."""
         return frozenset(s for r in held for s in self.subjects.get(r, (r,)))
@@ -197,6 +238,7 @@ class CompiledPolicy:
         return {
             "roles": out_roles,
             "objects": {obj: {"org_wide_default": value} for obj, value in sorted(self.org_wide.items())},
+            "pools": {name: pool.to_json() for name, pool in sorted(self.pools.items())},
         }
 
 
@@ -214,9 +256,14 @@ def load_policy(conn: Connection, domain: str, revision: int) -> CompiledPolicy:
         )
         for r in role_rows
     }
+    conditions = {(r.role, r.object, r.action): r.condition for r in conn.execute(sa.select(scope_conditions))}
     entries: dict[tuple[str, str], dict[str, str]] = {}
     for sub, dom, obj, act, scope in (rule[:5] for rule in enforcer.get_policy()):
         if dom == domain:
+            if scope == CONDITION:
+                # No text (cannot happen through the API): the entry grants nothing.
+                text = conditions.get((sub, obj, act))
+                scope = condition_scope(text) if text else DENIED
             entries.setdefault((sub, obj), {})[act] = scope
     subjects = {
         name: (name, *[r for r in enforcer.get_implicit_roles_for_user(name, domain) if r != name]) for name in role_map
@@ -225,7 +272,27 @@ def load_policy(conn: Connection, domain: str, revision: int) -> CompiledPolicy:
     for row in conn.execute(sa.select(field_permissions)).mappings():
         fields.setdefault((row["role"], row["object"]), {})[row["field"]] = row["access"]
     org_wide = {row.object: row.org_wide_default for row in conn.execute(sa.select(object_settings))}
-    return CompiledPolicy(revision, domain, enforcer, role_map, entries, subjects, fields, org_wide)
+    return CompiledPolicy(revision, domain, enforcer, role_map, entries, subjects, fields, org_wide, load_pools(conn))
+
+
+def load_pools(conn: Connection) -> dict[str, Pool]:
+    access: dict[tuple[str, str], list[str]] = {}
+    for row in conn.execute(sa.select(pool_access).order_by(pool_access.c.name)):
+        access.setdefault((row.pool, row.kind), []).append(row.name)
+    return {
+        row.api_name: Pool(
+            row.api_name,
+            row.object,
+            row.label,
+            tuple(access.get((row.api_name, "role"), ())),
+            tuple(access.get((row.api_name, "team"), ())),
+            tuple(access.get((row.api_name, "admin"), ())),
+            row.claim_quota,
+            row.cooldown_days,
+            row.reclaim_days,
+        )
+        for row in conn.execute(sa.select(pools).order_by(pools.c.api_name))
+    }
 
 
 def policy_for(instance: Instance, binding: TenantBinding, revision: int | None = None) -> CompiledPolicy:

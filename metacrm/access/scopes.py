@@ -7,11 +7,14 @@ access tables (never a string, never a row loaded and filtered in Python):
 * ``team``: own, or the owner shares a team with me
 * ``subordinates``: own, or the owner holds a role below one of mine
 * ``all``: no clause
+* a condition: the rule language's SQL of it (:mod:`metacrm.access.guard`
+  compiles it; one that no longer compiles grants nothing)
 
 A user's clause for an action is the OR of the scopes of their roles, of the
 object's org-wide default (``public_read`` opens reading,
-``public_read_write`` reading and updating) and of the records shared with
-them or their teams. Lists, counts and single-record reads and writes all run
+``public_read_write`` reading and updating), of the records shared with
+them or their teams and, for reading, of the records in the public pools
+they are members of. Lists, counts and single-record reads and writes all run
 the same clause, so what a list shows is exactly what a GET by id returns.
 """
 
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from metacrm.access.tables import record_shares, team_members, user_roles
+from metacrm.access.tables import pool_access, pool_records, record_shares, team_members, user_roles
 
 # The share access that opens each action (a share never grants delete).
 SHARE_OPENS = {"read": ("read", "edit"), "update": ("edit",)}
@@ -65,13 +68,28 @@ def shared(table: sa.Table, object_name: str, user_id: int, accesses: Iterable[s
     )
 
 
+def in_pool(table: sa.Table, object_name: str, user_id: int, role_pools: Iterable[str]) -> ColumnElement:
+    """The record is in a pool I am a member of: through a role (``role_pools``,
+    resolved from the policy) or through one of my teams."""
+    through_team = sa.select(pool_access.c.pool).where(
+        pool_access.c.kind == "team", pool_access.c.name.in_(my_teams(user_id))
+    )
+    return sa.exists().where(
+        pool_records.c.object == object_name,
+        pool_records.c.record_id == table.c.id,
+        sa.or_(pool_records.c.pool.in_(sorted(role_pools)), pool_records.c.pool.in_(through_team)),
+    )
+
+
 @dataclass(frozen=True)
 class Grant:
-    """One reason a record may be in scope, and its clause (None: every record)."""
+    """One reason a record may be in scope, and its clause (None: every record).
+    ``error`` says why a condition grants nothing (its clause is then false)."""
 
-    kind: str  # "scope", "org_wide_default", "share"
+    kind: str  # "scope", "condition", "org_wide_default", "share", "pool"
     value: str
     clause: ColumnElement | None
+    error: str | None = None
 
 
 def grants(

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from metacrm.access.adapter import TenantPolicyAdapter
 from metacrm.access.permissions import (
+    ACTIONS,
     ADMIN_ROLE,
     DEFINITION_KEY,
     DEFINITION_KIND,
@@ -27,7 +28,7 @@ from metacrm.access.permissions import (
     WILDCARD,
 )
 from metacrm.access.policy import load_policy
-from metacrm.access.tables import STORED_DOMAIN, roles
+from metacrm.access.tables import STORED_DOMAIN, casbin_rule, roles
 from metacrm.metadata.changes import current_revision
 from metacrm.metadata.tables import meta_definitions
 
@@ -41,28 +42,21 @@ STANDARD_ROLES = (
     ("read_only", "Read only", None, "Reads everything, changes nothing."),
 )
 
-# role → its default (*) entry: create, read, update, delete, export, import
+# role → its default (*) entry: create, read, update, delete, export, import, transfer
 STANDARD_DEFAULTS = {
-    ADMIN_ROLE: (True, "all", "all", "all", True, True),
-    "sales_manager": (True, "subordinates", "subordinates", "own", True, True),
-    "sales_rep": (True, "own", "own", "own", False, False),
-    "service_agent": (True, "team", "team", "none", False, False),
-    "marketing": (True, "all", "own", "own", True, True),
-    "read_only": (False, "all", "none", "none", False, False),
+    ADMIN_ROLE: (True, "all", "all", "all", True, True, True),
+    "sales_manager": (True, "subordinates", "subordinates", "own", True, True, True),
+    "sales_rep": (True, "own", "own", "own", False, False, False),
+    "service_agent": (True, "team", "team", "none", False, False, False),
+    "marketing": (True, "all", "own", "own", True, True, False),
+    "read_only": (False, "all", "none", "none", False, False, False),
 }
 
 
 def standard_rules(domain: str) -> list[list[str]]:
     rules = []
-    for role, (create, read, update, delete, export, import_) in STANDARD_DEFAULTS.items():
-        for action, value in (
-            ("create", create),
-            ("read", read),
-            ("update", update),
-            ("delete", delete),
-            ("export", export),
-            ("import", import_),
-        ):
+    for role, values in STANDARD_DEFAULTS.items():
+        for action, value in zip(ACTIONS, values, strict=True):
             scope = value if isinstance(value, str) else (GRANTED if value else "none")
             rules.append([role, domain, WILDCARD, action, scope])
     for permission in SYSTEM_PERMISSIONS:
@@ -83,6 +77,38 @@ def seed_standard_roles(conn: Connection) -> bool:
         ],
     )
     TenantPolicyAdapter(conn, STORED_DOMAIN).add_policies("p", "p", standard_rules(STORED_DOMAIN))
+    write_policy_definition(conn)
+    return True
+
+
+def add_transfer_right(conn: Connection) -> None:
+    """Give ``transfer`` on ``*`` to the standard roles that have it, in a
+    tenant seeded before the action existed (migration ``a0002``)."""
+    present = set(conn.execute(sa.select(roles.c.api_name)).scalars())
+    if not present:
+        return  # a new namespace: the seed writes every rule
+    rules = []
+    for role, values in STANDARD_DEFAULTS.items():
+        if role not in present or not values[ACTIONS.index("transfer")]:
+            continue
+        exists = conn.execute(
+            sa.select(casbin_rule.c.id).where(
+                casbin_rule.c.ptype == "p",
+                casbin_rule.c.v0 == role,
+                casbin_rule.c.v2 == WILDCARD,
+                casbin_rule.c.v3 == "transfer",
+            )
+        ).first()
+        if exists is None:
+            rules.append([role, STORED_DOMAIN, WILDCARD, "transfer", GRANTED])
+    if rules:
+        TenantPolicyAdapter(conn, STORED_DOMAIN).add_policies("p", "p", rules)
+        write_policy_definition(conn)
+
+
+def write_policy_definition(conn: Connection) -> None:
+    """Mirror the policy into the ``access`` definition at the current head
+    revision (part of the tenant's initial state: no revision of its own)."""
     revision = current_revision(conn)
     document = load_policy(conn, STORED_DOMAIN, revision).document()
     where = sa.and_(meta_definitions.c.kind == DEFINITION_KIND, meta_definitions.c.key == DEFINITION_KEY)
@@ -92,4 +118,3 @@ def seed_standard_roles(conn: Connection) -> bool:
             kind=DEFINITION_KIND, key=DEFINITION_KEY, document=document, deleted_at=None, revision=revision
         )
     )
-    return True

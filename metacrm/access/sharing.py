@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from metacrm.access.members import tenant_members
 from metacrm.access.permissions import SHARE_ACCESS, check_name
-from metacrm.access.tables import record_shares, team_members, teams
+from metacrm.access.tables import pool_access, record_shares, team_members, teams
 from metacrm.metadata.physical import CompiledModel
 from metacrm.platform import audit
 from metacrm.platform.clock import as_utc, utcnow
@@ -129,9 +129,18 @@ def update_team(instance: Instance, binding: TenantBinding, name: str, body: Any
 
 
 def delete_team(binding: TenantBinding, name: str, actor: audit.Actor) -> None:
-    """The team, its memberships and the shares made to it."""
+    """The team, its memberships and the shares made to it (409 while a pool names it)."""
     with binding.begin() as conn:
         before = get_team(conn, name)
+        named = sorted(
+            conn.execute(
+                sa.select(pool_access.c.pool).where(pool_access.c.kind == "team", pool_access.c.name == name)
+            ).scalars()
+        )
+        if named:
+            raise Conflict(
+                f"team {name} works the pools {', '.join(named)}: take it out of them first", details={"pools": named}
+            )
         shares = conn.execute(record_shares.delete().where(record_shares.c.team == name)).rowcount
         conn.execute(team_members.delete().where(team_members.c.team == name))
         conn.execute(teams.delete().where(teams.c.api_name == name))

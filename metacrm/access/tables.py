@@ -16,6 +16,14 @@ migration ``a0001`` (Alembic branch ``access``) creates them.
 * ``field_permissions``: hidden / read / edit per role, object and field.
 * ``object_settings``: the org-wide default of each object.
 * ``record_shares``: one record shared with a user or a team.
+* ``scope_conditions``: the rule-language text of each condition scope
+  (migration ``a0002``, as are the pool tables).
+* ``pools`` and ``pool_access``: public pools and who may work (``member``:
+  a role or a ``team``) and administer (``admin``: a role) each one.
+* ``pool_records``: the records now in a pool (their ``owner_id`` is NULL),
+  who returned each one and when (for the re-claim cool-down).
+* ``pool_claims``: records taken from a pool and still held (for the claim
+  quota and the reclaim of records nobody follows up).
 """
 
 from __future__ import annotations
@@ -106,5 +114,57 @@ record_shares = sa.Table(
     sa.Column("team", NAME, nullable=True),
     sa.Column("access", sa.String(10), nullable=False),
     sa.Column("granted_by", sa.Integer, nullable=True),
+    sa.Column("at", tz, nullable=False),
+)
+
+scope_conditions = sa.Table(
+    "scope_conditions",
+    access_tables,
+    sa.Column("role", NAME, primary_key=True),
+    sa.Column("object", NAME, primary_key=True),
+    sa.Column("action", sa.String(10), primary_key=True),
+    sa.Column("condition", sa.Text, nullable=False),
+)
+
+pools = sa.Table(
+    "pools",
+    access_tables,
+    sa.Column("api_name", NAME, primary_key=True),
+    sa.Column("object", NAME, nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("claim_quota", sa.Integer, nullable=False),
+    sa.Column("cooldown_days", sa.Integer, nullable=False),
+    sa.Column("reclaim_days", sa.Integer, nullable=True),
+)
+
+# kind: "role" or "team" (members), "admin" (a role administering the pool)
+pool_access = sa.Table(
+    "pool_access",
+    access_tables,
+    sa.Column("pool", NAME, primary_key=True),
+    sa.Column("kind", sa.String(10), primary_key=True),
+    sa.Column("name", NAME, primary_key=True),
+)
+
+pool_records = sa.Table(
+    "pool_records",
+    access_tables,
+    sa.Column("object", NAME, primary_key=True),
+    sa.Column("record_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("pool", NAME, nullable=False),
+    sa.Column("since", tz, nullable=False),
+    sa.Column("returned_by", sa.Integer, nullable=True),
+    sa.Column("reason", sa.String(500), nullable=True),
+)
+
+# how: "claimed" (counts against the quota) or "assigned" (by a pool admin)
+pool_claims = sa.Table(
+    "pool_claims",
+    access_tables,
+    sa.Column("object", NAME, primary_key=True),
+    sa.Column("record_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("pool", NAME, nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("how", sa.String(10), nullable=False),
     sa.Column("at", tz, nullable=False),
 )

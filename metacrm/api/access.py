@@ -1,10 +1,11 @@
 """``/api/v1/access``: roles, object and field access, org-wide defaults,
-teams, role assignments, record shares, the permission matrix and explain.
+public pools, teams, role assignments, record shares, the permission matrix
+and explain.
 
 Every endpoint but ``GET /access/me`` is for holders of the ``manage_access``
 permission (the admin role). Nobody changes a role they hold (or inherit), or
 their own assignments: that is another administrator's job. Policy changes
-(roles, object/field access, org-wide defaults) make a metadata revision,
+(roles, object/field access, org-wide defaults, pools) make a metadata revision,
 returned in ``X-Metadata-Revision``; assignments, teams and shares take
 effect at once and are audited.
 """
@@ -23,6 +24,7 @@ from metacrm.access.permissions import (
     FLAG_ACTIONS,
     SYSTEM_PERMISSIONS,
     WILDCARD,
+    scope_to_json,
 )
 from metacrm.access.policy import CompiledPolicy, policy_for
 from metacrm.access.tables import access_members, team_members, user_roles
@@ -203,6 +205,62 @@ def put_object_settings(object_name):
     with changes.change(f"set org-wide default of {object_name}") as change:
         change.set_org_wide_default(object_name, body)
     return _with_revision(jsonify(_object_settings_json(_policy(), object_name)), changes.revision)
+
+
+# -- public pools ---------------------------------------------------------------------------------------------
+
+
+def _pool_json(name: str) -> dict:
+    pool = _policy().pools.get(name)
+    if pool is None:
+        raise NotFound(f"no pool {name!r}")
+    return pool.to_json()
+
+
+@blueprint.get("/pools")
+def list_pools():
+    """Every public pool: object, members (roles, teams), admins, quota, cool-down and reclaim days."""
+    return jsonify({"data": [pool.to_json() for _name, pool in sorted(_policy().pools.items())]})
+
+
+@blueprint.post("/pools")
+def create_pool():
+    """Create a pool: ``{"api_name", "object", "label", "members": {"roles": [], "teams": []},
+    "admins": [], "claim_quota": 50, "cooldown_days": 0, "reclaim_days": null}``.
+
+    Makes a metadata revision."""
+    body = json_body()
+    changes = _changes()
+    with changes.change(f"create pool {body.get('api_name')}") as change:
+        change.put_pool(body)
+    return _with_revision(jsonify(_pool_json(body["api_name"])), changes.revision, 201)
+
+
+@blueprint.get("/pools/<pool>")
+def get_pool(pool):
+    """One pool's settings."""
+    return jsonify(_pool_json(pool))
+
+
+@blueprint.patch("/pools/<pool>")
+def update_pool(pool):
+    """Change a pool's label, members, admins, quota, cool-down or reclaim days (not its object).
+
+    Makes a metadata revision."""
+    body = json_body()
+    changes = _changes()
+    with changes.change(f"update pool {pool}") as change:
+        change.put_pool(body, name=pool)
+    return _with_revision(jsonify(_pool_json(pool)), changes.revision)
+
+
+@blueprint.delete("/pools/<pool>")
+def delete_pool(pool):
+    """Delete an empty pool (409 while records are in it)."""
+    changes = _changes()
+    with changes.change(f"delete pool {pool}") as change:
+        change.delete_pool(pool)
+    return _with_revision(current_app.response_class(), changes.revision, 204)
 
 
 # -- teams ----------------------------------------------------------------------------------------------------
@@ -393,7 +451,12 @@ def my_access():
     model = context.model()
     objects = {}
     for name, obj in sorted(model.objects.items()):
-        actions = {a: (guard.permits(a, obj) if a in FLAG_ACTIONS else sorted(guard.scopes(a, obj))) for a in ACTIONS}
+        actions = {
+            a: (
+                guard.permits(a, obj) if a in FLAG_ACTIONS else [scope_to_json(x) for x in sorted(guard.scopes(a, obj))]
+            )
+            for a in ACTIONS
+        }
         readable, writable = guard.readable_fields(obj), guard.writable_fields(obj)
         actions["fields"] = {
             "hidden": sorted(set(obj.fields) - readable),

@@ -105,7 +105,10 @@ class AccessWorld:
     def guard(self, user: str) -> PolicyGuard:
         binding = self.binding
         roles = roles_of_member(binding, self.ids[user], False, None)
-        return PolicyGuard(policy_for(self.instance, binding), self.ids[user], roles)
+        model = model_for(self.instance, binding)
+        return PolicyGuard(
+            policy_for(self.instance, binding, model.revision), self.ids[user], roles, model=model, binding=binding
+        )
 
     def store(self, user: str) -> RecordStore:
         binding = self.binding

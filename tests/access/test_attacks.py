@@ -192,7 +192,7 @@ def test_a_member_without_a_role_can_do_nothing_with_records(acl):
 
 
 def _example_url(rule) -> str:
-    values = {"role": "sales_rep", "object_name": "deal", "team": "north", "user_id": 1, "share_id": 1}
+    values = {"role": "sales_rep", "object_name": "deal", "team": "north", "user_id": 1, "share_id": 1, "pool": "p"}
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m[1]]), rule.rule)
 
 
@@ -328,3 +328,29 @@ def test_a_change_made_through_another_app_instance_is_seen_on_the_next_request(
         assert len(tickets) == len([r for r in acl.records if r.object == "ticket"])
     finally:
         other_instance.dispose()  # the fixture's instance drops the shared namespaces
+
+
+# -- condition scopes ---------------------------------------------------------------------------------------------
+
+
+def test_a_condition_scope_cannot_be_turned_into_sql(acl):
+    """Text in a condition is a bound value, never SQL; a condition may not
+    read another object; and only manage_access holders set one."""
+    client = acl.client()
+    sneaky = {"condition": "name = \"x' OR '1'='1\" or owner_id = $User.Id"}
+    entry = {"create": True, "read": sneaky, "update": sneaky}
+    assert (
+        client.put("/api/v1/access/roles/sales_rep/objects/deal", json=entry, headers=acl.headers("rep_a")).status_code
+        == 403
+    )
+    response = client.put("/api/v1/access/roles/sales_rep/objects/deal", json=entry, headers=acl.headers("admin"))
+    assert response.status_code == 200, response.json
+    rows = client.get("/api/v1/data/deal?limit=200", headers=acl.headers("rep_a")).json["data"]
+    # Own two and the two shared with rep_a: the quote did not open anything.
+    assert {row["name"] for row in rows} == {"deal-rep_a-0", "deal-rep_a-1", "deal-rep_b-0", "deal-marketer-1"}
+    for text in ("1; DROP TABLE o_deal", "owner_id = $User.Id; --", "EVAL('1')"):
+        bad = {"create": True, "read": {"condition": text}}
+        response = client.put("/api/v1/access/roles/sales_rep/objects/deal", json=bad, headers=acl.headers("admin"))
+        assert response.status_code == 422, text
+        assert "read.condition" in response.json["error"]["details"]["fields"]
+    assert acl.system_store().query("deal", limit=1).data

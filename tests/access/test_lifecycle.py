@@ -3,12 +3,14 @@ exported and imported under another slug."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from metacrm.access.guard import PolicyGuard
 from metacrm.access.permissions import DEFINITION_KEY, DEFINITION_KIND
 from metacrm.access.plugin import access_plugin
 from metacrm.access.policy import policy_for
+from metacrm.access.tables import casbin_rule
 from metacrm.app import BUILTIN_PLUGINS, build_instance
 from metacrm.metadata.changes import load_definitions
 from metacrm.metadata.transfer import export_tenant, import_tenant
@@ -39,7 +41,9 @@ def test_a_tenant_created_before_the_access_layer_gets_the_standard_roles_on_upg
         guard = PolicyGuard.for_identity(after, binding, identities.identity_for(after, boss, "acme"))
         assert guard.roles == {"admin"} and guard.may("manage_access") and guard.may("manage_metadata")
         assert tenancy.upgrade_tenants(after) == 1  # idempotent: nothing seeded twice
-        assert len(policy_for(after, binding).roles) == 6
+        policy = policy_for(after, binding)
+        assert len(policy.roles) == 6
+        assert policy.scopes(frozenset({"admin"}), "anything", "transfer") == {"all"}
     finally:
         drop_namespaces(after)
         after.dispose()
@@ -49,6 +53,11 @@ def test_a_tenant_imported_under_another_slug_keeps_its_policy(acl, tmp_path):
     client = acl.client()
     entry = {"create": True, "read": "team", "update": "own", "fields": {"secret": "hidden"}}
     assert client.put("/api/v1/access/roles/sales_rep/objects/deal", json=entry, headers=acl.headers("admin"))
+    condition = {"create": True, "read": {"condition": "amount > 5"}}
+    response = client.put("/api/v1/access/roles/marketing/objects/deal", json=condition, headers=acl.headers("admin"))
+    assert response.status_code == 200
+    pool = {"api_name": "deals", "object": "deal", "label": "Deals", "members": {"teams": ["north"]}}
+    assert client.post("/api/v1/access/pools", json=pool, headers=acl.headers("admin")).status_code == 201
     original = policy_for(acl.instance, acl.binding)
     export_tenant(acl.instance, "acme", tmp_path / "acme.zip")
     copy = import_tenant(acl.instance, tmp_path / "acme.zip", slug="acme_copy")
@@ -59,3 +68,20 @@ def test_a_tenant_imported_under_another_slug_keeps_its_policy(acl, tmp_path):
     assert imported.scopes(held, "deal", "read") == {"team"}
     assert imported.field_sets(held, "deal", ("name", "secret")) == (frozenset({"name"}), frozenset({"name"}))
     assert imported.allows(frozenset({"admin"}), "manage_access")
+    assert imported.scopes(frozenset({"marketing"}), "deal", "read") == {"condition:amount > 5"}
+    assert imported.pools["deals"].member_teams == ("north",)
+
+
+def test_a_tenant_seeded_before_the_transfer_right_gets_it_on_upgrade(acl):
+    from metacrm.access.seed import add_transfer_right
+
+    with acl.binding.begin() as conn:
+        conn.execute(casbin_rule.delete().where(casbin_rule.c.v3 == "transfer"))
+    with acl.binding.begin() as conn:
+        add_transfer_right(conn)
+        add_transfer_right(conn)  # idempotent
+    with acl.binding.connect() as conn:
+        rows = conn.execute(sa.select(casbin_rule.c.v0).where(casbin_rule.c.v3 == "transfer")).scalars().all()
+        document = load_definitions(conn).get(DEFINITION_KIND, DEFINITION_KEY).document
+    assert sorted(rows) == ["admin", "sales_manager"]
+    assert document["roles"]["sales_manager"]["objects"]["*"]["transfer"] is True

@@ -112,3 +112,42 @@ def test_every_scope_of_a_role_holds_on_both_paths(acl, read, write):
                     assert got == outcome, (user, record.name, action, read, write)
                     if action == "read":
                         assert (got == "in") == (record.id in listed), (user, record.name)
+
+
+OWN_CONDITIONS = [
+    "owner_id = $User.Id",
+    "NOT(owner_id <> $User.Id) and not ISBLANK(id)",
+]
+
+
+def test_a_condition_equivalent_to_own_holds_exactly_like_own_on_both_paths(acl):
+    """sales_rep's deal scopes become a condition meaning ``own``: every user ×
+    record × action must come out as the oracle says for ``own``."""
+    for condition in OWN_CONDITIONS:
+        _check_condition_like_own(acl, condition)
+
+
+def _check_condition_like_own(acl, condition):
+    client = acl.client()
+    scope = {"condition": condition}
+    entry = {"create": True, "read": scope, "update": scope, "delete": scope}
+    response = client.put("/api/v1/access/roles/sales_rep/objects/deal", json=entry, headers=acl.headers("admin"))
+    assert response.status_code == 200, response.json
+    system = acl.system_store()
+    deals = [r for r in acl.records if r.object == "deal"]
+    for user in ("rep_a", "rep_b", "manager"):
+        headers = acl.headers(user)
+        listed = {row["id"] for row in client.get("/api/v1/data/deal?limit=200", headers=headers).json["data"]}
+        for record in deals:
+            outcome = expected(acl, user, record, "read")
+            got = client.get(f"/api/v1/data/deal/{record.id}", headers=headers)
+            assert got.status_code == _status_for(outcome, 200), (user, record.name, condition)
+            assert (record.id in listed) == (outcome == "in"), (user, record.name)
+            outcome = expected(acl, user, record, "update")
+            patched = client.patch(f"/api/v1/data/deal/{record.id}", json={"note": "c"}, headers=headers)
+            assert patched.status_code == _status_for(outcome, 200), (user, record.name, condition)
+            outcome = expected(acl, user, record, "delete")
+            deleted = client.delete(f"/api/v1/data/deal/{record.id}", headers=headers)
+            assert deleted.status_code == _status_for(outcome, 204), (user, record.name, condition)
+            if deleted.status_code == 204:
+                system.restore("deal", record.id)

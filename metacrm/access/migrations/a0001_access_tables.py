@@ -2,9 +2,9 @@
 assignments, field permissions, org-wide defaults, record shares).
 
 A namespace that already holds a tenant (one created before the access layer
-existed: its audit log is not empty) also gets the standard roles here; a new
-one gets them from the ``tenant_created`` hook, and an imported one from its
-export file.
+existed: its audit log is not empty) gets the standard roles in ``a0002``; a
+new one gets them from the ``tenant_created`` hook, and an imported one from
+its export file.
 
 Revision ID: a0001
 """
@@ -102,10 +102,5 @@ def upgrade() -> None:
     op.create_index("ix_record_shares_user", "record_shares", ["user_id"], schema=schema)
     op.create_index("ix_record_shares_team", "record_shares", ["team"], schema=schema)
 
-    # The connection translates schema-less tables to this namespace (TenantBinding).
-    bind = op.get_bind()
-    audit_log = sa.Table("audit_log", sa.MetaData(), sa.Column("id", sa.Integer))
-    if bind.execute(sa.select(audit_log.c.id).limit(1)).first() is not None:
-        from metacrm.access.seed import seed_standard_roles
-
-        seed_standard_roles(bind)
+    # A namespace that already holds a tenant gets the standard roles from
+    # a0002, once every table the compiled policy reads exists.
