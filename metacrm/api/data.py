@@ -6,24 +6,27 @@ eq ne lt lte gt gte in contains startswith isnull). ``q`` searches,
 ``sort=-amount,name`` sorts, ``limit`` (≤ 200) caps the page, ``cursor``
 continues a page, ``offset`` skips, ``fields`` selects, ``count=true`` adds the
 total, ``deleted=true`` lists the recycle bin, and ``where=`` filters with a
-rule-language condition (``where=amount > 1000 and ISPICKVAL(stage, "won")``).
+rule-language condition (``where=amount > 1000 and ISPICKVAL(stage, "won")``);
+``view=<api_name>`` applies that list view's ``filters``, ``filter`` and ``sort``.
 """
 
 from __future__ import annotations
 
 import re
 
+import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
 from metacrm.api.requests import json_body
 from metacrm.api.where import where_clause
-from metacrm.platform.errors import BadRequest, ValidationFailed
+from metacrm.metadata.definitions import scoped_key
+from metacrm.platform.errors import BadRequest, NotFound, ValidationFailed
 from metacrm.platform.web import current_identity
 from metacrm.plugins import context
 
 blueprint = Blueprint("api_data", __name__, url_prefix="/api/v1/data")
 
-RESERVED_PARAMS = {"q", "sort", "limit", "cursor", "offset", "fields", "count", "deleted", "where"}
+RESERVED_PARAMS = {"q", "sort", "limit", "cursor", "offset", "fields", "count", "deleted", "where", "view"}
 FILTER_PARAM = re.compile(r"^([a-z][a-z0-9_]{0,62})(?:\[([a-z]+)\])?$")
 
 
@@ -94,16 +97,32 @@ def _expected_version(body: dict) -> int | None:
     return version
 
 
+def _apply_view(store, name: str, view: str, params: dict) -> list[str]:
+    """A list view's ``filters`` and ``sort`` joined with the request's own
+    parameters (the request's ``sort`` wins); returns its ``filter`` condition."""
+    definition = store.model.definitions.get("list_view", scoped_key(name, view))
+    if definition is None:
+        raise NotFound(f"no list view {view!r} on {name}")
+    document = definition.document
+    for field, value in (document.get("filters") or {}).items():
+        params["filters"].append((field, "in", value) if isinstance(value, list) else (field, "eq", value))
+    params["sort"] = params["sort"] or document.get("sort") or None
+    return [document["filter"]] if document.get("filter") else []
+
+
 @blueprint.get("/<name>")
 def list_records(name):
-    """The list; ``where=<condition>`` filters with a rule-language expression."""
+    """The list; ``where=<condition>`` filters with a rule-language
+    expression, ``view=<list view>`` applies a list view's filters and sort."""
     store = context.store()
     params = _list_params()
-    expression = request.args.get("where")
-    if expression:
-        obj = store.object(name)
-        readable = context.guard().readable_fields(obj)
-        params["extra_where"] = where_clause(store.model, name, expression, readable, current_identity())
+    conditions = _apply_view(store, name, request.args["view"], params) if request.args.get("view") else []
+    if request.args.get("where"):
+        conditions.append(request.args["where"])
+    if conditions:
+        readable = context.guard().readable_fields(store.object(name))
+        clauses = [where_clause(store.model, name, text, readable, current_identity()) for text in conditions]
+        params["extra_where"] = sa.and_(*clauses)
     return jsonify(_page(store.query(name, **params)))
 
 

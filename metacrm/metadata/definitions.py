@@ -203,6 +203,8 @@ def validate_field(object_api_name: str, document: Any, state: DefinitionSet, re
     if validate_default and document.get("default") is not None:
         for path, message in validate_default():
             errors.add(path, message)
+    if document.get("default_expression") and document.get("default") is not None:
+        errors.add("default_expression", "give either default or default_expression, not both")
     if document.get("unique") and not field_type.has_column:
         errors.add("unique", f"a {document['type']} field cannot be unique")
     errors.raise_if_any("field definition")
@@ -219,6 +221,9 @@ def validate_layout(object_api_name: str, document: Any, state: DefinitionSet) -
         for f, name in enumerate(section["fields"]):
             if name not in fields:
                 errors.add(f"sections[{s}].fields[{f}]", f"no field {name!r} on {object_api_name}")
+    for name in document.get("field_rules") or {}:  # the conditions are checked by the rule language
+        if name not in fields:
+            errors.add(f"field_rules.{name}", f"no field {name!r} on {object_api_name}")
     for r, related in enumerate(document.get("related_lists") or []):
         child = related["object"]
         child_field = state.field(child, related["field"]) if state.object(child) else None
