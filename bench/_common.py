@@ -2,11 +2,14 @@
 
 Every script builds a :class:`BenchEnv`: a metacrm instance on PostgreSQL in
 namespaces of its own (platform schema ``bench_<hex>``, tenant schemas
-``tb<hex>_<slug>``), one tenant with an admin user and an API token, a Flask
+``tb<hex>_<slug>``), or, with ``--database-url sqlite``, on embedded SQLite in
+a temporary folder; one tenant with an admin user and an API token, a Flask
 test client, and helpers to create objects through the metadata change
 pipeline and to load many rows straight into an object table with
-``INSERT ... SELECT generate_series(...)``. Leaving the ``with`` block drops
-every namespace the run created, also when the run fails.
+``INSERT ... SELECT generate_series(...)`` (SQLite: a recursive CTE). Leaving
+the ``with`` block drops every namespace (or file) the run created, also when
+the run fails. (list_page, create_api, bulk_create, add_field and
+compile_model are PostgreSQL-only; the rules and access scripts run on both.)
 
 Measurement helpers print progress to stderr; :func:`emit` prints the one JSON
 line that must be the last line on stdout.
@@ -91,6 +94,21 @@ DEAL_SERIES_SQL = {
 }
 
 
+# The same rows in SQLite's dialect (dates and datetimes are stored as text).
+DEAL_SERIES_SQLITE = {
+    "name": "'Deal ' || i",
+    "industry": f"'ind' || (i % {len(INDUSTRIES)})",
+    "amount": "((i * 7919) % 1000003) / 100.0",
+    "stage": "CASE i % 6 " + " ".join(f"WHEN {k} THEN '{v}'" for k, v in enumerate(STAGES)) + " END",
+    "probability": "(i % 101)",
+    "quantity": "(i % 50)",
+    "close_date": "date('2024-01-01', '+' || (i % 730) || ' days')",
+    "contact_email": "'buyer' || i || '@example.com'",
+    "is_key": "(i % 7 = 0)",
+    "notes": "'note for deal ' || i",
+}
+
+
 def deal_record(i: int) -> dict:
     """A JSON record for the API/record store, like one row of DEAL_SERIES_SQL."""
     return {
@@ -114,14 +132,26 @@ def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, finishes in under a minute")
     parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes for the test suite (where supported): proves the script runs; the figures mean nothing",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("METACRM_BENCH_DATABASE_URL") or DEFAULT_URL,
-        help="PostgreSQL URL (default: $METACRM_BENCH_DATABASE_URL or %(default)s)",
+        help="PostgreSQL URL, or 'sqlite' for embedded SQLite (default: $METACRM_BENCH_DATABASE_URL or %(default)s)",
     )
     parser.add_argument("--profile", action="store_true", help="also profile the measured path (cProfile, stderr)")
     if extra:
         extra(parser)
     return parser.parse_args()
+
+
+SMOKE_ORG = {"reps": 3, "north": 2, "south": 2, "others": 5}  # bench/_access.py sizes for --smoke
+
+
+def mode(args) -> str:
+    return "smoke" if getattr(args, "smoke", False) else "quick" if args.quick else "full"
 
 
 def log(*parts: Any) -> None:
@@ -207,12 +237,18 @@ def profile_calls(label: str, fn: Callable[[], Any], calls: int, top: int = 25) 
 # -- the environment -------------------------------------------------------------------------
 
 
+def is_sqlite(database_url: str) -> bool:
+    return database_url == "sqlite" or database_url.startswith("sqlite:")
+
+
 class BenchEnv:
-    """An instance on PostgreSQL in private namespaces, one tenant, an admin
-    with a bearer token, and a Flask test client. Use as a context manager."""
+    """An instance on PostgreSQL in private namespaces (or on embedded SQLite
+    in a temporary folder), one tenant, an admin with a bearer token, and a
+    Flask test client. Use as a context manager."""
 
     def __init__(self, database_url: str, *, tenant: str = TENANT):
         self.database_url = database_url
+        self.sqlite = is_sqlite(database_url)
         self.suffix = uuid.uuid4().hex[:8]
         self.platform_schema = f"bench_{self.suffix}"
         self.tenant_prefix = f"tb{self.suffix}_"
@@ -239,11 +275,16 @@ class BenchEnv:
             "SECRET_KEY": "bench-secret-" + self.suffix,
             "SESSION_COOKIE_SECURE": False,
             "LOG_LEVEL": "WARNING",
-            "DATABASE_URL": self.database_url,
-            "PLATFORM_SCHEMA": self.platform_schema,
-            "TENANT_SCHEMA_PREFIX": self.tenant_prefix,
         }
-        log(f"setup: platform schema {self.platform_schema}, tenant schema {self.tenant_prefix}{self.tenant_slug}")
+        if self.sqlite:
+            log(f"setup: embedded SQLite in {self.tmp}")
+        else:
+            config.update(
+                DATABASE_URL=self.database_url,
+                PLATFORM_SCHEMA=self.platform_schema,
+                TENANT_SCHEMA_PREFIX=self.tenant_prefix,
+            )
+            log(f"setup: platform schema {self.platform_schema}, tenant schema {self.tenant_prefix}{self.tenant_slug}")
         self.instance = build_instance(config, load_entry_points=False)
         self.instance.upgrade_platform()
         tenancy.create_tenant(self.instance, self.tenant_slug, "Bench")
@@ -261,12 +302,20 @@ class BenchEnv:
         self.app = create_app(instance=self.instance)
         self.client = self.app.test_client()
         self.binding = self.instance.db.bind(self.tenant_slug)
-        self.engine = self.instance.db.engine
+        # The tenant's engine (on PostgreSQL the instance's one engine; on SQLite the tenant file's).
+        self.engine = self.binding.engine
+        self.dialect = self.binding.dialect
         self.schema = self.binding.schema
         self.registry = field_types(self.instance)
         self.actor = self.identity.as_actor("127.0.0.1", None)
 
     def close(self) -> None:
+        if self.sqlite:
+            if self.instance is not None:
+                self.instance.dispose()
+                self.instance = None
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
         if self.instance is not None:
             try:
                 self.drop_namespaces()
@@ -321,13 +370,27 @@ class BenchEnv:
         return RecordStore(self.binding, self.model(), SystemGuard(), self.actor, self.registry)
 
     def qualified(self, object_api_name: str) -> str:
+        if self.schema is None:
+            return f'"{table_name(object_api_name)}"'
         return f'"{self.schema}"."{table_name(object_api_name)}"'
 
-    def load_series(self, object_api_name: str, rows: int, columns: dict[str, str] | None = None, *, chunk=250_000):
+    def load_series(
+        self,
+        object_api_name: str,
+        rows: int,
+        columns: dict[str, str] | None = None,
+        *,
+        chunk=250_000,
+        owner_sql: str | None = None,
+    ):
         """Fill the object table with ``rows`` rows from generate_series (fast:
-        no API, no per-row Python), then ANALYZE it."""
-        columns = columns or DEAL_SERIES_SQL
+        no API, no per-row Python), then ANALYZE it. On SQLite the series is
+        a recursive CTE, and ``columns`` defaults to DEAL_SERIES_SQLITE.
+        ``owner_sql`` (an expression over ``i``) spreads the rows over owners;
+        by default the admin owns them all."""
+        columns = columns or (DEAL_SERIES_SQLITE if self.sqlite else DEAL_SERIES_SQL)
         table = self.qualified(object_api_name)
+        owner = owner_sql or str(self.user_id)
         names = ", ".join(f'"{c}"' for c in columns)
         exprs = ", ".join(columns.values())
         started = time.perf_counter()
@@ -337,20 +400,39 @@ class BenchEnv:
         while done < rows:
             n = min(chunk, rows - done)
             lo, hi = start + done + 1, start + done + n
+            if self.sqlite:
+                # SQLAlchemy's text form of a DateTime on SQLite.
+                now = f"'{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}.000000'"
+                series = (
+                    f"(WITH RECURSIVE s(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM s WHERE i < {hi}) "
+                    "SELECT i FROM s)"
+                )
+            else:
+                now = "now()"
+                series = f"generate_series({lo}::bigint, {hi}::bigint) AS s(i)"
             with self.engine.begin() as conn:
                 conn.execute(
                     sa.text(
                         f"INSERT INTO {table} "
                         f"(owner_id, created_at, created_by, updated_at, updated_by, version, {names}) "
-                        f"SELECT {self.user_id}, now(), {self.user_id}, now(), {self.user_id}, 1, {exprs} "
-                        f"FROM generate_series({lo}::bigint, {hi}::bigint) AS s(i)"
+                        f"SELECT {owner}, {now}, {self.user_id}, {now}, {self.user_id}, 1, {exprs} "
+                        f"FROM {series}"
                     )
                 )
             done += n
             log(f"  loaded {done:,}/{rows:,} rows into {table_name(object_api_name)}")
-        with self.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text(f"VACUUM ANALYZE {table}"))
+        self.analyze(object_api_name)
         log(f"  load + analyze: {time.perf_counter() - started:.1f} s")
+
+    def analyze(self, object_api_name: str) -> None:
+        """Refresh the planner's statistics of an object table (after a bulk load)."""
+        table = self.qualified(object_api_name)
+        with self.engine.connect() as conn:
+            if self.sqlite:
+                conn.exec_driver_sql(f"ANALYZE {table}")
+                conn.commit()
+            else:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text(f"VACUUM ANALYZE {table}"))
 
     def count(self, object_api_name: str) -> int:
         with self.engine.connect() as conn:
