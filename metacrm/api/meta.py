@@ -27,6 +27,8 @@ def _object_payload(api_name: str, *, include_deleted: bool = False) -> dict:
         "fields": [d.document for d in state.scoped("field", api_name)],
         "layouts": [d.document for d in state.scoped("layout", api_name)],
         "list_views": [d.document for d in state.scoped("list_view", api_name)],
+        "validation_rules": [d.document for d in state.scoped("validation_rule", api_name)],
+        "automations": [d.document for d in state.scoped("automation", api_name)],
     }
 
 

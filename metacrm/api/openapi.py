@@ -46,6 +46,7 @@ from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.store import DEFAULT_LIMIT, MAX_BULK, MAX_LIMIT, SYSTEM_FIELD_TYPES
 from metacrm.platform.web import PUBLIC_ATTR, current_tenant
 from metacrm.plugins import context
+from metacrm.rules.saving import USES
 
 blueprint = Blueprint("api_openapi", __name__, url_prefix="/api/v1")
 
@@ -351,7 +352,8 @@ def field_value_schema(field_type: FieldType, *, output: bool) -> dict:
     own = getattr(field_type, "json_schema", None)
     if callable(own):
         return dict(own(output=output))
-    return value_schema(field_type, output=output)
+    # Computed types (formulas, roll-ups) have the values of a built-in type.
+    return value_schema(getattr(field_type, "value_type", None) or field_type, output=output)
 
 
 def _annotated(schema: dict, field_type: FieldType) -> dict:
@@ -439,6 +441,8 @@ class DocumentBuilder:
         self.schemas.update(self._fixed_schemas())
         self._auth_paths()
         self._meta_paths()
+        self._rules_paths()
+        self._automation_paths()
         tags = [
             {"name": "auth", "description": "Tokens, the current user, audit log and health."},
             {"name": "metadata", "description": "Objects, fields, layouts, list views and revisions."},
@@ -594,6 +598,8 @@ class DocumentBuilder:
                     "fields": {"type": "array", "items": ref("FieldDefinition")},
                     "layouts": {"type": "array", "items": ref("Layout")},
                     "list_views": {"type": "array", "items": ref("ListView")},
+                    "validation_rules": {"type": "array", "items": ref("ValidationRule")},
+                    "automations": {"type": "array", "items": ref("Automation")},
                 },
             ),
             "FieldDefinition": field_def,
@@ -868,6 +874,7 @@ class DocumentBuilder:
     @staticmethod
     def _filter_value_schema(field_type: FieldType) -> dict:
         """A single filter value, as query-string text."""
+        field_type = getattr(field_type, "value_type", None) or field_type
         name = field_type.name
         if name in ("integer",):
             return {"type": "integer"}
@@ -944,6 +951,20 @@ class DocumentBuilder:
         ]
         if recycle_bin:
             parameters.append({"$ref": "#/components/parameters/deletedFlag"})
+            parameters += [
+                {
+                    "name": "where",
+                    "in": "query",
+                    "description": "A rule-language condition on the object's fields (docs/rules.md).",
+                    "schema": {"type": "string", "maxLength": 4000},
+                },
+                {
+                    "name": "view",
+                    "in": "query",
+                    "description": "A list view's api name: its filters, filter and sort apply too.",
+                    "schema": {"type": "string", "pattern": API_NAME_PATTERN},
+                },
+            ]
         return parameters + self._filter_parameters(obj)
 
     # -- per object: paths -------------------------------------------------------------------
@@ -1463,6 +1484,161 @@ class DocumentBuilder:
 
     # -- routes described from the URL map ----------------------------------------------------
 
+    def _rules_paths(self) -> None:
+        """Validation rules and the rule-language endpoints (metacrm/api/rules.py)."""
+        tags = ["rules"]
+        rule = inline_local_refs(schema_for("validation_rule"))
+        self.schemas["ValidationRule"] = rule
+        obj_param = [{"$ref": "#/components/parameters/objectName"}]
+        admin = "Tenant admins only (403 otherwise). Makes a new metadata revision."
+        write_errors = _errors("400", "401", "403", "404", "409", "413", "422")
+        body = {"required": True, "content": json_content(ref("ValidationRule"))}
+        one = {"description": "The validation rule.", "content": json_content(ref("ValidationRule"))}
+
+        def op(operation_id, summary, responses, **extra) -> dict:
+            return {"tags": tags, "operationId": operation_id, "summary": summary, **extra, "responses": responses}
+
+        base = "/api/v1/meta/objects/{name}/validation-rules"
+        self.paths[base] = {
+            "parameters": obj_param,
+            "get": op(
+                "rules.listValidationRules",
+                "List an object's validation rules",
+                {
+                    "200": {
+                        "description": "The validation rules.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["data"],
+                                "properties": {"data": {"type": "array", "items": ref("ValidationRule")}},
+                            }
+                        ),
+                    },
+                    **_errors("401", "404"),
+                },
+            ),
+            "post": op(
+                "rules.createValidationRule",
+                "Create a validation rule",
+                {"201": one, **write_errors},
+                description=admin + " The condition is type-checked: errors carry line and column (422); "
+                "an api_name already used is a 409.",
+                requestBody=body,
+            ),
+        }
+        self.paths[base + "/{item}"] = {
+            "parameters": [*obj_param, {"$ref": "#/components/parameters/itemName"}],
+            "get": op("rules.getValidationRule", "A validation rule", {"200": one, **_errors("401", "404")}),
+            "put": op(
+                "rules.putValidationRule",
+                "Create or replace a validation rule",
+                {"200": one, **write_errors},
+                description=admin + " `api_name` may be omitted; if sent, it must match the URL.",
+                requestBody={
+                    "required": True,
+                    "content": json_content(with_properties(rule, {}, required=False)),
+                },
+            ),
+            "delete": op(
+                "rules.deleteValidationRule",
+                "Delete a validation rule",
+                {"204": {"description": "Deleted (a rollback can bring it back)."}, **write_errors},
+                description=admin,
+            ),
+        }
+        expression = {"type": "string", "minLength": 1, "maxLength": 4000}
+        diagnostic = {
+            "type": "object",
+            "required": ["line", "column", "message", "suggestion", "snippet"],
+            "properties": {
+                "line": {"type": "integer"},
+                "column": {"type": "integer"},
+                "message": {"type": "string"},
+                "suggestion": {"type": ["string", "null"]},
+                "snippet": {"type": ["string", "null"]},
+            },
+        }
+        self.paths["/api/v1/rules/check"] = {
+            "post": op(
+                "rules.check",
+                "Type-check an expression for a use",
+                {
+                    "200": {
+                        "description": "valid with the type and the field paths read, or the diagnostics.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["valid"],
+                                "properties": {
+                                    "valid": {"type": "boolean"},
+                                    "type": {"type": "string"},
+                                    "references": {"type": "array", "items": {"type": "string"}},
+                                    "diagnostics": {"type": "array", "items": diagnostic},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors("400", "401", "403", "404", "422"),
+                },
+                requestBody={
+                    "required": True,
+                    "content": json_content(
+                        {
+                            "type": "object",
+                            "required": ["object", "expression"],
+                            "properties": {
+                                "object": {"type": "string", "pattern": API_NAME_PATTERN},
+                                "expression": expression,
+                                "context": {
+                                    "type": "string",
+                                    "enum": list(USES),
+                                    "default": "validation",
+                                },
+                                "field": {
+                                    "type": "string",
+                                    "description": "For context default: the field the value is for.",
+                                },
+                            },
+                        }
+                    ),
+                },
+            )
+        }
+        self.paths["/api/v1/rules/evaluate"] = {
+            "post": op(
+                "rules.evaluate",
+                "The value of an expression for one record you may read",
+                {
+                    "200": {
+                        "description": "The value and its rule type.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["value", "type"],
+                                "properties": {"value": {}, "type": {"type": "string"}},
+                            }
+                        ),
+                    },
+                    **_errors("400", "401", "403", "404", "422"),
+                },
+                requestBody={
+                    "required": True,
+                    "content": json_content(
+                        {
+                            "type": "object",
+                            "required": ["object", "expression", "record_id"],
+                            "properties": {
+                                "object": {"type": "string", "pattern": API_NAME_PATTERN},
+                                "expression": expression,
+                                "record_id": _id_schema(),
+                            },
+                        }
+                    ),
+                },
+            )
+        }
+
     def _other_routes(self) -> None:
         """API routes the sections above do not describe (a plugin's
         blueprint, a newer part of the API; the record endpoints while the
@@ -1511,6 +1687,183 @@ class DocumentBuilder:
                 item[method] = operation
 
     # -- auth, account, audit, health ------------------------------------------------------
+
+    def _automation_paths(self) -> None:
+        """Automation rules, their dry run and run log, notifications (metacrm/api/automations.py)."""
+        tags = ["automation"]
+        api_name = {"type": "string", "pattern": API_NAME_PATTERN}
+        automation = with_properties(
+            inline_local_refs(schema_for("automation")),
+            {"object": {**api_name, "description": "The object the rule belongs to."}},
+            required=False,
+        )
+        self.schemas["Automation"] = {**automation, "required": ["object", "api_name", "rule"]}
+        params = [
+            {
+                "name": "object",
+                "in": "path",
+                "required": True,
+                "description": "API name of the object.",
+                "schema": api_name,
+            },
+            {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "description": "API name of the rule.",
+                "schema": api_name,
+            },
+        ]
+        admin = "Metadata admins only (403 otherwise)."
+        write_errors = _errors("400", "401", "403", "404", "409", "422")
+        one = {"description": "The automation rule.", "content": json_content(ref("Automation"))}
+        anything = {"type": "object", "additionalProperties": True}
+        listing = {
+            "type": "object",
+            "required": ["data"],
+            "properties": {"data": {"type": "array", "items": anything}, "next_before": {"type": ["integer", "null"]}},
+        }
+
+        def op(operation_id, summary, responses, **extra) -> dict:
+            return {"tags": tags, "operationId": operation_id, "summary": summary, **extra, "responses": responses}
+
+        def query(name: str, schema: dict, description: str) -> dict:
+            return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+        base = "/api/v1/meta/automations"
+        self.paths[base] = {
+            "get": op(
+                "automation.list",
+                "List automation rules",
+                {
+                    "200": {
+                        "description": "The rules.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["data"],
+                                "properties": {"data": {"type": "array", "items": ref("Automation")}},
+                            }
+                        ),
+                    },
+                    **_errors("401", "403"),
+                },
+                description=admin,
+                parameters=[query("object", api_name, "Only this object's rules.")],
+            ),
+            "post": op(
+                "automation.create",
+                "Create an automation rule",
+                {"201": one, **write_errors},
+                description=admin + " The statement is type-checked; errors carry line and column (422).",
+                requestBody={"required": True, "content": json_content(ref("Automation"))},
+            ),
+        }
+        self.paths[base + "/{object}/{name}"] = {
+            "parameters": params,
+            "get": op(
+                "automation.get", "An automation rule", {"200": one, **_errors("401", "403", "404")}, description=admin
+            ),
+            "put": op(
+                "automation.put",
+                "Create or replace an automation rule",
+                {"200": one, **write_errors},
+                description=admin,
+                requestBody={"required": True, "content": json_content(anything)},
+            ),
+            "delete": op(
+                "automation.delete",
+                "Delete an automation rule",
+                {"204": {"description": "Deleted (a rollback can bring it back)."}, **write_errors},
+                description=admin,
+            ),
+        }
+        self.paths[base + "/{object}/{name}/dry-run"] = {
+            "parameters": params,
+            "post": op(
+                "automation.dryRun",
+                "What the rule would do to one record (nothing is written)",
+                {
+                    "200": {"description": "Trigger, condition and actions.", "content": json_content(anything)},
+                    **write_errors,
+                },
+                description=admin,
+                requestBody={
+                    "required": True,
+                    "content": json_content(
+                        {
+                            "type": "object",
+                            "required": ["record_id"],
+                            "properties": {"record_id": {"type": "integer", "minimum": 1}},
+                        }
+                    ),
+                },
+            ),
+        }
+        self.paths[base + "/{object}/{name}/webhook-secret"] = {
+            "parameters": params,
+            "post": op(
+                "automation.rotateWebhookSecret",
+                "A new webhook signing secret for the rule, shown once",
+                {
+                    "200": {"description": "The secret.", "content": json_content(anything)},
+                    **_errors("401", "403", "404"),
+                },
+                description=admin,
+            ),
+        }
+        integer = {"type": "integer"}
+        self.paths["/api/v1/automation-runs"] = {
+            "get": op(
+                "automation.runs",
+                "The automation run log, newest first",
+                {"200": {"description": "Runs.", "content": json_content(listing)}, **_errors("401", "403", "422")},
+                description=admin,
+                parameters=[
+                    query("rule", {"type": "string"}, "`<object>.<api_name>` of a rule."),
+                    query("object", api_name, "Runs on this object's records."),
+                    query("record", integer, "Runs on this record."),
+                    query("result", {"enum": ["ok", "skipped", "error"]}, "Only this result."),
+                    query("before", integer, "Runs older than this id (paging)."),
+                    query("limit", integer, "At most this many (1-200, default 50)."),
+                ],
+            ),
+        }
+        self.paths["/api/v1/notifications"] = {
+            "get": op(
+                "automation.notifications",
+                "The signed-in user's notifications, newest first",
+                {
+                    "200": {"description": "Notifications and the unread count.", "content": json_content(listing)},
+                    **_errors("401", "422"),
+                },
+                parameters=[
+                    query("unread", {"type": "boolean"}, "Only unread ones."),
+                    query("before", integer, "Older than this id (paging)."),
+                    query("limit", integer, "At most this many (1-200, default 50)."),
+                ],
+            ),
+        }
+        self.paths["/api/v1/notifications/{id}/read"] = {
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "description": "The notification.", "schema": integer}
+            ],
+            "post": op(
+                "automation.readNotification",
+                "Mark a notification read",
+                {
+                    "200": {"description": "The notification.", "content": json_content(anything)},
+                    **_errors("401", "404"),
+                },
+            ),
+        }
+        self.paths["/api/v1/notifications/read-all"] = {
+            "post": op(
+                "automation.readAllNotifications",
+                "Mark all of the user's notifications read",
+                {"200": {"description": "How many were marked.", "content": json_content(anything)}, **_errors("401")},
+            ),
+        }
 
     def _auth_paths(self) -> None:
         tags = ["auth"]

@@ -2,12 +2,26 @@
 
 from metacrm.api.access import blueprint as access_blueprint
 from metacrm.api.auth import blueprint as auth_blueprint
+from metacrm.api.automations import blueprint as automations_blueprint
 from metacrm.api.data import blueprint as data_blueprint
 from metacrm.api.meta import blueprint as meta_blueprint
 from metacrm.api.openapi import blueprint as openapi_blueprint
+from metacrm.api.ownership import blueprint as ownership_blueprint
+from metacrm.api.pools import blueprint as pools_blueprint
+from metacrm.api.rules import blueprint as rules_blueprint
 from metacrm.plugins import hookimpl
 
 
 @hookimpl
 def register_blueprints():
-    return [auth_blueprint, meta_blueprint, data_blueprint, openapi_blueprint, access_blueprint]
+    return [
+        auth_blueprint,
+        meta_blueprint,
+        data_blueprint,
+        openapi_blueprint,
+        access_blueprint,
+        pools_blueprint,
+        ownership_blueprint,
+        automations_blueprint,
+        rules_blueprint,
+    ]

@@ -76,8 +76,9 @@ def definition_checks(instance: Instance):
 def record_store(instance: Instance, binding: TenantBinding, guard: Guard, actor: audit.Actor) -> RecordStore:
     """The record store of ``binding`` with the instance's save pipeline:
     the one way product code gets a store."""
+    model = model_for(instance, binding)
     return RecordStore(
-        binding, model_for(instance, binding), guard, actor, field_types(instance), steps=save_steps(instance)
+        binding, model, guard, actor, field_types(instance), steps=save_steps(instance), instance=instance
     )
 
 

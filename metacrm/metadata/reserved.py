@@ -37,6 +37,7 @@ PLATFORM_RESERVED = frozenset(
         "offset",
         "fields",
         "where",
+        "view",
         "count",
         "include_deleted", "deleted",
         "record",

@@ -92,6 +92,12 @@ class SaveContext:
     def actor(self) -> audit.Actor:
         return self.store.actor
 
+    @property
+    def instance(self):
+        """The :class:`~metacrm.platform.instance.Instance` (its job queue,
+        its plugins), or None for a store built without one."""
+        return self.store.instance
+
     def nested(self, guard=None) -> RecordStore:
         """A record store writing in this same transaction, one level deeper,
         acting with ``guard`` (default: the caller's)."""

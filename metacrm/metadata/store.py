@@ -73,6 +73,7 @@ class RecordStore:
         registry,
         *,
         steps: tuple = (),
+        instance=None,
     ):
         self.binding = binding
         self.model = model
@@ -80,6 +81,7 @@ class RecordStore:
         self.actor = actor
         self.registry = registry
         self.steps = steps
+        self.instance = instance  # the Instance, for steps that need its jobs or plugins (None in bare tools)
         self.depth = 0
         self._conn: Connection | None = None  # set on nested stores
         self._after_commit: list | None = None  # callbacks of the outermost transaction
@@ -91,7 +93,15 @@ class RecordStore:
         depth = self.depth + 1 if depth is None else depth
         if depth > MAX_DEPTH:
             raise Conflict(f"saves caused by saves nest more than {MAX_DEPTH} deep; an automation loops")
-        inner = RecordStore(self.binding, self.model, guard or self.guard, self.actor, self.registry, steps=self.steps)
+        inner = RecordStore(
+            self.binding,
+            self.model,
+            guard or self.guard,
+            self.actor,
+            self.registry,
+            steps=self.steps,
+            instance=self.instance,
+        )
         inner.depth = depth
         inner._conn = conn
         inner._after_commit = self._after_commit if self._after_commit is not None else []

@@ -46,6 +46,14 @@ DEFAULTS: dict[str, Any] = {
     "RECYCLE_BIN_DAYS": 15,
     # Prefilled in the sign-in form (the demo sets "demo").
     "DEFAULT_TENANT": "",
+    # Outgoing mail of automation EMAIL actions; with SMTP_HOST empty, mails
+    # stay in the tenant's outbox marked undelivered (docs/automation.md).
+    "SMTP_HOST": "",
+    "SMTP_PORT": 587,
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_FROM": "",
+    "SMTP_STARTTLS": True,
 }
 
 ENV_PREFIX = "METACRM_"

@@ -92,6 +92,19 @@ class HookSpecs:
         of every metadata change, in its transaction."""
 
     @hookspec
+    def register_automation_actions(self):
+        """Return a list of automation actions
+        (``metacrm.rules.automation.AutomationAction``: a name, a function
+        taking an ``ActionCall``, argument types, ``phase`` "before" or
+        "after" the write, ``slow`` for work done on a job) that automation
+        rules call with ``CALL name(args)``.
+
+        Called when an instance first runs or checks automations. Names must
+        be unique across plugins. The access layer registers the
+        round-robin / least-busy owner assignment and return-to-pool actions
+        through this hook (docs/automation.md)."""
+
+    @hookspec
     def metadata_packages(self):
         """Return a list of folders (``pathlib.Path``), each a metadata package
         (``package.yaml`` plus ``objects/<name>/*.yaml``; see docs/plugins.md).

@@ -35,7 +35,10 @@ def model() -> CompiledModel:
 
 
 def store() -> RecordStore:
-    return RecordStore(current_tenant(), model(), guard(), current_actor(), field_types(), steps=save_steps(instance()))
+    steps = save_steps(instance())
+    return RecordStore(
+        current_tenant(), model(), guard(), current_actor(), field_types(), steps=steps, instance=instance()
+    )
 
 
 def field_types():

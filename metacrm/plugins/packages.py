@@ -7,6 +7,9 @@ A package is a folder::
     objects/<object>/fields.yaml     a list of field definitions
     objects/<object>/layouts.yaml    a list of layouts          (optional)
     objects/<object>/list_views.yaml a list of list views       (optional)
+    objects/<object>/validation_rules.yaml  a list of validation rules (optional)
+    objects/<object>/automations.yaml       a list of automation rules (optional; docs/automation.md)
+    access/pools.yaml                public pools (optional; docs/access.md)
 
 Applying a package is idempotent: it compares each document with the
 tenant's live definition and changes only what differs, all in ONE metadata
@@ -39,6 +42,8 @@ class ObjectDocuments:
     fields: list[dict] = field(default_factory=list)
     layouts: list[dict] = field(default_factory=list)
     list_views: list[dict] = field(default_factory=list)
+    validation_rules: list[dict] = field(default_factory=list)
+    automations: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -49,6 +54,7 @@ class Package:
     path: Path
     manifest: dict
     objects: dict[str, ObjectDocuments]
+    pools: list[dict] = field(default_factory=list)
 
 
 def _read_yaml(path: Path, default: Any) -> Any:
@@ -77,6 +83,8 @@ def load_package(path: Path) -> Package:
             _read_yaml(folder / "fields.yaml", []),
             _read_yaml(folder / "layouts.yaml", []),
             _read_yaml(folder / "list_views.yaml", []),
+            validation_rules=_read_yaml(folder / "validation_rules.yaml", []),
+            automations=_read_yaml(folder / "automations.yaml", []),
         )
         objects[definition.get("api_name", folder.name)] = documents
     return Package(
@@ -86,6 +94,7 @@ def load_package(path: Path) -> Package:
         path,
         manifest,
         objects,
+        _read_yaml(path / "access" / "pools.yaml", []),
     )
 
 
@@ -166,6 +175,8 @@ def apply_package(instance: Instance, binding: TenantBinding, package: Package, 
             for kind, documents, put in (
                 ("layout", docs.layouts, tx.put_layout),
                 ("list_view", docs.list_views, tx.put_list_view),
+                ("validation_rule", docs.validation_rules, tx.put_validation_rule),
+                ("automation", docs.automations, tx.put_automation),
             ):
                 for document in documents:
                     existing = state.get(kind, f"{api_name}.{document.get('api_name')}")
@@ -174,6 +185,10 @@ def apply_package(instance: Instance, binding: TenantBinding, package: Package, 
                         count(True, created=existing is None)
                     else:
                         count(False)
+        if package.pools:  # pools it ships, created once (the tenant's admins own them after)
+            from metacrm.access.changes import apply_package_pools
+
+            counts["created"] += len(apply_package_pools(tx, binding.slug, package.pools))
         # 4. the package record itself
         record = {
             "api_name": package.name,

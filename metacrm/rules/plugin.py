@@ -13,11 +13,17 @@ and each checks the rule-language parts of a metadata change through the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from metacrm.platform.hooks import hookimpl
 from metacrm.rules import automation, fieldtypes, saving
 
 
 class RulesPlugin:
+    @hookimpl
+    def tenant_migration_locations(self):
+        return [Path(__file__).parent / "migrations"]
+
     @hookimpl
     def register_field_types(self):
         return list(fieldtypes.FIELD_TYPES)
