@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from metacrm import access
+from metacrm.access import sharing
 from metacrm.access.guard import SystemGuard
 from metacrm.app import BUILTIN_PLUGINS, build_instance, create_app
 from metacrm.metadata.model import record_store
@@ -41,6 +42,8 @@ DEMO_ROLES = (
     ("marketing", "Marketing"),
     ("read_only", "Read Only"),
 )
+# The demo's teams by role.
+DEMO_TEAMS = {"sales_manager": "sales", "sales_rep": "sales", "service_agent": "service"}
 CLI_ACTOR = audit.Actor(email="cli")
 
 
@@ -131,6 +134,7 @@ def demo(overrides, host, port, admin_email, admin_password):
         binding = instance.db.bind(DEMO_TENANT)
         access.provision_member(instance, binding, admin_id, actor=CLI_ACTOR)
         owner_ids = [admin_id]
+        team_members: dict[str | None, list[int]] = {}
         for role, name in DEMO_ROLES:
             user_id = identities.create_user(
                 instance,
@@ -144,6 +148,11 @@ def demo(overrides, host, port, admin_email, admin_password):
             access.provision_member(instance, binding, user_id, actor=CLI_ACTOR)
             if role in ("sales_manager", "sales_rep", "service_agent"):
                 owner_ids.append(user_id)
+            team_members.setdefault(DEMO_TEAMS.get(role), []).append(user_id)
+        for team, members in team_members.items():
+            if team:  # web leads are assigned round-robin over "sales" (crm_core's assign_web_leads)
+                document = {"api_name": team, "label": team.title(), "members": members}
+                sharing.create_team(instance, binding, document, CLI_ACTOR)
         _seed_demo(instance, owner_ids)
         _keep_credentials(credentials, admin_email, password)
     elif admin_password:

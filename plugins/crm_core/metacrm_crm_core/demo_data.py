@@ -43,8 +43,9 @@ BASE_COUNTS: dict[str, int] = {
 # The most rows handed to ``create`` in one call.
 CHUNK_SIZE = 1000
 
-# Demo-only mapping of opportunity stage → win probability (percent) and
-# forecast category. The rule-language issue will turn it into metadata.
+# Opportunity stage → win probability (percent) and forecast category. The
+# automation rule stage_probability (objects/opportunity/automations.yaml)
+# sets the same probabilities on every save; the demo sends them as well.
 STAGE_PROBABILITY = {"prospecting": 10, "qualification": 20, "proposal": 50, "negotiation": 75,
                      "closed_won": 100, "closed_lost": 0}
 STAGE_FORECAST = {"prospecting": "pipeline", "qualification": "pipeline", "proposal": "best_case",
@@ -750,7 +751,8 @@ class _Generator:
         stage = self.pick("opportunity", "stage", {"prospecting": 20, "qualification": 18, "proposal": 15,
                                                    "negotiation": 12, "closed_won": 20, "closed_lost": 15})
         closed = stage.startswith("closed_")
-        close_date = self.day(-182, 0) if closed else self.day(-20, 182)
+        # Open opportunities close in the future (validation rule close_date_not_past).
+        close_date = self.day(-182, 0) if closed else self.day(1, 182)
         created = min(close_date - dt.timedelta(days=self.rng.randint(14, 120)), self.today)
         active = [p for p in self.products if p["active"]] or self.products
         chosen = self.rng.sample(active, min(len(active), self.rng.choice((1, 1, 2, 2, 3))))
