@@ -11,8 +11,6 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from metacrm_crm_core.plugin import PACKAGE_DIR
-
 from metacrm.access import provision_member, sharing
 from metacrm.access.guard import SystemGuard
 from metacrm.access.tables import pool_records
@@ -24,6 +22,8 @@ from metacrm.platform.errors import ValidationFailed
 from metacrm.plugins.packages import apply_package, load_package
 from metacrm.rules.automation.scheduled import run_time_rules
 from metacrm.rules.automation.tables import automation_runs, notifications
+
+from metacrm_crm_core.plugin import PACKAGE_DIR
 from tests.conftest import PASSWORD, make_config
 
 
