@@ -549,12 +549,21 @@ class RecordStore:
             numbers[name] = [field_type.render(n) for n in range(last - count, last)]
         return numbers
 
-    def create(self, object_name: str, data: dict, *, owner_id: int | None = None) -> dict:
-        return self.bulk_create(object_name, [data], owner_ids=[owner_id], single=True)[0]
+    def create(self, object_name: str, data: dict, *, owner_id: int | None = None, read_back: bool = True) -> dict:
+        return self.bulk_create(object_name, [data], owner_ids=[owner_id], single=True, read_back=read_back)[0]
 
     def bulk_create(
-        self, object_name: str, rows: list[dict], *, owner_ids: list[int | None] | None = None, single: bool = False
+        self,
+        object_name: str,
+        rows: list[dict],
+        *,
+        owner_ids: list[int | None] | None = None,
+        single: bool = False,
+        read_back: bool = True,
     ) -> list[dict]:
+        """Create records, all or none. Returns them as ``get`` would (only
+        their ids beyond 50 records, or when ``read_back`` is false: callers
+        such as automations that need no more save the reads)."""
         obj = self.object(object_name)
         self.guard.require("create", obj)
         if not isinstance(rows, list) or not rows:
@@ -603,7 +612,7 @@ class RecordStore:
             audit.record_many(conn, self.actor, "record.created", object=obj.api_name, items=entries)
             self._run_steps("after_write", ctx, saves)
             self._run_steps("after_commit", ctx, saves)
-        return [self.get(object_name, record_id) for record_id in ids] if len(ids) <= 50 else [{"id": i} for i in ids]
+        return self._read_back(object_name, ids, read_back)
 
     def _insert(self, conn: Connection, obj: CompiledObject, params: list[dict]) -> list[int]:
         # Rows may set different columns; group them so each executemany is uniform.
@@ -646,15 +655,30 @@ class RecordStore:
             if ids:
                 conn.execute(junction.insert(), [{"source_id": record_id, "target_id": i} for i in dict.fromkeys(ids)])
 
-    def update(self, object_name: str, record_id: Any, data: dict, *, expected_version: int | None = None) -> dict:
+    def _read_back(self, object_name: str, ids: list[int], read_back: bool) -> list[dict]:
+        if read_back and len(ids) <= 50:
+            return [self.get(object_name, record_id) for record_id in ids]
+        return [{"id": i} for i in ids]
+
+    def update(
+        self,
+        object_name: str,
+        record_id: Any,
+        data: dict,
+        *,
+        expected_version: int | None = None,
+        read_back: bool = True,
+    ) -> dict:
         row = dict(data) if isinstance(data, dict) else data
         if isinstance(row, dict):
             row["id"] = record_id
             if expected_version is not None:
                 row["version"] = expected_version
-        return self.bulk_update(object_name, [row], single=True)[0]
+        return self.bulk_update(object_name, [row], single=True, read_back=read_back)[0]
 
-    def bulk_update(self, object_name: str, rows: list[dict], *, single: bool = False) -> list[dict]:
+    def bulk_update(
+        self, object_name: str, rows: list[dict], *, single: bool = False, read_back: bool = True
+    ) -> list[dict]:
         """Partial updates; each row names its ``id`` and may carry ``version``
         (optimistic lock: a stale version is a 409 and nothing is written)."""
         obj = self.object(object_name)
@@ -731,7 +755,7 @@ class RecordStore:
             audit.record_many(conn, self.actor, "record.updated", object=obj.api_name, items=entries)
             self._run_steps("after_write", ctx, saves)
             self._run_steps("after_commit", ctx, saves)
-        return [self.get(object_name, record_id) for record_id in ids] if len(ids) <= 50 else [{"id": i} for i in ids]
+        return self._read_back(object_name, ids, read_back)
 
     # -- delete, restore, purge ----------------------------------------------------------
 

@@ -355,7 +355,7 @@ class Executor:
             owner = data.pop("owner_id", None)
             fields = {k: jsonable(obj.fields[k].from_db(v)) for k, v in data.items()}
             if fields:
-                self.store.update(obj.api_name, record_id, fields)
+                self.store.update(obj.api_name, record_id, fields, read_back=False)
             if owner_given:
                 self._set_owner(record_id, owner)
                 fields["owner_id"] = owner
@@ -363,7 +363,7 @@ class Executor:
         if kind == "create":
             data = self.values_of(compiled, record)
             owner = data.pop("owner_id", None)
-            created = self.store.create(compiled.object, data, owner_id=owner)
+            created = self.store.create(compiled.object, data, owner_id=owner, read_back=False)
             return {"action": "create", "object": compiled.object, "id": created["id"], "values": data}
         if kind == "update_related":
             data = self.values_of(compiled, record)
@@ -377,14 +377,14 @@ class Executor:
                 ).scalars()
             )
             if ids:
-                self.store.bulk_update(compiled.object, [{**data, "id": i} for i in ids])
+                self.store.bulk_update(compiled.object, [{**data, "id": i} for i in ids], read_back=False)
             return {"action": "update_related", "object": compiled.object, "ids": ids, "values": data}
         if kind == "update_parent":
             data = self.values_of(compiled, record)
             parent = values.get(compiled.field)
             if parent is None:
                 return {"action": "update_parent", "object": compiled.target, "skipped": f"{compiled.field} is empty"}
-            self.store.update(compiled.target, int(parent), data)
+            self.store.update(compiled.target, int(parent), data, read_back=False)
             return {"action": "update_parent", "object": compiled.target, "id": int(parent), "values": data}
         if kind == "notify":
             user = compiled.expression(record)
