@@ -5,23 +5,51 @@ model, and compiled to one SQLAlchemy clause the record store ANDs with the
 guard's scope — no row is loaded to be filtered in Python. It may read only
 fields the user can see. Lookup traversal (``Account.Industry``) is refused
 here until record scopes also apply to the records a path passes through.
+
+Checking for SQL is the costly part (it measures the compiled SQL and has
+SQLite parse it), so the checked expression is kept per (model, object,
+text) in a small LRU, with its SQL clause when it reads no ``$User`` (NOW
+and TODAY are bound when the query runs). What depends on the user — the
+readable fields, and the SQL of a filter that reads ``$User`` — is still
+done on every request.
 """
 
 from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
 
 from sqlalchemy.sql.elements import ColumnElement
 
 from metacrm.metadata.physical import CompiledModel
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.identity import Identity
-from metacrm.rules import BOOLEAN, CheckContext, SqlContext, UserGlobals, check, compile_sql, parse
+from metacrm.rules import BOOLEAN, CheckContext, SqlContext, TypedExpression, UserGlobals, check, compile_sql, parse
+
+CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class CheckedFilter:
+    """A filter checked against one model: the field paths it reads (sorted)
+    and, when it reads no ``$User``, its SQL (the same for every user)."""
+
+    typed: TypedExpression
+    paths: list[tuple[str, ...]]
+    clause: ColumnElement | None
+
+
+_checked: OrderedDict[tuple[int, str, str], tuple[weakref.ref, CheckedFilter]] = OrderedDict()
+_lock = threading.Lock()
 
 
 def where_clause(
     model: CompiledModel, object_name: str, expression: str, readable: set[str], identity: Identity
 ) -> ColumnElement:
-    typed = check(parse(expression), CheckContext(model, object_name, sql=True, purpose="a filter"), expect=BOOLEAN)
-    for path in sorted(typed.references()):
+    checked = checked_filter(model, object_name, expression)
+    for path in checked.paths:
         if len(path) > 1:
             raise ValidationFailed(
                 f"where: {'.'.join(path)} reads another object; filter on fields of {object_name} "
@@ -32,4 +60,28 @@ def where_clause(
             raise ValidationFailed(
                 f"where: no field {path[0]!r}", details={"fields": {"where": [f"no field {path[0]!r}"]}}
             )
-    return compile_sql(typed, SqlContext(model, object_name, user=UserGlobals.from_identity(identity)))
+    if checked.clause is not None:
+        return checked.clause
+    return compile_sql(checked.typed, SqlContext(model, object_name, user=UserGlobals.from_identity(identity)))
+
+
+def checked_filter(model: CompiledModel, object_name: str, expression: str) -> CheckedFilter:
+    """``expression`` checked as a filter of ``object_name`` in ``model``.
+    Cached per model object (not per revision number: two tenants may share
+    one); a RuleError is not cached."""
+    key = (id(model), object_name, expression)
+    with _lock:
+        hit = _checked.get(key)
+        if hit is not None and hit[0]() is model:
+            _checked.move_to_end(key)
+            return hit[1]
+    typed = check(parse(expression), CheckContext(model, object_name, sql=True, purpose="a filter"), expect=BOOLEAN)
+    reads_user = any(item.kind == "global" and item.value not in ("now", "today") for item in typed.walk())
+    clause = None if reads_user else compile_sql(typed, SqlContext(model, object_name))
+    checked = CheckedFilter(typed, sorted(typed.references()), clause)
+    with _lock:
+        _checked[key] = (weakref.ref(model), checked)
+        _checked.move_to_end(key)
+        while len(_checked) > CACHE_SIZE:
+            _checked.popitem(last=False)
+    return checked

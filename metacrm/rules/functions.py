@@ -19,6 +19,7 @@ Depends on SQLAlchemy, google-re2 and the rest of :mod:`metacrm.rules`.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -70,6 +71,10 @@ class Function:
       receives ``(frame, args)`` where each arg is a compiled closure to call
       with ``frame``; with ``uses_record`` it receives ``(frame, *values)``.
       ``python_builder(typed, compiled_args) -> closure`` replaces all that.
+    * ``guarded``: whether the compiled closure needs a guard (an arithmetic
+      error → null, a limit → RuleError). False only for implementations
+      that do nothing but call their argument closures (each guarded
+      itself), compare values or read the record, such as IF, AND, TODAY.
     * ``sql(call: SqlCall) -> ColumnElement``, or None when the function has
       no SQL form (it cannot be used in filters and scopes).
     * ``prior``: needs a record with prior values (validation and
@@ -92,6 +97,7 @@ class Function:
     prior: bool = False
     type_rule: Callable[[CallCheck], RuleType] | None = None
     python_builder: Callable[..., Callable] | None = None
+    guarded: bool = True
     operator: str | None = None  # the symbol, for operators
     returns_doc: str = "depends on the arguments"  # when ``returns`` is None
 
@@ -193,19 +199,30 @@ def _bool_sql(condition: ColumnElement) -> ColumnElement:
 # -- logical -----------------------------------------------------------------------------
 
 
-def _if_python(frame, args):
+def _if_builder(typed: TypedExpression, args: list[Callable]):
     condition, then, otherwise = args
-    return then(frame) if condition(frame) is True else otherwise(frame)
+
+    def run(frame):
+        return then(frame) if condition(frame) is True else otherwise(frame)
+
+    return run
 
 
-def _case_python(frame, args):
-    subject = args[0](frame)
-    if subject is not None:
-        for i in range(1, len(args) - 1, 2):
-            candidate = args[i](frame)
-            if candidate is not None and subject == candidate:
-                return args[i + 1](frame)
-    return args[-1](frame)
+def _case_builder(typed: TypedExpression, args: list[Callable]):
+    subject, *rest = args
+    pairs = tuple((rest[i], rest[i + 1]) for i in range(0, len(rest) - 1, 2))
+    default = rest[-1]
+
+    def run(frame):
+        value = subject(frame)
+        if value is not None:
+            for candidate, result in pairs:
+                found = candidate(frame)
+                if found is not None and value == found:
+                    return result(frame)
+        return default(frame)
+
+    return run
 
 
 def _case_type(call: CallCheck) -> RuleType:
@@ -225,31 +242,74 @@ def _case_sql(call: SqlCall):
     return sa.case(*[(args[0] == v, r) for v, r in whens], else_=args[-1])
 
 
-def _and_python(frame, args):
-    unknown = False
-    for arg in args:
-        value = arg(frame)
-        if value is False:
-            return False
-        if value is None:
-            unknown = True
-    return None if unknown else True
+def _and_builder(typed: TypedExpression, args: list[Callable]):
+    """False when any condition is false (the rest are not evaluated), else
+    null when any is null, else true."""
+    if len(args) == 2:
+        first, second = args
+
+        def both(frame):
+            a = first(frame)
+            if a is False:
+                return False
+            b = second(frame)
+            if b is False:
+                return False
+            return None if a is None or b is None else True
+
+        return both
+
+    def every(frame):
+        unknown = False
+        for arg in args:
+            value = arg(frame)
+            if value is False:
+                return False
+            if value is None:
+                unknown = True
+        return None if unknown else True
+
+    return every
 
 
-def _or_python(frame, args):
-    unknown = False
-    for arg in args:
-        value = arg(frame)
-        if value is True:
-            return True
-        if value is None:
-            unknown = True
-    return None if unknown else False
+def _or_builder(typed: TypedExpression, args: list[Callable]):
+    """True when any condition is true (the rest are not evaluated), else
+    null when any is null, else false."""
+    if len(args) == 2:
+        first, second = args
+
+        def either(frame):
+            a = first(frame)
+            if a is True:
+                return True
+            b = second(frame)
+            if b is True:
+                return True
+            return None if a is None or b is None else False
+
+        return either
+
+    def any_of(frame):
+        unknown = False
+        for arg in args:
+            value = arg(frame)
+            if value is True:
+                return True
+            if value is None:
+                unknown = True
+        return None if unknown else False
+
+    return any_of
 
 
-def _blankvalue_python(frame, args):
-    value = args[0](frame)
-    return args[1](frame) if _is_blank(value) else value
+def _blankvalue_builder(typed: TypedExpression, args: list[Callable]):
+    value_of, default = args
+
+    def run(frame):
+        value = value_of(frame)
+        return default(frame) if _is_blank(value) else value
+
+    return run
 
 
 def _blankvalue_sql(call: SqlCall):
@@ -372,14 +432,21 @@ def _substitute_sql(call: SqlCall):
     )
 
 
-def _ends_sql(call: SqlCall):
-    t, s = call.args
-    tail = sa.func.substr(t, sa.func.length(t) - sa.func.length(s) + _int(1), type_=sa.String())
-    return sa.case(
-        (sa.or_(t.is_(None), s.is_(None)), sa.null()),
-        (sa.func.length(s) > sa.func.length(t), sa.false()),
-        else_=tail == s,
-    )
+def _text_match_sql(construct: type[sf.TextMatch], before: str, after: str):
+    """The SQL form of BEGINS / ENDS / CONTAINS: ``construct`` with the part as
+    an escaped LIKE pattern between the wildcards ``before`` and ``after``
+    (escaped here for a literal part, in SQL for any other)."""
+
+    def build(call: SqlCall):
+        t, part = call.args
+        typed_part = call.typed.args[1]
+        if typed_part.kind == "literal" and isinstance(typed_part.value, str):
+            pattern = _text(before + sf.like_escaped(typed_part.value) + after)
+        else:
+            pattern = _text(before).concat(sf.like_escaped_sql(part)).concat(_text(after))
+        return construct(t, part, pattern)
+
+    return build
 
 
 def _find_sql(call: SqlCall):
@@ -549,12 +616,13 @@ def builtin_functions() -> list[Function]:
             "logical",
             (_p("condition", "BOOLEAN"), _p("then"), _p("else")),
             None,
-            _if_python,
+            None,
             lambda c: sa.case((c.args[0], c.args[1]), else_=c.args[2]),
             "``then`` when the condition is true, otherwise ``else`` (a null condition counts as false).",
             'IF(Amount > 10000, "big", "small")',
             strict=False,
-            lazy=True,
+            python_builder=_if_builder,
+            guarded=False,
             type_rule=lambda call: call.unify([1, 2]),
             returns_doc="the type of then and else",
         ),
@@ -563,14 +631,15 @@ def builtin_functions() -> list[Function]:
             "logical",
             (_p("expression"), _p("value"), _p("result"), _p("default")),
             None,
-            _case_python,
+            None,
             _case_sql,
             "The result paired with the first value equal to the expression, else the default "
             "(a null expression gives the default).",
             'CASE(Stage, "won", 1, "lost", -1, 0)',
             variadic=True,
             strict=False,
-            lazy=True,
+            python_builder=_case_builder,
+            guarded=False,
             type_rule=_case_type,
             returns_doc="the type of the results",
         ),
@@ -579,27 +648,29 @@ def builtin_functions() -> list[Function]:
             "logical",
             (_p("condition", "BOOLEAN"),),
             BOOLEAN,
-            _and_python,
+            None,
             lambda c: sa.and_(*c.args),
             "True when every condition is true; false when any is false; otherwise null. "
             "Infix: ``a and b``, ``a && b``.",
             'AND(Amount > 100, ISPICKVAL(Stage, "won"))',
             variadic=True,
             strict=False,
-            lazy=True,
+            python_builder=_and_builder,
+            guarded=False,
         ),
         Function(
             "OR",
             "logical",
             (_p("condition", "BOOLEAN"),),
             BOOLEAN,
-            _or_python,
+            None,
             lambda c: sa.or_(*c.args),
             "True when any condition is true; false when all are false; otherwise null. Infix: ``a or b``, ``a || b``.",
             'OR(Stage = "won", Amount > 100)',
             variadic=True,
             strict=False,
-            lazy=True,
+            python_builder=_or_builder,
+            guarded=False,
         ),
         Function(
             "NOT",
@@ -627,12 +698,13 @@ def builtin_functions() -> list[Function]:
             "logical",
             (_p("value"), _p("default")),
             None,
-            _blankvalue_python,
+            None,
             _blankvalue_sql,
             "The value, or the default when the value is blank (see ISBLANK).",
             "BLANKVALUE(Nickname, Name)",
             strict=False,
-            lazy=True,
+            python_builder=_blankvalue_builder,
+            guarded=False,
             type_rule=lambda call: call.unify([0, 1]),
             returns_doc="the type of value and default",
         ),
@@ -672,6 +744,7 @@ def builtin_functions() -> list[Function]:
             "ISNEW()",
             strict=False,
             uses_record=True,
+            guarded=False,
             prior=True,
         ),
         Function(
@@ -780,7 +853,7 @@ def builtin_functions() -> list[Function]:
             (_p("text", *T), _p("part", *T)),
             BOOLEAN,
             lambda t, s: s in t,
-            lambda c: sf.Position(c.args[0], c.args[1]) > _int(0),
+            _text_match_sql(sf.Contains, "%", "%"),
             "True when ``part`` occurs in the text (case-sensitive; the empty text occurs everywhere).",
             'CONTAINS(Name, "Corp")',
         ),
@@ -790,7 +863,7 @@ def builtin_functions() -> list[Function]:
             (_p("text", *T), _p("prefix", *T)),
             BOOLEAN,
             lambda t, s: t.startswith(s),
-            lambda c: sa.func.substr(c.args[0], _int(1), sa.func.length(c.args[1]), type_=sa.String()) == c.args[1],
+            _text_match_sql(sf.Begins, "", "%"),
             "True when the text starts with ``prefix`` (case-sensitive).",
             'BEGINS(Phone, "+86")',
         ),
@@ -800,7 +873,7 @@ def builtin_functions() -> list[Function]:
             (_p("text", *T), _p("suffix", *T)),
             BOOLEAN,
             lambda t, s: t.endswith(s),
-            _ends_sql,
+            _text_match_sql(sf.Ends, "%", ""),
             "True when the text ends with ``suffix`` (case-sensitive).",
             'ENDS(Email, "@acme.com")',
         ),
@@ -974,6 +1047,7 @@ def builtin_functions() -> list[Function]:
             "CloseDate < TODAY()",
             strict=False,
             uses_record=True,
+            guarded=False,
         ),
         Function(
             "NOW",
@@ -986,6 +1060,7 @@ def builtin_functions() -> list[Function]:
             "NOW() - created_at > 7",
             strict=False,
             uses_record=True,
+            guarded=False,
         ),
         Function(
             "DATE",
@@ -1111,12 +1186,12 @@ def _operator(symbol: str, name: str, params, returns, python, sql, doc: str, *,
 
 def _compare_python(op):
     return {
-        "=": lambda a, b: a == b,
-        "!=": lambda a, b: a != b,
-        "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b,
-        ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b,
+        "=": operator.eq,
+        "!=": operator.ne,
+        "<": operator.lt,
+        "<=": operator.le,
+        ">": operator.gt,
+        ">=": operator.ge,
     }[op]
 
 
@@ -1150,8 +1225,10 @@ def _membership_python(value, *options):
 
 
 def _membership_builder(typed: TypedExpression, args: list[Callable]):
+    value_of, *options = args
+
     def run(frame):
-        return _membership_python(*(arg(frame) for arg in args))
+        return _membership_python(value_of(frame), *[option(frame) for option in options])
 
     return run
 

@@ -32,6 +32,7 @@ INT_LIMIT = 10**9  # counts (characters, days, months) are clamped to ±this
 MAX_EXPONENT = 1000  # POWER exponents beyond ±this give null
 NUMBER_LIMIT = Decimal("1e28")  # POWER results at or beyond this give null
 OVERFLOW = 10**100  # any result at or beyond this magnitude overflows (null)
+_DECIMAL_OVERFLOW = Decimal(OVERFLOW)  # the same, compared without converting it each time
 MIN_DATE, MAX_DATE = date(1, 1, 1), date(9999, 12, 31)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MS_PER_DAY = 86_400_000
@@ -52,29 +53,60 @@ _TO_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 def normalise(type_name: str, value: Any) -> Any:
     """A value read from a record in the form the rules compute with: floats
     (SQLite) → Decimal, naive datetimes → UTC, ``;a;b;`` → a list, 0/1 → bool."""
+    return normaliser(type_name)(value)
+
+
+def normaliser(type_name: str):
+    """:func:`normalise` for one type: a function of the value."""
+    return _NORMALISERS.get(type_name, _as_is)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _number_value(value: Any) -> Any:
+    return float_number(value) if isinstance(value, float) else value
+
+
+def _datetime_value(value: Any) -> Any:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return as_datetime(value)
+
+
+def _date_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    return value
+
+
+def _multi_value(value: Any) -> Any:
     if value is None:
         return None
-    if type_name == "NUMBER":
-        return float_number(value) if isinstance(value, float) else value
-    if type_name == "DATETIME":
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return as_datetime(value)
-    if type_name == "DATE":
-        if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, str):
-            return date.fromisoformat(value[:10])
-        return value
-    if type_name == "MULTI":
-        if isinstance(value, str):
-            return [part for part in value.split(";") if part]
-        return list(value)
-    if type_name == "BOOLEAN":
-        return bool(value)
-    if type_name == "ID":
-        return int(value)
-    return value
+    if isinstance(value, str):
+        return [part for part in value.split(";") if part]
+    return list(value)
+
+
+def _boolean_value(value: Any) -> Any:
+    return None if value is None else bool(value)
+
+
+def _id_value(value: Any) -> Any:
+    return None if value is None else int(value)
+
+
+_NORMALISERS = {
+    "NUMBER": _number_value,
+    "DATETIME": _datetime_value,
+    "DATE": _date_value,
+    "MULTI": _multi_value,
+    "BOOLEAN": _boolean_value,
+    "ID": _id_value,
+}
 
 
 # -- numbers -------------------------------------------------------------------
@@ -104,7 +136,7 @@ def number(value: Any) -> int | Decimal | None:
         return value if -OVERFLOW < value < OVERFLOW else None
     try:
         value = as_decimal(value)
-        if not value.is_finite() or abs(value) >= OVERFLOW:
+        if not value.is_finite() or abs(value) >= _DECIMAL_OVERFLOW:
             return None
         rounded = value.quantize(QUANTUM, context=CONTEXT)
     except (decimal.InvalidOperation, ValueError):
@@ -128,20 +160,23 @@ def to_int(value: Any) -> int:
 
 
 def add(a, b):
-    if isinstance(a, int) and isinstance(b, int):
-        return number(a + b)
+    if type(a) is int and type(b) is int:  # number(a + b) without its type tests
+        result = a + b
+        return result if -OVERFLOW < result < OVERFLOW else None
     return number(CONTEXT.add(as_decimal(a), as_decimal(b)))
 
 
 def subtract(a, b):
-    if isinstance(a, int) and isinstance(b, int):
-        return number(a - b)
+    if type(a) is int and type(b) is int:  # number(a - b) without its type tests
+        result = a - b
+        return result if -OVERFLOW < result < OVERFLOW else None
     return number(CONTEXT.subtract(as_decimal(a), as_decimal(b)))
 
 
 def multiply(a, b):
-    if isinstance(a, int) and isinstance(b, int):
-        return number(a * b)
+    if type(a) is int and type(b) is int:  # number(a * b) without its type tests
+        result = a * b
+        return result if -OVERFLOW < result < OVERFLOW else None
     return number(CONTEXT.multiply(as_decimal(a), as_decimal(b)))
 
 
@@ -163,9 +198,12 @@ def modulo(a, b):
     return number(CONTEXT.remainder(as_decimal(a), as_decimal(b)))
 
 
+_QUANTA = {digits: Decimal(1).scaleb(-digits) for digits in range(-10, 11)}  # ROUND's digits
+
+
 def round_to(value, digits: int):
     """Half away from zero to ``digits`` places (negative: tens, hundreds…)."""
-    quantum = Decimal(1).scaleb(-digits)
+    quantum = _QUANTA.get(digits) or Decimal(1).scaleb(-digits)
     try:
         return number(as_decimal(value).quantize(quantum, rounding=decimal.ROUND_HALF_UP, context=CONTEXT))
     except decimal.InvalidOperation:

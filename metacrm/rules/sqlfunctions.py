@@ -425,6 +425,66 @@ class Position(Portable):
         return sa.func.strpos(haystack, needle)
 
 
+LIKE_ESCAPE = "\\"
+
+
+def like_escaped(text: str) -> str:
+    """``text`` as a LIKE pattern that matches only itself (escape character ``\\``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def like_escaped_sql(text: ColumnElement) -> ColumnElement:
+    """:func:`like_escaped` computed in SQL, for a pattern that is not a literal."""
+    for special in ("\\", "%", "_"):
+        text = sa.func.replace(text, _text(special), _text(LIKE_ESCAPE + special), type_=sa.String())
+    return text
+
+
+class TextMatch(Portable):
+    """BEGINS / ENDS / CONTAINS (the subclasses) of ``part`` in ``t``.
+    ``pattern`` is ``part`` as an escaped LIKE pattern with its ``%``
+    wildcards. On PostgreSQL the test is ``t LIKE pattern``: case-sensitive
+    there, and the planner estimates it from the column's statistics (an
+    expression such as ``substr(t, 1, n) = part`` gets a blind guess). SQLite's
+    LIKE ignores case, so SQLite keeps the exact forms in ``sqlite``."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+
+    @staticmethod
+    def postgresql(t, part, pattern):
+        return t.like(pattern, escape=LIKE_ESCAPE)
+
+
+class Begins(TextMatch):
+    inherit_cache = True
+
+    @staticmethod
+    def sqlite(t, part, pattern):
+        return sa.func.substr(t, _int(1), sa.func.length(part), type_=sa.String()) == part
+
+
+class Ends(TextMatch):
+    inherit_cache = True
+
+    @staticmethod
+    def sqlite(t, part, pattern):
+        tail = sa.func.substr(t, sa.func.length(t) - sa.func.length(part) + _int(1), type_=sa.String())
+        return sa.case(
+            (sa.or_(t.is_(None), part.is_(None)), sa.null()),
+            (sa.func.length(part) > sa.func.length(t), sa.false()),
+            else_=tail == part,
+        )
+
+
+class Contains(TextMatch):
+    inherit_cache = True
+
+    @staticmethod
+    def sqlite(t, part, pattern):
+        return sa.func.instr(t, part) > _int(0)
+
+
 class Codepoints(Portable):
     """Text ordered by code point (PostgreSQL's "C" collation; SQLite's default)."""
 

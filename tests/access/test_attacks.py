@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
+import sqlalchemy as sa
+
+from metacrm.access.tables import record_shares
 from metacrm.app import build_instance, create_app
 from tests.access.conftest import USERS
 
@@ -354,3 +358,26 @@ def test_a_condition_scope_cannot_be_turned_into_sql(acl):
         assert response.status_code == 422, text
         assert "read.condition" in response.json["error"]["details"]["fields"]
     assert acl.system_store().query("deal", limit=1).data
+
+
+def test_a_share_older_than_the_record_does_not_open_it(acl):
+    """A share is for the record its id named when it was granted: where an
+    id can be handed out again (SQLite, after a purge), an older share must
+    not open the new record."""
+    client, rep_a = acl.client(), acl.headers("rep_a")
+    visible = {r["id"] for r in client.get("/api/v1/data/deal", headers=rep_a).json["data"]}
+    with acl.binding.begin() as conn:
+        share = conn.execute(
+            sa.select(record_shares).where(
+                record_shares.c.object == "deal", record_shares.c.user_id == acl.ids["rep_a"]
+            )
+        ).first()
+        assert share is not None and share.record_id in visible
+        deals = acl.system_store().model.object("deal").table
+        created = conn.execute(sa.select(deals.c.created_at).where(deals.c.id == share.record_id)).scalar_one()
+        conn.execute(
+            record_shares.update().where(record_shares.c.id == share.id).values(at=created - dt.timedelta(days=1))
+        )
+    now_visible = {r["id"] for r in client.get("/api/v1/data/deal", headers=rep_a).json["data"]}
+    assert now_visible == visible - {share.record_id}
+    assert client.get(f"/api/v1/data/deal/{share.record_id}", headers=rep_a).status_code == 404

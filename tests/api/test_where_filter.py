@@ -97,3 +97,23 @@ def test_a_hidden_field_cannot_be_used_to_filter(client, world, deals):
     response = client.get(f"{DATA}/deal", query_string={"where": "amount > 10000"}, headers=user)
     assert response.status_code == 422
     assert "amount" in str(response.json["error"])
+
+
+def test_a_cached_filter_still_checks_fields_and_binds_the_caller(client, world, deals):
+    """The checked filter is cached per model; what depends on the caller is not."""
+    put = client.put(
+        "/api/v1/access/roles/read_only/objects/deal",
+        json={"create": False, "read": "all", "update": "none", "delete": "none", "fields": {"amount": "hidden"}},
+        headers=deals,
+    )
+    assert put.status_code == 200, put.json
+    user_id = world.identity("user@acme.test", "acme").user_id
+    assigned = client.put(f"/api/v1/access/users/{user_id}/roles", json={"roles": ["read_only"]}, headers=deals)
+    assert assigned.status_code == 200, assigned.json
+    user = world.bearer("user@acme.test", "acme")
+    assert _names(client, deals, "amount > 10000") == ["Beta", "Gamma"]
+    assert client.get(f"{DATA}/deal", query_string={"where": "amount > 10000"}, headers=user).status_code == 422
+    mine = 'BEGINS($User.Email, "admin@")'
+    assert _names(client, deals, mine) == ["Alpha", "Beta", "Gamma", "delta"]
+    assert _names(client, user, mine) == []
+    assert _names(client, deals, mine) == ["Alpha", "Beta", "Gamma", "delta"]
