@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -118,6 +119,9 @@ class CompiledModel:
     definitions: DefinitionSet
     objects: dict[str, CompiledObject]
     sa_metadata: sa.MetaData
+    # The field-type registry the model was compiled with; through its
+    # plugin manager the rule language finds the plugins' functions.
+    registry: Any = None
 
     def object(self, api_name: str) -> CompiledObject | None:
         return self.objects.get(api_name)
@@ -140,7 +144,7 @@ def compile_model(revision: int, definitions: DefinitionSet, registry) -> Compil
             name: ft.junction_table(api_name, sa_metadata) for name, ft in fields.items() if ft.name == "many_to_many"
         }
         objects[api_name] = CompiledObject(api_name, document, fields, table, junctions)
-    model = CompiledModel(revision, definitions, objects, sa_metadata)
+    model = CompiledModel(revision, definitions, objects, sa_metadata, registry)
     for obj in objects.values():
         for field_type in obj.fields.values():
             field_type.bind_model(model, obj.api_name)

@@ -27,7 +27,14 @@ from metacrm.rules import ast
 from metacrm.rules.compile_sql import compile_sql, sqlite_can_parse
 from metacrm.rules.context import SqlContext
 from metacrm.rules.errors import RuleError
-from metacrm.rules.functions import OPERATORS, CallCheck, Function, FunctionRegistry, default_registry
+from metacrm.rules.functions import (
+    OPERATORS,
+    CallCheck,
+    Function,
+    FunctionRegistry,
+    default_registry,
+    functions_for,
+)
 from metacrm.rules.parser import MAX_DEPTH
 from metacrm.rules.types import (
     BOOLEAN,
@@ -70,7 +77,8 @@ class CheckContext:
       too big or too deep for the database, are refused.
     * ``allow_prior``: a record with prior values exists (validation and
       automation rules): ISNEW, ISCHANGED and PRIORVALUE are allowed.
-    * ``functions``: the registry (default: the built-ins).
+    * ``functions``: the registry (default: the built-ins and the functions
+      of the plugins of the instance that compiled ``model``).
     * ``purpose``: how messages name the use, e.g. "a filter".
     """
 
@@ -129,7 +137,7 @@ class _Checker:
     def __init__(self, context: CheckContext):
         self.context = context
         self.model = context.model
-        self.functions = context.functions or default_registry()
+        self.functions = context.functions or functions_for(context.model)
         self.purpose = context.purpose or "a filter"
         root = self.model.object(context.object) if self.model is not None else None
         if root is None:

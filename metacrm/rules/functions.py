@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -1411,6 +1412,22 @@ def default_registry() -> FunctionRegistry:
     return FunctionRegistry.with_builtins()
 
 
+_registries: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def functions_for(model) -> FunctionRegistry:
+    """The functions rules over ``model`` may call: the built-ins plus those
+    of the plugins of the instance that compiled the model (the built-ins
+    alone for a model compiled without one). Built once per plugin manager."""
+    plugin_manager = getattr(getattr(model, "registry", None), "plugin_manager", None)
+    if plugin_manager is None:
+        return default_registry()
+    registry = _registries.get(plugin_manager)
+    if registry is None:
+        registry = _registries[plugin_manager] = registry_from_plugins(plugin_manager)
+    return registry
+
+
 def registry_from_plugins(pm) -> FunctionRegistry:
     """Built-ins plus every function the plugins return from the
     ``register_rule_functions`` hook (``pm`` is the plugin manager)."""
@@ -1431,6 +1448,7 @@ __all__ = [
     "FunctionRegistry",
     "builtin_functions",
     "default_registry",
+    "functions_for",
     "registry_from_plugins",
     "OPERATORS",
     "MAX_TEXT",

@@ -27,6 +27,7 @@ TYPE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 class FieldTypeRegistry:
     def __init__(self, types: Iterable[type[FieldType]] = ()):
         self._types: dict[str, type[FieldType]] = {}
+        self.plugin_manager = None  # set when built from an instance's plugins
         for cls in types:
             self.register(cls)
 
@@ -97,6 +98,7 @@ def registry_from_plugins(plugin_manager) -> FieldTypeRegistry:
     Plugins are asked in registration order, so built-ins come first and a
     plugin reusing a built-in name raises ValueError."""
     registry = FieldTypeRegistry()
+    registry.plugin_manager = plugin_manager  # other per-instance registries (rule functions) start from it
     # pluggy returns results last-registered first.
     for types in reversed(plugin_manager.hook.register_field_types()):
         for cls in types or ():
