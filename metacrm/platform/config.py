@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     # Deleted fields, objects and records stay restorable this long; then
     # `metacrm recycle purge` (or its scheduled job) removes them for good.
     "RECYCLE_BIN_DAYS": 15,
+    # Automation run-log rows and finished outbox rows are kept this long.
+    "AUTOMATION_LOG_DAYS": 30,
     # Prefilled in the sign-in form (the demo sets "demo").
     "DEFAULT_TENANT": "",
     # Outgoing mail of automation EMAIL actions; with SMTP_HOST empty, mails

@@ -7,7 +7,8 @@
 * :mod:`.engine` runs rules in the save pipeline (before the write at order
   300, after it at 600) and writes the run log;
 * :mod:`.outbox` delivers e-mail, webhooks and slow plugin actions on jobs;
-  :mod:`.scheduled` runs time-triggered rules;
+  :mod:`.scheduled` runs time-triggered rules; :mod:`.retention` purges
+  old run-log and outbox rows nightly;
 * :mod:`.actions` is the contract of plugin actions
   (``register_automation_actions``).
 
@@ -17,7 +18,7 @@ Depends on :mod:`metacrm.rules`, :mod:`metacrm.metadata` and
 
 from __future__ import annotations
 
-from metacrm.rules.automation import outbox, scheduled
+from metacrm.rules.automation import outbox, retention, scheduled
 from metacrm.rules.automation.actions import ActionCall, AutomationAction
 from metacrm.rules.automation.compiler import CompiledRule, compile_rule, rules_for
 from metacrm.rules.automation.engine import AfterSave, BeforeSave, actions_of
@@ -25,7 +26,7 @@ from metacrm.rules.automation.statement import parse_statement
 from metacrm.rules.errors import RuleError
 
 SAVE_STEPS: list = [BeforeSave(), AfterSave()]
-JOBS: list = [*outbox.JOBS, *scheduled.JOBS]
+JOBS: list = [*outbox.JOBS, *scheduled.JOBS, *retention.JOBS]
 
 
 def check_definitions(definitions, model) -> list[tuple[str, str, str, str]]:
