@@ -243,64 +243,44 @@ def _case_sql(call: SqlCall):
     return sa.case(*[(args[0] == v, r) for v, r in whens], else_=args[-1])
 
 
-def _and_builder(typed: TypedExpression, args: list[Callable]):
-    """False when any condition is false (the rest are not evaluated), else
-    null when any is null, else true."""
-    if len(args) == 2:
-        first, second = args
+def _connective(decisive: bool):
+    """The builder of AND (``decisive`` False) or OR (True): the decisive
+    value as soon as a condition has it (the rest are not evaluated), else
+    null when any is null, else the other value."""
+    other = not decisive
 
-        def both(frame):
-            a = first(frame)
-            if a is False:
-                return False
-            b = second(frame)
-            if b is False:
-                return False
-            return None if a is None or b is None else True
+    def build(typed: TypedExpression, args: list[Callable]):
+        if len(args) == 2:  # the common case, without a loop
+            first, second = args
 
-        return both
+            def pair(frame):
+                a = first(frame)
+                if a is decisive:
+                    return decisive
+                b = second(frame)
+                if b is decisive:
+                    return decisive
+                return None if a is None or b is None else other
 
-    def every(frame):
-        unknown = False
-        for arg in args:
-            value = arg(frame)
-            if value is False:
-                return False
-            if value is None:
-                unknown = True
-        return None if unknown else True
+            return pair
 
-    return every
+        def many(frame):
+            unknown = False
+            for arg in args:
+                value = arg(frame)
+                if value is decisive:
+                    return decisive
+                if value is None:
+                    unknown = True
+            return None if unknown else other
+
+        return many
+
+    return build
 
 
-def _or_builder(typed: TypedExpression, args: list[Callable]):
-    """True when any condition is true (the rest are not evaluated), else
-    null when any is null, else false."""
-    if len(args) == 2:
-        first, second = args
-
-        def either(frame):
-            a = first(frame)
-            if a is True:
-                return True
-            b = second(frame)
-            if b is True:
-                return True
-            return None if a is None or b is None else False
-
-        return either
-
-    def any_of(frame):
-        unknown = False
-        for arg in args:
-            value = arg(frame)
-            if value is True:
-                return True
-            if value is None:
-                unknown = True
-        return None if unknown else False
-
-    return any_of
+_and_builder = _connective(False)
+_or_builder = _connective(True)
 
 
 def _blankvalue_builder(typed: TypedExpression, args: list[Callable]):

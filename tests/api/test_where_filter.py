@@ -82,7 +82,8 @@ def test_comparing_text_with_a_number_is_refused(client, deals):
     assert response.status_code == 422
 
 
-def test_a_hidden_field_cannot_be_used_to_filter(client, world, deals):
+def _reader_without_amount(client, world, deals) -> dict:
+    """user@acme.test as a read_only user for whom deal.amount is hidden; their headers."""
     put = client.put(
         "/api/v1/access/roles/read_only/objects/deal",
         json={"create": False, "read": "all", "update": "none", "delete": "none", "fields": {"amount": "hidden"}},
@@ -92,7 +93,11 @@ def test_a_hidden_field_cannot_be_used_to_filter(client, world, deals):
     user_id = world.identity("user@acme.test", "acme").user_id
     assigned = client.put(f"/api/v1/access/users/{user_id}/roles", json={"roles": ["read_only"]}, headers=deals)
     assert assigned.status_code == 200, assigned.json
-    user = world.bearer("user@acme.test", "acme")
+    return world.bearer("user@acme.test", "acme")
+
+
+def test_a_hidden_field_cannot_be_used_to_filter(client, world, deals):
+    user = _reader_without_amount(client, world, deals)
     assert set(_names(client, user, 'name <> ""')) == {"Alpha", "Beta", "Gamma", "delta"}
     response = client.get(f"{DATA}/deal", query_string={"where": "amount > 10000"}, headers=user)
     assert response.status_code == 422
@@ -101,16 +106,7 @@ def test_a_hidden_field_cannot_be_used_to_filter(client, world, deals):
 
 def test_a_cached_filter_still_checks_fields_and_binds_the_caller(client, world, deals):
     """The checked filter is cached per model; what depends on the caller is not."""
-    put = client.put(
-        "/api/v1/access/roles/read_only/objects/deal",
-        json={"create": False, "read": "all", "update": "none", "delete": "none", "fields": {"amount": "hidden"}},
-        headers=deals,
-    )
-    assert put.status_code == 200, put.json
-    user_id = world.identity("user@acme.test", "acme").user_id
-    assigned = client.put(f"/api/v1/access/users/{user_id}/roles", json={"roles": ["read_only"]}, headers=deals)
-    assert assigned.status_code == 200, assigned.json
-    user = world.bearer("user@acme.test", "acme")
+    user = _reader_without_amount(client, world, deals)
     assert _names(client, deals, "amount > 10000") == ["Beta", "Gamma"]
     assert client.get(f"{DATA}/deal", query_string={"where": "amount > 10000"}, headers=user).status_code == 422
     mine = 'BEGINS($User.Email, "admin@")'
