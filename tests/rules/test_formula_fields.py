@@ -457,7 +457,6 @@ def test_formulas_of_formulas_beyond_what_the_database_parses_are_refused(crm):
         assert crm.client.delete(f"{META}/deal/fields/deep_a", headers=crm.admin).status_code == 204
 
 
-
 def test_record_at_a_time_rules_compute_formulas_from_the_unsaved_values(instance):
     """Validation and automation rules run before the record is stored: a
     formula they read is computed from the record's values there and then,

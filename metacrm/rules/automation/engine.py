@@ -278,9 +278,7 @@ class Executor:
     system); ``dry_run`` makes plugin actions compute without writing (the
     caller rolls the transaction back anyway)."""
 
-    def __init__(
-        self, conn: Connection, store, obj: CompiledObject, *, instance=None, dry_run: bool = False
-    ):
+    def __init__(self, conn: Connection, store, obj: CompiledObject, *, instance=None, dry_run: bool = False):
         self.conn = conn
         self.store = store
         self.model = store.model

@@ -46,10 +46,22 @@ CHUNK_SIZE = 1000
 # Opportunity stage → win probability (percent) and forecast category. The
 # automation rule stage_probability (objects/opportunity/automations.yaml)
 # sets the same probabilities on every save; the demo sends them as well.
-STAGE_PROBABILITY = {"prospecting": 10, "qualification": 20, "proposal": 50, "negotiation": 75,
-                     "closed_won": 100, "closed_lost": 0}
-STAGE_FORECAST = {"prospecting": "pipeline", "qualification": "pipeline", "proposal": "best_case",
-                  "negotiation": "commit", "closed_won": "closed", "closed_lost": "omitted"}
+STAGE_PROBABILITY = {
+    "prospecting": 10,
+    "qualification": 20,
+    "proposal": 50,
+    "negotiation": 75,
+    "closed_won": 100,
+    "closed_lost": 0,
+}
+STAGE_FORECAST = {
+    "prospecting": "pipeline",
+    "qualification": "pipeline",
+    "proposal": "best_case",
+    "negotiation": "commit",
+    "closed_won": "closed",
+    "closed_lost": "omitted",
+}
 
 Create = Callable[[str, list[dict[str, Any]]], Sequence[int]]
 Progress = Callable[[str, int, int], None]
@@ -82,29 +94,118 @@ def picklist_values(fields: dict[str, dict[str, Any]], field: str) -> list[str]:
 
 # (surname, pinyin): the commonest Chinese family names.
 ZH_SURNAMES = [
-    ("王", "wang"), ("李", "li"), ("张", "zhang"), ("刘", "liu"), ("陈", "chen"), ("杨", "yang"), ("黄", "huang"),
-    ("赵", "zhao"), ("吴", "wu"), ("周", "zhou"), ("徐", "xu"), ("孙", "sun"), ("马", "ma"), ("朱", "zhu"),
-    ("胡", "hu"), ("郭", "guo"), ("何", "he"), ("高", "gao"), ("林", "lin"), ("罗", "luo"), ("郑", "zheng"),
-    ("梁", "liang"), ("谢", "xie"), ("宋", "song"), ("唐", "tang"), ("韩", "han"), ("冯", "feng"), ("邓", "deng"),
-    ("曹", "cao"), ("彭", "peng"), ("曾", "zeng"), ("肖", "xiao"), ("田", "tian"), ("董", "dong"), ("潘", "pan"),
-    ("袁", "yuan"), ("蒋", "jiang"), ("蔡", "cai"), ("余", "yu"), ("杜", "du"), ("叶", "ye"), ("程", "cheng"),
-    ("魏", "wei"), ("苏", "su"), ("丁", "ding"), ("沈", "shen"),
+    ("王", "wang"),
+    ("李", "li"),
+    ("张", "zhang"),
+    ("刘", "liu"),
+    ("陈", "chen"),
+    ("杨", "yang"),
+    ("黄", "huang"),
+    ("赵", "zhao"),
+    ("吴", "wu"),
+    ("周", "zhou"),
+    ("徐", "xu"),
+    ("孙", "sun"),
+    ("马", "ma"),
+    ("朱", "zhu"),
+    ("胡", "hu"),
+    ("郭", "guo"),
+    ("何", "he"),
+    ("高", "gao"),
+    ("林", "lin"),
+    ("罗", "luo"),
+    ("郑", "zheng"),
+    ("梁", "liang"),
+    ("谢", "xie"),
+    ("宋", "song"),
+    ("唐", "tang"),
+    ("韩", "han"),
+    ("冯", "feng"),
+    ("邓", "deng"),
+    ("曹", "cao"),
+    ("彭", "peng"),
+    ("曾", "zeng"),
+    ("肖", "xiao"),
+    ("田", "tian"),
+    ("董", "dong"),
+    ("潘", "pan"),
+    ("袁", "yuan"),
+    ("蒋", "jiang"),
+    ("蔡", "cai"),
+    ("余", "yu"),
+    ("杜", "du"),
+    ("叶", "ye"),
+    ("程", "cheng"),
+    ("魏", "wei"),
+    ("苏", "su"),
+    ("丁", "ding"),
+    ("沈", "shen"),
 ]
 ZH_GIVEN_MALE = [
-    ("伟", "wei"), ("强", "qiang"), ("磊", "lei"), ("军", "jun"), ("洋", "yang"), ("勇", "yong"), ("杰", "jie"),
-    ("涛", "tao"), ("明", "ming"), ("超", "chao"), ("刚", "gang"), ("华", "hua"), ("建", "jian"), ("文", "wen"),
-    ("辉", "hui"), ("鹏", "peng"), ("宇", "yu"), ("浩", "hao"), ("博", "bo"), ("凯", "kai"), ("俊", "jun"),
-    ("志", "zhi"), ("天", "tian"), ("海", "hai"), ("睿", "rui"), ("晨", "chen"), ("嘉", "jia"), ("子", "zi"),
+    ("伟", "wei"),
+    ("强", "qiang"),
+    ("磊", "lei"),
+    ("军", "jun"),
+    ("洋", "yang"),
+    ("勇", "yong"),
+    ("杰", "jie"),
+    ("涛", "tao"),
+    ("明", "ming"),
+    ("超", "chao"),
+    ("刚", "gang"),
+    ("华", "hua"),
+    ("建", "jian"),
+    ("文", "wen"),
+    ("辉", "hui"),
+    ("鹏", "peng"),
+    ("宇", "yu"),
+    ("浩", "hao"),
+    ("博", "bo"),
+    ("凯", "kai"),
+    ("俊", "jun"),
+    ("志", "zhi"),
+    ("天", "tian"),
+    ("海", "hai"),
+    ("睿", "rui"),
+    ("晨", "chen"),
+    ("嘉", "jia"),
+    ("子", "zi"),
 ]
 ZH_GIVEN_FEMALE = [
-    ("芳", "fang"), ("娜", "na"), ("敏", "min"), ("静", "jing"), ("丽", "li"), ("艳", "yan"), ("娟", "juan"),
-    ("秀", "xiu"), ("霞", "xia"), ("英", "ying"), ("婷", "ting"), ("欣", "xin"), ("佳", "jia"), ("琳", "lin"),
-    ("雪", "xue"), ("梅", "mei"), ("思", "si"), ("雨", "yu"), ("萱", "xuan"), ("慧", "hui"), ("颖", "ying"),
-    ("晓", "xiao"), ("燕", "yan"), ("倩", "qian"), ("瑶", "yao"), ("怡", "yi"), ("晨", "chen"), ("文", "wen"),
+    ("芳", "fang"),
+    ("娜", "na"),
+    ("敏", "min"),
+    ("静", "jing"),
+    ("丽", "li"),
+    ("艳", "yan"),
+    ("娟", "juan"),
+    ("秀", "xiu"),
+    ("霞", "xia"),
+    ("英", "ying"),
+    ("婷", "ting"),
+    ("欣", "xin"),
+    ("佳", "jia"),
+    ("琳", "lin"),
+    ("雪", "xue"),
+    ("梅", "mei"),
+    ("思", "si"),
+    ("雨", "yu"),
+    ("萱", "xuan"),
+    ("慧", "hui"),
+    ("颖", "ying"),
+    ("晓", "xiao"),
+    ("燕", "yan"),
+    ("倩", "qian"),
+    ("瑶", "yao"),
+    ("怡", "yi"),
+    ("晨", "chen"),
+    ("文", "wen"),
 ]
 ZH_AREA_CODES = ["10", "21", "20", "755", "571", "28", "27", "25", "22", "23", "512", "532"]
-EMAIL_DOMAINS = {ZH: ["qq.com", "163.com", "126.com", "foxmail.com", "sina.com"],
-                 EN: ["gmail.com", "outlook.com", "yahoo.com", "icloud.com", "hotmail.com"]}
+EMAIL_DOMAINS = {
+    ZH: ["qq.com", "163.com", "126.com", "foxmail.com", "sina.com"],
+    EN: ["gmail.com", "outlook.com", "yahoo.com", "icloud.com", "hotmail.com"],
+}
 
 # (title en, department en, title zh, department zh); the first ones are senior.
 JOBS = [
@@ -183,8 +284,14 @@ CAMPAIGN_NAMES = {
         ("Trial promotion", "免费试用推广"),
     ],
 }
-CAMPAIGN_SOURCE = {"email": "web", "event": "event", "webinar": "event", "advertisement": "advertisement",
-                   "social": "social_media", "other": "referral"}
+CAMPAIGN_SOURCE = {
+    "email": "web",
+    "event": "event",
+    "webinar": "event",
+    "advertisement": "advertisement",
+    "social": "social_media",
+    "other": "referral",
+}
 
 # opportunity type → [(en topic, zh topic)]
 DEAL_TOPICS = {
@@ -309,13 +416,23 @@ ACTIVITY_SUBJECTS = {
         ("Customer prefers on-premise deployment", "客户倾向本地部署"),
     ],
 }
-MEETING_PLACES = {ZH: ["客户会议室", "我司会议室", "腾讯会议", "客户工厂", "咖啡厅"],
-                  EN: ["Customer office", "Our office", "Zoom", "Customer plant", "Microsoft Teams"]}
+MEETING_PLACES = {
+    ZH: ["客户会议室", "我司会议室", "腾讯会议", "客户工厂", "咖啡厅"],
+    EN: ["Customer office", "Our office", "Zoom", "Customer plant", "Microsoft Teams"],
+}
 
-ACCOUNT_TAGS = {ZH: ["重点跟进", "续约风险", "标杆客户", "渠道客户", "政府采购"],
-                EN: ["vip", "renewal risk", "reference", "channel", "public tender"]}
-NEEDS = [("sales automation", "销售自动化"), ("customer service", "客户服务"), ("data analytics", "数据分析"),
-         ("IT infrastructure", "IT 基础设施"), ("marketing automation", "营销自动化"), ("cloud migration", "上云迁移")]
+ACCOUNT_TAGS = {
+    ZH: ["重点跟进", "续约风险", "标杆客户", "渠道客户", "政府采购"],
+    EN: ["vip", "renewal risk", "reference", "channel", "public tender"],
+}
+NEEDS = [
+    ("sales automation", "销售自动化"),
+    ("customer service", "客户服务"),
+    ("data analytics", "数据分析"),
+    ("IT infrastructure", "IT 基础设施"),
+    ("marketing automation", "营销自动化"),
+    ("cloud migration", "上云迁移"),
+]
 
 
 # -- the generator --------------------------------------------------------------------------
@@ -347,8 +464,9 @@ def generate(
 
 
 class _Generator:
-    def __init__(self, create: Create, owner_ids: list[int], scale: float, seed: int,
-                 progress: Progress | None, today: dt.date):
+    def __init__(
+        self, create: Create, owner_ids: list[int], scale: float, seed: int, progress: Progress | None, today: dt.date
+    ):
         self.create = create
         self.owner_ids = owner_ids
         self.progress = progress
@@ -387,7 +505,7 @@ class _Generator:
     def insert(self, obj: str, rows: list[dict[str, Any]]) -> list[int]:
         ids: list[int] = []
         for start in range(0, len(rows), CHUNK_SIZE):
-            chunk = rows[start:start + CHUNK_SIZE]
+            chunk = rows[start : start + CHUNK_SIZE]
             new_ids = list(self.create(obj, chunk))
             if len(new_ids) != len(chunk):
                 raise RuntimeError(f"create({obj!r}) returned {len(new_ids)} ids for {len(chunk)} rows")
@@ -465,22 +583,42 @@ class _Generator:
             pool = ZH_GIVEN_FEMALE if female else ZH_GIVEN_MALE
             chars = self.rng.sample(pool, self.rng.choice((1, 2, 2)))
             given, given_py = "".join(c for c, _ in chars), "".join(p for _, p in chars)
-            return {"first_name": given, "last_name": surname, "full_name": surname + given,
-                    "local": f"{given_py}.{surname_py}", "salutation": "ms" if female else "mr"}
+            return {
+                "first_name": given,
+                "last_name": surname,
+                "full_name": surname + given,
+                "local": f"{given_py}.{surname_py}",
+                "salutation": "ms" if female else "mr",
+            }
         fk = self.fakers[EN]
         first = fk.first_name_female() if female else fk.first_name_male()
         last = fk.last_name()
         local = "".join(ch for ch in f"{first}.{last}".lower() if ch.isalnum() or ch == ".")
-        return {"first_name": first, "last_name": last, "full_name": f"{first} {last}", "local": local,
-                "salutation": "ms" if female else "mr"}
+        return {
+            "first_name": first,
+            "last_name": last,
+            "full_name": f"{first} {last}",
+            "local": local,
+            "salutation": "ms" if female else "mr",
+        }
 
     def address(self, loc: str) -> dict[str, str]:
         fk = self.fakers[loc]
         if loc == ZH:
-            return {"street": fk.street_address(), "city": fk.city_name(), "state": fk.province(),
-                    "postal_code": fk.postcode(), "country": "中国"}
-        return {"street": fk.street_address(), "city": fk.city(), "state": fk.state(),
-                "postal_code": fk.postcode(), "country": "United States"}
+            return {
+                "street": fk.street_address(),
+                "city": fk.city_name(),
+                "state": fk.province(),
+                "postal_code": fk.postcode(),
+                "country": "中国",
+            }
+        return {
+            "street": fk.street_address(),
+            "city": fk.city(),
+            "state": fk.state(),
+            "postal_code": fk.postcode(),
+            "country": "United States",
+        }
 
     def domain(self, loc: str, company: str) -> str:
         if loc == EN:
@@ -505,32 +643,48 @@ class _Generator:
                 name = f"{name} {i // (len(PRODUCT_CATALOG) * len(EDITIONS)) + 1}"
             price = self.money(lo, hi, 10 if hi < 10_000 else 100)
             code = f"{CODE_PREFIX[family]}-{i + 1:05d}"
-            rows.append({
-                "name": self.text("product", "name", name),
-                "product_code": code,
-                "family": self.check("product", "family", family),
-                "list_price": price,
-                "unit_cost": round(price * self.rng.uniform(0.35, 0.7), 2),
-                "unit": self.check("product", "unit", unit),
-                "tax_rate": TAX_RATE[family],
-                "is_active": self.chance(0.9),
-                "description": f"{zh}，适用于中大型企业。" if loc == ZH else f"{en} for mid-size and large companies.",
-                **self.owner(),
-            })
+            rows.append(
+                {
+                    "name": self.text("product", "name", name),
+                    "product_code": code,
+                    "family": self.check("product", "family", family),
+                    "list_price": price,
+                    "unit_cost": round(price * self.rng.uniform(0.35, 0.7), 2),
+                    "unit": self.check("product", "unit", unit),
+                    "tax_rate": TAX_RATE[family],
+                    "is_active": self.chance(0.9),
+                    "description": f"{zh}，适用于中大型企业。"
+                    if loc == ZH
+                    else f"{en} for mid-size and large companies.",
+                    **self.owner(),
+                }
+            )
         for row, loc, new_id in zip(rows, locales, self.insert("product", rows), strict=True):
-            self.products.append({"id": new_id, "price": row["list_price"], "unit": row["unit"],
-                                  "active": row["is_active"], "name": row["name"], "locale": loc})
+            self.products.append(
+                {
+                    "id": new_id,
+                    "price": row["list_price"],
+                    "unit": row["unit"],
+                    "active": row["is_active"],
+                    "name": row["name"],
+                    "locale": loc,
+                }
+            )
 
     # -- campaigns ------------------------------------------------------------------------
 
     def campaign_row(self, parent: dict | None) -> dict[str, Any]:
         loc = parent["locale"] if parent else self.locale()
         if parent:
-            ctype = self.pick("campaign", "campaign_type", {"email": 3, "event": 2, "webinar": 2, "advertisement": 2,
-                                                            "social": 2, "other": 1})
+            ctype = self.pick(
+                "campaign",
+                "campaign_type",
+                {"email": 3, "event": 2, "webinar": 2, "advertisement": 2, "social": 2, "other": 1},
+            )
             start = parent["start"] + dt.timedelta(days=self.rng.randint(0, 120))
-            end = start + dt.timedelta(days=self.rng.randint(1, 60) if ctype in ("event", "webinar")
-                                       else self.rng.randint(14, 90))
+            end = start + dt.timedelta(
+                days=self.rng.randint(1, 60) if ctype in ("event", "webinar") else self.rng.randint(14, 90)
+            )
             base = self.in_words(loc, self.rng.choice(CAMPAIGN_NAMES[ctype]))
         else:
             ctype = self.check("campaign", "campaign_type", "other")
@@ -557,12 +711,18 @@ class _Generator:
             "actual_cost": round(budget * self.rng.uniform(*spent), 2) if status != "planned" else None,
             "expected_revenue": self.money(budget * 3, budget * 10, 1_000),
             "expected_response": round(self.rng.uniform(0.5, 15), 1),
-            "number_sent": self.rng.randint(2_000, 50_000) if ctype in ("email", "social", "advertisement")
+            "number_sent": self.rng.randint(2_000, 50_000)
+            if ctype in ("email", "social", "advertisement")
             else self.rng.randint(50, 3_000),
-            "description": ("面向目标行业客户的整合营销活动。" if loc == ZH
-                            else "Integrated campaign aimed at our target industries."),
+            "description": (
+                "面向目标行业客户的整合营销活动。"
+                if loc == ZH
+                else "Integrated campaign aimed at our target industries."
+            ),
             **self.owner(),
-            "_locale": loc, "_start": start, "_end": end,
+            "_locale": loc,
+            "_start": start,
+            "_end": end,
         }
 
     def make_campaigns(self) -> None:
@@ -581,8 +741,15 @@ class _Generator:
     def _insert_campaigns(self, rows: list[dict]) -> None:
         clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
         for row, new_id in zip(rows, self.insert("campaign", clean), strict=True):
-            self.campaigns.append({"id": new_id, "locale": row["_locale"], "start": row["_start"],
-                                   "end": row["_end"], "type": row["campaign_type"]})
+            self.campaigns.append(
+                {
+                    "id": new_id,
+                    "locale": row["_locale"],
+                    "start": row["_start"],
+                    "end": row["_end"],
+                    "type": row["campaign_type"],
+                }
+            )
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -607,19 +774,31 @@ class _Generator:
         else:
             name = fk.company()
         while name in names:
-            name = (f"{fk.company_prefix()}{fk.company_suffix()}" if loc == ZH
-                    else f"{fk.last_name()} {fk.company_suffix()}")
+            name = (
+                f"{fk.company_prefix()}{fk.company_suffix()}"
+                if loc == ZH
+                else f"{fk.last_name()} {fk.company_suffix()}"
+            )
         names.add(name)
         employees = int(10 ** self.rng.triangular(1, 4.7, 1.8))
         revenue = self.money(employees * 300_000, employees * 1_500_000, 10_000)
-        tier = ("strategic" if revenue >= 1e10 else "key" if revenue >= 1.5e9 else "standard" if revenue >= 5e7
-                else "small")
-        account_type = self.pick("account", "account_type", {"prospect": 35, "customer": 50, "partner": 7,
-                                                             "reseller": 5, "competitor": 1, "other": 2})
+        tier = (
+            "strategic" if revenue >= 1e10 else "key" if revenue >= 1.5e9 else "standard" if revenue >= 5e7 else "small"
+        )
+        account_type = self.pick(
+            "account",
+            "account_type",
+            {"prospect": 35, "customer": 50, "partner": 7, "reseller": 5, "competitor": 1, "other": 2},
+        )
         shipping = addr if self.chance(0.7) else self.address(loc)
         domain = self.domain(loc, name)
-        industry = parent["industry"] if parent else self.pick(
-            "account", "industry", {"technology": 6, "manufacturing": 5, "retail": 4, "finance": 4, "healthcare": 3})
+        industry = (
+            parent["industry"]
+            if parent
+            else self.pick(
+                "account", "industry", {"technology": 6, "manufacturing": 5, "retail": 4, "finance": 4, "healthcare": 3}
+            )
+        )
         need = self.in_words(loc, self.rng.choice(NEEDS))
         industry_label = industry.replace("_", " ")
         row: dict[str, Any] = {
@@ -638,8 +817,11 @@ class _Generator:
             "tags": self.rng.sample(ACCOUNT_TAGS[loc], self.rng.choice((0, 0, 1, 1, 2))),
             **{f"billing_{k}": self.text("account", f"billing_{k}", v) for k, v in addr.items()},
             **{f"shipping_{k}": self.text("account", f"shipping_{k}", v) for k, v in shipping.items()},
-            "description": (f"主要需求：{need}。" if loc == ZH else f"{industry_label.capitalize()} company; "
-                            f"main interest: {need}.") if self.chance(0.6) else None,
+            "description": (
+                f"主要需求：{need}。" if loc == ZH else f"{industry_label.capitalize()} company; main interest: {need}."
+            )
+            if self.chance(0.6)
+            else None,
             **self.owner(parent),
         }
         row["_locale"], row["_domain"] = loc, domain
@@ -648,11 +830,21 @@ class _Generator:
     def _insert_accounts(self, rows: list[dict]) -> None:
         clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
         for row, new_id in zip(rows, self.insert("account", clean), strict=True):
-            self.accounts.append({"id": new_id, "name": row["name"], "locale": row["_locale"],
-                                  "domain": row["_domain"], "industry": row["industry"], "tier": row["tier"],
-                                  "type": row["account_type"], "owner_id": row.get("owner_id"),
-                                  "city": row["billing_city"], "state": row["billing_state"],
-                                  "country": row["billing_country"]})
+            self.accounts.append(
+                {
+                    "id": new_id,
+                    "name": row["name"],
+                    "locale": row["_locale"],
+                    "domain": row["_domain"],
+                    "industry": row["industry"],
+                    "tier": row["tier"],
+                    "type": row["account_type"],
+                    "owner_id": row.get("owner_id"),
+                    "city": row["billing_city"],
+                    "state": row["billing_state"],
+                    "country": row["billing_country"],
+                }
+            )
 
     def weighted_account(self, types: dict[str, float]) -> dict:
         tier_weight = {"strategic": 4, "key": 3, "standard": 2, "small": 1}
@@ -687,8 +879,17 @@ class _Generator:
         title, dept = (job[2], job[3]) if loc == ZH else (job[0], job[1])
         domain = account["domain"] if account else self.rng.choice(EMAIL_DOMAINS[loc])
         channels = ["wechat", "phone", "email", "in_person"] if loc == ZH else ["email", "phone", "sms", "in_person"]
-        addr = ({"street": None, "city": account["city"], "state": account["state"], "postal_code": None,
-                 "country": account["country"]} if account else self.address(loc))
+        addr = (
+            {
+                "street": None,
+                "city": account["city"],
+                "state": account["state"],
+                "postal_code": None,
+                "country": account["country"],
+            }
+            if account
+            else self.address(loc)
+        )
         birthdate = self.today - dt.timedelta(days=self.rng.randint(25 * 365, 60 * 365)) if self.chance(0.5) else None
         row: dict[str, Any] = {
             "salutation": self.check("contact", "salutation", "dr" if self.chance(0.05) else p["salutation"]),
@@ -701,7 +902,8 @@ class _Generator:
             "email": f"{p['local']}@{domain}",
             "phone": self.phone(loc),
             "mobile": self.phone(loc, mobile=True),
-            "wechat_id": f"{p['local'].replace('.', '_')}{self.rng.randint(1, 999)}" if loc == ZH and self.chance(0.6)
+            "wechat_id": f"{p['local'].replace('.', '_')}{self.rng.randint(1, 999)}"
+            if loc == ZH and self.chance(0.6)
             else None,
             "preferred_channels": self.sample("contact", "preferred_channels", channels, 2),
             "lead_source": self.pick("contact", "lead_source", {"web": 4, "referral": 3, "event": 3}),
@@ -718,10 +920,20 @@ class _Generator:
     def _insert_contacts(self, rows: list[dict]) -> None:
         clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
         for row, new_id in zip(rows, self.insert("contact", clean), strict=True):
-            contact = {"id": new_id, "account": row["account"], "locale": row["_locale"],
-                       "full_name": row["full_name"], "first_name": row["first_name"], "last_name": row["last_name"],
-                       "salutation": row["salutation"], "email": row["email"], "phone": row["phone"],
-                       "mobile": row["mobile"], "title": row["title"], "owner_id": row.get("owner_id")}
+            contact = {
+                "id": new_id,
+                "account": row["account"],
+                "locale": row["_locale"],
+                "full_name": row["full_name"],
+                "first_name": row["first_name"],
+                "last_name": row["last_name"],
+                "salutation": row["salutation"],
+                "email": row["email"],
+                "phone": row["phone"],
+                "mobile": row["mobile"],
+                "title": row["title"],
+                "owner_id": row.get("owner_id"),
+            }
             self.contacts.append(contact)
             if row["account"]:
                 self.contacts_by_account.setdefault(row["account"], []).append(contact)
@@ -732,10 +944,19 @@ class _Generator:
         rows = [self.opportunity_row() for _ in range(self.totals["opportunity"])]
         clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
         for row, new_id in zip(rows, self.insert("opportunity", clean), strict=True):
-            self.opportunities.append({"id": new_id, "account": row["account"], "contact": row["contact"],
-                                       "locale": row["_locale"], "stage": row["stage"],
-                                       "owner_id": row.get("owner_id"), "created": row["_created"],
-                                       "lead_source": row["lead_source"], "campaign": row["campaign"]})
+            self.opportunities.append(
+                {
+                    "id": new_id,
+                    "account": row["account"],
+                    "contact": row["contact"],
+                    "locale": row["_locale"],
+                    "stage": row["stage"],
+                    "owner_id": row.get("owner_id"),
+                    "created": row["_created"],
+                    "lead_source": row["lead_source"],
+                    "campaign": row["campaign"],
+                }
+            )
 
     def opportunity_row(self) -> dict[str, Any]:
         account = self.weighted_account({"customer": 4, "prospect": 3, "partner": 1, "reseller": 1})
@@ -743,13 +964,26 @@ class _Generator:
         contacts = self.contacts_by_account.get(account["id"], [])
         contact = self.rng.choice(contacts) if contacts else None
         if account["type"] == "customer":
-            otype = self.pick("opportunity", "opportunity_type",
-                              {"new_business": 1, "existing_business": 3, "renewal": 3, "upsell": 3})
+            otype = self.pick(
+                "opportunity",
+                "opportunity_type",
+                {"new_business": 1, "existing_business": 3, "renewal": 3, "upsell": 3},
+            )
         else:
             otype = self.check("opportunity", "opportunity_type", "new_business")
         topic = self.in_words(loc, self.rng.choice(DEAL_TOPICS[otype]))
-        stage = self.pick("opportunity", "stage", {"prospecting": 20, "qualification": 18, "proposal": 15,
-                                                   "negotiation": 12, "closed_won": 20, "closed_lost": 15})
+        stage = self.pick(
+            "opportunity",
+            "stage",
+            {
+                "prospecting": 20,
+                "qualification": 18,
+                "proposal": 15,
+                "negotiation": 12,
+                "closed_won": 20,
+                "closed_lost": 15,
+            },
+        )
         closed = stage.startswith("closed_")
         # Open opportunities close in the future (validation rule close_date_not_past).
         close_date = self.day(-182, 0) if closed else self.day(1, 182)
@@ -758,16 +992,21 @@ class _Generator:
         chosen = self.rng.sample(active, min(len(active), self.rng.choice((1, 1, 2, 2, 3))))
         amount = 0.0
         for product in chosen:
-            qty = {"hour": self.rng.randint(8, 200), "day": self.rng.randint(2, 40),
-                   "month": self.rng.randint(12, 36) * self.rng.randint(5, 100)}.get(
-                product["unit"], self.rng.randint(1, 50))
+            qty = {
+                "hour": self.rng.randint(8, 200),
+                "day": self.rng.randint(2, 40),
+                "month": self.rng.randint(12, 36) * self.rng.randint(5, 100),
+            }.get(product["unit"], self.rng.randint(1, 50))
             amount += product["price"] * qty
         campaign = None
         started = [c for c in self.campaigns if c["start"] <= created] if self.chance(0.3) else []
         if started:
             campaign = self.rng.choice(started)
-        lead_source = (self.check("opportunity", "lead_source", CAMPAIGN_SOURCE[campaign["type"]]) if campaign
-                       else self.pick("opportunity", "lead_source", {"referral": 4, "web": 3, "partner": 2}))
+        lead_source = (
+            self.check("opportunity", "lead_source", CAMPAIGN_SOURCE[campaign["type"]])
+            if campaign
+            else self.pick("opportunity", "lead_source", {"referral": 4, "web": 3, "partner": 2})
+        )
         row: dict[str, Any] = {
             "name": self.text("opportunity", "name", f"{account['name']} - {topic}"),
             "account": account["id"],
@@ -783,9 +1022,11 @@ class _Generator:
             "products": [p["id"] for p in chosen],
             "next_step": None if closed else self.in_words(loc, self.rng.choice(NEXT_STEPS)),
             "competitor": self.rng.choice(COMPETITORS) if self.chance(0.4) else None,
-            "loss_reason": self.pick("opportunity", "loss_reason", {"price": 4, "competitor": 4, "no_budget": 2,
-                                                                    "no_decision": 2})
-            if stage == "closed_lost" else None,
+            "loss_reason": self.pick(
+                "opportunity", "loss_reason", {"price": 4, "competitor": 4, "no_budget": 2, "no_decision": 2}
+            )
+            if stage == "closed_lost"
+            else None,
             "description": None,
             **self.owner(account, keep=0.9),
         }
@@ -800,19 +1041,26 @@ class _Generator:
         self.rng.shuffle(convertible)
         rows = []
         for _ in range(total):
-            status = self.pick("lead", "status", {"new": 25, "contacted": 25, "qualified": 15, "unqualified": 15,
-                                                  "converted": 20})
+            status = self.pick(
+                "lead", "status", {"new": 25, "contacted": 25, "qualified": 15, "unqualified": 15, "converted": 20}
+            )
             if status == "converted" and not convertible:
                 status = "qualified"
             rows.append(self.lead_row(status, convertible.pop() if status == "converted" else None))
         clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
         for row, new_id in zip(rows, self.insert("lead", clean), strict=True):
-            self.leads.append({"id": new_id, "locale": row["_locale"], "owner_id": row.get("owner_id"),
-                               "status": row["status"]})
+            self.leads.append(
+                {"id": new_id, "locale": row["_locale"], "owner_id": row.get("owner_id"), "status": row["status"]}
+            )
 
     def lead_row(self, status: str, opportunity: dict | None) -> dict[str, Any]:
-        score_range = {"new": (0, 60), "contacted": (20, 70), "qualified": (60, 100), "unqualified": (0, 40),
-                       "converted": (70, 100)}.get(status, (0, 100))
+        score_range = {
+            "new": (0, 60),
+            "contacted": (20, 70),
+            "qualified": (60, 100),
+            "unqualified": (0, 40),
+            "converted": (70, 100),
+        }.get(status, (0, 100))
         score = self.rng.randint(*score_range)
         rating = "hot" if score >= 70 else "warm" if score >= 40 else "cold"
         row: dict[str, Any]
@@ -822,17 +1070,26 @@ class _Generator:
             loc = contact["locale"]
             converted_at = self.moment(max(opportunity["created"], self.today - dt.timedelta(days=365)), loc)
             row = {
-                "salutation": contact["salutation"], "first_name": contact["first_name"],
-                "last_name": contact["last_name"], "full_name": contact["full_name"],
-                "company": self.text("lead", "company", account["name"]), "title": contact["title"],
-                "email": contact["email"], "phone": contact["phone"], "mobile": contact["mobile"],
+                "salutation": contact["salutation"],
+                "first_name": contact["first_name"],
+                "last_name": contact["last_name"],
+                "full_name": contact["full_name"],
+                "company": self.text("lead", "company", account["name"]),
+                "title": contact["title"],
+                "email": contact["email"],
+                "phone": contact["phone"],
+                "mobile": contact["mobile"],
                 "website": f"https://www.{account['domain']}",
                 "source": self.check("lead", "source", opportunity["lead_source"]),
                 "campaign": opportunity["campaign"],
                 "industry": account["industry"],
-                "city": account["city"], "state": account["state"], "country": account["country"],
-                "converted_account": account["id"], "converted_contact": contact["id"],
-                "converted_opportunity": opportunity["id"], "converted_at": self.iso(min(converted_at, self.now)),
+                "city": account["city"],
+                "state": account["state"],
+                "country": account["country"],
+                "converted_account": account["id"],
+                "converted_contact": contact["id"],
+                "converted_opportunity": opportunity["id"],
+                "converted_at": self.iso(min(converted_at, self.now)),
                 **self.owner(opportunity, keep=1.0),
             }
         else:
@@ -855,9 +1112,23 @@ class _Generator:
                 "phone": self.phone(loc) if self.chance(0.6) else None,
                 "mobile": self.phone(loc, mobile=True) if self.chance(0.7) else None,
                 "website": f"https://www.{domain}" if self.chance(0.5) else None,
-                "source": (self.check("lead", "source", CAMPAIGN_SOURCE[campaign["type"]]) if campaign
-                           else self.pick("lead", "source", {"web": 5, "referral": 2, "event": 2, "advertisement": 2,
-                                                             "cold_call": 2, "partner": 1, "social_media": 2})),
+                "source": (
+                    self.check("lead", "source", CAMPAIGN_SOURCE[campaign["type"]])
+                    if campaign
+                    else self.pick(
+                        "lead",
+                        "source",
+                        {
+                            "web": 5,
+                            "referral": 2,
+                            "event": 2,
+                            "advertisement": 2,
+                            "cold_call": 2,
+                            "partner": 1,
+                            "social_media": 2,
+                        },
+                    )
+                ),
                 "campaign": campaign["id"] if campaign else None,
                 "industry": self.pick("lead", "industry"),
                 "city": self.text("lead", "city", addr["city"]),
@@ -867,17 +1138,24 @@ class _Generator:
                 **self.owner(),
             }
         employees = int(10 ** self.rng.uniform(1, 4))
-        row.update({
-            "status": self.check("lead", "status", status),
-            "rating": self.check("lead", "rating", rating),
-            "score": score,
-            "employees": employees,
-            "annual_revenue": self.money(employees * 300_000, employees * 1_500_000, 10_000)
-            if self.chance(0.5) else None,
-            "description": (f"对{self.in_words(loc, self.rng.choice(NEEDS))}感兴趣。" if loc == ZH else
-                            f"Interested in {self.in_words(loc, self.rng.choice(NEEDS))}.") if self.chance(0.4)
-            else None,
-        })
+        row.update(
+            {
+                "status": self.check("lead", "status", status),
+                "rating": self.check("lead", "rating", rating),
+                "score": score,
+                "employees": employees,
+                "annual_revenue": self.money(employees * 300_000, employees * 1_500_000, 10_000)
+                if self.chance(0.5)
+                else None,
+                "description": (
+                    f"对{self.in_words(loc, self.rng.choice(NEEDS))}感兴趣。"
+                    if loc == ZH
+                    else f"Interested in {self.in_words(loc, self.rng.choice(NEEDS))}."
+                )
+                if self.chance(0.4)
+                else None,
+            }
+        )
         row["_locale"] = loc
         return row
 
@@ -887,9 +1165,16 @@ class _Generator:
         rows = [self.case_row() for _ in range(self.totals["case"])]
         clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
         for row, new_id in zip(rows, self.insert("case", clean), strict=True):
-            self.cases.append({"id": new_id, "account": row["account"], "contact": row["contact"],
-                               "locale": row["_locale"], "owner_id": row.get("owner_id"),
-                               "opened": row["_opened"]})
+            self.cases.append(
+                {
+                    "id": new_id,
+                    "account": row["account"],
+                    "contact": row["contact"],
+                    "locale": row["_locale"],
+                    "owner_id": row.get("owner_id"),
+                    "opened": row["_opened"],
+                }
+            )
 
     def case_row(self) -> dict[str, Any]:
         account = self.weighted_account({"customer": 10, "partner": 2, "reseller": 2})
@@ -899,8 +1184,9 @@ class _Generator:
         product = self.rng.choice(self.products) if self.products and self.chance(0.6) else None
         status = self.pick("case", "status", {"new": 15, "working": 25, "escalated": 8, "on_hold": 7, "closed": 45})
         priority = self.pick("case", "priority", {"low": 25, "medium": 40, "high": 25, "urgent": 10})
-        category = self.pick("case", "category", {"question": 4, "problem": 5, "feature_request": 2,
-                                                  "complaint": 2, "other": 1})
+        category = self.pick(
+            "case", "category", {"question": 4, "problem": 5, "feature_request": 2, "complaint": 2, "other": 1}
+        )
         subject = self.in_words(loc, self.rng.choice(CASE_SUBJECTS[category]))
         if product and product["locale"] == loc:
             subject = f"{subject}（{product['name']}）" if loc == ZH else f"{subject} ({product['name']})"
@@ -915,14 +1201,18 @@ class _Generator:
             closed_at = min(opened + dt.timedelta(hours=self.rng.uniform(1, 24 * 10)), self.now)
             closed_at = max(closed_at, first_response or opened)
         resolution = self.in_words(loc, self.rng.choice(RESOLUTIONS[category])) if status == "closed" else None
-        detail = (f"客户反馈：{subject}。请尽快跟进处理。" if loc == ZH
-                  else f"The customer reports: {subject}. Please follow up.")
+        detail = (
+            f"客户反馈：{subject}。请尽快跟进处理。"
+            if loc == ZH
+            else f"The customer reports: {subject}. Please follow up."
+        )
         row: dict[str, Any] = {
             "subject": self.text("case", "subject", subject),
             "status": status,
             "priority": priority,
-            "origin": self.pick("case", "origin", {"phone": 3, "email": 4, "web": 2, "chat": 2,
-                                                   "wechat": 3 if loc == ZH else 0}),
+            "origin": self.pick(
+                "case", "origin", {"phone": 3, "email": 4, "web": 2, "chat": 2, "wechat": 3 if loc == ZH else 0}
+            ),
             "category": category,
             "account": account["id"],
             "contact": contact["id"] if contact else None,
@@ -931,9 +1221,13 @@ class _Generator:
             "first_response_at": self.iso(first_response) if first_response else None,
             "closed_at": self.iso(closed_at) if closed_at else None,
             "escalated": status == "escalated" or (status == "closed" and self.chance(0.1)),
-            "satisfaction": self.pick("case", "satisfaction", {"very_satisfied": 4, "satisfied": 5, "neutral": 2,
-                                                               "dissatisfied": 1, "very_dissatisfied": 0.5})
-            if status == "closed" and self.chance(0.7) else None,
+            "satisfaction": self.pick(
+                "case",
+                "satisfaction",
+                {"very_satisfied": 4, "satisfied": 5, "neutral": 2, "dissatisfied": 1, "very_dissatisfied": 0.5},
+            )
+            if status == "closed" and self.chance(0.7)
+            else None,
             "description": detail,
             "resolution": resolution,
             **self.owner(account, keep=0.3),
@@ -949,18 +1243,29 @@ class _Generator:
 
     def activity_row(self) -> dict[str, Any]:
         kinds = {"opportunity": 35, "account": 20, "contact": 20, "lead": 15, "case": 10}
-        pools = {"opportunity": self.opportunities, "account": self.accounts, "contact": self.contacts,
-                 "lead": self.leads, "case": self.cases}
+        pools = {
+            "opportunity": self.opportunities,
+            "account": self.accounts,
+            "contact": self.contacts,
+            "lead": self.leads,
+            "case": self.cases,
+        }
         kind = self.rng.choices(list(kinds), [kinds[k] if pools[k] else 0 for k in kinds])[0]
         parent = self.rng.choice(pools[kind])
-        links: dict[str, Any] = {"account": None, "contact": None, "lead": None, "opportunity": None,
-                                 "related_case": None}
+        links: dict[str, Any] = {
+            "account": None,
+            "contact": None,
+            "lead": None,
+            "opportunity": None,
+            "related_case": None,
+        }
         if kind == "opportunity":
             links.update(opportunity=parent["id"], account=parent["account"], contact=parent["contact"])
         elif kind == "account":
             contacts = self.contacts_by_account.get(parent["id"], [])
-            links.update(account=parent["id"], contact=self.rng.choice(contacts)["id"]
-                         if contacts and self.chance(0.5) else None)
+            links.update(
+                account=parent["id"], contact=self.rng.choice(contacts)["id"] if contacts and self.chance(0.5) else None
+            )
         elif kind == "contact":
             links.update(contact=parent["id"], account=parent["account"])
         elif kind == "lead":
@@ -988,8 +1293,11 @@ class _Generator:
             if atype == "meeting":
                 location = self.rng.choice(MEETING_PLACES[loc])
             elif status == "completed":
-                call_result = self.pick("activity", "call_result", {"connected": 6, "no_answer": 2,
-                                                                    "left_voicemail": 2, "wrong_number": 0.3})
+                call_result = self.pick(
+                    "activity",
+                    "call_result",
+                    {"connected": 6, "no_answer": 2, "left_voicemail": 2, "wrong_number": 0.3},
+                )
             if status != "completed":
                 duration = None
         completed_at = None

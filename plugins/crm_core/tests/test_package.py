@@ -26,19 +26,88 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 VALUE = re.compile(r"^[a-z0-9_]+$")
 COLOR = re.compile(r"^#[0-9a-f]{6}$")
 SORT = re.compile(r"^-?[a-z][a-z0-9_]{0,62}(,-?[a-z][a-z0-9_]{0,62})*$")
-FIELD_TYPES = {"text", "long_text", "rich_text", "email", "phone", "url", "integer", "decimal", "currency", "percent",
-               "boolean", "date", "datetime", "picklist", "multi_picklist", "tags", "lookup", "master_detail",
-               "many_to_many", "auto_number"}
+FIELD_TYPES = {
+    "text",
+    "long_text",
+    "rich_text",
+    "email",
+    "phone",
+    "url",
+    "integer",
+    "decimal",
+    "currency",
+    "percent",
+    "boolean",
+    "date",
+    "datetime",
+    "picklist",
+    "multi_picklist",
+    "tags",
+    "lookup",
+    "master_detail",
+    "many_to_many",
+    "auto_number",
+}
 TEXT_LIKE = {"text", "long_text", "email", "phone", "url", "auto_number"}
 RELATION_TYPES = {"lookup", "master_detail", "many_to_many"}
-FIELD_KEYS = {"api_name", "label", "type", "required", "unique", "indexed", "default", "help", "translations",
-              "options"}
-SYSTEM_FIELDS = {"id", "owner_id", "owner", "created_at", "created_by", "updated_at", "updated_by", "version",
-                 "deleted_at"}
+FIELD_KEYS = {
+    "api_name",
+    "label",
+    "type",
+    "required",
+    "unique",
+    "indexed",
+    "default",
+    "help",
+    "translations",
+    "options",
+}
+SYSTEM_FIELDS = {
+    "id",
+    "owner_id",
+    "owner",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "version",
+    "deleted_at",
+}
 # A floor that holds even without the platform's own list (checked too, below, when importable).
-RESERVED = SYSTEM_FIELDS | {"case", "order", "group", "user", "select", "from", "where", "to", "end", "type", "table",
-                            "key", "default", "check", "index", "limit", "offset", "desc", "asc", "all", "and", "or",
-                            "not", "null", "true", "false", "when", "then", "else", "primary", "references", "unique"}
+RESERVED = SYSTEM_FIELDS | {
+    "case",
+    "order",
+    "group",
+    "user",
+    "select",
+    "from",
+    "where",
+    "to",
+    "end",
+    "type",
+    "table",
+    "key",
+    "default",
+    "check",
+    "index",
+    "limit",
+    "offset",
+    "desc",
+    "asc",
+    "all",
+    "and",
+    "or",
+    "not",
+    "null",
+    "true",
+    "false",
+    "when",
+    "then",
+    "else",
+    "primary",
+    "references",
+    "unique",
+}
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "metacrm" / "metadata" / "schemas"
 TODAY = dt.date(2025, 6, 15)
 
@@ -110,8 +179,15 @@ def test_objects_and_files(package):
 def test_object_documents(package):
     for name, parts in package.items():
         obj, fields = parts["object"], parts["fields"]
-        assert set(obj) <= {"api_name", "label", "plural_label", "description", "name_field", "search_fields",
-                            "translations"}
+        assert set(obj) <= {
+            "api_name",
+            "label",
+            "plural_label",
+            "description",
+            "name_field",
+            "search_fields",
+            "translations",
+        }
         assert obj["api_name"] == name and NAME.match(name) and name not in {"user", "order", "group"}
         assert obj["label"] and obj["plural_label"] and obj["description"]
         zh_labels(obj["translations"], "label", "plural_label")
@@ -144,9 +220,15 @@ def test_field_documents(package):
 def check_options(package, name: str, field: dict) -> None:
     where, kind, options = f"{name}.{field['api_name']}", field["type"], field["options"]
     expected_keys = {
-        "text": {"max_length"}, "decimal": {"precision", "scale"}, "currency": {"currency", "scale"},
-        "picklist": {"values"}, "multi_picklist": {"values"}, "lookup": {"target", "on_delete"},
-        "master_detail": {"target"}, "many_to_many": {"target"}, "auto_number": {"format"},
+        "text": {"max_length"},
+        "decimal": {"precision", "scale"},
+        "currency": {"currency", "scale"},
+        "picklist": {"values"},
+        "multi_picklist": {"values"},
+        "lookup": {"target", "on_delete"},
+        "master_detail": {"target"},
+        "many_to_many": {"target"},
+        "auto_number": {"format"},
     }.get(kind, set())
     assert set(options) == expected_keys, where
     if kind == "text":
@@ -247,8 +329,12 @@ def test_documents_match_the_platform_schemas(package):
     if not SCHEMA_DIR.is_dir():
         pytest.skip("no platform schemas next to this checkout")
     schemas = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in SCHEMA_DIR.glob("*.json")}
-    kinds = {"object": lambda p: [p["object"]], "field": lambda p: p["field_list"],
-             "layout": lambda p: p["layouts"], "list_view": lambda p: p["list_views"]}
+    kinds = {
+        "object": lambda p: [p["object"]],
+        "field": lambda p: p["field_list"],
+        "layout": lambda p: p["layouts"],
+        "list_view": lambda p: p["list_views"],
+    }
     for kind, documents in kinds.items():
         if kind not in schemas:
             continue
@@ -261,23 +347,122 @@ def test_documents_match_the_platform_schemas(package):
 
 def test_expected_fields_are_there(package):
     expected = {
-        "account": {"name", "industry", "annual_revenue", "employees", "phone", "website", "tier", "billing_street",
-                    "billing_city", "billing_state", "billing_postal_code", "billing_country", "description",
-                    "rating", "parent_account", "last_activity_at", "source"},
-        "contact": {"first_name", "last_name", "full_name", "email", "phone", "mobile", "title", "department",
-                    "account", "mailing_city", "mailing_country", "birthdate", "do_not_call", "lead_source"},
-        "lead": {"full_name", "company", "title", "email", "phone", "status", "source", "industry", "employees",
-                 "annual_revenue", "rating", "score", "city", "country", "description", "converted_account",
-                 "converted_contact", "converted_opportunity", "last_activity_at"},
-        "opportunity": {"name", "account", "contact", "stage", "amount", "probability", "close_date", "lead_source",
-                        "next_step", "description", "forecast_category", "products", "campaign"},
-        "case": {"case_number", "subject", "status", "priority", "origin", "account", "contact", "description",
-                 "resolution", "due_at", "closed_at", "escalated"},
-        "activity": {"subject", "activity_type", "status", "priority", "due_date", "start_at", "end_at",
-                     "description", "account", "contact", "lead", "opportunity", "related_case", "related_object",
-                     "related_record_id", "completed_at"},
-        "campaign": {"name", "status", "campaign_type", "start_date", "end_date", "budget", "actual_cost",
-                     "expected_revenue", "expected_response", "description", "parent_campaign"},
+        "account": {
+            "name",
+            "industry",
+            "annual_revenue",
+            "employees",
+            "phone",
+            "website",
+            "tier",
+            "billing_street",
+            "billing_city",
+            "billing_state",
+            "billing_postal_code",
+            "billing_country",
+            "description",
+            "rating",
+            "parent_account",
+            "last_activity_at",
+            "source",
+        },
+        "contact": {
+            "first_name",
+            "last_name",
+            "full_name",
+            "email",
+            "phone",
+            "mobile",
+            "title",
+            "department",
+            "account",
+            "mailing_city",
+            "mailing_country",
+            "birthdate",
+            "do_not_call",
+            "lead_source",
+        },
+        "lead": {
+            "full_name",
+            "company",
+            "title",
+            "email",
+            "phone",
+            "status",
+            "source",
+            "industry",
+            "employees",
+            "annual_revenue",
+            "rating",
+            "score",
+            "city",
+            "country",
+            "description",
+            "converted_account",
+            "converted_contact",
+            "converted_opportunity",
+            "last_activity_at",
+        },
+        "opportunity": {
+            "name",
+            "account",
+            "contact",
+            "stage",
+            "amount",
+            "probability",
+            "close_date",
+            "lead_source",
+            "next_step",
+            "description",
+            "forecast_category",
+            "products",
+            "campaign",
+        },
+        "case": {
+            "case_number",
+            "subject",
+            "status",
+            "priority",
+            "origin",
+            "account",
+            "contact",
+            "description",
+            "resolution",
+            "due_at",
+            "closed_at",
+            "escalated",
+        },
+        "activity": {
+            "subject",
+            "activity_type",
+            "status",
+            "priority",
+            "due_date",
+            "start_at",
+            "end_at",
+            "description",
+            "account",
+            "contact",
+            "lead",
+            "opportunity",
+            "related_case",
+            "related_object",
+            "related_record_id",
+            "completed_at",
+        },
+        "campaign": {
+            "name",
+            "status",
+            "campaign_type",
+            "start_date",
+            "end_date",
+            "budget",
+            "actual_cost",
+            "expected_revenue",
+            "expected_response",
+            "description",
+            "parent_campaign",
+        },
         "product": {"name", "product_code", "family", "list_price", "is_active", "description", "unit"},
     }
     for name, wanted in expected.items():
@@ -427,8 +612,9 @@ def test_generator_rows_are_consistent(full_run):
         assert (opp["loss_reason"] is not None) == (opp["stage"] == "closed_lost")
         if opp["contact"]:
             assert store.get("contact", opp["contact"])["account"] == opp["account"]
-    assert set(demo_data.STAGE_PROBABILITY) == {v["value"] for v in
-                                                store.package["opportunity"]["fields"]["stage"]["options"]["values"]}
+    assert set(demo_data.STAGE_PROBABILITY) == {
+        v["value"] for v in store.package["opportunity"]["fields"]["stage"]["options"]["values"]
+    }
     # converted leads point at a consistent account, contact and opportunity
     converted = [lead for lead in rows["lead"] if lead["status"] == "converted"]
     assert converted
@@ -443,8 +629,13 @@ def test_generator_rows_are_consistent(full_run):
         if case["closed_at"] and case["first_response_at"]:
             assert case["first_response_at"] <= case["closed_at"]
     # activities: the generic link agrees with the typed lookup
-    lookup_of = {"account": "account", "contact": "contact", "lead": "lead", "opportunity": "opportunity",
-                 "case": "related_case"}
+    lookup_of = {
+        "account": "account",
+        "contact": "contact",
+        "lead": "lead",
+        "opportunity": "opportunity",
+        "case": "related_case",
+    }
     for activity in rows["activity"]:
         assert activity[lookup_of[activity["related_object"]]] == activity["related_record_id"]
         assert (activity["completed_at"] is not None) == (activity["status"] == "completed")
