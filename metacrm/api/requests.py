@@ -2,22 +2,63 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import request
 
 from metacrm.platform.errors import BadRequest, ValidationFailed
 
+MAX_DEPTH = 32  # no definition or record nests deeper; a deeper body is an attack or a mistake
+
 
 def json_body() -> dict[str, Any]:
     if not request.is_json:
         raise BadRequest("send a JSON body with Content-Type: application/json")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest("the request body is not valid JSON")
+    try:
+        data = json.loads(request.get_data(cache=True))
+    except RecursionError:
+        raise BadRequest(f"the request body nests deeper than {MAX_DEPTH} levels") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")
+    _check_values(data)
     return data
+
+
+def _check_values(data: dict[str, Any]) -> None:
+    """Refuse what no database can store, naming the member: nesting deeper
+    than MAX_DEPTH, lone UTF-16 surrogates (``"\\ud800"`` decodes to text that
+    is not UTF-8) and NUL characters (PostgreSQL text cannot hold them)."""
+    pending: list[tuple[str, Any, int]] = [("", data, 0)]
+    while pending:
+        path, value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"the request body nests deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(f"{path}.{key}" if path else str(key), key)
+                pending.append((f"{path}.{key}" if path else str(key), item, depth + 1))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{index}]", item, depth + 1) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(path, value)
+
+
+def _check_text(path: str, text: str) -> None:
+    reason = None
+    if "\x00" in text:
+        reason = "contains a NUL character"
+    else:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            reason = "contains a lone surrogate (not valid Unicode text)"
+    if reason:
+        # the member's name itself may hold the bad character: show it escaped
+        name = path.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\0")
+        raise ValidationFailed(f"{name}: {reason}", details={"fields": {name: [reason]}})
 
 
 def require_strings(data: dict[str, Any], *names: str) -> dict[str, str]:

@@ -24,6 +24,11 @@ SQL_RESERVED = frozenset(
     """.split()
 )
 
+# Columns every table already has, hidden: PostgreSQL's system columns and
+# SQLite's rowid aliases. A field of that name can't be created (PostgreSQL)
+# or would read the hidden column instead of the field (SQLite).
+DATABASE_SYSTEM_COLUMNS = frozenset({"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid", "oid", "rowid", "_rowid_"})
+
 SYSTEM_FIELDS = ("id", "owner_id", "created_at", "created_by", "updated_at", "updated_by", "version", "deleted_at")
 
 PLATFORM_RESERVED = frozenset(
@@ -67,6 +72,8 @@ def reserved_reason(api_name: str, *, kind: str = "field") -> str | None:
         return None
     if api_name in SQL_RESERVED:
         return f"{api_name!r} is an SQL reserved word"
+    if api_name in DATABASE_SYSTEM_COLUMNS:
+        return f"{api_name!r} is a system column of the database"
     if api_name in PLATFORM_RESERVED:
         return f"{api_name!r} is reserved by the platform"
     if api_name.startswith(("pg_", "sqlite_", "meta_", "sys_")):

@@ -25,11 +25,13 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import BadRequest as HTTPBadRequest
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from metacrm.platform import identity as identities
 from metacrm.platform.database import TenantBinding
-from metacrm.platform.errors import MetacrmError, TooManyRequests, Unauthenticated
+from metacrm.platform.errors import BadRequest, MetacrmError, TooManyRequests, Unauthenticated
 from metacrm.platform.identity import Identity
 
 log = logging.getLogger("metacrm.web")
@@ -38,6 +40,18 @@ csrf = CSRFProtect()
 PUBLIC_ATTR = "_metacrm_public"
 CSRF_EXEMPT_ATTR = "_metacrm_csrf_exempt"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9-]{8,36}$")
+MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in both databases
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every URL rule: a number beyond 64 bits is a 400
+    naming the parameter, not an overflow deep in the database driver."""
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > MAX_ID:
+            raise HTTPBadRequest(f"{value} is not an id: ids are at most {MAX_ID}")
+        return number
 
 
 def public(view=None, *, csrf_exempt: bool = False):
@@ -129,9 +143,21 @@ def _before_request():
         g.tenant = instance.db.binding_for(identity.tenant_slug, identity.tenant_id, identity.tenant_name)
     if identity is None and not is_public:
         raise Unauthenticated("sign in first")
+    _refuse_nul_in_query()
     unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
     if unsafe and not by_token and not getattr(view, CSRF_EXEMPT_ATTR, False):
         csrf.protect()
+
+
+def _refuse_nul_in_query() -> None:
+    """PostgreSQL text cannot hold a NUL character; refuse it at the edge,
+    naming the parameter, for both databases alike."""
+    for key, value in request.args.items(multi=True):
+        if "\x00" in key or "\x00" in value:
+            name = key.replace("\x00", "\\0")
+            raise BadRequest(
+                f"query parameter {name!r} contains a NUL character", details={"fields": {name: ["contains NUL"]}}
+            )
 
 
 def _after_request(response):
@@ -209,6 +235,7 @@ def _handle_unexpected(error: Exception):
 
 
 def init_web(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any blueprint adds its rules
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # we call csrf.protect() ourselves, above
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # a token lives as long as its session
     csrf.init_app(app)
