@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -124,6 +125,12 @@ def test_demo_command_starts_and_answers_on_its_port(tmp_path):
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 201
             assert json.load(response)["token"].startswith("mcrm_")
+        # A request line over gunicorn's limit answers the JSON error shape, not gunicorn's HTML page.
+        too_long = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/data/account?q={'x' * 9000}")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(too_long, timeout=10)
+        assert refused.value.code == 414 and refused.value.headers["Content-Type"] == "application/json"
+        assert json.load(refused.value)["error"]["code"] == "uri_too_long"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
