@@ -9,10 +9,11 @@ amount floor, a close-date floor built with DATE(), a text prefix with BEGINS
 and a boolean — about 4 % of the rows match. One call is what the list API
 does for ``GET /api/v1/data/deal?where=…&sort=amount&limit=50&count=true``:
 
-* ``where_store``: ``metacrm.api.where.where_clause`` (parse — cached per
-  text —, type-check against the live model, compile to SQL) and
-  ``RecordStore.query(extra_where=…, sort="amount", limit=50, count=True)``
-  with the admin's PolicyGuard, as the API handler builds them: the first
+* ``where_store``: the list service's ``metacrm.plugins.records.list_page``
+  (``where_clause`` of ``metacrm.plugins.where``: parse — cached per
+  text —, type-check against the live model, compile to SQL; then
+  ``RecordStore.query(extra_where=…, sort="amount", limit=50, count=True)``)
+  with the admin's PolicyGuard, as the API handler calls it: the first
   page and the total,
 * ``api`` (for reference): the same through the HTTP API (test client,
   bearer token),
@@ -39,8 +40,9 @@ import _common as c
 import sqlalchemy as sa
 
 from metacrm.access.guard import PolicyGuard
-from metacrm.api.where import where_clause
 from metacrm.metadata.store import RecordStore
+from metacrm.plugins.records import ListRequest, list_page
+from metacrm.plugins.where import where_clause
 
 BENCH = "rules_where"
 OBJECT = "deal"
@@ -123,10 +125,10 @@ def main() -> int:
         url = f"/api/v1/data/{OBJECT}"
         query_string = {"where": WHERE_TEXT, "sort": SORT, "limit": 50, "count": "true"}
 
+        listed = ListRequest(where=WHERE_TEXT, sort=SORT, limit=50, count=True)
+
         def via_store():
-            readable = guard.readable_fields(obj)
-            extra = where_clause(model, OBJECT, WHERE_TEXT, readable, env.identity)
-            return store.query(OBJECT, extra_where=extra, sort=SORT, limit=50, count=True)
+            return list_page(store, OBJECT, listed)
 
         def via_api():
             response = env.client.get(url, query_string=query_string, headers=env.headers)
@@ -159,7 +161,11 @@ def main() -> int:
             c.log(f"  {name:12s} p50 {stats['p50_ms']:9.3f} ms  p95 {stats['p95_ms']:9.3f} ms")
         # The filter's own compile cost, per request (parse is cached per text).
         compile_samples = c.interleaved(
-            {"where_clause": lambda: where_clause(model, OBJECT, WHERE_TEXT, guard.readable_fields(obj), env.identity)},
+            {
+                "where_clause": lambda: where_clause(
+                    model, OBJECT, WHERE_TEXT, guard.readable_fields(obj), guard.user_globals
+                )
+            },
             10 if args.smoke else 300,
         )["where_clause"]
         where_clause_ms = c.summary_ms(compile_samples)

@@ -10,14 +10,15 @@ security, filters, search, sorting and paging work as on
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, jsonify, request
 
 from metacrm.access import pools as pool_service
-from metacrm.api.data import _list_params, _page
 from metacrm.api.requests import json_body
-from metacrm.api.where import where_clause
-from metacrm.platform.web import current_actor, current_identity, current_tenant
+from metacrm.platform.web import current_actor, current_tenant
 from metacrm.plugins import context
+from metacrm.plugins.records import ListRequest, list_page, page_body
 
 blueprint = Blueprint("api_pools", __name__, url_prefix="/api/v1/pools")
 
@@ -48,14 +49,10 @@ def pool_records(pool):
     """The records waiting in a pool: the list parameters of ``/api/v1/data/<object>`` apply."""
     guard, binding, model = context.guard(), current_tenant(), context.model()
     found, obj = pool_service.pool_of(guard, binding, model, pool)
-    params = _list_params()
-    params.pop("deleted")
-    params["extra_where"] = pool_service.in_pool_clause(obj, found.api_name)
-    expression = request.args.get("where")
-    if expression:
-        condition = where_clause(model, obj.api_name, expression, guard.readable_fields(obj), current_identity())
-        params["extra_where"] = params["extra_where"] & condition
-    return jsonify(_page(context.store().query(obj.api_name, **params)))
+    # A pool lists its live records, and (as docs/access.md says) without list views.
+    listed = replace(ListRequest.from_args(request.args), deleted=False, view=None)
+    in_pool = pool_service.in_pool_clause(obj, found.api_name)
+    return jsonify(page_body(list_page(context.store(), obj.api_name, listed, extra_where=in_pool)))
 
 
 @blueprint.post("/<pool>/claim")

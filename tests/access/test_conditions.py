@@ -184,3 +184,19 @@ def test_a_condition_broken_by_a_field_deletion_fails_closed_and_explain_says_wh
         201,
     )
     assert client.get(f"/api/v1/data/deal/{rich.id}", headers=rep_a).status_code == 200
+
+
+def test_user_team_reads_the_same_in_where_as_in_a_record_scope_condition(acl):
+    """``$User.Team`` is the caller's team both in a record scope condition
+    and in a list's ``where=``: one ``$User``, the guard's."""
+    in_north = '$User.Team = "north"'
+    assert _put(acl, _condition_entry(in_north), role="service_agent").status_code == 200
+    client = acl.client()
+    all_deals = {r.id for r in acl.records if r.object == "deal"}
+    for user, team_rows in (("agent_a", all_deals), ("agent_c", set())):
+        headers = acl.headers(user)
+        listed = client.get("/api/v1/data/deal", query_string={"limit": 200}, headers=headers)
+        assert {row["id"] for row in listed.json["data"]} >= team_rows, user
+        filtered = client.get("/api/v1/data/deal", query_string={"limit": 200, "where": in_north}, headers=headers)
+        assert filtered.status_code == 200, filtered.json
+        assert {row["id"] for row in filtered.json["data"]} == team_rows, user

@@ -8,14 +8,13 @@ from __future__ import annotations
 import pytest
 
 from metacrm.access.guard import SystemGuard
-from metacrm.api.where import where_clause
 from metacrm.app import build_instance
 from metacrm.metadata.model import metadata_service, model_for, record_store
 from metacrm.platform import audit, tenancy
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.hooks import hookimpl
-from metacrm.platform.identity import Identity
-from metacrm.rules import NUMBER, Function, Param
+from metacrm.plugins.where import where_clause
+from metacrm.rules import NUMBER, Function, Param, UserGlobals
 from tests.conftest import drop_namespaces
 
 TWICE = Function(
@@ -73,6 +72,5 @@ def test_a_plugin_function_serves_formulas_validation_rules_automations_and_filt
         store.create("deal", {"name": "big", "amount": 60})
     assert refused.value.details["fields"] == {"amount": ["too big"]}
     model = model_for(plugged, binding)
-    identity = Identity(1, "a@acme.test", "Ann", "acme", 1, is_admin=False, role=None)
-    clause = where_clause(model, "deal", "TWICE(amount) = 40", {"amount", "doubled"}, identity)
+    clause = where_clause(model, "deal", "TWICE(amount) = 40", {"amount", "doubled"}, lambda: UserGlobals(id=1))
     assert [r["id"] for r in store.query("deal", extra_where=clause).data] == [deal["id"]]

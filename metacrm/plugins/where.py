@@ -11,7 +11,9 @@ SQLite parse it), so the checked expression is kept per (model, object,
 text) in a small LRU, with its SQL clause when it reads no ``$User`` (NOW
 and TODAY are bound when the query runs). What depends on the user — the
 readable fields, and the SQL of a filter that reads ``$User`` — is still
-done on every request.
+done on every request. ``$User`` is the caller's guard's (the same as in
+record scope conditions, teams included), asked for only when the filter
+reads it.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.sql.elements import ColumnElement
 
 from metacrm.metadata.physical import CompiledModel
 from metacrm.platform.errors import ValidationFailed
-from metacrm.platform.identity import Identity
 from metacrm.rules import BOOLEAN, CheckContext, SqlContext, TypedExpression, UserGlobals, check, compile_sql, parse
 
 CACHE_SIZE = 256
@@ -46,8 +48,15 @@ _lock = threading.Lock()
 
 
 def where_clause(
-    model: CompiledModel, object_name: str, expression: str, readable: set[str], identity: Identity
+    model: CompiledModel,
+    object_name: str,
+    expression: str,
+    readable: set[str],
+    user_globals: Callable[[], UserGlobals],
 ) -> ColumnElement:
+    """``expression`` as the SQL clause filtering ``object_name``: it may read
+    only the ``readable`` fields; ``user_globals()`` is the caller's ``$User``
+    (a guard's ``user_globals``), called only when the expression reads it."""
     checked = checked_filter(model, object_name, expression)
     for path in checked.paths:
         if len(path) > 1:
@@ -62,7 +71,7 @@ def where_clause(
             )
     if checked.clause is not None:
         return checked.clause
-    return compile_sql(checked.typed, SqlContext(model, object_name, user=UserGlobals.from_identity(identity)))
+    return compile_sql(checked.typed, SqlContext(model, object_name, user=user_globals()))
 
 
 def checked_filter(model: CompiledModel, object_name: str, expression: str) -> CheckedFilter:
