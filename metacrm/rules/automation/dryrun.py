@@ -16,7 +16,15 @@ import sqlalchemy as sa
 from metacrm.platform.clock import as_utc
 from metacrm.platform.errors import NotFound
 from metacrm.rules.automation.compiler import CompiledRule, compile_rule
-from metacrm.rules.automation.engine import AutomationGuard, Executor, Run, _same, actions_of, jsonable, record_context
+from metacrm.rules.automation.engine import (
+    Executor,
+    Run,
+    _same,
+    acting_as_system,
+    actions_of,
+    jsonable,
+    stored_record,
+)
 
 
 class _RollBack(Exception):
@@ -65,13 +73,13 @@ def dry_run(instance, binding, store, object_name: str, api_name: str, record_id
     try:
         with binding.begin() as conn:
             values = dict(conn.execute(sa.select(obj.table).where(obj.table.c.id == record_id)).mappings().one())
-            record = record_context(conn, model, object_name, values, prior=values, actor=store.actor)
+            record = stored_record(conn, store, rule, values, prior=values)
             run = Run(rule, rule.trigger.kind)
             result["trigger"] = _trigger(rule, values, record)
             condition = rule.condition(record) if rule.condition is not None else True
             result["condition"] = {"present": rule.condition is not None, "value": jsonable(condition)}
             if condition is True:
-                nested = store.nested(conn, guard=AutomationGuard(), depth=1)
+                nested = store.nested(conn, guard=acting_as_system(store), depth=1)
                 Executor(conn, nested, obj, instance=instance, dry_run=True).run_actions(
                     rule, values, record_id, record, run, include_before=True
                 )

@@ -34,7 +34,8 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from metacrm.metadata.physical import CompiledModel, CompiledObject
+from metacrm.metadata.guard import SystemGuard
+from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.saving import PendingSave, SaveContext
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
@@ -42,9 +43,11 @@ from metacrm.rules.automation.actions import ActionCall, AutomationAction, colle
 from metacrm.rules.automation.compiler import CompiledAction, CompiledRule, Template, rules_for
 from metacrm.rules.automation.outbox import enqueue_delivery
 from metacrm.rules.automation.tables import automation_outbox, automation_runs, notifications
-from metacrm.rules.context import RecordContext, UserGlobals
+from metacrm.rules.compile_python import holds
+from metacrm.rules.context import RecordContext
 from metacrm.rules.errors import RuleError
 from metacrm.rules.runtime import normalise, number_text
+from metacrm.rules.saving import RecordEvaluator
 
 MAX_ERROR = 2000
 MAX_TEMPLATE = 20_000
@@ -63,26 +66,6 @@ def actions_of(instance) -> dict[str, AutomationAction]:
     if found is None:
         found = instance.caches["automation_actions"] = collect_actions(instance.pm)
     return found
-
-
-class AutomationGuard:
-    """Automations act as the system (like Salesforce's flows): the records
-    they create and update are not limited by the user's scopes."""
-
-    def require(self, action: str, obj: CompiledObject) -> None:
-        return None
-
-    def scope(self, action: str, obj: CompiledObject):
-        return None
-
-    def readable_fields(self, obj: CompiledObject) -> set[str]:
-        return set(obj.fields)
-
-    def writable_fields(self, obj: CompiledObject) -> set[str]:
-        return set(obj.fields)
-
-    def may_manage_metadata(self) -> bool:
-        return False
 
 
 # -- values ----------------------------------------------------------------------------------
@@ -120,49 +103,25 @@ def stored_value(obj: CompiledObject, name: str, value: Any) -> Any:
         raise ValueError(f"{obj.api_name}.{name}: {'; '.join(map(str, messages))}") from None
 
 
-def record_context(
-    conn, model: CompiledModel, object_name: str, values: Mapping, *, prior=None, is_new=False, actor=None
-):
-    return RecordContext(
-        values,
-        related=_resolver(conn, model, object_name, values),
-        user=UserGlobals(id=getattr(actor, "user_id", None), email=getattr(actor, "email", None)),
-        prior=prior,
-        is_new=is_new,
-    )
+def acting_as_system(store) -> SystemGuard:
+    """The guard automations write with. They act as the system (like
+    Salesforce's flows): the records they create and update are not limited
+    by the user's scopes; their ``$User`` is the user whose save (through
+    ``store``) triggered them."""
+    return SystemGuard(purpose="automation", acting_for=store.guard)
 
 
-def _resolver(conn: Connection, model: CompiledModel, object_name: str, values: Mapping):
-    """Values at lookup paths (``account.industry``), one query per record reached."""
-    rows: dict[tuple[str, int], Mapping | None] = {}
+def evaluator(conn, store, obj: CompiledObject, rules: list[CompiledRule]) -> RecordEvaluator:
+    """The record evaluator of validation rules, reading what ``rules`` read."""
+    return RecordEvaluator(conn, store, obj, [rule.reads for rule in rules])
 
-    def resolve(path: tuple[str, ...]) -> Any:
-        obj, current = model.object(object_name), values
-        for name in path[:-1]:
-            field_type = obj.fields.get(name) if obj else None
-            ref = current.get(name) if current is not None else None
-            if field_type is None or ref is None:
-                return None
-            target = model.object(field_type.options.get("target"))
-            if target is None:
-                return None
-            key = (target.api_name, int(ref))
-            if key not in rows:
-                rows[key] = (
-                    conn.execute(
-                        sa.select(target.table).where(
-                            target.table.c.id == int(ref), target.table.c.deleted_at.is_(None)
-                        )
-                    )
-                    .mappings()
-                    .first()
-                )
-            obj, current = target, rows[key]
-            if current is None:
-                return None
-        return current.get(path[-1]) if current is not None else None
 
-    return resolve
+def stored_record(conn, store, rule: CompiledRule, values: Mapping, *, prior: Mapping | None = None) -> RecordContext:
+    """A stored record (its row ``values``) as ``rule`` reads it: scheduled
+    and cron runs, dry runs."""
+    records = evaluator(conn, store, store.model.object(rule.object), [rule])
+    records.load([(None, values.get("id"), values)])
+    return records.record(None, prior=prior)
 
 
 def render(template: Template, record: RecordContext) -> str:
@@ -532,7 +491,7 @@ class _LazyStore:
 
     def __getattr__(self, name):
         if self._store is None:
-            self._store = self._ctx.nested(guard=AutomationGuard())
+            self._store = self._ctx.nested(guard=acting_as_system(self._ctx.store))
         return getattr(self._store, name)
 
 
@@ -549,27 +508,18 @@ class BeforeSave:
             return
         running = _running.get()
         executor = _executor(ctx)
+        saves = [save for save in saves if "$" not in save.errors]
+        records = RecordEvaluator.for_saves(ctx, saves, [rule.reads for rule in rules])
         for save in saves:
-            if "$" in save.errors:
-                continue
             for rule in rules:
                 if (rule.key, ctx.obj.api_name, save.record_id) in running:
                     continue
                 run = Run(rule, _trigger_name(rule, save.action))
                 try:
-                    current = save.current()
-                    record = record_context(
-                        ctx.conn,
-                        ctx.store.model,
-                        ctx.obj.api_name,
-                        current,
-                        prior=save.before,
-                        is_new=save.is_new,
-                        actor=ctx.actor,
-                    )
+                    record = records.record_of(save)
                     if not trigger_matches(rule, save, record):
                         continue
-                    if rule.condition is not None and not _holds(rule.condition(record)):
+                    if rule.condition is not None and not holds(rule.condition, record):
                         run.result = "skipped"
                         _runs(save).append(run)
                         continue
@@ -578,15 +528,8 @@ class BeforeSave:
                             done = executor.before(rule, compiled, save, record)
                             if done is not None:
                                 run.done.append(done)
-                                record = record_context(
-                                    ctx.conn,
-                                    ctx.store.model,
-                                    ctx.obj.api_name,
-                                    save.current(),
-                                    prior=save.before,
-                                    is_new=save.is_new,
-                                    actor=ctx.actor,
-                                )
+                                records.load_saves([save])  # the next rules see what this one set
+                                record = records.record_of(save)
                 except Exception as exc:  # noqa: BLE001 - logged in the run log after the write
                     run.fail(exc)
                 _runs(save).append(run)
@@ -600,44 +543,33 @@ class AfterSave:
     def after_write(self, ctx: SaveContext, saves: list[PendingSave]) -> None:
         deleting = ctx.action == "delete"
         delete_rules = _rules(ctx, "delete") if deleting else []
-        if not deleting and not any(_runs(s) for s in saves):
+        if not delete_rules and not any(_runs(s) for s in saves):
             return
         executor = _executor(ctx)
         running = _running.get()
+        # The records as written (with their ids; as they were, when deleted).
+        written = {save.index: {**save.current(), "id": save.record_id} for save in saves}
+        reading = {run.rule.key: run.rule for save in saves for run in _runs(save)}
+        reading.update((rule.key, rule) for rule in delete_rules)
+        records = evaluator(ctx.conn, ctx.store, ctx.obj, list(reading.values()))
+        records.load((save.index, save.record_id, written[save.index]) for save in saves)
         log = []
         for save in saves:
-            if deleting:
-                for rule in delete_rules:
-                    if (rule.key, ctx.obj.api_name, save.record_id) in running:
-                        continue
-                    run = Run(rule, "deleted")
-                    try:
-                        record = record_context(
-                            ctx.conn, ctx.store.model, ctx.obj.api_name, save.before, prior=save.before, actor=ctx.actor
-                        )
-                        if rule.condition is not None and not _holds(rule.condition(record)):
-                            run.result = "skipped"
-                    except Exception as exc:  # noqa: BLE001
-                        run.fail(exc)
-                    _runs(save).append(run)
-            values = save.current() if not save.is_new else save.values
-            values = {**values, "id": save.record_id}
+            values = written[save.index]
+            record = records.record(save.index, prior=save.before, is_new=save.is_new)
+            for rule in delete_rules:
+                if (rule.key, ctx.obj.api_name, save.record_id) in running:
+                    continue
+                run = Run(rule, "deleted")
+                try:
+                    if rule.condition is not None and not holds(rule.condition, record):
+                        run.result = "skipped"
+                except Exception as exc:  # noqa: BLE001
+                    run.fail(exc)
+                _runs(save).append(run)
             for run in _runs(save):
                 if run.result == "ok":
-                    try:
-                        record = record_context(
-                            ctx.conn,
-                            ctx.store.model,
-                            ctx.obj.api_name,
-                            values,
-                            prior=save.before,
-                            is_new=save.is_new,
-                            actor=ctx.actor,
-                        )
-                    except Exception as exc:  # noqa: BLE001
-                        run.fail(exc)
-                    else:
-                        executor.run_actions(run.rule, values, save.record_id, record, run, include_before=False)
+                    executor.run_actions(run.rule, values, save.record_id, record, run, include_before=False)
                 log.append(run.log_row(save.record_id))
         write_log(ctx.conn, log)
 
@@ -645,7 +577,3 @@ class AfterSave:
         ids = [i for save in saves for run in _runs(save) for i in run.outbox]
         if ids:
             enqueue_delivery(ctx.instance, ctx.store.binding.slug, ids)
-
-
-def _holds(value: Any) -> bool:
-    return value is True
