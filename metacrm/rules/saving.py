@@ -29,7 +29,6 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -38,6 +37,7 @@ import sqlalchemy as sa
 
 from metacrm.metadata.physical import CompiledModel, CompiledObject
 from metacrm.metadata.saving import PendingSave, SaveContext
+from metacrm.metadata.values import error_messages, json_safe
 from metacrm.platform.errors import ValidationFailed
 from metacrm.rules.checker import CheckContext, check
 from metacrm.rules.compile_python import compile_python, holds
@@ -498,24 +498,19 @@ def _writes(saves: list[PendingSave]) -> list[PendingSave]:
     return [s for s in saves if s.action in ("create", "update") and "$" not in s.errors]
 
 
-def _json_value(value: Any) -> Any:
-    """A rule value as the field's loader takes it from JSON."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
-def _column_value(field_type, value: Any) -> tuple[Any, str | None]:
+def to_column(field_type, value: Any) -> Any:
+    """A rule's value as ``field_type``'s column stores it, checked by the
+    field's loader like a value sent to the API (null stays null; one text
+    for a multi-value field is that one value). Raises ValueError with the
+    loader's messages."""
     if value is None:
-        return None, None
+        return None
+    if isinstance(value, str) and field_rule_type(field_type) == "MULTI":
+        value = [value]
     try:
-        return field_type.to_db(field_type.loader.deserialize(_json_value(value))), None
+        return field_type.to_db(field_type.loader.deserialize(json_safe(value)))
     except ma.ValidationError as exc:
-        messages = exc.messages
-        if isinstance(messages, dict):
-            messages = [m for ms in messages.values() for m in (ms if isinstance(ms, list) else [ms])]
-        text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
-        return None, text
+        raise ValueError("; ".join(error_messages(exc))) from None
 
 
 class DefaultValuesStep:
@@ -541,9 +536,10 @@ class DefaultValuesStep:
                 except RuleError as exc:
                     save.error(name, f"its default value cannot be computed: {exc.message}")
                     continue
-                value, problem = _column_value(ctx.obj.fields[name], result)
-                if problem:
-                    save.error(name, f"its default value {_json_value(result)!r} is not valid: {problem}")
+                try:
+                    value = to_column(ctx.obj.fields[name], result)
+                except ValueError as exc:
+                    save.error(name, f"its default value {json_safe(result)!r} is not valid: {exc}")
                     continue
                 save.values[name] = value
                 # Later defaults (and the other steps) see this value.
@@ -735,6 +731,7 @@ __all__ = [
     "check_definitions",
     "condition_error",
     "object_rules",
+    "to_column",
     "typecheck",
     "typecheck_default",
     "user_globals",

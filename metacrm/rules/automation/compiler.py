@@ -98,6 +98,7 @@ class CompiledRule:
     uses_prior: bool = False
     extra: dict = field(default_factory=dict)
     reads: Reads = Reads()  # what its expressions read of the record (for the record evaluator)
+    trigger_type: str | None = None  # the rule type of the field a changed or scheduled trigger names
 
     @property
     def runs_on_save(self) -> bool:
@@ -126,6 +127,7 @@ class _Compiler:
         self.known_actions = actions  # None: plugin actions cannot be checked here
         self.allow_prior = statement.trigger.kind in ("updated", "created_or_updated", "changed", "created")
         self.read: list[TypedExpression] = []  # every expression on the record, for CompiledRule.reads
+        self.trigger_type: str | None = None
 
     def context(self, object_name: str | None = None) -> CheckContext:
         return CheckContext(
@@ -306,6 +308,7 @@ class _Compiler:
                     trigger.field_at, f"unknown field {name!r} on {self.object} (fields: {candidates})", self.source
                 )
             typed = check(parse(name), CheckContext(self.model, self.object))
+            self.trigger_type = typed.type.name
             if trigger.kind == "scheduled" and typed.type.name not in ("DATE", "DATETIME"):
                 raise _error(
                     trigger.field_at,
@@ -353,6 +356,7 @@ class _Compiler:
             actions=actions,
             uses_prior=bool(condition_typed is not None and condition_typed.uses_prior_values),
             reads=Reads.of(self.read),
+            trigger_type=self.trigger_type,
         )
 
 

@@ -26,17 +26,16 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from metacrm.metadata.guard import SystemGuard
 from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.saving import PendingSave, SaveContext
+from metacrm.metadata.values import json_safe
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.rules.automation.actions import ActionCall, AutomationAction, collect_actions
@@ -46,8 +45,8 @@ from metacrm.rules.automation.tables import automation_outbox, automation_runs, 
 from metacrm.rules.compile_python import holds
 from metacrm.rules.context import RecordContext
 from metacrm.rules.errors import RuleError
-from metacrm.rules.runtime import normalise, number_text
-from metacrm.rules.saving import RecordEvaluator
+from metacrm.rules.runtime import changed, number_text, same_value
+from metacrm.rules.saving import RecordEvaluator, to_column
 
 MAX_ERROR = 2000
 MAX_TEMPLATE = 20_000
@@ -71,36 +70,15 @@ def actions_of(instance) -> dict[str, AutomationAction]:
 # -- values ----------------------------------------------------------------------------------
 
 
-def jsonable(value: Any) -> Any:
-    """A rule or stored value in its JSON form (what the API sends)."""
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else str(value)
-    if isinstance(value, float):
-        return jsonable(Decimal(repr(value)))
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (list, tuple, set)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    return str(value)
-
-
 def stored_value(obj: CompiledObject, name: str, value: Any) -> Any:
-    """A rule value as the column of ``obj.name`` stores it (checked by the
-    field type's loader, like a value sent to the API)."""
+    """A rule value as the column of ``obj.name`` stores it (``owner_id``
+    included, which no field type describes)."""
     if name == "owner_id":
         return None if value is None else int(value)
-    field_type = obj.fields[name]
-    if isinstance(value, str) and field_type.name in ("multi_picklist", "tags"):
-        value = [value]
     try:
-        return field_type.to_db(field_type.loader.deserialize(jsonable(value)))
-    except ma.ValidationError as exc:
-        messages = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]
-        raise ValueError(f"{obj.api_name}.{name}: {'; '.join(map(str, messages))}") from None
+        return to_column(obj.fields[name], value)
+    except ValueError as exc:
+        raise ValueError(f"{obj.api_name}.{name}: {exc}") from None
 
 
 def acting_as_system(store) -> SystemGuard:
@@ -135,7 +113,7 @@ def render(template: Template, record: RecordContext) -> str:
             continue
         if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
             value = number_text(value)  # as TEXT() shows numbers, the same on every database
-        out.append(value if isinstance(value, str) else str(jsonable(value)))
+        out.append(value if isinstance(value, str) else str(json_safe(value)))
     return "".join(out)[:MAX_TEMPLATE]
 
 
@@ -166,7 +144,7 @@ class Run:
             "trigger": self.trigger,
             "result": self.result,
             "error": self.error,
-            "actions": jsonable(self.done),
+            "actions": json_safe(self.done),
             "at": utcnow(),
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
         }
@@ -178,7 +156,7 @@ def _message(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     details = getattr(exc, "details", None)
     if isinstance(details, dict) and details.get("fields"):
-        message += " " + json.dumps(jsonable(details["fields"]))[:500]
+        message += " " + json.dumps(json_safe(details["fields"]))[:500]
     return message
 
 
@@ -194,37 +172,20 @@ def _trigger_name(rule: CompiledRule, action: str) -> str:
 
 
 def trigger_matches(rule: CompiledRule, save: PendingSave, record: RecordContext) -> bool:
-    """Whether the save is one the rule's trigger names."""
+    """Whether the save is one the rule's trigger names: for ``WHEN field
+    changed (to …)``, whether the save changes the field as ISCHANGED sees
+    it (on create: gives it a value) to the wanted value."""
     if not rule.fires_on(save.action):
         return False
     trigger = rule.trigger
     if trigger.kind != "changed":
         return True
-    name = trigger.field
+    name, kind = trigger.field, rule.trigger_type
     current = save.current().get(name)
-    # On create, giving the field a value counts as a change.
-    before = {} if save.is_new else (save.before or {})
-    changed = current is not None if save.is_new else name in save.values and before.get(name) != current
-    if not changed:
+    before = None if save.is_new else (save.before or {}).get(name)
+    if not (save.is_new or name in save.values) or not changed(kind, before, current):
         return False
-    if rule.changed_to is None:
-        return True
-    wanted = rule.changed_to(record)
-    return _same(current, wanted)
-
-
-def _same(stored: Any, wanted: Any) -> bool:
-    if wanted is None:
-        return stored is None
-    if stored is None:
-        return False
-    if isinstance(wanted, (int, Decimal)) and not isinstance(wanted, bool):
-        return normalise("NUMBER", stored) == wanted
-    if isinstance(wanted, datetime):
-        return normalise("DATETIME", stored) == wanted
-    if isinstance(wanted, date):
-        return normalise("DATE", stored) == wanted
-    return stored == wanted
+    return rule.changed_to is None or same_value(kind, current, rule.changed_to(record))
 
 
 # -- executing actions ----------------------------------------------------------------------------
@@ -262,7 +223,7 @@ class Executor:
         return action.run(call) or {}
 
     def values_of(self, compiled: CompiledAction, record: RecordContext) -> dict[str, Any]:
-        return {v.field: jsonable(v.evaluate(record)) for v in compiled.values}
+        return {v.field: json_safe(v.evaluate(record)) for v in compiled.values}
 
     # Before the write: SET, ASSIGN OWNER and plugin actions of phase "before".
     def before(
@@ -273,14 +234,14 @@ class Executor:
             for value in compiled.values:
                 result = value.evaluate(record)
                 save.values[value.field] = stored_value(self.obj, value.field, result)
-                changes[value.field] = jsonable(result)
+                changes[value.field] = json_safe(result)
             return {"action": compiled.kind, "set": changes}
         if compiled.call is not None and self.plugin(compiled.call).phase == "before":
             args = (compiled.text,) if compiled.text is not None else tuple(a(record) for a in compiled.args)
             result = self.call(rule, compiled, save.current(), save.record_id, args)
             for name, value in (result.get("set") or {}).items():
                 save.values[name] = value
-            return {"action": compiled.describe(), **jsonable(result)}
+            return {"action": compiled.describe(), **json_safe(result)}
         return None
 
     def runs_before(self, compiled: CompiledAction) -> bool:
@@ -310,7 +271,7 @@ class Executor:
                 data = {v.field: stored_value(obj, v.field, v.evaluate(record)) for v in compiled.values}
             owner_given = "owner_id" in data
             owner = data.pop("owner_id", None)
-            fields = {k: jsonable(obj.fields[k].from_db(v)) for k, v in data.items()}
+            fields = {k: json_safe(obj.fields[k].from_db(v)) for k, v in data.items()}
             if fields:
                 self.store.update(obj.api_name, record_id, fields, read_back=False)
             if owner_given:
@@ -374,7 +335,7 @@ class Executor:
                     "object": obj.api_name,
                     "record_id": record_id,
                     "trigger": run.trigger,
-                    "record": jsonable({k: v for k, v in values.items() if k != "deleted_at"}),
+                    "record": json_safe({k: v for k, v in values.items() if k != "deleted_at"}),
                 },
             }
             run.outbox.append(self._outbox("webhook", rule, record_id, payload))
@@ -383,11 +344,11 @@ class Executor:
             args = (compiled.text,) if compiled.text is not None else tuple(a(record) for a in compiled.args)
             action = self.plugin(compiled.call)
             if action.slow:
-                payload = {"action": compiled.call, "args": jsonable(list(args))}
+                payload = {"action": compiled.call, "args": json_safe(list(args))}
                 run.outbox.append(self._outbox("call", rule, record_id, payload))
-                return {"action": compiled.describe(), "queued": True, "args": jsonable(list(args))}
+                return {"action": compiled.describe(), "queued": True, "args": json_safe(list(args))}
             result = self.call(rule, compiled, values, record_id, args)
-            return {"action": compiled.describe(), **jsonable(result)}
+            return {"action": compiled.describe(), **json_safe(result)}
         raise RuntimeError(f"unknown action {kind}")  # pragma: no cover
 
     def _set_owner(self, record_id: int, owner: int | None) -> None:
@@ -418,7 +379,7 @@ class Executor:
                 rule=rule.key,
                 object=self.obj.api_name,
                 record_id=record_id,
-                payload=jsonable(payload),
+                payload=json_safe(payload),
                 status="pending",
                 attempts=0,
                 next_attempt_at=now,

@@ -27,6 +27,7 @@ from metacrm.rules.automation.compiler import CompiledRule, cron_schedule, rules
 from metacrm.rules.automation.engine import Executor, Run, acting_as_system, stored_record, write_log
 from metacrm.rules.automation.outbox import enqueue_delivery
 from metacrm.rules.automation.tables import automation_schedule
+from metacrm.rules.compile_python import holds
 from metacrm.rules.compile_sql import compile_sql
 from metacrm.rules.context import SqlContext
 
@@ -86,7 +87,7 @@ def run_rule_on(instance, binding, store, rule: CompiledRule, record_id: int, du
         executor = Executor(conn, nested, obj, instance=instance)
         try:
             record = stored_record(conn, store, rule, values)
-            if rule.trigger.kind == "scheduled" and rule.condition is not None and rule.condition(record) is not True:
+            if rule.trigger.kind == "scheduled" and rule.condition is not None and not holds(rule.condition, record):
                 run.result = "skipped"
         except Exception as exc:  # noqa: BLE001
             run.fail(exc)
