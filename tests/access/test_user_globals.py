@@ -64,3 +64,27 @@ def test_user_team_means_the_same_in_a_scope_a_validation_rule_and_an_automation
         listed = client.get("/api/v1/data/ticket?limit=200", headers=acl.headers(user)).json["data"]
         assert {row["note"] for row in listed} == {team}
         assert client.get(f"/api/v1/data/ticket/{other.json['id']}", headers=acl.headers(user)).status_code == 404
+
+
+def test_user_teams_lists_every_team_in_sql_and_in_python(acl):
+    _second_team(acl, "agent_a")
+    client, admin = acl.client(), acl.headers("admin")
+    zulu = 'INCLUDES($User.Teams, "zulu")'
+    entry = {"create": True, "read": {"condition": zulu}, "update": {"condition": zulu}, "delete": "none"}
+    response = client.put("/api/v1/access/roles/service_agent/objects/ticket", json=entry, headers=admin)
+    assert response.status_code == 200, response.json
+    with metadata_service(acl.instance, acl.binding, ACTOR).change("zulu rule") as tx:
+        tx.put_validation_rule(
+            "ticket",
+            {"api_name": "zulu_note", "condition": f"{zulu} AND ISBLANK(note)", "message": "needs a note"},
+        )
+    tickets = [r for r in acl.records if r.object == "ticket"]
+    listed = client.get("/api/v1/data/ticket?limit=200", headers=acl.headers("agent_a")).json["data"]
+    assert len(listed) == len(tickets)  # agent_a is in zulu: the scope is every ticket
+    assert client.get("/api/v1/data/ticket?limit=200", headers=acl.headers("agent_b")).json["data"] == []
+    refused = client.post("/api/v1/data/ticket", json={"name": "t"}, headers=acl.headers("agent_a"))
+    assert refused.status_code == 422 and refused.json["error"]["details"]["fields"] == {"$": ["needs a note"]}
+    # agent_b is not in zulu: the rule lets the ticket be written (agent_b's scope then hides it).
+    client.post("/api/v1/data/ticket", json={"name": "by b"}, headers=acl.headers("agent_b"))
+    written = acl.system_store().query("ticket", limit=200).data
+    assert [row["owner_id"] for row in written if row["name"] == "by b"] == [acl.ids["agent_b"]]
