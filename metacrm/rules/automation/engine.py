@@ -16,7 +16,11 @@ Order within one save (docs/automation.md, "Order of execution"):
 * ``after_commit``: the outbox rows written (e-mail, webhooks, slow plugin
   actions) are handed to the job queue.
 
-Every rule run writes one row of ``automation_runs``.
+Rules read their record as validation rules do, through
+:class:`~metacrm.rules.saving.RecordEvaluator` (formulas, stored roll-ups,
+lookup paths, the ``$User`` of the store's guard); the records they write
+are written as the system (:func:`acting_as_system`). Every rule run writes
+one row of ``automation_runs``.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def actions_of(instance) -> dict[str, AutomationAction]:
     return found
 
 
-# -- values ----------------------------------------------------------------------------------
+# -- values and records ----------------------------------------------------------------------
 
 
 def stored_value(obj: CompiledObject, name: str, value: Any) -> Any:
