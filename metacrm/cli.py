@@ -19,8 +19,8 @@ import click
 
 from metacrm import access
 from metacrm.access import sharing
-from metacrm.access.guard import SystemGuard
 from metacrm.app import BUILTIN_PLUGINS, build_instance, create_app
+from metacrm.metadata.guard import SystemGuard
 from metacrm.metadata.model import record_store
 from metacrm.metadata.recycle import purge_recycle_bin
 from metacrm.platform import audit, tenancy

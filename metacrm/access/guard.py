@@ -17,8 +17,9 @@ protocol for one user in one tenant from the tenant's compiled policy:
 
 A user with no role may do nothing with records. The admin role is a role
 like any other (the standard one permits everything); there is no bypass.
-:class:`SystemGuard` is for the platform's own work (CLI, demo data,
-package install), which acts for no user.
+:class:`SystemGuard` (defined with the protocol, in
+:mod:`metacrm.metadata.guard`) is for the platform's own work (CLI, jobs,
+demo data, package install, automations), which acts for no user.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from metacrm.access import scopes as sql_scopes
 from metacrm.access.members import roles_of_member, teams_of
 from metacrm.access.permissions import ACTIONS, FLAG_ACTIONS, condition_text
 from metacrm.access.policy import CompiledPolicy, policy_for
+from metacrm.metadata.guard import SystemGuard, UserGlobals
 from metacrm.metadata.physical import CompiledModel, CompiledObject
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.errors import Forbidden, ValidationFailed
 from metacrm.platform.identity import Identity
 from metacrm.platform.instance import Instance
-from metacrm.rules import BOOLEAN, CheckContext, SqlContext, UserGlobals, check, compile_sql, parse
+from metacrm.rules import BOOLEAN, CheckContext, SqlContext, check, compile_sql, parse
 
 log = logging.getLogger("metacrm.access")
 
@@ -68,6 +70,7 @@ class PolicyGuard:
         binding: TenantBinding | None = None,
         email: str | None = None,
         role: str | None = None,
+        locale: str | None = None,
     ):
         self.policy = policy
         self.user_id = user_id
@@ -76,6 +79,7 @@ class PolicyGuard:
         self.model = model
         self._binding = binding
         self._email = email
+        self._locale = locale
         self._role = role if role in self.roles else min(self.roles, default=None)
         self._user: UserGlobals | None = None
 
@@ -88,18 +92,33 @@ class PolicyGuard:
         policy = policy_for(instance, binding, model.revision if model is not None else None)
         held = roles_of_member(binding, identity.user_id, identity.is_admin, identity.role)
         return cls(
-            policy, identity.user_id, held, model=model, binding=binding, email=identity.email, role=identity.role
+            policy,
+            identity.user_id,
+            held,
+            model=model,
+            binding=binding,
+            email=identity.email,
+            role=identity.role,
+            locale=getattr(identity, "locale", None),
         )
 
     def user_globals(self) -> UserGlobals:
-        """``$User`` of conditions: id, e-mail, the membership's role (or the
-        first held one) and the first of the user's teams."""
+        """``$User``: id, e-mail, the membership's role (or the first held
+        one), the user's teams by name (``$User.Team`` is the first) and the
+        identity's locale (None when it has none). Read once per guard."""
         if self._user is None:
-            team = None
+            teams: tuple[str, ...] = ()
             if self._binding is not None:
                 with self._binding.connect() as conn:
-                    team = next(iter(teams_of(conn, self.user_id)), None)
-            self._user = UserGlobals(id=self.user_id, role=self._role, team=team, email=self._email)
+                    teams = tuple(teams_of(conn, self.user_id))
+            self._user = UserGlobals(
+                id=self.user_id,
+                role=self._role,
+                team=next(iter(teams), None),
+                email=self._email,
+                teams=teams,
+                locale=self._locale,
+            )
         return self._user
 
     # -- object permissions ------------------------------------------------------------
@@ -219,32 +238,4 @@ class PolicyGuard:
         self.require_permission("manage_metadata")
 
 
-class SystemGuard:
-    """For the platform's own work (CLI, demo data, package install): all of it."""
-
-    user_id = None
-    roles = frozenset()
-
-    def require(self, action: str, obj: CompiledObject) -> None:
-        return None
-
-    def scope(self, action: str, obj: CompiledObject) -> ColumnElement | None:
-        return None
-
-    def readable_fields(self, obj: CompiledObject) -> set[str]:
-        return set(obj.fields)
-
-    def writable_fields(self, obj: CompiledObject) -> set[str]:
-        return set(obj.fields)
-
-    def may(self, permission: str) -> bool:
-        return True
-
-    def require_permission(self, permission: str) -> None:
-        return None
-
-    def may_manage_metadata(self) -> bool:
-        return True
-
-    def require_metadata_admin(self) -> None:
-        return None
+__all__ = ["PolicyGuard", "SystemGuard", "check_condition"]

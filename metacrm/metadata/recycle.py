@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from metacrm.metadata.changes import purge_expired
+from metacrm.metadata.guard import SystemGuard
 from metacrm.metadata.model import field_types, model_for
-from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.store import RecordStore
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
@@ -20,27 +20,9 @@ from metacrm.platform.jobs import JobSpec, crontab
 from metacrm.platform.tenancy import list_tenants
 
 RETENTION_ACTOR = audit.Actor(email="system:retention")
-
-
-class _RetentionGuard:
-    """Retention is the platform enforcing its own rule, not a user acting:
-    it may purge any binned record, and do nothing else."""
-
-    def require(self, action: str, obj: CompiledObject) -> None:
-        if action != "delete":
-            raise PermissionError(f"retention may only purge, not {action}")
-
-    def scope(self, action: str, obj: CompiledObject):
-        return None
-
-    def readable_fields(self, obj: CompiledObject) -> set[str]:
-        return set(obj.fields)
-
-    def writable_fields(self, obj: CompiledObject) -> set[str]:
-        return set()
-
-    def may_manage_metadata(self) -> bool:
-        return False
+# Retention is the platform enforcing its own rule, not a user acting: it
+# may purge any binned record, and do nothing else.
+RETENTION_GUARD = SystemGuard(("delete",), purpose="retention")
 
 
 def purge_recycle_bin(instance: Instance, binding: TenantBinding, days: int | None = None) -> list[str]:
@@ -48,9 +30,7 @@ def purge_recycle_bin(instance: Instance, binding: TenantBinding, days: int | No
     Returns one line per purged item group."""
     days = instance.config["RECYCLE_BIN_DAYS"] if days is None else days
     cutoff = utcnow() - timedelta(days=days)
-    store = RecordStore(
-        binding, model_for(instance, binding), _RetentionGuard(), RETENTION_ACTOR, field_types(instance)
-    )
+    store = RecordStore(binding, model_for(instance, binding), RETENTION_GUARD, RETENTION_ACTOR, field_types(instance))
     done = []
     for object_name in store.model.objects:
         count = store.purge(object_name, older_than=cutoff)

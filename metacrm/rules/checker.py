@@ -60,6 +60,7 @@ GLOBALS: dict[str, RuleType] = {
     "user.id": ID,
     "user.role": TEXT,
     "user.team": TEXT,
+    "user.teams": MULTI("$User.Teams"),  # every team of the user: INCLUDES($User.Teams, "north")
     "user.email": TEXT,
     "now": DATETIME,
     "today": DATE,
@@ -279,7 +280,7 @@ class _Checker:
             return TypedExpression("global", GLOBALS[key], node, value=key)
         written = f"${node.name}" + (f".{node.attribute}" if node.attribute else "")
         if name == "user":
-            attributes = ["Id", "Role", "Team", "Email"]
+            attributes = ["Id", "Role", "Team", "Teams", "Email"]
             hint = _did_you_mean(node.attribute or "", attributes) if node.attribute else ""
             raise _error(
                 node, f"unknown variable {written}{hint or '; use $User.Id, $User.Role, $User.Team or $User.Email'}"

@@ -235,6 +235,8 @@ class _SqlCompiler:
         if key == "today":
             return self.context.today_parameter()
         value = self.context.user.get(key.split(".", 1)[1])
+        if typed.type.name == "MULTI":  # $User.Teams: stored the way a multi-picklist is, ";a;b;"
+            value = f";{';'.join(value)};" if value else None
         return sa.bindparam(None, value, type_=sql_type(typed.type.name))
 
     def call(self, typed: TypedExpression) -> ColumnElement:

@@ -4,9 +4,11 @@
   values, a resolver for lookup paths, the user, the clock, and (for
   validation and automation rules) the values before the save.
 * :class:`SqlContext` — the table and parameters for the SQL compiler.
-* :class:`UserGlobals` — the ``$User`` values of both.
+* :class:`UserGlobals` — the ``$User`` values of both (defined with the
+  guard protocol, :mod:`metacrm.metadata.guard`, whose guards answer it).
 
-Depends on :mod:`metacrm.metadata.physical` and :mod:`metacrm.platform.clock`.
+Depends on :mod:`metacrm.metadata.physical`, :mod:`metacrm.metadata.guard`
+and :mod:`metacrm.platform.clock`.
 """
 
 from __future__ import annotations
@@ -18,32 +20,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from metacrm.metadata.guard import UserGlobals
 from metacrm.metadata.physical import CompiledModel
 from metacrm.platform.clock import utcnow
-
-
-@dataclass(frozen=True)
-class UserGlobals:
-    """``$User.Id``, ``$User.Role``, ``$User.Team``, ``$User.Email``."""
-
-    id: int | None = None
-    role: str | None = None
-    team: str | None = None
-    email: str | None = None
-
-    @classmethod
-    def from_identity(cls, identity: Any, team: str | None = None) -> UserGlobals:
-        """From a :class:`metacrm.platform.identity.Identity` (or anything with
-        ``user_id``, ``role``, ``email``)."""
-        return cls(
-            id=getattr(identity, "user_id", None),
-            role=getattr(identity, "role", None),
-            team=team,
-            email=getattr(identity, "email", None),
-        )
-
-    def get(self, attribute: str) -> Any:
-        return getattr(self, attribute)
 
 
 def _utc(value: datetime) -> datetime:

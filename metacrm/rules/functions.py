@@ -188,8 +188,7 @@ def _is_blank_sql(x: ColumnElement, type_name: str) -> ColumnElement:
     return x.is_(None)
 
 
-def _is_blank(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, list) and not value)
+_is_blank = runtime.is_blank
 
 
 def _bool_sql(condition: ColumnElement) -> ColumnElement:
@@ -361,15 +360,9 @@ def _ischanged_builder(typed: TypedExpression, args: list[Callable]):
         record = frame.record
         if record.is_new:
             return False
-        return not _same(runtime.normalise(kind, record.prior_value(name)), current(frame))
+        return runtime.changed(kind, record.prior_value(name), current(frame))
 
     return run
-
-
-def _same(a, b) -> bool:
-    if _is_blank(a) and _is_blank(b):
-        return True
-    return a == b
 
 
 def _priorvalue_builder(typed: TypedExpression, args: list[Callable]):

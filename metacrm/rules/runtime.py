@@ -56,6 +56,24 @@ def normalise(type_name: str, value: Any) -> Any:
     return normaliser(type_name)(value)
 
 
+def is_blank(value: Any) -> bool:
+    """Null, empty text or no values: what ISBLANK calls blank."""
+    return value is None or value == "" or (isinstance(value, list) and not value)
+
+
+def same_value(type_name: str, a: Any, b: Any) -> bool:
+    """Whether two values of a ``type_name`` field are the same to the rules:
+    compared as rules read them (:func:`normalise`), every blank alike. The
+    one test of ISCHANGED and of ``WHEN field changed (to …)``."""
+    a, b = normalise(type_name, a), normalise(type_name, b)
+    return (is_blank(a) and is_blank(b)) or a == b
+
+
+def changed(type_name: str, before: Any, after: Any) -> bool:
+    """Whether a field's value changed from ``before`` to ``after`` (see :func:`same_value`)."""
+    return not same_value(type_name, before, after)
+
+
 def normaliser(type_name: str):
     """:func:`normalise` for one type: a function of the value."""
     return _NORMALISERS.get(type_name, _as_is)

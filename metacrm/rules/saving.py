@@ -14,8 +14,11 @@ Steps, by ``order`` (docs/rules.md, "Order of execution"):
 
 Each object's expressions are parsed, type-checked and compiled to Python
 closures once per compiled model (:func:`object_rules`), never per record.
-Lookup paths (``account.industry``) are read by :class:`RelatedReader`,
-one query per lookup hop for a whole bulk call, in the save's transaction.
+Every rule evaluated on a save — these steps' and automations'
+(:mod:`metacrm.rules.automation.engine`) — reads its record through
+:class:`RecordEvaluator`: formulas worked out, roll-ups as stored, lookup
+paths (``account.industry``) read by :class:`RelatedReader`, one query per
+lookup hop for a whole bulk call, in the save's transaction.
 
 Depends on :mod:`metacrm.metadata` and the rest of :mod:`metacrm.rules`.
 """
@@ -26,7 +29,6 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -35,6 +37,7 @@ import sqlalchemy as sa
 
 from metacrm.metadata.physical import CompiledModel, CompiledObject
 from metacrm.metadata.saving import PendingSave, SaveContext
+from metacrm.metadata.values import error_messages, json_safe
 from metacrm.platform.errors import ValidationFailed
 from metacrm.rules.checker import CheckContext, check
 from metacrm.rules.compile_python import compile_python, holds
@@ -188,12 +191,9 @@ def _compiled(text: str, check_text: Callable[[], TypedExpression]) -> Compiled:
         typed = check_text()
     except ValidationFailed as exc:
         return Compiled(text, error=exc.message)
+    reads = Reads.of([typed])
     return Compiled(
-        text,
-        evaluate=compile_python(typed),
-        paths=frozenset(path for path in typed.references() if len(path) > 1),
-        fields=frozenset(path[0] for path in typed.references() if len(path) == 1),
-        uses_user=any(item.kind == "global" and item.value.startswith("user.") for item in typed.walk()),
+        text, evaluate=compile_python(typed), paths=reads.paths, fields=reads.fields, uses_user=reads.uses_user
     )
 
 
@@ -350,39 +350,87 @@ class RelatedReader:
 
 
 def user_globals(store) -> UserGlobals:
-    """``$User`` of the store's caller: from its guard when the guard knows
-    roles and teams (the access layer's), else from the actor."""
-    from_guard = getattr(store.guard, "user_globals", None)
-    if callable(from_guard):
-        return from_guard()
-    return UserGlobals(id=store.actor.user_id, email=store.actor.email)
+    """``$User`` of the store's caller: its guard's user. A guard acting for
+    no user (the system: CLI, jobs) has no id; the actor the store records
+    (a CLI user, a job's named actor) stands in with its id and e-mail."""
+    user = store.guard.user_globals()
+    if user == UserGlobals():
+        return UserGlobals(id=store.actor.user_id, email=store.actor.email)
+    return user
 
 
-class _Evaluation:
-    """What the rules of one step see during one call: the records (as they
-    will be stored), their prior values, lookups and ``$User``."""
+@dataclass(frozen=True)
+class Reads:
+    """What expressions read of a record: lookup paths, its own fields, ``$User``."""
 
-    def __init__(self, ctx: SaveContext, saves: list[PendingSave], rules: list[Compiled]):
-        self.ctx = ctx
-        computed = object_rules(ctx.store.model, ctx.obj.api_name).computed_for(rules)
+    paths: frozenset[tuple[str, ...]] = frozenset()
+    fields: frozenset[str] = frozenset()
+    uses_user: bool = False
+
+    @classmethod
+    def of(cls, typed: Iterable[TypedExpression]) -> Reads:
+        typed = list(typed)
+        references = {path for expression in typed for path in expression.references()}
+        return cls(
+            paths=frozenset(path for path in references if len(path) > 1),
+            fields=frozenset(path[0] for path in references if len(path) == 1),
+            uses_user=any(item.kind == "global" and item.value.startswith("user.") for e in typed for item in e.walk()),
+        )
+
+
+class RecordEvaluator:
+    """The records of one object as rules read them, in the transaction of
+    ``conn``: each record's values (as they will be stored), its formula
+    fields worked out from them (so they reflect the save), its roll-ups as
+    stored, the values behind lookups (:class:`RelatedReader`, one query
+    per hop for the whole batch) and ``$User`` of the store's caller.
+
+    ``rules`` say what will be read (anything with ``paths``, ``fields``
+    and ``uses_user``: :class:`Compiled`, :class:`Reads`). Records are
+    :meth:`load`-ed under a key of the caller's choosing; the save steps
+    (validation, defaults, layout conditions, automations) use
+    :meth:`for_saves`, keyed by :attr:`PendingSave.index`."""
+
+    def __init__(self, conn, store, obj: CompiledObject, rules: Iterable[Any]):
+        self.conn = conn
+        self.store = store
+        self.obj = obj
+        rules = list(rules)
+        computed = object_rules(store.model, obj.api_name).computed_for(rules)
         formulas = {name: rule for name, rule in computed.items() if rule is not None}
         rules = [*rules, *formulas.values()]
-        self.user = user_globals(ctx.store) if any(r.uses_user for r in rules) else UserGlobals()
+        self.user = user_globals(store) if any(r.uses_user for r in rules) else UserGlobals()
         paths = ObjectRules.paths(rules)
-        self.reader = RelatedReader(ctx.conn, ctx.store.model, ctx.obj, paths) if paths else None
-        compute = {name: self._formula(name, rule) for name, rule in formulas.items()}
-        stored = self._stored([n for n, rule in computed.items() if rule is None], saves)
-        self.values = {
-            save.index: _RecordValues({**stored.get(save.record_id, {}), **self.current(save)}, compute)
-            for save in saves
-        }
+        self.reader = RelatedReader(conn, store.model, obj, paths) if paths else None
+        self._compute = {name: self._formula(name, rule) for name, rule in formulas.items()}
+        self._roll_ups = [name for name, rule in computed.items() if rule is None]
+        self._stored: dict[int, dict[str, Any]] = {}
+        self.values: dict[Any, _RecordValues] = {}
+
+    @classmethod
+    def for_saves(cls, ctx: SaveContext, saves: list[PendingSave], rules: Iterable[Any]) -> RecordEvaluator:
+        evaluator = cls(ctx.conn, ctx.store, ctx.obj, rules)
+        evaluator.load_saves(saves)
+        return evaluator
+
+    def load(self, records: Iterable[tuple[Any, int | None, Mapping[str, Any]]]) -> None:
+        """``(key, stored record id or None, values)`` of each record to read."""
+        records = list(records)
+        self._read_stored([record_id for _key, record_id, _values in records if record_id is not None])
+        for key, record_id, values in records:
+            self.values[key] = _RecordValues({**self._stored.get(record_id, {}), **values}, self._compute)
         if self.reader is not None:
-            self.reader.load(self.values.values())
+            self.reader.load([self.values[key] for key, _record_id, _values in records])
+
+    def load_saves(self, saves: Iterable[PendingSave]) -> None:
+        """The records of ``saves`` as they will be stored (again, after a
+        step changed their values)."""
+        self.load((save.index, None if save.is_new else save.record_id, self.current(save)) for save in saves)
 
     def _formula(self, name: str, rule: Compiled) -> Callable[[Mapping[str, Any]], Any]:
         """A formula field's value worked out from the record's values (so it
         reflects this save), rounded to the field's scale."""
-        scale = getattr(self.ctx.obj.fields[name], "scale", None)
+        scale = getattr(self.obj.fields[name], "scale", None)
 
         def compute(values: Mapping[str, Any]) -> Any:
             if rule.evaluate is None:
@@ -395,35 +443,40 @@ class _Evaluation:
 
         return compute
 
-    def _stored(self, names: list[str], saves: list[PendingSave]) -> dict[int, dict[str, Any]]:
+    def _read_stored(self, ids: list[int]) -> None:
         """Computed fields only the database can work out (roll-ups), as
-        stored for the records being updated; null for new records."""
-        ids = [save.record_id for save in saves if not save.is_new and save.record_id is not None]
-        if not names or not ids:
-            return {}
-        obj, model = self.ctx.obj, self.ctx.store.model
+        stored for the records ``ids`` (once per record)."""
+        ids = [i for i in ids if i not in self._stored]
+        if not self._roll_ups or not ids:
+            return
+        obj, model, names = self.obj, self.store.model, self._roll_ups
         columns = [obj.fields[name].select_expression(obj.table, model).label(name) for name in names]
         query = sa.select(obj.table.c.id, *columns).where(obj.table.c.id.in_(ids))
-        return {row.id: {name: row._mapping[name] for name in names} for row in self.ctx.conn.execute(query)}
+        for row in self.conn.execute(query):
+            self._stored[row.id] = {name: row._mapping[name] for name in names}
 
     def current(self, save: PendingSave) -> dict[str, Any]:
         values = save.current()
         if save.is_new:
-            actor = self.ctx.actor.user_id
+            actor = self.store.actor.user_id
             values.setdefault("owner_id", actor)
             values.setdefault("created_by", actor)
             values.setdefault("updated_by", actor)
         return values
 
-    def record(self, save: PendingSave) -> RecordContext:
-        values = self.values[save.index]
+    def record(self, key: Any, *, prior: Mapping[str, Any] | None = None, is_new: bool = False) -> RecordContext:
+        values = self.values[key]
         return RecordContext(
             values,
             related=self.reader.resolver(values) if self.reader is not None else None,
             user=self.user,
-            prior=save.before,
-            is_new=save.is_new,
+            prior=prior,
+            is_new=is_new,
         )
+
+    def record_of(self, save: PendingSave) -> RecordContext:
+        """The record of ``save`` as it will be stored, with its prior values."""
+        return self.record(save.index, prior=save.before, is_new=save.is_new)
 
 
 class _RecordValues(dict):
@@ -445,24 +498,19 @@ def _writes(saves: list[PendingSave]) -> list[PendingSave]:
     return [s for s in saves if s.action in ("create", "update") and "$" not in s.errors]
 
 
-def _json_value(value: Any) -> Any:
-    """A rule value as the field's loader takes it from JSON."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
-def _column_value(field_type, value: Any) -> tuple[Any, str | None]:
+def to_column(field_type, value: Any) -> Any:
+    """A rule's value as ``field_type``'s column stores it, checked by the
+    field's loader like a value sent to the API (null stays null; one text
+    for a multi-value field is that one value). Raises ValueError with the
+    loader's messages."""
     if value is None:
-        return None, None
+        return None
+    if isinstance(value, str) and field_rule_type(field_type) == "MULTI":
+        value = [value]
     try:
-        return field_type.to_db(field_type.loader.deserialize(_json_value(value))), None
+        return field_type.to_db(field_type.loader.deserialize(json_safe(value)))
     except ma.ValidationError as exc:
-        messages = exc.messages
-        if isinstance(messages, dict):
-            messages = [m for ms in messages.values() for m in (ms if isinstance(ms, list) else [ms])]
-        text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
-        return None, text
+        raise ValueError("; ".join(error_messages(exc))) from None
 
 
 class DefaultValuesStep:
@@ -475,7 +523,7 @@ class DefaultValuesStep:
         creates = [s for s in _writes(saves) if s.is_new]
         if not rules.defaults or not creates:
             return
-        evaluation = _Evaluation(ctx, creates, list(rules.defaults.values()))
+        evaluation = RecordEvaluator.for_saves(ctx, creates, list(rules.defaults.values()))
         for save in creates:
             for name, rule in rules.defaults.items():
                 if name in save.given:
@@ -484,13 +532,14 @@ class DefaultValuesStep:
                     save.error(name, f"its default value cannot be computed: {rule.error}")
                     continue
                 try:
-                    result = rule.evaluate(evaluation.record(save))
+                    result = rule.evaluate(evaluation.record_of(save))
                 except RuleError as exc:
                     save.error(name, f"its default value cannot be computed: {exc.message}")
                     continue
-                value, problem = _column_value(ctx.obj.fields[name], result)
-                if problem:
-                    save.error(name, f"its default value {_json_value(result)!r} is not valid: {problem}")
+                try:
+                    value = to_column(ctx.obj.fields[name], result)
+                except ValueError as exc:
+                    save.error(name, f"its default value {json_safe(result)!r} is not valid: {exc}")
                     continue
                 save.values[name] = value
                 # Later defaults (and the other steps) see this value.
@@ -516,9 +565,9 @@ class LayoutConditionsStep:
         if not rules.conditions or not writes:
             return
         compiled = [c.rule for conditions in rules.conditions.values() for c in conditions]
-        evaluation = _Evaluation(ctx, writes, compiled)
+        evaluation = RecordEvaluator.for_saves(ctx, writes, compiled)
         for save in writes:
-            record = evaluation.record(save)
+            record = evaluation.record_of(save)
             values = evaluation.values[save.index]
             for name, conditions in rules.conditions.items():
                 if name not in ctx.obj.fields:
@@ -569,9 +618,9 @@ class ValidationRulesStep:
         writes = _writes(saves)
         if not rules.validations or not writes:
             return
-        evaluation = _Evaluation(ctx, writes, [v.rule for v in rules.validations])
+        evaluation = RecordEvaluator.for_saves(ctx, writes, [v.rule for v in rules.validations])
         for save in writes:
-            record = evaluation.record(save)
+            record = evaluation.record_of(save)
             for rule in rules.validations:
                 if rule.rule.evaluate is None:  # fail closed: a broken rule refuses the save
                     save.error(rule.field, f"validation rule {rule.name} is broken: {rule.rule.error}")
@@ -674,12 +723,15 @@ __all__ = [
     "VALIDATION",
     "DefaultValuesStep",
     "LayoutConditionsStep",
+    "Reads",
+    "RecordEvaluator",
     "RelatedReader",
     "Use",
     "ValidationRulesStep",
     "check_definitions",
     "condition_error",
     "object_rules",
+    "to_column",
     "typecheck",
     "typecheck_default",
     "user_globals",

@@ -3,16 +3,18 @@ what is younger stays restorable."""
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from metacrm.access.guard import SystemGuard
 from metacrm.metadata.changes import MetadataService
 from metacrm.metadata.model import field_types, model_for
-from metacrm.metadata.recycle import purge_recycle_bin
+from metacrm.metadata.recycle import RETENTION_GUARD, purge_recycle_bin
 from metacrm.metadata.store import RecordStore
 from metacrm.metadata.tables import meta_definitions
 from metacrm.platform import audit, tenancy
 from metacrm.platform.clock import utcnow
+from metacrm.platform.errors import Forbidden
 from metacrm.platform.jobs import JobQueue
 
 
@@ -79,3 +81,20 @@ def test_the_nightly_job_purges_every_tenant(instance):
     JobQueue(instance).run_now("recycle.purge")
     store = RecordStore(binding, model_for(instance, binding), SystemGuard(), audit.SYSTEM, field_types(instance))
     assert old not in [r["id"] for r in store.query("vehicle", deleted=True).data]
+
+
+def test_the_retention_guard_may_only_purge(instance):
+    binding, _service, (_old, young, live) = _setup(instance)
+    store = RecordStore(binding, model_for(instance, binding), RETENTION_GUARD, audit.SYSTEM, field_types(instance))
+    for attempt in (
+        lambda: store.create("vehicle", {"name": "new"}),
+        lambda: store.update("vehicle", live, {"plate": "X"}),
+        lambda: store.query("vehicle"),
+        lambda: store.restore("vehicle", young),
+    ):
+        with pytest.raises(Forbidden) as caught:
+            attempt()
+        assert caught.value.message.startswith("retention may only delete records, not ")
+    assert not RETENTION_GUARD.may_manage_metadata()
+    assert RETENTION_GUARD.writable_fields(store.model.object("vehicle")) == set()
+    assert RETENTION_GUARD.user_globals().id is None

@@ -28,6 +28,7 @@ from metacrm.rules.checker import CheckContext, check
 from metacrm.rules.compile_python import compile_python
 from metacrm.rules.errors import RuleError
 from metacrm.rules.parser import parse
+from metacrm.rules.saving import Reads
 from metacrm.rules.types import BOOLEAN, TypedExpression
 
 SAVE_TRIGGERS = ("created", "updated", "created_or_updated", "changed")
@@ -96,6 +97,8 @@ class CompiledRule:
     actions: tuple[CompiledAction, ...]
     uses_prior: bool = False
     extra: dict = field(default_factory=dict)
+    reads: Reads = Reads()  # what its expressions read of the record (for the record evaluator)
+    trigger_type: str | None = None  # the rule type of the field a changed or scheduled trigger names
 
     @property
     def runs_on_save(self) -> bool:
@@ -123,6 +126,8 @@ class _Compiler:
         self.functions = functions
         self.known_actions = actions  # None: plugin actions cannot be checked here
         self.allow_prior = statement.trigger.kind in ("updated", "created_or_updated", "changed", "created")
+        self.read: list[TypedExpression] = []  # every expression on the record, for CompiledRule.reads
+        self.trigger_type: str | None = None
 
     def context(self, object_name: str | None = None) -> CheckContext:
         return CheckContext(
@@ -134,7 +139,9 @@ class _Compiler:
         )
 
     def expression(self, node: ast.Node, expect=None) -> TypedExpression:
-        return check(node, self.context(), expect=expect)
+        typed = check(node, self.context(), expect=expect)
+        self.read.append(typed)
+        return typed
 
     def field_type_name(self, object_name: str, name: str, at: Position) -> tuple[str, Any]:
         """The rule type name of a writable field of ``object_name``, and its field type."""
@@ -185,7 +192,7 @@ class _Compiler:
             parts.append(text[position : match.start()])
             inner = match.group(1)
             try:
-                typed = check(parse(inner), self.context())
+                typed = self.expression(parse(inner))
             except RuleError as exc:
                 # The placeholder's own position, mapped into the statement (+1 for the quote).
                 raise RuleError(
@@ -301,6 +308,7 @@ class _Compiler:
                     trigger.field_at, f"unknown field {name!r} on {self.object} (fields: {candidates})", self.source
                 )
             typed = check(parse(name), CheckContext(self.model, self.object))
+            self.trigger_type = typed.type.name
             if trigger.kind == "scheduled" and typed.type.name not in ("DATE", "DATETIME"):
                 raise _error(
                     trigger.field_at,
@@ -332,6 +340,7 @@ class _Compiler:
                 context = dataclasses.replace(context, sql=True, allow_prior=False)
             condition_typed = check(self.statement.condition, context, expect=BOOLEAN)
             condition = compile_python(condition_typed)
+            self.read.append(condition_typed)
         actions = tuple(self.action(a) for a in self.statement.actions)
         return CompiledRule(
             key=f"{self.object}.{definition['api_name']}",
@@ -346,6 +355,8 @@ class _Compiler:
             changed_to=changed_to,
             actions=actions,
             uses_prior=bool(condition_typed is not None and condition_typed.uses_prior_values),
+            reads=Reads.of(self.read),
+            trigger_type=self.trigger_type,
         )
 
 

@@ -13,10 +13,18 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from metacrm.metadata.values import json_safe
 from metacrm.platform.clock import as_utc
 from metacrm.platform.errors import NotFound
 from metacrm.rules.automation.compiler import CompiledRule, compile_rule
-from metacrm.rules.automation.engine import AutomationGuard, Executor, Run, _same, actions_of, jsonable, record_context
+from metacrm.rules.automation.engine import (
+    Executor,
+    Run,
+    acting_as_system,
+    actions_of,
+    stored_record,
+)
+from metacrm.rules.runtime import same_value
 
 
 class _RollBack(Exception):
@@ -35,8 +43,10 @@ def _trigger(rule: CompiledRule, values: dict, record) -> dict:
     elif trigger.kind == "changed":
         out["field"] = trigger.field
         wanted = rule.changed_to(record) if rule.changed_to is not None else None
-        out["matches"] = True if rule.changed_to is None else _same(values.get(trigger.field), wanted)
-        out["note"] = f"runs when {trigger.field} changes" + (f" to {jsonable(wanted)!r}" if rule.changed_to else "")
+        out["matches"] = (
+            True if rule.changed_to is None else same_value(rule.trigger_type, values.get(trigger.field), wanted)
+        )
+        out["note"] = f"runs when {trigger.field} changes" + (f" to {json_safe(wanted)!r}" if rule.changed_to else "")
     elif trigger.kind == "scheduled":
         value = values.get(trigger.field)
         out["field"] = trigger.field
@@ -65,13 +75,13 @@ def dry_run(instance, binding, store, object_name: str, api_name: str, record_id
     try:
         with binding.begin() as conn:
             values = dict(conn.execute(sa.select(obj.table).where(obj.table.c.id == record_id)).mappings().one())
-            record = record_context(conn, model, object_name, values, prior=values, actor=store.actor)
+            record = stored_record(conn, store, rule, values, prior=values)
             run = Run(rule, rule.trigger.kind)
             result["trigger"] = _trigger(rule, values, record)
             condition = rule.condition(record) if rule.condition is not None else True
-            result["condition"] = {"present": rule.condition is not None, "value": jsonable(condition)}
+            result["condition"] = {"present": rule.condition is not None, "value": json_safe(condition)}
             if condition is True:
-                nested = store.nested(conn, guard=AutomationGuard(), depth=1)
+                nested = store.nested(conn, guard=acting_as_system(store), depth=1)
                 Executor(conn, nested, obj, instance=instance, dry_run=True).run_actions(
                     rule, values, record_id, record, run, include_before=True
                 )
@@ -89,5 +99,5 @@ def dry_run(instance, binding, store, object_name: str, api_name: str, record_id
         "record_id": record_id,
         "active": rule.active,
         "written": False,
-        **jsonable(result),
+        **json_safe(result),
     }

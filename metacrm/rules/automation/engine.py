@@ -16,7 +16,11 @@ Order within one save (docs/automation.md, "Order of execution"):
 * ``after_commit``: the outbox rows written (e-mail, webhooks, slow plugin
   actions) are handed to the job queue.
 
-Every rule run writes one row of ``automation_runs``.
+Rules read their record as validation rules do, through
+:class:`~metacrm.rules.saving.RecordEvaluator` (formulas, stored roll-ups,
+lookup paths, the ``$User`` of the store's guard); the records they write
+are written as the system (:func:`acting_as_system`). Every rule run writes
+one row of ``automation_runs``.
 """
 
 from __future__ import annotations
@@ -26,25 +30,27 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from metacrm.metadata.physical import CompiledModel, CompiledObject
+from metacrm.metadata.guard import SystemGuard
+from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.saving import PendingSave, SaveContext
+from metacrm.metadata.values import json_safe
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.rules.automation.actions import ActionCall, AutomationAction, collect_actions
 from metacrm.rules.automation.compiler import CompiledAction, CompiledRule, Template, rules_for
 from metacrm.rules.automation.outbox import enqueue_delivery
 from metacrm.rules.automation.tables import automation_outbox, automation_runs, notifications
-from metacrm.rules.context import RecordContext, UserGlobals
+from metacrm.rules.compile_python import holds
+from metacrm.rules.context import RecordContext
 from metacrm.rules.errors import RuleError
-from metacrm.rules.runtime import normalise, number_text
+from metacrm.rules.runtime import changed, number_text, same_value
+from metacrm.rules.saving import RecordEvaluator, to_column
 
 MAX_ERROR = 2000
 MAX_TEMPLATE = 20_000
@@ -65,104 +71,39 @@ def actions_of(instance) -> dict[str, AutomationAction]:
     return found
 
 
-class AutomationGuard:
-    """Automations act as the system (like Salesforce's flows): the records
-    they create and update are not limited by the user's scopes."""
-
-    def require(self, action: str, obj: CompiledObject) -> None:
-        return None
-
-    def scope(self, action: str, obj: CompiledObject):
-        return None
-
-    def readable_fields(self, obj: CompiledObject) -> set[str]:
-        return set(obj.fields)
-
-    def writable_fields(self, obj: CompiledObject) -> set[str]:
-        return set(obj.fields)
-
-    def may_manage_metadata(self) -> bool:
-        return False
-
-
-# -- values ----------------------------------------------------------------------------------
-
-
-def jsonable(value: Any) -> Any:
-    """A rule or stored value in its JSON form (what the API sends)."""
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else str(value)
-    if isinstance(value, float):
-        return jsonable(Decimal(repr(value)))
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (list, tuple, set)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    return str(value)
+# -- values and records ----------------------------------------------------------------------
 
 
 def stored_value(obj: CompiledObject, name: str, value: Any) -> Any:
-    """A rule value as the column of ``obj.name`` stores it (checked by the
-    field type's loader, like a value sent to the API)."""
+    """A rule value as the column of ``obj.name`` stores it (``owner_id``
+    included, which no field type describes)."""
     if name == "owner_id":
         return None if value is None else int(value)
-    field_type = obj.fields[name]
-    if isinstance(value, str) and field_type.name in ("multi_picklist", "tags"):
-        value = [value]
     try:
-        return field_type.to_db(field_type.loader.deserialize(jsonable(value)))
-    except ma.ValidationError as exc:
-        messages = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]
-        raise ValueError(f"{obj.api_name}.{name}: {'; '.join(map(str, messages))}") from None
+        return to_column(obj.fields[name], value)
+    except ValueError as exc:
+        raise ValueError(f"{obj.api_name}.{name}: {exc}") from None
 
 
-def record_context(
-    conn, model: CompiledModel, object_name: str, values: Mapping, *, prior=None, is_new=False, actor=None
-):
-    return RecordContext(
-        values,
-        related=_resolver(conn, model, object_name, values),
-        user=UserGlobals(id=getattr(actor, "user_id", None), email=getattr(actor, "email", None)),
-        prior=prior,
-        is_new=is_new,
-    )
+def acting_as_system(store) -> SystemGuard:
+    """The guard automations write with. They act as the system (like
+    Salesforce's flows): the records they create and update are not limited
+    by the user's scopes; their ``$User`` is the user whose save (through
+    ``store``) triggered them."""
+    return SystemGuard(purpose="automation", acting_for=store.guard)
 
 
-def _resolver(conn: Connection, model: CompiledModel, object_name: str, values: Mapping):
-    """Values at lookup paths (``account.industry``), one query per record reached."""
-    rows: dict[tuple[str, int], Mapping | None] = {}
+def evaluator(conn, store, obj: CompiledObject, rules: list[CompiledRule]) -> RecordEvaluator:
+    """The record evaluator of validation rules, reading what ``rules`` read."""
+    return RecordEvaluator(conn, store, obj, [rule.reads for rule in rules])
 
-    def resolve(path: tuple[str, ...]) -> Any:
-        obj, current = model.object(object_name), values
-        for name in path[:-1]:
-            field_type = obj.fields.get(name) if obj else None
-            ref = current.get(name) if current is not None else None
-            if field_type is None or ref is None:
-                return None
-            target = model.object(field_type.options.get("target"))
-            if target is None:
-                return None
-            key = (target.api_name, int(ref))
-            if key not in rows:
-                rows[key] = (
-                    conn.execute(
-                        sa.select(target.table).where(
-                            target.table.c.id == int(ref), target.table.c.deleted_at.is_(None)
-                        )
-                    )
-                    .mappings()
-                    .first()
-                )
-            obj, current = target, rows[key]
-            if current is None:
-                return None
-        return current.get(path[-1]) if current is not None else None
 
-    return resolve
+def stored_record(conn, store, rule: CompiledRule, values: Mapping, *, prior: Mapping | None = None) -> RecordContext:
+    """A stored record (its row ``values``) as ``rule`` reads it: scheduled
+    and cron runs, dry runs."""
+    records = evaluator(conn, store, store.model.object(rule.object), [rule])
+    records.load([(None, values.get("id"), values)])
+    return records.record(None, prior=prior)
 
 
 def render(template: Template, record: RecordContext) -> str:
@@ -176,7 +117,7 @@ def render(template: Template, record: RecordContext) -> str:
             continue
         if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
             value = number_text(value)  # as TEXT() shows numbers, the same on every database
-        out.append(value if isinstance(value, str) else str(jsonable(value)))
+        out.append(value if isinstance(value, str) else str(json_safe(value)))
     return "".join(out)[:MAX_TEMPLATE]
 
 
@@ -207,7 +148,7 @@ class Run:
             "trigger": self.trigger,
             "result": self.result,
             "error": self.error,
-            "actions": jsonable(self.done),
+            "actions": json_safe(self.done),
             "at": utcnow(),
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
         }
@@ -219,7 +160,7 @@ def _message(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     details = getattr(exc, "details", None)
     if isinstance(details, dict) and details.get("fields"):
-        message += " " + json.dumps(jsonable(details["fields"]))[:500]
+        message += " " + json.dumps(json_safe(details["fields"]))[:500]
     return message
 
 
@@ -235,37 +176,20 @@ def _trigger_name(rule: CompiledRule, action: str) -> str:
 
 
 def trigger_matches(rule: CompiledRule, save: PendingSave, record: RecordContext) -> bool:
-    """Whether the save is one the rule's trigger names."""
+    """Whether the save is one the rule's trigger names: for ``WHEN field
+    changed (to …)``, whether the save changes the field as ISCHANGED sees
+    it (on create: gives it a value) to the wanted value."""
     if not rule.fires_on(save.action):
         return False
     trigger = rule.trigger
     if trigger.kind != "changed":
         return True
-    name = trigger.field
+    name, kind = trigger.field, rule.trigger_type
     current = save.current().get(name)
-    # On create, giving the field a value counts as a change.
-    before = {} if save.is_new else (save.before or {})
-    changed = current is not None if save.is_new else name in save.values and before.get(name) != current
-    if not changed:
+    before = None if save.is_new else (save.before or {}).get(name)
+    if not (save.is_new or name in save.values) or not changed(kind, before, current):
         return False
-    if rule.changed_to is None:
-        return True
-    wanted = rule.changed_to(record)
-    return _same(current, wanted)
-
-
-def _same(stored: Any, wanted: Any) -> bool:
-    if wanted is None:
-        return stored is None
-    if stored is None:
-        return False
-    if isinstance(wanted, (int, Decimal)) and not isinstance(wanted, bool):
-        return normalise("NUMBER", stored) == wanted
-    if isinstance(wanted, datetime):
-        return normalise("DATETIME", stored) == wanted
-    if isinstance(wanted, date):
-        return normalise("DATE", stored) == wanted
-    return stored == wanted
+    return rule.changed_to is None or same_value(kind, current, rule.changed_to(record))
 
 
 # -- executing actions ----------------------------------------------------------------------------
@@ -303,7 +227,7 @@ class Executor:
         return action.run(call) or {}
 
     def values_of(self, compiled: CompiledAction, record: RecordContext) -> dict[str, Any]:
-        return {v.field: jsonable(v.evaluate(record)) for v in compiled.values}
+        return {v.field: json_safe(v.evaluate(record)) for v in compiled.values}
 
     # Before the write: SET, ASSIGN OWNER and plugin actions of phase "before".
     def before(
@@ -314,14 +238,14 @@ class Executor:
             for value in compiled.values:
                 result = value.evaluate(record)
                 save.values[value.field] = stored_value(self.obj, value.field, result)
-                changes[value.field] = jsonable(result)
+                changes[value.field] = json_safe(result)
             return {"action": compiled.kind, "set": changes}
         if compiled.call is not None and self.plugin(compiled.call).phase == "before":
             args = (compiled.text,) if compiled.text is not None else tuple(a(record) for a in compiled.args)
             result = self.call(rule, compiled, save.current(), save.record_id, args)
             for name, value in (result.get("set") or {}).items():
                 save.values[name] = value
-            return {"action": compiled.describe(), **jsonable(result)}
+            return {"action": compiled.describe(), **json_safe(result)}
         return None
 
     def runs_before(self, compiled: CompiledAction) -> bool:
@@ -351,7 +275,7 @@ class Executor:
                 data = {v.field: stored_value(obj, v.field, v.evaluate(record)) for v in compiled.values}
             owner_given = "owner_id" in data
             owner = data.pop("owner_id", None)
-            fields = {k: jsonable(obj.fields[k].from_db(v)) for k, v in data.items()}
+            fields = {k: json_safe(obj.fields[k].from_db(v)) for k, v in data.items()}
             if fields:
                 self.store.update(obj.api_name, record_id, fields, read_back=False)
             if owner_given:
@@ -415,7 +339,7 @@ class Executor:
                     "object": obj.api_name,
                     "record_id": record_id,
                     "trigger": run.trigger,
-                    "record": jsonable({k: v for k, v in values.items() if k != "deleted_at"}),
+                    "record": json_safe({k: v for k, v in values.items() if k != "deleted_at"}),
                 },
             }
             run.outbox.append(self._outbox("webhook", rule, record_id, payload))
@@ -424,11 +348,11 @@ class Executor:
             args = (compiled.text,) if compiled.text is not None else tuple(a(record) for a in compiled.args)
             action = self.plugin(compiled.call)
             if action.slow:
-                payload = {"action": compiled.call, "args": jsonable(list(args))}
+                payload = {"action": compiled.call, "args": json_safe(list(args))}
                 run.outbox.append(self._outbox("call", rule, record_id, payload))
-                return {"action": compiled.describe(), "queued": True, "args": jsonable(list(args))}
+                return {"action": compiled.describe(), "queued": True, "args": json_safe(list(args))}
             result = self.call(rule, compiled, values, record_id, args)
-            return {"action": compiled.describe(), **jsonable(result)}
+            return {"action": compiled.describe(), **json_safe(result)}
         raise RuntimeError(f"unknown action {kind}")  # pragma: no cover
 
     def _set_owner(self, record_id: int, owner: int | None) -> None:
@@ -459,7 +383,7 @@ class Executor:
                 rule=rule.key,
                 object=self.obj.api_name,
                 record_id=record_id,
-                payload=jsonable(payload),
+                payload=json_safe(payload),
                 status="pending",
                 attempts=0,
                 next_attempt_at=now,
@@ -532,7 +456,7 @@ class _LazyStore:
 
     def __getattr__(self, name):
         if self._store is None:
-            self._store = self._ctx.nested(guard=AutomationGuard())
+            self._store = self._ctx.nested(guard=acting_as_system(self._ctx.store))
         return getattr(self._store, name)
 
 
@@ -549,27 +473,18 @@ class BeforeSave:
             return
         running = _running.get()
         executor = _executor(ctx)
+        saves = [save for save in saves if "$" not in save.errors]
+        records = RecordEvaluator.for_saves(ctx, saves, [rule.reads for rule in rules])
         for save in saves:
-            if "$" in save.errors:
-                continue
             for rule in rules:
                 if (rule.key, ctx.obj.api_name, save.record_id) in running:
                     continue
                 run = Run(rule, _trigger_name(rule, save.action))
                 try:
-                    current = save.current()
-                    record = record_context(
-                        ctx.conn,
-                        ctx.store.model,
-                        ctx.obj.api_name,
-                        current,
-                        prior=save.before,
-                        is_new=save.is_new,
-                        actor=ctx.actor,
-                    )
+                    record = records.record_of(save)
                     if not trigger_matches(rule, save, record):
                         continue
-                    if rule.condition is not None and not _holds(rule.condition(record)):
+                    if rule.condition is not None and not holds(rule.condition, record):
                         run.result = "skipped"
                         _runs(save).append(run)
                         continue
@@ -578,15 +493,8 @@ class BeforeSave:
                             done = executor.before(rule, compiled, save, record)
                             if done is not None:
                                 run.done.append(done)
-                                record = record_context(
-                                    ctx.conn,
-                                    ctx.store.model,
-                                    ctx.obj.api_name,
-                                    save.current(),
-                                    prior=save.before,
-                                    is_new=save.is_new,
-                                    actor=ctx.actor,
-                                )
+                                records.load_saves([save])  # the next rules see what this one set
+                                record = records.record_of(save)
                 except Exception as exc:  # noqa: BLE001 - logged in the run log after the write
                     run.fail(exc)
                 _runs(save).append(run)
@@ -600,44 +508,33 @@ class AfterSave:
     def after_write(self, ctx: SaveContext, saves: list[PendingSave]) -> None:
         deleting = ctx.action == "delete"
         delete_rules = _rules(ctx, "delete") if deleting else []
-        if not deleting and not any(_runs(s) for s in saves):
+        if not delete_rules and not any(_runs(s) for s in saves):
             return
         executor = _executor(ctx)
         running = _running.get()
+        # The records as written (with their ids; as they were, when deleted).
+        written = {save.index: {**save.current(), "id": save.record_id} for save in saves}
+        reading = {run.rule.key: run.rule for save in saves for run in _runs(save)}
+        reading.update((rule.key, rule) for rule in delete_rules)
+        records = evaluator(ctx.conn, ctx.store, ctx.obj, list(reading.values()))
+        records.load((save.index, save.record_id, written[save.index]) for save in saves)
         log = []
         for save in saves:
-            if deleting:
-                for rule in delete_rules:
-                    if (rule.key, ctx.obj.api_name, save.record_id) in running:
-                        continue
-                    run = Run(rule, "deleted")
-                    try:
-                        record = record_context(
-                            ctx.conn, ctx.store.model, ctx.obj.api_name, save.before, prior=save.before, actor=ctx.actor
-                        )
-                        if rule.condition is not None and not _holds(rule.condition(record)):
-                            run.result = "skipped"
-                    except Exception as exc:  # noqa: BLE001
-                        run.fail(exc)
-                    _runs(save).append(run)
-            values = save.current() if not save.is_new else save.values
-            values = {**values, "id": save.record_id}
+            values = written[save.index]
+            record = records.record(save.index, prior=save.before, is_new=save.is_new)
+            for rule in delete_rules:
+                if (rule.key, ctx.obj.api_name, save.record_id) in running:
+                    continue
+                run = Run(rule, "deleted")
+                try:
+                    if rule.condition is not None and not holds(rule.condition, record):
+                        run.result = "skipped"
+                except Exception as exc:  # noqa: BLE001
+                    run.fail(exc)
+                _runs(save).append(run)
             for run in _runs(save):
                 if run.result == "ok":
-                    try:
-                        record = record_context(
-                            ctx.conn,
-                            ctx.store.model,
-                            ctx.obj.api_name,
-                            values,
-                            prior=save.before,
-                            is_new=save.is_new,
-                            actor=ctx.actor,
-                        )
-                    except Exception as exc:  # noqa: BLE001
-                        run.fail(exc)
-                    else:
-                        executor.run_actions(run.rule, values, save.record_id, record, run, include_before=False)
+                    executor.run_actions(run.rule, values, save.record_id, record, run, include_before=False)
                 log.append(run.log_row(save.record_id))
         write_log(ctx.conn, log)
 
@@ -645,7 +542,3 @@ class AfterSave:
         ids = [i for save in saves for run in _runs(save) for i in run.outbox]
         if ids:
             enqueue_delivery(ctx.instance, ctx.store.binding.slug, ids)
-
-
-def _holds(value: Any) -> bool:
-    return value is True

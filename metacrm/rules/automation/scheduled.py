@@ -18,14 +18,16 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from metacrm.metadata.guard import SystemGuard
 from metacrm.platform import audit
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.jobs import JobSpec, crontab
 from metacrm.platform.tenancy import list_tenants
 from metacrm.rules.automation.compiler import CompiledRule, cron_schedule, rules_for
-from metacrm.rules.automation.engine import AutomationGuard, Executor, Run, record_context, write_log
+from metacrm.rules.automation.engine import Executor, Run, acting_as_system, stored_record, write_log
 from metacrm.rules.automation.outbox import enqueue_delivery
 from metacrm.rules.automation.tables import automation_schedule
+from metacrm.rules.compile_python import holds
 from metacrm.rules.compile_sql import compile_sql
 from metacrm.rules.context import SqlContext
 
@@ -81,11 +83,11 @@ def run_rule_on(instance, binding, store, rule: CompiledRule, record_id: int, du
             )
         row = conn.execute(sa.select(obj.table).where(obj.table.c.id == record_id)).mappings().first()
         values = dict(row or {})
-        nested = store.nested(conn, guard=AutomationGuard(), depth=0)
+        nested = store.nested(conn, guard=acting_as_system(store), depth=0)
         executor = Executor(conn, nested, obj, instance=instance)
         try:
-            record = record_context(conn, model, rule.object, values, actor=store.actor)
-            if rule.trigger.kind == "scheduled" and rule.condition is not None and rule.condition(record) is not True:
+            record = stored_record(conn, store, rule, values)
+            if rule.trigger.kind == "scheduled" and rule.condition is not None and not holds(rule.condition, record):
                 run.result = "skipped"
         except Exception as exc:  # noqa: BLE001
             run.fail(exc)
@@ -101,7 +103,7 @@ def run_time_rules(instance, binding, *, now: datetime | None = None) -> list[Ru
     from metacrm.metadata.model import record_store
 
     now = now or utcnow()
-    store = record_store(instance, binding, AutomationGuard(), ACTOR)
+    store = record_store(instance, binding, SystemGuard(purpose="automation"), ACTOR)
     runs = []
     for rule in rules_for(store.model).all():
         if rule.trigger.kind == "scheduled":
