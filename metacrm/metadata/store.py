@@ -37,7 +37,6 @@ from metacrm.platform.errors import BadRequest, Conflict, Forbidden, NotFound, V
 MAX_BULK = 1000
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
-LOOKUP_TYPES = ("lookup", "master_detail")
 # How system columns are typed for filters and sorting.
 SYSTEM_FIELD_TYPES = {
     "id": "integer",
@@ -183,8 +182,8 @@ class RecordStore:
             if not field_type.has_column:
                 continue
             columns.append(table.c[name])
-            if field_type.name in LOOKUP_TYPES:
-                target = self.model.object(field_type.options["target"])
+            if field_type.is_lookup:
+                target = self.model.object(field_type.reference_target)
                 if target is None or not target.name_field:
                     continue
                 alias = target.table.alias(f"lk_{name}")
@@ -197,11 +196,11 @@ class RecordStore:
         record: dict[str, Any] = {"id": mapping["id"]}
         for name in fields:
             field_type = obj.fields[name]
-            if field_type.name == "many_to_many":
-                record[name] = many.get(name, {}).get(mapping["id"], [])
+            if field_type.stores_links:
+                record[name] = field_type.dump_links(many.get(name, {}).get(mapping["id"], []))
                 continue
             value = field_type.from_db(mapping[name])
-            if field_type.name in LOOKUP_TYPES and value is not None:
+            if field_type.is_lookup and value is not None:
                 name_value = mapping.get(f"__name__{name}")
                 value = {"id": value, "name": None if name_value is None else str(name_value)}
             record[name] = value
@@ -218,14 +217,15 @@ class RecordStore:
     def _many(
         self, conn: Connection, obj: CompiledObject, fields: list[str], ids: list[int]
     ) -> dict[str, dict[int, list]]:
-        """Many-to-many values of a page of records: one query per field, never per row."""
+        """The live linked records' ``(id, name)`` of a page of records, per
+        link field and record: one query per field, never per row."""
         result: dict[str, dict[int, list]] = {}
         for name in fields:
             field_type = obj.fields[name]
-            if field_type.name != "many_to_many" or not ids:
+            if not field_type.stores_links or not ids:
                 continue
             junction = obj.junctions[name]
-            target = self.model.object(field_type.options["target"])
+            target = self.model.object(field_type.reference_target)
             values: dict[int, list] = {}
             if target is not None:
                 name_column = target.table.c[target.name_field] if target.name_field else sa.null()
@@ -236,9 +236,7 @@ class RecordStore:
                     .order_by(junction.c.source_id, target.table.c.id)
                 ).all()
                 for source_id, target_id, target_name in rows:
-                    values.setdefault(source_id, []).append(
-                        {"id": target_id, "name": None if target_name is None else str(target_name)}
-                    )
+                    values.setdefault(source_id, []).append((target_id, target_name))
             result[name] = values
         return result
 
@@ -337,20 +335,16 @@ class RecordStore:
             child_name, child_field = field_name.split(".", 1)
             child = self.object(child_name)
             field_type = child.fields.get(child_field)
-            if (
-                field_type is None
-                or field_type.name not in LOOKUP_TYPES
-                or field_type.options.get("target") != obj.api_name
-            ):
+            if field_type is None or not field_type.is_lookup or field_type.reference_target != obj.api_name:
                 raise NotFound(f"{child_name}.{child_field} is no lookup to {object_name}")
             record = self.get(object_name, record_id, fields=[])
             return self.query(child_name, extra_where=child.table.c[child_field] == record["id"], **query)
         field_type = obj.fields.get(field_name)
-        if field_type is None or field_type.name not in (*LOOKUP_TYPES, "many_to_many"):
+        if field_type is None or not field_type.is_reference:
             raise NotFound(f"{object_name} has no relation {field_name!r}")
         record = self.get(object_name, record_id, fields=[field_name])
-        target = self.object(field_type.options["target"])
-        if field_type.name == "many_to_many":
+        target = self.object(field_type.reference_target)
+        if field_type.stores_links:
             junction = obj.junctions[field_name]
             ids = sa.select(junction.c.target_id).where(junction.c.source_id == record["id"])
         else:
@@ -364,7 +358,7 @@ class RecordStore:
             raise ValidationFailed(
                 f"cannot filter on {name!r}: no such field", details={"fields": {name: ["no such field"]}}
             )
-        if field_type.name == "many_to_many":
+        if field_type.stores_links:
             return field_type.junction_filter(obj.table.c.id, obj.junctions[name], op, value)
         return field_type.filter(self._column(obj, name), op, value)
 
@@ -459,8 +453,8 @@ class RecordStore:
             except ma.ValidationError as exc:
                 errors[name] = _messages(exc)
                 continue
-            if field_type.name == "many_to_many":
-                many[name] = loaded or []
+            if field_type.stores_links:
+                many[name] = field_type.load_links(loaded)
             else:
                 values[name] = field_type.to_db(loaded)
         if creating:
@@ -483,7 +477,7 @@ class RecordStore:
             missing = (creating and values.get(name) is None and name not in many) or (
                 name in values and values[name] is None
             )
-            if field_type.name == "many_to_many":
+            if field_type.stores_links:
                 missing = (creating and not many.get(name)) or (name in many and not many[name])
             if missing:
                 save.error(name, "is required")
@@ -510,8 +504,8 @@ class RecordStore:
         for values, many in rows:
             for name, value in [*values.items(), *((n, v) for n, vs in many.items() for v in vs)]:
                 field_type = obj.fields.get(name)
-                if field_type is not None and field_type.name in (*LOOKUP_TYPES, "many_to_many") and value is not None:
-                    wanted.setdefault(field_type.options["target"], set()).add(value)
+                if field_type is not None and field_type.is_reference and value is not None:
+                    wanted.setdefault(field_type.reference_target, set()).add(value)
         found: dict[str, set[int]] = {}
         for target_name, ids in wanted.items():
             target = self.model.object(target_name)
@@ -526,10 +520,10 @@ class RecordStore:
         for index, (values, many) in enumerate(rows):
             for name, value in [*values.items(), *((n, v) for n, vs in many.items() for v in vs)]:
                 field_type = obj.fields.get(name)
-                is_reference = field_type is not None and field_type.name in (*LOOKUP_TYPES, "many_to_many")
-                if is_reference and value is not None and value not in found.get(field_type.options["target"], set()):
+                is_reference = field_type is not None and field_type.is_reference
+                if is_reference and value is not None and value not in found.get(field_type.reference_target, set()):
                     errors.setdefault(index, {}).setdefault(name, []).append(
-                        f"no {field_type.options['target']} {value}"
+                        f"no {field_type.reference_target} {value}"
                     )
 
     def _next_numbers(self, conn: Connection, obj: CompiledObject, count: int) -> dict[str, list[str]]:
@@ -537,7 +531,7 @@ class RecordStore:
         stays locked until the transaction ends, so numbers are gap-free."""
         numbers = {}
         for name, field_type in obj.fields.items():
-            if field_type.name != "auto_number":
+            if not field_type.numbers_itself:
                 continue
             counter = autonumber_counters
             last = conn.execute(
@@ -763,7 +757,7 @@ class RecordStore:
         """(object, lookup field, on-delete rule) of every relation pointing at ``target``."""
         for other in self.model.objects.values():
             for field_type in other.fields.values():
-                if field_type.name in LOOKUP_TYPES and field_type.options.get("target") == target:
+                if field_type.is_lookup and field_type.reference_target == target:
                     yield other, field_type.api_name, field_type.on_delete
 
     def delete(self, object_name: str, record_id: Any) -> None:
@@ -906,7 +900,7 @@ class RecordStore:
                 conn.execute(other.table.update().where(column.in_(ids)).values({field_name: None}))
         for other in self.model.objects.values():
             for name, junction in other.junctions.items():
-                if other.fields[name].options.get("target") == obj.api_name:
+                if other.fields[name].reference_target == obj.api_name:
                     conn.execute(junction.delete().where(junction.c.target_id.in_(ids)))
         for junction in obj.junctions.values():
             conn.execute(junction.delete().where(junction.c.source_id.in_(ids)))
@@ -1007,9 +1001,7 @@ def _raise_row_errors(errors: dict[int, dict], single: bool) -> None:
 
 def _integrity_conflict(obj: CompiledObject, exc: sa.exc.IntegrityError) -> Conflict:
     text = str(exc.orig).lower()
-    unique = [
-        f for f, ft in obj.fields.items() if (ft.definition.get("unique") or ft.name == "auto_number") and f in text
-    ]
+    unique = [f for f, ft in obj.fields.items() if (ft.definition.get("unique") or ft.numbers_itself) and f in text]
     if unique:
         return Conflict(
             f"another {obj.api_name} already has this {unique[0]}", details={"fields": {unique[0]: ["must be unique"]}}

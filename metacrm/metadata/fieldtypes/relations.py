@@ -21,6 +21,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .base import Widgets
 from .common import API_NAME_PATTERN, MAX_RECORD_ID, BuiltinFieldType, first_message, options_schema, record_id_type
 
 ON_DELETE = ("restrict", "set_null", "cascade")
@@ -101,6 +102,8 @@ class LookupType(_RelationMixin, BuiltinFieldType):
     name = "lookup"
     label = "Lookup"
     widget = "lookup"
+    widgets = Widgets("widgets/lookup.html")
+    is_reference = True
     operators = ("eq", "ne", "in", "isnull")
     is_master_detail: ClassVar[bool] = False
     options_schema = _relation_options(
@@ -228,6 +231,9 @@ class ManyToManyType(_RelationMixin, BuiltinFieldType):
     name = "many_to_many"
     label = "Many-to-many"
     widget = "lookup_multi"
+    widgets = Widgets("widgets/many_to_many.html")
+    is_reference = True
+    stores_links = True
     has_column = False
     sortable = False
     operators = ("contains", "isnull")
@@ -244,6 +250,12 @@ class ManyToManyType(_RelationMixin, BuiltinFieldType):
 
     def from_db(self, value: Any) -> Any:
         return sorted(int(v) for v in value or [])
+
+    def load_links(self, value: Any) -> list[int]:
+        return list(value or [])
+
+    def dump_links(self, linked: list[tuple[int, str | None]]) -> Any:
+        return [{"id": target_id, "name": None if name is None else str(name)} for target_id, name in linked]
 
     def validate_definition(self, model_lookup) -> list[tuple[str, str]]:
         return self._check_target(model_lookup)
