@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from metacrm.access.guard import SystemGuard
 from metacrm.app import build_instance
-from metacrm.metadata.fieldtypes import FieldType
+from metacrm.metadata.fieldtypes import FieldType, Widgets
 from metacrm.metadata.fieldtypes.builtin import ManyToManyType
 from metacrm.metadata.fieldtypes.common import options_schema, record_id_type
 from metacrm.metadata.fieldtypes.relations import RecordIdField
@@ -31,6 +31,7 @@ class ParentType(FieldType):
     name = "parent"
     label = "Parent"
     is_reference = True
+    widgets = Widgets("widgets/lookup.html")
     options_schema = options_schema({"target": {"type": "string"}}, required=["target"])
 
     @property

@@ -13,7 +13,7 @@ import pytest
 from jinja2 import Environment, FileSystemLoader
 
 import metacrm.ui
-from metacrm.metadata.fieldtypes import FieldType, builtin_registry
+from metacrm.metadata.fieldtypes import FieldType, FieldTypeRegistry, Widgets, builtin_registry
 from metacrm.rules.fieldtypes import FormulaType, RollUpType
 
 TEMPLATES = Path(metacrm.ui.__file__).parent / "templates"
@@ -128,3 +128,19 @@ def test_inputs_are_the_right_controls(widgets):
     assert "<select multiple" in control("multi_picklist", values=PICK_VALUES)
     assert 'data-lookup="account"' in control("lookup", target="account")
     assert "readonly" in control("auto_number", format="N-{0}")
+
+
+def test_a_type_names_its_macros_with_widgets():
+    class Loose(FieldType):
+        name = "loose"
+        label = "Loose"
+        widgets = "widgets/text.html"
+
+    with pytest.raises(ValueError, match="widgets must be a Widgets"):
+        FieldTypeRegistry([Loose])
+
+    class Plain(FieldType):
+        name = "plain"
+        label = "Plain"
+
+    assert FieldTypeRegistry([Plain]).get("plain").widgets == Widgets("widgets/text.html")  # shown as text

@@ -35,13 +35,15 @@ class FilterError(ValidationFailed):
 @dataclass(frozen=True)
 class Widgets:
     """The Jinja macros that show a field of a type: ``template`` (a path
-    under ``metacrm/ui/templates``) defines a ``display`` macro (the dumped
-    value, read-only), an ``input`` macro (the form control) and a
-    ``filter`` macro (the list filter control). Their arguments are the same
-    for every type — ``display(field, value)``, ``input(field, value,
-    errors=[], readonly=False)``, ``filter(field, value)``, where ``field``
-    is the bound field type — so a screen renders any type, a plugin's too,
-    without knowing it."""
+    under a template folder, e.g. ``widgets/text.html``) defines a macro
+    that displays the value as the record store dumps it, one that renders
+    the form control, and one that renders the list filter control; the
+    attributes name them. Their arguments are the same for every type —
+    ``display(field, value)``, ``input(field, value, errors=(),
+    readonly=False, id=None)``, ``filter(field, value)`` (``value``: the
+    operators' query-string texts, e.g. ``{"gte": "10"}``), ``field`` being
+    the bound field type — so the screens render any type, a plugin's too,
+    through ``widgets/field.html`` without knowing it."""
 
     template: str
     display: str = "display"

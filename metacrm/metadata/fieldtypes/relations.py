@@ -78,17 +78,20 @@ def _relation_options(on_delete: dict[str, Any] | None) -> dict[str, Any]:
 
 
 class _RelationMixin:
+    """What lookups and many-to-many share: ``options.target`` (the
+    :attr:`~.base.FieldType.reference_target`) and the related list's name."""
+
     @property
     def target(self) -> str:
-        """API name of the target object."""
-        return self.options.get("target")  # type: ignore[attr-defined]
+        """API name of the target object (short for :attr:`reference_target`)."""
+        return self.reference_target  # type: ignore[attr-defined]
 
     @property
     def relationship_name(self) -> str | None:
         return self.options.get("relationship_name")  # type: ignore[attr-defined]
 
     def _check_target(self, model_lookup) -> list[tuple[str, str]]:
-        target = self.target
+        target = self.reference_target  # type: ignore[attr-defined]
         if not isinstance(target, str) or not target:
             return [("options.target", "is required: the API name of the target object")]
         if model_lookup(target) is None:
