@@ -53,7 +53,7 @@ class SchemaEditor:
 
     def drop_object(self, object_api_name: str, fields: list[FieldType]) -> None:
         for field_type in fields:
-            if field_type.name == "many_to_many":
+            if field_type.stores_links:
                 self.ops.drop_table(field_type.junction_table_name(object_api_name), schema=self.schema)
         self.ops.drop_table(table_name(object_api_name), schema=self.schema)
         self.conn.execute(autonumber_counters.delete().where(autonumber_counters.c.object == object_api_name))
@@ -62,20 +62,20 @@ class SchemaEditor:
 
     def add_field(self, object_api_name: str, field_type: FieldType) -> None:
         table = table_name(object_api_name)
-        if field_type.name == "many_to_many":
+        if field_type.stores_links:
             self._create_junction(object_api_name, field_type)
             return
         for column in field_type.columns():
             self.ops.add_column(table, column, schema=self.schema)
         self._add_foreign_key(object_api_name, field_type)
         self._create_indexes(object_api_name, field_type)
-        if field_type.name == "auto_number":
+        if field_type.numbers_itself:
             self._start_counter(object_api_name, field_type)
 
     def drop_field(self, object_api_name: str, field_type: FieldType) -> None:
         """Physically remove a field (purge from the recycle bin)."""
         table = table_name(object_api_name)
-        if field_type.name == "many_to_many":
+        if field_type.stores_links:
             self.ops.drop_table(field_type.junction_table_name(object_api_name), schema=self.schema)
             return
         for name, _columns, _unique in field_indexes(object_api_name, field_type):
@@ -87,7 +87,7 @@ class SchemaEditor:
         with self.ops.batch_alter_table(table, schema=self.schema) as batch:
             for column in field_type.columns():
                 batch.drop_column(column.name)
-        if field_type.name == "auto_number":
+        if field_type.numbers_itself:
             self.conn.execute(
                 autonumber_counters.delete().where(
                     autonumber_counters.c.object == object_api_name, autonumber_counters.c.field == field_type.api_name
@@ -174,7 +174,7 @@ class SchemaEditor:
         extra: list[Any] = []
         if self.dialect == "postgresql":
             prefix = f"{self.schema}." if self.schema else ""
-            target = field_type.options["target"]
+            target = field_type.reference_target
             extra = [
                 sa.ForeignKeyConstraint(
                     ["source_id"],
@@ -195,7 +195,7 @@ class SchemaEditor:
     def _start_counter(self, object_api_name: str, field_type: FieldType) -> None:
         """Number the records that already exist (in id order), then keep the
         next number in the counter row."""
-        start = int(field_type.options.get("starting_number", 1))
+        start = field_type.starting_number
         table = bare_table(object_api_name, field_type.api_name)
         ids = self.conn.execute(sa.select(table.c.id).order_by(table.c.id)).scalars().all()
         if ids:
@@ -213,9 +213,8 @@ class SchemaEditor:
 
 
 def _target(field_type: FieldType) -> str | None:
-    if field_type.name in ("lookup", "master_detail"):
-        return field_type.options.get("target")
-    return None
+    """The object a lookup's foreign key points at (None for other types)."""
+    return field_type.reference_target if field_type.is_lookup else None
 
 
 def _fk_name(object_api_name: str, field_type: FieldType) -> str:

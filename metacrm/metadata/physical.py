@@ -2,8 +2,8 @@
 
 Object ``account`` is the table ``o_account``: the system columns of
 DESIGN.md §3 plus one column per stored field (named after the field).
-A many-to-many field is a junction table ``m_<object>_<field>`` (its field
-type defines it). Fields in the
+A field whose type ``stores_links`` (many-to-many) is a junction table
+``m_<object>_<field>`` (its field type defines it). Fields in the
 recycle bin keep their column, but the compiled model leaves them out, so
 nothing reads or writes them until they are restored.
 """
@@ -65,14 +65,16 @@ def system_indexes(object_api_name: str) -> list[tuple[str, list[str]]]:
 
 
 def field_indexes(object_api_name: str, field_type: FieldType) -> list[tuple[str, list[str], bool]]:
-    """(index name, columns, unique) for the field's options and lookups."""
+    """(index name, columns, unique) for the field's options; numbered
+    values are unique, and lookups are indexed (joins and on-delete rules
+    look them up)."""
     if not field_type.has_column:
         return []
     table = table_name(object_api_name)
     definition = field_type.definition
-    if definition.get("unique") or field_type.name == "auto_number":
+    if definition.get("unique") or field_type.numbers_itself:
         return [(identifier("ux_", table, field_type.api_name), [field_type.api_name], True)]
-    if definition.get("indexed") or field_type.name in ("lookup", "master_detail"):
+    if definition.get("indexed") or field_type.is_lookup:
         return [(identifier("ix_", table, field_type.api_name), [field_type.api_name], False)]
     return []
 
@@ -140,9 +142,7 @@ def compile_model(revision: int, definitions: DefinitionSet, registry) -> Compil
         fields = {f["api_name"]: registry.bind(f) for f in fields_of.get(api_name, [])}
         columns = [c for ft in fields.values() for c in ft.columns()]
         table = sa.Table(table_name(api_name), sa_metadata, *system_columns(), *columns)
-        junctions = {
-            name: ft.junction_table(api_name, sa_metadata) for name, ft in fields.items() if ft.name == "many_to_many"
-        }
+        junctions = {name: ft.junction_table(api_name, sa_metadata) for name, ft in fields.items() if ft.stores_links}
         objects[api_name] = CompiledObject(api_name, document, fields, table, junctions)
     model = CompiledModel(revision, definitions, objects, sa_metadata, registry)
     for obj in objects.values():

@@ -126,8 +126,7 @@ def _bind_field(registry, key: str, document: dict, label: str) -> FieldType:
 
 def _junction(field_type: FieldType, object_name: str) -> str | None:
     """The junction table of a field that keeps its values in one (many-to-many)."""
-    name_of = getattr(field_type, "junction_table_name", None)
-    return name_of(object_name) if not field_type.has_column and name_of else None
+    return field_type.junction_table_name(object_name) if field_type.stores_links else None
 
 
 # -- values --------------------------------------------------------------------------

@@ -55,7 +55,6 @@ from metacrm.rules.types import (
 
 MAX_HOPS = 5
 MAX_LITERAL = 10**28
-LOOKUP_TYPES = ("lookup", "master_detail")
 GLOBALS: dict[str, RuleType] = {
     "user.id": ID,
     "user.role": TEXT,
@@ -256,7 +255,7 @@ class _Checker:
                     value = RelatedPath(tuple(hops), api_name)
                     return TypedExpression("related", rule_type, node, value=value, field_type=field_type)
                 return TypedExpression("field", rule_type, node, value=api_name, field_type=field_type)
-            if field_type is None or field_type.name not in LOOKUP_TYPES:
+            if field_type is None or not field_type.is_lookup:
                 line, column = positions[index]
                 kind = field_type.name if field_type is not None else "system"
                 raise RuleError(
@@ -265,7 +264,7 @@ class _Checker:
                     line=line,
                     column=column,
                 )
-            target = self.model.object(field_type.options.get("target") or "")
+            target = self.model.object(field_type.reference_target or "")
             if target is None:
                 line, column = positions[index]
                 raise RuleError(f"{name} points to an unknown object", line=line, column=column)

@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from metacrm.metadata.fieldtypes.base import FieldType
+from metacrm.metadata.fieldtypes.base import FieldType, Widgets
 from metacrm.metadata.fieldtypes.builtin import (
     BooleanType,
     CurrencyType,
@@ -42,7 +42,7 @@ from metacrm.metadata.fieldtypes.builtin import (
 )
 from metacrm.metadata.fieldtypes.common import API_NAME_PATTERN, options_schema
 from metacrm.rules import runtime
-from metacrm.rules.checker import LOOKUP_TYPES, CheckContext, check, suggestion
+from metacrm.rules.checker import CheckContext, check, suggestion
 from metacrm.rules.compile_python import compile_python
 from metacrm.rules.compile_sql import MAX_SQL_DEPTH, MAX_SQL_SIZE, compile_sql, measure, sql_type, sqlite_can_parse
 from metacrm.rules.context import SqlContext
@@ -86,6 +86,7 @@ class ComputedFieldType(FieldType):
     has_column = False
     read_only = True
     widget = "readonly"  # shown like its value type (``value_type.widget``), never edited
+    widgets = Widgets("widgets/computed.html")
     # The class lists every operator a value type may offer (the field-type
     # catalogue); each field narrows it to its value type's.
     operators = _FILTER_OPERATORS
@@ -185,8 +186,11 @@ class ComputedFieldType(FieldType):
         return errors
 
 
-def _value_type(cls: type[FieldType], api_name: str, options: dict[str, Any]) -> FieldType:
-    return cls({"api_name": api_name, "type": cls.name, "options": options})
+def _value_type(cls: type[FieldType], definition: dict[str, Any], options: dict[str, Any]) -> FieldType:
+    """A field of type ``cls`` standing for the computed field of ``definition`` (same name and label)."""
+    return cls(
+        {"api_name": definition["api_name"], "label": definition.get("label"), "type": cls.name, "options": options}
+    )
 
 
 class FormulaType(ComputedFieldType):
@@ -230,7 +234,7 @@ class FormulaType(ComputedFieldType):
             options["scale"] = self.scale
             if cls is not CurrencyType:
                 options["precision"] = _MAX_PRECISION
-        self._use_value_type(_value_type(cls, self.api_name, options))
+        self._use_value_type(_value_type(cls, self.definition, options))
 
     @property
     def expression_text(self) -> str:
@@ -312,7 +316,7 @@ class RollUpType(ComputedFieldType):
         if self.function in ("count", "sum"):
             self.rule_type = "NUMBER"
         if self.function == "count":
-            self._use_value_type(_value_type(IntegerType, self.api_name, {}))
+            self._use_value_type(_value_type(IntegerType, self.definition, {}))
 
     @property
     def function(self) -> str | None:
@@ -338,7 +342,7 @@ class RollUpType(ComputedFieldType):
         if values is None or rule_type not in _AGGREGATES.get(self.function or "", ()):
             return
         self.rule_type = rule_type
-        self._use_value_type(_value_type(type(values), self.api_name, dict(values.definition.get("options") or {})))
+        self._use_value_type(_value_type(type(values), self.definition, dict(values.definition.get("options") or {})))
 
     def filter_typed(self, model, *, sql: bool = False) -> TypedExpression | None:
         text = self.options.get("filter")
@@ -478,10 +482,8 @@ class _Checks:
         if child is None:
             return self.problem(key, "options.object", _unknown("object", options["object"], list(self.model.objects)))
         relation = child.fields.get(options["relation"])
-        lookups = [
-            n for n, ft in child.fields.items() if ft.name in LOOKUP_TYPES and ft.options.get("target") == object_name
-        ]
-        if relation is None or relation.name not in LOOKUP_TYPES or relation.options.get("target") != object_name:
+        lookups = [n for n, ft in child.fields.items() if ft.is_lookup and ft.reference_target == object_name]
+        if relation is None or not relation.is_lookup or relation.reference_target != object_name:
             known = f"; use {' or '.join(lookups)}" if lookups else f"; {child.api_name} has none"
             return self.problem(
                 key,

@@ -46,7 +46,6 @@ from metacrm.rules.errors import RuleError
 from metacrm.rules.parser import parse
 from metacrm.rules.types import BOOLEAN, FIELD_TYPE_NAMES, RuleType, TypedExpression
 
-LOOKUP_TYPES = ("lookup", "master_detail")
 CONDITION_KINDS = ("visible", "required", "read_only")
 CHUNK = 1000  # ids per IN (...) when reading related records
 
@@ -288,7 +287,7 @@ class RelatedReader:
 
     def _target(self, obj: CompiledObject, lookup: str) -> CompiledObject | None:
         field_type = obj.fields.get(lookup)
-        if field_type is None or field_type.name not in LOOKUP_TYPES:
+        if field_type is None or not field_type.is_lookup:
             return None
         return self.model.object(field_type.options.get("target"))
 

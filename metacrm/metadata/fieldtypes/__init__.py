@@ -1,5 +1,7 @@
 """Field types: one class per type owns its columns, marshmallow field,
-filter operators and SQL, widget and import parser (contract:
+filter operators and SQL, what it references (a lookup's column, a link
+table), whether the platform numbers it, its widget macros
+(``metacrm/ui/templates/widgets/``) and import parser (contract:
 :mod:`.base`).
 
 - :mod:`.text` — text, long_text, rich_text (sanitised with nh3), email,
@@ -13,7 +15,7 @@ filter operators and SQL, widget and import parser (contract:
 - :mod:`.conversion` — converting stored values on a type change
 """
 
-from .base import ALL_OPERATORS, FieldType, FilterError
+from .base import ALL_OPERATORS, FieldType, FilterError, Widgets
 from .builtin import BUILTIN_TYPES
 from .common import BuiltinFieldType
 from .conversion import can_convert, convert_value
@@ -33,6 +35,7 @@ __all__ = [
     "FieldType",
     "FieldTypeRegistry",
     "FilterError",
+    "Widgets",
     "builtin_field_types",
     "builtin_registry",
     "can_convert",

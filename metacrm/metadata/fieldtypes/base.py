@@ -1,7 +1,10 @@
 """The field-type contract: one class per type owns everything that differs
 between types — physical columns, the marshmallow field that validates and
-converts API values, the filter operators and their SQL, the default UI
-widget, and the import parser.
+converts API values, the filter operators and their SQL, whether its values
+reference records (in a column or in a link table) or are numbered by the
+platform, the Jinja macros that display, edit and filter it, and the import
+parser. The record store, the DDL and the compiled model ask these answers
+and never switch on a type's name, so a plugin type can be relation-like.
 
 A field type instance is bound to one field definition (the JSON document an
 admin wrote). The registry (:mod:`metacrm.metadata.fieldtypes.registry`)
@@ -12,6 +15,7 @@ maps type names to classes; plugins add classes through the
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import marshmallow as ma
@@ -28,12 +32,33 @@ class FilterError(ValidationFailed):
     """A filter names an operator the field does not support or a value of the wrong type."""
 
 
+@dataclass(frozen=True)
+class Widgets:
+    """The Jinja macros that show a field of a type: ``template`` (a path
+    under a template folder, e.g. ``widgets/text.html``) defines a macro
+    that displays the value as the record store dumps it, one that renders
+    the form control, and one that renders the list filter control; the
+    attributes name them. Their arguments are the same for every type —
+    ``display(field, value)``, ``input(field, value, errors=(),
+    readonly=False, id=None)``, ``filter(field, value)`` (``value``: the
+    operators' query-string texts, e.g. ``{"gte": "10"}``), ``field`` being
+    the bound field type — so the screens render any type, a plugin's too,
+    through ``widgets/field.html`` without knowing it."""
+
+    template: str
+    display: str = "display"
+    input: str = "input"
+    filter: str = "filter"
+
+
 class FieldType:
     """Base class; subclasses set the class attributes and override what differs."""
 
     name: ClassVar[str]  # the API type name, e.g. "picklist"
     label: ClassVar[str]  # human name for the field editor
-    widget: ClassVar[str] = "text"  # default UI widget
+    widget: ClassVar[str] = "text"  # the widget's name in the field-type catalogue (meta API)
+    # The macros of the screens; a type without its own shows its value as text.
+    widgets: ClassVar[Widgets] = Widgets("widgets/text.html")
     options_schema: ClassVar[dict] = {"type": "object", "additionalProperties": False, "properties": {}}
     operators: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "isnull")
     sortable: ClassVar[bool] = True
@@ -45,6 +70,15 @@ class FieldType:
     # Types computed in SQL when read (formulas, roll-ups): no column; the
     # store selects, filters and sorts on :meth:`select_expression` instead.
     computed: ClassVar[bool] = False
+    # The value names records of another object (:attr:`reference_target`):
+    # one id in the field's column (a lookup, :attr:`is_lookup`), or any
+    # number of them in a link table when ``stores_links`` is set.
+    is_reference: ClassVar[bool] = False
+    # The values live in a link table (``source_id``, ``target_id``) instead
+    # of a column: see "link tables" below.
+    stores_links: ClassVar[bool] = False
+    # The platform numbers each new record (:meth:`render`); values are unique.
+    numbers_itself: ClassVar[bool] = False
 
     def __init__(self, definition: dict[str, Any]):
         self.definition = definition
@@ -82,6 +116,64 @@ class FieldType:
     def from_db(self, value: Any) -> Any:
         """Column value → JSON-ready value for API output."""
         return value
+
+    # -- references --------------------------------------------------------------
+
+    @property
+    def reference_target(self) -> str | None:
+        """The API name of the object a reference points at (``options.target``); None for other types."""
+        return self.options.get("target") if self.is_reference else None
+
+    @property
+    def is_lookup(self) -> bool:
+        """One reference held in the field's column: the store reads the
+        target's name with it, applies :attr:`on_delete` when the target is
+        deleted, and rules follow it with ``.``."""
+        return self.is_reference and not self.stores_links
+
+    @property
+    def on_delete(self) -> str:
+        """For lookups: what deleting the target does to this record —
+        ``restrict``, ``set_null`` or ``cascade``."""
+        return "set_null"
+
+    # -- link tables (types that set ``stores_links``) ---------------------------------
+
+    def junction_table_name(self, object_api_name: str) -> str:
+        """The name of the link table of this field on ``object_api_name``."""
+        raise NotImplementedError
+
+    def junction_columns(self) -> list[sa.Column]:
+        """``source_id`` (the record holding the field) and ``target_id`` (the linked record)."""
+        raise NotImplementedError
+
+    def junction_table(self, object_api_name: str, metadata: sa.MetaData) -> sa.Table:
+        """The link table as a Table in ``metadata``."""
+        raise NotImplementedError
+
+    def load_links(self, value: Any) -> list[int]:
+        """The target ids to link, from a value loaded by :attr:`loader`."""
+        raise NotImplementedError
+
+    def dump_links(self, linked: list[tuple[int, str | None]]) -> Any:
+        """The API value of a record's links, from the live linked records'
+        ``(id, name)`` in id order."""
+        raise NotImplementedError
+
+    def junction_filter(self, id_column: ColumnElement, junction: sa.Table, op: str, value: Any) -> ColumnElement:
+        """The filter condition on the source table (``id_column`` is its ``id``)."""
+        raise NotImplementedError
+
+    # -- numbering (types that set ``numbers_itself``) ----------------------------------
+
+    @property
+    def starting_number(self) -> int:
+        """The number the first record gets."""
+        return 1
+
+    def render(self, number: int) -> str:
+        """The stored value of the ``number``-th record."""
+        raise NotImplementedError
 
     # -- validation and conversion of API values ------------------------------
 

@@ -17,6 +17,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .base import Widgets
 from .common import BuiltinFieldType, first_message, like_escape, options_schema, reject_nul
 
 # -- boolean -------------------------------------------------------------------
@@ -53,6 +54,7 @@ class BooleanType(BuiltinFieldType):
     name = "boolean"
     label = "Yes/No"
     widget = "checkbox"
+    widgets = Widgets("widgets/boolean.html")
     operators = ("eq", "ne", "isnull")
     options_schema = options_schema({})
 
@@ -166,6 +168,7 @@ class PicklistType(BuiltinFieldType):
     name = "picklist"
     label = "Picklist"
     widget = "select"
+    widgets = Widgets("widgets/picklist.html")
     operators = ("eq", "ne", "in", "isnull")
     options_schema = _PICKLIST_OPTIONS
     CONVERTIBLE_TO = {"multi_picklist": "each value becomes a one-value set"}
@@ -399,6 +402,7 @@ class MultiPicklistType(_DelimitedType, PicklistType):
     name = "multi_picklist"
     label = "Multi-select picklist"
     widget = "multiselect"
+    widgets = Widgets("widgets/picklist.html", display="display_multi", input="input_multi", filter="filter_multi")
     operators = ("contains", "eq", "isnull")
     options_schema = _PICKLIST_OPTIONS
     CONVERTIBLE_TO = {"tags": "each value becomes a tag; refused if a value is longer than 50 characters"}
@@ -466,6 +470,7 @@ class TagsType(_DelimitedType):
     name = "tags"
     label = "Tags"
     widget = "tags"
+    widgets = Widgets("widgets/tags.html")
     searchable = True
     operators = ("contains", "isnull")
     options_schema = options_schema({})

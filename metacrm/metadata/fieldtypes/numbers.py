@@ -16,6 +16,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from marshmallow import validate
 
+from .base import Widgets
 from .common import BuiltinFieldType, options_schema, skip_none
 
 _RANGE_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "isnull")
@@ -80,6 +81,7 @@ class IntegerType(BuiltinFieldType):
     name = "integer"
     label = "Integer"
     widget = "number"
+    widgets = Widgets("widgets/number.html")
     operators = _RANGE_OPERATORS
     options_schema = options_schema(
         {
@@ -167,6 +169,7 @@ class DecimalType(BuiltinFieldType):
     name = "decimal"
     label = "Decimal"
     widget = "decimal"
+    widgets = Widgets("widgets/number.html")
     operators = _RANGE_OPERATORS
     default_precision: ClassVar[int] = 18
     default_scale: ClassVar[int] = 2
@@ -240,6 +243,7 @@ class CurrencyType(DecimalType):
     name = "currency"
     label = "Currency"
     widget = "currency"
+    widgets = Widgets("widgets/number.html", display="display_currency")
     options_schema = options_schema(
         {
             "currency": {
@@ -279,6 +283,7 @@ class PercentType(DecimalType):
     name = "percent"
     label = "Percent"
     widget = "percent"
+    widgets = Widgets("widgets/number.html", display="display_percent")
     default_precision = 9
     default_scale = 4
     options_schema = options_schema(

@@ -18,7 +18,7 @@ from jsonschema.exceptions import SchemaError
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.hooks import hookimpl
 
-from .base import ALL_OPERATORS, FieldType
+from .base import ALL_OPERATORS, FieldType, Widgets
 from .builtin import BUILTIN_TYPES
 
 TYPE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -48,6 +48,8 @@ class FieldTypeRegistry:
             )
         if not isinstance(getattr(cls, "label", None), str) or not cls.label:
             raise ValueError(f"{where}: label must be a non-empty string")
+        if not isinstance(cls.widgets, Widgets):
+            raise ValueError(f"{where}: widgets must be a Widgets naming the template and its macros")
         unknown = [op for op in cls.operators if op not in ALL_OPERATORS]
         if unknown:
             raise ValueError(f"{where}: unknown operators {unknown}; known: {', '.join(ALL_OPERATORS)}")

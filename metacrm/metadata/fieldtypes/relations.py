@@ -21,6 +21,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .base import Widgets
 from .common import API_NAME_PATTERN, MAX_RECORD_ID, BuiltinFieldType, first_message, options_schema, record_id_type
 
 ON_DELETE = ("restrict", "set_null", "cascade")
@@ -77,17 +78,20 @@ def _relation_options(on_delete: dict[str, Any] | None) -> dict[str, Any]:
 
 
 class _RelationMixin:
+    """What lookups and many-to-many share: ``options.target`` (the
+    :attr:`~.base.FieldType.reference_target`) and the related list's name."""
+
     @property
     def target(self) -> str:
-        """API name of the target object."""
-        return self.options.get("target")  # type: ignore[attr-defined]
+        """API name of the target object (short for :attr:`reference_target`)."""
+        return self.reference_target  # type: ignore[attr-defined]
 
     @property
     def relationship_name(self) -> str | None:
         return self.options.get("relationship_name")  # type: ignore[attr-defined]
 
     def _check_target(self, model_lookup) -> list[tuple[str, str]]:
-        target = self.target
+        target = self.reference_target  # type: ignore[attr-defined]
         if not isinstance(target, str) or not target:
             return [("options.target", "is required: the API name of the target object")]
         if model_lookup(target) is None:
@@ -101,6 +105,8 @@ class LookupType(_RelationMixin, BuiltinFieldType):
     name = "lookup"
     label = "Lookup"
     widget = "lookup"
+    widgets = Widgets("widgets/lookup.html")
+    is_reference = True
     operators = ("eq", "ne", "in", "isnull")
     is_master_detail: ClassVar[bool] = False
     options_schema = _relation_options(
@@ -228,6 +234,9 @@ class ManyToManyType(_RelationMixin, BuiltinFieldType):
     name = "many_to_many"
     label = "Many-to-many"
     widget = "lookup_multi"
+    widgets = Widgets("widgets/many_to_many.html")
+    is_reference = True
+    stores_links = True
     has_column = False
     sortable = False
     operators = ("contains", "isnull")
@@ -244,6 +253,12 @@ class ManyToManyType(_RelationMixin, BuiltinFieldType):
 
     def from_db(self, value: Any) -> Any:
         return sorted(int(v) for v in value or [])
+
+    def load_links(self, value: Any) -> list[int]:
+        return list(value or [])
+
+    def dump_links(self, linked: list[tuple[int, str | None]]) -> Any:
+        return [{"id": target_id, "name": None if name is None else str(name)} for target_id, name in linked]
 
     def validate_definition(self, model_lookup) -> list[tuple[str, str]]:
         return self._check_target(model_lookup)

@@ -15,6 +15,7 @@ from typing import Any
 import marshmallow as ma
 import sqlalchemy as sa
 
+from .base import Widgets
 from .common import BuiltinFieldType, options_schema
 
 _RANGE_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "isnull")
@@ -46,6 +47,7 @@ class DateType(BuiltinFieldType):
     name = "date"
     label = "Date"
     widget = "date"
+    widgets = Widgets("widgets/date.html")
     operators = _RANGE_OPERATORS
     options_schema = options_schema({})
 
@@ -93,6 +95,7 @@ class DateTimeType(BuiltinFieldType):
     name = "datetime"
     label = "Date and time"
     widget = "datetime"
+    widgets = Widgets("widgets/date.html", display="display_datetime", input="input_datetime", filter="filter_datetime")
     operators = _RANGE_OPERATORS
     options_schema = options_schema({})
 

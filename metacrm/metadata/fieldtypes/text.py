@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from marshmallow import validate
 from sqlalchemy.sql.elements import ColumnElement
 
+from .base import Widgets
 from .common import BuiltinFieldType, CleanString, icontains, istartswith, options_schema, skip_none
 
 _RANGE_OPERATORS = ("eq", "ne", "in", "contains", "startswith", "isnull", "lt", "lte", "gt", "gte")
@@ -94,6 +95,7 @@ class TextType(StringFieldType):
     name = "text"
     label = "Text"
     widget = "text"
+    widgets = Widgets("widgets/text.html")
     max_length_option = True
     options_schema = options_schema(
         {
@@ -122,6 +124,7 @@ class LongTextType(StringFieldType):
     name = "long_text"
     label = "Long text area"
     widget = "textarea"
+    widgets = Widgets("widgets/long_text.html")
     strip = False
     sortable = False
     operators = ("eq", "ne", "contains", "startswith", "isnull")
@@ -201,17 +204,24 @@ class RichTextType(LongTextType):
     name = "rich_text"
     label = "Rich text"
     widget = "richtext"
+    widgets = Widgets("widgets/rich_text.html")
     operators = ("contains", "isnull")
     CONVERTIBLE_TO = {}
 
     def marshmallow_field(self) -> ma.fields.Field:
         return _HtmlString(strip=False, allow_none=True, validate=_length_validators(0, self.max_length))
 
+    def display_html(self, value: str) -> str:
+        """Stored HTML made safe to show: sanitised again, because a value
+        may have reached the table another way (an import, an older rule)."""
+        return sanitize_html(value)
+
 
 class EmailType(StringFieldType):
     name = "email"
     label = "Email"
     widget = "email"
+    widgets = Widgets("widgets/email.html")
     max_length_default = 254
     operators = ("eq", "ne", "in", "contains", "startswith", "isnull")
     CONVERTIBLE_TO = {"text": "keeps every value; refused if a value is longer than the text field's max_length"}
@@ -251,6 +261,7 @@ class PhoneType(StringFieldType):
     name = "phone"
     label = "Phone"
     widget = "tel"
+    widgets = Widgets("widgets/phone.html")
     max_length_default = 40
     operators = ("eq", "ne", "in", "contains", "startswith", "isnull")
     CONVERTIBLE_TO = {"text": "keeps every value"}
@@ -263,6 +274,7 @@ class UrlType(StringFieldType):
     name = "url"
     label = "URL"
     widget = "url"
+    widgets = Widgets("widgets/url.html")
     max_length_default = 2048
     operators = ("eq", "ne", "in", "contains", "startswith", "isnull")
     CONVERTIBLE_TO = {"text": "keeps every value; refused if a value is longer than the text field's max_length"}
@@ -294,7 +306,9 @@ class AutoNumberType(StringFieldType):
     name = "auto_number"
     label = "Auto number"
     widget = "readonly"
+    widgets = Widgets("widgets/auto_number.html")
     read_only = True
+    numbers_itself = True
     max_length_default = 60
     operators = ("eq", "ne", "in", "contains", "startswith", "isnull")
     options_schema = options_schema(

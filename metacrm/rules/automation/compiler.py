@@ -209,9 +209,9 @@ class _Compiler:
     def lookup(self, object_name: str, name: str, at: Position, *, target: str | None = None) -> str:
         obj = self.model.object(object_name)
         field_type = obj.fields.get(name)
-        if field_type is None or field_type.name not in ("lookup", "master_detail"):
+        if field_type is None or not field_type.is_lookup:
             raise _error(at, f"{object_name}.{name} is not a lookup field", self.source)
-        points_to = field_type.options.get("target")
+        points_to = field_type.reference_target
         if target is not None and points_to != target:
             raise _error(at, f"{object_name}.{name} points to {points_to}, not to {target}", self.source)
         return points_to

@@ -1,0 +1,333 @@
+"""Reading records: get one, query a page (field selection, filters,
+search, sort, keyset or offset pagination, a total), and related records
+(what a lookup or link field points to, or a related list). Lookups come
+back with the target's name, link fields with their live linked records,
+read in one query per field and page."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from metacrm.metadata.physical import CompiledObject
+from metacrm.metadata.reserved import SYSTEM_FIELDS
+from metacrm.platform.clock import as_utc
+from metacrm.platform.errors import BadRequest, NotFound, ValidationFailed
+
+from .base import StoreCore, _jsonable, _record_id
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+@dataclass
+class Page:
+    data: list[dict]
+    next_cursor: str | None
+    total: int | None = None
+
+
+class Queries(StoreCore):
+    """``get``, ``query`` and ``related``; the SELECT, filter, search, sort
+    and keyset pieces they are made of."""
+
+    def _select(self, obj: CompiledObject, fields: list[str]):
+        """SELECT of system columns, the given fields, and the names of looked-up records."""
+        table = obj.table
+        columns = [table.c[name] for name in SYSTEM_FIELDS]
+        from_clause = table
+        for name in fields:
+            field_type = obj.fields[name]
+            if field_type.computed:
+                columns.append(self._column(obj, name).label(name))
+                continue
+            if not field_type.has_column:
+                continue
+            columns.append(table.c[name])
+            if field_type.is_lookup:
+                target = self.model.object(field_type.reference_target)
+                if target is None or not target.name_field:
+                    continue
+                alias = target.table.alias(f"lk_{name}")
+                from_clause = from_clause.outerjoin(alias, alias.c.id == table.c[name])
+                columns.append(alias.c[target.name_field].label(f"__name__{name}"))
+        return sa.select(*columns).select_from(from_clause)
+
+    def _dump(self, obj: CompiledObject, row, fields: list[str], many: dict[str, dict[int, list]]) -> dict:
+        mapping = row._mapping
+        record: dict[str, Any] = {"id": mapping["id"]}
+        for name in fields:
+            field_type = obj.fields[name]
+            if field_type.stores_links:
+                record[name] = field_type.dump_links(many.get(name, {}).get(mapping["id"], []))
+                continue
+            value = field_type.from_db(mapping[name])
+            if field_type.is_lookup and value is not None:
+                name_value = mapping.get(f"__name__{name}")
+                value = {"id": value, "name": None if name_value is None else str(name_value)}
+            record[name] = value
+        record["owner_id"] = mapping["owner_id"]
+        record["version"] = mapping["version"]
+        for name in ("created_at", "updated_at", "deleted_at"):
+            value = as_utc(mapping[name])
+            if name != "deleted_at" or value is not None:
+                record[name] = value.isoformat() if value else None
+        record["created_by"] = mapping["created_by"]
+        record["updated_by"] = mapping["updated_by"]
+        return record
+
+    def _many(
+        self, conn: Connection, obj: CompiledObject, fields: list[str], ids: list[int]
+    ) -> dict[str, dict[int, list]]:
+        """The live linked records' ``(id, name)`` of a page of records, per
+        link field and record: one query per field, never per row."""
+        result: dict[str, dict[int, list]] = {}
+        for name in fields:
+            field_type = obj.fields[name]
+            if not field_type.stores_links or not ids:
+                continue
+            junction = obj.junctions[name]
+            target = self.model.object(field_type.reference_target)
+            values: dict[int, list] = {}
+            if target is not None:
+                name_column = target.table.c[target.name_field] if target.name_field else sa.null()
+                rows = conn.execute(
+                    sa.select(junction.c.source_id, target.table.c.id, name_column)
+                    .join(target.table, target.table.c.id == junction.c.target_id)
+                    .where(junction.c.source_id.in_(ids), target.table.c.deleted_at.is_(None))
+                    .order_by(junction.c.source_id, target.table.c.id)
+                ).all()
+                for source_id, target_id, target_name in rows:
+                    values.setdefault(source_id, []).append((target_id, target_name))
+            result[name] = values
+        return result
+
+    def _resolve_fields(self, obj: CompiledObject, fields: list[str] | None) -> list[str]:
+        visible = self._visible(obj)
+        if fields is None:
+            return [name for name in obj.fields if name in visible]
+        unknown = [f for f in fields if f not in visible and f not in SYSTEM_FIELDS]
+        if unknown:
+            raise ValidationFailed(
+                f"unknown fields: {', '.join(unknown)}", details={"fields": {f: ["no such field"] for f in unknown}}
+            )
+        return [f for f in fields if f in obj.fields]
+
+    def get(
+        self,
+        object_name: str,
+        record_id: Any,
+        *,
+        fields: list[str] | None = None,
+        action: str = "read",
+        deleted: bool = False,
+    ) -> dict:
+        obj = self.object(object_name)
+        self.guard.require(action, obj)
+        record_id = _record_id(record_id)
+        names = self._resolve_fields(obj, fields)
+        query = self._select(obj, names).where(self._scoped(action, obj, deleted=deleted), obj.table.c.id == record_id)
+        with self._connect() as conn:
+            row = conn.execute(query).first()
+            if row is None:
+                # Existence must not leak: a record outside the user's scope is "not found" too.
+                raise NotFound(f"no {object_name} {record_id}")
+            many = self._many(conn, obj, names, [record_id])
+        return self._dump(obj, row, names, many)
+
+    def query(
+        self,
+        object_name: str,
+        *,
+        fields: list[str] | None = None,
+        filters: list[tuple[str, str, Any]] = (),
+        q: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        offset: int | None = None,
+        deleted: bool = False,
+        count: bool = False,
+        extra_where: Any = None,
+    ) -> Page:
+        obj = self.object(object_name)
+        self.guard.require("read", obj)
+        names = self._resolve_fields(obj, fields)
+        limit = _limit(limit)
+        table = obj.table
+        where = [self._scoped("read", obj, deleted=deleted)]
+        where += [self._filter(obj, name, op, value) for name, op, value in filters]
+        if extra_where is not None:
+            where.append(extra_where)
+        if q:
+            where.append(self._search(obj, q))
+        keys = self._sort_keys(obj, sort)
+        query = self._select(obj, names).where(*where)
+        # The sort values of each row, for the next page's cursor.
+        query = query.add_columns(*[column.label(f"__key{i}") for i, (column, _d, _f) in enumerate(keys)])
+        if cursor:
+            if offset:
+                raise BadRequest("use either cursor or offset, not both")
+            query = query.where(self._after(keys, _decode_cursor(cursor, len(keys))))
+        query = query.order_by(*[_order(column, desc) for column, desc, _ft in keys]).limit(limit + 1)
+        if offset:
+            query = query.offset(offset)
+        with self._connect() as conn:
+            rows = conn.execute(query).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            many = self._many(conn, obj, names, [r._mapping["id"] for r in rows])
+            total = (
+                conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar() if count else None
+            )
+        data = [self._dump(obj, row, names, many) for row in rows]
+        next_cursor = None
+        if more and rows:
+            last = rows[-1]._mapping
+            next_cursor = _encode_cursor([last[f"__key{i}"] for i in range(len(keys))])
+        return Page(data, next_cursor, total)
+
+    def related(self, object_name: str, record_id: Any, field_name: str, **query) -> Page:
+        """Records related to one record. ``field_name`` is a lookup or
+        many-to-many field of ``object_name`` (the records it points to), or
+        ``<object>.<field>`` naming a lookup of another object that points
+        here (the record's related list, e.g. ``contact.account``)."""
+        obj = self.object(object_name)
+        if "." in field_name:
+            child_name, child_field = field_name.split(".", 1)
+            child = self.object(child_name)
+            field_type = child.fields.get(child_field)
+            if field_type is None or not field_type.is_lookup or field_type.reference_target != obj.api_name:
+                raise NotFound(f"{child_name}.{child_field} is no lookup to {object_name}")
+            record = self.get(object_name, record_id, fields=[])
+            return self.query(child_name, extra_where=child.table.c[child_field] == record["id"], **query)
+        field_type = obj.fields.get(field_name)
+        if field_type is None or not field_type.is_reference:
+            raise NotFound(f"{object_name} has no relation {field_name!r}")
+        record = self.get(object_name, record_id, fields=[field_name])
+        target = self.object(field_type.reference_target)
+        if field_type.stores_links:
+            junction = obj.junctions[field_name]
+            ids = sa.select(junction.c.target_id).where(junction.c.source_id == record["id"])
+        else:
+            value = record.get(field_name)
+            ids = [value["id"]] if value else []
+        return self.query(target.api_name, extra_where=target.table.c.id.in_(ids), **query)
+
+    def _filter(self, obj: CompiledObject, name: str, op: str, value: Any):
+        field_type = self._field_type(obj, name)
+        if field_type is None or (name in obj.fields and name not in self._visible(obj)):
+            raise ValidationFailed(
+                f"cannot filter on {name!r}: no such field", details={"fields": {name: ["no such field"]}}
+            )
+        if field_type.stores_links:
+            return field_type.junction_filter(obj.table.c.id, obj.junctions[name], op, value)
+        return field_type.filter(self._column(obj, name), op, value)
+
+    def _column(self, obj: CompiledObject, name: str):
+        """The column of a field, or the SQL expression of a computed field."""
+        field_type = obj.fields.get(name)
+        if field_type is not None and field_type.computed:
+            return field_type.select_expression(obj.table, self.model)
+        return obj.table.c[name]
+
+    def _search(self, obj: CompiledObject, q: str):
+        fields = [f for f in obj.search_fields if f in self._visible(obj)]
+        if not fields:
+            raise BadRequest(f"{obj.api_name} has no search fields; set search_fields on the object")
+        q = q.strip()[:200]
+        return sa.or_(*[obj.table.c[f].ilike(f"%{_escape_like(q)}%", escape="\\") for f in fields])
+
+    def _sort_keys(self, obj: CompiledObject, sort: str | None) -> list[tuple]:
+        keys = []
+        for part in (sort or "").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            desc = part.startswith("-")
+            name = part.lstrip("-+")
+            field_type = self._field_type(obj, name)
+            if field_type is None or (name in obj.fields and name not in self._visible(obj)):
+                raise ValidationFailed(
+                    f"cannot sort on {name!r}: no such field", details={"fields": {name: ["no such field"]}}
+                )
+            if not field_type.sortable or not (field_type.has_column or field_type.computed):
+                raise ValidationFailed(f"cannot sort on {name!r}", details={"fields": {name: ["is not sortable"]}})
+            if name != "id":
+                keys.append((self._column(obj, name), desc, field_type))
+        keys.append((obj.table.c.id, False, None))  # the tie-breaker
+        return keys
+
+    def _after(self, keys: list[tuple], values: list[Any]):
+        """Keyset condition: rows strictly after ``values`` in (keys…, id)
+        order. NULL sorts as the largest value: last ascending, first
+        descending (PostgreSQL's own order, so a plain index serves both)."""
+        clauses = []
+        equal_so_far: list[Any] = []
+        for (column, desc, field_type), value in zip(keys, values, strict=True):
+            if field_type is not None and value is not None:
+                # Stored text comes back verbatim (loading it as input would
+                # trim it, or turn "" into NULL); other values are parsed.
+                if not (isinstance(value, str) and isinstance(column.type, sa.String)):
+                    value = field_type.to_db(field_type.coerce_filter_value(value))
+                # A bound parameter: SQLAlchemy refuses "column < True" with a bare boolean.
+                value = sa.literal(value, column.type)
+            if field_type is None:  # the id tie-breaker
+                after = column > value
+            elif value is None:
+                after = column.is_not(None) if desc else sa.false()
+            elif desc:
+                after = column < value
+            else:
+                after = sa.or_(column > value, column.is_(None))
+            clauses.append(sa.and_(*equal_so_far, after))
+            equal_so_far.append(column.is_(None) if value is None else column == value)
+        return sa.or_(*clauses)
+
+
+def _limit(limit: Any) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    try:
+        value = int(limit)
+    except (TypeError, ValueError):
+        raise ValidationFailed(
+            "limit must be an integer", details={"fields": {"limit": ["must be an integer"]}}
+        ) from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_LIMIT}", details={"fields": {"limit": [f"between 1 and {MAX_LIMIT}"]}}
+        )
+    return value
+
+
+def _order(column, desc: bool):
+    if column.key == "id":
+        return column.asc()
+    return column.desc().nulls_first() if desc else column.asc().nulls_last()
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps([_jsonable(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadRequest("the cursor is malformed; start again from the first page") from None
+    if not isinstance(values, list) or len(values) != size or not isinstance(values[-1], int):
+        raise BadRequest("the cursor does not fit this sort; start again from the first page")
+    return values

@@ -1,0 +1,397 @@
+"""Writing records: create and partial update, one or in bulk (all or
+nothing, errors per row). A write loads and checks the JSON values against
+the field types and the guard's writable fields, runs the save pipeline's
+steps (defaults, validation rules, automations), checks required fields and
+references, assigns auto-numbers, writes link tables and the audit log in
+the same transaction, and takes an optimistic lock on update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from metacrm.metadata.physical import CompiledObject
+from metacrm.metadata.reserved import SYSTEM_FIELDS
+from metacrm.metadata.saving import PendingSave, SaveContext
+from metacrm.metadata.tables import autonumber_counters
+from metacrm.platform import audit
+from metacrm.platform.clock import utcnow
+from metacrm.platform.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+
+from .base import _jsonable, _record_id
+from .query import Queries
+
+MAX_BULK = 1000
+
+
+class Writes(Queries):
+    """``create``, ``bulk_create``, ``update``, ``bulk_update`` and the
+    checks every save passes. Built on :class:`Queries`: a write reads back
+    what it wrote."""
+
+    def _load(self, obj: CompiledObject, data: Any, *, creating: bool) -> tuple[dict, dict, dict]:
+        """JSON → (column values, many-to-many values, errors by field)."""
+        if not isinstance(data, dict):
+            return {}, {}, {"$": ["a record must be a JSON object"]}
+        errors: dict[str, list[str]] = {}
+        values: dict[str, Any] = {}
+        many: dict[str, list[int]] = {}
+        writable = self.guard.writable_fields(obj)
+        visible = self._visible(obj)
+        for name, raw in data.items():
+            if name in ("id", "version"):
+                continue  # identify the record; not values
+            if name in SYSTEM_FIELDS:
+                errors[name] = ["is a system field and cannot be written"]
+                continue
+            field_type = obj.fields.get(name)
+            if field_type is None or name not in visible:
+                errors[name] = ["unknown field"]
+                continue
+            if field_type.read_only:
+                errors[name] = ["is read-only"]
+                continue
+            if name not in writable:
+                raise Forbidden(f"you may not write {name}", details={"fields": {name: ["not writable for you"]}})
+            try:
+                loaded = field_type.loader.deserialize(raw)
+            except ma.ValidationError as exc:
+                errors[name] = _messages(exc)
+                continue
+            if field_type.stores_links:
+                many[name] = field_type.load_links(loaded)
+            else:
+                values[name] = field_type.to_db(loaded)
+        if creating:
+            for name, field_type in obj.fields.items():
+                if name not in data and field_type.has_column and not field_type.read_only:
+                    default = field_type.definition.get("default")
+                    if default is not None:
+                        values[name] = field_type.to_db(field_type.default_value())
+        return values, many, errors
+
+    def _check_required(self, obj: CompiledObject, save: PendingSave) -> None:
+        """After the pipeline's before-write steps (which may fill defaults)."""
+        if "$" in save.errors:  # not a record at all
+            return
+        creating = save.is_new
+        for name, field_type in obj.fields.items():
+            if not field_type.required or field_type.read_only or name in save.errors:
+                continue
+            values, many = save.values, save.many
+            missing = (creating and values.get(name) is None and name not in many) or (
+                name in values and values[name] is None
+            )
+            if field_type.stores_links:
+                missing = (creating and not many.get(name)) or (name in many and not many[name])
+            if missing:
+                save.error(name, "is required")
+
+    def _prepare(self, ctx: SaveContext, saves: list[PendingSave], single: bool) -> None:
+        """Pipeline steps before the write, then required fields and
+        references; raises every row's errors at once."""
+        self._run_steps("before_write", ctx, saves)
+        for save in saves:
+            if save.action != "delete":
+                self._check_required(ctx.obj, save)
+        if any(save.action != "delete" for save in saves):
+            errors = {s.index: s.errors for s in saves if s.errors}
+            self._check_references(ctx.conn, ctx.obj, [(s.values, s.many) for s in saves], errors)
+        else:
+            errors = {s.index: s.errors for s in saves if s.errors}
+        _raise_row_errors(errors, single)
+
+    def _check_references(
+        self, conn: Connection, obj: CompiledObject, rows: list[tuple[dict, dict]], errors: dict[int, dict]
+    ) -> None:
+        """Every lookup and many-to-many id must name a live record of the target."""
+        wanted: dict[str, set[int]] = {}
+        for values, many in rows:
+            for name, value in [*values.items(), *((n, v) for n, vs in many.items() for v in vs)]:
+                field_type = obj.fields.get(name)
+                if field_type is not None and field_type.is_reference and value is not None:
+                    wanted.setdefault(field_type.reference_target, set()).add(value)
+        found: dict[str, set[int]] = {}
+        for target_name, ids in wanted.items():
+            target = self.model.object(target_name)
+            if target is None:
+                found[target_name] = set()
+                continue
+            found[target_name] = set(
+                conn.execute(
+                    sa.select(target.table.c.id).where(target.table.c.id.in_(ids), target.table.c.deleted_at.is_(None))
+                ).scalars()
+            )
+        for index, (values, many) in enumerate(rows):
+            for name, value in [*values.items(), *((n, v) for n, vs in many.items() for v in vs)]:
+                field_type = obj.fields.get(name)
+                is_reference = field_type is not None and field_type.is_reference
+                if is_reference and value is not None and value not in found.get(field_type.reference_target, set()):
+                    errors.setdefault(index, {}).setdefault(name, []).append(
+                        f"no {field_type.reference_target} {value}"
+                    )
+
+    def _next_numbers(self, conn: Connection, obj: CompiledObject, count: int) -> dict[str, list[str]]:
+        """Reserve ``count`` auto-numbers per auto-number field. The counter row
+        stays locked until the transaction ends, so numbers are gap-free."""
+        numbers = {}
+        for name, field_type in obj.fields.items():
+            if not field_type.numbers_itself:
+                continue
+            counter = autonumber_counters
+            last = conn.execute(
+                counter.update()
+                .where(counter.c.object == obj.api_name, counter.c.field == name)
+                .values(next_value=counter.c.next_value + count)
+                .returning(counter.c.next_value)
+            ).scalar_one()
+            numbers[name] = [field_type.render(n) for n in range(last - count, last)]
+        return numbers
+
+    def create(self, object_name: str, data: dict, *, owner_id: int | None = None, read_back: bool = True) -> dict:
+        return self.bulk_create(object_name, [data], owner_ids=[owner_id], single=True, read_back=read_back)[0]
+
+    def bulk_create(
+        self,
+        object_name: str,
+        rows: list[dict],
+        *,
+        owner_ids: list[int | None] | None = None,
+        single: bool = False,
+        read_back: bool = True,
+    ) -> list[dict]:
+        """Create records, all or none. Returns them as ``get`` would (only
+        their ids beyond 50 records, or when ``read_back`` is false: callers
+        such as automations that need no more save the reads)."""
+        obj = self.object(object_name)
+        self.guard.require("create", obj)
+        if not isinstance(rows, list) or not rows:
+            raise ValidationFailed("send a non-empty list of records", details={"fields": {"records": ["empty"]}})
+        if len(rows) > MAX_BULK:
+            raise ValidationFailed(
+                f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
+            )
+        saves = []
+        for index, data in enumerate(rows):
+            values, many, row_errors = self._load(obj, data, creating=True)
+            given = frozenset(data) if isinstance(data, dict) else frozenset()
+            saves.append(PendingSave(index, "create", values, given=given, many=many, errors=row_errors))
+        now = utcnow()
+        with self._begin() as conn:
+            ctx = SaveContext(conn, self, obj, "create", self.depth)
+            self._prepare(ctx, saves, single)
+            numbers = self._next_numbers(conn, obj, len(saves))
+            params = []
+            for index, save in enumerate(saves):
+                owner = (owner_ids[index] if owner_ids and index < len(owner_ids) else None) or self.actor.user_id
+                if "owner_id" in save.values:  # assigned by a step (assignment rules)
+                    owner = save.values.pop("owner_id")
+                params.append(
+                    {
+                        **save.values,
+                        **{n: nums[index] for n, nums in numbers.items()},
+                        "owner_id": owner,
+                        "created_at": now,
+                        "created_by": self.actor.user_id,
+                        "updated_at": now,
+                        "updated_by": self.actor.user_id,
+                        "version": 1,
+                    }
+                )
+            ids = self._insert(conn, obj, params)
+            for record_id, save, param in zip(ids, saves, params, strict=True):
+                save.record_id = record_id
+                save.values = param
+                self._write_many(conn, obj, record_id, save.many)
+            entries = []
+            for save in saves:
+                changes = {k: _jsonable(v) for k, v in save.values.items() if k in obj.fields}
+                changes.update({k: list(dict.fromkeys(v)) for k, v in save.many.items() if v})
+                entries.append((save.record_id, {"values": changes}))
+            audit.record_many(conn, self.actor, "record.created", object=obj.api_name, items=entries)
+            self._run_steps("after_write", ctx, saves)
+            self._run_steps("after_commit", ctx, saves)
+        return self._read_back(object_name, ids, read_back)
+
+    def _insert(self, conn: Connection, obj: CompiledObject, params: list[dict]) -> list[int]:
+        # Rows may set different columns; group them so each executemany is uniform.
+        table = obj.table
+        columns = sorted({key for p in params for key in p})
+        uniform = [{c: p.get(c) for c in columns} for p in params]
+        try:
+            if conn.dialect.name == "postgresql" and len(uniform) > 1:
+                # Reserve the ids from the sequence, then a plain executemany
+                # (pipelined by psycopg): far cheaper than RETURNING in order.
+                sequence = sa.func.pg_get_serial_sequence(_qualified(table, self.binding.schema), "id")
+                ids = (
+                    conn.execute(
+                        sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, len(uniform)))
+                    )
+                    .scalars()
+                    .all()
+                )
+                conn.execute(table.insert(), [{**row, "id": i} for row, i in zip(uniform, ids, strict=True)])
+                return ids
+            result = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), uniform)
+        except sa.exc.IntegrityError as exc:
+            raise _integrity_conflict(obj, exc) from None
+        return list(result.scalars())
+
+    def _links(self, conn: Connection, obj: CompiledObject, record_id: int, names: list[str]) -> dict[str, list[int]]:
+        """The ids a record's many-to-many fields link to now."""
+        linked = {}
+        for name in names:
+            junction = obj.junctions[name]
+            linked[name] = list(
+                conn.execute(sa.select(junction.c.target_id).where(junction.c.source_id == record_id)).scalars()
+            )
+        return linked
+
+    def _write_many(self, conn: Connection, obj: CompiledObject, record_id: int, many: dict[str, list[int]]) -> None:
+        for name, ids in many.items():
+            junction = obj.junctions[name]
+            conn.execute(junction.delete().where(junction.c.source_id == record_id))
+            if ids:
+                conn.execute(junction.insert(), [{"source_id": record_id, "target_id": i} for i in dict.fromkeys(ids)])
+
+    def _read_back(self, object_name: str, ids: list[int], read_back: bool) -> list[dict]:
+        if read_back and len(ids) <= 50:
+            return [self.get(object_name, record_id) for record_id in ids]
+        return [{"id": i} for i in ids]
+
+    def update(
+        self,
+        object_name: str,
+        record_id: Any,
+        data: dict,
+        *,
+        expected_version: int | None = None,
+        read_back: bool = True,
+    ) -> dict:
+        row = dict(data) if isinstance(data, dict) else data
+        if isinstance(row, dict):
+            row["id"] = record_id
+            if expected_version is not None:
+                row["version"] = expected_version
+        return self.bulk_update(object_name, [row], single=True, read_back=read_back)[0]
+
+    def bulk_update(
+        self, object_name: str, rows: list[dict], *, single: bool = False, read_back: bool = True
+    ) -> list[dict]:
+        """Partial updates; each row names its ``id`` and may carry ``version``
+        (optimistic lock: a stale version is a 409 and nothing is written)."""
+        obj = self.object(object_name)
+        self.guard.require("update", obj)
+        if not isinstance(rows, list) or not rows:
+            raise ValidationFailed("send a non-empty list of records", details={"fields": {"records": ["empty"]}})
+        if len(rows) > MAX_BULK:
+            raise ValidationFailed(
+                f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
+            )
+        saves, errors, versions = [], {}, []
+        for index, data in enumerate(rows):
+            values, many, row_errors = self._load(obj, data, creating=False)
+            given = frozenset(data) if isinstance(data, dict) else frozenset()
+            save = PendingSave(index, "update", values, given=given, many=many, errors=row_errors)
+            saves.append(save)
+            try:
+                save.record_id = _record_id(data.get("id") if isinstance(data, dict) else None)
+                version = data.get("version") if isinstance(data, dict) else None
+                if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+                    raise ValueError
+                versions.append(version)
+            except (ValueError, BadRequest):
+                errors[index] = {**row_errors, "id": ["each record needs its id (and version, if any, an integer)"]}
+                versions.append(None)
+        if errors:  # rows that name no record: report them with every other row's errors
+            _raise_row_errors({**{s.index: s.errors for s in saves if s.errors}, **errors}, single)
+        ids = [save.record_id for save in saves]
+        now = utcnow()
+        table = obj.table
+        with self._begin() as conn:
+            names = [n for n in obj.fields if obj.fields[n].has_column]
+            query = sa.select(*[table.c[n] for n in (*SYSTEM_FIELDS, *names)]).where(
+                self._scoped("update", obj), table.c.id.in_(ids)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(of=table)
+            current = {row.id: row for row in conn.execute(query)}
+            for index, record_id in enumerate(ids):
+                if record_id not in current:
+                    if single:
+                        raise NotFound(f"no {object_name} {record_id}")
+                    errors.setdefault(index, {})["id"] = [f"no {object_name} {record_id}"]
+                elif versions[index] is not None and versions[index] != current[record_id].version:
+                    raise Conflict(
+                        f"{object_name} {record_id} was changed by someone else (version "
+                        f"{current[record_id].version}, you sent {versions[index]}); reload and try again",
+                        details={"id": record_id, "current_version": current[record_id].version, "row": index},
+                    )
+            _raise_row_errors(errors, single)
+            for save in saves:
+                save.before = dict(current[save.record_id]._mapping)
+            ctx = SaveContext(conn, self, obj, "update", self.depth)
+            self._prepare(ctx, saves, single)
+            entries = []
+            for save in saves:
+                record_id, values, before = save.record_id, save.values, save.before
+                changes = {k: [_jsonable(before[k]), _jsonable(v)] for k, v in values.items() if before[k] != v}
+                result = conn.execute(
+                    table.update()
+                    .where(table.c.id == record_id, table.c.version == before["version"])
+                    .values(**values, updated_at=now, updated_by=self.actor.user_id, version=before["version"] + 1)
+                )
+                if result.rowcount != 1:
+                    raise Conflict(f"{object_name} {record_id} was changed concurrently; reload and try again")
+                if save.many:
+                    linked = self._links(conn, obj, record_id, list(save.many))
+                    self._write_many(conn, obj, record_id, save.many)
+                    for name, ids_now in save.many.items():
+                        old, new = sorted(linked[name]), sorted(dict.fromkeys(ids_now))
+                        if old != new:
+                            changes[name] = [old, new]
+                entries.append((record_id, {"changes": changes}))
+            audit.record_many(conn, self.actor, "record.updated", object=obj.api_name, items=entries)
+            self._run_steps("after_write", ctx, saves)
+            self._run_steps("after_commit", ctx, saves)
+        return self._read_back(object_name, ids, read_back)
+
+
+def _qualified(table: sa.Table, schema: str | None) -> str:
+    """``"schema"."table"`` for PostgreSQL functions that take a relation name."""
+    return f'"{schema}"."{table.name}"' if schema else f'"{table.name}"'
+
+
+def _messages(exc: ma.ValidationError) -> list[str]:
+    messages = exc.messages
+    if isinstance(messages, dict):
+        return [f"{k}: {m}" for k, ms in messages.items() for m in (ms if isinstance(ms, list) else [ms])]
+    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
+
+
+def _raise_row_errors(errors: dict[int, dict], single: bool) -> None:
+    if not errors:
+        return
+    if single:
+        fields = next(iter(errors.values()))
+        raise ValidationFailed(
+            "the record is not valid: " + "; ".join(f"{k} {v[0]}" for k, v in fields.items()),
+            details={"fields": fields},
+        )
+    raise ValidationFailed(
+        f"{len(errors)} record(s) are not valid; nothing was written",
+        details={"rows": {str(i): {"fields": e} for i, e in sorted(errors.items())}},
+    )
+
+
+def _integrity_conflict(obj: CompiledObject, exc: sa.exc.IntegrityError) -> Conflict:
+    text = str(exc.orig).lower()
+    unique = [f for f, ft in obj.fields.items() if (ft.definition.get("unique") or ft.numbers_itself) and f in text]
+    if unique:
+        return Conflict(
+            f"another {obj.api_name} already has this {unique[0]}", details={"fields": {unique[0]: ["must be unique"]}}
+        )
+    return Conflict(f"the {obj.api_name} conflicts with stored data", details={"reason": "integrity"})
