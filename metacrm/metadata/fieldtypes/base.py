@@ -22,6 +22,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from metacrm.metadata.values import first_error
 from metacrm.platform.errors import ValidationFailed
 
 # Every operator a filter may name; each type supports a subset.
@@ -229,7 +230,7 @@ class FieldType:
         try:
             return self.marshmallow_field().deserialize(value)
         except ma.ValidationError as exc:
-            raise self._filter_error(_first_message(exc)) from None
+            raise self._filter_error(first_error(exc)) from None
 
     def _filter_error(self, message: str) -> FilterError:
         return FilterError(f"bad filter on {self.api_name}: {message}", details={"fields": {self.api_name: [message]}})
@@ -244,15 +245,8 @@ class FieldType:
         try:
             return self.marshmallow_field().deserialize(str(text).strip())
         except ma.ValidationError as exc:
-            raise ValueError(_first_message(exc)) from None
+            raise ValueError(first_error(exc)) from None
 
 
 def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in {"1", "true", "yes"}
-
-
-def _first_message(exc: ma.ValidationError) -> str:
-    messages = exc.messages
-    while isinstance(messages, (list, dict)):
-        messages = next(iter(messages.values())) if isinstance(messages, dict) else messages[0]
-    return str(messages)

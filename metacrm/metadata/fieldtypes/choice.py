@@ -17,8 +17,10 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from metacrm.metadata.values import first_error
+
 from .base import Widgets
-from .common import BuiltinFieldType, first_message, like_escape, options_schema, reject_nul
+from .common import BuiltinFieldType, like_escape, options_schema, reject_nul
 
 # -- boolean -------------------------------------------------------------------
 
@@ -247,7 +249,7 @@ class PicklistType(BuiltinFieldType):
         try:
             return self.match_import_value(str(text))
         except ma.ValidationError as exc:
-            raise ValueError(first_message(exc)) from None
+            raise ValueError(first_error(exc)) from None
 
     def validate_definition(self, model_lookup) -> list[tuple[str, str]]:
         errors: list[tuple[str, str]] = []
@@ -376,7 +378,7 @@ class _DelimitedType(BuiltinFieldType):
             try:
                 item = self._item_filter_field().deserialize(raw)
             except ma.ValidationError as exc:
-                raise self._filter_error(first_message(exc)) from None
+                raise self._filter_error(first_error(exc)) from None
             if item is not None:
                 items.append(item)
         return items
@@ -439,7 +441,7 @@ class MultiPicklistType(_DelimitedType, PicklistType):
         try:
             return self.marshmallow_field().deserialize([self.match_import_value(p) for p in parts])
         except ma.ValidationError as exc:
-            raise ValueError(first_message(exc)) from None
+            raise ValueError(first_error(exc)) from None
 
 
 TAG_MAX_LENGTH = 50
@@ -501,4 +503,4 @@ class TagsType(_DelimitedType):
         try:
             return self.marshmallow_field().deserialize(parts)
         except ma.ValidationError as exc:
-            raise ValueError(first_message(exc)) from None
+            raise ValueError(first_error(exc)) from None

@@ -9,9 +9,10 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from metacrm.metadata.values import first_error
 from metacrm.platform.errors import ValidationFailed
 
-from .base import FieldType, _first_message
+from .base import FieldType
 
 # An identifier that may reach SQL (object and field api names; DESIGN.md §3).
 API_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -33,10 +34,6 @@ LIKE_ESCAPE = "/"
 def like_escape(text: str) -> str:
     """``text`` with LIKE wildcards (``%``, ``_``) and the escape character escaped."""
     return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
-
-
-def first_message(exc: ma.ValidationError) -> str:
-    return _first_message(exc)
 
 
 def skip_none(validator):
@@ -89,7 +86,7 @@ class BuiltinFieldType(FieldType):
         try:
             return self.filter_field().deserialize(value)
         except ma.ValidationError as exc:
-            raise self._filter_error(first_message(exc)) from None
+            raise self._filter_error(first_error(exc)) from None
 
     def _accepts_structured_filter_value(self) -> bool:
         return False
@@ -109,7 +106,7 @@ class BuiltinFieldType(FieldType):
         try:
             return self._load_default()
         except ma.ValidationError as exc:
-            message = first_message(exc)
+            message = first_error(exc)
             raise ValidationFailed(
                 f"invalid default for {self.api_name}: {message}", details={"fields": {"default": [message]}}
             ) from None
@@ -119,7 +116,7 @@ class BuiltinFieldType(FieldType):
         try:
             self._load_default()
         except ma.ValidationError as exc:
-            return [("default", first_message(exc))]
+            return [("default", first_error(exc))]
         return []
 
 

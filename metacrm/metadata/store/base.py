@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Self
 
 import sqlalchemy as sa
@@ -152,11 +150,3 @@ def _record_id(value: Any) -> int:
     if number < 1 or number > 2**63 - 1:
         raise BadRequest(f"{value!r} is not a record id")
     return number
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return value

@@ -17,10 +17,11 @@ from sqlalchemy.engine import Connection
 
 from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
+from metacrm.metadata.values import json_safe
 from metacrm.platform.clock import as_utc
 from metacrm.platform.errors import BadRequest, NotFound, ValidationFailed
 
-from .base import StoreCore, _jsonable, _record_id
+from .base import StoreCore, _record_id
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -318,7 +319,7 @@ def _escape_like(text: str) -> str:
 
 
 def _encode_cursor(values: list[Any]) -> str:
-    raw = json.dumps([_jsonable(v) for v in values], separators=(",", ":")).encode()
+    raw = json.dumps([json_safe(v) for v in values], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -17,11 +17,12 @@ from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.saving import PendingSave, SaveContext
 from metacrm.metadata.tables import autonumber_counters
+from metacrm.metadata.values import error_messages, json_safe
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.platform.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 
-from .base import _jsonable, _record_id
+from .base import _record_id
 from .query import Queries
 
 MAX_BULK = 1000
@@ -59,7 +60,7 @@ class Writes(Queries):
             try:
                 loaded = field_type.loader.deserialize(raw)
             except ma.ValidationError as exc:
-                errors[name] = _messages(exc)
+                errors[name] = error_messages(exc)
                 continue
             if field_type.stores_links:
                 many[name] = field_type.load_links(loaded)
@@ -208,7 +209,7 @@ class Writes(Queries):
                 self._write_many(conn, obj, record_id, save.many)
             entries = []
             for save in saves:
-                changes = {k: _jsonable(v) for k, v in save.values.items() if k in obj.fields}
+                changes = {k: json_safe(v) for k, v in save.values.items() if k in obj.fields}
                 changes.update({k: list(dict.fromkeys(v)) for k, v in save.many.items() if v})
                 entries.append((save.record_id, {"values": changes}))
             audit.record_many(conn, self.actor, "record.created", object=obj.api_name, items=entries)
@@ -338,7 +339,7 @@ class Writes(Queries):
             entries = []
             for save in saves:
                 record_id, values, before = save.record_id, save.values, save.before
-                changes = {k: [_jsonable(before[k]), _jsonable(v)] for k, v in values.items() if before[k] != v}
+                changes = {k: [json_safe(before[k]), json_safe(v)] for k, v in values.items() if before[k] != v}
                 result = conn.execute(
                     table.update()
                     .where(table.c.id == record_id, table.c.version == before["version"])
@@ -363,13 +364,6 @@ class Writes(Queries):
 def _qualified(table: sa.Table, schema: str | None) -> str:
     """``"schema"."table"`` for PostgreSQL functions that take a relation name."""
     return f'"{schema}"."{table.name}"' if schema else f'"{table.name}"'
-
-
-def _messages(exc: ma.ValidationError) -> list[str]:
-    messages = exc.messages
-    if isinstance(messages, dict):
-        return [f"{k}: {m}" for k, ms in messages.items() for m in (ms if isinstance(ms, list) else [ms])]
-    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
 
 
 def _raise_row_errors(errors: dict[int, dict], single: bool) -> None:
