@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import threading
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -399,15 +397,12 @@ class RuleSet:
         return [rule for rules in self.by_object.values() for rule in rules]
 
 
-_cache: dict[int, RuleSet] = {}
-_cache_lock = threading.Lock()
-
-
 def rules_for(model: CompiledModel, *, functions=None) -> RuleSet:
     """The model's compiled rules, compiled once per model (per revision)."""
-    found = _cache.get(id(model))
-    if found is not None:
-        return found
+    return model.memo(("automation_rules",), lambda: _compile_rules(model, functions))
+
+
+def _compile_rules(model: CompiledModel, functions) -> RuleSet:
     by_object: dict[str, list[CompiledRule]] = {}
     broken: dict[str, RuleError] = {}
     for definition in model.definitions.live("automation"):
@@ -422,9 +417,4 @@ def rules_for(model: CompiledModel, *, functions=None) -> RuleSet:
         by_object.setdefault(object_name, []).append(rule)
     for rules in by_object.values():
         rules.sort(key=lambda r: (r.order, r.api_name))
-    result = RuleSet(by_object, broken)
-    with _cache_lock:
-        if id(model) not in _cache:
-            _cache[id(model)] = result
-            weakref.finalize(model, _cache.pop, id(model), None)
-    return _cache[id(model)]
+    return RuleSet(by_object, broken)
