@@ -28,8 +28,6 @@ from metacrm.rules.errors import RuleError
 from metacrm.rules.parser import parse
 from metacrm.rules.types import BOOLEAN, TypedExpression
 
-SAVE_TRIGGERS = ("created", "updated", "created_or_updated", "changed")
-TIME_TRIGGERS = ("scheduled", "cron")
 # Actions that change the triggering record before it is written.
 BEFORE_ACTIONS = ("set", "assign_user")
 PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
@@ -92,12 +90,7 @@ class CompiledRule:
     condition_typed: TypedExpression | None
     changed_to: Callable | None
     actions: tuple[CompiledAction, ...]
-    uses_prior: bool = False
     extra: dict = field(default_factory=dict)
-
-    @property
-    def runs_on_save(self) -> bool:
-        return self.trigger.kind in SAVE_TRIGGERS
 
     def fires_on(self, action: str) -> bool:
         kind = self.trigger.kind
@@ -343,7 +336,6 @@ class _Compiler:
             condition_typed=condition_typed,
             changed_to=changed_to,
             actions=actions,
-            uses_prior=bool(condition_typed is not None and condition_typed.uses_prior_values),
         )
 
 
