@@ -173,4 +173,5 @@ def bool_sql(condition: ColumnElement) -> ColumnElement:
 
 
 def param(name: str, *types: str, literal: bool = False) -> Param:
+    """A parameter accepting ``types`` (every type when none is named)."""
     return Param(name, types or ANY, literal)
