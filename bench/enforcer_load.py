@@ -36,7 +36,7 @@ import sqlalchemy as sa
 
 from metacrm.access.changes import AccessChanges
 from metacrm.access.guard import PolicyGuard
-from metacrm.access.policy import CACHE_KEY, load_policy, policy_for
+from metacrm.access.policy import POLICIES, load_policy, policy_for
 from metacrm.access.tables import casbin_rule, field_permissions, object_settings, roles
 from metacrm.metadata.changes import current_revision
 
@@ -126,7 +126,7 @@ def main() -> int:
                     conn.execute(sa.select(object_settings)).all(),
                 )
 
-        cache = env.instance.caches.setdefault(CACHE_KEY, {})
+        cache = env.instance.caches.get_or_build(POLICIES, dict)
 
         def policy_for_miss():
             cache.pop(slug, None)

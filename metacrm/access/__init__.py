@@ -1,5 +1,6 @@
-"""The authorization layer on Casbin: roles, object/field permissions, record
-scopes compiled to SQL, sharing (public pools follow).
+"""The authorization layer on Casbin: roles and who holds them, object and
+field permissions, record scopes compiled to SQL, teams and record shares,
+public pools, ownership transfer, and explaining why a user may act.
 
 Implements the guard protocol the record store demands; depends on
 :mod:`metacrm.rules`, :mod:`metacrm.metadata` and :mod:`metacrm.platform`.

@@ -172,19 +172,18 @@ class PolicyGuard:
     def _typed_condition(self, obj: CompiledObject, text: str):
         """The checked condition (or the reason it no longer checks), once
         per (policy revision, model revision, object, text)."""
-        key = ("condition", self.model.revision, obj.api_name, text)
-        found = self.policy._memo.get(key)
-        if found is None:
+
+        def build():
             try:
-                found = (check_condition(self.model, obj.api_name, text), None)
+                return check_condition(self.model, obj.api_name, text), None
             except ValidationFailed as exc:  # RuleError included
                 log.warning("record scope condition on %s no longer valid: %s (%s)", obj.api_name, text, exc.message)
-                found = (None, exc.message)
+                return None, exc.message
             except Exception as exc:  # fail closed, never a 500
                 log.exception("record scope condition on %s failed to check: %s", obj.api_name, text)
-                found = (None, f"{type(exc).__name__}: {exc}")
-            self.policy._memo[key] = found
-        return found
+                return None, f"{type(exc).__name__}: {exc}"
+
+        return self.policy.memo(("condition", self.model.revision, obj.api_name, text), build)
 
     def _condition_grant(self, obj: CompiledObject, text: str) -> sql_scopes.Grant:
         """A condition's clause; false (fail closed) with the reason if it
@@ -196,14 +195,13 @@ class PolicyGuard:
             return sql_scopes.Grant("condition", text, sa.false(), f"the condition no longer compiles: {error}")
         user = self.user_globals()
         key = ("condition_sql", self.model.revision, obj.api_name, text, user)
-        clause = self.policy._memo.get(key)
-        if clause is None:
-            try:
-                clause = compile_sql(typed, SqlContext(self.model, obj.api_name, table=obj.table, user=user))
-            except Exception as exc:  # fail closed, never a 500
-                log.exception("record scope condition on %s failed to compile: %s", obj.api_name, text)
-                return sql_scopes.Grant("condition", text, sa.false(), f"the condition no longer compiles: {exc}")
-            self.policy._memo[key] = clause
+        try:
+            clause = self.policy.memo(
+                key, lambda: compile_sql(typed, SqlContext(self.model, obj.api_name, table=obj.table, user=user))
+            )
+        except Exception as exc:  # fail closed, never a 500
+            log.exception("record scope condition on %s failed to compile: %s", obj.api_name, text)
+            return sql_scopes.Grant("condition", text, sa.false(), f"the condition no longer compiles: {exc}")
         return sql_scopes.Grant("condition", text, clause)
 
     def scope(self, action: str, obj: CompiledObject) -> ColumnElement | None:

@@ -45,8 +45,6 @@ DEFINITION_KIND = "access"
 DEFINITION_KEY = "policy"
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-NO_ACCESS: dict[str, str] = dict.fromkeys(ACTIONS, DENIED)
-FULL_ACCESS: dict[str, str] = dict.fromkeys(ACTIONS, GRANTED)
 
 
 def condition_scope(text: str) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 import casbin
 import sqlalchemy as sa
@@ -43,10 +42,12 @@ from metacrm.access.permissions import (
 )
 from metacrm.access.tables import field_permissions, object_settings, pool_access, pools, roles, scope_conditions
 from metacrm.metadata.changes import current_revision
+from metacrm.platform.caches import CacheSlot, Memo
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.instance import Instance
 
-CACHE_KEY = "access_policies"
+# Tenant slug -> its compiled policy at the newest revision seen.
+POLICIES: CacheSlot[dict[str, CompiledPolicy]] = CacheSlot("access_policies")
 Roles = frozenset[str]
 
 
@@ -99,7 +100,8 @@ class CompiledPolicy:
     fields: dict[tuple[str, str], dict[str, str]]
     org_wide: dict[str, str]
     pools: dict[str, Pool] = field(default_factory=dict)
-    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+    # The answers per set of roles, kept as long as this revision's policy.
+    memo: Memo = field(default_factory=Memo, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- per role --------------------------------------------------------------------
@@ -120,9 +122,8 @@ class CompiledPolicy:
     def scopes(self, held: Roles, obj: str, action: str) -> frozenset[str]:
         """Every scope ``action`` on ``obj`` has for a holder of ``held``
         (empty: not permitted). Boolean actions give ``{"all"}``."""
-        key = ("scopes", held, obj, action)
-        found = self._memo.get(key)
-        if found is None:
+
+        def build() -> frozenset[str]:
             out = set()
             for role in held:
                 for subject in self.subjects.get(role, ()):
@@ -130,29 +131,27 @@ class CompiledPolicy:
                     scope = (entry or {}).get(action, DENIED)
                     if scope != DENIED:
                         out.add(scope)
-            found = frozenset(out)
-            self._memo[key] = found
-        return found
+            return frozenset(out)
+
+        return self.memo(("scopes", held, obj, action), build)
 
     def allows(self, held: Roles, permission: str) -> bool:
         """A platform permission (manage_metadata, manage_access), asked of Casbin."""
         if permission not in SYSTEM_PERMISSIONS:
             return False
-        key = ("allows", held, permission)
-        found = self._memo.get(key)
-        if found is None:
+
+        def build() -> bool:
             with self._lock:  # the enforcer is not meant for concurrent use
-                found = any(self.enforcer.enforce(role, self.domain, SYSTEM_OBJECT, permission) for role in held)
-            self._memo[key] = found
-        return found
+                return any(self.enforcer.enforce(role, self.domain, SYSTEM_OBJECT, permission) for role in held)
+
+        return self.memo(("allows", held, permission), build)
 
     def field_sets(self, held: Roles, obj: str, names: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
         """(readable, writable) fields among ``names``: readable through any
         held role that may read the object, writable through any that may
         create or update it; a field with no row of its own is editable."""
-        key = ("fields", held, obj, names)
-        found = self._memo.get(key)
-        if found is None:
+
+        def build() -> tuple[frozenset[str], frozenset[str]]:
             readers, writers = [], []
             for role in held:
                 for subject in self.subjects.get(role, ()):
@@ -167,15 +166,14 @@ class CompiledPolicy:
                 n for n in names if any(a.get(n, DEFAULT_FIELD_ACCESS) in ("read", "edit") for a in readers)
             )
             writable = frozenset(n for n in names if any(a.get(n, DEFAULT_FIELD_ACCESS) == "edit" for a in writers))
-            found = (readable, writable)
-            self._memo[key] = found
-        return found
+            return readable, writable
+
+        return self.memo(("fields", held, obj, names), build)
 
     def below(self, held: Roles) -> frozenset[str]:
         """Every role strictly below the held ones in the hierarchy."""
-        key = ("below", held)
-        found = self._memo.get(key)
-        if found is None:
+
+        def build() -> frozenset[str]:
             children: dict[str, list[str]] = {}
             for role in self.roles.values():
                 if role.parent_role:
@@ -187,9 +185,9 @@ class CompiledPolicy:
                 if role not in out:
                     out.add(role)
                     queue.extend(children.get(role, []))
-            found = frozenset(out)
-            self._memo[key] = found
-        return found
+            return frozenset(out)
+
+        return self.memo(("below", held), build)
 
     def org_wide_default(self, obj: str) -> str:
         return self.org_wide.get(obj, DEFAULT_ORG_WIDE)
@@ -299,7 +297,7 @@ def policy_for(instance: Instance, binding: TenantBinding, revision: int | None 
     """The tenant's compiled policy at ``revision`` (the request's model
     revision) or newer. Costs nothing when the cached one is that revision;
     otherwise one read of the head revision and the policy tables."""
-    cache: dict[str, CompiledPolicy] = instance.caches.setdefault(CACHE_KEY, {})
+    cache = instance.caches.get_or_build(POLICIES, dict)
     cached = cache.get(binding.slug)
     if cached is not None and revision is not None and cached.revision >= revision:
         return cached

@@ -44,6 +44,7 @@ from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry
 from metacrm.metadata.physical import CompiledModel, CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.store import DEFAULT_LIMIT, MAX_BULK, MAX_LIMIT, SYSTEM_FIELD_TYPES
+from metacrm.platform.caches import CacheSlot
 from metacrm.platform.web import PUBLIC_ATTR, current_tenant
 from metacrm.plugins import context
 from metacrm.rules.saving import USES
@@ -51,7 +52,7 @@ from metacrm.rules.saving import USES
 blueprint = Blueprint("api_openapi", __name__, url_prefix="/api/v1")
 
 OPENAPI_VERSION = "3.1.0"
-CACHE_KEY = "openapi"
+CACHE_KEY: CacheSlot[dict[str, tuple[tuple[int, str], str]]] = CacheSlot("openapi")
 API_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 # Query parameters of a list that are not field filters (metacrm.api.data).
 LIST_PARAMETERS = ("q", "sort", "limit", "cursor", "offset", "fields", "count", "deleted")
@@ -77,7 +78,7 @@ def openapi_document():
     """The tenant's OpenAPI document, rebuilt only when the metadata revision moves."""
     model = context.model()
     tenant = current_tenant()
-    cache: dict[str, tuple[tuple[int, str], str]] = context.instance().caches.setdefault(CACHE_KEY, {})
+    cache = context.instance().caches.get_or_build(CACHE_KEY, dict)
     key = (model.revision, tenant.name)
     cached = cache.get(tenant.slug)
     if cached is None or cached[0] != key:

@@ -10,8 +10,6 @@ consistent with no broadcast.
 
 from __future__ import annotations
 
-import threading
-
 from metacrm.metadata.changes import MetadataService, current_revision, definitions_at
 from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry, registry_from_plugins
 from metacrm.metadata.guard import Guard
@@ -19,26 +17,23 @@ from metacrm.metadata.physical import CompiledModel, compile_model
 from metacrm.metadata.saving import ordered
 from metacrm.metadata.store import RecordStore
 from metacrm.platform import audit
+from metacrm.platform.caches import CacheSlot
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.instance import Instance
 
-_lock = threading.Lock()
+FIELD_TYPES: CacheSlot[FieldTypeRegistry] = CacheSlot("field_types")
+# Tenant slug -> its compiled model at the last revision asked for.
+MODELS: CacheSlot[dict[str, CompiledModel]] = CacheSlot("models")
+SAVE_STEPS: CacheSlot[tuple] = CacheSlot("save_steps")
 
 
 def field_types(instance: Instance) -> FieldTypeRegistry:
     """The registry of field types: built-ins plus those plugins register."""
-    registry = instance.caches.get("field_types")
-    if registry is None:
-        with _lock:
-            registry = instance.caches.get("field_types")
-            if registry is None:
-                registry = registry_from_plugins(instance.pm)
-                instance.caches["field_types"] = registry
-    return registry
+    return instance.caches.get_or_build(FIELD_TYPES, lambda: registry_from_plugins(instance.pm))
 
 
 def model_for(instance: Instance, binding: TenantBinding) -> CompiledModel:
-    models: dict[str, CompiledModel] = instance.caches.setdefault("models", {})
+    models = instance.caches.get_or_build(MODELS, dict)
     with binding.connect() as conn:
         revision = current_revision(conn)
         cached = models.get(binding.slug)
@@ -52,11 +47,9 @@ def model_for(instance: Instance, binding: TenantBinding) -> CompiledModel:
 
 def save_steps(instance: Instance) -> tuple:
     """The save pipeline's steps from the ``register_save_steps`` hook, in order."""
-    steps = instance.caches.get("save_steps")
-    if steps is None:
-        steps = ordered(step for result in instance.pm.hook.register_save_steps() for step in result)
-        instance.caches["save_steps"] = steps
-    return steps
+    return instance.caches.get_or_build(
+        SAVE_STEPS, lambda: ordered(step for result in instance.pm.hook.register_save_steps() for step in result)
+    )
 
 
 def definition_checks(instance: Instance):

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from metacrm.metadata.definitions import DefinitionSet
 from metacrm.metadata.fieldtypes.base import FieldType
+from metacrm.platform.caches import Memo
 
 TABLE_PREFIX = "o_"
 MAX_IDENTIFIER = 63
@@ -124,6 +125,9 @@ class CompiledModel:
     # The field-type registry the model was compiled with; through its
     # plugin manager the rule language finds the plugins' functions.
     registry: Any = None
+    # What the upper layers derive from this revision (compiled rules,
+    # checked filters...), dropped with the model.
+    memo: Memo = field(default_factory=Memo, repr=False, compare=False)
 
     def object(self, api_name: str) -> CompiledObject | None:
         return self.objects.get(api_name)

@@ -58,11 +58,6 @@ class Conflict(MetacrmError):
     code = "conflict"
 
 
-class PayloadTooLarge(MetacrmError):
-    status = 413
-    code = "payload_too_large"
-
-
 class ValidationFailed(MetacrmError):
     """Input failed validation; ``details`` names every failing field:
     ``{"fields": {"email": ["not a valid e-mail address"]}}``."""

@@ -13,6 +13,7 @@ from typing import Any
 import pluggy
 
 from metacrm.platform import migrations
+from metacrm.platform.caches import InstanceCaches
 from metacrm.platform.config import load_config
 from metacrm.platform.database import Database
 from metacrm.platform.hooks import create_plugin_manager
@@ -29,9 +30,9 @@ class Instance:
         self.config = load_config(config)
         self.db = Database(self.config)
         self.pm: pluggy.PluginManager = create_plugin_manager(builtin_plugins, load_entry_points)
-        # Per-instance memos of the upper layers (field-type registry, compiled
-        # models); each entry is re-validated against the database where it matters.
-        self.caches: dict[str, Any] = {}
+        # The values the upper layers derive once per instance (field-type
+        # registry, compiled models, ...), each in its typed slot.
+        self.caches = InstanceCaches()
 
     @property
     def hook(self):

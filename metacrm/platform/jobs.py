@@ -21,6 +21,7 @@ from typing import Any
 
 from huey import RedisHuey, SqliteHuey, crontab, signals
 
+from metacrm.platform.caches import CacheSlot
 from metacrm.platform.errors import NotFound
 
 log = logging.getLogger("metacrm.jobs")
@@ -100,9 +101,9 @@ class JobQueue:
         log.error("job %s (%s) failed: %r", task.name, task.id, exc)
 
 
+JOB_QUEUE: CacheSlot[JobQueue] = CacheSlot("jobs")
+
+
 def job_queue(instance) -> JobQueue:
     """The instance's queue, built on first use."""
-    queue = instance.caches.get("jobs")
-    if queue is None:
-        queue = instance.caches["jobs"] = JobQueue(instance)
-    return queue
+    return instance.caches.get_or_build(JOB_QUEUE, lambda: JobQueue(instance))

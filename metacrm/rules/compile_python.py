@@ -39,8 +39,14 @@ Compiled = Callable[["Frame"], Any]
 # Rule types whose values are never text (the others may cost text steps).
 _NEVER_TEXT = frozenset({"NUMBER", "BOOLEAN", "DATE", "DATETIME", "ID"})
 # Modules of the built-in implementations: all pure (NOW and TODAY read the
-# record), so a call of one on literals may be folded at compile time.
-_PURE_MODULES = frozenset({"metacrm.rules.runtime", "metacrm.rules.functions", "builtins", "_operator"})
+# record), so a call of one on literals may be folded at compile time. The
+# function library's category modules count too (metacrm.rules.functions.*).
+_PURE_MODULES = frozenset({"metacrm.rules.runtime", "builtins", "_operator"})
+_PURE_PACKAGE = "metacrm.rules.functions."
+
+
+def _pure(module: str | None) -> bool:
+    return module in _PURE_MODULES or (module or "").startswith(_PURE_PACKAGE)
 
 
 class Frame:
@@ -129,7 +135,7 @@ class _Compiler:
             function.python_builder is not None
             or function.lazy
             or function.uses_record
-            or getattr(function.python, "__module__", None) not in _PURE_MODULES
+            or not _pure(getattr(function.python, "__module__", None))
             or not all(hasattr(arg, "rule_constant") for arg in args)
         ):
             return node

@@ -7,7 +7,7 @@ lookup path (``Account.Owner.Email``) becomes nested correlated scalar
 subqueries on aliases of the target tables ``o_<target>``, skipping target
 records in the recycle bin. The meaning of every function and operator is
 the one :mod:`metacrm.rules.runtime` gives in Python, made portable by
-:mod:`metacrm.rules.sqlfunctions` (SQLite and PostgreSQL).
+:mod:`metacrm.rules.functions.sql` (SQLite and PostgreSQL).
 
 Null: SQL's three-valued logic is the language's; ``WHERE`` treats a null
 condition as false, as :func:`metacrm.rules.compile_python.holds` does.
@@ -30,7 +30,7 @@ from metacrm.rules import runtime
 from metacrm.rules.context import SqlContext
 from metacrm.rules.errors import RuleError
 from metacrm.rules.functions import SqlCall
-from metacrm.rules.sqlfunctions import Portable
+from metacrm.rules.functions.sql import Portable
 from metacrm.rules.types import TypedExpression
 
 # Bounds on the SQL a rule may become. Portable constructs repeat some of

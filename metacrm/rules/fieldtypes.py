@@ -47,8 +47,8 @@ from metacrm.rules.compile_python import compile_python
 from metacrm.rules.compile_sql import MAX_SQL_DEPTH, MAX_SQL_SIZE, compile_sql, measure, sql_type, sqlite_can_parse
 from metacrm.rules.context import SqlContext
 from metacrm.rules.errors import RuleError
+from metacrm.rules.functions.sql import RoundTo
 from metacrm.rules.parser import MAX_LENGTH, parse
-from metacrm.rules.sqlfunctions import RoundTo
 from metacrm.rules.types import BOOLEAN, TypedExpression
 
 # return_type → (rule type, built-in type of the values)

@@ -25,8 +25,6 @@ Depends on :mod:`metacrm.metadata` and the rest of :mod:`metacrm.rules`.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -237,26 +235,15 @@ def _compile_object(model: CompiledModel, obj: CompiledObject) -> ObjectRules:
     return rules
 
 
-_cache: dict[int, tuple[weakref.ref, dict[str, ObjectRules]]] = {}
-_cache_lock = threading.Lock()
-
-
 def object_rules(model: CompiledModel, object_name: str) -> ObjectRules:
     """The compiled rules of ``object_name`` at ``model``'s revision (built
     on first use, dropped with the model)."""
-    key = id(model)
-    with _cache_lock:
-        entry = _cache.get(key)
-        if entry is None or entry[0]() is not model:
-            entry = (weakref.ref(model, lambda _ref, key=key: _cache.pop(key, None)), {})
-            _cache[key] = entry
-        per_object = entry[1]
-        rules = per_object.get(object_name)
-        if rules is None:
-            obj = model.object(object_name)
-            rules = _compile_object(model, obj) if obj is not None else ObjectRules()
-            per_object[object_name] = rules
-    return rules
+
+    def build() -> ObjectRules:
+        obj = model.object(object_name)
+        return _compile_object(model, obj) if obj is not None else ObjectRules()
+
+    return model.memo(("object_rules", object_name), build)
 
 
 # -- reading records behind lookups ---------------------------------------------------------

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from metacrm.metadata.physical import CompiledModel
 from metacrm.platform import audit
+from metacrm.platform.caches import CacheSlot
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}(\.[a-z][a-z0-9_]{0,62})?$")
 PHASES = ("before", "after")
@@ -68,6 +69,10 @@ class ActionCall:
     rule: str
     dry_run: bool = False  # True in a dry run: compute, but write nothing
     extra: dict = field(default_factory=dict)
+
+
+# The instance's plugin actions by name, collected once (see engine.actions_of).
+ACTIONS: CacheSlot[dict[str, AutomationAction]] = CacheSlot("automation_actions")
 
 
 def collect_actions(pm) -> dict[str, AutomationAction]:

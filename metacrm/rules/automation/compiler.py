@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import threading
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +29,6 @@ from metacrm.rules.parser import parse
 from metacrm.rules.saving import Reads
 from metacrm.rules.types import BOOLEAN, TypedExpression
 
-SAVE_TRIGGERS = ("created", "updated", "created_or_updated", "changed")
-TIME_TRIGGERS = ("scheduled", "cron")
 # Actions that change the triggering record before it is written.
 BEFORE_ACTIONS = ("set", "assign_user")
 PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
@@ -95,14 +91,9 @@ class CompiledRule:
     condition_typed: TypedExpression | None
     changed_to: Callable | None
     actions: tuple[CompiledAction, ...]
-    uses_prior: bool = False
     extra: dict = field(default_factory=dict)
     reads: Reads = Reads()  # what its expressions read of the record (for the record evaluator)
     trigger_type: str | None = None  # the rule type of the field a changed or scheduled trigger names
-
-    @property
-    def runs_on_save(self) -> bool:
-        return self.trigger.kind in SAVE_TRIGGERS
 
     def fires_on(self, action: str) -> bool:
         kind = self.trigger.kind
@@ -354,7 +345,6 @@ class _Compiler:
             condition_typed=condition_typed,
             changed_to=changed_to,
             actions=actions,
-            uses_prior=bool(condition_typed is not None and condition_typed.uses_prior_values),
             reads=Reads.of(self.read),
             trigger_type=self.trigger_type,
         )
@@ -410,15 +400,12 @@ class RuleSet:
         return [rule for rules in self.by_object.values() for rule in rules]
 
 
-_cache: dict[int, RuleSet] = {}
-_cache_lock = threading.Lock()
-
-
 def rules_for(model: CompiledModel, *, functions=None) -> RuleSet:
     """The model's compiled rules, compiled once per model (per revision)."""
-    found = _cache.get(id(model))
-    if found is not None:
-        return found
+    return model.memo(("automation_rules",), lambda: _compile_rules(model, functions))
+
+
+def _compile_rules(model: CompiledModel, functions) -> RuleSet:
     by_object: dict[str, list[CompiledRule]] = {}
     broken: dict[str, RuleError] = {}
     for definition in model.definitions.live("automation"):
@@ -433,9 +420,4 @@ def rules_for(model: CompiledModel, *, functions=None) -> RuleSet:
         by_object.setdefault(object_name, []).append(rule)
     for rules in by_object.values():
         rules.sort(key=lambda r: (r.order, r.api_name))
-    result = RuleSet(by_object, broken)
-    with _cache_lock:
-        if id(model) not in _cache:
-            _cache[id(model)] = result
-            weakref.finalize(model, _cache.pop, id(model), None)
-    return _cache[id(model)]
+    return RuleSet(by_object, broken)

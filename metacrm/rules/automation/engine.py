@@ -42,7 +42,7 @@ from metacrm.metadata.saving import PendingSave, SaveContext
 from metacrm.metadata.values import json_safe
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
-from metacrm.rules.automation.actions import ActionCall, AutomationAction, collect_actions
+from metacrm.rules.automation.actions import ACTIONS, ActionCall, AutomationAction, collect_actions
 from metacrm.rules.automation.compiler import CompiledAction, CompiledRule, Template, rules_for
 from metacrm.rules.automation.outbox import enqueue_delivery
 from metacrm.rules.automation.tables import automation_outbox, automation_runs, notifications
@@ -65,10 +65,7 @@ def actions_of(instance) -> dict[str, AutomationAction]:
     """The plugin actions of ``instance`` (collected once)."""
     if instance is None:
         return {}
-    found = instance.caches.get("automation_actions")
-    if found is None:
-        found = instance.caches["automation_actions"] = collect_actions(instance.pm)
-    return found
+    return instance.caches.get_or_build(ACTIONS, lambda: collect_actions(instance.pm))
 
 
 # -- values and records ----------------------------------------------------------------------

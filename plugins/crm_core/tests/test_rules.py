@@ -10,66 +10,20 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
-from metacrm.access import provision_member, sharing
-from metacrm.access.guard import SystemGuard
-from metacrm.access.tables import pool_records
-from metacrm.metadata.model import model_for, record_store
-from metacrm.platform import audit, tenancy
-from metacrm.platform import identity as identities
-from metacrm.platform.clock import utcnow
-from metacrm.platform.errors import ValidationFailed
-from metacrm.plugins.packages import apply_package, load_package
-from metacrm.rules.automation.scheduled import run_time_rules
-from metacrm.rules.automation.tables import automation_runs, notifications
+from metacrm.plugins import ValidationFailed, utcnow
 
 from metacrm_crm_core.plugin import PACKAGE_DIR
-from tests.conftest import PASSWORD, make_config
 
 
 @pytest.fixture
-def config(tmp_path, backend) -> dict:
-    return make_config(tmp_path, backend, JOBS_IMMEDIATE=True)
+def config(config) -> dict:
+    return {**config, "JOBS_IMMEDIATE": True}
 
 
-class Crm:
+@pytest.fixture
+def crm(package_tenant):
     """A tenant with crm_core installed and two sales users."""
-
-    def __init__(self, instance):
-        self.instance = instance
-        tenancy.create_tenant(instance, "crm", "CRM")
-        self.binding = instance.db.bind("crm")
-        apply_package(instance, self.binding, load_package(PACKAGE_DIR), audit.SYSTEM)
-        self.users = []
-        for name in ("ann", "bob"):
-            user_id = identities.create_user(
-                instance, tenant="crm", email=f"{name}@crm.test", password=PASSWORD, role="sales_rep"
-            )
-            provision_member(instance, self.binding, user_id, actor=audit.SYSTEM)
-            self.users.append(user_id)
-        self.actor = audit.Actor(user_id=self.users[0], email="ann@crm.test")
-
-    def store(self):
-        return record_store(self.instance, self.binding, SystemGuard(), self.actor)
-
-    def sales_team(self) -> None:
-        document = {"api_name": "sales", "label": "Sales", "members": self.users}
-        sharing.create_team(self.instance, self.binding, document, audit.SYSTEM)
-
-    def set_columns(self, object_name: str, record_id: int, **values) -> None:
-        table = model_for(self.instance, self.binding).object(object_name).table
-        with self.binding.begin() as conn:
-            conn.execute(table.update().where(table.c.id == record_id).values(**values))
-
-    def runs(self, rule: str) -> list[dict]:
-        with self.binding.connect() as conn:
-            query = sa.select(automation_runs).where(automation_runs.c.rule == rule).order_by(automation_runs.c.id)
-            return [dict(r) for r in conn.execute(query).mappings()]
-
-
-@pytest.fixture
-def crm(instance) -> Crm:
-    return Crm(instance)
+    return package_tenant(PACKAGE_DIR, slug="crm", users=("ann", "bob"), role="sales_rep")
 
 
 def test_the_lead_score_follows_source_industry_size_and_engagement(crm):
@@ -93,7 +47,7 @@ def test_the_lead_score_follows_source_industry_size_and_engagement(crm):
 
 
 def test_web_leads_go_round_robin_over_the_sales_team(crm):
-    crm.sales_team()
+    crm.team("sales", "Sales", crm.users)
     store = crm.store()
     web = store.bulk_create("lead", [{"last_name": f"Web {i}", "company": "W", "source": "web"} for i in range(3)])
     assert [lead["owner_id"] for lead in web] == [crm.users[0], crm.users[1], crm.users[0]]
@@ -158,14 +112,13 @@ def test_cases_past_their_service_level_are_escalated_and_the_owner_told(crm):
     five_hours_ago = utcnow() - timedelta(hours=5)
     for case in (urgent, medium):
         crm.set_columns("case", case["id"], created_at=five_hours_ago)
-    run_time_rules(crm.instance, crm.binding)
+    crm.run_time_rules()
     escalated = crm.store().get("case", urgent["id"])
     assert escalated["escalated"] is True and escalated["status"] == "escalated"
     assert crm.store().get("case", medium["id"])["escalated"] in (False, None)  # 3 days for medium
-    with crm.binding.connect() as conn:
-        told = conn.execute(sa.select(notifications.c.user_id, notifications.c.message)).all()
+    told = [(row["user_id"], row["message"]) for row in crm.notifications()]
     assert [(user, "Down" in text) for user, text in told] == [(crm.actor.user_id, True)]
-    run_time_rules(crm.instance, crm.binding)  # once per case and moment
+    crm.run_time_rules()  # once per case and moment
     results = {run["record_id"]: run["result"] for run in crm.runs("case.sla_urgent")}
     assert len(crm.runs("case.sla_urgent")) == 2
     assert results == {urgent["id"]: "ok", medium["id"]: "skipped"}  # the medium case is not urgent
@@ -178,14 +131,13 @@ def test_accounts_idle_for_30_days_return_to_the_pool_at_night(crm):
     crm.set_columns("account", idle["id"], last_activity_at=utcnow() - timedelta(days=40))
     crm.set_columns("account", busy["id"], last_activity_at=utcnow() - timedelta(days=3))
     three_am = utcnow().replace(hour=3, minute=0, second=0, microsecond=0)
-    run_time_rules(crm.instance, crm.binding, now=three_am + timedelta(hours=1))  # not the cron's minute
+    crm.run_time_rules(now=three_am + timedelta(hours=1))  # not the cron's minute
     assert crm.store().get("account", idle["id"])["owner_id"] == crm.actor.user_id
-    run_time_rules(crm.instance, crm.binding, now=three_am)
+    crm.run_time_rules(now=three_am)
     assert crm.store().get("account", idle["id"])["owner_id"] is None
     assert crm.store().get("account", busy["id"])["owner_id"] == crm.actor.user_id
-    with crm.binding.connect() as conn:
-        pooled = conn.execute(sa.select(pool_records.c.record_id, pool_records.c.pool)).all()
-    assert [tuple(row) for row in pooled] == [(idle["id"], "account_pool")]
+    pooled = [(row["record_id"], row["pool"]) for row in crm.pooled()]
+    assert pooled == [(idle["id"], "account_pool")]
 
 
 def test_probability_is_a_decimal_percent(crm):

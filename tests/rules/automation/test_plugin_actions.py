@@ -7,6 +7,7 @@ import pytest
 
 from metacrm.platform.hooks import hookimpl
 from metacrm.rules.automation import AutomationAction
+from metacrm.rules.automation.actions import ACTIONS
 
 calls: list[tuple] = []
 
@@ -33,11 +34,11 @@ class Actions:
 def plugged(crm):
     plugin = Actions()
     crm.instance.pm.register(plugin)
-    crm.instance.caches.pop("automation_actions", None)
+    crm.instance.caches.discard(ACTIONS)
     calls.clear()
     yield crm
     crm.instance.pm.unregister(plugin)
-    crm.instance.caches.pop("automation_actions", None)
+    crm.instance.caches.discard(ACTIONS)
 
 
 def test_call_runs_a_plugin_action_after_the_write(plugged):
