@@ -36,9 +36,9 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from metacrm.access import provision_member, sharing
-from metacrm.access.guard import SystemGuard
 from metacrm.access.tables import pool_records
 from metacrm.app import build_instance, create_app
+from metacrm.metadata.guard import SystemGuard
 from metacrm.metadata.model import model_for, record_store
 from metacrm.metadata.store import RecordStore
 from metacrm.platform import audit, tenancy

@@ -8,7 +8,7 @@ here until record scopes also apply to the records a path passes through.
 
 Checking for SQL is the costly part (it measures the compiled SQL and has
 SQLite parse it), so the checked expression is kept per (model, object,
-text) in a small LRU, with its SQL clause when it reads no ``$User`` (NOW
+text) in the model's memo, with its SQL clause when it reads no ``$User`` (NOW
 and TODAY are bound when the query runs). What depends on the user — the
 readable fields, and the SQL of a filter that reads ``$User`` — is still
 done on every request. ``$User`` is the caller's guard's (the same as in
@@ -18,15 +18,13 @@ reads it.
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.sql.elements import ColumnElement
 
 from metacrm.metadata.physical import CompiledModel
+from metacrm.platform.caches import Memo
 from metacrm.platform.errors import ValidationFailed
 from metacrm.rules import BOOLEAN, CheckContext, SqlContext, TypedExpression, UserGlobals, check, compile_sql, parse
 
@@ -41,10 +39,6 @@ class CheckedFilter:
     typed: TypedExpression
     paths: list[tuple[str, ...]]
     clause: ColumnElement | None
-
-
-_checked: OrderedDict[tuple[int, str, str], tuple[weakref.ref, CheckedFilter]] = OrderedDict()
-_lock = threading.Lock()
 
 
 def where_clause(
@@ -75,22 +69,15 @@ def where_clause(
 
 
 def checked_filter(model: CompiledModel, object_name: str, expression: str) -> CheckedFilter:
-    """``expression`` checked as a filter of ``object_name`` in ``model``.
-    Cached per model object (not per revision number: two tenants may share
-    one); a RuleError is not cached."""
-    key = (id(model), object_name, expression)
-    with _lock:
-        hit = _checked.get(key)
-        if hit is not None and hit[0]() is model:
-            _checked.move_to_end(key)
-            return hit[1]
+    """``expression`` checked as a filter of ``object_name`` in ``model``,
+    kept in the model's memo (the CACHE_SIZE most recently used filters);
+    a RuleError is not kept."""
+    checked = model.memo(("where filters",), lambda: Memo(max_size=CACHE_SIZE))
+    return checked((object_name, expression), lambda: _check(model, object_name, expression))
+
+
+def _check(model: CompiledModel, object_name: str, expression: str) -> CheckedFilter:
     typed = check(parse(expression), CheckContext(model, object_name, sql=True, purpose="a filter"), expect=BOOLEAN)
     reads_user = any(item.kind == "global" and item.value not in ("now", "today") for item in typed.walk())
     clause = None if reads_user else compile_sql(typed, SqlContext(model, object_name))
-    checked = CheckedFilter(typed, sorted(typed.references()), clause)
-    with _lock:
-        _checked[key] = (weakref.ref(model), checked)
-        _checked.move_to_end(key)
-        while len(_checked) > CACHE_SIZE:
-            _checked.popitem(last=False)
-    return checked
+    return CheckedFilter(typed, sorted(typed.references()), clause)

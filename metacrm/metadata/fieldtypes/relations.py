@@ -86,10 +86,6 @@ class _RelationMixin:
         """API name of the target object (short for :attr:`reference_target`)."""
         return self.reference_target  # type: ignore[attr-defined]
 
-    @property
-    def relationship_name(self) -> str | None:
-        return self.options.get("relationship_name")  # type: ignore[attr-defined]
-
     def _check_target(self, model_lookup) -> list[tuple[str, str]]:
         target = self.reference_target  # type: ignore[attr-defined]
         if not isinstance(target, str) or not target:
