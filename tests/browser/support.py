@@ -75,6 +75,8 @@ def live_app(tmp_path: Path, backend: str) -> Iterator[LiveApp]:
 
 
 def launch_chromium(playwright):
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"no {CHROMIUM}: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
