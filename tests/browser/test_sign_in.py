@@ -105,3 +105,12 @@ def test_the_watch_sees_a_csp_violation_a_script_error_and_a_request_leaving_the
     assert "CSP violation: connect-src blocked https://cdn.example.com/lib.js" in report
     assert "request to another origin: https://elsewhere.example/" in report
     assert "page error: boom" in report
+
+
+def test_a_page_that_does_not_exist_says_so_and_leads_back(page):
+    sign_in(page, USERS["read_only"])
+    page.goto("/no-such-page")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="Back to the start page").click()
+    expect(page.get_by_text("Signed in as Read Only")).to_be_visible()
