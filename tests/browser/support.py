@@ -20,9 +20,10 @@ from werkzeug.serving import make_server
 
 from metacrm.app import build_instance, create_app
 from metacrm.cli import DEMO_ROLES, DEMO_TENANT, create_demo_tenant
+from metacrm.platform.instance import Instance
 
 # The suite's database helpers, imported in this one place.
-from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config  # noqa: F401 - BACKENDS for conftest
+from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config  # noqa: F401 - BACKENDS re-exported to the conftest
 
 CHROMIUM = "/usr/bin/chromium"
 # Debian's chromium as root, offline, without its background chatter.
@@ -47,8 +48,10 @@ ANSWERS = ("document", "xhr", "fetch")
 
 @dataclass
 class LiveApp:
+    """The served app: its base URL, and its instance for seeding records."""
+
     url: str
-    instance: object
+    instance: Instance
 
 
 @contextlib.contextmanager
