@@ -13,6 +13,7 @@ import functools
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -117,43 +118,8 @@ def demo(overrides, host, port, admin_email, admin_password):
 
     if not tenancy.tenant_exists(instance, DEMO_TENANT):
         click.echo(f"Creating the demo instance in {data_dir} …")
-        tenancy.create_tenant(
-            instance, DEMO_TENANT, "Demo Company", actor=CLI_ACTOR, progress=lambda m: click.echo(f"  {m}")
-        )
         password = admin_password or secrets.token_urlsafe(12)
-        admin_id = identities.create_user(
-            instance,
-            tenant=DEMO_TENANT,
-            email=admin_email,
-            password=password,
-            display_name="Demo Admin",
-            is_admin=True,
-            role="admin",
-            actor=CLI_ACTOR,
-        )
-        binding = instance.db.bind(DEMO_TENANT)
-        access.provision_member(instance, binding, admin_id, actor=CLI_ACTOR)
-        owner_ids = [admin_id]
-        team_members: dict[str | None, list[int]] = {}
-        for role, name in DEMO_ROLES:
-            user_id = identities.create_user(
-                instance,
-                tenant=DEMO_TENANT,
-                email=f"{role.replace('_', '.')}@demo.example.com",
-                password=password,
-                display_name=name,
-                role=role,
-                actor=CLI_ACTOR,
-            )
-            access.provision_member(instance, binding, user_id, actor=CLI_ACTOR)
-            if role in ("sales_manager", "sales_rep", "service_agent"):
-                owner_ids.append(user_id)
-            team_members.setdefault(DEMO_TEAMS.get(role), []).append(user_id)
-        for team, members in team_members.items():
-            if team:  # web leads are assigned round-robin over "sales" (crm_core's assign_web_leads)
-                document = {"api_name": team, "label": team.title(), "members": members}
-                sharing.create_team(instance, binding, document, CLI_ACTOR)
-        _seed_demo(instance, owner_ids)
+        create_demo_tenant(instance, admin_email=admin_email, password=password, echo=click.echo)
         _keep_credentials(credentials, admin_email, password)
     elif admin_password:
         identities.set_password(instance, admin_email, admin_password, actor=CLI_ACTOR)
@@ -173,12 +139,56 @@ def demo(overrides, host, port, admin_email, admin_password):
     run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=1, threads=8, access_log=False)
 
 
-def _seed_demo(instance, owner_ids: list[int]) -> None:
-    """Install every available metadata package and let plugins generate demo records."""
+def create_demo_tenant(
+    instance, *, admin_email: str, password: str, echo: Callable[[str], None] | None = None, records: bool = True
+) -> None:
+    """The demo organisation: its admin, one user per standard role (all with
+    ``password``), the teams, every available metadata package and, unless
+    ``records`` is false, the plugins' demo records. The browser tests build
+    their tenant with it too."""
+    echo = echo or (lambda message: None)
+    tenancy.create_tenant(instance, DEMO_TENANT, "Demo Company", actor=CLI_ACTOR, progress=lambda m: echo(f"  {m}"))
+    admin_id = identities.create_user(
+        instance,
+        tenant=DEMO_TENANT,
+        email=admin_email,
+        password=password,
+        display_name="Demo Admin",
+        is_admin=True,
+        role="admin",
+        actor=CLI_ACTOR,
+    )
     binding = instance.db.bind(DEMO_TENANT)
+    access.provision_member(instance, binding, admin_id, actor=CLI_ACTOR)
+    owner_ids = [admin_id]
+    team_members: dict[str | None, list[int]] = {}
+    for role, name in DEMO_ROLES:
+        user_id = identities.create_user(
+            instance,
+            tenant=DEMO_TENANT,
+            email=f"{role.replace('_', '.')}@demo.example.com",
+            password=password,
+            display_name=name,
+            role=role,
+            actor=CLI_ACTOR,
+        )
+        access.provision_member(instance, binding, user_id, actor=CLI_ACTOR)
+        if role in ("sales_manager", "sales_rep", "service_agent"):
+            owner_ids.append(user_id)
+        team_members.setdefault(DEMO_TEAMS.get(role), []).append(user_id)
+    for team, members in team_members.items():
+        if team:  # web leads are assigned round-robin over "sales" (crm_core's assign_web_leads)
+            document = {"api_name": team, "label": team.title(), "members": members}
+            sharing.create_team(instance, binding, document, CLI_ACTOR)
     for name in sorted(packages.available_packages(instance)):
         result = packages.install(instance, binding, name, CLI_ACTOR)
-        click.echo(f"  installed package {name} {result['version']} ({result['created']} definitions)")
+        echo(f"  installed package {name} {result['version']} ({result['created']} definitions)")
+    if records:
+        _generate_demo_records(instance, binding, owner_ids, echo)
+
+
+def _generate_demo_records(instance, binding, owner_ids: list[int], echo) -> None:
+    """Let the plugins generate their demo records, owned by the users in ``owner_ids``."""
 
     def create(object_name: str, rows: list[dict]) -> list[int]:
         store = record_store(instance, binding, SystemGuard(), CLI_ACTOR)
@@ -187,7 +197,7 @@ def _seed_demo(instance, owner_ids: list[int]) -> None:
 
     def progress(object_name: str, done: int, total: int) -> None:
         if done == total:
-            click.echo(f"  generated {total} {object_name} records")
+            echo(f"  generated {total} {object_name} records")
 
     instance.hook.generate_demo_data(tenant=binding, create=create, owner_ids=owner_ids, progress=progress)
 

@@ -1,0 +1,156 @@
+"""What the browser tests and the screenshot script share: the live app on a
+free port, the headless chromium, the watch that fails a test on a console
+error, a request leaving the app or a CSP violation, and the helpers that act
+as a user does (labels, roles, visible text) or run axe-core on a page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Response, Route, expect
+from werkzeug.serving import make_server
+
+from metacrm.app import build_instance, create_app
+from metacrm.cli import DEMO_ROLES, DEMO_TENANT, create_demo_tenant
+from metacrm.platform.instance import Instance
+
+# The suite's database helpers, imported in this one place.
+from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config  # noqa: F401 - BACKENDS re-exported to the conftest
+
+CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium as root, offline, without its background chatter.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+ADMIN = "admin@demo.example.com"
+# The demo's users by role: sales_rep -> sales.rep@demo.example.com, …
+USERS = {role: f"{role.replace('_', '.')}@demo.example.com" for role, _name in DEMO_ROLES}
+CSP_LISTENER = Path(__file__).with_name("csp_listener.js")
+BLOCKING_IMPACTS = ("serious", "critical")
+# Requests whose answer the app renders whatever its status: pages and htmx swaps.
+ANSWERS = ("document", "xhr", "fetch")
+
+
+@dataclass
+class LiveApp:
+    """The served app: its base URL, and its instance for seeding records."""
+
+    url: str
+    instance: Instance
+
+
+@contextlib.contextmanager
+def live_app(tmp_path: Path, backend: str) -> Iterator[LiveApp]:
+    """The real app (crm_core installed through its entry point) with the demo
+    organisation and its users, served on a free port of 127.0.0.1 by a thread."""
+    config = make_config(tmp_path, backend, DEFAULT_TENANT=DEMO_TENANT)
+    instance = build_instance(config)
+    instance.upgrade_platform()
+    try:
+        create_demo_tenant(instance, admin_email=ADMIN, password=PASSWORD, records=False)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+        server = make_server("127.0.0.1", 0, create_app(instance=instance), threaded=True)
+        thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
+        thread.start()
+        try:
+            yield LiveApp(url=f"http://127.0.0.1:{server.server_port}", instance=instance)
+        finally:
+            server.shutdown()
+            thread.join()
+    finally:
+        drop_namespaces(instance)
+        instance.dispose()
+
+
+def launch_chromium(playwright):
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"no {CHROMIUM}: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@dataclass
+class Watch:
+    """Collects what must never happen on a screen, for one browser context."""
+
+    origin: str
+    problems: list[str] = field(default_factory=list)
+
+    def attach(self, context: BrowserContext) -> None:
+        context.add_init_script(path=str(CSP_LISTENER))
+        context.on("console", self._console)
+        context.on("response", self._response)
+        context.on("page", lambda page: page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}")))
+        context.route("**/*", self._route)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        # Chromium logs every response >= 400 as "Failed to load resource", the
+        # pages the app answers with 401 or 422 on purpose too: _response
+        # judges those by what was loaded.
+        if message.type == "error" and not message.text.startswith("Failed to load resource:"):
+            self.problems.append(f"console error: {message.text} ({message.location.get('url', '')})")
+
+    def _response(self, response: Response) -> None:
+        # A page or an htmx answer may carry an error status (a form with its
+        # errors); a missing script, style sheet or image may not.
+        if response.status >= 400 and response.request.resource_type not in ANSWERS:
+            self.problems.append(f"{response.status} for {response.request.resource_type} {response.url}")
+
+    def _route(self, route: Route) -> None:
+        parts = urlsplit(route.request.url)
+        if f"{parts.scheme}://{parts.netloc}" == self.origin:
+            route.continue_()
+        else:  # nothing leaves the app's origin, not even to fail
+            self.problems.append(f"request to another origin: {route.request.url}")
+            route.abort()
+
+
+def new_page(browser, app: LiveApp, viewport: dict, watch: Watch) -> Page:
+    context = browser.new_context(base_url=app.url, viewport=viewport, locale="en-GB")
+    watch.attach(context)
+    return context.new_page()
+
+
+def fill_sign_in(page: Page, email: str, password: str = PASSWORD, organisation: str = DEMO_TENANT) -> None:
+    """Fill the sign-in form as a person does and press the button."""
+    page.goto("/login")
+    page.get_by_label("Organisation").fill(organisation)
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    fill_sign_in(page, email, password)
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+_axe = Axe()
+
+
+def assert_accessible(page: Page) -> None:
+    """No serious or critical axe-core violation on the page as it is now."""
+    violations = _axe.run(page).response["violations"]
+    blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
+    assert not blocking, "\n".join(
+        f"{v['impact']} {v['id']}: {v['help']} at {[node['target'] for node in v['nodes']]}" for v in blocking
+    )
+
+
+def assert_no_horizontal_scrolling(page: Page) -> None:
+    width, viewport = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= viewport, f"the page is {width} px wide in a {viewport} px viewport"
