@@ -21,8 +21,10 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from metacrm.metadata.values import first_error
+
 from .base import Widgets
-from .common import API_NAME_PATTERN, MAX_RECORD_ID, BuiltinFieldType, first_message, options_schema, record_id_type
+from .common import API_NAME_PATTERN, MAX_RECORD_ID, BuiltinFieldType, options_schema, record_id_type
 
 ON_DELETE = ("restrict", "set_null", "cascade")
 MAX_LINKS = 10000  # ids one many-to-many write may carry
@@ -143,7 +145,7 @@ class LookupType(_RelationMixin, BuiltinFieldType):
         try:
             return RecordIdField(strict=False).deserialize(str(text).strip())
         except ma.ValidationError as exc:
-            raise ValueError(first_message(exc)) from None
+            raise ValueError(first_error(exc)) from None
 
     def validate_definition(self, model_lookup) -> list[tuple[str, str]]:
         errors = self._check_target(model_lookup)
@@ -305,7 +307,7 @@ class ManyToManyType(_RelationMixin, BuiltinFieldType):
             try:
                 ids.append(field.deserialize(item.strip() if isinstance(item, str) else item))
             except ma.ValidationError as exc:
-                raise self._filter_error(first_message(exc)) from None
+                raise self._filter_error(first_error(exc)) from None
         if not ids:
             raise self._filter_error("operator 'contains' needs a record id")
         return sa.and_(*(linked.where(junction.c.target_id == i).exists() for i in ids))
