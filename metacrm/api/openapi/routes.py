@@ -1,0 +1,125 @@
+"""The OpenAPI document and the app's URL map: the ``/api/`` rules the app
+serves (:func:`api_routes`), and the operations of those the other parts of
+the document do not describe (a plugin's blueprint, a newer part of the
+API), made from the URL rule (path and parameters) and the view's docstring
+(summary and description), so every route the app serves is in the
+document.
+
+Depends on Flask and Werkzeug only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.routing.exceptions import RoutingException
+
+from metacrm.platform.web import PUBLIC_ATTR
+
+from .schemas import error_refs, json_content
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+# <name>, <int:id>, <any(a, 'b-c'):kind> in a Werkzeug rule: (converter, its arguments, variable)
+RULE_VARIABLE = re.compile(r"<(?:([A-Za-z_]\w*)(?:\(([^)]*)\))?:)?([A-Za-z_]\w*)>")
+
+
+def path_parameter(converter: str, arguments: str, name: str) -> dict:
+    schema: dict[str, Any] = {"type": "string"}
+    if converter == "int":
+        schema = {"type": "integer"}
+    elif converter == "float":
+        schema = {"type": "number"}
+    elif converter == "any":
+        schema = {"type": "string", "enum": sorted(a.strip().strip("'\"") for a in arguments.split(","))}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One URL rule of the app, as the document needs it."""
+
+    rule: str
+    endpoint: str
+    methods: frozenset[str]
+    doc: str
+    public: bool
+
+
+def api_routes(app: Flask) -> list[Route]:
+    """Every ``/api/`` rule of the app (plugins' blueprints included)."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        view = app.view_functions.get(rule.endpoint)
+        routes.append(
+            Route(
+                rule.rule,
+                rule.endpoint,
+                frozenset((rule.methods or set()) - {"HEAD", "OPTIONS"}),
+                (inspect.getdoc(view) or "") if view else "",
+                bool(getattr(view, PUBLIC_ATTR, False)),
+            )
+        )
+    return routes
+
+
+class RouteSections:
+    """The part of :class:`~metacrm.api.openapi.document.DocumentBuilder`
+    that describes the routes no other part does."""
+
+    routes: list[Route]
+    paths: dict[str, Any]
+
+    def _other_routes(self) -> None:
+        """API routes the sections above do not describe (a plugin's
+        blueprint, a newer part of the API; the record endpoints while the
+        tenant has no object) still appear: path and parameters from the URL
+        rule, summary from the view's docstring."""
+        if not self.routes:
+            return
+        url_map = Map([Rule(r.rule, endpoint=r.endpoint, methods=r.methods) for r in self.routes])
+        adapter = url_map.bind("localhost")
+        covered = set()
+        for path, item in self.paths.items():
+            concrete = re.sub(r"\{[^}]+\}", "1", path)
+            for method in HTTP_METHODS:
+                if method not in item:
+                    continue
+                try:
+                    endpoint, _args = adapter.match(concrete, method=method.upper())
+                except (HTTPException, RoutingException):
+                    continue
+                covered.add((endpoint, method))
+        for route in sorted(self.routes, key=lambda r: r.rule):
+            for method in sorted(m.lower() for m in route.methods):
+                if (route.endpoint, method) in covered or method not in HTTP_METHODS:
+                    continue
+                path = RULE_VARIABLE.sub(lambda m: "{" + m[3] + "}", route.rule)
+                item = self.paths.setdefault(path, {})
+                variables = RULE_VARIABLE.findall(route.rule)
+                if "parameters" not in item and variables:
+                    item["parameters"] = [path_parameter(*variable) for variable in variables]
+                summary, _, description = route.doc.partition("\n\n")
+                operation: dict[str, Any] = {
+                    "tags": [route.endpoint.split(".", 1)[0].removeprefix("api_")],
+                    "operationId": f"{route.endpoint}.{method}",
+                    "summary": " ".join(summary.split()) or route.endpoint,
+                    "responses": {
+                        "default": {"description": "The endpoint's answer.", "content": json_content({})},
+                        **error_refs("401", "403", "404"),
+                    },
+                }
+                if description.strip():
+                    operation["description"] = description.strip()
+                if method in ("post", "put", "patch"):
+                    operation["requestBody"] = {"content": json_content({"type": "object"})}
+                if route.public:
+                    operation["security"] = []
+                item[method] = operation
