@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import re
 
+import marshmallow as ma
 import pytest
+import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from metacrm.api.openapi import CACHE_KEY
+from metacrm.app import BUILTIN_PLUGINS, create_app
+from metacrm.metadata.fieldtypes import FieldType
+from metacrm.platform.hooks import hookimpl
+from metacrm.platform.instance import Instance
+from tests.conftest import World, drop_namespaces
 
 DOC = "/api/v1/openapi.json"
 
@@ -333,3 +340,77 @@ def test_unauthenticated_is_401(client, world):
     response = client.get(DOC)
     assert response.status_code == 401
     assert response.json["error"]["code"] == "unauthenticated"
+
+
+class Stars(FieldType):
+    """A plugin's type that describes its own values and filters."""
+
+    name = "stars"
+    label = "Stars"
+    operators = ("eq", "in", "gte", "isnull")
+    filter_list_operators = ("in", "gte")  # "at least one of these" — a list, for the test's sake
+
+    def column_type(self):
+        return sa.SmallInteger()
+
+    def marshmallow_field(self):
+        return ma.fields.Integer(allow_none=True)
+
+    def json_schema(self, *, output: bool) -> dict:
+        return {"type": ["integer", "null"], "minimum": 1, "maximum": 5}
+
+    def filter_schema(self) -> dict:
+        return {"type": "integer", "minimum": 1, "maximum": 5}
+
+
+class Mood(FieldType):
+    """A plugin's type that leaves its description to the default."""
+
+    name = "mood"
+    label = "Mood"
+
+    def column_type(self):
+        return sa.Boolean()
+
+    def marshmallow_field(self):
+        return ma.fields.Boolean(allow_none=True)
+
+
+class PluginTypes:
+    @hookimpl
+    def register_field_types(self):
+        return [Stars, Mood]
+
+
+@pytest.fixture
+def plugin_client(config):
+    instance = Instance(config, builtin_plugins=[*BUILTIN_PLUGINS, PluginTypes()], load_entry_points=False)
+    instance.upgrade_platform()
+    app = create_app(instance=instance)
+    app.config["TESTING"] = True
+    world = World(instance, app)
+    yield app.test_client(), world.bearer("admin@acme.test", "acme")
+    drop_namespaces(instance)
+    instance.dispose()
+
+
+def test_a_plugin_field_type_describes_its_own_values_and_filters(plugin_client):
+    client, headers = plugin_client
+    fields = [
+        {"api_name": "rating", "label": "Rating", "type": "stars"},
+        {"api_name": "happy", "label": "Happy", "type": "mood"},
+    ]
+    response = client.post(
+        "/api/v1/meta/objects", json={"api_name": "review", "label": "Review", "fields": fields}, headers=headers
+    )
+    assert response.status_code == 201, response.json
+    document = _document(client, headers)
+    validate(document)
+    properties = document["components"]["schemas"]["Review"]["properties"]
+    assert properties["rating"]["maximum"] == 5 and properties["rating"]["x-field-type"] == "stars"
+    assert properties["happy"]["type"] == ["boolean", "null"]  # the default: from the column's Python type
+    parameters = document["components"]["parameters"]
+    assert parameters["Review.rating"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 5}
+    assert parameters["Review.rating.gte"]["schema"]["type"] == "array"
+    assert parameters["Review.rating.in"]["explode"] is False
+    assert parameters["Review.happy"]["schema"] == {"type": "string"}
