@@ -70,6 +70,7 @@ class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, Route
     ):
         self.model = model
         self.routes = list(routes)
+        self.view_docs = {route.endpoint: route.doc for route in self.routes}
         self.tenant_name = tenant_name
         self.registry = registry
         self.cookie_name = cookie_name

@@ -3,13 +3,15 @@
 rollback), validation rules and the rule-language endpoints, automation
 rules with their run log, and notifications. Request and response bodies
 are the definition schemas of ``metacrm/metadata/schemas`` (read through
-:func:`~metacrm.metadata.definitions.schema_for`).
+:func:`~metacrm.metadata.definitions.schema_for`). The summaries of the
+rules and automation operations are their views' docstrings.
 
 Depends on the metadata layer and the rule uses of ``metacrm.rules``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from metacrm.metadata.definitions import schema_for
@@ -25,6 +27,7 @@ class DefinitionSections:
 
     schemas: dict[str, Any]
     paths: dict[str, Any]
+    _summary: Callable[[str], str]  # from RouteSections: an operation's summary from its view's docstring
 
     def _meta_paths(self) -> None:
         meta = "/api/v1/meta"
@@ -354,7 +357,8 @@ class DefinitionSections:
         body = {"required": True, "content": json_content(ref("ValidationRule"))}
         one = {"description": "The validation rule.", "content": json_content(ref("ValidationRule"))}
 
-        def op(operation_id, summary, responses, **extra) -> dict:
+        def op(operation_id, endpoint, responses, **extra) -> dict:
+            summary = self._summary(endpoint)
             return {"tags": tags, "operationId": operation_id, "summary": summary, **extra, "responses": responses}
 
         base = "/api/v1/meta/objects/{name}/validation-rules"
@@ -362,7 +366,7 @@ class DefinitionSections:
             "parameters": obj_param,
             "get": op(
                 "rules.listValidationRules",
-                "List an object's validation rules",
+                "api_rules.list_validation_rules",
                 {
                     "200": {
                         "description": "The validation rules.",
@@ -379,7 +383,7 @@ class DefinitionSections:
             ),
             "post": op(
                 "rules.createValidationRule",
-                "Create a validation rule",
+                "api_rules.create_validation_rule",
                 {"201": one, **write_errors},
                 description=admin + " The condition is type-checked: errors carry line and column (422); "
                 "an api_name already used is a 409.",
@@ -388,10 +392,12 @@ class DefinitionSections:
         }
         self.paths[base + "/{item}"] = {
             "parameters": [*obj_param, {"$ref": "#/components/parameters/itemName"}],
-            "get": op("rules.getValidationRule", "A validation rule", {"200": one, **error_refs("401", "404")}),
+            "get": op(
+                "rules.getValidationRule", "api_rules.get_validation_rule", {"200": one, **error_refs("401", "404")}
+            ),
             "put": op(
                 "rules.putValidationRule",
-                "Create or replace a validation rule",
+                "api_rules.put_validation_rule",
                 {"200": one, **write_errors},
                 description=admin + " `api_name` may be omitted; if sent, it must match the URL.",
                 requestBody={
@@ -401,7 +407,7 @@ class DefinitionSections:
             ),
             "delete": op(
                 "rules.deleteValidationRule",
-                "Delete a validation rule",
+                "api_rules.delete_validation_rule",
                 {"204": {"description": "Deleted (a rollback can bring it back)."}, **write_errors},
                 description=admin,
             ),
@@ -421,7 +427,7 @@ class DefinitionSections:
         self.paths["/api/v1/rules/check"] = {
             "post": op(
                 "rules.check",
-                "Type-check an expression for a use",
+                "api_rules.check_expression",
                 {
                     "200": {
                         "description": "valid with the type and the field paths read, or the diagnostics.",
@@ -467,7 +473,7 @@ class DefinitionSections:
         self.paths["/api/v1/rules/evaluate"] = {
             "post": op(
                 "rules.evaluate",
-                "The value of an expression for one record you may read",
+                "api_rules.evaluate_expression",
                 {
                     "200": {
                         "description": "The value and its rule type.",
@@ -534,7 +540,8 @@ class DefinitionSections:
             "properties": {"data": {"type": "array", "items": anything}, "next_before": {"type": ["integer", "null"]}},
         }
 
-        def op(operation_id, summary, responses, **extra) -> dict:
+        def op(operation_id, endpoint, responses, **extra) -> dict:
+            summary = self._summary(endpoint)
             return {"tags": tags, "operationId": operation_id, "summary": summary, **extra, "responses": responses}
 
         def query(name: str, schema: dict, description: str) -> dict:
@@ -544,7 +551,7 @@ class DefinitionSections:
         self.paths[base] = {
             "get": op(
                 "automation.list",
-                "List automation rules",
+                "api_automations.list_automations",
                 {
                     "200": {
                         "description": "The rules.",
@@ -563,7 +570,7 @@ class DefinitionSections:
             ),
             "post": op(
                 "automation.create",
-                "Create an automation rule",
+                "api_automations.create_automation",
                 {"201": one, **write_errors},
                 description=admin + " The statement is type-checked; errors carry line and column (422).",
                 requestBody={"required": True, "content": json_content(ref("Automation"))},
@@ -573,20 +580,20 @@ class DefinitionSections:
             "parameters": params,
             "get": op(
                 "automation.get",
-                "An automation rule",
+                "api_automations.get_automation",
                 {"200": one, **error_refs("401", "403", "404")},
                 description=admin,
             ),
             "put": op(
                 "automation.put",
-                "Create or replace an automation rule",
+                "api_automations.put_automation",
                 {"200": one, **write_errors},
                 description=admin,
                 requestBody={"required": True, "content": json_content(anything)},
             ),
             "delete": op(
                 "automation.delete",
-                "Delete an automation rule",
+                "api_automations.delete_automation",
                 {"204": {"description": "Deleted (a rollback can bring it back)."}, **write_errors},
                 description=admin,
             ),
@@ -595,7 +602,7 @@ class DefinitionSections:
             "parameters": params,
             "post": op(
                 "automation.dryRun",
-                "What the rule would do to one record (nothing is written)",
+                "api_automations.dry_run_automation",
                 {
                     "200": {"description": "Trigger, condition and actions.", "content": json_content(anything)},
                     **write_errors,
@@ -617,7 +624,7 @@ class DefinitionSections:
             "parameters": params,
             "post": op(
                 "automation.rotateWebhookSecret",
-                "A new webhook signing secret for the rule, shown once",
+                "api_automations.rotate_webhook_secret",
                 {
                     "200": {"description": "The secret.", "content": json_content(anything)},
                     **error_refs("401", "403", "404"),
@@ -629,7 +636,7 @@ class DefinitionSections:
         self.paths["/api/v1/automation-runs"] = {
             "get": op(
                 "automation.runs",
-                "The automation run log, newest first",
+                "api_automations.list_runs",
                 {"200": {"description": "Runs.", "content": json_content(listing)}, **error_refs("401", "403", "422")},
                 description=admin,
                 parameters=[
@@ -645,7 +652,7 @@ class DefinitionSections:
         self.paths["/api/v1/notifications"] = {
             "get": op(
                 "automation.notifications",
-                "The signed-in user's notifications, newest first",
+                "api_automations.list_notifications",
                 {
                     "200": {"description": "Notifications and the unread count.", "content": json_content(listing)},
                     **error_refs("401", "422"),
@@ -663,7 +670,7 @@ class DefinitionSections:
             ],
             "post": op(
                 "automation.readNotification",
-                "Mark a notification read",
+                "api_automations.read_notification",
                 {
                     "200": {"description": "The notification.", "content": json_content(anything)},
                     **error_refs("401", "404"),
@@ -673,7 +680,7 @@ class DefinitionSections:
         self.paths["/api/v1/notifications/read-all"] = {
             "post": op(
                 "automation.readAllNotifications",
-                "Mark all of the user's notifications read",
+                "api_automations.read_all_notifications",
                 {
                     "200": {"description": "How many were marked.", "content": json_content(anything)},
                     **error_refs("401"),

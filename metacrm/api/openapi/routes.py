@@ -40,6 +40,11 @@ def path_parameter(converter: str, arguments: str, name: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+def view_summary(doc: str) -> str:
+    """An operation's summary: the first paragraph of its view's docstring, on one line."""
+    return " ".join(doc.partition("\n\n")[0].split())
+
+
 @dataclass(frozen=True)
 class Route:
     """One URL rule of the app, as the document needs it."""
@@ -75,7 +80,14 @@ class RouteSections:
     that describes the routes no other part does."""
 
     routes: list[Route]
+    view_docs: dict[str, str]
     paths: dict[str, Any]
+
+    def _summary(self, endpoint: str) -> str:
+        """The summary of the operation the view ``endpoint`` serves, from its
+        docstring: the other parts of the document use it where the view says
+        what the operation does."""
+        return view_summary(self.view_docs.get(endpoint, "")) or endpoint
 
     def _other_routes(self) -> None:
         """API routes the sections above do not describe (a plugin's
@@ -106,11 +118,11 @@ class RouteSections:
                 variables = RULE_VARIABLE.findall(route.rule)
                 if "parameters" not in item and variables:
                     item["parameters"] = [path_parameter(*variable) for variable in variables]
-                summary, _, description = route.doc.partition("\n\n")
+                description = route.doc.partition("\n\n")[2]
                 operation: dict[str, Any] = {
                     "tags": [route.endpoint.split(".", 1)[0].removeprefix("api_")],
                     "operationId": f"{route.endpoint}.{method}",
-                    "summary": " ".join(summary.split()) or route.endpoint,
+                    "summary": self._summary(route.endpoint),
                     "responses": {
                         "default": {"description": "The endpoint's answer.", "content": json_content({})},
                         **error_refs("401", "403", "404"),
