@@ -3,6 +3,7 @@ model that matches the routes the app really serves."""
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import marshmallow as ma
@@ -200,6 +201,21 @@ def _assert_paths_are_routes(document: dict, app) -> None:
 
 def test_document_paths_are_the_routes_the_app_serves(client, vehicles, app):
     _assert_paths_are_routes(_document(client, vehicles), app)
+
+
+def test_rules_and_automation_summaries_are_their_views_docstrings(client, vehicles, app):
+    document = _document(client, vehicles)
+    adapter = app.url_map.bind("localhost")
+    summaries = {}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters" and operation["operationId"].startswith(("rules.", "automation.")):
+                endpoint, _args = adapter.match(re.sub(r"\{[^}]+\}", "1", path), method=method.upper())
+                summaries[endpoint] = operation["summary"]
+    assert len(summaries) == 18
+    for endpoint, summary in summaries.items():
+        first_paragraph = inspect.getdoc(app.view_functions[endpoint]).split("\n\n")[0]
+        assert summary == " ".join(first_paragraph.split()), endpoint
 
 
 def test_a_tenant_without_objects_still_gets_every_route(client, world, app):
