@@ -30,6 +30,7 @@ RULE_VARIABLE = re.compile(r"<(?:([A-Za-z_]\w*)(?:\(([^)]*)\))?:)?([A-Za-z_]\w*)
 
 
 def path_parameter(converter: str, arguments: str, name: str) -> dict:
+    """The path parameter of one rule variable (``<int:id>`` → an integer)."""
     schema: dict[str, Any] = {"type": "string"}
     if converter == "int":
         schema = {"type": "integer"}
@@ -77,7 +78,8 @@ def api_routes(app: Flask) -> list[Route]:
 
 class RouteSections:
     """The part of :class:`~metacrm.api.openapi.document.DocumentBuilder`
-    that describes the routes no other part does."""
+    that reads the views: operation summaries from their docstrings, and the
+    routes no other part describes."""
 
     routes: list[Route]
     view_docs: dict[str, str]
@@ -90,7 +92,7 @@ class RouteSections:
         return view_summary(self.view_docs.get(endpoint, "")) or endpoint
 
     def _other_routes(self) -> None:
-        """API routes the sections above do not describe (a plugin's
+        """API routes the other sections do not describe (a plugin's
         blueprint, a newer part of the API; the record endpoints while the
         tenant has no object) still appear: path and parameters from the URL
         rule, summary from the view's docstring."""

@@ -8,6 +8,7 @@ Depends on nothing but the standard library.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import decimal
 from typing import Any
@@ -31,11 +32,7 @@ _PYTHON_TYPE_SCHEMAS: dict[type, dict[str, Any]] = {
 def python_type_schema(python_type: Any) -> dict[str, Any] | None:
     """The schema of a column holding ``python_type`` values; None for a type it does not know."""
     schema = _PYTHON_TYPE_SCHEMAS.get(python_type)
-    return (
-        None
-        if schema is None
-        else {key: list(value) if isinstance(value, list) else value for key, value in schema.items()}
-    )
+    return copy.deepcopy(schema) if schema is not None else None
 
 
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
