@@ -19,7 +19,7 @@ class AccountSections:
 
     def _auth_paths(self) -> None:
         tags = ["auth"]
-        self.paths["/api/v1/auth/token"] = {
+        self.paths[self._path("api_auth.create_token_with_password")] = {
             "post": {
                 "tags": tags,
                 "operationId": "auth.exchangePassword",
@@ -32,7 +32,7 @@ class AccountSections:
                 },
             }
         }
-        self.paths["/api/v1/me"] = {
+        self.paths[self._path("api_auth.me")] = {
             "get": {
                 "tags": tags,
                 "operationId": "auth.me",
@@ -43,7 +43,7 @@ class AccountSections:
                 },
             }
         }
-        self.paths["/api/v1/auth/tokens"] = {
+        self.paths[self._path("api_auth.list_tokens")] = {
             "get": {
                 "tags": tags,
                 "operationId": "auth.listTokens",
@@ -76,7 +76,7 @@ class AccountSections:
                 },
             },
         }
-        self.paths["/api/v1/auth/tokens/{token_id}"] = {
+        self.paths[self._path("api_auth.revoke_token")] = {
             "parameters": [{"name": "token_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
             "delete": {
                 "tags": tags,
@@ -85,7 +85,7 @@ class AccountSections:
                 "responses": {"204": {"description": "Revoked."}, **error_refs("401", "404")},
             },
         }
-        self.paths["/api/v1/audit"] = {
+        self.paths[self._path("api_auth.audit_log")] = {
             "get": {
                 "tags": tags,
                 "operationId": "auth.auditLog",
@@ -127,7 +127,7 @@ class AccountSections:
                 },
             }
         }
-        self.paths["/api/v1/health"] = {
+        self.paths[self._path("api_auth.health")] = {
             "get": {
                 "tags": tags,
                 "operationId": "auth.health",
@@ -143,7 +143,7 @@ class AccountSections:
                 },
             }
         }
-        self.paths["/api/v1/openapi.json"] = {
+        self.paths[self._path("api_openapi.openapi_document")] = {
             "get": {
                 "tags": tags,
                 "operationId": "auth.openapi",

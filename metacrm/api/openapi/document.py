@@ -66,11 +66,13 @@ class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, Route
         tenant_name: str,
         registry: FieldTypeRegistry,
         cookie_name: str,
-        routes: list[Route] = (),
+        routes: list[Route],
     ):
         self.model = model
         self.routes = list(routes)
         self.view_docs = {route.endpoint: route.doc for route in self.routes}
+        self.view_rules = {route.endpoint: route.rule for route in self.routes}
+        self.path_rules: dict[str, str] = {}
         self.tenant_name = tenant_name
         self.registry = registry
         self.cookie_name = cookie_name

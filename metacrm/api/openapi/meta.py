@@ -30,7 +30,6 @@ class DefinitionSections:
     _summary: Callable[[str], str]  # from RouteSections: an operation's summary from its view's docstring
 
     def _meta_paths(self) -> None:
-        meta = "/api/v1/meta"
         tags = ["metadata"]
         obj_param = [{"$ref": "#/components/parameters/objectName"}]
         field_params = [*obj_param, {"$ref": "#/components/parameters/fieldName"}]
@@ -46,7 +45,7 @@ class DefinitionSections:
         def op(operation_id, summary, responses, **extra) -> dict:
             return {"tags": tags, "operationId": operation_id, "summary": summary, **extra, "responses": responses}
 
-        self.paths[f"{meta}/objects"] = {
+        self.paths[self._path("api_meta.list_objects")] = {
             "get": op(
                 "meta.listObjects",
                 "List objects",
@@ -76,7 +75,7 @@ class DefinitionSections:
                 requestBody={"required": True, "content": json_content(ref("ObjectCreate"))},
             ),
         }
-        self.paths[f"{meta}/objects/{{name}}"] = {
+        self.paths[self._path("api_meta.get_object")] = {
             "parameters": obj_param,
             "get": op(
                 "meta.getObject",
@@ -112,7 +111,7 @@ class DefinitionSections:
                 description=admin + " Refused (409) while lookups of other objects point to it.",
             ),
         }
-        self.paths[f"{meta}/objects/{{name}}/restore"] = {
+        self.paths[self._path("api_meta.restore_object")] = {
             "parameters": obj_param,
             "post": op(
                 "meta.restoreObject",
@@ -124,7 +123,7 @@ class DefinitionSections:
                 description=admin,
             ),
         }
-        self.paths[f"{meta}/objects/{{name}}/fields"] = {
+        self.paths[self._path("api_meta.list_fields")] = {
             "parameters": obj_param,
             "get": op(
                 "meta.listFields",
@@ -146,7 +145,7 @@ class DefinitionSections:
                 requestBody={"required": True, "content": json_content(ref("FieldDefinition"))},
             ),
         }
-        self.paths[f"{meta}/objects/{{name}}/fields/{{field}}"] = {
+        self.paths[self._path("api_meta.get_field")] = {
             "parameters": field_params,
             "get": op(
                 "meta.getField",
@@ -203,7 +202,7 @@ class DefinitionSections:
                 description=admin + " The object's name field cannot be deleted (409).",
             ),
         }
-        self.paths[f"{meta}/objects/{{name}}/fields/{{field}}/restore"] = {
+        self.paths[self._path("api_meta.restore_field")] = {
             "parameters": field_params,
             "post": op(
                 "meta.restoreField",
@@ -214,7 +213,7 @@ class DefinitionSections:
         }
         for collection, schema, word in (("layouts", "Layout", "layout"), ("list-views", "ListView", "list view")):
             key = "Layouts" if schema == "Layout" else "ListViews"
-            self.paths[f"{meta}/objects/{{name}}/{collection}"] = {
+            self.paths[self._path("api_meta.list_scoped", collection=collection)] = {
                 "parameters": obj_param,
                 "get": op(
                     f"meta.list{key}",
@@ -228,7 +227,7 @@ class DefinitionSections:
                     },
                 ),
             }
-            self.paths[f"{meta}/objects/{{name}}/{collection}/{{item}}"] = {
+            self.paths[self._path("api_meta.get_scoped", collection=collection)] = {
                 "parameters": [*obj_param, {"$ref": "#/components/parameters/itemName"}],
                 "get": op(
                     f"meta.get{schema}",
@@ -255,7 +254,7 @@ class DefinitionSections:
                     description=admin,
                 ),
             }
-        self.paths[f"{meta}/field-types"] = {
+        self.paths[self._path("api_meta.list_field_types")] = {
             "get": op(
                 "meta.listFieldTypes",
                 "Field types: operators, options schema, safe type changes",
@@ -268,7 +267,7 @@ class DefinitionSections:
                 },
             )
         }
-        self.paths[f"{meta}/revisions"] = {
+        self.paths[self._path("api_meta.list_revisions")] = {
             "get": op(
                 "meta.listRevisions",
                 "Metadata revisions, newest first",
@@ -307,7 +306,7 @@ class DefinitionSections:
             )
         }
         number = [{"$ref": "#/components/parameters/revisionNumber"}]
-        self.paths[f"{meta}/revisions/{{number}}"] = {
+        self.paths[self._path("api_meta.get_revision")] = {
             "parameters": number,
             "get": op(
                 "meta.getRevision",
@@ -318,7 +317,7 @@ class DefinitionSections:
                 },
             ),
         }
-        self.paths[f"{meta}/revisions/{{number}}/rollback"] = {
+        self.paths[self._path("api_meta.rollback")] = {
             "parameters": number,
             "post": op(
                 "meta.rollback",
@@ -361,8 +360,7 @@ class DefinitionSections:
             summary = self._summary(endpoint)
             return {"tags": tags, "operationId": operation_id, "summary": summary, **extra, "responses": responses}
 
-        base = "/api/v1/meta/objects/{name}/validation-rules"
-        self.paths[base] = {
+        self.paths[self._path("api_rules.list_validation_rules")] = {
             "parameters": obj_param,
             "get": op(
                 "rules.listValidationRules",
@@ -390,7 +388,7 @@ class DefinitionSections:
                 requestBody=body,
             ),
         }
-        self.paths[base + "/{item}"] = {
+        self.paths[self._path("api_rules.get_validation_rule")] = {
             "parameters": [*obj_param, {"$ref": "#/components/parameters/itemName"}],
             "get": op(
                 "rules.getValidationRule", "api_rules.get_validation_rule", {"200": one, **error_refs("401", "404")}
@@ -424,7 +422,7 @@ class DefinitionSections:
                 "snippet": {"type": ["string", "null"]},
             },
         }
-        self.paths["/api/v1/rules/check"] = {
+        self.paths[self._path("api_rules.check_expression")] = {
             "post": op(
                 "rules.check",
                 "api_rules.check_expression",
@@ -470,7 +468,7 @@ class DefinitionSections:
                 },
             )
         }
-        self.paths["/api/v1/rules/evaluate"] = {
+        self.paths[self._path("api_rules.evaluate_expression")] = {
             "post": op(
                 "rules.evaluate",
                 "api_rules.evaluate_expression",
@@ -547,8 +545,7 @@ class DefinitionSections:
         def query(name: str, schema: dict, description: str) -> dict:
             return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
-        base = "/api/v1/meta/automations"
-        self.paths[base] = {
+        self.paths[self._path("api_automations.list_automations")] = {
             "get": op(
                 "automation.list",
                 "api_automations.list_automations",
@@ -576,7 +573,7 @@ class DefinitionSections:
                 requestBody={"required": True, "content": json_content(ref("Automation"))},
             ),
         }
-        self.paths[base + "/{object}/{name}"] = {
+        self.paths[self._path("api_automations.get_automation", object_name="{object}")] = {
             "parameters": params,
             "get": op(
                 "automation.get",
@@ -598,7 +595,7 @@ class DefinitionSections:
                 description=admin,
             ),
         }
-        self.paths[base + "/{object}/{name}/dry-run"] = {
+        self.paths[self._path("api_automations.dry_run_automation", object_name="{object}")] = {
             "parameters": params,
             "post": op(
                 "automation.dryRun",
@@ -620,7 +617,7 @@ class DefinitionSections:
                 },
             ),
         }
-        self.paths[base + "/{object}/{name}/webhook-secret"] = {
+        self.paths[self._path("api_automations.rotate_webhook_secret", object_name="{object}")] = {
             "parameters": params,
             "post": op(
                 "automation.rotateWebhookSecret",
@@ -633,7 +630,7 @@ class DefinitionSections:
             ),
         }
         integer = {"type": "integer"}
-        self.paths["/api/v1/automation-runs"] = {
+        self.paths[self._path("api_automations.list_runs")] = {
             "get": op(
                 "automation.runs",
                 "api_automations.list_runs",
@@ -649,7 +646,7 @@ class DefinitionSections:
                 ],
             ),
         }
-        self.paths["/api/v1/notifications"] = {
+        self.paths[self._path("api_automations.list_notifications")] = {
             "get": op(
                 "automation.notifications",
                 "api_automations.list_notifications",
@@ -664,7 +661,7 @@ class DefinitionSections:
                 ],
             ),
         }
-        self.paths["/api/v1/notifications/{id}/read"] = {
+        self.paths[self._path("api_automations.read_notification", note_id="{id}")] = {
             "parameters": [
                 {"name": "id", "in": "path", "required": True, "description": "The notification.", "schema": integer}
             ],
@@ -677,7 +674,7 @@ class DefinitionSections:
                 },
             ),
         }
-        self.paths["/api/v1/notifications/read-all"] = {
+        self.paths[self._path("api_automations.read_all_notifications")] = {
             "post": op(
                 "automation.readAllNotifications",
                 "api_automations.read_all_notifications",

@@ -290,11 +290,10 @@ class RecordSections:
     def _data_paths(self, obj: CompiledObject) -> None:
         api = obj.api_name
         base = self.names[api]
-        prefix = f"/api/v1/data/{api}"
         tags = [api]
         record = json_content(ref(base))
         etag = {"ETag": {"description": 'The record\'s version, quoted: "3".', "schema": {"type": "string"}}}
-        self.paths[prefix] = {
+        self.paths[self._path("api_data.list_records", name=api)] = {
             "get": {
                 "tags": tags,
                 "operationId": f"data.{api}.list",
@@ -326,7 +325,7 @@ class RecordSections:
             "style": "form",
             "explode": False,
         }
-        self.paths[prefix + "/{id}"] = {
+        self.paths[self._path("api_data.get_record", name=api, record_id="{id}")] = {
             "parameters": id_param,
             "get": {
                 "tags": tags,
@@ -369,7 +368,7 @@ class RecordSections:
                 "responses": {"204": {"description": "Deleted."}, **error_refs("400", "401", "403", "404", "409")},
             },
         }
-        self.paths[prefix + "/{id}/restore"] = {
+        self.paths[self._path("api_data.restore_record", name=api, record_id="{id}")] = {
             "parameters": id_param,
             "post": {
                 "tags": tags,
@@ -399,7 +398,7 @@ class RecordSections:
                 "count": {"type": "integer"},
             },
         }
-        self.paths[prefix + "/bulk"] = {
+        self.paths[self._path("api_data.bulk", name=api)] = {
             "post": {
                 "tags": tags,
                 "operationId": f"data.{api}.bulk",
@@ -464,7 +463,7 @@ class RecordSections:
                     self._related_path(obj, f"{child_name}.{name}", child, summary)
 
     def _related_path(self, obj: CompiledObject, relation: str, target: CompiledObject, summary: str) -> None:
-        self.paths[f"/api/v1/data/{obj.api_name}/{{id}}/related/{relation}"] = {
+        self.paths[self._path("api_data.related_records", name=obj.api_name, record_id="{id}", field=relation)] = {
             "parameters": [{"$ref": "#/components/parameters/recordId"}],
             "get": {
                 "tags": [obj.api_name],

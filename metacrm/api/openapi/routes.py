@@ -1,7 +1,9 @@
-"""The OpenAPI document and the app's URL map: the ``/api/`` rules the app
-serves (:func:`api_routes`), and the operations of those the other parts of
-the document do not describe (a plugin's blueprint, a newer part of the
-API), made from the URL rule (path and parameters) and the view's docstring
+"""The OpenAPI document and the app's views: the ``/api/`` rules the app
+serves (:func:`api_routes`); every path of the document made from its
+view's URL rule and, where the view says what it does, an operation's
+summary from its docstring; and the operations the other parts of the
+document do not describe (a plugin's blueprint, a newer part of the API),
+made from the URL rule (path and parameters) and the view's docstring
 (summary and description), so every route the app serves is in the
 document.
 
@@ -16,9 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
-from werkzeug.exceptions import HTTPException
-from werkzeug.routing import Map, Rule
-from werkzeug.routing.exceptions import RoutingException
 
 from metacrm.platform.web import PUBLIC_ATTR
 
@@ -82,8 +81,20 @@ class RouteSections:
     routes no other part describes."""
 
     routes: list[Route]
-    view_docs: dict[str, str]
+    view_docs: dict[str, str]  # endpoint → its view's docstring
+    view_rules: dict[str, str]  # endpoint → its URL rule
+    path_rules: dict[str, str]  # a path of the document → the URL rule it was made from
     paths: dict[str, Any]
+
+    def _path(self, endpoint: str, **values: str) -> str:
+        """The document's path for the view ``endpoint``: its URL rule with
+        each variable as ``{variable}``, or as ``values`` gives it (an
+        object's api name in its record paths, or the name the document
+        uses for the variable)."""
+        rule = self.view_rules[endpoint]
+        path = RULE_VARIABLE.sub(lambda m: values.get(m[3], "{" + m[3] + "}"), rule)
+        self.path_rules[path] = rule
+        return path
 
     def _summary(self, endpoint: str) -> str:
         """The summary of the operation the view ``endpoint`` serves, from its
@@ -96,24 +107,10 @@ class RouteSections:
         blueprint, a newer part of the API; the record endpoints while the
         tenant has no object) still appear: path and parameters from the URL
         rule, summary from the view's docstring."""
-        if not self.routes:
-            return
-        url_map = Map([Rule(r.rule, endpoint=r.endpoint, methods=r.methods) for r in self.routes])
-        adapter = url_map.bind("localhost")
-        covered = set()
-        for path, item in self.paths.items():
-            concrete = re.sub(r"\{[^}]+\}", "1", path)
-            for method in HTTP_METHODS:
-                if method not in item:
-                    continue
-                try:
-                    endpoint, _args = adapter.match(concrete, method=method.upper())
-                except (HTTPException, RoutingException):
-                    continue
-                covered.add((endpoint, method))
+        described = {(rule, method) for path, rule in self.path_rules.items() for method in self.paths[path]}
         for route in sorted(self.routes, key=lambda r: r.rule):
             for method in sorted(m.lower() for m in route.methods):
-                if (route.endpoint, method) in covered or method not in HTTP_METHODS:
+                if (route.rule, method) in described or method not in HTTP_METHODS:
                     continue
                 path = RULE_VARIABLE.sub(lambda m: "{" + m[3] + "}", route.rule)
                 item = self.paths.setdefault(path, {})
