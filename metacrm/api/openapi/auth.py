@@ -6,6 +6,7 @@ Depends on nothing but the shared schema pieces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .schemas import error_refs, json_content, ref
@@ -16,6 +17,8 @@ class AccountSections:
     :class:`~metacrm.api.openapi.document.DocumentBuilder`."""
 
     paths: dict[str, Any]
+    _path: Callable[..., str]  # RouteSections: a view's path, from its URL rule
+    _path_parameters: Callable[[str], list[dict]]  # RouteSections: a view's path parameters, from its URL rule
 
     def _auth_paths(self) -> None:
         tags = ["auth"]
@@ -77,7 +80,7 @@ class AccountSections:
             },
         }
         self.paths[self._path("api_auth.revoke_token")] = {
-            "parameters": [{"name": "token_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "parameters": self._path_parameters("api_auth.revoke_token"),
             "delete": {
                 "tags": tags,
                 "operationId": "auth.revokeToken",

@@ -27,7 +27,8 @@ class DefinitionSections:
 
     schemas: dict[str, Any]
     paths: dict[str, Any]
-    _summary: Callable[[str], str]  # from RouteSections: an operation's summary from its view's docstring
+    _path: Callable[..., str]  # RouteSections: a view's path, from its URL rule
+    _summary: Callable[[str], str]  # RouteSections: an operation's summary, from its view's docstring
 
     def _meta_paths(self) -> None:
         tags = ["metadata"]

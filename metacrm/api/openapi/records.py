@@ -15,6 +15,7 @@ Depends on the metadata layer (compiled model, field types).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from metacrm.metadata.fieldtypes.base import FieldType
@@ -95,6 +96,7 @@ class RecordSections:
     parameters: dict[str, Any]
     filter_refs: dict[str, list[dict]]
     paths: dict[str, Any]
+    _path: Callable[..., str]  # RouteSections: a view's path, from its URL rule
 
     # -- per object: schemas -----------------------------------------------------------------
 

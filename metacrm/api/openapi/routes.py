@@ -45,6 +45,11 @@ def view_summary(doc: str) -> str:
     return " ".join(doc.partition("\n\n")[0].split())
 
 
+def rule_parameters(rule: str) -> list[dict]:
+    """The path parameters of a URL rule's variables, as the rule declares them."""
+    return [path_parameter(*variable) for variable in RULE_VARIABLE.findall(rule)]
+
+
 @dataclass(frozen=True)
 class Route:
     """One URL rule of the app, as the document needs it."""
@@ -96,6 +101,11 @@ class RouteSections:
         self.path_rules[path] = rule
         return path
 
+    def _path_parameters(self, endpoint: str) -> list[dict]:
+        """The path parameters of the view ``endpoint``, from its URL rule
+        (for paths whose parameters need no more than the rule says)."""
+        return rule_parameters(self.view_rules[endpoint])
+
     def _summary(self, endpoint: str) -> str:
         """The summary of the operation the view ``endpoint`` serves, from its
         docstring: the other parts of the document use it where the view says
@@ -114,9 +124,9 @@ class RouteSections:
                     continue
                 path = RULE_VARIABLE.sub(lambda m: "{" + m[3] + "}", route.rule)
                 item = self.paths.setdefault(path, {})
-                variables = RULE_VARIABLE.findall(route.rule)
-                if "parameters" not in item and variables:
-                    item["parameters"] = [path_parameter(*variable) for variable in variables]
+                parameters = rule_parameters(route.rule)
+                if "parameters" not in item and parameters:
+                    item["parameters"] = parameters
                 description = route.doc.partition("\n\n")[2]
                 operation: dict[str, Any] = {
                     "tags": [route.endpoint.split(".", 1)[0].removeprefix("api_")],
