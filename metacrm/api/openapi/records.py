@@ -34,6 +34,9 @@ LIST_PARAMETERS = ("q", "sort", "limit", "cursor", "offset", "fields", "count", 
 # fields hold links.
 LOOKUP_TYPES = ("lookup", "master_detail")
 RELATION_TYPES = (*LOOKUP_TYPES, "many_to_many")
+# Record paths call the record ``{id}`` (the shared ``recordId`` parameter)
+# where the views' rules say ``<int:record_id>``.
+RECORD_ID = "{id}"
 
 OPERATOR_TEXT = {
     "eq": "equals the value",
@@ -327,7 +330,7 @@ class RecordSections:
             "style": "form",
             "explode": False,
         }
-        self.paths[self._path("api_data.get_record", name=api, record_id="{id}")] = {
+        self.paths[self._path("api_data.get_record", name=api, record_id=RECORD_ID)] = {
             "parameters": id_param,
             "get": {
                 "tags": tags,
@@ -370,7 +373,7 @@ class RecordSections:
                 "responses": {"204": {"description": "Deleted."}, **error_refs("400", "401", "403", "404", "409")},
             },
         }
-        self.paths[self._path("api_data.restore_record", name=api, record_id="{id}")] = {
+        self.paths[self._path("api_data.restore_record", name=api, record_id=RECORD_ID)] = {
             "parameters": id_param,
             "post": {
                 "tags": tags,
@@ -465,7 +468,7 @@ class RecordSections:
                     self._related_path(obj, f"{child_name}.{name}", child, summary)
 
     def _related_path(self, obj: CompiledObject, relation: str, target: CompiledObject, summary: str) -> None:
-        self.paths[self._path("api_data.related_records", name=obj.api_name, record_id="{id}", field=relation)] = {
+        self.paths[self._path("api_data.related_records", name=obj.api_name, record_id=RECORD_ID, field=relation)] = {
             "parameters": [{"$ref": "#/components/parameters/recordId"}],
             "get": {
                 "tags": [obj.api_name],
