@@ -218,6 +218,23 @@ def test_rules_and_automation_summaries_are_their_views_docstrings(client, vehic
         assert summary == " ".join(first_paragraph.split()), endpoint
 
 
+def test_every_path_is_made_from_a_views_rule(client, world, monkeypatch, caplog):
+    """Which routes are described is known from the rules the paths were made
+    from: a path written out by hand is refused, not silently duplicated."""
+    from metacrm.api.openapi.auth import AccountSections
+
+    real = AccountSections._auth_paths
+
+    def with_a_literal_path(self):
+        real(self)
+        self.paths["/api/v1/auth/by-hand"] = {"post": {"responses": {}}}
+
+    monkeypatch.setattr(AccountSections, "_auth_paths", with_a_literal_path)
+    response = client.get(DOC, headers=world.bearer("admin@globex.test", "globex"))
+    assert response.status_code == 500
+    assert "not made with _path() from a view's URL rule: /api/v1/auth/by-hand" in caplog.text
+
+
 def test_a_tenant_without_objects_still_gets_every_route(client, world, app):
     document = _document(client, world.bearer("admin@globex.test", "globex"))
     validate(document)

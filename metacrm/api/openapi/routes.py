@@ -117,6 +117,10 @@ class RouteSections:
         blueprint, a newer part of the API; the record endpoints while the
         tenant has no object) still appear: path and parameters from the URL
         rule, summary from the view's docstring."""
+        # Which routes are described is known from the rules their paths were made from.
+        unmade = sorted(set(self.paths) - set(self.path_rules))
+        if unmade:
+            raise RuntimeError(f"OpenAPI paths not made with _path() from a view's URL rule: {', '.join(unmade)}")
         described = {(rule, method) for path, rule in self.path_rules.items() for method in self.paths[path]}
         for route in sorted(self.routes, key=lambda r: r.rule):
             for method in sorted(m.lower() for m in route.methods):
