@@ -98,6 +98,7 @@ def _int_arg(name: str) -> int | None:
 
 @blueprint.get("/meta/automations")
 def list_automations():
+    """List automation rules."""
     _admin()
     wanted = request.args.get("object")
     data = [
@@ -110,6 +111,7 @@ def list_automations():
 
 @blueprint.post("/meta/automations")
 def create_automation():
+    """Create an automation rule."""
     body = json_body()
     object_name = body.pop("object", None)
     if not isinstance(object_name, str) or not object_name:
@@ -126,12 +128,14 @@ def create_automation():
 
 @blueprint.get("/meta/automations/<object_name>/<name>")
 def get_automation(object_name, name):
+    """An automation rule."""
     _admin()
     return jsonify(_definition(object_name, name))
 
 
 @blueprint.put("/meta/automations/<object_name>/<name>")
 def put_automation(object_name, name):
+    """Create or replace an automation rule."""
     body = json_body()
     body.pop("object", None)
     if body.setdefault("api_name", name) != name:
@@ -147,6 +151,7 @@ def put_automation(object_name, name):
 
 @blueprint.delete("/meta/automations/<object_name>/<name>")
 def delete_automation(object_name, name):
+    """Delete an automation rule."""
     _admin()
     _definition(object_name, name)
     with context.metadata_service().change(f"delete automation {object_name}.{name}") as tx:
@@ -156,6 +161,7 @@ def delete_automation(object_name, name):
 
 @blueprint.post("/meta/automations/<object_name>/<name>/dry-run")
 def dry_run_automation(object_name, name):
+    """What the rule would do to one record (nothing is written)."""
     _admin()
     body = json_body()
     record_id = body.get("record_id")
@@ -196,6 +202,7 @@ def _run_json(row) -> dict:
 
 @blueprint.get("/automation-runs")
 def list_runs():
+    """The automation run log, newest first."""
     _admin()
     query = sa.select(automation_runs)
     rule = request.args.get("rule")
@@ -248,6 +255,7 @@ def _user_id() -> int:
 
 @blueprint.get("/notifications")
 def list_notifications():
+    """The signed-in user's notifications, newest first."""
     mine = notifications.c.user_id == _user_id()
     query = sa.select(notifications).where(mine)
     if request.args.get("unread", "").lower() in ("1", "true", "yes"):
@@ -267,6 +275,7 @@ def list_notifications():
 
 @blueprint.post("/notifications/<int:note_id>/read")
 def read_notification(note_id):
+    """Mark a notification read."""
     user_id = _user_id()
     with current_tenant().begin() as conn:
         row = (
@@ -286,6 +295,7 @@ def read_notification(note_id):
 
 @blueprint.post("/notifications/read-all")
 def read_all_notifications():
+    """Mark all of the user's notifications read."""
     user_id = _user_id()
     with current_tenant().begin() as conn:
         result = conn.execute(

@@ -74,14 +74,16 @@ def _save_rule(name: str, body: dict, *, creating: bool) -> dict:
 
 @blueprint.get("/meta/objects/<name>/validation-rules")
 def list_validation_rules(name):
-    """An object's validation rules."""
+    """List an object's validation rules."""
     _require_object(name)
     return jsonify({"data": [d.document for d in context.model().definitions.scoped(KIND, name)]})
 
 
 @blueprint.post("/meta/objects/<name>/validation-rules")
 def create_validation_rule(name):
-    """Create a validation rule (409 if its api_name is taken)."""
+    """Create a validation rule.
+
+    409 if its api_name is taken."""
     return jsonify(_save_rule(name, json_body(), creating=True)), 201
 
 
@@ -215,7 +217,7 @@ def _json(value: Any) -> Any:
 
 @blueprint.post("/rules/evaluate")
 def evaluate_expression():
-    """The value of an expression for one record.
+    """The value of an expression for one record you may read.
 
     ``{"object", "expression", "record_id"}``: the caller must be able to
     read the record, and the expression may read only fields they see

@@ -185,6 +185,18 @@ class ComputedFieldType(FieldType):
             errors.append(("indexed", f"{noun} field has no column to index"))
         return errors
 
+    # -- JSON Schema: that of the value type ---------------------------------------------------
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        if self.value_type is None:  # a broken definition
+            return super().json_schema(output=output)
+        return self.value_type.json_schema(output=output)
+
+    def filter_schema(self) -> dict[str, Any]:
+        if self.value_type is None:
+            return super().filter_schema()
+        return self.value_type.filter_schema()
+
 
 def _value_type(cls: type[FieldType], definition: dict[str, Any], options: dict[str, Any]) -> FieldType:
     """A field of type ``cls`` standing for the computed field of ``definition`` (same name and label)."""

@@ -3,13 +3,21 @@ model that matches the routes the app really serves."""
 
 from __future__ import annotations
 
+import inspect
 import re
 
+import marshmallow as ma
 import pytest
+import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from metacrm.api.openapi import CACHE_KEY
+from metacrm.app import BUILTIN_PLUGINS, create_app
+from metacrm.metadata.fieldtypes import FieldType
+from metacrm.platform.hooks import hookimpl
+from metacrm.platform.instance import Instance
+from tests.conftest import World, drop_namespaces
 
 DOC = "/api/v1/openapi.json"
 
@@ -195,6 +203,38 @@ def test_document_paths_are_the_routes_the_app_serves(client, vehicles, app):
     _assert_paths_are_routes(_document(client, vehicles), app)
 
 
+def test_rules_and_automation_summaries_are_their_views_docstrings(client, vehicles, app):
+    document = _document(client, vehicles)
+    adapter = app.url_map.bind("localhost")
+    summaries = {}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters" and operation["operationId"].startswith(("rules.", "automation.")):
+                endpoint, _args = adapter.match(re.sub(r"\{[^}]+\}", "1", path), method=method.upper())
+                summaries[endpoint] = operation["summary"]
+    assert len(summaries) == 18
+    for endpoint, summary in summaries.items():
+        first_paragraph = inspect.getdoc(app.view_functions[endpoint]).split("\n\n")[0]
+        assert summary == " ".join(first_paragraph.split()), endpoint
+
+
+def test_every_path_is_made_from_a_views_rule(client, world, monkeypatch, caplog):
+    """Which routes are described is known from the rules the paths were made
+    from: a path written out by hand is refused, not silently duplicated."""
+    from metacrm.api.openapi.auth import AccountSections
+
+    real = AccountSections._auth_paths
+
+    def with_a_literal_path(self):
+        real(self)
+        self.paths["/api/v1/auth/by-hand"] = {"post": {"responses": {}}}
+
+    monkeypatch.setattr(AccountSections, "_auth_paths", with_a_literal_path)
+    response = client.get(DOC, headers=world.bearer("admin@globex.test", "globex"))
+    assert response.status_code == 500
+    assert "not made with _path() from a view's URL rule: /api/v1/auth/by-hand" in caplog.text
+
+
 def test_a_tenant_without_objects_still_gets_every_route(client, world, app):
     document = _document(client, world.bearer("admin@globex.test", "globex"))
     validate(document)
@@ -333,3 +373,77 @@ def test_unauthenticated_is_401(client, world):
     response = client.get(DOC)
     assert response.status_code == 401
     assert response.json["error"]["code"] == "unauthenticated"
+
+
+class Stars(FieldType):
+    """A plugin's type that describes its own values and filters."""
+
+    name = "stars"
+    label = "Stars"
+    operators = ("eq", "in", "gte", "isnull")
+    filter_list_operators = ("in", "gte")  # "at least one of these" — a list, for the test's sake
+
+    def column_type(self):
+        return sa.SmallInteger()
+
+    def marshmallow_field(self):
+        return ma.fields.Integer(allow_none=True)
+
+    def json_schema(self, *, output: bool) -> dict:
+        return {"type": ["integer", "null"], "minimum": 1, "maximum": 5}
+
+    def filter_schema(self) -> dict:
+        return {"type": "integer", "minimum": 1, "maximum": 5}
+
+
+class Mood(FieldType):
+    """A plugin's type that leaves its description to the default."""
+
+    name = "mood"
+    label = "Mood"
+
+    def column_type(self):
+        return sa.Boolean()
+
+    def marshmallow_field(self):
+        return ma.fields.Boolean(allow_none=True)
+
+
+class PluginTypes:
+    @hookimpl
+    def register_field_types(self):
+        return [Stars, Mood]
+
+
+@pytest.fixture
+def plugin_client(config):
+    instance = Instance(config, builtin_plugins=[*BUILTIN_PLUGINS, PluginTypes()], load_entry_points=False)
+    instance.upgrade_platform()
+    app = create_app(instance=instance)
+    app.config["TESTING"] = True
+    world = World(instance, app)
+    yield app.test_client(), world.bearer("admin@acme.test", "acme")
+    drop_namespaces(instance)
+    instance.dispose()
+
+
+def test_a_plugin_field_type_describes_its_own_values_and_filters(plugin_client):
+    client, headers = plugin_client
+    fields = [
+        {"api_name": "rating", "label": "Rating", "type": "stars"},
+        {"api_name": "happy", "label": "Happy", "type": "mood"},
+    ]
+    response = client.post(
+        "/api/v1/meta/objects", json={"api_name": "review", "label": "Review", "fields": fields}, headers=headers
+    )
+    assert response.status_code == 201, response.json
+    document = _document(client, headers)
+    validate(document)
+    properties = document["components"]["schemas"]["Review"]["properties"]
+    assert properties["rating"]["maximum"] == 5 and properties["rating"]["x-field-type"] == "stars"
+    assert properties["happy"]["type"] == ["boolean", "null"]  # the default: from the column's Python type
+    parameters = document["components"]["parameters"]
+    assert parameters["Review.rating"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 5}
+    assert parameters["Review.rating.gte"]["schema"]["type"] == "array"
+    assert parameters["Review.rating.in"]["explode"] is False
+    assert parameters["Review.happy"]["schema"] == {"type": "string"}

@@ -13,6 +13,8 @@ table), whether the platform numbers it, its widget macros
 - :mod:`.registry` — name → class; plugins add types through the
   ``register_field_types`` hook
 - :mod:`.conversion` — converting stored values on a type change
+- :mod:`.json_schema` — the JSON Schema pieces a type describes its values
+  with (``json_schema``, ``filter_schema``: the OpenAPI document asks them)
 """
 
 from .base import ALL_OPERATORS, FieldType, FilterError, Widgets

@@ -25,6 +25,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from metacrm.metadata.values import first_error
 from metacrm.platform.errors import ValidationFailed
 
+from .json_schema import python_type_schema
+
 # Every operator a filter may name; each type supports a subset.
 ALL_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "startswith", "isnull")
 
@@ -246,6 +248,28 @@ class FieldType:
             return self.marshmallow_field().deserialize(str(text).strip())
         except ma.ValidationError as exc:
             raise ValueError(first_error(exc)) from None
+
+    # -- JSON Schema (the OpenAPI document) ---------------------------------------
+
+    # How a filter's query value reads: these operators take a comma-separated
+    # list of filter values, these others any non-empty text (a part of a value).
+    filter_list_operators: ClassVar[tuple[str, ...]] = ("in",)
+    filter_text_operators: ClassVar[tuple[str, ...]] = ("contains", "startswith")
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        """The JSON Schema of one value of the field: as records return it
+        (``output``) or as a write accepts it. This default describes the
+        column's Python type; the built-in types describe more."""
+        try:
+            python_type = self.column_type().python_type
+        except (NotImplementedError, TypeError, AttributeError):
+            python_type = None
+        return python_type_schema(python_type) or {"description": f"a {self.name} value"}
+
+    def filter_schema(self) -> dict[str, Any]:
+        """The JSON Schema of one filter value as query-string text
+        (``field=value``, an item of ``field[in]=a,b``)."""
+        return {"type": "string"}
 
 
 def _truthy(value: Any) -> bool:

@@ -21,6 +21,7 @@ from metacrm.metadata.values import first_error
 
 from .base import Widgets
 from .common import BuiltinFieldType, like_escape, options_schema, reject_nul
+from .json_schema import nullable
 
 # -- boolean -------------------------------------------------------------------
 
@@ -77,6 +78,14 @@ class BooleanType(BuiltinFieldType):
             return BooleanField(truthy=_TRUE_IMPORT, falsy=_FALSE_IMPORT).deserialize(str(text))
         except ma.ValidationError:
             raise ValueError("must be yes or no (or true/false, 1/0, 是/否)") from None
+
+    # -- JSON Schema -----------------------------------------------------------------
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        return nullable(self.filter_schema())
+
+    def filter_schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
 
 
 # -- picklists -------------------------------------------------------------------
@@ -288,6 +297,22 @@ class PicklistType(BuiltinFieldType):
             errors.append(("options.values", "at least one value must be active"))
         return errors
 
+    # -- JSON Schema -----------------------------------------------------------------
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        return nullable(self._json_item(output=output))
+
+    def filter_schema(self) -> dict[str, Any]:
+        # Filters may name inactive values: old records still hold them.
+        return {"type": "string", "enum": self.all_values()} if self.restricted else {"type": "string"}
+
+    def _json_item(self, *, output: bool) -> dict[str, Any]:
+        """One value: of the list (stored data may hold an inactive one, a
+        write may not), or any short text without ``;`` when unrestricted."""
+        if not self.restricted:
+            return {"type": "string", "maxLength": FREE_VALUE_MAX, "pattern": "^[^;]*$"}
+        return {"type": "string", "enum": self.all_values() if output else self.active_values()}
+
 
 # -- delimited multi-value storage -------------------------------------------------
 
@@ -443,6 +468,17 @@ class MultiPicklistType(_DelimitedType, PicklistType):
         except ma.ValidationError as exc:
             raise ValueError(first_error(exc)) from None
 
+    # -- JSON Schema -----------------------------------------------------------------
+
+    # eq means "exactly this set", contains "has all of them": both take a list.
+    filter_list_operators = ("eq", "in", "contains")
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        items = self._json_item(output=output)
+        if output:
+            return {"type": "array", "items": items, "uniqueItems": True}
+        return {"type": ["array", "null"], "items": items}
+
 
 TAG_MAX_LENGTH = 50
 TAGS_MAX = 50
@@ -504,3 +540,10 @@ class TagsType(_DelimitedType):
             return self.marshmallow_field().deserialize(parts)
         except ma.ValidationError as exc:
             raise ValueError(first_error(exc)) from None
+
+    # -- JSON Schema -----------------------------------------------------------------
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        tag = {"type": "string", "minLength": 1, "maxLength": TAG_MAX_LENGTH, "pattern": "^[^;]*$"}
+        # Records return [] for no tags; a write may send null.
+        return {"type": "array" if output else ["array", "null"], "items": tag, "maxItems": TAGS_MAX}

@@ -18,6 +18,7 @@ from marshmallow import validate
 
 from .base import Widgets
 from .common import BuiltinFieldType, options_schema, skip_none
+from .json_schema import DECIMAL_TEXT, nullable, value_range
 
 _RANGE_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "isnull")
 
@@ -111,6 +112,17 @@ class IntegerType(BuiltinFieldType):
 
     def validate_definition(self, model_lookup) -> list[tuple[str, str]]:
         return _check_min_max(self.options)
+
+    # -- JSON Schema -----------------------------------------------------------------
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "integer", "format": "int64"}
+        if not output:
+            schema.update(value_range(self.options))
+        return nullable(schema)
+
+    def filter_schema(self) -> dict[str, Any]:
+        return {"type": "integer"}
 
 
 def _check_min_max(options: dict) -> list[tuple[str, str]]:
@@ -235,6 +247,26 @@ class DecimalType(BuiltinFieldType):
         errors.extend(_check_min_max(self.options))
         return errors
 
+    # -- JSON Schema -----------------------------------------------------------------
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        # Returned as JSON numbers; written as numbers or, to keep every digit, as numeric text.
+        description = self._json_description()
+        if output:
+            return {"type": ["number", "null"], "description": description}
+        return {
+            "type": ["number", "string", "null"],
+            "pattern": DECIMAL_TEXT,
+            "description": description + " A numeric string keeps every digit.",
+            **value_range(self.options),
+        }
+
+    def filter_schema(self) -> dict[str, Any]:
+        return {"type": "number"}
+
+    def _json_description(self) -> str:
+        return f"At most {self.precision} digits, {self.scale} after the decimal point (rounded half up)."
+
 
 class CurrencyType(DecimalType):
     """An amount in one currency (ISO 4217 code in ``options.currency``);
@@ -275,6 +307,9 @@ class CurrencyType(DecimalType):
     @property
     def currency(self) -> str:
         return str(self.options.get("currency") or "USD")
+
+    def _json_description(self) -> str:
+        return f"{super()._json_description()} Amount in {self.currency}."
 
 
 class PercentType(DecimalType):

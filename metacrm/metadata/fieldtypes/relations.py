@@ -25,6 +25,7 @@ from metacrm.metadata.values import first_error
 
 from .base import Widgets
 from .common import API_NAME_PATTERN, MAX_RECORD_ID, BuiltinFieldType, options_schema, record_id_type
+from .json_schema import nullable, record_id_schema, reference_input_schema, reference_output_schema
 
 ON_DELETE = ("restrict", "set_null", "cascade")
 MAX_LINKS = 10000  # ids one many-to-many write may carry
@@ -152,6 +153,19 @@ class LookupType(_RelationMixin, BuiltinFieldType):
         if self.required and self.options.get("on_delete") == "set_null":
             errors.append(("options.on_delete", "a required lookup cannot use set_null; use restrict or cascade"))
         return errors
+
+    # -- JSON Schema -----------------------------------------------------------------
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        if output:
+            schema = nullable(reference_output_schema())
+        else:
+            schema = {"anyOf": [*reference_input_schema()["anyOf"], {"type": "null"}]}
+        schema["description"] = f"A {self.target} record."
+        return schema
+
+    def filter_schema(self) -> dict[str, Any]:
+        return record_id_schema()
 
 
 class MasterDetailType(LookupType):
@@ -311,3 +325,15 @@ class ManyToManyType(_RelationMixin, BuiltinFieldType):
         if not ids:
             raise self._filter_error("operator 'contains' needs a record id")
         return sa.and_(*(linked.where(junction.c.target_id == i).exists() for i in ids))
+
+    # -- JSON Schema -----------------------------------------------------------------
+
+    filter_text_operators = ()  # contains names a linked record by its id
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        if output:
+            return {"type": "array", "items": reference_output_schema()}
+        return {"type": ["array", "null"], "items": reference_input_schema()}
+
+    def filter_schema(self) -> dict[str, Any]:
+        return record_id_schema()

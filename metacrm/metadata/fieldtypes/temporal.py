@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from .base import Widgets
 from .common import BuiltinFieldType, options_schema
+from .json_schema import nullable
 
 _RANGE_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "isnull")
 UTC = dt.UTC
@@ -72,6 +73,14 @@ class DateType(BuiltinFieldType):
             return None
         return super().parse_import(_slashes_to_iso(str(text)))
 
+    # -- JSON Schema -----------------------------------------------------------------
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        return nullable(self.filter_schema())
+
+    def filter_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date"}
+
 
 class DateTimeField(ma.fields.AwareDateTime):
     default_error_messages = {"invalid": "not a valid date and time; use ISO 8601, e.g. 2026-11-22T09:30:00+08:00"}
@@ -121,3 +130,14 @@ class DateTimeType(BuiltinFieldType):
         if text is None or str(text).strip() == "":
             return None
         return super().parse_import(_slashes_to_iso(str(text)))
+
+    # -- JSON Schema -----------------------------------------------------------------
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        return {
+            **nullable(self.filter_schema()),
+            "description": "ISO 8601; returned in UTC. Without an offset, a written value is read as UTC.",
+        }
+
+    def filter_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time"}

@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .base import Widgets
 from .common import BuiltinFieldType, CleanString, icontains, istartswith, options_schema, skip_none
+from .json_schema import nullable
 
 _RANGE_OPERATORS = ("eq", "ne", "in", "contains", "startswith", "isnull", "lt", "lte", "gt", "gte")
 
@@ -89,6 +90,17 @@ class StringFieldType(BuiltinFieldType):
         if self.max_length_option and self.min_length and self.min_length > self.max_length:
             errors.append(("options.min_length", "must not be greater than options.max_length"))
         return errors
+
+    # -- JSON Schema -----------------------------------------------------------------
+
+    # What the JSON Schema of a value adds to "a string" (a format, a media type).
+    json_keywords: ClassVar[dict[str, Any]] = {}
+
+    def json_schema(self, *, output: bool) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
+        if not output and self.min_length:
+            schema["minLength"] = self.min_length
+        return nullable({**schema, **self.json_keywords})
 
 
 class TextType(StringFieldType):
@@ -207,6 +219,7 @@ class RichTextType(LongTextType):
     widgets = Widgets("widgets/rich_text.html")
     operators = ("contains", "isnull")
     CONVERTIBLE_TO = {}
+    json_keywords = {"contentMediaType": "text/html"}
 
     def marshmallow_field(self) -> ma.fields.Field:
         return _HtmlString(strip=False, allow_none=True, validate=_length_validators(0, self.max_length))
@@ -225,6 +238,7 @@ class EmailType(StringFieldType):
     max_length_default = 254
     operators = ("eq", "ne", "in", "contains", "startswith", "isnull")
     CONVERTIBLE_TO = {"text": "keeps every value; refused if a value is longer than the text field's max_length"}
+    json_keywords = {"format": "email"}
 
     def validators(self) -> list:
         return [skip_none(validate.Email(error="not a valid e-mail address"))]
@@ -278,6 +292,7 @@ class UrlType(StringFieldType):
     max_length_default = 2048
     operators = ("eq", "ne", "in", "contains", "startswith", "isnull")
     CONVERTIBLE_TO = {"text": "keeps every value; refused if a value is longer than the text field's max_length"}
+    json_keywords = {"format": "uri"}
 
     def validators(self) -> list:
         return [
@@ -365,3 +380,5 @@ class AutoNumberType(StringFieldType):
         if len(match["zeros"]) > AUTO_NUMBER_MAX_DIGITS:
             errors.append(("options.format", f"the placeholder may have at most {AUTO_NUMBER_MAX_DIGITS} zeros"))
         return errors
+
+    json_keywords = {"readOnly": True}  # the platform numbers records; a write never sets it

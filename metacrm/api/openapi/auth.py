@@ -1,0 +1,159 @@
+"""The account part of the OpenAPI document: API tokens, the signed-in
+user, the audit log, health, and this document itself.
+
+Depends on nothing but the shared schema pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .schemas import error_refs, json_content, ref
+
+
+class AccountSections:
+    """The auth, account, audit and health paths of
+    :class:`~metacrm.api.openapi.document.DocumentBuilder`."""
+
+    paths: dict[str, Any]
+    _path: Callable[..., str]  # RouteSections: a view's path, from its URL rule
+    _path_parameters: Callable[[str], list[dict]]  # RouteSections: a view's path parameters, from its URL rule
+
+    def _auth_paths(self) -> None:
+        tags = ["auth"]
+        self.paths[self._path("api_auth.create_token_with_password")] = {
+            "post": {
+                "tags": tags,
+                "operationId": "auth.exchangePassword",
+                "summary": "Exchange e-mail, password and tenant for an API token",
+                "security": [],
+                "requestBody": {"required": True, "content": json_content(ref("TokenRequest"))},
+                "responses": {
+                    "201": {"description": "A new token.", "content": json_content(ref("Token"))},
+                    **error_refs("400", "401", "413", "422", "429"),
+                },
+            }
+        }
+        self.paths[self._path("api_auth.me")] = {
+            "get": {
+                "tags": tags,
+                "operationId": "auth.me",
+                "summary": "The signed-in user and tenant",
+                "responses": {
+                    "200": {"description": "Who you are.", "content": json_content(ref("Me"))},
+                    **error_refs("401"),
+                },
+            }
+        }
+        self.paths[self._path("api_auth.list_tokens")] = {
+            "get": {
+                "tags": tags,
+                "operationId": "auth.listTokens",
+                "summary": "Your API tokens in this tenant (never their secret)",
+                "responses": {
+                    "200": {
+                        "description": "Tokens.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["data"],
+                                "properties": {"data": {"type": "array", "items": ref("TokenInfo")}},
+                            }
+                        ),
+                    },
+                    **error_refs("401"),
+                },
+            },
+            "post": {
+                "tags": tags,
+                "operationId": "auth.createToken",
+                "summary": "Create another API token for yourself",
+                "requestBody": {
+                    "required": True,
+                    "content": json_content({"type": "object", "properties": {"name": {"type": "string"}}}),
+                },
+                "responses": {
+                    "201": {"description": "A new token.", "content": json_content(ref("Token"))},
+                    **error_refs("400", "401", "413", "422"),
+                },
+            },
+        }
+        self.paths[self._path("api_auth.revoke_token")] = {
+            "parameters": self._path_parameters("api_auth.revoke_token"),
+            "delete": {
+                "tags": tags,
+                "operationId": "auth.revokeToken",
+                "summary": "Revoke one of your tokens",
+                "responses": {"204": {"description": "Revoked."}, **error_refs("401", "404")},
+            },
+        }
+        self.paths[self._path("api_auth.audit_log")] = {
+            "get": {
+                "tags": tags,
+                "operationId": "auth.auditLog",
+                "summary": "The tenant's audit log, newest first (tenant admins)",
+                "parameters": [
+                    {
+                        "name": "action",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "examples": {"record": {"value": "record.updated"}},
+                    },
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "description": "Entries older than this id.",
+                        "schema": {"type": "integer"},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "A page of entries.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["data", "next_cursor"],
+                                "properties": {
+                                    "data": {"type": "array", "items": ref("AuditEntry")},
+                                    "next_cursor": {"type": ["integer", "null"]},
+                                },
+                            }
+                        ),
+                    },
+                    **error_refs("401", "403"),
+                },
+            }
+        }
+        self.paths[self._path("api_auth.health")] = {
+            "get": {
+                "tags": tags,
+                "operationId": "auth.health",
+                "summary": "200 when the platform database answers (for load balancers)",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "Healthy.",
+                        "content": json_content(
+                            {"type": "object", "properties": {"status": {"const": "ok"}}, "required": ["status"]}
+                        ),
+                    }
+                },
+            }
+        }
+        self.paths[self._path("api_openapi.openapi_document")] = {
+            "get": {
+                "tags": tags,
+                "operationId": "auth.openapi",
+                "summary": "This document, for the signed-in tenant at its current metadata revision",
+                "responses": {
+                    "200": {"description": "An OpenAPI 3.1 document.", "content": json_content({"type": "object"})},
+                    **error_refs("401"),
+                },
+            }
+        }
