@@ -145,7 +145,7 @@ def _hidden_reference(typed, object_name: str) -> RuleError | None:
             readable = guard.permits("read", obj) and (name in guard.readable_fields(obj) or name in SYSTEM_FIELDS)
             if not readable:
                 return RuleError(f"unknown field {name!r} on {obj.api_name}", line=item.line, column=item.column)
-            target = obj.fields.get(name).options.get("target") if name in obj.fields else None
+            target = obj.fields[name].reference_target if name in obj.fields else None
             obj = model.object(target) if target else obj
     return None
 
@@ -239,7 +239,7 @@ def evaluate_expression():
     def related(path: tuple[str, ...]) -> Any:
         current_obj, current = obj, values
         for name in path[:-1]:
-            target_name = current_obj.fields[name].options.get("target")
+            target_name = current_obj.fields[name].reference_target
             if current.get(name) is None:
                 return None
             try:

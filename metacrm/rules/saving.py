@@ -276,7 +276,7 @@ class RelatedReader:
         field_type = obj.fields.get(lookup)
         if field_type is None or not field_type.is_lookup:
             return None
-        return self.model.object(field_type.options.get("target"))
+        return self.model.object(field_type.reference_target)
 
     def load(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Read every record the paths reach from ``records``."""
