@@ -15,6 +15,7 @@ import threading
 from metacrm.metadata.changes import MetadataService, current_revision, definitions_at
 from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry, registry_from_plugins
 from metacrm.metadata.guard import Guard
+from metacrm.metadata.kinds import KindRegistry, kinds_for
 from metacrm.metadata.physical import CompiledModel, compile_model
 from metacrm.metadata.saving import ordered
 from metacrm.metadata.store import RecordStore
@@ -35,6 +36,12 @@ def field_types(instance: Instance) -> FieldTypeRegistry:
                 registry = registry_from_plugins(instance.pm)
                 instance.caches["field_types"] = registry
     return registry
+
+
+def definition_kinds(instance: Instance) -> KindRegistry:
+    """The registry of definition kinds: those the ``register_definition_kinds``
+    hook returns, built-ins included (collected once per instance)."""
+    return kinds_for(instance.pm)
 
 
 def model_for(instance: Instance, binding: TenantBinding) -> CompiledModel:
@@ -84,4 +91,6 @@ def record_store(instance: Instance, binding: TenantBinding, guard: Guard, actor
 
 def metadata_service(instance: Instance, binding: TenantBinding, actor: audit.Actor) -> MetadataService:
     """The metadata service of ``binding`` with the instance's definition checks."""
-    return MetadataService(binding, field_types(instance), actor, checks=definition_checks(instance))
+    return MetadataService(
+        binding, field_types(instance), actor, checks=definition_checks(instance), kinds=definition_kinds(instance)
+    )
