@@ -242,3 +242,25 @@ def test_a_package_with_a_bad_document_or_an_unknown_file_changes_nothing(world,
     with pytest.raises(ValidationFailed, match="no definition kind is kept in dashbords.yaml"):
         apply_package(plugged, binding, typo, audit.SYSTEM)
     assert snapshot(plugged) == before
+
+
+# -- a plugin's kind in tenant export and import ------------------------------------------------
+
+
+def test_an_export_travels_with_its_plugin_kinds_and_needs_them_where_it_is_imported(client, admin, plugged, tmp_path):
+    from metacrm.metadata import transfer
+    from metacrm.platform.errors import BadRequest
+
+    board = {"label": "Main", "tiles": [{"field": "amount"}]}
+    client.put(f"{META}/objects/deal/dashboards/main", json=board, headers=admin)
+    transfer.export_tenant(plugged, "acme", tmp_path / "acme.zip")
+    copy = transfer.import_tenant(plugged, tmp_path / "acme.zip", "copy")
+    with metadata_service(plugged, copy, audit.SYSTEM).change("read") as tx:
+        assert tx.state.get("dashboard", "deal.main").document == {**board, "api_name": "main"}
+
+    plain = build_instance(plugged.config, load_entry_points=False)  # same database, no Dashboards plugin
+    try:
+        with pytest.raises(BadRequest, match="definition deal.main is a 'dashboard', a kind no plugin installed here"):
+            transfer.import_tenant(plain, tmp_path / "acme.zip", "other")
+    finally:
+        plain.dispose()
