@@ -20,7 +20,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
@@ -184,6 +184,11 @@ def registry_from_plugins(plugin_manager) -> KindRegistry:
     return registry
 
 
+@cache
+def _metadata_only() -> KindRegistry:
+    return KindRegistry(METADATA_KINDS)
+
+
 _registries: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -192,7 +197,7 @@ def kinds_for(plugin_manager) -> KindRegistry:
     collected once. Without a plugin manager (a field-type registry built
     from the built-in types alone), the metadata engine's own kinds."""
     if plugin_manager is None:
-        return KindRegistry(METADATA_KINDS)
+        return _metadata_only()
     registry = _registries.get(plugin_manager)
     if registry is None:
         registry = _registries[plugin_manager] = registry_from_plugins(plugin_manager)

@@ -131,15 +131,16 @@ def _object_without_derived(definition: dict) -> dict:
 
 
 def _object_kinds(kinds: KindRegistry, package: Package) -> list[DefinitionKind]:
-    """The kinds stored as is that the package's object files hold, in
-    registration order; a file no kind keeps is refused (a typo would
-    otherwise be skipped silently)."""
+    """The kinds stored as is that the package's object files may hold, in
+    registration order (fields, with their DDL, are applied first, apart);
+    a file no kind keeps is refused (a typo would otherwise be skipped
+    silently)."""
     for docs in package.objects.values():
         for collection in docs.collections:
             kind = kinds.by_collection(collection)
-            if kind is None or not kind.object_scoped or not (kind.stored_as_is or kind.name == "field"):
+            if kind is None or not kind.object_scoped or not kind.written_by_admins:
                 path = f"{docs.folder}/{collection}.yaml"
-                known = [k.collection for k in kinds.object_scoped() if k.collection]
+                known = [k.collection for k in kinds.object_scoped() if k.collection and k.written_by_admins]
                 raise ValidationFailed(
                     f"{path}: no definition kind is kept in {collection}.yaml; one of: {', '.join(known)}",
                     details={"file": path},
