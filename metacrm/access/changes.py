@@ -58,12 +58,17 @@ from metacrm.access.tables import (
     user_roles,
 )
 from metacrm.metadata.changes import ChangeSet, MetadataService
+from metacrm.metadata.kinds import DefinitionKind
 from metacrm.metadata.model import field_types
 from metacrm.metadata.physical import CompiledModel, compile_model
 from metacrm.platform import audit
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from metacrm.platform.instance import Instance
+
+# The policy mirror as a definition kind (registered by the access plugin):
+# tenant-wide, written only by PolicyChange.mirror, never by admins directly.
+POLICY_KIND = DefinitionKind(DEFINITION_KIND, "access policy")
 
 ROLE_MEMBERS = ("api_name", "label", "description", "parent_role", "inherits", "permissions")
 POOL_MEMBERS = ("api_name", "object", "label", "members", "admins", "claim_quota", "cooldown_days", "reclaim_days")

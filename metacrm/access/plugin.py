@@ -1,6 +1,7 @@
 """The access layer as a built-in plugin: its tenant tables (the Alembic
-branch ``access``), the standard roles of every new tenant and the daily
-job that returns overdue claimed records to their pools."""
+branch ``access``), the standard roles of every new tenant, the policy
+mirror's definition kind and the daily job that returns overdue claimed
+records to their pools."""
 
 from pathlib import Path
 
@@ -17,6 +18,12 @@ class AccessPlugin:
     def tenant_created(self, tenant, connection):
         """The standard roles, inside the transaction that creates the tenant."""
         seed_standard_roles(connection)
+
+    @hookimpl
+    def register_definition_kinds(self):
+        from metacrm.access.changes import POLICY_KIND
+
+        return [POLICY_KIND]
 
     @hookimpl
     def register_jobs(self):

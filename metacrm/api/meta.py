@@ -1,4 +1,9 @@
-"""``/api/v1/meta``: objects, fields, layouts, list views and revisions."""
+"""``/api/v1/meta``: objects, fields, layouts, list views and revisions.
+
+Layouts, list views and any other object-scoped definition kind with a
+``url`` (:mod:`metacrm.metadata.kinds`, a plugin's kinds included) share one
+set of routes, ``/objects/{object}/<url>[/{api_name}]``, added for the kinds
+the app's instance registers."""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from flask import Blueprint, jsonify, request
 
 from metacrm.api.requests import json_body
 from metacrm.metadata.definitions import scoped_key
+from metacrm.metadata.kinds import DefinitionKind
+from metacrm.metadata.model import definition_kinds
 from metacrm.platform.errors import NotFound, ValidationFailed
 from metacrm.plugins import context
 
@@ -24,11 +31,11 @@ def _object_payload(api_name: str, *, include_deleted: bool = False) -> dict:
     return {
         **item.document,
         "deleted_at": item.deleted_at.isoformat() if item.deleted_at else None,
-        "fields": [d.document for d in state.scoped("field", api_name)],
-        "layouts": [d.document for d in state.scoped("layout", api_name)],
-        "list_views": [d.document for d in state.scoped("list_view", api_name)],
-        "validation_rules": [d.document for d in state.scoped("validation_rule", api_name)],
-        "automations": [d.document for d in state.scoped("automation", api_name)],
+        **{
+            kind.collection: [d.document for d in state.scoped(kind.name, api_name)]
+            for kind in definition_kinds(context.instance()).object_scoped()
+            if kind.collection
+        },
     }
 
 
@@ -161,44 +168,61 @@ def restore_field(name, field):
     return jsonify(_field_payload(name, field))
 
 
-# -- layouts and list views -------------------------------------------------------------------
+# -- layouts, list views and other definitions of an object ------------------------------------
+# Routed by _add_definition_routes (below) for every kind with a url.
 
-SCOPED = {"layouts": "layout", "list-views": "list_view"}
+
+def _kind(collection: str) -> DefinitionKind:
+    return definition_kinds(context.instance()).by_url(collection)
 
 
-@blueprint.get("/objects/<name>/<any(layouts, 'list-views'):collection>")
 def list_scoped(name, collection):
     state = context.model().definitions
     if state.object(name) is None:
         raise NotFound(f"no object {name!r}")
-    return jsonify({"data": [d.document for d in state.scoped(SCOPED[collection], name)]})
+    return jsonify({"data": [d.document for d in state.scoped(_kind(collection).name, name)]})
 
 
-@blueprint.get("/objects/<name>/<any(layouts, 'list-views'):collection>/<item>")
 def get_scoped(name, collection, item):
-    definition = context.model().definitions.get(SCOPED[collection], scoped_key(name, item))
+    kind = _kind(collection)
+    definition = context.model().definitions.get(kind.name, scoped_key(name, item))
     if definition is None:
-        raise NotFound(f"no {SCOPED[collection].replace('_', ' ')} {item!r} on {name}")
+        raise NotFound(f"no {kind.label} {item!r} on {name}")
     return jsonify(definition.document)
 
 
-@blueprint.put("/objects/<name>/<any(layouts, 'list-views'):collection>/<item>")
 def put_scoped(name, collection, item):
     body = json_body()
     if body.setdefault("api_name", item) != item:
         raise ValidationFailed("api_name must match the URL", details={"fields": {"api_name": ["must match the URL"]}})
-    kind = SCOPED[collection]
-    with context.metadata_service().change(f"save {kind} {name}.{item}") as tx:
-        (tx.put_layout if kind == "layout" else tx.put_list_view)(name, body)
+    kind = _kind(collection)
+    with context.metadata_service().change(f"save {kind.name} {name}.{item}") as tx:
+        tx.put(kind.name, name, body)
     return jsonify(body)
 
 
-@blueprint.delete("/objects/<name>/<any(layouts, 'list-views'):collection>/<item>")
 def delete_scoped(name, collection, item):
-    kind = SCOPED[collection]
-    with context.metadata_service().change(f"delete {kind} {name}.{item}") as tx:
-        tx.delete_scoped(kind, name, item)
+    kind = _kind(collection)
+    with context.metadata_service().change(f"delete {kind.name} {name}.{item}") as tx:
+        tx.delete(kind.name, name, item)
     return "", 204
+
+
+@blueprint.record_once
+def _add_definition_routes(state) -> None:
+    """The routes above, for the url of every object-scoped kind the app's
+    instance registers (an ``any`` converter: other segments stay 404)."""
+    urls = [k.url for k in definition_kinds(state.app.extensions["metacrm"]).object_scoped() if k.url]
+    if not urls:
+        return
+    collection = "<any(" + ", ".join(u if u.isidentifier() else f"'{u}'" for u in urls) + "):collection>"
+    for rule, view, method in (
+        (f"/objects/<name>/{collection}", list_scoped, "GET"),
+        (f"/objects/<name>/{collection}/<item>", get_scoped, "GET"),
+        (f"/objects/<name>/{collection}/<item>", put_scoped, "PUT"),
+        (f"/objects/<name>/{collection}/<item>", delete_scoped, "DELETE"),
+    ):
+        state.add_url_rule(rule, view_func=view, methods=[method])
 
 
 # -- field types and revisions -----------------------------------------------------------------

@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify
 
 from metacrm.api.requests import json_body
-from metacrm.metadata import definitions as defs
 from metacrm.metadata.definitions import scoped_key
+from metacrm.metadata.kinds import KindScope
+from metacrm.metadata.model import definition_kinds
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.platform.errors import Conflict, NotFound, ValidationFailed
 from metacrm.plugins import context
@@ -57,7 +58,7 @@ def _save_rule(name: str, body: dict, *, creating: bool) -> dict:
     _require_object(name)
     document = {"active": True, **body}
     model = context.model()
-    defs.validate_validation_rule(name, document, model.definitions)
+    definition_kinds(context.instance()).get(KIND).validate(document, KindScope(model.definitions, name))
     if creating and model.definitions.get(KIND, scoped_key(name, document["api_name"])) is not None:
         raise Conflict(
             f"{name} already has a validation rule {document['api_name']!r}; PUT replaces it",

@@ -2,9 +2,11 @@
 
 ``with MetadataService(...).change("summary") as tx:`` opens ONE transaction
 on the tenant binding, locks the tenant's metadata head, and loads every
-definition. Each ``tx`` method validates its input (JSON Schema, then the live
-model), runs its DDL through :class:`~metacrm.metadata.ddl.SchemaEditor` and
-writes the definition. On leaving the block a new revision (who, when, the
+definition. Each ``tx`` method validates its input through its kind
+(:mod:`metacrm.metadata.kinds`: JSON Schema, then the live model), runs its
+DDL through :class:`~metacrm.metadata.ddl.SchemaEditor` and writes the
+definition; :meth:`ChangeSet.put` and :meth:`ChangeSet.delete` do so for any
+registered kind. On leaving the block a new revision (who, when, the
 before/after of every touched definition) is written, the head is bumped and
 an audit entry added — or, on any error, everything including the DDL rolls
 back and metadata, schema and data are exactly as before.
@@ -21,10 +23,10 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from metacrm.metadata import definitions as defs
 from metacrm.metadata.ddl import SchemaEditor
 from metacrm.metadata.definitions import Definition, DefinitionSet, scoped_key
 from metacrm.metadata.fieldtypes.conversion import convert_value
+from metacrm.metadata.kinds import KindRegistry, KindScope, kinds_for
 from metacrm.metadata.physical import bare_table, compile_model
 from metacrm.metadata.tables import meta_definitions, meta_head, meta_revisions
 from metacrm.platform import audit
@@ -55,10 +57,19 @@ def _state_of(item: Definition | None) -> dict | None:
 class ChangeSet:
     """The open transaction of one metadata change. Methods mirror the API."""
 
-    def __init__(self, conn: Connection, binding: TenantBinding, registry, state: DefinitionSet, revision: int):
+    def __init__(
+        self,
+        conn: Connection,
+        binding: TenantBinding,
+        registry,
+        state: DefinitionSet,
+        revision: int,
+        kinds: KindRegistry,
+    ):
         self.conn = conn
         self.binding = binding
         self.registry = registry
+        self.kinds = kinds
         self.state = state
         self.revision = revision  # the revision being written
         self.editor = SchemaEditor(conn, binding.schema)
@@ -102,14 +113,21 @@ class ChangeSet:
             raise NotFound(f"no field {api_name!r} on {object_api_name}")
         return item
 
+    def _validate(self, kind: str, object_api_name: str | None, document, *, creating: bool = False) -> None:
+        scope = KindScope(self.state, object_api_name, self.registry, creating)
+        self.kinds.get(kind).validate(document, scope)
+
     def write_definition(self, kind: str, key: str, document: dict) -> None:
-        """Store a definition of a kind that needs no DDL (e.g. a package record)."""
+        """Store a record of a kind the platform keeps for itself (one with no
+        schema: a package record, the access policy mirror)."""
+        if self.kinds.get(kind).written_by_admins:
+            raise ValueError(f"{kind} definitions are checked and written by put()")
         self._write(kind, key, document)
 
     # -- objects -------------------------------------------------------------------
 
     def create_object(self, document: dict, fields: list[dict] | None = None) -> dict:
-        defs.validate_object(document, self.state, creating=True, registry=self.registry)
+        self._validate("object", None, document, creating=True)
         document = copy.deepcopy(document)
         api_name = document["api_name"]
         document.setdefault("plural_label", document["label"])
@@ -132,7 +150,7 @@ class ChangeSet:
             document = {**document, "name_field": name_field}
             if not document["search_fields"] and name_field in {f["api_name"] for f in self.state.fields(api_name)}:
                 document["search_fields"] = [name_field]
-            defs.validate_object(document, self.state, creating=False, registry=self.registry)
+            self._validate("object", None, document)
             self._write("object", api_name, document)
         return self.state.object(api_name)
 
@@ -140,7 +158,7 @@ class ChangeSet:
         current = self._object(api_name)
         _refuse_immutable(current, patch)
         document = {**current, **patch}
-        defs.validate_object(document, self.state, creating=False, registry=self.registry)
+        self._validate("object", None, document)
         self._write("object", api_name, document)
         return document
 
@@ -177,15 +195,15 @@ class ChangeSet:
             raise Conflict(f"only an object in the recycle bin can be purged; delete {api_name} first")
         fields = [self.registry.bind(d.document) for d in self.state.scoped("field", api_name, include_deleted=True)]
         self.editor.drop_object(api_name, fields)
-        for kind in defs.OBJECT_SCOPED:
-            for definition in self.state.scoped(kind, api_name, include_deleted=True):
-                self._write(kind, definition.key, None)
+        for kind in self.kinds.object_scoped():
+            for definition in self.state.scoped(kind.name, api_name, include_deleted=True):
+                self._write(kind.name, definition.key, None)
         self._write("object", api_name, None)
 
     # -- fields ----------------------------------------------------------------------
 
     def add_field(self, object_api_name: str, document: dict) -> dict:
-        defs.validate_field(object_api_name, document, self.state, self.registry, creating=True)
+        self._validate("field", object_api_name, document, creating=True)
         document = normalized_field(document)
         field_type = self.registry.bind(document)
         self.editor.add_field(object_api_name, field_type)
@@ -198,7 +216,7 @@ class ChangeSet:
         current = self._field(object_api_name, api_name).document
         _refuse_immutable(current, patch)
         document = normalized_field({**current, **patch})
-        defs.validate_field(object_api_name, document, self.state, self.registry, creating=False)
+        self._validate("field", object_api_name, document)
         old, new = self.registry.bind(current), self.registry.bind(document)
         if old.name != new.name:
             self._convert(object_api_name, old, new, clear_unconvertible)
@@ -214,7 +232,7 @@ class ChangeSet:
         current = self._field(object_api_name, api_name).document
         _refuse_immutable(current, patch)
         document = normalized_field({**current, **patch})
-        defs.validate_field(object_api_name, document, self.state, self.registry, creating=False)
+        self._validate("field", object_api_name, document)
         old, new = self.registry.bind(current), self.registry.bind(document)
         if old.name == new.name:
             return {"from": old.name, "to": new.name}
@@ -253,47 +271,50 @@ class ChangeSet:
         self.editor.drop_field(object_api_name, self.registry.bind(item.document))
         self._write("field", item.key, None)
 
-    # -- layouts and list views --------------------------------------------------------
+    # -- any kind ----------------------------------------------------------------------------
+
+    def put(self, kind: str, object_api_name: str | None, document: dict) -> dict:
+        """Create or replace one definition of ``kind`` (``object_api_name``
+        is None for a tenant-wide kind): checked against the kind's schema
+        and the live definitions, then written the kind's way."""
+        definition_kind = self.kinds.get(kind)
+        if not definition_kind.written_by_admins:
+            raise ValueError(f"{kind} definitions are kept by the platform (write_definition)")
+        if definition_kind.put is not None:
+            return definition_kind.put(self, object_api_name, document)
+        if definition_kind.object_scoped:
+            self._object(object_api_name)
+        self._validate(kind, object_api_name, document)
+        self._write(kind, definition_kind.key(object_api_name, document["api_name"]), document)
+        return document
+
+    def delete(self, kind: str, object_api_name: str | None, api_name: str) -> None:
+        """Remove one definition of a kind stored as is (objects and fields
+        go to the recycle bin instead: :meth:`delete_object`, :meth:`delete_field`)."""
+        definition_kind = self.kinds.get(kind)
+        if not definition_kind.stored_as_is:
+            raise ValueError(f"{kind} definitions are not deleted by delete()")
+        key = definition_kind.key(object_api_name, api_name)
+        if self.state.get(kind, key) is None:
+            on = f" on {object_api_name}" if definition_kind.object_scoped else ""
+            raise NotFound(f"no {definition_kind.label} {api_name!r}{on}")
+        self._write(kind, key, None)
+
+    # The names the API, packages' callers and tests use for one kind.
 
     def put_layout(self, object_api_name: str, document: dict) -> dict:
-        self._object(object_api_name)
-        defs.validate_layout(object_api_name, document, self.state)
-        self._write("layout", scoped_key(object_api_name, document["api_name"]), document)
-        return document
+        return self.put("layout", object_api_name, document)
 
     def put_list_view(self, object_api_name: str, document: dict) -> dict:
-        self._object(object_api_name)
-        defs.validate_list_view(object_api_name, document, self.state)
-        self._write("list_view", scoped_key(object_api_name, document["api_name"]), document)
-        return document
+        return self.put("list_view", object_api_name, document)
 
     def put_validation_rule(self, object_api_name: str, document: dict) -> dict:
-        self._object(object_api_name)
-        defs.validate_validation_rule(object_api_name, document, self.state)
-        self._write("validation_rule", scoped_key(object_api_name, document["api_name"]), document)
-        return document
+        return self.put("validation_rule", object_api_name, document)
 
     def put_automation(self, object_api_name: str, document: dict) -> dict:
-        self._object(object_api_name)
-        defs.validate_automation(object_api_name, document, self.state)
-        self._write("automation", scoped_key(object_api_name, document["api_name"]), document)
-        return document
+        return self.put("automation", object_api_name, document)
 
-    def put_scoped(self, kind: str, object_api_name: str, document: dict) -> dict:
-        """Create or replace a layout, list view, validation rule or automation."""
-        put = {
-            "layout": self.put_layout,
-            "list_view": self.put_list_view,
-            "validation_rule": self.put_validation_rule,
-            "automation": self.put_automation,
-        }[kind]
-        return put(object_api_name, document)
-
-    def delete_scoped(self, kind: str, object_api_name: str, api_name: str) -> None:
-        key = scoped_key(object_api_name, api_name)
-        if self.state.get(kind, key) is None:
-            raise NotFound(f"no {kind.replace('_', ' ')} {api_name!r} on {object_api_name}")
-        self._write(kind, key, None)
+    delete_scoped = delete
 
     # -- type changes ---------------------------------------------------------------------
 
@@ -481,10 +502,14 @@ def _prefixed(exc: ValidationFailed, prefix: str) -> ValidationFailed:
 class MetadataService:
     """Opens metadata changes for one tenant, acting as one actor."""
 
-    def __init__(self, binding: TenantBinding, registry, actor: audit.Actor, *, checks=None):
+    def __init__(
+        self, binding: TenantBinding, registry, actor: audit.Actor, *, checks=None, kinds: KindRegistry | None = None
+    ):
         self.binding = binding
         self.registry = registry
         self.actor = actor
+        # The kinds of the instance whose field types these are, unless given.
+        self.kinds = kinds if kinds is not None else kinds_for(getattr(registry, "plugin_manager", None))
         # checks(definitions, model) -> [(kind, key, path, message)]: the
         # check_definitions hooks (formulas, rules that read the changed fields).
         self.checks = checks
@@ -496,7 +521,7 @@ class MetadataService:
             if conn.dialect.name == "postgresql":
                 head = head.with_for_update()
             revision = conn.execute(head).scalar_one() + 1
-            tx = ChangeSet(conn, self.binding, self.registry, load_definitions(conn), revision)
+            tx = ChangeSet(conn, self.binding, self.registry, load_definitions(conn), revision, self.kinds)
             yield tx
             if not tx.entries:
                 return
@@ -634,15 +659,17 @@ def _apply_target(tx: ChangeSet, target: DefinitionSet) -> None:
     for key, obj, name in fields:
         if live(current, "field", key) and not live(target, "field", key):
             tx.delete_field(obj, name)
-    # 5. layouts, list views, validation rules, automations
+    # 5. definitions stored as is: layouts, list views, validation rules, automations…
     for kind, key in keys:
+        if kind not in tx.kinds or not tx.kinds.get(kind).stored_as_is:
+            continue
         want, have = live(target, kind, key), live(current, kind, key)
-        if kind in defs.OBJECT_SCOPED and kind != "field" and want != have:
-            obj, name = key.split(".", 1)
-            if want and live(current, "object", obj):
-                tx.put_scoped(kind, obj, want)
+        if want != have:
+            obj, name = key.split(".", 1) if tx.kinds.get(kind).object_scoped else (None, key)
+            if want and (obj is None or live(current, "object", obj)):
+                tx.put(kind, obj, want)
             elif have:
-                tx.delete_scoped(kind, obj, name)
+                tx.delete(kind, obj, name)
     # 6. objects that must go (those pointing at each other go together)
     leaving = [
         key for kind, key in keys if kind == "object" and live(current, kind, key) and not live(target, kind, key)

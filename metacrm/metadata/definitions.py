@@ -2,11 +2,13 @@
 checks against the live model.
 
 A :class:`DefinitionSet` is the whole metadata state of a tenant (live and
-in-recycle-bin documents). Validation happens in two steps and reports every
-problem at once, each with the JSON path it points at: first the kind's
-Draft 2020-12 schema (plus, for fields, the type's options schema), then the
-live model (referenced objects and fields exist, names unique and not
-reserved, picklist values unique…).
+in-recycle-bin documents). Validation (run by each kind,
+:meth:`metacrm.metadata.kinds.DefinitionKind.validate`) happens in two steps
+and reports every problem at once, each with the JSON path it points at:
+first the kind's Draft 2020-12 schema (plus, for fields, the type's options
+schema), then the live model (referenced objects and fields exist, names
+unique and not reserved, picklist values unique…): the ``check_*``
+functions below, for the metadata engine's own kinds.
 """
 
 from __future__ import annotations
@@ -25,22 +27,16 @@ from jsonschema import Draft202012Validator
 from metacrm.metadata.reserved import SYSTEM_FIELDS, reserved_reason
 from metacrm.platform.errors import ValidationFailed
 
-KINDS = ("object", "field", "layout", "list_view", "validation_rule", "automation")
-# Kinds that belong to an object: their key is "<object>.<api_name>".
-OBJECT_SCOPED = ("field", "layout", "list_view", "validation_rule", "automation")
-
 
 @cache
 def schema_for(kind: str) -> dict:
+    """The JSON Schema file ``schemas/<kind>.json`` of this package, checked
+    to be a valid Draft 2020-12 schema. The kinds (:mod:`metacrm.metadata.kinds`)
+    load theirs with it; everything else asks the kind registry."""
     text = resources.files("metacrm.metadata").joinpath("schemas", f"{kind}.json").read_text(encoding="utf-8")
     schema = json.loads(text)
     Draft202012Validator.check_schema(schema)
     return schema
-
-
-@cache
-def _validator(kind: str) -> Draft202012Validator:
-    return Draft202012Validator(schema_for(kind), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def json_path(parts: Iterable[Any]) -> str:
@@ -137,7 +133,10 @@ def scoped_key(object_api_name: str, api_name: str) -> str:
     return f"{object_api_name}.{api_name}"
 
 
-# -- per-kind validation ---------------------------------------------------------
+# -- the checks of the metadata engine's kinds against the live definitions ---------
+# Each runs once the document passed its kind's schema (see
+# :mod:`metacrm.metadata.kinds`, which registers them) and adds its problems
+# to ``errors``; ``scope`` is a :class:`~metacrm.metadata.kinds.KindScope`.
 
 
 def _check_name(errors: DefinitionErrors, api_name: Any, kind: str = "field") -> None:
@@ -147,16 +146,14 @@ def _check_name(errors: DefinitionErrors, api_name: Any, kind: str = "field") ->
             errors.add("api_name", reason)
 
 
-def validate_object(document: Any, state: DefinitionSet, *, creating: bool, registry=None) -> None:
-    errors = DefinitionErrors()
-    errors.schema(_validator("object"), document)
-    errors.raise_if_any("object definition")
+def check_object(errors: DefinitionErrors, document: dict, scope) -> None:
+    state, registry = scope.state, scope.field_types
     api_name = document["api_name"]
     _check_name(errors, api_name, "object")
-    if creating and state.get("object", api_name, include_deleted=True):
+    if scope.creating and state.get("object", api_name, include_deleted=True):
         in_bin = not state.get("object", api_name)
         errors.add("api_name", f"an object {api_name!r} already exists" + (" in the recycle bin" if in_bin else ""))
-    if not creating:
+    if not scope.creating:
         fields = {f["api_name"]: f for f in state.fields(api_name)}
         name_field = document.get("name_field")
         if name_field and name_field not in fields:
@@ -171,19 +168,17 @@ def validate_object(document: Any, state: DefinitionSet, *, creating: bool, regi
                     f"search_fields[{i}]",
                     f"{name} is a {fields[name]['type']} field; only text-like fields are searched",
                 )
-    errors.raise_if_any("object definition")
 
 
-def validate_field(object_api_name: str, document: Any, state: DefinitionSet, registry, *, creating: bool) -> None:
-    errors = DefinitionErrors()
-    errors.schema(_validator("field"), document)
-    errors.raise_if_any("field definition")
+def check_field(errors: DefinitionErrors, document: dict, scope) -> None:
+    state, registry, object_api_name = scope.state, scope.field_types, scope.object_api_name
+    what = "field definition"
     if state.object(object_api_name) is None:
         errors.add("object", f"no object {object_api_name!r}")
-        errors.raise_if_any("field definition")
+        errors.raise_if_any(what)
     api_name = document["api_name"]
     _check_name(errors, api_name)
-    if creating and state.get("field", scoped_key(object_api_name, api_name), include_deleted=True):
+    if scope.creating and state.get("field", scoped_key(object_api_name, api_name), include_deleted=True):
         in_bin = not state.get("field", scoped_key(object_api_name, api_name))
         errors.add(
             "api_name",
@@ -192,10 +187,10 @@ def validate_field(object_api_name: str, document: Any, state: DefinitionSet, re
         )
     if document["type"] not in registry.names():
         errors.add("type", f"unknown field type {document['type']!r}; one of: {', '.join(sorted(registry.names()))}")
-        errors.raise_if_any("field definition")
+        errors.raise_if_any(what)
     field_type = registry.get(document["type"])
     errors.schema(Draft202012Validator(field_type.options_schema), document.get("options") or {}, ("options",))
-    errors.raise_if_any("field definition")
+    errors.raise_if_any(what)
     bound = registry.bind(document)
     for path, message in bound.validate_definition(state.object):
         errors.add(path, message)
@@ -207,13 +202,10 @@ def validate_field(object_api_name: str, document: Any, state: DefinitionSet, re
         errors.add("default_expression", "give either default or default_expression, not both")
     if document.get("unique") and not field_type.has_column:
         errors.add("unique", f"a {document['type']} field cannot be unique")
-    errors.raise_if_any("field definition")
 
 
-def validate_layout(object_api_name: str, document: Any, state: DefinitionSet) -> None:
-    errors = DefinitionErrors()
-    errors.schema(_validator("layout"), document)
-    errors.raise_if_any("layout")
+def check_layout(errors: DefinitionErrors, document: dict, scope) -> None:
+    state, object_api_name = scope.state, scope.object_api_name
     fields = {f["api_name"] for f in state.fields(object_api_name)}
     if state.object(object_api_name) is None:
         errors.add("object", f"no object {object_api_name!r}")
@@ -236,14 +228,11 @@ def validate_layout(object_api_name: str, document: Any, state: DefinitionSet) -
             for c, name in enumerate(related.get("columns") or []):
                 if name not in child_fields:
                     errors.add(f"related_lists[{r}].columns[{c}]", f"no field {name!r} on {child}")
-    errors.raise_if_any("layout")
 
 
-def validate_list_view(object_api_name: str, document: Any, state: DefinitionSet) -> None:
-    errors = DefinitionErrors()
-    errors.schema(_validator("list_view"), document)
-    errors.raise_if_any("list view")
-    fields = {f["api_name"] for f in state.fields(object_api_name)} | set(SYSTEM_FIELDS)
+def check_list_view(errors: DefinitionErrors, document: dict, scope) -> None:
+    object_api_name = scope.object_api_name
+    fields = {f["api_name"] for f in scope.state.fields(object_api_name)} | set(SYSTEM_FIELDS)
     for c, name in enumerate(document["columns"]):
         if name not in fields:
             errors.add(f"columns[{c}]", f"no field {name!r} on {object_api_name}")
@@ -253,24 +242,3 @@ def validate_list_view(object_api_name: str, document: Any, state: DefinitionSet
     for name in document.get("filters") or {}:
         if name not in fields:
             errors.add(f"filters.{name}", f"no field {name!r} on {object_api_name}")
-    errors.raise_if_any("list view")
-
-
-def validate_validation_rule(object_api_name: str, document: Any, state: DefinitionSet) -> None:
-    """The document's shape and the field it points at; the condition itself
-    is type-checked by the rule language (the ``check_definitions`` hook)."""
-    errors = DefinitionErrors()
-    errors.schema(_validator("validation_rule"), document)
-    errors.raise_if_any("validation rule")
-    fields = {f["api_name"] for f in state.fields(object_api_name)}
-    if document.get("field") and document["field"] not in fields:
-        errors.add("field", f"no field {document['field']!r} on {object_api_name}")
-    errors.raise_if_any("validation rule")
-
-
-def validate_automation(object_api_name: str, document: Any, state: DefinitionSet) -> None:
-    """The document's shape; the statement is parsed and type-checked by the
-    rule language (the ``check_definitions`` hook)."""
-    errors = DefinitionErrors()
-    errors.schema(_validator("automation"), document)
-    errors.raise_if_any("automation rule")

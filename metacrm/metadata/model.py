@@ -13,6 +13,7 @@ from __future__ import annotations
 from metacrm.metadata.changes import MetadataService, current_revision, definitions_at
 from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry, registry_from_plugins
 from metacrm.metadata.guard import Guard
+from metacrm.metadata.kinds import KindRegistry, kinds_for
 from metacrm.metadata.physical import CompiledModel, compile_model
 from metacrm.metadata.saving import ordered
 from metacrm.metadata.store import RecordStore
@@ -30,6 +31,12 @@ SAVE_STEPS: CacheSlot[tuple] = CacheSlot("save_steps")
 def field_types(instance: Instance) -> FieldTypeRegistry:
     """The registry of field types: built-ins plus those plugins register."""
     return instance.caches.get_or_build(FIELD_TYPES, lambda: registry_from_plugins(instance.pm))
+
+
+def definition_kinds(instance: Instance) -> KindRegistry:
+    """The registry of definition kinds: those the ``register_definition_kinds``
+    hook returns, built-ins included (collected once per instance)."""
+    return kinds_for(instance.pm)
 
 
 def model_for(instance: Instance, binding: TenantBinding) -> CompiledModel:
@@ -77,4 +84,6 @@ def record_store(instance: Instance, binding: TenantBinding, guard: Guard, actor
 
 def metadata_service(instance: Instance, binding: TenantBinding, actor: audit.Actor) -> MetadataService:
     """The metadata service of ``binding`` with the instance's definition checks."""
-    return MetadataService(binding, field_types(instance), actor, checks=definition_checks(instance))
+    return MetadataService(
+        binding, field_types(instance), actor, checks=definition_checks(instance), kinds=definition_kinds(instance)
+    )

@@ -1,5 +1,5 @@
 """The metadata engine as a built-in plugin: its tenant tables (an Alembic
-branch of their own) and the built-in field types."""
+branch of their own), its definition kinds and the built-in field types."""
 
 from pathlib import Path
 
@@ -11,6 +11,12 @@ class MetadataPlugin:
     @hookimpl
     def tenant_migration_locations(self):
         return [Path(__file__).parent / "migrations"]
+
+    @hookimpl
+    def register_definition_kinds(self):
+        from metacrm.metadata.kinds import METADATA_KINDS
+
+        return list(METADATA_KINDS)
 
     @hookimpl
     def register_jobs(self):

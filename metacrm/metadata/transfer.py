@@ -67,7 +67,8 @@ from sqlalchemy.engine import Connection
 from metacrm.metadata.changes import current_revision
 from metacrm.metadata.ddl import SchemaEditor
 from metacrm.metadata.fieldtypes.base import FieldType
-from metacrm.metadata.model import field_types
+from metacrm.metadata.kinds import KindRegistry
+from metacrm.metadata.model import definition_kinds, field_types
 from metacrm.metadata.physical import TABLE_PREFIX, table_name
 from metacrm.metadata.tables import meta_definitions, meta_head
 from metacrm.platform import audit, tenancy
@@ -499,7 +500,7 @@ def import_tenant(
             raise Conflict(
                 f"tenant {slug!r} already exists; import under another slug", details={"fields": {"slug": ["exists"]}}
             )
-        importer = _Importer(export, field_types(instance), actor, progress)
+        importer = _Importer(export, field_types(instance), definition_kinds(instance), actor, progress)
         try:
             return tenancy.create_tenant(
                 instance, slug, manifest["name"], actor=actor, progress=progress, populate=importer.populate
@@ -515,16 +516,18 @@ def import_tenant(
 
 
 class _Importer:
-    def __init__(self, export: ExportFile, registry, actor: audit.Actor, progress: Progress):
+    def __init__(self, export: ExportFile, registry, kinds: KindRegistry, actor: audit.Actor, progress: Progress):
         self.export = export
         self.manifest = export.manifest
         self.actor = actor
         self.progress = progress
         self.step = "reading definitions"
-        # Checked before anything is created: definitions, field types, tables.
-        self.objects, self.fields = self._plan(list(export.rows("meta_definitions")), registry)
+        # Checked before anything is created: definitions, their kinds, field types, tables.
+        self.objects, self.fields = self._plan(list(export.rows("meta_definitions")), registry, kinds)
 
-    def _plan(self, definitions: list[dict], registry) -> tuple[list[str], dict[str, list[FieldType]]]:
+    def _plan(
+        self, definitions: list[dict], registry, kinds: KindRegistry
+    ) -> tuple[list[str], dict[str, list[FieldType]]]:
         """Objects and, per object, its field types in physical column order."""
         tables = self.manifest["tables"]
         for i, d in enumerate(definitions):
@@ -535,6 +538,14 @@ class _Importer:
         objects = sorted(d["key"] for d in definitions if d["kind"] == "object")
         if set(objects) != set(self.manifest["objects"]):
             raise BadRequest(f"{self.export.label}: the manifest's objects differ from the object definitions")
+        for definition in definitions:
+            kind, key = definition["kind"], definition["key"]
+            if kind not in kinds:
+                raise BadRequest(
+                    f"{self.export.label}: definition {key} is a {kind!r}, a kind no plugin installed here provides"
+                )
+            if kinds.get(kind).object_scoped and key.split(".", 1)[0] not in objects:
+                raise BadRequest(f"{self.export.label}: {kinds.get(kind).label} {key} belongs to no object")
         fields: dict[str, list[FieldType]] = {name: [] for name in objects}
         junctions = set()
         for definition in definitions:
@@ -542,8 +553,6 @@ class _Importer:
                 continue
             key, document = definition["key"], definition["document"]
             object_name = key.split(".", 1)[0]
-            if object_name not in fields:
-                raise BadRequest(f"{self.export.label}: field {key} belongs to no object")
             field_type = _bind_field(registry, key, document, self.export.label)
             fields[object_name].append(field_type)
             junction = _junction(field_type, object_name)

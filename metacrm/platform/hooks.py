@@ -81,6 +81,21 @@ class HookSpecs:
         300, validation rules 400, after-save automations 600)."""
 
     @hookspec
+    def register_definition_kinds(self):
+        """Return a list of definition kinds
+        (``metacrm.metadata.kinds.DefinitionKind``: a name, a JSON Schema, a
+        check against the live definitions, a key per object or tenant-wide,
+        how a change writes it, its package file and meta API path) to add
+        to the kinds a tenant's metadata can hold.
+
+        Called once per instance, when its kind registry is first needed
+        (``metacrm.metadata.kinds.kinds_for``). A kind's name must be new: a
+        plugin cannot replace a built-in kind. Documents of the kind are then
+        validated and versioned by every metadata change, installed from
+        packages, served by the meta API and carried by tenant export and
+        import like the built-in ones (docs/plugins.md)."""
+
+    @hookspec
     def check_definitions(self, definitions, model):
         """Check the proposed metadata of a tenant before a change commits.
 

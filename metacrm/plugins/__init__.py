@@ -5,7 +5,9 @@ import-linter contract and ``tests/test_plugin_api.py`` keep it so).
 - Hooks: :data:`hookimpl` marks a hook implementation (the hooks are
   listed in :mod:`metacrm.platform.hooks`); :func:`create_plugin_manager`
   builds a manager with the installed plugins, e.g. to test an entry point.
-- Field types (``register_field_types``): subclass :class:`FieldType`.
+- Field types (``register_field_types``): subclass :class:`FieldType`; its
+  :class:`Widgets` name the Jinja macros the screens use.
+- Definition kinds (``register_definition_kinds``): :class:`DefinitionKind`.
 - Rule functions (``register_rule_functions``): :class:`Function` with its
   :class:`Param`\\ s, the :class:`RuleType` it returns (:data:`NUMBER`,
   :data:`TEXT`...), a type rule given a :class:`CallCheck` and a SQL form
@@ -35,7 +37,8 @@ layers (:mod:`metacrm.plugins.context`) live in this package too; they
 are the platform's, not the plugin API.
 """
 
-from metacrm.metadata.fieldtypes.base import FieldType
+from metacrm.metadata.fieldtypes.base import FieldType, Widgets
+from metacrm.metadata.kinds import DefinitionKind
 from metacrm.metadata.reserved import PLATFORM_RESERVED, reserved_reason
 from metacrm.metadata.saving import PendingSave, SaveContext, SaveStep
 from metacrm.platform.clock import utcnow
@@ -51,6 +54,8 @@ __all__ = [
     "hookimpl",
     "create_plugin_manager",
     "FieldType",
+    "Widgets",
+    "DefinitionKind",
     "Function",
     "Param",
     "CallCheck",

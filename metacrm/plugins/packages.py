@@ -9,7 +9,12 @@ A package is a folder::
     objects/<object>/list_views.yaml a list of list views       (optional)
     objects/<object>/validation_rules.yaml  a list of validation rules (optional)
     objects/<object>/automations.yaml       a list of automation rules (optional; docs/automation.md)
+    objects/<object>/<collection>.yaml      a list of any other object-scoped
+                                     definition kind, by its ``collection``
     access/pools.yaml                public pools (optional; docs/access.md)
+
+Which file holds which kind is the kind registry's (:mod:`metacrm.metadata.kinds`):
+a plugin that registers a kind can ship its definitions in packages too.
 
 Applying a package is idempotent: it compares each document with the
 tenant's live definition and changes only what differs, all in ONE metadata
@@ -27,7 +32,8 @@ from typing import Any
 import yaml
 
 from metacrm.metadata.changes import normalized_field
-from metacrm.metadata.model import metadata_service
+from metacrm.metadata.kinds import DefinitionKind, KindRegistry
+from metacrm.metadata.model import definition_kinds, metadata_service
 from metacrm.platform import audit
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.errors import NotFound, ValidationFailed
@@ -39,11 +45,13 @@ RELATION_TYPES = ("lookup", "master_detail", "many_to_many")
 @dataclass
 class ObjectDocuments:
     definition: dict
-    fields: list[dict] = field(default_factory=list)
-    layouts: list[dict] = field(default_factory=list)
-    list_views: list[dict] = field(default_factory=list)
-    validation_rules: list[dict] = field(default_factory=list)
-    automations: list[dict] = field(default_factory=list)
+    # objects/<object>/<collection>.yaml → its list of documents ("fields", "layouts"…)
+    collections: dict[str, list] = field(default_factory=dict)
+    folder: Path | None = None
+
+    @property
+    def fields(self) -> list[dict]:
+        return self.collections.get("fields", [])
 
 
 @dataclass
@@ -78,14 +86,10 @@ def load_package(path: Path) -> Package:
         definition = _read_yaml(folder / "object.yaml", None)
         if not isinstance(definition, dict):
             raise ValidationFailed(f"{folder}/object.yaml must hold an object definition")
-        documents = ObjectDocuments(
-            definition,
-            _read_yaml(folder / "fields.yaml", []),
-            _read_yaml(folder / "layouts.yaml", []),
-            _read_yaml(folder / "list_views.yaml", []),
-            validation_rules=_read_yaml(folder / "validation_rules.yaml", []),
-            automations=_read_yaml(folder / "automations.yaml", []),
-        )
+        collections = {
+            file.stem: _read_yaml(file, []) for file in sorted(folder.glob("*.yaml")) if file.name != "object.yaml"
+        }
+        documents = ObjectDocuments(definition, collections, folder)
         objects[definition.get("api_name", folder.name)] = documents
     return Package(
         str(manifest["name"]),
@@ -126,11 +130,30 @@ def _object_without_derived(definition: dict) -> dict:
     return {k: v for k, v in definition.items() if k not in ("name_field", "search_fields")}
 
 
+def _object_kinds(kinds: KindRegistry, package: Package) -> list[DefinitionKind]:
+    """The kinds stored as is that the package's object files may hold, in
+    registration order (fields, with their DDL, are applied first, apart);
+    a file no kind keeps is refused (a typo would otherwise be skipped
+    silently)."""
+    for docs in package.objects.values():
+        for collection in docs.collections:
+            kind = kinds.by_collection(collection)
+            if kind is None or not kind.object_scoped or not kind.written_by_admins:
+                path = f"{docs.folder}/{collection}.yaml"
+                known = [k.collection for k in kinds.object_scoped() if k.collection and k.written_by_admins]
+                raise ValidationFailed(
+                    f"{path}: no definition kind is kept in {collection}.yaml; one of: {', '.join(known)}",
+                    details={"file": path},
+                )
+    return [kind for kind in kinds.object_scoped() if kind.stored_as_is and kind.collection]
+
+
 def apply_package(instance: Instance, binding: TenantBinding, package: Package, actor: audit.Actor) -> dict:
     """Bring the tenant's definitions in line with ``package``. Returns counts
     of created / updated / unchanged definitions and the revision (None if
     nothing changed)."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
+    object_kinds = _object_kinds(definition_kinds(instance), package)
     service = metadata_service(instance, binding, actor)
     with service.change(f"install package {package.name} {package.version}") as tx:
         state = tx.state
@@ -152,36 +175,24 @@ def apply_package(instance: Instance, binding: TenantBinding, package: Package, 
                 if api_name in new_objects and document.get("type") not in RELATION_TYPES:
                     continue  # created with its object just now
                 current = state.field(api_name, document.get("api_name", ""))
-                if current is None:
-                    tx.add_field(api_name, document)
-                    count(True, created=True)
-                elif normalized_field(document) != current:
-                    tx.update_field(
-                        api_name,
-                        document["api_name"],
-                        {k: v for k, v in normalized_field(document).items() if k != "api_name"},
-                    )
-                    count(True)
+                if current is None or normalized_field(document) != current:
+                    tx.put("field", api_name, normalized_field(document) if current else document)
+                    count(True, created=current is None)
                 else:
                     count(False)
-        # 3. object documents (name field, search fields), layouts, list views
+        # 3. object documents (name field, search fields), then layouts, list views, rules…
         for api_name, docs in package.objects.items():
             current = state.object(api_name)
             if current is None:
                 raise NotFound(f"object {api_name} is in the recycle bin: restore it before installing {package.name}")
             wanted = {**current, **copy.deepcopy(docs.definition)}
             if current != wanted:
-                tx.update_object(api_name, {k: v for k, v in wanted.items() if k != "api_name"})
-            for kind, documents, put in (
-                ("layout", docs.layouts, tx.put_layout),
-                ("list_view", docs.list_views, tx.put_list_view),
-                ("validation_rule", docs.validation_rules, tx.put_validation_rule),
-                ("automation", docs.automations, tx.put_automation),
-            ):
-                for document in documents:
-                    existing = state.get(kind, f"{api_name}.{document.get('api_name')}")
+                tx.put("object", None, wanted)
+            for kind in object_kinds:
+                for document in docs.collections.get(kind.collection, []):
+                    existing = state.get(kind.name, kind.key(api_name, document.get("api_name")))
                     if existing is None or existing.document != document:
-                        put(api_name, document)
+                        tx.put(kind.name, api_name, document)
                         count(True, created=existing is None)
                     else:
                         count(False)

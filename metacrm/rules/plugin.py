@@ -1,6 +1,8 @@
 """The rule language as a built-in plugin: it contributes to the metadata
 engine exactly as a third-party plugin would (DESIGN.md §2) —
 
+* :mod:`metacrm.rules.kinds`: validation rules and automations as
+  definition kinds;
 * :mod:`metacrm.rules.fieldtypes`: the formula and roll-up field types;
 * :mod:`metacrm.rules.saving`: default-value expressions, layout conditions
   and validation rules as save-pipeline steps;
@@ -16,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from metacrm.platform.hooks import hookimpl
-from metacrm.rules import automation, fieldtypes, saving
+from metacrm.rules import automation, fieldtypes, kinds, saving
 
 
 class RulesPlugin:
@@ -27,6 +29,10 @@ class RulesPlugin:
     @hookimpl
     def register_field_types(self):
         return list(fieldtypes.FIELD_TYPES)
+
+    @hookimpl
+    def register_definition_kinds(self):
+        return list(kinds.KINDS)
 
     @hookimpl
     def register_save_steps(self):
