@@ -29,11 +29,12 @@ from metacrm.platform.errors import ValidationFailed
 
 
 @cache
-def schema_for(kind: str) -> dict:
-    """The JSON Schema file ``schemas/<kind>.json`` of this package, checked
-    to be a valid Draft 2020-12 schema. The kinds (:mod:`metacrm.metadata.kinds`)
-    load theirs with it; everything else asks the kind registry."""
-    text = resources.files("metacrm.metadata").joinpath("schemas", f"{kind}.json").read_text(encoding="utf-8")
+def schema_for(kind: str, package: str = "metacrm.metadata") -> dict:
+    """The JSON Schema file ``schemas/<kind>.json`` of ``package`` (the layer
+    that owns the kind), checked to be a valid Draft 2020-12 schema. The
+    kinds (:mod:`metacrm.metadata.kinds`, :mod:`metacrm.rules.kinds`) load
+    theirs with it; everything else asks the kind registry."""
+    text = resources.files(package).joinpath("schemas", f"{kind}.json").read_text(encoding="utf-8")
     schema = json.loads(text)
     Draft202012Validator.check_schema(schema)
     return schema

@@ -24,7 +24,7 @@ def check_validation_rule(errors: DefinitionErrors, document: dict, scope: KindS
 VALIDATION_RULE = DefinitionKind(
     "validation_rule",
     "validation rule",
-    schema=schema_for("validation_rule"),
+    schema=schema_for("validation_rule", "metacrm.rules"),
     check=check_validation_rule,
     object_scoped=True,
     collection="validation_rules",
@@ -32,7 +32,7 @@ VALIDATION_RULE = DefinitionKind(
 AUTOMATION = DefinitionKind(
     "automation",
     "automation",
-    schema=schema_for("automation"),
+    schema=schema_for("automation", "metacrm.rules"),
     object_scoped=True,
     collection="automations",
     document_label="automation rule",

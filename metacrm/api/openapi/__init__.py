@@ -6,7 +6,7 @@ Each object of the tenant gets its record schemas and concrete paths under
 fields and operators (:mod:`.records`; each field type answers its value's
 JSON Schema). The metadata, rules and automation endpoints
 (:mod:`.meta`) and the token and account endpoints (:mod:`.auth`) are
-described once, with the JSON Schemas of ``metacrm/metadata/schemas`` as
+described once, with the definition kinds' JSON Schemas as
 their request bodies; :mod:`.schemas` holds what they share. Any other
 ``/api/`` route of the app (a plugin's blueprint, a part of the API not
 described in detail) is described from its URL rule and its view's

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, current_app
 
 from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry
+from metacrm.metadata.kinds import kinds_for
 from metacrm.metadata.physical import CompiledModel
 from metacrm.platform.caches import CacheSlot
 from metacrm.platform.web import current_tenant
@@ -76,6 +77,7 @@ class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, Route
         self.path_rules: dict[str, str] = {}
         self.tenant_name = tenant_name
         self.registry = registry
+        self.kinds = kinds_for(getattr(registry, "plugin_manager", None))
         self.cookie_name = cookie_name
         self.schemas: dict[str, Any] = {}
         self.parameters: dict[str, Any] = {}
@@ -103,7 +105,7 @@ class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, Route
     # -- whole document -----------------------------------------------------------------
 
     def build(self) -> dict:
-        self.schemas.update(fixed_schemas(self.registry))
+        self.schemas.update(fixed_schemas(self.registry, self.kinds))
         self._auth_paths()
         self._meta_paths()
         self._rules_paths()

@@ -2,8 +2,8 @@
 (objects, fields, layouts, list views, field types, revisions and
 rollback), validation rules and the rule-language endpoints, automation
 rules with their run log, and notifications. Request and response bodies
-are the definition schemas of ``metacrm/metadata/schemas`` (read through
-:func:`~metacrm.metadata.definitions.schema_for`). The summaries of the
+are the definition kinds' own schemas (the kind registry,
+:mod:`metacrm.metadata.kinds`). The summaries of the
 rules and automation operations are their views' docstrings.
 
 Depends on the metadata layer and the rule uses of ``metacrm.rules``.
@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from metacrm.metadata.definitions import schema_for
 from metacrm.metadata.fieldtypes.json_schema import record_id_schema
 from metacrm.rules.saving import USES
 
@@ -349,7 +348,7 @@ class DefinitionSections:
     def _rules_paths(self) -> None:
         """Validation rules and the rule-language endpoints (metacrm/api/rules.py)."""
         tags = ["rules"]
-        rule = inline_local_refs(schema_for("validation_rule"))
+        rule = inline_local_refs(self.kinds.get("validation_rule").schema)
         self.schemas["ValidationRule"] = rule
         obj_param = [{"$ref": "#/components/parameters/objectName"}]
         admin = "Tenant admins only (403 otherwise). Makes a new metadata revision."
@@ -508,7 +507,7 @@ class DefinitionSections:
         tags = ["automation"]
         api_name = {"type": "string", "pattern": API_NAME_PATTERN}
         automation = with_properties(
-            inline_local_refs(schema_for("automation")),
+            inline_local_refs(self.kinds.get("automation").schema),
             {"object": {**api_name, "description": "The object the rule belongs to."}},
             required=False,
         )

@@ -1,7 +1,7 @@
 """Schema pieces every part of the OpenAPI document uses: small helpers
 (references, JSON content, names), the error responses, the parameters
 shared by many paths, and the fixed schemas of the metadata, token and
-account endpoints (the definition schemas of ``metacrm/metadata/schemas``
+account endpoints (the definition kinds' schemas
 made self-contained).
 
 Depends on the metadata layer only.
@@ -12,9 +12,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from metacrm.metadata.definitions import schema_for
 from metacrm.metadata.fieldtypes.json_schema import record_id_schema
 from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry
+from metacrm.metadata.kinds import KindRegistry
 
 API_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 
@@ -64,7 +64,7 @@ def pascal(api_name: str) -> str:
 
 
 def inline_local_refs(schema: dict) -> dict:
-    """A definition schema from ``metacrm/metadata/schemas`` made
+    """A definition kind's schema made
     self-contained: its ``#/$defs/…`` references replaced by their targets,
     ``$schema``/``$id``/``$defs`` dropped (inside the OpenAPI document a
     ``#`` reference would point at the document's root)."""
@@ -180,19 +180,18 @@ def shared_parameters() -> dict:
     }
 
 
-def fixed_schemas(registry: FieldTypeRegistry) -> dict:
+def fixed_schemas(registry: FieldTypeRegistry, kinds: KindRegistry) -> dict:
     """The schemas of the metadata, token and account endpoints (named in
-    :data:`FIXED_SCHEMA_NAMES`); definition schemas come from
-    ``metacrm/metadata/schemas`` through :func:`schema_for`."""
-    obj_def = inline_local_refs(schema_for("object"))
-    field_def = inline_local_refs(schema_for("field"))
+    :data:`FIXED_SCHEMA_NAMES`); definition schemas are the kinds' own."""
+    obj_def = inline_local_refs(kinds.get("object").schema)
+    field_def = inline_local_refs(kinds.get("field").schema)
     field_def["properties"]["type"] = {
         "type": "string",
         "enum": registry.names(),
         "description": "The field type; see GET /api/v1/meta/field-types.",
     }
-    layout_def = inline_local_refs(schema_for("layout"))
-    list_view_def = inline_local_refs(schema_for("list_view"))
+    layout_def = inline_local_refs(kinds.get("layout").schema)
+    list_view_def = inline_local_refs(kinds.get("list_view").schema)
     deleted_at = {"type": ["string", "null"], "format": "date-time", "description": "Set while in the recycle bin."}
     return {
         "Error": {
