@@ -59,7 +59,7 @@ from metacrm.access.tables import (
 )
 from metacrm.metadata.changes import ChangeSet, MetadataService
 from metacrm.metadata.kinds import DefinitionKind
-from metacrm.metadata.model import field_types
+from metacrm.metadata.model import definition_kinds, field_types
 from metacrm.metadata.physical import CompiledModel, compile_model
 from metacrm.platform import audit
 from metacrm.platform.database import TenantBinding
@@ -524,7 +524,9 @@ class AccessChanges:
         if self.held is not None and self.policy is not None:
             protected = self.policy.closure(self.held)
             below = self.policy.below(self.held)
-        service = MetadataService(self.binding, field_types(self.instance), self.actor)
+        service = MetadataService(
+            self.binding, field_types(self.instance), self.actor, kinds=definition_kinds(self.instance)
+        )
         with service.change(summary) as tx:
             change = PolicyChange(tx, self.binding.slug, protected, below)
             yield change

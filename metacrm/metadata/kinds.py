@@ -17,7 +17,6 @@ meta API and tenant import all ask that registry.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -189,19 +188,14 @@ def _metadata_only() -> KindRegistry:
     return KindRegistry(METADATA_KINDS)
 
 
-_registries: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def kinds_for(plugin_manager) -> KindRegistry:
-    """The definition kinds of the instance whose plugin manager this is,
-    collected once. Without a plugin manager (a field-type registry built
-    from the built-in types alone), the metadata engine's own kinds."""
+    """The definition kinds of a plugin manager's plugins, collected anew
+    (the instance keeps its own in ``metadata.model.definition_kinds``).
+    Without a plugin manager (a field-type registry built from the built-in
+    types alone), the metadata engine's own kinds."""
     if plugin_manager is None:
         return _metadata_only()
-    registry = _registries.get(plugin_manager)
-    if registry is None:
-        registry = _registries[plugin_manager] = registry_from_plugins(plugin_manager)
-    return registry
+    return registry_from_plugins(plugin_manager)
 
 
 # -- the metadata engine's own kinds --------------------------------------------------

@@ -26,6 +26,7 @@ FIELD_TYPES: CacheSlot[FieldTypeRegistry] = CacheSlot("field_types")
 # Tenant slug -> its compiled model at the last revision asked for.
 MODELS: CacheSlot[dict[str, CompiledModel]] = CacheSlot("models")
 SAVE_STEPS: CacheSlot[tuple] = CacheSlot("save_steps")
+DEFINITION_KINDS: CacheSlot[KindRegistry] = CacheSlot("definition_kinds")
 
 
 def field_types(instance: Instance) -> FieldTypeRegistry:
@@ -36,7 +37,7 @@ def field_types(instance: Instance) -> FieldTypeRegistry:
 def definition_kinds(instance: Instance) -> KindRegistry:
     """The registry of definition kinds: those the ``register_definition_kinds``
     hook returns, built-ins included (collected once per instance)."""
-    return kinds_for(instance.pm)
+    return instance.caches.get_or_build(DEFINITION_KINDS, lambda: kinds_for(instance.pm))
 
 
 def model_for(instance: Instance, binding: TenantBinding) -> CompiledModel:

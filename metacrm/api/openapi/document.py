@@ -16,7 +16,8 @@ from typing import Any
 from flask import Blueprint, current_app
 
 from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry
-from metacrm.metadata.kinds import kinds_for
+from metacrm.metadata.kinds import KindRegistry, kinds_for
+from metacrm.metadata.model import definition_kinds
 from metacrm.metadata.physical import CompiledModel
 from metacrm.platform.caches import CacheSlot
 from metacrm.platform.web import current_tenant
@@ -47,6 +48,7 @@ def openapi_document():
             model,
             tenant_name=tenant.name,
             registry=context.field_types(),
+            kinds=definition_kinds(context.instance()),
             cookie_name=current_app.config.get("SESSION_COOKIE_NAME") or "session",
             routes=api_routes(current_app),
         ).build()
@@ -67,6 +69,7 @@ class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, Route
         *,
         tenant_name: str,
         registry: FieldTypeRegistry,
+        kinds: KindRegistry | None = None,
         cookie_name: str,
         routes: list[Route],
     ):
@@ -77,7 +80,7 @@ class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, Route
         self.path_rules: dict[str, str] = {}
         self.tenant_name = tenant_name
         self.registry = registry
-        self.kinds = kinds_for(getattr(registry, "plugin_manager", None))
+        self.kinds = kinds or kinds_for(getattr(registry, "plugin_manager", None))
         self.cookie_name = cookie_name
         self.schemas: dict[str, Any] = {}
         self.parameters: dict[str, Any] = {}
