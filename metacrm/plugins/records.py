@@ -174,8 +174,24 @@ def _with_view(request: ListRequest, view: dict) -> ListRequest:
 
 def related_page(store: RecordStore, object_name: str, record_id: Any, field: str, request: ListRequest) -> Page:
     """One page of the records related to a record through ``field`` (see
-    ``RecordStore.related``); ``deleted``, ``where`` and ``view`` do not apply."""
-    return store.related(object_name, record_id, field, **request.query_arguments())
+    ``RecordStore.related``), ``where=`` applied to them as on their own list;
+    ``deleted`` and ``view`` do not apply."""
+    extra_where = None
+    related = _related_object(store, object_name, field)
+    if request.where and related is not None:
+        guard = store.guard
+        readable = guard.readable_fields(store.object(related))
+        extra_where = where_clause(store.model, related, request.where, readable, guard.user_globals)
+    return store.related(object_name, record_id, field, **request.query_arguments(), extra_where=extra_where)
+
+
+def _related_object(store: RecordStore, object_name: str, field: str) -> str | None:
+    """The object whose records ``field`` relates (None if it names no
+    relation: the store answers that with its own 404)."""
+    if "." in field:
+        return field.split(".", 1)[0] if store.model.object(field.split(".", 1)[0]) else None
+    field_type = store.object(object_name).fields.get(field)
+    return field_type.reference_target if field_type is not None and field_type.is_reference else None
 
 
 def page_body(page: Page) -> dict:

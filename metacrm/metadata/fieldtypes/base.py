@@ -218,6 +218,8 @@ class FieldType:
             return column.is_(None) if coerced is None else column == coerced
         if op == "ne":
             return column.is_not(None) if coerced is None else sa.or_(column != coerced, column.is_(None))
+        if coerced is None:  # an empty value: only equality can mean "is blank"
+            raise self._filter_error(f"operator {op!r} needs a value")
         if op in ("lt", "lte", "gt", "gte"):
             comparisons = {"lt": column < coerced, "lte": column <= coerced, "gt": column > coerced}
             return comparisons.get(op, column >= coerced)

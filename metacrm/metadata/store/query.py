@@ -118,7 +118,7 @@ class Queries(StoreCore):
             raise ValidationFailed(
                 f"unknown fields: {', '.join(unknown)}", details={"fields": {f: ["no such field"] for f in unknown}}
             )
-        return [f for f in fields if f in obj.fields]
+        return list(dict.fromkeys(f for f in fields if f in obj.fields))  # a field named twice is read once
 
     def get(
         self,
@@ -198,7 +198,9 @@ class Queries(StoreCore):
         """Records related to one record. ``field_name`` is a lookup or
         many-to-many field of ``object_name`` (the records it points to), or
         ``<object>.<field>`` naming a lookup of another object that points
-        here (the record's related list, e.g. ``contact.account``)."""
+        here (the record's related list, e.g. ``contact.account``).
+        ``extra_where`` narrows the related records further."""
+        narrow = query.pop("extra_where", None)
         obj = self.object(object_name)
         if "." in field_name:
             child_name, child_field = field_name.split(".", 1)
@@ -207,7 +209,9 @@ class Queries(StoreCore):
             if field_type is None or not field_type.is_lookup or field_type.reference_target != obj.api_name:
                 raise NotFound(f"{child_name}.{child_field} is no lookup to {object_name}")
             record = self.get(object_name, record_id, fields=[])
-            return self.query(child_name, extra_where=child.table.c[child_field] == record["id"], **query)
+            return self.query(
+                child_name, extra_where=_both(child.table.c[child_field] == record["id"], narrow), **query
+            )
         field_type = obj.fields.get(field_name)
         if field_type is None or not field_type.is_reference:
             raise NotFound(f"{object_name} has no relation {field_name!r}")
@@ -219,7 +223,7 @@ class Queries(StoreCore):
         else:
             value = record.get(field_name)
             ids = [value["id"]] if value else []
-        return self.query(target.api_name, extra_where=target.table.c.id.in_(ids), **query)
+        return self.query(target.api_name, extra_where=_both(target.table.c.id.in_(ids), narrow), **query)
 
     def _filter(self, obj: CompiledObject, name: str, op: str, value: Any):
         field_type = self._field_type(obj, name)
@@ -247,6 +251,7 @@ class Queries(StoreCore):
 
     def _sort_keys(self, obj: CompiledObject, sort: str | None) -> list[tuple]:
         keys = []
+        id_desc = False
         for part in (sort or "").split(","):
             part = part.strip()
             if not part:
@@ -260,9 +265,11 @@ class Queries(StoreCore):
                 )
             if not field_type.sortable or not (field_type.has_column or field_type.computed):
                 raise ValidationFailed(f"cannot sort on {name!r}", details={"fields": {name: ["is not sortable"]}})
-            if name != "id":
-                keys.append((self._column(obj, name), desc, field_type))
-        keys.append((obj.table.c.id, False, None))  # the tie-breaker
+            if name == "id":  # unique: nothing after it can order further
+                id_desc = desc
+                break
+            keys.append((self._column(obj, name), desc, field_type))
+        keys.append((obj.table.c.id, id_desc, None))  # the tie-breaker, or the sort itself
         return keys
 
     def _after(self, keys: list[tuple], values: list[Any]):
@@ -280,7 +287,7 @@ class Queries(StoreCore):
                 # A bound parameter: SQLAlchemy refuses "column < True" with a bare boolean.
                 value = sa.literal(value, column.type)
             if field_type is None:  # the id tie-breaker
-                after = column > value
+                after = column < value if desc else column > value
             elif value is None:
                 after = column.is_not(None) if desc else sa.false()
             elif desc:
@@ -290,6 +297,10 @@ class Queries(StoreCore):
             clauses.append(sa.and_(*equal_so_far, after))
             equal_so_far.append(column.is_(None) if value is None else column == value)
         return sa.or_(*clauses)
+
+
+def _both(clause, narrow):
+    return clause if narrow is None else sa.and_(clause, narrow)
 
 
 def _limit(limit: Any) -> int:
@@ -309,8 +320,8 @@ def _limit(limit: Any) -> int:
 
 
 def _order(column, desc: bool):
-    if column.key == "id":
-        return column.asc()
+    if column.key == "id":  # never null
+        return column.desc() if desc else column.asc()
     return column.desc().nulls_first() if desc else column.asc().nulls_last()
 
 
@@ -327,8 +338,14 @@ def _decode_cursor(cursor: str, size: int) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the cursor is malformed; start again from the first page") from None
-    if not isinstance(values, list) or len(values) != size or not isinstance(values[-1], int):
+    scalar = (str, int, float, bool, type(None))
+    if (
+        not isinstance(values, list)
+        or len(values) != size
+        or not all(isinstance(v, scalar) for v in values)
+        or not isinstance(values[-1], int)
+    ):
         raise BadRequest("the cursor does not fit this sort; start again from the first page")
     return values

@@ -100,40 +100,57 @@ class Writes(Queries):
                 self._check_required(ctx.obj, save)
         if any(save.action != "delete" for save in saves):
             errors = {s.index: s.errors for s in saves if s.errors}
-            self._check_references(ctx.conn, ctx.obj, [(s.values, s.many) for s in saves], errors)
+            self._check_references(ctx.conn, ctx.obj, [s for s in saves if s.action != "delete"], errors)
         else:
             errors = {s.index: s.errors for s in saves if s.errors}
         _raise_row_errors(errors, single)
 
-    def _check_references(
-        self, conn: Connection, obj: CompiledObject, rows: list[tuple[dict, dict]], errors: dict[int, dict]
-    ) -> None:
-        """Every lookup and many-to-many id must name a live record of the target."""
+    def _check_references(self, conn: Connection, obj: CompiledObject, saves: list[PendingSave], errors: dict) -> None:
+        """Every lookup and many-to-many id must name a live record of the
+        target that the user may read: a record outside their read scope is
+        refused exactly like one that does not exist, so a link is never an
+        existence or name oracle. A link the record already has is kept
+        without asking (editing a record never needs its links re-read)."""
         wanted: dict[str, set[int]] = {}
-        for values, many in rows:
-            for name, value in [*values.items(), *((n, v) for n, vs in many.items() for v in vs)]:
+        new_links: list[tuple[PendingSave, str, int]] = []
+        for save in saves:
+            linked = self._current_links(conn, obj, save)
+            for name, value in [*save.values.items(), *((n, v) for n, vs in save.many.items() for v in vs)]:
                 field_type = obj.fields.get(name)
-                if field_type is not None and field_type.is_reference and value is not None:
-                    wanted.setdefault(field_type.reference_target, set()).add(value)
+                if field_type is None or not field_type.is_reference or value is None:
+                    continue
+                if value == (save.before or {}).get(name) or value in linked.get(name, ()):
+                    continue
+                wanted.setdefault(field_type.reference_target, set()).add(value)
+                new_links.append((save, name, value))
         found: dict[str, set[int]] = {}
         for target_name, ids in wanted.items():
-            target = self.model.object(target_name)
-            if target is None:
-                found[target_name] = set()
-                continue
-            found[target_name] = set(
-                conn.execute(
-                    sa.select(target.table.c.id).where(target.table.c.id.in_(ids), target.table.c.deleted_at.is_(None))
-                ).scalars()
-            )
-        for index, (values, many) in enumerate(rows):
-            for name, value in [*values.items(), *((n, v) for n, vs in many.items() for v in vs)]:
-                field_type = obj.fields.get(name)
-                is_reference = field_type is not None and field_type.is_reference
-                if is_reference and value is not None and value not in found.get(field_type.reference_target, set()):
-                    errors.setdefault(index, {}).setdefault(name, []).append(
-                        f"no {field_type.reference_target} {value}"
-                    )
+            found[target_name] = self._readable_ids(conn, target_name, ids)
+        for save, name, value in new_links:
+            target_name = obj.fields[name].reference_target
+            if value not in found[target_name]:
+                errors.setdefault(save.index, {}).setdefault(name, []).append(f"no {target_name} {value}")
+
+    def _current_links(self, conn: Connection, obj: CompiledObject, save: PendingSave) -> dict[str, list[int]]:
+        """The many-to-many links an updated record has now (none on create)."""
+        if save.action != "update" or not save.many:
+            return {}
+        return self._links(conn, obj, save.record_id, list(save.many))
+
+    def _readable_ids(self, conn: Connection, target_name: str, ids: set[int]) -> set[int]:
+        """Which of ``ids`` are live records of ``target_name`` in the user's read scope."""
+        target = self.model.object(target_name)
+        if target is None:
+            return set()
+        try:
+            self.guard.require("read", target)
+        except Forbidden:
+            return set()
+        query = sa.select(target.table.c.id).where(target.table.c.id.in_(ids), target.table.c.deleted_at.is_(None))
+        scope = self.guard.scope("read", target)
+        if scope is not None:
+            query = query.where(scope)
+        return set(conn.execute(query).scalars())
 
     def _next_numbers(self, conn: Connection, obj: CompiledObject, count: int) -> dict[str, list[str]]:
         """Reserve ``count`` auto-numbers per auto-number field. The counter row
@@ -340,11 +357,14 @@ class Writes(Queries):
             for save in saves:
                 record_id, values, before = save.record_id, save.values, save.before
                 changes = {k: [json_safe(before[k]), json_safe(v)] for k, v in values.items() if before[k] != v}
-                result = conn.execute(
-                    table.update()
-                    .where(table.c.id == record_id, table.c.version == before["version"])
-                    .values(**values, updated_at=now, updated_by=self.actor.user_id, version=before["version"] + 1)
-                )
+                try:
+                    result = conn.execute(
+                        table.update()
+                        .where(table.c.id == record_id, table.c.version == before["version"])
+                        .values(**values, updated_at=now, updated_by=self.actor.user_id, version=before["version"] + 1)
+                    )
+                except sa.exc.IntegrityError as exc:  # a unique value another record holds: 409, as on create
+                    raise _integrity_conflict(obj, exc) from None
                 if result.rowcount != 1:
                     raise Conflict(f"{object_name} {record_id} was changed concurrently; reload and try again")
                 if save.many:
