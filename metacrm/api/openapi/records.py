@@ -270,15 +270,17 @@ class RecordSections:
                 "schema": {"type": "boolean", "default": False},
             },
         ]
+        parameters.append(
+            {
+                "name": "where",
+                "in": "query",
+                "description": "A rule-language condition on the object's fields (docs/rules.md).",
+                "schema": {"type": "string", "maxLength": 4000},
+            }
+        )
         if recycle_bin:
             parameters.append({"$ref": "#/components/parameters/deletedFlag"})
             parameters += [
-                {
-                    "name": "where",
-                    "in": "query",
-                    "description": "A rule-language condition on the object's fields (docs/rules.md).",
-                    "schema": {"type": "string", "maxLength": 4000},
-                },
                 {
                     "name": "view",
                     "in": "query",
