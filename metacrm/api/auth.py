@@ -1,4 +1,6 @@
-"""``/api/v1``: tokens, the current user, the audit log, and a health check."""
+"""``/api/v1``: tokens, the current user, password change and "sign out
+everywhere", the tenant's security settings, the audit log, and a health
+check."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from metacrm.api.requests import json_body, require_strings
 from metacrm.platform import audit
 from metacrm.platform import identity as identities
+from metacrm.platform import settings as tenant_settings
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.web import (
     client_ip,
@@ -15,6 +18,7 @@ from metacrm.platform.web import (
     current_identity,
     current_tenant,
     public,
+    sign_out_session,
 )
 from metacrm.plugins import context
 
@@ -83,6 +87,49 @@ def create_token():
 def revoke_token(token_id: int):
     identities.revoke_token(_instance(), current_identity(), token_id, actor=current_actor())
     return "", 204
+
+
+@blueprint.post("/auth/password")
+def change_password():
+    """``{"current_password", "new_password"}``: the new one must pass the
+    password policy of every tenant of the user; afterwards every session
+    and token of the user is void, this one included."""
+    fields = require_strings(json_body(), "current_password", "new_password")
+    identities.change_own_password(
+        _instance(),
+        current_identity(),
+        fields["current_password"],
+        fields["new_password"],
+        ip=client_ip(),
+        actor=current_actor(),
+    )
+    sign_out_session()
+    return "", 204
+
+
+@blueprint.post("/auth/sign-out-everywhere")
+def sign_out_everywhere():
+    """End every browser session and revoke every API token of the
+    signed-in user, in every tenant (this request's included)."""
+    revoked = identities.sign_out_everywhere(_instance(), current_identity().user_id, actor=current_actor())
+    sign_out_session()
+    return jsonify({"tokens_revoked": revoked})
+
+
+@blueprint.get("/auth/settings")
+def security_settings():
+    """The tenant's security settings (the password policy)."""
+    return jsonify(tenant_settings.tenant_settings_of(_instance(), current_identity().tenant_id))
+
+
+@blueprint.patch("/auth/settings")
+def update_security_settings():
+    """Change some settings (holders of the manage-access permission)."""
+    context.guard().require_permission("manage_access")
+    changed = tenant_settings.update_tenant_settings(
+        _instance(), current_identity().tenant_slug, json_body(), actor=current_actor()
+    )
+    return jsonify(changed)
 
 
 @blueprint.get("/audit")

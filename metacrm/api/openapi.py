@@ -1865,6 +1865,73 @@ class DocumentBuilder:
             ),
         }
 
+    def _security_paths(self, tags: list[str]) -> None:
+        """Password change, sign out everywhere, the tenant's password policy."""
+        strings = {"type": "string", "minLength": 1}
+        settings = {
+            "type": "object",
+            "properties": {
+                "password_min_length": {"type": "integer", "minimum": 8, "maximum": 128},
+                "password_refuse_common": {"type": "boolean"},
+            },
+        }
+        self.paths["/api/v1/auth/password"] = {
+            "post": {
+                "tags": tags,
+                "operationId": "auth.changePassword",
+                "summary": "Change your password; every session and token of yours ends",
+                "requestBody": {
+                    "required": True,
+                    "content": json_content(
+                        {
+                            "type": "object",
+                            "required": ["current_password", "new_password"],
+                            "properties": {"current_password": strings, "new_password": strings},
+                        }
+                    ),
+                },
+                "responses": {"204": {"description": "Changed."}, **_errors("400", "401", "413", "422", "429")},
+            }
+        }
+        self.paths["/api/v1/auth/sign-out-everywhere"] = {
+            "post": {
+                "tags": tags,
+                "operationId": "auth.signOutEverywhere",
+                "summary": "End every session and revoke every API token of yours, in every tenant",
+                "responses": {
+                    "200": {
+                        "description": "How many tokens were revoked.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["tokens_revoked"],
+                                "properties": {"tokens_revoked": {"type": "integer"}},
+                            }
+                        ),
+                    },
+                    **_errors("401"),
+                },
+            }
+        }
+        self.paths["/api/v1/auth/settings"] = {
+            "get": {
+                "tags": tags,
+                "operationId": "auth.securitySettings",
+                "summary": "The tenant's password policy",
+                "responses": {"200": {"description": "Settings.", "content": json_content(settings)}, **_errors("401")},
+            },
+            "patch": {
+                "tags": tags,
+                "operationId": "auth.updateSecuritySettings",
+                "summary": "Change the tenant's password policy (holders of manage_access)",
+                "requestBody": {"required": True, "content": json_content(settings)},
+                "responses": {
+                    "200": {"description": "The settings now.", "content": json_content(settings)},
+                    **_errors("400", "401", "403", "413", "422"),
+                },
+            },
+        }
+
     def _auth_paths(self) -> None:
         tags = ["auth"]
         self.paths["/api/v1/auth/token"] = {
@@ -1933,6 +2000,7 @@ class DocumentBuilder:
                 "responses": {"204": {"description": "Revoked."}, **_errors("401", "404")},
             },
         }
+        self._security_paths(tags)
         self.paths["/api/v1/audit"] = {
             "get": {
                 "tags": tags,

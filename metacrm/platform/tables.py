@@ -76,6 +76,17 @@ login_attempts = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
+# One row per setting a tenant changed from its default; the settings and
+# their defaults are defined in metacrm.platform.settings.
+tenant_settings = sa.Table(
+    "tenant_settings",
+    platform_metadata,
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("platform.tenants.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(63), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 tenant_metadata = sa.MetaData()
 
 # Append-only: database triggers (created by the tenant migration) refuse
