@@ -8,11 +8,12 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
 from metacrm.api.requests import json_body, require_strings
-from metacrm.platform import audit
+from metacrm.platform import audit, twofactor
 from metacrm.platform import identity as identities
 from metacrm.platform import settings as tenant_settings
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.web import (
+    allowed_before_two_factor,
     client_ip,
     current_actor,
     current_identity,
@@ -32,9 +33,13 @@ def _instance():
 @blueprint.post("/auth/token")
 @public(csrf_exempt=True)
 def create_token_with_password():
-    """Exchange ``{"email", "password", "tenant"}`` for an API token."""
+    """Exchange ``{"email", "password", "tenant"}`` (and ``"otp"``, the
+    code of a user with two-factor authentication) for an API token."""
     data = json_body()
     fields = require_strings(data, "email", "password", "tenant")
+    otp = data.get("otp")
+    if otp is not None and not isinstance(otp, str):
+        raise ValidationFailed("invalid code", details={"fields": {"otp": ["must be a string"]}})
     identity = identities.authenticate(
         _instance(),
         email=fields["email"],
@@ -42,6 +47,7 @@ def create_token_with_password():
         tenant=fields["tenant"],
         ip=client_ip(),
         request_id=g.request_id,
+        otp=otp,
     )
     name = data.get("name") if isinstance(data.get("name"), str) else "api"
     token_id, token = identities.create_token(
@@ -51,6 +57,7 @@ def create_token_with_password():
 
 
 @blueprint.get("/me")
+@allowed_before_two_factor
 def me():
     identity = current_identity()
     return jsonify(
@@ -108,12 +115,65 @@ def change_password():
 
 
 @blueprint.post("/auth/sign-out-everywhere")
+@allowed_before_two_factor
 def sign_out_everywhere():
     """End every browser session and revoke every API token of the
     signed-in user, in every tenant (this request's included)."""
     revoked = identities.sign_out_everywhere(_instance(), current_identity().user_id, actor=current_actor())
     sign_out_session()
     return jsonify({"tokens_revoked": revoked})
+
+
+@blueprint.get("/auth/2fa")
+@allowed_before_two_factor
+def two_factor_status():
+    """Whether two-factor authentication is on, and required of you here."""
+    identity = current_identity()
+    state = twofactor.status(_instance(), identity.user_id)
+    return jsonify({**state, "required": identities.two_factor_required(_instance(), identity)})
+
+
+@blueprint.post("/auth/2fa/enrol")
+@allowed_before_two_factor
+def two_factor_enrol():
+    """A new TOTP secret and its ``otpauth://`` URI for the authenticator
+    app, not in force until confirmed."""
+    identity = current_identity()
+    return jsonify(twofactor.enrol(_instance(), identity.user_id, identity.email)), 201
+
+
+@blueprint.post("/auth/2fa/confirm")
+@allowed_before_two_factor
+def two_factor_confirm():
+    """``{"code"}`` from the app: two-factor authentication is on from now;
+    answers the recovery codes, shown this once."""
+    code = require_strings(json_body(), "code")["code"]
+    identity = current_identity()
+    codes = twofactor.confirm(
+        _instance(),
+        identity.user_id,
+        code,
+        tenants=identities.tenants_of(_instance(), identity.user_id),
+        actor=current_actor(),
+    )
+    return jsonify({"recovery_codes": codes})
+
+
+@blueprint.post("/auth/2fa/disable")
+def two_factor_disable():
+    """``{"code"}`` (from the app, or a recovery code): turn it off, unless
+    this tenant requires it of your role."""
+    code = require_strings(json_body(), "code")["code"]
+    identity = current_identity()
+    twofactor.disable(
+        _instance(),
+        identity.user_id,
+        code,
+        required=identities.two_factor_required(_instance(), identity),
+        tenants=identities.tenants_of(_instance(), identity.user_id),
+        actor=current_actor(),
+    )
+    return "", 204
 
 
 @blueprint.get("/auth/settings")

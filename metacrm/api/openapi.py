@@ -677,6 +677,10 @@ class DocumentBuilder:
                     "password": {"type": "string", "format": "password"},
                     "tenant": {"type": "string", "description": "The tenant (organisation) slug."},
                     "name": {"type": "string", "description": "A name to tell tokens apart.", "default": "api"},
+                    "otp": {
+                        "type": "string",
+                        "description": "With two-factor authentication: the app's code or a recovery code.",
+                    },
                 },
             },
             "Token": {
@@ -1873,6 +1877,7 @@ class DocumentBuilder:
             "properties": {
                 "password_min_length": {"type": "integer", "minimum": 8, "maximum": 128},
                 "password_refuse_common": {"type": "boolean"},
+                "two_factor_roles": {"type": "array", "items": {"type": "string"}},
             },
         }
         self.paths["/api/v1/auth/password"] = {
@@ -1911,6 +1916,84 @@ class DocumentBuilder:
                     },
                     **_errors("401"),
                 },
+            }
+        }
+        code_body = {
+            "required": True,
+            "content": json_content({"type": "object", "required": ["code"], "properties": {"code": strings}}),
+        }
+        self.paths["/api/v1/auth/2fa"] = {
+            "get": {
+                "tags": tags,
+                "operationId": "auth.twoFactorStatus",
+                "summary": "Whether two-factor authentication is on, and required of you in this tenant",
+                "responses": {
+                    "200": {
+                        "description": "The state.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "enabled": {"type": "boolean"},
+                                    "pending_confirmation": {"type": "boolean"},
+                                    "recovery_codes_left": {"type": "integer"},
+                                    "required": {"type": "boolean"},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors("401"),
+                },
+            }
+        }
+        self.paths["/api/v1/auth/2fa/enrol"] = {
+            "post": {
+                "tags": tags,
+                "operationId": "auth.twoFactorEnrol",
+                "summary": "A new TOTP secret for your authenticator app (in force once confirmed)",
+                "responses": {
+                    "201": {
+                        "description": "The secret and its otpauth:// URI, shown once.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["secret", "otpauth_uri"],
+                                "properties": {"secret": {"type": "string"}, "otpauth_uri": {"type": "string"}},
+                            }
+                        ),
+                    },
+                    **_errors("401", "409"),
+                },
+            }
+        }
+        self.paths["/api/v1/auth/2fa/confirm"] = {
+            "post": {
+                "tags": tags,
+                "operationId": "auth.twoFactorConfirm",
+                "summary": "Confirm enrolment with a first code; answers the recovery codes once",
+                "requestBody": code_body,
+                "responses": {
+                    "200": {
+                        "description": "Recovery codes.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["recovery_codes"],
+                                "properties": {"recovery_codes": {"type": "array", "items": {"type": "string"}}},
+                            }
+                        ),
+                    },
+                    **_errors("400", "401", "404", "413", "422"),
+                },
+            }
+        }
+        self.paths["/api/v1/auth/2fa/disable"] = {
+            "post": {
+                "tags": tags,
+                "operationId": "auth.twoFactorDisable",
+                "summary": "Turn two-factor authentication off with a code (unless your role requires it)",
+                "requestBody": code_body,
+                "responses": {"204": {"description": "Off."}, **_errors("400", "401", "403", "413", "422")},
             }
         }
         self.paths["/api/v1/auth/settings"] = {

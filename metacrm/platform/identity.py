@@ -26,13 +26,14 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from metacrm.platform import audit
+from metacrm.platform import audit, twofactor
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.database import validate_slug
 from metacrm.platform.errors import (
     BadRequest,
     Conflict,
     NotFound,
+    SecondFactorRequired,
     TooManyRequests,
     Unauthenticated,
     ValidationFailed,
@@ -40,7 +41,15 @@ from metacrm.platform.errors import (
 from metacrm.platform.instance import Instance
 from metacrm.platform.passwords import check_password
 from metacrm.platform.settings import settings_of
-from metacrm.platform.tables import api_tokens, login_attempts, memberships, tenants, users
+from metacrm.platform.tables import (
+    api_tokens,
+    login_attempts,
+    memberships,
+    tenant_settings,
+    tenants,
+    user_totp,
+    users,
+)
 
 log = logging.getLogger("metacrm.auth")
 _hasher = PasswordHasher()
@@ -62,6 +71,9 @@ class Identity:
     session_epoch: int = 0
     token_id: int | None = None
     tenant_name: str = ""
+    # The tenant requires two-factor authentication of this role and the
+    # user has not enrolled yet: nothing but enrolling is allowed.
+    two_factor_pending: bool = False
 
     def as_actor(self, ip: str | None = None, request_id: str | None = None) -> audit.Actor:
         return audit.Actor(user_id=self.user_id, email=self.email, ip=ip, request_id=request_id)
@@ -257,9 +269,16 @@ def _identity_query():
             tenants.c.name.label("tenant_name"),
             memberships.c.is_admin,
             memberships.c.role,
+            user_totp.c.confirmed_at.label("two_factor_since"),
+            tenant_settings.c.value.label("two_factor_roles"),
         )
         .join(memberships, memberships.c.user_id == users.c.id)
         .join(tenants, tenants.c.id == memberships.c.tenant_id)
+        .outerjoin(user_totp, user_totp.c.user_id == users.c.id)
+        .outerjoin(
+            tenant_settings,
+            sa.and_(tenant_settings.c.tenant_id == tenants.c.id, tenant_settings.c.key == "two_factor_roles"),
+        )
         .where(users.c.is_active.is_(True), tenants.c.status == "active")
     )
 
@@ -276,6 +295,7 @@ def _identity(row, token_id: int | None = None) -> Identity:
         row.session_epoch,
         token_id,
         row.tenant_name,
+        row.role in (row.two_factor_roles or []) and row.two_factor_since is None,
     )
 
 
@@ -285,6 +305,12 @@ def identity_for(instance: Instance, user_id: int, tenant_slug: str) -> Identity
     with instance.db.platform_connect() as conn:
         row = conn.execute(query).first()
     return None if row is None else _identity(row)
+
+
+def two_factor_required(instance: Instance, identity: Identity) -> bool:
+    """Whether the identity's tenant requires two-factor authentication of its role."""
+    roles = settings_of(instance, [identity.tenant_id])[identity.tenant_id]["two_factor_roles"]
+    return identity.role in roles
 
 
 def tenants_of(instance: Instance, user_id: int) -> list[str]:
@@ -337,20 +363,26 @@ def _check_throttle(instance: Instance, conn, email: str, ip: str) -> None:
 
 
 def authenticate(
-    instance: Instance, *, email: str, password: str, tenant: str, ip: str, request_id: str | None = None
+    instance: Instance,
+    *,
+    email: str,
+    password: str,
+    tenant: str,
+    ip: str,
+    request_id: str | None = None,
+    otp: str | None = None,
 ) -> Identity:
     """Check a password sign-in to ``tenant``; every attempt is counted and
     audited in the tenant (when it exists). Raises Unauthenticated with one
     message for every kind of failure, so nothing is revealed about which
-    part was wrong; TooManyRequests when throttled."""
+    part was wrong; TooManyRequests when throttled. A user with two-factor
+    authentication must give ``otp`` (a TOTP or recovery code) too: without
+    it, SecondFactorRequired (nothing counted yet; the browser asks for the
+    code in a second step, :func:`authenticate_second_factor`)."""
     email = (email or "").strip().lower()[:254]
     tenant = (tenant or "").strip()
     with instance.db.platform_connect() as conn:
-        try:
-            _check_throttle(instance, conn, email, ip)
-        except TooManyRequests:
-            _audit_sign_in(instance, tenant, None, email, ip, request_id, reason="throttled")
-            raise
+        _check_throttle_audited(instance, conn, email, ip, tenant, request_id)
         row = conn.execute(
             sa.select(users.c.id, users.c.password_hash, users.c.is_active).where(users.c.email == email)
         ).first()
@@ -372,15 +404,56 @@ def authenticate(
         with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password or "")
 
+    if identity is not None and twofactor.is_enabled(instance, identity.user_id):
+        if not otp:
+            raise SecondFactorRequired(
+                "enter the code from your authenticator app (or a recovery code) as otp", user_id=identity.user_id
+            )
+        if not twofactor.verify(instance, identity.user_id, otp):
+            return _conclude_sign_in(instance, None, email, tenant, ip, request_id, "bad_second_factor")
+        return _conclude_sign_in(instance, identity, email, tenant, ip, request_id, method="password+totp")
+    return _conclude_sign_in(instance, identity, email, tenant, ip, request_id)
+
+
+def authenticate_second_factor(
+    instance: Instance, *, user_id: int, tenant: str, session_epoch: int, code: str, ip: str, request_id: str | None
+) -> Identity:
+    """The second step of a browser sign-in whose password was right
+    (SecondFactorRequired): the code must match, and the password must not
+    have changed in between (``session_epoch``)."""
+    identity = identity_for(instance, user_id, tenant)
+    if identity is None:
+        raise Unauthenticated("wrong e-mail address, password or tenant")
+    with instance.db.platform_connect() as conn:
+        _check_throttle_audited(instance, conn, identity.email, ip, tenant, request_id)
+    if identity.session_epoch != session_epoch or not twofactor.verify(instance, user_id, code):
+        return _conclude_sign_in(instance, None, identity.email, tenant, ip, request_id, "bad_second_factor")
+    return _conclude_sign_in(instance, identity, identity.email, tenant, ip, request_id, method="password+totp")
+
+
+def _check_throttle_audited(instance, conn, email, ip, tenant, request_id) -> None:
+    try:
+        _check_throttle(instance, conn, email, ip)
+    except TooManyRequests:
+        _audit_sign_in(instance, tenant, None, email, ip, request_id, reason="throttled")
+        raise
+
+
+def _conclude_sign_in(
+    instance, identity, email, tenant, ip, request_id, reason: str = "bad_credentials", method: str = "password"
+) -> Identity:
+    """Count the attempt, audit it, and answer the identity or Unauthenticated."""
     with instance.db.platform_begin() as conn:
         now = utcnow()
         conn.execute(login_attempts.insert().values(email=email, ip=ip, succeeded=identity is not None, at=now))
         if identity is not None:
             # Keep the table small: what is older than a day no longer counts.
             conn.execute(login_attempts.delete().where(login_attempts.c.at < now - timedelta(days=1)))
-    _audit_sign_in(instance, tenant, identity, email, ip, request_id)
+    _audit_sign_in(instance, tenant, identity, email, ip, request_id, reason=reason, method=method)
     if identity is None:
-        raise Unauthenticated("wrong e-mail address, password or tenant")
+        raise Unauthenticated(
+            "wrong code" if reason == "bad_second_factor" else "wrong e-mail address, password or tenant"
+        )
     return identity
 
 
@@ -394,10 +467,13 @@ def _verify(password_hash: str, password: str | None) -> bool:
         return False
 
 
-def _audit_sign_in(instance, tenant, identity, email, ip, request_id, *, reason: str = "bad_credentials") -> None:
-    """``auth.sign_in`` or ``auth.sign_in_failed`` with the reason:
-    ``bad_credentials`` (unknown e-mail, wrong password or not a member:
-    deliberately one reason) or ``throttled``."""
+def _audit_sign_in(
+    instance, tenant, identity, email, ip, request_id, *, reason: str = "bad_credentials", method: str = "password"
+) -> None:
+    """``auth.sign_in`` with the method (``password``, ``password+totp``) or
+    ``auth.sign_in_failed`` with the reason: ``bad_credentials`` (unknown
+    e-mail, wrong password or not a member: deliberately one reason),
+    ``bad_second_factor`` or ``throttled``."""
     try:
         binding = instance.db.bind(tenant)
     except (BadRequest, NotFound):
@@ -407,7 +483,7 @@ def _audit_sign_in(instance, tenant, identity, email, ip, request_id, *, reason:
     actor = identity.as_actor(ip, request_id) if identity else audit.Actor(email=email, ip=ip, request_id=request_id)
     with binding.begin() as conn:
         if identity:
-            audit.record(conn, actor, "auth.sign_in", details={"method": "password"})
+            audit.record(conn, actor, "auth.sign_in", details={"method": method})
         else:
             audit.record(conn, actor, "auth.sign_in_failed", details={"reason": reason})
 

@@ -1,5 +1,6 @@
 """Per-tenant settings kept in the platform namespace (``tenant_settings``):
-what a tenant's admins choose for their organisation, as opposed to the
+what a tenant's admins choose for their organisation (the password policy,
+the roles that must use two-factor authentication), as opposed to the
 operator's instance configuration (:mod:`metacrm.platform.config`).
 
 Every setting is declared in :data:`SETTINGS` with its default and check; a
@@ -9,6 +10,7 @@ validated whole (422 naming each bad setting) and audited in the tenant.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.instance import Instance
 from metacrm.platform.tables import tenant_settings
 
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # The bounds of the password policy a tenant may choose.
 PASSWORD_MIN_LENGTH_RANGE = (8, 128)
 
@@ -43,11 +46,24 @@ def _boolean(value: Any) -> str | None:
     return None if isinstance(value, bool) else "true or false"
 
 
+def _role_names(value: Any) -> str | None:
+    if (
+        not isinstance(value, list)
+        or len(value) > 100
+        or not all(isinstance(v, str) and ROLE_NAME.match(v) for v in value)
+    ):
+        return "a list of role api names"
+    return None
+
+
 SETTINGS: dict[str, Setting] = {
     # Passwords shorter than this are refused (NIST SP 800-63B asks for 8 at least).
     "password_min_length": Setting(10, _length),
     # Refuse the 10,000 most common passwords (common_passwords.txt).
     "password_refuse_common": Setting(True, _boolean),
+    # Members with one of these roles must use two-factor authentication:
+    # until they enrol, they can do nothing but enrol (metacrm.platform.twofactor).
+    "two_factor_roles": Setting([], _role_names),
 }
 
 

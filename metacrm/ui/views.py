@@ -1,16 +1,19 @@
-"""Sign-in, sign-out and the start page with the user's API tokens."""
+"""Sign-in (with the second step of two-factor authentication), sign-out
+and the start page with the user's API tokens."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from flask_htmx import HTMX
 
 from metacrm.platform import audit
 from metacrm.platform import identity as identities
-from metacrm.platform.errors import NotFound, TooManyRequests, Unauthenticated
+from metacrm.platform.errors import NotFound, SecondFactorRequired, TooManyRequests, Unauthenticated
 from metacrm.platform.web import (
+    allowed_before_two_factor,
     client_ip,
     current_actor,
     current_identity,
@@ -23,6 +26,8 @@ from metacrm.plugins import context
 
 blueprint = Blueprint("ui", __name__)
 htmx = HTMX()
+# How long the code step may follow a right password.
+SECOND_STEP_SECONDS = 300
 
 
 def _instance():
@@ -66,6 +71,8 @@ def login():
                     ip=client_ip(),
                     request_id=g.request_id,
                 )
+            except SecondFactorRequired as exc:
+                return _start_second_step(exc.user_id, form["tenant"], next_url)
             except Unauthenticated as exc:
                 context["error"], status = exc.message, 401
             except TooManyRequests as exc:
@@ -76,7 +83,47 @@ def login():
     return render_template("login.html", **context), status
 
 
+def _start_second_step(user_id: int, tenant: str, next_url: str):
+    """The password was right: remember that (in the signed session cookie,
+    with the password's epoch and the time) and ask for the code."""
+    identity = identities.identity_for(_instance(), user_id, tenant)
+    sign_out_session()
+    session["second_step"] = {"uid": user_id, "tenant": tenant, "epoch": identity.session_epoch, "at": time.time()}
+    return redirect(url_for("ui.login_code", next=next_url or None))
+
+
+@blueprint.route("/login/code", methods=["GET", "POST"])
+@public
+def login_code():
+    pending = session.get("second_step")
+    next_url = request.args.get("next", "")
+    if not pending or time.time() - pending["at"] > SECOND_STEP_SECONDS:
+        sign_out_session()
+        return redirect(url_for("ui.login", next=next_url or None))
+    context, status = {"next": next_url, "error": None}, 200
+    if request.method == "POST":
+        try:
+            identity = identities.authenticate_second_factor(
+                _instance(),
+                user_id=pending["uid"],
+                tenant=pending["tenant"],
+                session_epoch=pending["epoch"],
+                code=request.form.get("code", ""),
+                ip=client_ip(),
+                request_id=g.request_id,
+            )
+        except Unauthenticated as exc:
+            context["error"], status = f"{exc.message.capitalize()}.", 401
+        except TooManyRequests as exc:
+            context["error"], status = f"{exc.message} (in {exc.retry_after} s).", 429
+        else:
+            sign_in_session(identity)
+            return redirect(_safe_next(next_url))
+    return render_template("login_code.html", **context), status
+
+
 @blueprint.post("/logout")
+@allowed_before_two_factor
 def logout():
     with current_tenant().begin() as conn:
         audit.record(conn, current_actor(), "auth.sign_out")
