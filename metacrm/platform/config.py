@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from metacrm.platform.errors import ConfigError
+from metacrm.platform.outbound import OutboundPolicy
 
 DEFAULTS: dict[str, Any] = {
     # Where the embedded instance keeps its files (SQLite databases, secret key).
@@ -115,6 +116,7 @@ def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str
 
     config.update(overrides)
     config["DATA_DIR"] = str(Path(config["DATA_DIR"]).resolve())
+    OutboundPolicy.from_config(config)  # a malformed allow-list stops start-up, not a delivery
     return config
 
 

@@ -40,7 +40,7 @@ from metacrm.platform.errors import (
 )
 from metacrm.platform.instance import Instance
 from metacrm.platform.passwords import check_password
-from metacrm.platform.settings import settings_of
+from metacrm.platform.settings import default_settings, settings_of
 from metacrm.platform.tables import (
     api_tokens,
     login_attempts,
@@ -88,8 +88,10 @@ def hash_password(password: str) -> str:
 
 def check_password_policy(instance: Instance, password: str, tenant_ids: list[int], *, field: str = "password") -> None:
     """The password must satisfy the policy of every tenant listed (a login
-    is shared by all its tenants, so the strictest one counts)."""
-    check_password(password, settings_of(instance, tenant_ids).values(), field=field)
+    is shared by all its tenants, so the strictest one counts; a login in
+    no tenant gets the default policy)."""
+    policies = list(settings_of(instance, tenant_ids).values()) or [default_settings()]
+    check_password(password, policies, field=field)
 
 
 def normalize_email(email: str) -> str:

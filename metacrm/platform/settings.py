@@ -67,10 +67,14 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+def default_settings() -> dict[str, Any]:
+    return {key: setting.default for key, setting in SETTINGS.items()}
+
+
 def settings_of(instance: Instance, tenant_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """The effective settings of each tenant: defaults, then its changes."""
     tenant_ids = list(tenant_ids)
-    result = {tenant_id: {key: setting.default for key, setting in SETTINGS.items()} for tenant_id in tenant_ids}
+    result = {tenant_id: default_settings() for tenant_id in tenant_ids}
     if not tenant_ids:
         return result
     with instance.db.platform_connect() as conn:

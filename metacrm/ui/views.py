@@ -131,6 +131,15 @@ def logout():
     return redirect(url_for("ui.login"))
 
 
+@blueprint.post("/logout/everywhere")
+@allowed_before_two_factor
+def logout_everywhere():
+    """End every session and revoke every API token of the user (audited)."""
+    identities.sign_out_everywhere(_instance(), current_identity().user_id, actor=current_actor())
+    sign_out_session()
+    return redirect(url_for("ui.login"))
+
+
 @blueprint.get("/")
 def home():
     return _render_home()

@@ -92,9 +92,11 @@ def test_the_allow_list_comes_from_the_environment_comma_separated(tmp_path):
     assert [str(n) for n in policy.networks] == ["10.0.0.0/8"] and policy.host_names == {"hooks.internal"}
 
 
-def test_a_malformed_allow_list_entry_is_a_config_error():
+def test_a_malformed_allow_list_entry_stops_start_up(tmp_path):
     with pytest.raises(ConfigError, match="OUTBOUND_ALLOW"):
         OutboundPolicy.from_config({"OUTBOUND_ALLOW": ["10.0.0.0/33 "]})
+    with pytest.raises(ConfigError, match="OUTBOUND_ALLOW"):
+        load_config({"DATA_DIR": str(tmp_path), "OUTBOUND_ALLOW": ["not a host!"]}, environ={})
 
 
 @pytest.mark.parametrize("address", ["root@localhost", "ann@[127.0.0.1]", "bob@[IPv6:::1]", "eve@10.0.0.1"])
