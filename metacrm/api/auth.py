@@ -178,8 +178,8 @@ def two_factor_disable():
 
 @blueprint.get("/auth/settings")
 def security_settings():
-    """The tenant's security settings (the password policy)."""
-    return jsonify(tenant_settings.tenant_settings_of(_instance(), current_identity().tenant_id))
+    """The tenant's security settings (secrets only as ``…_set``)."""
+    return jsonify(tenant_settings.shown(tenant_settings.tenant_settings_of(_instance(), current_identity().tenant_id)))
 
 
 @blueprint.patch("/auth/settings")
@@ -189,7 +189,7 @@ def update_security_settings():
     changed = tenant_settings.update_tenant_settings(
         _instance(), current_identity().tenant_slug, json_body(), actor=current_actor()
     )
-    return jsonify(changed)
+    return jsonify(tenant_settings.shown(changed))
 
 
 @blueprint.get("/audit")

@@ -1878,6 +1878,16 @@ class DocumentBuilder:
                 "password_min_length": {"type": "integer", "minimum": 8, "maximum": 128},
                 "password_refuse_common": {"type": "boolean"},
                 "two_factor_roles": {"type": "array", "items": {"type": "string"}},
+                "oidc_issuer": {"type": "string"},
+                "oidc_client_id": {"type": "string"},
+                "oidc_client_secret_set": {"type": "boolean"},
+            },
+        }
+        settings_change = {
+            "type": "object",
+            "properties": {
+                **{k: v for k, v in settings["properties"].items() if k != "oidc_client_secret_set"},
+                "oidc_client_secret": {"type": "string", "description": "Write-only."},
             },
         }
         self.paths["/api/v1/auth/password"] = {
@@ -2007,7 +2017,7 @@ class DocumentBuilder:
                 "tags": tags,
                 "operationId": "auth.updateSecuritySettings",
                 "summary": "Change the tenant's password policy (holders of manage_access)",
-                "requestBody": {"required": True, "content": json_content(settings)},
+                "requestBody": {"required": True, "content": json_content(settings_change)},
                 "responses": {
                     "200": {"description": "The settings now.", "content": json_content(settings)},
                     **_errors("400", "401", "403", "413", "422"),

@@ -417,10 +417,41 @@ def authenticate(
     return _conclude_sign_in(instance, identity, email, tenant, ip, request_id)
 
 
-def authenticate_second_factor(
-    instance: Instance, *, user_id: int, tenant: str, session_epoch: int, code: str, ip: str, request_id: str | None
+def authenticate_external(
+    instance: Instance, *, email: str, tenant: str, method: str, ip: str, request_id: str | None
 ) -> Identity:
-    """The second step of a browser sign-in whose password was right
+    """A sign-in vouched for by the tenant's identity provider (``method``
+    ``oidc``): the verified e-mail address stands in for the password. The
+    login must be an active member of the tenant; TOTP, when the user has it
+    on, is still asked (SecondFactorRequired)."""
+    email = (email or "").strip().lower()[:254]
+    with instance.db.platform_connect() as conn:
+        _check_throttle_audited(instance, conn, email, ip, tenant, request_id)
+        row = conn.execute(sa.select(users.c.id, users.c.is_active).where(users.c.email == email)).first()
+    identity = identity_for(instance, row.id, tenant) if row is not None and row.is_active else None
+    if identity is not None and twofactor.is_enabled(instance, identity.user_id):
+        raise SecondFactorRequired("enter the code from your authenticator app", user_id=identity.user_id)
+    return _conclude_sign_in(instance, identity, email, tenant, ip, request_id, method=method)
+
+
+def record_failed_sign_in(instance: Instance, *, tenant: str, email: str, ip: str, request_id: str | None, reason: str):
+    """Audit a sign-in that failed before an identity could be looked at
+    (an identity provider's refusal)."""
+    _audit_sign_in(instance, tenant, None, email, ip, request_id, reason=reason)
+
+
+def authenticate_second_factor(
+    instance: Instance,
+    *,
+    user_id: int,
+    tenant: str,
+    session_epoch: int,
+    code: str,
+    ip: str,
+    request_id: str | None,
+    first_factor: str = "password",
+) -> Identity:
+    """The second step of a browser sign-in whose first factor was right
     (SecondFactorRequired): the code must match, and the password must not
     have changed in between (``session_epoch``)."""
     identity = identity_for(instance, user_id, tenant)
@@ -430,7 +461,8 @@ def authenticate_second_factor(
         _check_throttle_audited(instance, conn, identity.email, ip, tenant, request_id)
     if identity.session_epoch != session_epoch or not twofactor.verify(instance, user_id, code):
         return _conclude_sign_in(instance, None, identity.email, tenant, ip, request_id, "bad_second_factor")
-    return _conclude_sign_in(instance, identity, identity.email, tenant, ip, request_id, method="password+totp")
+    method = f"{first_factor}+totp"
+    return _conclude_sign_in(instance, identity, identity.email, tenant, ip, request_id, method=method)
 
 
 def _check_throttle_audited(instance, conn, email, ip, tenant, request_id) -> None:
@@ -472,10 +504,11 @@ def _verify(password_hash: str, password: str | None) -> bool:
 def _audit_sign_in(
     instance, tenant, identity, email, ip, request_id, *, reason: str = "bad_credentials", method: str = "password"
 ) -> None:
-    """``auth.sign_in`` with the method (``password``, ``password+totp``) or
-    ``auth.sign_in_failed`` with the reason: ``bad_credentials`` (unknown
-    e-mail, wrong password or not a member: deliberately one reason),
-    ``bad_second_factor`` or ``throttled``."""
+    """``auth.sign_in`` with the method (``password``, ``password+totp``,
+    ``oidc``, ``oidc+totp``) or ``auth.sign_in_failed`` with the reason:
+    ``bad_credentials`` (unknown e-mail, wrong password or not a member:
+    deliberately one reason), ``bad_second_factor``, ``sso_failed`` or
+    ``throttled``."""
     try:
         binding = instance.db.bind(tenant)
     except (BadRequest, NotFound):

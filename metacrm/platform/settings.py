@@ -21,6 +21,7 @@ from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.instance import Instance
+from metacrm.platform.oidc import check_issuer
 from metacrm.platform.tables import tenant_settings
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -33,6 +34,8 @@ class Setting:
     default: Any
     # Returns the reason a value is refused, or None.
     problem: Callable[[Any], str | None]
+    # Never shown again once set: reads say only whether it is set.
+    secret: bool = False
 
 
 def _length(value: Any) -> str | None:
@@ -44,6 +47,13 @@ def _length(value: Any) -> str | None:
 
 def _boolean(value: Any) -> str | None:
     return None if isinstance(value, bool) else "true or false"
+
+
+def _text(limit: int) -> Callable[[Any], str | None]:
+    def problem(value: Any) -> str | None:
+        return None if isinstance(value, str) and len(value) <= limit else f"a string of at most {limit} characters"
+
+    return problem
 
 
 def _role_names(value: Any) -> str | None:
@@ -64,6 +74,11 @@ SETTINGS: dict[str, Setting] = {
     # Members with one of these roles must use two-factor authentication:
     # until they enrol, they can do nothing but enrol (metacrm.platform.twofactor).
     "two_factor_roles": Setting([], _role_names),
+    # Single sign-on through the tenant's OpenID Connect provider
+    # (metacrm.platform.oidc); off while the issuer or client id is empty.
+    "oidc_issuer": Setting("", check_issuer),
+    "oidc_client_id": Setting("", _text(200)),
+    "oidc_client_secret": Setting("", _text(500), secret=True),
 }
 
 
@@ -87,6 +102,18 @@ def settings_of(instance: Instance, tenant_ids: Iterable[int]) -> dict[int, dict
 
 def tenant_settings_of(instance: Instance, tenant_id: int) -> dict[str, Any]:
     return settings_of(instance, [tenant_id])[tenant_id]
+
+
+def shown(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings as they may be shown (to admins, in the audit log): a secret
+    appears only as ``<name>_set``, true or false."""
+    result = {}
+    for key, value in settings.items():
+        if SETTINGS[key].secret:
+            result[f"{key}_set"] = bool(value)
+        else:
+            result[key] = value
+    return result
 
 
 def update_tenant_settings(
@@ -116,5 +143,5 @@ def update_tenant_settings(
                     )
                 )
     with binding.begin() as tconn:
-        audit.record(tconn, actor, "tenant.settings_changed", object="tenant", details=dict(changes))
+        audit.record(tconn, actor, "tenant.settings_changed", object="tenant", details=shown(changes))
     return tenant_settings_of(instance, binding.tenant_id)
