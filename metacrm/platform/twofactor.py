@@ -133,8 +133,17 @@ def _use_code(conn, user_id: int, code: str) -> bool:
         return False
     step = _matching_step(row.secret, code, row.last_used_step)
     if step is not None:
-        conn.execute(user_totp.update().where(user_totp.c.user_id == user_id).values(last_used_step=step))
-        return True
+        # Conditional, so of two requests racing with one code only one wins
+        # (SQLite has no row lock to take above).
+        used = conn.execute(
+            user_totp.update()
+            .where(
+                user_totp.c.user_id == user_id,
+                sa.or_(user_totp.c.last_used_step.is_(None), user_totp.c.last_used_step < step),
+            )
+            .values(last_used_step=step)
+        )
+        return used.rowcount == 1
     hashed = _hash_code(_normalise(code))
     left = [h for h in row.recovery_codes if not hmac.compare_digest(h, hashed)]
     if len(left) == len(row.recovery_codes):
