@@ -353,9 +353,20 @@ def user_list(overrides, tenant_slug):
     "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="New password (prompted when omitted)."
 )
 def user_set_password(overrides, email, password):
-    """Set a user's password; their browser sessions end."""
+    """Set a user's password; their browser sessions end and API tokens are revoked."""
     identities.set_password(_instance(overrides), email, password, actor=CLI_ACTOR)
-    click.echo(f"password of {email} changed")
+    click.echo(f"password of {email} changed; every session and API token of the user ended")
+
+
+@user.command("sign-out-everywhere")
+@instance_options
+@click.option("--email", required=True, help="Login e-mail address.")
+def user_sign_out_everywhere(overrides, email):
+    """End every browser session and revoke every API token of a user."""
+    instance = _instance(overrides)
+    user_id = identities.user_id_of(instance, email)
+    revoked = identities.sign_out_everywhere(instance, user_id, actor=CLI_ACTOR)
+    click.echo(f"{email} is signed out everywhere; {revoked} API token(s) revoked")
 
 
 # -- tokens -----------------------------------------------------------------------

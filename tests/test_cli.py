@@ -134,3 +134,24 @@ def test_demo_command_starts_and_answers_on_its_port(tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def test_sign_out_everywhere_and_set_password_revoke_the_users_tokens(cli, tmp_path):
+    from metacrm.app import build_instance
+    from metacrm.platform import identity as identities
+
+    cli("tenant", "create", "acme")
+    cli("user", "create", "--tenant", "acme", "--email", "rep@acme.test", "--password", "long enough pw")
+    instance = build_instance(load_entry_points=False)  # named by the environment, like the CLI's
+    try:
+        first = cli("token", "create", "--tenant", "acme", "--email", "rep@acme.test").output.strip()
+        output = cli("user", "sign-out-everywhere", "--email", "rep@acme.test").output
+        assert "signed out everywhere; 1 API token(s) revoked" in output
+        assert identities.identity_from_token(instance, first) is None
+        second = cli("token", "create", "--tenant", "acme", "--email", "rep@acme.test").output.strip()
+        cli("user", "set-password", "--email", "rep@acme.test", "--password", "another long pw")
+        assert identities.identity_from_token(instance, second) is None
+        result = cli("user", "sign-out-everywhere", "--email", "ghost@acme.test", ok=False)
+        assert result.exit_code == 1 and "no user ghost@acme.test" in result.output
+    finally:
+        instance.dispose()

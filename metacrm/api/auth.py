@@ -1,4 +1,6 @@
-"""``/api/v1``: tokens, the current user, the audit log, and a health check."""
+"""``/api/v1``: tokens, the current user, password change and "sign out
+everywhere", the tenant's security settings, the audit log, and a health
+check."""
 
 from __future__ import annotations
 
@@ -6,15 +8,18 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
 from metacrm.api.requests import json_body, require_strings
-from metacrm.platform import audit
+from metacrm.platform import audit, twofactor
 from metacrm.platform import identity as identities
+from metacrm.platform import settings as tenant_settings
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.web import (
+    allowed_before_two_factor,
     client_ip,
     current_actor,
     current_identity,
     current_tenant,
     public,
+    sign_out_session,
 )
 from metacrm.plugins import context
 
@@ -28,9 +33,13 @@ def _instance():
 @blueprint.post("/auth/token")
 @public(csrf_exempt=True)
 def create_token_with_password():
-    """Exchange ``{"email", "password", "tenant"}`` for an API token."""
+    """Exchange ``{"email", "password", "tenant"}`` (and ``"otp"``, the
+    code of a user with two-factor authentication) for an API token."""
     data = json_body()
     fields = require_strings(data, "email", "password", "tenant")
+    otp = data.get("otp")
+    if otp is not None and not isinstance(otp, str):
+        raise ValidationFailed("invalid code", details={"fields": {"otp": ["must be a string"]}})
     identity = identities.authenticate(
         _instance(),
         email=fields["email"],
@@ -38,6 +47,7 @@ def create_token_with_password():
         tenant=fields["tenant"],
         ip=client_ip(),
         request_id=g.request_id,
+        otp=otp,
     )
     name = data.get("name") if isinstance(data.get("name"), str) else "api"
     token_id, token = identities.create_token(
@@ -47,6 +57,7 @@ def create_token_with_password():
 
 
 @blueprint.get("/me")
+@allowed_before_two_factor
 def me():
     identity = current_identity()
     return jsonify(
@@ -83,6 +94,102 @@ def create_token():
 def revoke_token(token_id: int):
     identities.revoke_token(_instance(), current_identity(), token_id, actor=current_actor())
     return "", 204
+
+
+@blueprint.post("/auth/password")
+def change_password():
+    """``{"current_password", "new_password"}``: the new one must pass the
+    password policy of every tenant of the user; afterwards every session
+    and token of the user is void, this one included."""
+    fields = require_strings(json_body(), "current_password", "new_password")
+    identities.change_own_password(
+        _instance(),
+        current_identity(),
+        fields["current_password"],
+        fields["new_password"],
+        ip=client_ip(),
+        actor=current_actor(),
+    )
+    sign_out_session()
+    return "", 204
+
+
+@blueprint.post("/auth/sign-out-everywhere")
+@allowed_before_two_factor
+def sign_out_everywhere():
+    """End every browser session and revoke every API token of the
+    signed-in user, in every tenant (this request's included)."""
+    revoked = identities.sign_out_everywhere(_instance(), current_identity().user_id, actor=current_actor())
+    sign_out_session()
+    return jsonify({"tokens_revoked": revoked})
+
+
+@blueprint.get("/auth/2fa")
+@allowed_before_two_factor
+def two_factor_status():
+    """Whether two-factor authentication is on, and required of you here."""
+    identity = current_identity()
+    state = twofactor.status(_instance(), identity.user_id)
+    return jsonify({**state, "required": identities.two_factor_required(_instance(), identity)})
+
+
+@blueprint.post("/auth/2fa/enrol")
+@allowed_before_two_factor
+def two_factor_enrol():
+    """A new TOTP secret and its ``otpauth://`` URI for the authenticator
+    app, not in force until confirmed."""
+    identity = current_identity()
+    return jsonify(twofactor.enrol(_instance(), identity.user_id, identity.email)), 201
+
+
+@blueprint.post("/auth/2fa/confirm")
+@allowed_before_two_factor
+def two_factor_confirm():
+    """``{"code"}`` from the app: two-factor authentication is on from now;
+    answers the recovery codes, shown this once."""
+    code = require_strings(json_body(), "code")["code"]
+    identity = current_identity()
+    codes = twofactor.confirm(
+        _instance(),
+        identity.user_id,
+        code,
+        tenants=identities.tenants_of(_instance(), identity.user_id),
+        actor=current_actor(),
+    )
+    return jsonify({"recovery_codes": codes})
+
+
+@blueprint.post("/auth/2fa/disable")
+def two_factor_disable():
+    """``{"code"}`` (from the app, or a recovery code): turn it off, unless
+    this tenant requires it of your role."""
+    code = require_strings(json_body(), "code")["code"]
+    identity = current_identity()
+    twofactor.disable(
+        _instance(),
+        identity.user_id,
+        code,
+        required=identities.two_factor_required(_instance(), identity),
+        tenants=identities.tenants_of(_instance(), identity.user_id),
+        actor=current_actor(),
+    )
+    return "", 204
+
+
+@blueprint.get("/auth/settings")
+def security_settings():
+    """The tenant's security settings (secrets only as ``…_set``)."""
+    return jsonify(tenant_settings.shown(tenant_settings.tenant_settings_of(_instance(), current_identity().tenant_id)))
+
+
+@blueprint.patch("/auth/settings")
+def update_security_settings():
+    """Change some settings (holders of the manage-access permission)."""
+    context.guard().require_permission("manage_access")
+    changed = tenant_settings.update_tenant_settings(
+        _instance(), current_identity().tenant_slug, json_body(), actor=current_actor()
+    )
+    return jsonify(tenant_settings.shown(changed))
 
 
 @blueprint.get("/audit")

@@ -20,6 +20,7 @@ from metacrm.api.requests import json_body
 from metacrm.metadata.definitions import scoped_key
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from metacrm.platform.outbound import OutboundPolicy, OutboundRefused
 from metacrm.platform.web import current_identity, current_tenant
 from metacrm.plugins import context
 from metacrm.rules.automation import actions_of, compile_rule
@@ -50,12 +51,22 @@ def _definition(object_name: str, name: str) -> dict:
 
 def _check_actions(object_name: str, document: dict) -> None:
     """CALL / round-robin / pool actions must exist in this instance's
-    plugins (the definition check of a metadata change cannot see them)."""
+    plugins, and webhook URLs must not name an address this instance refuses
+    to send to (the definition check of a metadata change sees neither)."""
     model = context.model()
     if model.object(object_name) is None or not isinstance(document.get("rule"), str):
         return
     actions = actions_of(context.instance())
     rule = compile_rule(model, object_name, document, actions=actions)
+    policy = OutboundPolicy.from_config(context.instance().config)
+    for compiled in rule.actions:
+        if compiled.kind == "webhook":
+            try:
+                policy.check_url(compiled.text)
+            except OutboundRefused as exc:
+                raise RuleError(
+                    exc.message, line=compiled.at.line, column=compiled.at.column, source=rule.statement.source
+                ) from None
     checks = [(a, actions[a.call]) for a in rule.actions if a.call in actions and actions[a.call].check and a.text]
     if not checks:
         return

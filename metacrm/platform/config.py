@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from metacrm.platform.errors import ConfigError
+from metacrm.platform.outbound import OutboundPolicy
 
 DEFAULTS: dict[str, Any] = {
     # Where the embedded instance keeps its files (SQLite databases, secret key).
@@ -56,6 +57,11 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_PASSWORD": "",
     "SMTP_FROM": "",
     "SMTP_STARTTLS": True,
+    # Webhooks and e-mail never go to loopback, link-local, private or other
+    # non-public addresses except these networks ("10.0.0.0/8") and host
+    # names ("hooks.internal"); the environment variable takes them
+    # comma-separated (docs/security.md).
+    "OUTBOUND_ALLOW": [],
 }
 
 ENV_PREFIX = "METACRM_"
@@ -70,6 +76,8 @@ def _coerce(key: str, raw: str, default: Any) -> Any:
         if lowered in {"0", "false", "no", "off"}:
             return False
         raise ConfigError(f"{ENV_PREFIX}{key} must be true or false, not {raw!r}")
+    if isinstance(default, list):
+        return [item.strip() for item in raw.split(",") if item.strip()]
     if isinstance(default, int):
         try:
             return int(raw)
@@ -108,6 +116,7 @@ def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str
 
     config.update(overrides)
     config["DATA_DIR"] = str(Path(config["DATA_DIR"]).resolve())
+    OutboundPolicy.from_config(config)  # a malformed allow-list stops start-up, not a delivery
     return config
 
 

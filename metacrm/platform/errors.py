@@ -43,6 +43,17 @@ class Unauthenticated(MetacrmError):
     code = "unauthenticated"
 
 
+class SecondFactorRequired(Unauthenticated):
+    """The password was right; the sign-in needs the second factor too.
+    ``user_id`` is for the browser's second step, never sent to a client."""
+
+    code = "second_factor_required"
+
+    def __init__(self, message: str, *, user_id: int):
+        super().__init__(message)
+        self.user_id = user_id
+
+
 class Forbidden(MetacrmError):
     status = 403
     code = "forbidden"

@@ -2,14 +2,21 @@
 and sign-in throttling. All of it lives in the platform namespace.
 
 Passwords are hashed with argon2id (argon2-cffi defaults, re-hashed when the
-parameters change). API tokens are 256-bit random strings stored as SHA-256.
-Throttling counts failures in the database, so every worker sees them.
+parameters change) and must pass the tenants' password policy
+(:mod:`metacrm.platform.passwords`). API tokens are 256-bit random strings
+stored as SHA-256. Throttling counts failures in the database, so every
+worker sees them. A password change, and "sign out everywhere", end every
+browser session (``session_epoch``) and revoke every API token of the user.
+Every sign-in and every failure is audited in the tenant, failures with one
+reason (``bad_credentials``) whatever was wrong, so the log of one tenant
+does not tell its admins whether an e-mail address has a login elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -19,23 +26,34 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from metacrm.platform import audit
+from metacrm.platform import audit, twofactor
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.database import validate_slug
 from metacrm.platform.errors import (
     BadRequest,
     Conflict,
     NotFound,
+    SecondFactorRequired,
     TooManyRequests,
     Unauthenticated,
     ValidationFailed,
 )
 from metacrm.platform.instance import Instance
-from metacrm.platform.tables import api_tokens, login_attempts, memberships, tenants, users
+from metacrm.platform.passwords import check_password
+from metacrm.platform.settings import default_settings, settings_of
+from metacrm.platform.tables import (
+    api_tokens,
+    login_attempts,
+    memberships,
+    tenant_settings,
+    tenants,
+    user_totp,
+    users,
+)
 
+log = logging.getLogger("metacrm.auth")
 _hasher = PasswordHasher()
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "mcrm_"
 
 
@@ -53,6 +71,9 @@ class Identity:
     session_epoch: int = 0
     token_id: int | None = None
     tenant_name: str = ""
+    # The tenant requires two-factor authentication of this role and the
+    # user has not enrolled yet: nothing but enrolling is allowed.
+    two_factor_pending: bool = False
 
     def as_actor(self, ip: str | None = None, request_id: str | None = None) -> audit.Actor:
         return audit.Actor(user_id=self.user_id, email=self.email, ip=ip, request_id=request_id)
@@ -65,12 +86,12 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def check_password_rules(password: str) -> None:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(
-            f"the password must have at least {MIN_PASSWORD_LENGTH} characters",
-            details={"fields": {"password": [f"at least {MIN_PASSWORD_LENGTH} characters"]}},
-        )
+def check_password_policy(instance: Instance, password: str, tenant_ids: list[int], *, field: str = "password") -> None:
+    """The password must satisfy the policy of every tenant listed (a login
+    is shared by all its tenants, so the strictest one counts; a login in
+    no tenant gets the default policy)."""
+    policies = list(settings_of(instance, tenant_ids).values()) or [default_settings()]
+    check_password(password, policies, field=field)
 
 
 def normalize_email(email: str) -> str:
@@ -103,7 +124,7 @@ def create_user(
     with instance.db.platform_begin() as conn:
         row = conn.execute(sa.select(users.c.id).where(users.c.email == email)).first()
         if row is None:
-            check_password_rules(password)
+            check_password_policy(instance, password, [binding.tenant_id])
             user_id = conn.execute(
                 users.insert().values(
                     email=email,
@@ -159,22 +180,82 @@ def list_users(instance: Instance, tenant: str) -> list[dict]:
         return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def set_password(instance: Instance, email: str, password: str, *, actor: audit.Actor = audit.SYSTEM) -> None:
-    """Change a password; every existing browser session of the user ends."""
+def user_id_of(instance: Instance, email: str) -> int:
+    """The id of the login ``email`` (NotFound if there is none)."""
     email = normalize_email(email)
-    check_password_rules(password)
-    with instance.db.platform_begin() as conn:
-        result = conn.execute(
-            users.update()
-            .where(users.c.email == email)
-            .values(password_hash=hash_password(password), session_epoch=users.c.session_epoch + 1)
+    with instance.db.platform_connect() as conn:
+        user_id = conn.execute(sa.select(users.c.id).where(users.c.email == email)).scalar()
+    if user_id is None:
+        raise NotFound(f"no user {email}")
+    return user_id
+
+
+def set_password(
+    instance: Instance, email: str, password: str, *, actor: audit.Actor = audit.SYSTEM, field: str = "password"
+) -> None:
+    """Change a password (checked against the policy of each of the user's
+    tenants); every browser session of the user ends and every API token is
+    revoked, in every tenant."""
+    user_id = user_id_of(instance, email)
+    with instance.db.platform_connect() as conn:
+        tenant_ids = list(
+            conn.execute(sa.select(memberships.c.tenant_id).where(memberships.c.user_id == user_id)).scalars()
         )
-        if result.rowcount == 0:
-            raise NotFound(f"no user {email}")
-        user_id = conn.execute(sa.select(users.c.id).where(users.c.email == email)).scalar_one()
+    check_password_policy(instance, password, tenant_ids, field=field)
+    with instance.db.platform_begin() as conn:
+        conn.execute(users.update().where(users.c.id == user_id).values(password_hash=hash_password(password)))
+        revoked = _end_sessions_and_tokens(conn, user_id)
+    _audit_in_every_tenant(
+        instance, user_id, actor, "user.password_changed", object="user", record_id=user_id, details=revoked
+    )
+
+
+def change_own_password(
+    instance: Instance, identity: Identity, current_password: str, new_password: str, *, ip: str, actor: audit.Actor
+) -> None:
+    """A signed-in user changes their password, proving they know the
+    current one (a wrong one counts as a failed sign-in for throttling)."""
+    with instance.db.platform_connect() as conn:
+        _check_throttle(instance, conn, identity.email, ip)
+        password_hash = conn.execute(sa.select(users.c.password_hash).where(users.c.id == identity.user_id)).scalar()
+    if password_hash is None or not _verify(password_hash, current_password):
+        with instance.db.platform_begin() as conn:
+            conn.execute(login_attempts.insert().values(email=identity.email, ip=ip, succeeded=False, at=utcnow()))
+        raise ValidationFailed(
+            "the current password is wrong", details={"fields": {"current_password": ["wrong password"]}}
+        )
+    set_password(instance, identity.email, new_password, actor=actor, field="new_password")
+
+
+def sign_out_everywhere(instance: Instance, user_id: int, *, actor: audit.Actor = audit.SYSTEM) -> int:
+    """End every browser session and revoke every API token of the user, in
+    every tenant. Returns the number of tokens revoked."""
+    with instance.db.platform_begin() as conn:
+        revoked = _end_sessions_and_tokens(conn, user_id)
+    _audit_in_every_tenant(
+        instance, user_id, actor, "auth.signed_out_everywhere", object="user", record_id=user_id, details=revoked
+    )
+    return revoked["tokens_revoked"]
+
+
+def _end_sessions_and_tokens(conn, user_id: int) -> dict:
+    """Sessions carry the epoch they were signed in under, so bumping it
+    voids them all; tokens are marked revoked."""
+    result = conn.execute(users.update().where(users.c.id == user_id).values(session_epoch=users.c.session_epoch + 1))
+    if result.rowcount == 0:
+        raise NotFound(f"no user {user_id}")
+    tokens = conn.execute(
+        api_tokens.update()
+        .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return {"tokens_revoked": tokens.rowcount}
+
+
+def _audit_in_every_tenant(instance: Instance, user_id: int, actor: audit.Actor, action: str, **entry) -> None:
     for slug in tenants_of(instance, user_id):
         with instance.db.bind(slug).begin() as tconn:
-            audit.record(tconn, actor, "user.password_changed", object="user", record_id=user_id)
+            audit.record(tconn, actor, action, **entry)
 
 
 def _identity_query():
@@ -190,9 +271,16 @@ def _identity_query():
             tenants.c.name.label("tenant_name"),
             memberships.c.is_admin,
             memberships.c.role,
+            user_totp.c.confirmed_at.label("two_factor_since"),
+            tenant_settings.c.value.label("two_factor_roles"),
         )
         .join(memberships, memberships.c.user_id == users.c.id)
         .join(tenants, tenants.c.id == memberships.c.tenant_id)
+        .outerjoin(user_totp, user_totp.c.user_id == users.c.id)
+        .outerjoin(
+            tenant_settings,
+            sa.and_(tenant_settings.c.tenant_id == tenants.c.id, tenant_settings.c.key == "two_factor_roles"),
+        )
         .where(users.c.is_active.is_(True), tenants.c.status == "active")
     )
 
@@ -209,6 +297,7 @@ def _identity(row, token_id: int | None = None) -> Identity:
         row.session_epoch,
         token_id,
         row.tenant_name,
+        row.role in (row.two_factor_roles or []) and row.two_factor_since is None,
     )
 
 
@@ -218,6 +307,12 @@ def identity_for(instance: Instance, user_id: int, tenant_slug: str) -> Identity
     with instance.db.platform_connect() as conn:
         row = conn.execute(query).first()
     return None if row is None else _identity(row)
+
+
+def two_factor_required(instance: Instance, identity: Identity) -> bool:
+    """Whether the identity's tenant requires two-factor authentication of its role."""
+    roles = settings_of(instance, [identity.tenant_id])[identity.tenant_id]["two_factor_roles"]
+    return identity.role in roles
 
 
 def tenants_of(instance: Instance, user_id: int) -> list[str]:
@@ -270,28 +365,33 @@ def _check_throttle(instance: Instance, conn, email: str, ip: str) -> None:
 
 
 def authenticate(
-    instance: Instance, *, email: str, password: str, tenant: str, ip: str, request_id: str | None = None
+    instance: Instance,
+    *,
+    email: str,
+    password: str,
+    tenant: str,
+    ip: str,
+    request_id: str | None = None,
+    otp: str | None = None,
 ) -> Identity:
     """Check a password sign-in to ``tenant``; every attempt is counted and
     audited in the tenant (when it exists). Raises Unauthenticated with one
     message for every kind of failure, so nothing is revealed about which
-    part was wrong; TooManyRequests when throttled."""
+    part was wrong; TooManyRequests when throttled. A user with two-factor
+    authentication must give ``otp`` (a TOTP or recovery code) too: without
+    it, SecondFactorRequired (nothing counted yet; the browser asks for the
+    code in a second step, :func:`authenticate_second_factor`)."""
     email = (email or "").strip().lower()[:254]
     tenant = (tenant or "").strip()
     with instance.db.platform_connect() as conn:
-        _check_throttle(instance, conn, email, ip)
+        _check_throttle_audited(instance, conn, email, ip, tenant, request_id)
         row = conn.execute(
             sa.select(users.c.id, users.c.password_hash, users.c.is_active).where(users.c.email == email)
         ).first()
 
     identity = None
     if row is not None and row.is_active:
-        try:
-            _hasher.verify(row.password_hash, password or "")
-            verified = True
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            verified = False
-        if verified:
+        if _verify(row.password_hash, password):
             try:
                 identity = identity_for(instance, row.id, validate_slug(tenant))
             except BadRequest:  # malformed tenant slug
@@ -306,29 +406,121 @@ def authenticate(
         with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password or "")
 
+    if identity is not None and twofactor.is_enabled(instance, identity.user_id):
+        if not otp:
+            raise SecondFactorRequired(
+                "enter the code from your authenticator app (or a recovery code) as otp", user_id=identity.user_id
+            )
+        if not twofactor.verify(instance, identity.user_id, otp):
+            return _conclude_sign_in(instance, None, email, tenant, ip, request_id, "bad_second_factor")
+        return _conclude_sign_in(instance, identity, email, tenant, ip, request_id, method="password+totp")
+    return _conclude_sign_in(instance, identity, email, tenant, ip, request_id)
+
+
+def authenticate_external(
+    instance: Instance, *, email: str, tenant: str, method: str, ip: str, request_id: str | None
+) -> Identity:
+    """A sign-in vouched for by the tenant's identity provider (``method``
+    ``oidc``): the verified e-mail address stands in for the password. The
+    login must be an active member of the tenant; TOTP, when the user has it
+    on, is still asked (SecondFactorRequired)."""
+    email = (email or "").strip().lower()[:254]
+    with instance.db.platform_connect() as conn:
+        _check_throttle_audited(instance, conn, email, ip, tenant, request_id)
+        row = conn.execute(sa.select(users.c.id, users.c.is_active).where(users.c.email == email)).first()
+    identity = identity_for(instance, row.id, tenant) if row is not None and row.is_active else None
+    if identity is not None and twofactor.is_enabled(instance, identity.user_id):
+        raise SecondFactorRequired("enter the code from your authenticator app", user_id=identity.user_id)
+    return _conclude_sign_in(instance, identity, email, tenant, ip, request_id, method=method)
+
+
+def record_failed_sign_in(instance: Instance, *, tenant: str, email: str, ip: str, request_id: str | None, reason: str):
+    """Audit a sign-in that failed before an identity could be looked at
+    (an identity provider's refusal)."""
+    _audit_sign_in(instance, tenant, None, email, ip, request_id, reason=reason)
+
+
+def authenticate_second_factor(
+    instance: Instance,
+    *,
+    user_id: int,
+    tenant: str,
+    session_epoch: int,
+    code: str,
+    ip: str,
+    request_id: str | None,
+    first_factor: str = "password",
+) -> Identity:
+    """The second step of a browser sign-in whose first factor was right
+    (SecondFactorRequired): the code must match, and the password must not
+    have changed in between (``session_epoch``)."""
+    identity = identity_for(instance, user_id, tenant)
+    if identity is None:
+        raise Unauthenticated("wrong e-mail address, password or tenant")
+    with instance.db.platform_connect() as conn:
+        _check_throttle_audited(instance, conn, identity.email, ip, tenant, request_id)
+    if identity.session_epoch != session_epoch or not twofactor.verify(instance, user_id, code):
+        return _conclude_sign_in(instance, None, identity.email, tenant, ip, request_id, "bad_second_factor")
+    method = f"{first_factor}+totp"
+    return _conclude_sign_in(instance, identity, identity.email, tenant, ip, request_id, method=method)
+
+
+def _check_throttle_audited(instance, conn, email, ip, tenant, request_id) -> None:
+    try:
+        _check_throttle(instance, conn, email, ip)
+    except TooManyRequests:
+        _audit_sign_in(instance, tenant, None, email, ip, request_id, reason="throttled")
+        raise
+
+
+def _conclude_sign_in(
+    instance, identity, email, tenant, ip, request_id, reason: str = "bad_credentials", method: str = "password"
+) -> Identity:
+    """Count the attempt, audit it, and answer the identity or Unauthenticated."""
     with instance.db.platform_begin() as conn:
         now = utcnow()
         conn.execute(login_attempts.insert().values(email=email, ip=ip, succeeded=identity is not None, at=now))
         if identity is not None:
             # Keep the table small: what is older than a day no longer counts.
             conn.execute(login_attempts.delete().where(login_attempts.c.at < now - timedelta(days=1)))
-    _audit_sign_in(instance, tenant, identity, email, ip, request_id)
+    _audit_sign_in(instance, tenant, identity, email, ip, request_id, reason=reason, method=method)
     if identity is None:
-        raise Unauthenticated("wrong e-mail address, password or tenant")
+        raise Unauthenticated(
+            "wrong code" if reason == "bad_second_factor" else "wrong e-mail address, password or tenant"
+        )
     return identity
 
 
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
-def _audit_sign_in(instance, tenant, identity, email, ip, request_id) -> None:
+def _verify(password_hash: str, password: str | None) -> bool:
+    try:
+        return _hasher.verify(password_hash, password or "")
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _audit_sign_in(
+    instance, tenant, identity, email, ip, request_id, *, reason: str = "bad_credentials", method: str = "password"
+) -> None:
+    """``auth.sign_in`` with the method (``password``, ``password+totp``,
+    ``oidc``, ``oidc+totp``) or ``auth.sign_in_failed`` with the reason:
+    ``bad_credentials`` (unknown e-mail, wrong password or not a member:
+    deliberately one reason), ``bad_second_factor``, ``sso_failed`` or
+    ``throttled``."""
     try:
         binding = instance.db.bind(tenant)
     except (BadRequest, NotFound):
-        return  # unknown tenant: there is no tenant log to write to
+        # No tenant log to write to; the operator's log still sees it.
+        log.warning("sign-in to unknown tenant %r from %s refused", tenant[:40], ip)
+        return
     actor = identity.as_actor(ip, request_id) if identity else audit.Actor(email=email, ip=ip, request_id=request_id)
     with binding.begin() as conn:
-        audit.record(conn, actor, "auth.sign_in" if identity else "auth.sign_in_failed")
+        if identity:
+            audit.record(conn, actor, "auth.sign_in", details={"method": method})
+        else:
+            audit.record(conn, actor, "auth.sign_in_failed", details={"reason": reason})
 
 
 # -- API tokens ---------------------------------------------------------------

@@ -76,6 +76,35 @@ login_attempts = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
+# TOTP two-factor authentication (metacrm.platform.twofactor). The row exists
+# from enrolment; the factor is in force once confirmed_at is set.
+user_totp = sa.Table(
+    "user_totp",
+    platform_metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("platform.users.id", ondelete="CASCADE"), primary_key=True),
+    # Base32 shared secret: the server must read it back to check codes, so
+    # it cannot be hashed; it never leaves the platform namespace after
+    # enrolment (not in exports, not in any API answer).
+    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
+    # SHA-256 of each unused recovery code.
+    sa.Column("recovery_codes", sa.JSON, nullable=False),
+    # The last time step whose code was accepted: a code works only once.
+    sa.Column("last_used_step", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row per setting a tenant changed from its default; the settings and
+# their defaults are defined in metacrm.platform.settings.
+tenant_settings = sa.Table(
+    "tenant_settings",
+    platform_metadata,
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("platform.tenants.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(63), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 tenant_metadata = sa.MetaData()
 
 # Append-only: database triggers (created by the tenant migration) refuse

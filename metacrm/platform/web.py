@@ -31,7 +31,7 @@ from werkzeug.routing import IntegerConverter
 
 from metacrm.platform import identity as identities
 from metacrm.platform.database import TenantBinding
-from metacrm.platform.errors import BadRequest, MetacrmError, TooManyRequests, Unauthenticated
+from metacrm.platform.errors import BadRequest, Forbidden, MetacrmError, TooManyRequests, Unauthenticated
 from metacrm.platform.identity import Identity
 
 log = logging.getLogger("metacrm.web")
@@ -39,6 +39,7 @@ csrf = CSRFProtect()
 
 PUBLIC_ATTR = "_metacrm_public"
 CSRF_EXEMPT_ATTR = "_metacrm_csrf_exempt"
+BEFORE_TWO_FACTOR_ATTR = "_metacrm_before_two_factor"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9-]{8,36}$")
 MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in both databases
 
@@ -73,6 +74,14 @@ def public(view=None, *, csrf_exempt: bool = False):
         return fn
 
     return mark(view) if view is not None else mark
+
+
+def allowed_before_two_factor(view):
+    """Mark a view a signed-in user may use while their tenant requires
+    two-factor authentication they have not set up yet (enrolling, who am I,
+    signing out). Every other view answers 403 ``two_factor_required``."""
+    setattr(view, BEFORE_TWO_FACTOR_ATTR, True)
+    return view
 
 
 def current_identity() -> Identity:
@@ -152,6 +161,11 @@ def _before_request():
         g.tenant = instance.db.binding_for(identity.tenant_slug, identity.tenant_id, identity.tenant_name)
     if identity is None and not is_public:
         raise Unauthenticated("sign in first")
+    if identity is not None and identity.two_factor_pending and not getattr(view, BEFORE_TWO_FACTOR_ATTR, is_public):
+        raise Forbidden(
+            "your role requires two-factor authentication: set it up first (POST /api/v1/auth/2fa/enrol)",
+            code="two_factor_required",
+        )
     _refuse_nul_in_query()
     unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
     if unsafe and not by_token and not getattr(view, CSRF_EXEMPT_ATTR, False):

@@ -121,3 +121,16 @@ def test_every_route_requires_a_signed_in_user_unless_marked_public(app, world):
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             response = client.open(url, method=method, headers={"Accept": "application/json"})
             assert response.status_code == 401, f"{method} {rule.rule} ({url}) answered {response.status_code}"
+
+
+def test_sign_out_everywhere_ends_other_browsers_and_tokens(app, world, instance):
+    first, second = app.test_client(), app.test_client()
+    _login(first)
+    _login(second)
+    token = world.token("admin@acme.test", "acme")
+    page = first.get("/").get_data(as_text=True)
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    response = first.post("/logout/everywhere", data={"csrf_token": csrf})
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert first.get("/").status_code == 302 and second.get("/").status_code == 302
+    assert identities.identity_from_token(instance, token) is None

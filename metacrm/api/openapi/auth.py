@@ -88,6 +88,7 @@ class AccountSections:
                 "responses": {"204": {"description": "Revoked."}, **error_refs("401", "404")},
             },
         }
+        self._security_paths(tags)
         self.paths[self._path("api_auth.audit_log")] = {
             "get": {
                 "tags": tags,
@@ -156,4 +157,163 @@ class AccountSections:
                     **error_refs("401"),
                 },
             }
+        }
+
+    def _security_paths(self, tags: list[str]) -> None:
+        """Password change, sign out everywhere, the tenant's password policy."""
+        strings = {"type": "string", "minLength": 1}
+        settings = {
+            "type": "object",
+            "properties": {
+                "password_min_length": {"type": "integer", "minimum": 8, "maximum": 128},
+                "password_refuse_common": {"type": "boolean"},
+                "two_factor_roles": {"type": "array", "items": {"type": "string"}},
+                "oidc_issuer": {"type": "string"},
+                "oidc_client_id": {"type": "string"},
+                "oidc_client_secret_set": {"type": "boolean"},
+            },
+        }
+        settings_change = {
+            "type": "object",
+            "properties": {
+                **{k: v for k, v in settings["properties"].items() if k != "oidc_client_secret_set"},
+                "oidc_client_secret": {"type": "string", "description": "Write-only."},
+            },
+        }
+        self.paths[self._path("api_auth.change_password")] = {
+            "post": {
+                "tags": tags,
+                "operationId": "auth.changePassword",
+                "summary": "Change your password; every session and token of yours ends",
+                "requestBody": {
+                    "required": True,
+                    "content": json_content(
+                        {
+                            "type": "object",
+                            "required": ["current_password", "new_password"],
+                            "properties": {"current_password": strings, "new_password": strings},
+                        }
+                    ),
+                },
+                "responses": {"204": {"description": "Changed."}, **error_refs("400", "401", "413", "422", "429")},
+            }
+        }
+        self.paths[self._path("api_auth.sign_out_everywhere")] = {
+            "post": {
+                "tags": tags,
+                "operationId": "auth.signOutEverywhere",
+                "summary": "End every session and revoke every API token of yours, in every tenant",
+                "responses": {
+                    "200": {
+                        "description": "How many tokens were revoked.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["tokens_revoked"],
+                                "properties": {"tokens_revoked": {"type": "integer"}},
+                            }
+                        ),
+                    },
+                    **error_refs("401"),
+                },
+            }
+        }
+        code_body = {
+            "required": True,
+            "content": json_content({"type": "object", "required": ["code"], "properties": {"code": strings}}),
+        }
+        self.paths[self._path("api_auth.two_factor_status")] = {
+            "get": {
+                "tags": tags,
+                "operationId": "auth.twoFactorStatus",
+                "summary": "Whether two-factor authentication is on, and required of you in this tenant",
+                "responses": {
+                    "200": {
+                        "description": "The state.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "enabled": {"type": "boolean"},
+                                    "pending_confirmation": {"type": "boolean"},
+                                    "recovery_codes_left": {"type": "integer"},
+                                    "required": {"type": "boolean"},
+                                },
+                            }
+                        ),
+                    },
+                    **error_refs("401"),
+                },
+            }
+        }
+        self.paths[self._path("api_auth.two_factor_enrol")] = {
+            "post": {
+                "tags": tags,
+                "operationId": "auth.twoFactorEnrol",
+                "summary": "A new TOTP secret for your authenticator app (in force once confirmed)",
+                "responses": {
+                    "201": {
+                        "description": "The secret and its otpauth:// URI, shown once.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["secret", "otpauth_uri"],
+                                "properties": {"secret": {"type": "string"}, "otpauth_uri": {"type": "string"}},
+                            }
+                        ),
+                    },
+                    **error_refs("401", "409"),
+                },
+            }
+        }
+        self.paths[self._path("api_auth.two_factor_confirm")] = {
+            "post": {
+                "tags": tags,
+                "operationId": "auth.twoFactorConfirm",
+                "summary": "Confirm enrolment with a first code; answers the recovery codes once",
+                "requestBody": code_body,
+                "responses": {
+                    "200": {
+                        "description": "Recovery codes.",
+                        "content": json_content(
+                            {
+                                "type": "object",
+                                "required": ["recovery_codes"],
+                                "properties": {"recovery_codes": {"type": "array", "items": {"type": "string"}}},
+                            }
+                        ),
+                    },
+                    **error_refs("400", "401", "404", "413", "422"),
+                },
+            }
+        }
+        self.paths[self._path("api_auth.two_factor_disable")] = {
+            "post": {
+                "tags": tags,
+                "operationId": "auth.twoFactorDisable",
+                "summary": "Turn two-factor authentication off with a code (unless your role requires it)",
+                "requestBody": code_body,
+                "responses": {"204": {"description": "Off."}, **error_refs("400", "401", "403", "413", "422")},
+            }
+        }
+        self.paths[self._path("api_auth.security_settings")] = {
+            "get": {
+                "tags": tags,
+                "operationId": "auth.securitySettings",
+                "summary": "The tenant's password policy",
+                "responses": {
+                    "200": {"description": "Settings.", "content": json_content(settings)},
+                    **error_refs("401"),
+                },
+            },
+            "patch": {
+                "tags": tags,
+                "operationId": "auth.updateSecuritySettings",
+                "summary": "Change the tenant's password policy (holders of manage_access)",
+                "requestBody": {"required": True, "content": json_content(settings_change)},
+                "responses": {
+                    "200": {"description": "The settings now.", "content": json_content(settings)},
+                    **error_refs("400", "401", "403", "413", "422"),
+                },
+            },
         }

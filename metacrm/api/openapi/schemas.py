@@ -309,6 +309,10 @@ def fixed_schemas(registry: FieldTypeRegistry, kinds: KindRegistry) -> dict:
                 "password": {"type": "string", "format": "password"},
                 "tenant": {"type": "string", "description": "The tenant (organisation) slug."},
                 "name": {"type": "string", "description": "A name to tell tokens apart.", "default": "api"},
+                "otp": {
+                    "type": "string",
+                    "description": "With two-factor authentication: the app's code or a recovery code.",
+                },
             },
         },
         "Token": {

@@ -14,6 +14,12 @@ Webhook bodies are signed with HMAC-SHA256 under the rule's secret
 (``automation_secrets``; made on first use, rotated through the API, never
 shown in definitions): header ``X-Metacrm-Signature: sha256=<hex>`` over
 ``<timestamp>.<body>``, timestamp in ``X-Metacrm-Timestamp``.
+
+Both kinds go only where :mod:`metacrm.platform.outbound` allows (no
+loopback, private or other internal address unless the operator's
+``OUTBOUND_ALLOW`` lists it, checked after DNS resolution on every
+connection, redirects included). A refused row fails at once with the
+reason in ``last_error``: retrying cannot make the address acceptable.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import sqlalchemy as sa
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.platform.jobs import JobSpec, crontab, job_queue
+from metacrm.platform.outbound import OutboundPolicy, OutboundRefused, open_url
 from metacrm.platform.tenancy import list_tenants
 from metacrm.rules.automation.tables import automation_outbox, automation_runs, automation_secrets
 
@@ -82,6 +89,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def _send_mail(config, payload: dict) -> str:
     """'delivered' or 'undelivered' (no SMTP configured); raises on failure."""
+    OutboundPolicy.from_config(config).check_email(payload["to"])
     if not config.get("SMTP_HOST"):
         return "undelivered"
     message = EmailMessage()
@@ -98,7 +106,7 @@ def _send_mail(config, payload: dict) -> str:
     return "delivered"
 
 
-def _post_webhook(conn, row) -> str:
+def _post_webhook(config, conn, row) -> str:
     payload = row.payload
     body = json.dumps(payload["body"], separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(time.time()))
@@ -114,7 +122,7 @@ def _post_webhook(conn, row) -> str:
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # noqa: S310 - http(s) checked at definition
+        with open_url(request, policy=OutboundPolicy.from_config(config), timeout=WEBHOOK_TIMEOUT) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         raise RuntimeError(f"the webhook answered {exc.code}") from None
@@ -175,13 +183,14 @@ def deliver(instance, tenant: str, ids: list[int] | None = None) -> dict[str, in
                 if row.kind == "email":
                     status = _send_mail(instance.config, row.payload)
                 elif row.kind == "webhook":
-                    status = _post_webhook(conn, row)
+                    status = _post_webhook(instance.config, conn, row)
                 else:
                     status = _run_call(instance, binding, conn, row)
+            except OutboundRefused as exc:
+                error, status = f"refused: {exc.message}", "failed"
             except Exception as exc:  # noqa: BLE001 - recorded and retried
                 error = str(exc)[:2000] or type(exc).__name__
-                attempts = row.attempts + 1
-                status = "failed" if attempts >= MAX_ATTEMPTS else "pending"
+                status = "failed" if row.attempts + 1 >= MAX_ATTEMPTS else "pending"
             attempts = row.attempts + 1
             values = {"status": status, "attempts": attempts, "last_error": error}
             if status == "pending":

@@ -145,7 +145,8 @@ def test_run_log_filters_and_notifications_for_the_signed_in_user(client, admin,
     }
 
 
-def test_webhook_secret_is_rotated_and_never_in_definitions(client, admin):
+def test_webhook_secret_is_rotated_and_never_in_definitions(client, admin, world, monkeypatch):
+    monkeypatch.setitem(world.instance.config, "OUTBOUND_ALLOW", ["127.0.0.1"])
     rule = {"object": "deal", "api_name": "hook", "rule": 'WHEN created THEN WEBHOOK "http://127.0.0.1:9/hook"'}
     assert client.post(AUTO, json=rule, headers=admin).status_code == 201
     first = client.post(f"{AUTO}/deal/hook/webhook-secret", headers=admin).json["secret"]
@@ -162,3 +163,10 @@ def test_round_robin_team_must_exist_when_saved_through_the_api(client, admin):
     )
     assert response.status_code == 422
     assert "line 1, column 19: no team 'ghosts'" in response.json["error"]["message"]
+
+
+def test_a_webhook_to_an_internal_address_is_refused_when_saved(client, admin):
+    rule = {"object": "deal", "api_name": "probe", "rule": 'WHEN created THEN WEBHOOK "http://169.254.169.254/x"'}
+    response = client.post(AUTO, json=rule, headers=admin)
+    assert response.status_code == 422
+    assert "169.254.169.254 is a link-local address and not in OUTBOUND_ALLOW" in response.json["error"]["message"]

@@ -50,10 +50,15 @@ class Hook:
 
 
 @pytest.fixture
-def hook():
+def hook(crm):
+    """A local endpoint, allow-listed for the test: loopback is refused by
+    default (docs/security.md). Not through ``monkeypatch``, which a test
+    may undo for its own reasons."""
+    crm.instance.config["OUTBOUND_ALLOW"] = ["127.0.0.1/32"]
     server = Hook()
     yield server
     server.close()
+    crm.instance.config["OUTBOUND_ALLOW"] = []
 
 
 def test_webhook_is_signed_and_delivered_after_commit(crm, hook):
