@@ -136,7 +136,7 @@ def fill_sign_in(page: Page, email: str, password: str = PASSWORD, organisation:
 
 def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     fill_sign_in(page, email, password)
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
 
 
 _axe = Axe()
