@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
-from metacrm.api.requests import json_body, require_strings
+from metacrm.api.requests import int_arg, json_body, require_strings
 from metacrm.platform import audit, twofactor
 from metacrm.platform import identity as identities
 from metacrm.platform import settings as tenant_settings
@@ -197,7 +197,7 @@ def audit_log():
     """The tenant's audit log, for holders of the manage-access permission."""
     context.guard().require_permission("manage_access")
     limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 500)
-    before = request.args.get("before", type=int)
+    before = int_arg("before")
     with current_tenant().connect() as conn:
         rows = audit.entries(conn, action=request.args.get("action") or None, limit=limit, before_id=before)
     return jsonify({"data": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None})

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
-from metacrm.api.requests import json_body
+from metacrm.api.requests import int_arg, json_body
 from metacrm.metadata.definitions import scoped_key
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.errors import BadRequest, Conflict, NotFound, ValidationFailed
@@ -90,18 +90,6 @@ def _limit() -> int:
             f"limit must be between 1 and {MAX_LIMIT}", details={"fields": {"limit": [f"between 1 and {MAX_LIMIT}"]}}
         )
     return limit
-
-
-def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationFailed(
-            f"{name} must be an integer", details={"fields": {name: ["must be an integer"]}}
-        ) from None
 
 
 # -- definitions ----------------------------------------------------------------------------
@@ -222,7 +210,7 @@ def list_runs():
     object_name = request.args.get("object")
     if object_name:
         query = query.where(automation_runs.c.object == object_name)
-    record = _int_arg("record")
+    record = int_arg("record")
     if record is not None:
         query = query.where(automation_runs.c.record_id == record)
     result = request.args.get("result")
@@ -232,7 +220,7 @@ def list_runs():
                 "result must be ok, skipped or error", details={"fields": {"result": ["ok, skipped or error"]}}
             )
         query = query.where(automation_runs.c.result == result)
-    before = _int_arg("before")
+    before = int_arg("before")
     if before is not None:
         query = query.where(automation_runs.c.id < before)
     limit = _limit()
@@ -271,7 +259,7 @@ def list_notifications():
     query = sa.select(notifications).where(mine)
     if request.args.get("unread", "").lower() in ("1", "true", "yes"):
         query = query.where(notifications.c.read_at.is_(None))
-    before = _int_arg("before")
+    before = int_arg("before")
     if before is not None:
         query = query.where(notifications.c.id < before)
     limit = _limit()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from metacrm.api.requests import json_body
+from metacrm.api.requests import int_arg, json_body
 from metacrm.metadata.definitions import scoped_key
 from metacrm.metadata.kinds import DefinitionKind
 from metacrm.metadata.model import definition_kinds
@@ -252,7 +252,7 @@ def list_field_types():
 @blueprint.get("/revisions")
 def list_revisions():
     service = context.revision_reader()
-    before = request.args.get("before", type=int)
+    before = int_arg("before")
     limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 500)
     data = service.revisions(limit=limit, before=before)
     return jsonify({"data": data, "next_cursor": data[-1]["revision"] if len(data) == limit else None})

@@ -8,6 +8,7 @@ from typing import Any
 from flask import request
 
 from metacrm.platform.errors import BadRequest, ValidationFailed
+from metacrm.platform.web import MAX_ID
 
 MAX_DEPTH = 32  # no definition or record nests deeper; a deeper body is an attack or a mistake
 
@@ -73,3 +74,16 @@ def require_strings(data: dict[str, Any], *names: str) -> dict[str, str]:
     if errors:
         raise ValidationFailed("some fields are missing or invalid", details={"fields": errors})
     return {name: data[name] for name in names}
+
+
+def int_arg(name: str) -> int | None:
+    """The query argument ``name`` as an id or a count (0 to 2^63-1), None
+    when absent; anything else is a 422 naming it, never a database overflow."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit() or int(raw) > MAX_ID:
+        raise ValidationFailed(
+            f"{name} must be a whole number up to {MAX_ID}", details={"fields": {name: ["whole number"]}}
+        )
+    return int(raw)

@@ -34,6 +34,7 @@ from werkzeug.datastructures import MultiDict
 from metacrm.metadata.definitions import scoped_key
 from metacrm.metadata.store import Page, RecordStore
 from metacrm.platform.errors import BadRequest, NotFound, ValidationFailed
+from metacrm.platform.web import MAX_ID
 from metacrm.plugins.where import where_clause
 
 # Query arguments that are list parameters; any other is a field filter.
@@ -121,7 +122,7 @@ class ListRequest:
 def _offset(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not raw.isdigit() or int(raw) > MAX_ID:
         raise ValidationFailed("offset must be a whole number", details={"fields": {"offset": ["whole number"]}})
     return int(raw)
 

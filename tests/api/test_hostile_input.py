@@ -93,3 +93,19 @@ def test_database_system_column_names_are_reserved(client, admin, item, name):
     )
     error = error_of(response, 422)
     assert "system column" in json.dumps(error)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{DATA}/item?offset={HUGE}",
+        f"{META}/revisions?before={HUGE}",
+        f"/api/v1/audit?before={HUGE}",
+        f"/api/v1/notifications?before={HUGE}",
+        f"/api/v1/automation-runs?before={HUGE}",
+        "/api/v1/automation-runs?before=-1",
+    ],
+)
+def test_numbers_beyond_64_bits_in_query_parameters_are_a_422_naming_them(client, admin, item, path):
+    name = path.split("?")[1].split("=")[0]
+    assert name in error_of(client.get(path, headers=admin), 422)["details"]["fields"]
