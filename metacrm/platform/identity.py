@@ -40,7 +40,7 @@ from metacrm.platform.errors import (
 )
 from metacrm.platform.instance import Instance
 from metacrm.platform.passwords import check_password
-from metacrm.platform.settings import default_settings, settings_of
+from metacrm.platform.settings import default_settings, settings_of, time_zone_problem
 from metacrm.platform.tables import (
     api_tokens,
     login_attempts,
@@ -74,6 +74,9 @@ class Identity:
     # The tenant requires two-factor authentication of this role and the
     # user has not enrolled yet: nothing but enrolling is allowed.
     two_factor_pending: bool = False
+    # The user's chosen language and time zone (None: not chosen).
+    locale: str | None = None
+    time_zone: str | None = None
 
     def as_actor(self, ip: str | None = None, request_id: str | None = None) -> audit.Actor:
         return audit.Actor(user_id=self.user_id, email=self.email, ip=ip, request_id=request_id)
@@ -227,6 +230,34 @@ def change_own_password(
     set_password(instance, identity.email, new_password, actor=actor, field="new_password")
 
 
+LOCALES = ("en", "zh_CN")
+
+
+def set_preferences(
+    instance: Instance, user_id: int, *, locale: str | None, time_zone: str | None, actor: audit.Actor = audit.SYSTEM
+) -> None:
+    """The user's language and time zone for the screens (None: not chosen,
+    the browser's language and the tenant's zone apply)."""
+    problems = {}
+    if locale is not None and locale not in LOCALES:
+        problems["locale"] = [f"one of {', '.join(LOCALES)}"]
+    if time_zone is not None and (reason := time_zone_problem(time_zone)):
+        problems["time_zone"] = [reason]
+    if problems:
+        raise ValidationFailed("invalid preferences", details={"fields": problems})
+    with instance.db.platform_begin() as conn:
+        conn.execute(users.update().where(users.c.id == user_id).values(locale=locale, time_zone=time_zone))
+    _audit_in_every_tenant(
+        instance,
+        user_id,
+        actor,
+        "user.preferences_changed",
+        object="user",
+        record_id=user_id,
+        details={"locale": locale, "time_zone": time_zone},
+    )
+
+
 def sign_out_everywhere(instance: Instance, user_id: int, *, actor: audit.Actor = audit.SYSTEM) -> int:
     """End every browser session and revoke every API token of the user, in
     every tenant. Returns the number of tokens revoked."""
@@ -266,6 +297,8 @@ def _identity_query():
             users.c.email,
             users.c.display_name,
             users.c.session_epoch,
+            users.c.locale,
+            users.c.time_zone,
             tenants.c.id.label("tenant_id"),
             tenants.c.slug,
             tenants.c.name.label("tenant_name"),
@@ -298,6 +331,8 @@ def _identity(row, token_id: int | None = None) -> Identity:
         token_id,
         row.tenant_name,
         row.role in (row.two_factor_roles or []) and row.two_factor_since is None,
+        row.locale,
+        row.time_zone,
     )
 
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
@@ -66,6 +67,28 @@ def _role_names(value: Any) -> str | None:
     return None
 
 
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def problem(value: Any) -> str | None:
+        return None if value in choices else f"one of {', '.join(choices)}"
+
+    return problem
+
+
+def time_zone_problem(value: Any) -> str | None:
+    """Why ``value`` is not an IANA time zone name (None when it is)."""
+    if not isinstance(value, str) or not value or len(value) > 64:
+        return "an IANA time zone name such as Asia/Shanghai"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {value!r}"
+    return None
+
+
+def _currency(value: Any) -> str | None:
+    return None if isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value) else "a three-letter ISO 4217 code"
+
+
 SETTINGS: dict[str, Setting] = {
     # Passwords shorter than this are refused (NIST SP 800-63B asks for 8 at least).
     "password_min_length": Setting(10, _length),
@@ -79,6 +102,12 @@ SETTINGS: dict[str, Setting] = {
     "oidc_issuer": Setting("", check_issuer),
     "oidc_client_id": Setting("", _text(200)),
     "oidc_client_secret": Setting("", _text(500), secret=True),
+    # What the screens use for a member who has chosen nothing (the
+    # browser's language comes before the tenant's).
+    "default_locale": Setting("en", _one_of("en", "zh_CN")),
+    "default_time_zone": Setting("UTC", time_zone_problem),
+    # The ISO 4217 code currency fields are shown in.
+    "currency": Setting("CNY", _currency),
 }
 
 

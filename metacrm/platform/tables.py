@@ -37,6 +37,9 @@ users = sa.Table(
     # Bumped when the password changes: every session signed before is void.
     sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # The screens' language and time zone; null: the browser's language, the tenant's zone.
+    sa.Column("locale", sa.String(16), nullable=True),
+    sa.Column("time_zone", sa.String(64), nullable=True),
 )
 
 memberships = sa.Table(

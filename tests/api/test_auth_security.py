@@ -143,6 +143,9 @@ def test_admins_set_the_tenants_policy_and_the_strictest_tenant_of_a_login_count
         "oidc_issuer": "",
         "oidc_client_id": "",
         "oidc_client_secret_set": False,
+        "default_locale": "en",
+        "default_time_zone": "UTC",
+        "currency": "CNY",
     }
     user = world.bearer("user@acme.test", "acme")
     assert client.patch("/api/v1/auth/settings", json={"password_min_length": 12}, headers=user).status_code == 403

@@ -8,7 +8,7 @@ import time
 
 import pyotp
 
-from metacrm.ui import views
+from metacrm.ui.views import auth as views
 from tests.conftest import PASSWORD
 from tests.ui.test_sign_in import _csrf, _login
 

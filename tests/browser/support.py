@@ -136,7 +136,20 @@ def fill_sign_in(page: Page, email: str, password: str = PASSWORD, organisation:
 
 def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     fill_sign_in(page, email, password)
-    expect(page.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+def open_user_menu(page: Page) -> None:
+    """Open the user's menu in the top bar (unfolding the bar first on a phone)."""
+    toggler = page.get_by_role("button", name="Menu")
+    if toggler.is_visible():
+        toggler.click()
+    page.locator("#user-menu").click()
+
+
+def sign_out(page: Page) -> None:
+    open_user_menu(page)
+    page.get_by_role("button", name="Sign out", exact=True).click()
 
 
 _axe = Axe()

@@ -17,6 +17,7 @@ from tests.browser.support import (
     fill_sign_in,
     new_page,
     sign_in,
+    sign_out,
 )
 
 
@@ -70,7 +71,7 @@ def test_a_sales_rep_signs_out_and_the_start_page_asks_to_sign_in_again(page):
     expect(page.get_by_text("Signed in as Sales Rep")).to_be_visible()
     expect(page.get_by_role("heading", name="Recent activity")).to_have_count(0)  # not an admin
 
-    page.get_by_role("button", name="Sign out", exact=True).click()
+    sign_out(page)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/login"))

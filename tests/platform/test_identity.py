@@ -82,3 +82,15 @@ def test_a_user_cannot_revoke_someone_elses_token(world, instance):
     token_id, _ = identities.create_token(instance, admin, "admin's")
     with pytest.raises(NotFound):
         identities.revoke_token(instance, world.identity("user@acme.test", "acme"), token_id)
+
+
+def test_a_user_chooses_language_and_time_zone_and_bad_choices_name_the_field(world, instance):
+    user_id = identities.user_id_of(instance, "user@acme.test")
+    identities.set_preferences(instance, user_id, locale="zh_CN", time_zone="Asia/Shanghai")
+    identity = identities.identity_for(instance, user_id, "acme")
+    assert (identity.locale, identity.time_zone) == ("zh_CN", "Asia/Shanghai")
+    with pytest.raises(ValidationFailed) as refused:
+        identities.set_preferences(instance, user_id, locale="klingon", time_zone="Mars/Olympus")
+    assert set(refused.value.details["fields"]) == {"locale", "time_zone"}
+    identity = identities.identity_for(instance, user_id, "acme")
+    assert (identity.locale, identity.time_zone) == ("zh_CN", "Asia/Shanghai")  # nothing half-written

@@ -1,5 +1,4 @@
-"""Sign-in (with the second step of two-factor authentication), sign-out
-and the start page with the user's API tokens."""
+"""Sign-in (with the second step of two-factor authentication) and sign-out."""
 
 from __future__ import annotations
 
@@ -7,8 +6,7 @@ import hmac
 import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
-from flask_htmx import HTMX
+from flask import current_app, g, redirect, render_template, request, session, url_for
 
 from metacrm.platform import audit, oidc
 from metacrm.platform import identity as identities
@@ -24,10 +22,8 @@ from metacrm.platform.web import (
     sign_in_session,
     sign_out_session,
 )
-from metacrm.plugins import context
+from metacrm.ui.blueprint import blueprint
 
-blueprint = Blueprint("ui", __name__)
-htmx = HTMX()
 # How long the code step may follow a right password, and the identity
 # provider's callback the redirect to it.
 SECOND_STEP_SECONDS = 300
@@ -224,51 +220,3 @@ def logout_everywhere():
     identities.sign_out_everywhere(_instance(), current_identity().user_id, actor=current_actor())
     sign_out_session()
     return redirect(url_for("ui.login"))
-
-
-@blueprint.get("/")
-def home():
-    return _render_home()
-
-
-def _render_home(**extra):
-    identity = current_identity()
-    entries = []
-    if context.guard().may("manage_access"):
-        with current_tenant().connect() as conn:
-            entries = audit.entries(conn, limit=20)
-    others = [slug for slug in identities.tenants_of(_instance(), identity.user_id) if slug != identity.tenant_slug]
-    return render_template(
-        "home.html",
-        can_see_audit=context.guard().may("manage_access"),
-        tokens=identities.list_tokens(_instance(), identity),
-        audit_entries=entries,
-        other_tenants=others,
-        **extra,
-    )
-
-
-def _tokens_fragment(**extra):
-    """The token card alone for htmx; the whole page for a plain form post."""
-    if not htmx:
-        return _render_home(**extra)
-    return render_template(
-        "partials/tokens.html", tokens=identities.list_tokens(_instance(), current_identity()), **extra
-    )
-
-
-@blueprint.post("/tokens")
-def create_token():
-    _, token = identities.create_token(
-        _instance(), current_identity(), request.form.get("name", "")[:100], actor=current_actor()
-    )
-    return _tokens_fragment(new_token=token)
-
-
-@blueprint.post("/tokens/<int:token_id>/revoke")
-def revoke_token(token_id: int):
-    try:
-        identities.revoke_token(_instance(), current_identity(), token_id, actor=current_actor())
-    except NotFound as exc:
-        return _tokens_fragment(token_error=exc.message)
-    return _tokens_fragment()

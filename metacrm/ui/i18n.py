@@ -1,0 +1,74 @@
+"""Languages, time zones and formatting of the screens (flask-babel).
+
+The language is the user's setting, else the browser's ``Accept-Language``,
+else the tenant's default; the time zone the user's, else the tenant's.
+Metadata labels come from the definition's ``translations`` for the
+language (fallback: the label). UI strings are marked with ``_()`` in
+Python and templates and live in ``metacrm/ui/translations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, g, request
+from flask_babel import Babel, get_locale
+
+from metacrm.platform.identity import LOCALES
+from metacrm.platform.settings import tenant_settings_of
+from metacrm.plugins import context
+
+babel = Babel()
+
+
+def init_i18n(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "ui/translations")
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_time_zone)
+    app.jinja_env.globals.update(label_of=label_of, locale_name=locale_name, LOCALES=LOCALES)
+
+
+def tenant_preferences() -> Mapping[str, Any]:
+    """The signed-in user's tenant settings (read once per request)."""
+    if "tenant_preferences" not in g:
+        identity = g.get("identity")
+        g.tenant_preferences = tenant_settings_of(context.instance(), identity.tenant_id) if identity else {}
+    return g.tenant_preferences
+
+
+def select_locale() -> str:
+    identity = g.get("identity")
+    if identity is not None and identity.locale in LOCALES:
+        return identity.locale
+    browser = request.accept_languages.best_match(LOCALES + ("zh", "zh-CN"))
+    if browser:
+        return "zh_CN" if browser.startswith("zh") else browser
+    return tenant_preferences().get("default_locale", "en")
+
+
+def select_time_zone() -> str:
+    identity = g.get("identity")
+    if identity is not None and identity.time_zone:
+        return identity.time_zone
+    return tenant_preferences().get("default_time_zone", "UTC")
+
+
+def locale_name() -> str:
+    """The current language as the metadata translations key it ("zh_CN")."""
+    return str(get_locale() or "en")
+
+
+def label_of(definition: Mapping[str, Any] | None, key: str = "label", default: str = "") -> str:
+    """A definition's ``key`` (label, plural_label, help...) in the current
+    language: its translation, else the text itself, else ``default``.
+    Translations are either {"zh_CN": {"label": …}} or, for section and
+    related-list labels, {"zh_CN": "…"}."""
+    if not definition:
+        return default
+    translated = (definition.get("translations") or {}).get(locale_name())
+    if isinstance(translated, str) and key == "label":
+        return translated or definition.get(key) or default
+    if isinstance(translated, Mapping) and translated.get(key):
+        return translated[key]
+    return definition.get(key) or default
