@@ -18,15 +18,16 @@ from flask import Blueprint, jsonify, request
 
 from metacrm.api.requests import int_arg, json_body
 from metacrm.metadata.definitions import scoped_key
-from metacrm.platform.clock import as_utc, utcnow
+from metacrm.platform.clock import as_utc
 from metacrm.platform.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from metacrm.platform.outbound import OutboundPolicy, OutboundRefused
 from metacrm.platform.web import current_identity, current_tenant
 from metacrm.plugins import context
 from metacrm.rules.automation import actions_of, compile_rule
+from metacrm.rules.automation import notifications as inbox
 from metacrm.rules.automation.dryrun import dry_run
 from metacrm.rules.automation.outbox import webhook_secret
-from metacrm.rules.automation.tables import automation_runs, notifications
+from metacrm.rules.automation.tables import automation_runs
 from metacrm.rules.errors import RuleError
 
 blueprint = Blueprint("api_automations", __name__, url_prefix="/api/v1")
@@ -255,51 +256,25 @@ def _user_id() -> int:
 @blueprint.get("/notifications")
 def list_notifications():
     """The signed-in user's notifications, newest first."""
-    mine = notifications.c.user_id == _user_id()
-    query = sa.select(notifications).where(mine)
-    if request.args.get("unread", "").lower() in ("1", "true", "yes"):
-        query = query.where(notifications.c.read_at.is_(None))
-    before = int_arg("before")
-    if before is not None:
-        query = query.where(notifications.c.id < before)
-    limit = _limit()
-    with current_tenant().connect() as conn:
-        rows = list(conn.execute(query.order_by(notifications.c.id.desc()).limit(limit + 1)).mappings())
-        unread = conn.execute(
-            sa.select(sa.func.count()).select_from(notifications).where(mine, notifications.c.read_at.is_(None))
-        ).scalar()
-    data = [_note_json(r) for r in rows[:limit]]
-    return jsonify({"data": data, "unread": unread, "next_before": data[-1]["id"] if len(rows) > limit else None})
+    found = inbox.page(
+        current_tenant(),
+        _user_id(),
+        limit=_limit(),
+        unread_only=request.args.get("unread", "").lower() in ("1", "true", "yes"),
+        before=int_arg("before"),
+    )
+    return jsonify(
+        {"data": [_note_json(r) for r in found.rows], "unread": found.unread, "next_before": found.next_before}
+    )
 
 
 @blueprint.post("/notifications/<int:note_id>/read")
 def read_notification(note_id):
     """Mark a notification read."""
-    user_id = _user_id()
-    with current_tenant().begin() as conn:
-        row = (
-            conn.execute(
-                sa.select(notifications).where(notifications.c.id == note_id, notifications.c.user_id == user_id)
-            )
-            .mappings()
-            .first()
-        )
-        if row is None:
-            raise NotFound(f"no notification {note_id}")
-        if row["read_at"] is None:
-            conn.execute(notifications.update().where(notifications.c.id == note_id).values(read_at=utcnow()))
-            row = conn.execute(sa.select(notifications).where(notifications.c.id == note_id)).mappings().first()
-    return jsonify(_note_json(row))
+    return jsonify(_note_json(inbox.mark_read(current_tenant(), _user_id(), note_id)))
 
 
 @blueprint.post("/notifications/read-all")
 def read_all_notifications():
     """Mark all of the user's notifications read."""
-    user_id = _user_id()
-    with current_tenant().begin() as conn:
-        result = conn.execute(
-            notifications.update()
-            .where(notifications.c.user_id == user_id, notifications.c.read_at.is_(None))
-            .values(read_at=utcnow())
-        )
-    return jsonify({"read": result.rowcount})
+    return jsonify({"read": inbox.mark_all_read(current_tenant(), _user_id())})

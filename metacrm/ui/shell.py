@@ -1,14 +1,16 @@
 """The shell around every screen: what the base template needs (the app
-navigation, the user's other tenants, the unread count) and the Jinja
+navigation, the user's other tenants, the bell's unread count) and the Jinja
 helpers every template shares (``icon``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, url_for
+from flask import Flask, current_app, g, url_for
 from markupsafe import Markup, escape
 
+from metacrm.platform import identity as identities
+from metacrm.rules.automation import notifications as inbox
 from metacrm.ui.screens import nav_objects
 
 ICON_SPRITE = "vendor/icons-1.13.1.svg"
@@ -27,6 +29,24 @@ def icon(name: str, label: str | None = None) -> Markup:
 
 
 def _shell_context() -> dict[str, Any]:
-    if g.get("identity") is None or g.identity.two_factor_pending:
-        return {"nav": []}
-    return {"nav": nav_objects()}
+    identity = g.get("identity")
+    if identity is None or identity.two_factor_pending:
+        return {"nav": [], "unread_notifications": 0, "other_tenants": []}
+    return {"nav": nav_objects(), "unread_notifications": unread_notifications(), "other_tenants": other_tenants()}
+
+
+def unread_notifications() -> int:
+    """The bell's count (read once per request)."""
+    if "unread_notifications" not in g:
+        user_id = g.identity.user_id
+        g.unread_notifications = inbox.unread_count(g.tenant, user_id) if user_id is not None else 0
+    return g.unread_notifications
+
+
+def other_tenants() -> list[str]:
+    """The other organisations the user belongs to, for the tenant switcher."""
+    if "other_tenants" not in g:
+        identity = g.identity
+        slugs = identities.tenants_of(current_app.extensions["metacrm"], identity.user_id) if identity.user_id else []
+        g.other_tenants = [slug for slug in slugs if slug != identity.tenant_slug]
+    return g.other_tenants
