@@ -13,6 +13,13 @@ through a :class:`TenantBinding`, which is the one way to get a connection to
 them: on PostgreSQL the binding's connections translate the empty schema to
 ``t_<slug>``; on SQLite the tenant's file has its own engine that only the
 binding hands out.
+
+During a web request the connections are shared (:class:`RequestConnections`,
+opened and closed by ``platform.web``): the token check, the revision check,
+the roles and the work all use ONE checkout per engine — on PostgreSQL one
+connection for the platform and the request's tenant. A block nested in a
+write, a write nested in an open block, and any other tenant's namespace get
+a pooled connection of their own, exactly as outside a request.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -68,6 +76,109 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
+_UNCLAIMED = object()  # a shared connection no tenant has used yet
+
+
+@dataclass
+class _Held:
+    """One shared connection of a request: which tenant's schema its tables
+    translate to (one only, for the request's life), and how many blocks use it."""
+
+    conn: Connection
+    tenant_schema: object = _UNCLAIMED
+    blocks: int = 0
+    writing: bool = False
+
+
+@dataclass
+class RequestConnections:
+    """The connections one request shares, at most one per engine, checked
+    out on first use and returned (rolled back) by :meth:`close`."""
+
+    platform_schema: str | None
+    held: dict[Engine, _Held] = field(default_factory=dict)
+
+    def claim(self, engine: Engine, tenant_schema: object) -> _Held | None:
+        """The shared connection for ``tenant_schema`` (``_UNCLAIMED`` for the
+        platform), or None when it must not be shared: it already serves
+        another tenant — one request connection, one tenant."""
+        held = self.held.get(engine)
+        if held is None:
+            held = self.held[engine] = _Held(engine.connect())
+        if tenant_schema is _UNCLAIMED or held.tenant_schema == tenant_schema:
+            return held
+        if held.tenant_schema is not _UNCLAIMED:
+            return None
+        held.tenant_schema = tenant_schema
+        return held
+
+    def close(self) -> None:
+        """Return every connection to the pool; the pool rolls back whatever
+        a failed request left open."""
+        held, self.held = self.held, {}
+        for item in held.values():
+            item.conn.close()
+
+
+_request_connections: ContextVar[RequestConnections | None] = ContextVar("metacrm_request_connections", default=None)
+
+
+@contextmanager
+def _connection(engine: Engine, options: dict, tenant_schema: object, *, write: bool) -> Iterator[Connection]:
+    """A connection (in a transaction when ``write``): the request's shared
+    one when it may be shared, else a pooled one of its own."""
+    scope = _request_connections.get()
+    held = scope.claim(engine, tenant_schema) if scope is not None else None
+    if held is None or held.writing or (write and held.blocks):
+        with engine.connect() as conn:
+            conn = conn.execution_options(**options)
+            if write:
+                with conn.begin():
+                    yield conn
+            else:
+                yield conn
+        return
+    conn = held.conn
+    sqlite = engine.dialect.name == "sqlite"
+    # Each block translates schemas its own way (platform or tenant tables;
+    # SQLAlchemy wants the same keys each time a statement runs); a nested
+    # block of the other kind restores the outer block's map when it ends.
+    outer_map = conn.get_execution_options().get("schema_translate_map")
+    conn.execution_options(schema_translate_map=options["schema_translate_map"])
+    held.blocks += 1
+    try:
+        if write:
+            if conn.in_transaction():
+                conn.rollback()  # end the request's read transaction: a write begins its own
+            conn.execution_options(sqlite_immediate=sqlite)
+            try:
+                held.writing = True
+                with conn.begin():
+                    yield conn
+            finally:
+                held.writing = False
+                conn.execution_options(sqlite_immediate=False)
+        else:
+            try:
+                yield conn
+            except BaseException:
+                # A failed statement aborts a PostgreSQL transaction: do not
+                # hand the next block a connection that refuses everything.
+                if conn.in_transaction():
+                    conn.rollback()
+                raise
+    finally:
+        held.blocks -= 1
+        if outer_map is not None:
+            conn.execution_options(schema_translate_map=outer_map)
+    if sqlite and not held.blocks and conn.in_transaction():
+        # SQLite reads see the snapshot their transaction began with; end it
+        # so the next block sees what other connections committed. (On
+        # PostgreSQL, READ COMMITTED: the read transaction stays open until
+        # the next write or the end of the request, saving BEGIN/ROLLBACK.)
+        conn.rollback()
+
+
 @dataclass(frozen=True)
 class TenantBinding:
     """A tenant bound for the duration of a request or CLI command.
@@ -94,17 +205,15 @@ class TenantBinding:
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A connection for reading (commit explicitly to write)."""
-        with self.engine.connect() as conn:
-            yield conn.execution_options(**self._options(write=False))
+        with _connection(self.engine, self._options(write=False), self.schema, write=False) as conn:
+            yield conn
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A connection in a write transaction, committed on success and
         rolled back on any exception."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(**self._options(write=True))
-            with conn.begin():
-                yield conn
+        with _connection(self.engine, self._options(write=True), self.schema, write=True) as conn:
+            yield conn
 
 
 class Database:
@@ -124,7 +233,10 @@ class Database:
             self.engine = _sqlite_engine(self.data_dir / "platform.db")
             self.platform_schema = None
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            # No ping per checkout: a request retries once on a dropped
+            # connection instead (platform.web), and the pool is refreshed
+            # as soon as one is found dead.
+            self.engine = sa.create_engine(url)
             self.dialect = self.engine.dialect.name
             if self.dialect != "postgresql":
                 raise ConfigError(
@@ -141,18 +253,44 @@ class Database:
 
     @contextmanager
     def platform_connect(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            yield conn.execution_options(**self._platform_options)
+        with _connection(self.engine, self._platform_options, _UNCLAIMED, write=False) as conn:
+            yield conn
 
     @contextmanager
     def platform_begin(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            options = dict(self._platform_options)
-            if self.dialect == "sqlite":
-                options["sqlite_immediate"] = True
-            conn = conn.execution_options(**options)
-            with conn.begin():
-                yield conn
+        options = dict(self._platform_options)
+        if self.dialect == "sqlite":
+            options["sqlite_immediate"] = True
+        with _connection(self.engine, options, _UNCLAIMED, write=True) as conn:
+            yield conn
+
+    # -- the request's connections -----------------------------------------
+
+    def open_request(self):
+        """Start sharing connections for the current request (context);
+        returns the token :meth:`close_request` needs."""
+        return _request_connections.set(RequestConnections(self.platform_schema))
+
+    def close_request(self, token) -> None:
+        """Return the request's connections to the pool and stop sharing."""
+        scope = _request_connections.get()
+        try:
+            if scope is not None:
+                scope.close()
+        finally:
+            _request_connections.reset(token)
+
+    def drop_request_connections(self) -> None:
+        """Forget the request's connections (after one was found dropped),
+        so the next use checks out a fresh one."""
+        scope = _request_connections.get()
+        if scope is not None:
+            for item in scope.held.values():
+                try:
+                    item.conn.close()
+                except sa.exc.DBAPIError:
+                    pass
+            scope.held.clear()
 
     # -- tenant namespaces --------------------------------------------------
 

@@ -5,6 +5,11 @@ become responses.
 Views are protected by default: before any view runs, the request must carry
 a valid session or bearer token, which binds exactly one tenant (``g.tenant``).
 A view that must be reachable without signing in says so with :func:`public`.
+
+A request shares its database connections (``Database.open_request``): the
+token check, the revision check, the roles and the view's work use one
+checkout, returned to the pool — rolled back — when the request ends,
+however it ends.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import re
 import uuid
 
+import sqlalchemy as sa
 from flask import (
     Flask,
     current_app,
@@ -151,9 +157,20 @@ def _before_request():
     offered = request.headers.get("X-Request-Id", "")
     g.request_id = offered if REQUEST_ID_RE.match(offered) else str(uuid.uuid4())
     instance = current_app.extensions["metacrm"]
+    g.request_connections = instance.db.open_request()
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     is_public = view is None or request.endpoint == "static" or getattr(view, PUBLIC_ATTR, False)
-    identity, by_token = _resolve_identity(instance, is_public)
+    try:
+        identity, by_token = _resolve_identity(instance, is_public)
+    except sa.exc.DBAPIError as error:
+        # The pool does not ping each checkout: the first statement of the
+        # request finds a dropped connection (database restarted, idle
+        # timeout) and the request retries once on a fresh one.
+        if not error.connection_invalidated:
+            raise
+        log.warning("request %s: database connection dropped; retrying once", g.request_id)
+        instance.db.drop_request_connections()
+        identity, by_token = _resolve_identity(instance, is_public)
     g.identity = identity
     if identity is not None:
         # The tenant comes from the identity alone: no header, path or body
@@ -170,6 +187,12 @@ def _before_request():
     unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
     if unsafe and not by_token and not getattr(view, CSRF_EXEMPT_ATTR, False):
         csrf.protect()
+
+
+def _teardown_request(_error=None) -> None:
+    token = g.pop("request_connections", None)
+    if token is not None:
+        current_app.extensions["metacrm"].db.close_request(token)
 
 
 def _refuse_nul_in_query() -> None:
@@ -261,6 +284,7 @@ def init_web(app: Flask) -> None:
     csrf.init_app(app)
     app.before_request(_before_request)
     app.after_request(_after_request)
+    app.teardown_request(_teardown_request)
     app.register_error_handler(MetacrmError, _handle_domain_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(Exception, _handle_unexpected)
