@@ -1,5 +1,7 @@
 """Registers the screens (a built-in plugin)."""
 
+from pathlib import Path
+
 from metacrm.plugins import hookimpl
 from metacrm.ui import views  # noqa: F401  (registers the routes)
 from metacrm.ui.blueprint import blueprint
@@ -12,3 +14,9 @@ blueprint.record_once(lambda state: (init_i18n(state.app), init_shell(state.app)
 @hookimpl
 def register_blueprints():
     return [blueprint]
+
+
+@hookimpl
+def tenant_migration_locations():
+    """The screens' own tenant tables (personal list views)."""
+    return [Path(__file__).parent / "migrations"]
