@@ -135,6 +135,13 @@ def is_choice(field: FieldType) -> bool:
     return callable(getattr(field, "choices", None)) and not _takes_a_list(field)
 
 
+def board_fields(fields: list[FieldType]) -> list[FieldType]:
+    """The fields a board can group by, the required ones (a stage, a status) first:
+    the first is the board's default."""
+    choices = [f for f in fields if is_choice(f)]
+    return [f for f in choices if f.required] + [f for f in choices if not f.required]
+
+
 def is_amount(field: FieldType) -> bool:
     """A field holding an amount of money (a kanban column can sum it)."""
     return isinstance(getattr(field, "currency", None), str)

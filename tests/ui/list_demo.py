@@ -84,24 +84,34 @@ class Demo:
         return self.store().get(object_name, record_id)
 
 
+def demo_of(instance, app) -> Demo:
+    """A :class:`Demo` of an instance whose demo organisation exists (the browser tests' live app)."""
+    demo = Demo(instance, app)
+    demo.users = {
+        ("admin" if row["email"] == ADMIN else row["email"].split("@")[0].replace(".", "_")): row["id"]
+        for row in identities.list_users(instance, DEMO_TENANT)
+    }
+    return demo
+
+
+def hide_from_reps(demo: Demo) -> None:
+    """Hide ``HIDDEN`` from sales reps, as an admin does through the access API."""
+    admin = identities.identity_for(demo.instance, demo.users["admin"], DEMO_TENANT)
+    bearer = {"Authorization": f"Bearer {identities.create_token(demo.instance, admin, 'tests')[1]}"}
+    response = demo.app.test_client().put(
+        "/api/v1/access/roles/sales_rep/objects/opportunity", json=REP_ACCESS, headers=bearer
+    )
+    assert response.status_code == 200, response.json
+
+
 def make_demo(tmp_path, backend: str):
     """The demo organisation on a fresh instance; yields a :class:`Demo`."""
     instance = build_instance(make_config(tmp_path, backend, DEFAULT_TENANT=DEMO_TENANT))
     instance.upgrade_platform()
     try:
         create_demo_tenant(instance, admin_email=ADMIN, password=PASSWORD, records=False)
-        app = create_app(instance=instance)
-        demo = Demo(instance, app)
-        demo.users = {
-            ("admin" if row["email"] == ADMIN else row["email"].split("@")[0].replace(".", "_")): row["id"]
-            for row in identities.list_users(instance, DEMO_TENANT)
-        }
-        admin = identities.identity_for(instance, demo.users["admin"], DEMO_TENANT)
-        bearer = {"Authorization": f"Bearer {identities.create_token(instance, admin, 'tests')[1]}"}
-        response = app.test_client().put(
-            "/api/v1/access/roles/sales_rep/objects/opportunity", json=REP_ACCESS, headers=bearer
-        )
-        assert response.status_code == 200, response.json
+        demo = demo_of(instance, create_app(instance=instance))
+        hide_from_reps(demo)
         yield demo
     finally:
         drop_namespaces(instance)

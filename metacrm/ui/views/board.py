@@ -24,7 +24,7 @@ from metacrm.platform.errors import MetacrmError, ValidationFailed
 from metacrm.plugins import context, records
 from metacrm.ui.blueprint import blueprint
 from metacrm.ui.i18n import locale_name
-from metacrm.ui.listing import Listing, is_amount, is_choice, listing, record_name, render_block, wants_block
+from metacrm.ui.listing import Listing, board_fields, is_amount, listing, record_name, render_block, wants_block
 from metacrm.ui.screens import object_for
 
 # Cards loaded per column; beyond them the column says how many more there are.
@@ -77,7 +77,7 @@ class Board:
 def _board(obj) -> Board:
     list_args = MultiDict([(k, v) for k, v in request.args.items(multi=True) if k not in BOARD_PARAMS])
     current = listing(obj, list_args, page_size=CARDS)
-    choice_fields = [f for f in current.readable if is_choice(f)]
+    choice_fields = board_fields(current.readable)
     amount_fields = [f for f in current.readable if is_amount(f)]
     if not choice_fields:
         raise ValidationFailed(
@@ -164,7 +164,7 @@ def move_card(object):
     """Move one card to another column: the board's field set to the column's
     value through the store, with the version the card was read at. The
     answer is the card (with the store's refusal in it: a 422)."""
-    obj = object_for(object)
+    obj = object_for(object, "update")
     current = _board(obj)
     store = context.store()
     record_id = request.form.get("id", "")

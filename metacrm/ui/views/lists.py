@@ -30,8 +30,8 @@ from metacrm.ui.blueprint import blueprint, htmx
 from metacrm.ui.listing import (
     KEY_FIELDS,
     Listing,
+    board_fields,
     form_value,
-    is_choice,
     list_views,
     listing,
     record_name,
@@ -128,7 +128,7 @@ def _chrome(current: Listing) -> dict:
         if guard.permits("transfer", obj)
         else [],
         "pools": pools,
-        "board_fields": [f for f in current.readable if is_choice(f)],
+        "board_fields": board_fields(current.readable),
     }
 
 
