@@ -221,3 +221,19 @@ def expected_version(if_match: str | None, body: dict) -> int | None:
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise ValidationFailed("version must be an integer", details={"fields": {"version": ["must be an integer"]}})
     return version
+
+
+def capped_total(
+    store: RecordStore, object_name: str, request: ListRequest, cap: int, *, extra_where: ColumnElement | None = None
+) -> tuple[int, bool]:
+    """How many records ``request`` matches, counting no further than ``cap``:
+    ``(n, False)`` exactly, or ``(cap, True)`` when there are more. The
+    screens show it on every keystroke, so it must stay cheap on a big
+    table: one probe at offset ``cap`` (reads at most ``cap`` index entries
+    in id order), and an exact count only when the probe finds nothing."""
+    bare = replace(request, fields=[], cursor=None, count=False, sort="id")
+    beyond = list_page(store, object_name, replace(bare, limit=1, offset=cap), extra_where=extra_where)
+    if beyond.data:
+        return cap, True
+    counted = list_page(store, object_name, replace(bare, limit=1, offset=None, count=True), extra_where=extra_where)
+    return counted.total or 0, False

@@ -18,5 +18,5 @@ def register_blueprints():
 
 @hookimpl
 def tenant_migration_locations():
-    """The ui's own tenant table (recently viewed records: metacrm/ui/recent.py)."""
+    """The screens' own tenant tables (recently viewed records, personal list views)."""
     return [Path(__file__).parent / "migrations"]

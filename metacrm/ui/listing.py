@@ -1,0 +1,167 @@
+"""What the list and the board screens share: the list parameters of the URL
+(cleaned of the empty values a filter form sends), the columns a user sees,
+the sort they are in, a record's name, and a form value as the record store
+takes it. Records are read only through the list service
+(:mod:`metacrm.plugins.records`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from flask import current_app
+from werkzeug.datastructures import MultiDict
+
+from metacrm.metadata.definitions import scoped_key
+from metacrm.metadata.fieldtypes.base import FieldType
+from metacrm.metadata.physical import CompiledObject
+from metacrm.plugins import context
+from metacrm.plugins.records import ListRequest
+from metacrm.ui.blueprint import htmx
+from metacrm.ui.screens import readable_fields
+
+# Shown when neither the URL nor a list view names columns: the name and these many more.
+DEFAULT_COLUMNS = 5
+# The fields a phone card or a kanban card shows besides the name.
+KEY_FIELDS = 3
+
+
+def clean_args(args: MultiDict) -> MultiDict:
+    """The list's query arguments without empty values (a filter form sends
+    every control), ``fields`` joined when a columns form sent it per box."""
+    cleaned = MultiDict([(k, v) for k, v in args.items(multi=True) if v != "" and k != "page"])
+    chosen = [name for value in cleaned.poplist("fields") for name in value.split(",") if name]
+    if chosen:
+        cleaned["fields"] = ",".join(dict.fromkeys(chosen))
+    return cleaned
+
+
+def list_views(obj: CompiledObject) -> list[dict]:
+    """The object's shared list views (metadata), in api-name order."""
+    return [d.document for d in context.model().definitions.scoped("list_view", obj.api_name)]
+
+
+def list_view(obj: CompiledObject, name: str | None) -> dict | None:
+    if not name:
+        return None
+    definition = context.model().definitions.get("list_view", scoped_key(obj.api_name, name))
+    return definition.document if definition else None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One list as the URL asks for it: the request for the list service,
+    the view it starts from, the columns shown and the sort in force."""
+
+    obj: CompiledObject
+    args: MultiDict
+    request: ListRequest
+    view: dict | None
+    columns: list[FieldType]
+    readable: list[FieldType]
+    sort: str
+
+    @property
+    def name_field(self) -> FieldType | None:
+        name = self.obj.name_field
+        return next((f for f in self.readable if f.api_name == name), None)
+
+    @property
+    def key_fields(self) -> list[FieldType]:
+        """The columns a card shows besides the name."""
+        return [f for f in self.columns if f.api_name != self.obj.name_field][:KEY_FIELDS]
+
+    @property
+    def sortable(self) -> list[FieldType]:
+        return [f for f in self.readable if f.sortable and (f.has_column or f.computed)]
+
+    def sort_state(self, field: FieldType) -> str | None:
+        """"ascending" / "descending" when the list is sorted by ``field`` first."""
+        first = self.sort.split(",")[0].strip()
+        if first.lstrip("-") != field.api_name:
+            return None
+        return "descending" if first.startswith("-") else "ascending"
+
+    def next_sort(self, field: FieldType) -> str:
+        """The sort a click on the column's header asks for: ascending, or descending when it already is."""
+        return f"-{field.api_name}" if self.sort_state(field) == "ascending" else field.api_name
+
+
+def listing(obj: CompiledObject, args: MultiDict, *, page_size: int) -> Listing:
+    """The list ``args`` asks for: without ``view=``, the object's first list
+    view; columns from ``fields=``, else the view's, else the name and a few
+    fields; only fields the user may read, anywhere."""
+    args = clean_args(args)
+    readable = readable_fields(obj)
+    names = {f.api_name for f in readable}
+    request = ListRequest.from_args(args, filter_prefix=True)
+    views = list_views(obj)
+    view = list_view(obj, request.view) if request.view else (views[0] if views else None)
+    if view is not None and not request.view:
+        request = replace(request, view=view["api_name"])
+    wanted = request.fields or (view or {}).get("columns") or _default_columns(obj, readable)
+    chosen = [n for n in dict.fromkeys(wanted) if n in names]
+    if obj.name_field in names and obj.name_field not in chosen:
+        chosen.insert(0, obj.name_field)
+    columns = [obj.fields[n] for n in chosen]
+    request = replace(request, fields=chosen, limit=page_size, count=False)
+    sort = request.sort or (view or {}).get("sort") or ""
+    return Listing(obj, args, request, view, columns, readable, sort)
+
+
+def _default_columns(obj: CompiledObject, readable: list[FieldType]) -> list[str]:
+    others = [f.api_name for f in readable if f.api_name != obj.name_field and (f.has_column or f.computed)]
+    return [obj.name_field, *others[:DEFAULT_COLUMNS]]
+
+
+def record_name(obj: CompiledObject, record: dict) -> str:
+    """What names a record on screen: its name field, else its number."""
+    value = record.get(obj.name_field) if obj.name_field else None
+    return str(value) if value not in (None, "") else f"#{record['id']}"
+
+
+def form_value(field: FieldType, form: MultiDict):
+    """A field's value in a posted form as the record store takes it: a list
+    for a type whose value is a list, else the last value sent (a checkbox
+    sends a hidden "false" before its "true"); empty text is no value."""
+    values = form.getlist(field.api_name)
+    if _takes_a_list(field):
+        return [v for v in values if v != ""]
+    value = values[-1] if values else ""
+    return None if value == "" else value
+
+
+def is_choice(field: FieldType) -> bool:
+    """A field with one value out of a list of choices (a kanban can group by it)."""
+    return callable(getattr(field, "choices", None)) and not _takes_a_list(field)
+
+
+def board_fields(fields: list[FieldType]) -> list[FieldType]:
+    """The fields a board can group by, the required ones (a stage, a status) first:
+    the first is the board's default."""
+    choices = [f for f in fields if is_choice(f)]
+    return [f for f in choices if f.required] + [f for f in choices if not f.required]
+
+
+def is_amount(field: FieldType) -> bool:
+    """A field holding an amount of money (a kanban column can sum it)."""
+    return isinstance(getattr(field, "currency", None), str)
+
+
+def _takes_a_list(field: FieldType) -> bool:
+    """Whether the field's value is a list (its JSON Schema says so)."""
+    kind = field.json_schema(output=False).get("type")
+    return kind == "array" or (isinstance(kind, list) and "array" in kind)
+
+
+def render_block(template_name: str, block: str, **values) -> str:
+    """One block of a page's template, for an htmx swap: the full page and
+    the fragment are the same template (UI.md §1.5)."""
+    app = current_app
+    template = app.jinja_env.get_template(template_name)
+    app.update_template_context(values)
+    return "".join(template.blocks[block](template.new_context(values)))
+
+
+def wants_block(target: str) -> bool:
+    """An htmx request swapping the element ``target`` (not a history restore, which needs the page)."""
+    return bool(htmx) and htmx.target == target and not htmx.history_restore_request

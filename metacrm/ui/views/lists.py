@@ -1,0 +1,347 @@
+"""The list of an object (``/o/<object>``): columns, sort, filters, the
+``where=`` box checked live, quick search, keyset pages and a capped count,
+all in the URL; shared and personal saved views; inline edit of a cell; bulk
+actions on the selected rows. Every read and write goes through the record
+store with the user's guard (``context.store()``) or the access services.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl, urlencode
+
+from flask import redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import format_number, ngettext
+
+from metacrm.access import pools as pool_service
+from metacrm.access.ownership import transfer_owner
+from metacrm.platform import identity as identities
+from metacrm.platform.errors import MetacrmError, ValidationFailed
+from metacrm.platform.web import current_actor, current_identity, current_tenant
+from metacrm.plugins import context
+from metacrm.plugins import records
+from metacrm.plugins.where import where_clause
+from metacrm.rules.errors import RuleError
+from werkzeug.datastructures import MultiDict
+
+from metacrm.ui import saved_views
+from metacrm.ui.blueprint import blueprint, htmx
+from metacrm.ui.listing import (
+    KEY_FIELDS,
+    Listing,
+    board_fields,
+    form_value,
+    list_views,
+    listing,
+    record_name,
+    render_block,
+    wants_block,
+)
+from metacrm.ui.screens import object_for, readable_fields
+
+PAGE_SIZE = 25
+# Counts stop here ("10,000+"): the count runs on every keystroke of the search box.
+COUNT_CAP = 10_000
+TEMPLATE = "lists/list.html"
+RESULTS = "list-results"
+BULK_ACTIONS = ("edit", "owner", "delete", "pool")
+
+
+@blueprint.get("/o/<object>")
+def list_page(object):
+    obj = object_for(object)
+    screen = _results(obj)
+    if wants_block(RESULTS):
+        return render_block(TEMPLATE, "results", **screen)
+    return render_template(TEMPLATE, **screen, **_chrome(screen["listing"]))
+
+
+def _results(obj, message: str | None = None, failures=()) -> dict:
+    """What the results block shows: the page of records, the count, or the
+    error that stopped the list (a bad filter or where=) beside it."""
+    store = context.store()
+    try:
+        current = listing(obj, request.args, page_size=PAGE_SIZE)
+    except ValidationFailed as exc:
+        current = listing(obj, {}, page_size=PAGE_SIZE)
+        return _screen(current, error=exc, message=message, failures=failures)
+    try:
+        page = records.list_page(store, obj.api_name, current.request)
+        total, capped = records.capped_total(store, obj.api_name, current.request, COUNT_CAP)
+    except ValidationFailed as exc:
+        return _screen(current, error=exc, message=message, failures=failures)
+    return _screen(current, page=page, total=total, capped=capped, message=message, failures=failures)
+
+
+def _screen(current: Listing, **values) -> dict:
+    obj = current.obj
+    return {
+        "listing": current,
+        "obj": obj,
+        "page": None,
+        "error": None,
+        "editable": {f.api_name for f in current.columns if _may_edit(obj, f)},
+        "may_create": context.guard().permits("create", obj),
+        "may_update": context.guard().permits("update", obj),
+        "may_delete": context.guard().permits("delete", obj),
+        "filtered": any(k.startswith("filter.") or k in ("q", "where") for k in current.args),
+        "query": _query(current.args),
+        "url_with": lambda **changes: _url_with(current, **changes),
+        "record_name": record_name,
+        "key_count": 1 + KEY_FIELDS,
+        "count_text": _count_text(values.get("total"), values.get("capped")),
+        **values,
+    }
+
+
+def _url_with(current: Listing, **changes) -> str:
+    """The list's URL with some parameters changed (None drops one) and never its page."""
+    args = [(k, v) for k, v in current.args.items(multi=True) if k not in changes and k != "cursor"]
+    args += [(k, v) for k, v in changes.items() if v is not None]
+    query = urlencode(args)
+    return url_for("ui.list_page", object=current.obj.api_name) + (f"?{query}" if query else "")
+
+
+def _count_text(total: int | None, capped: bool | None) -> str:
+    if total is None:
+        return ""
+    if capped:
+        return _("%(count)s+ records", count=format_number(total))
+    return ngettext("%(count)s record", "%(count)s records", total, count=format_number(total))
+
+
+def _chrome(current: Listing) -> dict:
+    """What the page around the results needs: filters, views, bulk choices, the board's fields."""
+    obj = current.obj
+    guard = context.guard()
+    identity = current_identity()
+    pools = [p for p in pool_service.visible_pools(guard, current_tenant(), context.model()) if p.object == obj.api_name]
+    return {
+        "filter_fields": [f for f in current.readable if f.api_name != "id"],
+        "filter_values": _filter_values(current.args),
+        "shared_views": list_views(obj),
+        "personal_views": saved_views.views_of(current_tenant(), identity.user_id, obj.api_name),
+        "saved_query": saved_views.query_of(current.args),
+        "bulk_fields": [f for f in current.readable if _may_edit(obj, f)],
+        "members": identities.list_users(context.instance(), identity.tenant_slug)
+        if guard.permits("transfer", obj)
+        else [],
+        "pools": pools,
+        "board_fields": board_fields(current.readable),
+    }
+
+
+def _filter_values(args) -> dict[str, dict[str, str]]:
+    """``filter.amount[gte]=10`` as {"amount": {"gte": "10"}}, for the filter widgets."""
+    values: dict[str, dict[str, str]] = {}
+    for key, value in args.items():
+        if not key.startswith("filter."):
+            continue
+        name, _, op = key.removeprefix("filter.").partition("[")
+        values.setdefault(name, {})[op.rstrip("]") or "eq"] = value
+    return values
+
+
+def _query(args) -> str:
+    """The list's query string without its page, for actions that answer with the list."""
+    return urlencode([(k, v) for k, v in args.items(multi=True) if k != "cursor"])
+
+
+# -- the where= box, checked as the user types ------------------------------------------------------
+
+
+@blueprint.get("/o/<object>/where-check")
+def check_where(object):
+    """The rule compiler's verdict on the ``where=`` text (line and column of
+    a mistake), through the same check the list runs."""
+    obj = object_for(object)
+    text = request.args.get("where", "").strip()
+    error = None
+    if text:
+        guard = context.guard()
+        try:
+            where_clause(context.model(), obj.api_name, text, guard.readable_fields(obj), guard.user_globals)
+        except RuleError as exc:
+            error = {"line": exc.line, "column": exc.column, "reason": exc.reason}
+            error["snippet"] = (exc.details or {}).get("snippet", "")
+        except ValidationFailed as exc:
+            error = {"line": None, "column": None, "reason": exc.message, "snippet": ""}
+    return render_template("lists/where_check.html", text=text, error=error)
+
+
+# -- inline edit of one cell ------------------------------------------------------------------------
+
+
+def _cell_field(obj, field: str):
+    readable = {f.api_name: f for f in readable_fields(obj)}
+    if field not in readable:
+        raise ValidationFailed(f"no field {field!r}", details={"fields": {field: ["no such field"]}})
+    return readable[field]
+
+
+@blueprint.get("/o/<object>/<int:record_id>/cell/<field>")
+def edit_cell(object, record_id, field):
+    """The cell's input widget (``?show=1``: the cell as it was, for Cancel)."""
+    obj = object_for(object)
+    field_type = _cell_field(obj, field)
+    record = context.store().get(obj.api_name, record_id, fields=[field_type.api_name])
+    editing = request.args.get("show") != "1"
+    if editing:
+        object_for(object, "update")
+    return _cell(obj, field_type, record, editing=editing)
+
+
+@blueprint.post("/o/<object>/<int:record_id>/cell/<field>")
+def save_cell(object, record_id, field):
+    """Save one field of one record with the version it was read at; the
+    store's refusal (validation, access, a newer version) stays in the cell."""
+    obj = object_for(object, "update")
+    field_type = _cell_field(obj, field)
+    store = context.store()
+    version = request.form.get("version", "")
+    data = {field_type.api_name: form_value(field_type, request.form)}
+    try:
+        record = store.update(
+            obj.api_name, record_id, data, expected_version=int(version) if version.isdigit() else None
+        )
+    except MetacrmError as exc:
+        record = {**store.get(obj.api_name, record_id, fields=[field_type.api_name]), **data}
+        record["version"] = int(version) if version.isdigit() else record["version"]
+        # 200: htmx swaps the form back with the error in the cell (it swaps no 4xx answer).
+        return _cell(obj, field_type, record, editing=True, errors=_errors_of(exc, field))
+    return _cell(obj, field_type, record, editing=False), 200, {"HX-Trigger": json.dumps({"toast": _("Saved.")})}
+
+
+def _cell(obj, field_type, record: dict, *, editing: bool, errors=()) -> str:
+    return render_template(
+        "lists/cell.html",
+        obj=obj,
+        field=field_type,
+        record=record,
+        editing=editing,
+        errors=errors,
+        editable={field_type.api_name} if _may_edit(obj, field_type) else set(),
+    )
+
+
+def _may_edit(obj, field_type) -> bool:
+    """A cell edits in place when the user may write the field and its type has a plain input."""
+    guard = context.guard()
+    return (
+        guard.permits("update", obj)
+        and field_type.api_name in guard.writable_fields(obj)
+        and not field_type.read_only
+        and not field_type.is_reference
+    )
+
+
+def _errors_of(exc: MetacrmError, field: str) -> list[str]:
+    """The messages about ``field``, else the error's own message."""
+    fields = (exc.details or {}).get("fields") if isinstance(exc.details, dict) else None
+    if isinstance(fields, dict) and fields.get(field):
+        return [str(m) for m in fields[field]]
+    return [exc.message]
+
+
+# -- bulk actions -----------------------------------------------------------------------------------
+
+
+@blueprint.get("/o/<object>/bulk-value")
+def bulk_value(object):
+    """The input widget of the field a bulk edit sets."""
+    obj = object_for(object, "update")
+    field_type = _cell_field(obj, request.args.get("bulk_field", ""))
+    return render_template("lists/bulk_value.html", field=field_type)
+
+
+@blueprint.post("/o/<object>/bulk")
+def bulk_action(object):
+    """Apply one action to the selected records, one record at a time, so one
+    refusal does not stop the rest; answer the list again with what failed."""
+    obj = object_for(object)
+    action = request.form.get("bulk_action", "")
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()][: pool_service.MAX_IDS]
+    if action not in BULK_ACTIONS or not ids:
+        screen = _results(obj, message=_("Choose records and an action first."))
+        return render_block(TEMPLATE, "results", **screen)
+    run = _BULK[action]
+    failures, done = [], 0
+    for record_id in ids:
+        try:
+            run(obj, record_id, request.form)
+            done += 1
+        except MetacrmError as exc:
+            failures.append((record_id, _name_of(obj, record_id), _message_of(exc)))
+    message = ngettext("%(num)d record done.", "%(num)d records done.", done)
+    screen = _results(obj, message=message, failures=failures)
+    return render_block(TEMPLATE, "results", **screen)
+
+
+def _edit(obj, record_id, form):
+    field_type = _cell_field(obj, form.get("bulk_field", ""))
+    context.store().update(obj.api_name, record_id, {field_type.api_name: form_value(field_type, form)})
+
+
+def _owner(obj, record_id, form):
+    owner = form.get("bulk_owner", "")
+    body = {"user_id": int(owner) if owner.isdigit() else owner}
+    transfer_owner(
+        context.instance(), context.guard(), current_tenant(), context.model(), obj.api_name, record_id, body,
+        current_actor(),
+    )  # fmt: skip
+
+
+def _delete(obj, record_id, form):
+    context.store().delete(obj.api_name, record_id)
+
+
+def _to_pool(obj, record_id, form):
+    body = {"ids": [record_id], "reason": form.get("bulk_reason", "")}
+    pool_service.return_records(
+        context.guard(), current_tenant(), context.model(), form.get("bulk_pool", ""), body, current_actor()
+    )
+
+
+_BULK = {"edit": _edit, "owner": _owner, "delete": _delete, "pool": _to_pool}
+
+
+def _name_of(obj, record_id: int) -> str:
+    try:
+        return record_name(obj, context.store().get(obj.api_name, record_id, fields=[obj.name_field] if obj.name_field else []))
+    except MetacrmError:
+        return f"#{record_id}"
+
+
+def _message_of(exc: MetacrmError) -> str:
+    fields = (exc.details or {}).get("fields") if isinstance(exc.details, dict) else None
+    if isinstance(fields, dict) and fields:
+        return "; ".join(f"{name}: {messages[0]}" for name, messages in fields.items() if messages)
+    return exc.message
+
+
+# -- personal saved views ---------------------------------------------------------------------------
+
+
+@blueprint.post("/o/<object>/views")
+def save_personal_view(object):
+    """Save the list as it is now (its query) under a name of the user's."""
+    obj = object_for(object)
+    query = saved_views.query_of(MultiDict(parse_qsl(request.form.get("query", ""))))
+    label = request.form.get("label", "")
+    saved_views.save_view(current_tenant(), current_identity().user_id, obj.api_name, label, query)
+    return _back_to_list(obj, query)
+
+
+@blueprint.post("/o/<object>/views/<int:view_id>/delete")
+def delete_personal_view(object, view_id):
+    obj = object_for(object)
+    saved_views.delete_view(current_tenant(), current_identity().user_id, obj.api_name, view_id)
+    return _back_to_list(obj, "")
+
+
+def _back_to_list(obj, query: str):
+    location = url_for("ui.list_page", object=obj.api_name) + (f"?{query}" if query else "")
+    if htmx:
+        return "", 204, {"HX-Redirect": location}
+    return redirect(location, code=303)

@@ -1,0 +1,206 @@
+"""The list screen (/o/<object>) on the server: columns from the list view,
+sort, filters, where= and its live check, quick search, pages, the capped
+count, empty states, personal views, inline edit and bulk actions — always
+through the guard, a hidden field nowhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+from metacrm.plugins.records import ListRequest, capped_total
+from metacrm.ui.views import lists
+from tests.ui.list_demo import HIDDEN, demo  # noqa: F401  (the module's demo organisation)
+
+HTMX = {"HX-Request": "true", "HX-Target": "list-results"}
+
+
+def rows(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<tr data-record-id="(\d+)"', html)]
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_the_list_shows_the_default_view_columns_and_links_and_hides_what_the_rep_may_not_read(demo):
+    mine = demo.opportunity(name="Rep's <b>deal</b>", amount="1200.00")
+    theirs = demo.opportunity(owner="sales_manager", name="Manager deal")
+    client = demo.client("sales_rep")
+    html = text(client.get("/o/opportunity"))
+    assert "<h1" in html and ">Opportunities</h1>" in html
+    assert mine["id"] in rows(html) and theirs["id"] not in rows(html)  # the rep's scope: own records
+    assert "Rep&#39;s &lt;b&gt;deal&lt;/b&gt;" in html  # user data stays text
+    assert f'href="/o/opportunity/{mine["id"]}"' in html and 'href="/o/opportunity/new"' in html
+    for column in ("account", "stage", "amount", "close_date"):
+        assert f'data-field="{column}"' in html
+    # probability is in the view's columns, but hidden from a rep: no cell, filter, sort option or column box
+    assert HIDDEN not in html
+    manager = text(demo.client("sales_manager").get("/o/opportunity"))
+    assert f'data-field="{HIDDEN}"' in manager and f'value="-{HIDDEN}"' in manager
+
+
+def test_sort_by_a_header_sets_aria_sort_and_an_htmx_request_gets_the_results_alone(demo):
+    low = demo.opportunity(name="Sort low", amount="10.00")
+    high = demo.opportunity(name="Sort high", amount="99999.00")
+    client = demo.client()
+    page = text(client.get("/o/opportunity?sort=-amount&q=Sort"))
+    assert rows(page) == [high["id"], low["id"]]
+    assert 'aria-sort="descending"' in page and "sort=amount" in page  # clicking again sorts ascending
+    fragment = text(client.get("/o/opportunity?sort=amount&q=Sort", headers=HTMX))
+    assert "<html" not in fragment and fragment.lstrip().startswith('<div id="list-results"')
+    assert rows(fragment) == [low["id"], high["id"]] and 'aria-sort="ascending"' in fragment
+
+
+def test_filters_quick_search_and_where_narrow_the_list_and_empty_controls_are_ignored(demo):
+    proposal = demo.opportunity(name="Filter proposal", stage="proposal", amount="5000.00")
+    demo.opportunity(name="Filter prospect", stage="prospecting", amount="50.00")
+    client = demo.client()
+    assert rows(text(client.get("/o/opportunity?q=Filter&filter.stage=proposal&filter.amount[gte]="))) == [
+        proposal["id"]
+    ]
+    assert rows(text(client.get("/o/opportunity?q=Filter&filter.amount[gte]=1000"))) == [proposal["id"]]
+    assert rows(text(client.get("/o/opportunity?q=Filter&where=amount+%3E+1000"))) == [proposal["id"]]
+
+
+def test_a_bad_where_is_shown_beside_the_list_and_the_live_check_names_line_and_column(demo):
+    client = demo.client()
+    html = text(client.get("/o/opportunity?where=amount+%3E", headers=HTMX))
+    assert 'role="alert"' in html and "line 1, column" in html
+    check = text(client.get("/o/opportunity/where-check?where=amount+%3E%3E+1"))
+    assert 'role="alert"' in check and "Line 1, column 9:" in check and "<pre" in check
+    assert "The condition is valid." in text(client.get("/o/opportunity/where-check?where=amount+%3E+1"))
+    hidden = text(client.get(f"/o/opportunity/where-check?where={HIDDEN}+%3E+1"))
+    assert 'role="alert"' in hidden  # a hidden field is no field, in the where box too
+
+
+def test_keyset_pages_and_a_count_capped_on_big_tables(demo, monkeypatch):
+    made = [demo.opportunity(name=f"Paged {i:02d}") for i in range(4)]
+    monkeypatch.setattr(lists, "PAGE_SIZE", 3)
+    client = demo.client()
+    first = text(client.get("/o/opportunity?q=Paged&sort=name"))
+    assert rows(first) == [r["id"] for r in made[:3]] and "4 records" in first
+    next_url = re.search(r'rel="next" href="([^"]+)"', first)[1].replace("&amp;", "&")
+    assert rows(text(client.get(next_url))) == [made[3]["id"]]
+    monkeypatch.setattr(lists, "COUNT_CAP", 2)
+    assert "2+ records" in text(client.get("/o/opportunity?q=Paged"))
+
+
+def test_capped_total_counts_exactly_below_the_cap_and_stops_at_it(demo):
+    for _ in range(3):
+        demo.opportunity(name="Counted")
+    store = demo.store()
+    request = ListRequest.from_args({"q": "Counted"})
+    assert capped_total(store, "opportunity", request, 10) == (3, False)
+    assert capped_total(store, "opportunity", request, 2) == (2, True)
+
+
+def test_empty_states_say_what_to_do_next(demo):
+    client = demo.client()
+    no_match = text(client.get("/o/opportunity?q=nothing-matches-this"))
+    assert "No Opportunities match." in no_match and "Clear filters" in no_match
+    empty = text(client.get("/o/campaign"))
+    assert "No Campaigns yet." in empty and 'href="/o/campaign/new"' in empty
+    reader = text(demo.client("read_only").get("/o/campaign"))
+    assert "No Campaigns yet." in reader and 'href="/o/campaign/new"' not in reader  # may not create
+
+
+def test_inline_edit_saves_with_the_version_and_keeps_a_refusal_in_the_cell(demo):
+    deal = demo.opportunity(name="Inline", amount="100.00")
+    client = demo.client()
+    url = f"/o/opportunity/{deal['id']}/cell/amount"
+    form = text(client.get(url))
+    assert 'name="amount"' in form and f'name="version" value="{deal["version"]}"' in form
+    refused = client.post(url, data={"amount": "-5", "version": deal["version"], "csrf_token": client.csrf})
+    assert refused.status_code == 200 and 'role="alert"' in text(refused)
+    assert "The amount cannot be negative" in text(refused)
+    assert demo.get("opportunity", deal["id"])["amount"] == Decimal("100.00")  # nothing written
+    saved = client.post(url, data={"amount": "250", "version": deal["version"], "csrf_token": client.csrf})
+    assert "250.00" in text(saved) and "Saved." in saved.headers["HX-Trigger"]
+    stale = client.post(url, data={"amount": "300", "version": deal["version"], "csrf_token": client.csrf})
+    assert "changed by someone else" in text(stale)
+    assert demo.get("opportunity", deal["id"])["amount"] == Decimal("250.00")
+
+
+def test_a_cell_of_a_hidden_field_or_without_the_token_is_refused(demo):
+    deal = demo.opportunity(name="Guarded")
+    client = demo.client()
+    assert client.get(f"/o/opportunity/{deal['id']}/cell/{HIDDEN}").status_code == 422
+    no_token = client.post(f"/o/opportunity/{deal['id']}/cell/amount", data={"amount": "1"})
+    assert no_token.status_code == 400
+    other = demo.opportunity(owner="sales_manager", name="Not mine")
+    assert client.get(f"/o/opportunity/{other['id']}/cell/amount").status_code == 404
+
+
+def test_bulk_edit_reports_each_record_it_could_not_change(demo):
+    a, b = demo.opportunity(name="Bulk A"), demo.opportunity(name="Bulk B")
+    other = demo.opportunity(owner="sales_manager", name="Bulk other")
+    client = demo.client()
+    data = {
+        "bulk_action": "edit",
+        "bulk_field": "next_step",
+        "next_step": "Call back",
+        "ids": [a["id"], b["id"], other["id"]],
+        "csrf_token": client.csrf,
+    }
+    html = text(client.post("/o/opportunity/bulk?q=Bulk", data=data, headers=HTMX))
+    assert "2 records done." in html and "Not done for 1 record:" in html
+    assert f'data-failed-id="{other["id"]}"' in html
+    assert demo.get("opportunity", a["id"])["next_step"] == "Call back"
+    assert demo.get("opportunity", other["id"])["next_step"] is None
+
+
+def test_bulk_delete_assign_owner_and_return_to_pool(demo):
+    client = demo.client()
+    doomed = demo.opportunity(name="Bulk delete")
+    data = {"bulk_action": "delete", "ids": [doomed["id"]], "csrf_token": client.csrf}
+    assert "1 record done." in text(client.post("/o/opportunity/bulk", data=data))
+    assert doomed["id"] not in rows(text(client.get("/o/opportunity?q=Bulk+delete")))
+
+    account = demo.account(name="Pooled account")
+    data = {"bulk_action": "pool", "bulk_pool": "account_pool", "bulk_reason": "", "ids": [account["id"]]}
+    html = text(client.post("/o/account/bulk", data={**data, "csrf_token": client.csrf}))
+    assert "Not done for 1 record:" in html  # a reason is required
+    data["bulk_reason"] = "No budget this year"
+    assert "1 record done." in text(client.post("/o/account/bulk", data={**data, "csrf_token": client.csrf}))
+    assert demo.get("account", account["id"])["owner_id"] is None
+
+    # Only a role with the transfer right sees and may use "Assign owner".
+    assert 'value="owner"' not in text(client.get("/o/opportunity"))
+    deal = demo.opportunity(owner="sales_rep", name="Bulk transfer")
+    manager = demo.client("sales_manager")
+    assert 'value="owner"' in text(manager.get("/o/opportunity"))
+    data = {"bulk_action": "owner", "bulk_owner": demo.users["sales_manager"], "ids": [deal["id"]]}
+    assert "1 record done." in text(manager.post("/o/opportunity/bulk", data={**data, "csrf_token": manager.csrf}))
+    assert demo.get("opportunity", deal["id"])["owner_id"] == demo.users["sales_manager"]
+
+
+def test_personal_views_are_saved_chosen_from_the_menu_and_private(demo):
+    client = demo.client()
+    data = {"label": "My proposals", "query": "filter.stage=proposal&sort=-amount&cursor=abc", "csrf_token": client.csrf}
+    response = client.post("/o/opportunity/views", data=data)
+    assert response.status_code == 303 and response.headers["Location"].endswith(
+        "/o/opportunity?filter.stage=proposal&sort=-amount"
+    )
+    menu = text(client.get("/o/opportunity?filter.stage=proposal&sort=-amount"))
+    assert "My proposals" in menu and 'aria-current="true' in menu
+    assert "All opportunities" in menu and "Open opportunities" in menu  # the shared views
+    assert "My proposals" not in text(demo.client("sales_manager").get("/o/opportunity"))
+    view_id = re.search(r"/o/opportunity/views/(\d+)/delete", menu)[1]
+    client.post(f"/o/opportunity/views/{view_id}/delete", data={"csrf_token": client.csrf})
+    assert "My proposals" not in text(client.get("/o/opportunity"))
+
+
+def test_a_shared_view_brings_its_columns_filters_and_sort(demo):
+    won = demo.opportunity(name="View won", stage="closed_won", close_date=dt.date.today().isoformat())
+    demo.opportunity(name="View open")
+    html = text(demo.client().get("/o/opportunity?view=won&q=View"))
+    assert rows(html) == [won["id"]] and 'data-field="stage"' not in html.split("<tbody>")[1]
+    assert 'aria-sort="descending"' in html  # the view sorts by -close_date
+
+
+def test_unknown_objects_and_unreadable_ones_are_not_listed(demo):
+    client = demo.client()
+    assert client.get("/o/nothing").status_code == 404
+    assert demo.client("read_only").post("/o/opportunity/bulk", data={}).status_code == 400  # no CSRF token
