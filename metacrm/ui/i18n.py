@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from babel import Locale, support
 from flask import Flask, g, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, Domain, get_locale
 
 from metacrm.platform.identity import LOCALES
 from metacrm.platform.settings import tenant_settings_of
@@ -26,7 +27,28 @@ def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "ui/translations")
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_time_zone)
+    babel.domain_instance = CatalogDomain()  # replaces flask-babel's cached default domain
     app.jinja_env.globals.update(label_of=label_of, locale_name=locale_name, LOCALES=LOCALES)
+
+
+class CatalogDomain(Domain):
+    """flask-babel looks catalogs up by ``str(Locale)``, which Babel spells
+    "zh_Hans_CN" for zh_CN: no catalog is found under ``zh_CN``. This domain
+    looks them up by language and territory, as they are stored."""
+
+    def get_translations(self):
+        locale = get_locale()
+        if locale is None:
+            return support.NullTranslations()
+        name = catalog_name(locale)
+        if name not in self.cache:
+            self.cache[name] = support.Translations.load(self.translation_directories[0], [name], self.domain[0])
+        return self.cache[name]
+
+
+def catalog_name(locale: Locale) -> str:
+    """ "zh_CN" for zh_Hans_CN: the name of catalogs and metadata translations."""
+    return f"{locale.language}_{locale.territory}" if locale.territory else locale.language
 
 
 def tenant_preferences() -> Mapping[str, Any]:
@@ -56,7 +78,8 @@ def select_time_zone() -> str:
 
 def locale_name() -> str:
     """The current language as the metadata translations key it ("zh_CN")."""
-    return str(get_locale() or "en")
+    locale = get_locale()
+    return catalog_name(locale) if locale is not None else "en"
 
 
 def label_of(definition: Mapping[str, Any] | None, key: str = "label", default: str = "") -> str:

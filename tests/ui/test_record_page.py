@@ -4,73 +4,17 @@ explain), hidden fields and access, through the real app and crm_core."""
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import date, timedelta
 
 import pytest
-from metacrm_crm_core.plugin import PACKAGE_DIR
 
-from metacrm.access.changes import AccessChanges
-from metacrm.access.members import provision_member
-from metacrm.access.policy import policy_for
-from metacrm.platform import audit
-from metacrm.platform import identity as identities
-from tests.conftest import PASSWORD
-
-
-class Crm:
-    """A tenant with crm_core, a sales rep ``rep`` (owns the records made
-    through :meth:`create`), another rep ``other`` and an admin, and a client per user."""
-
-    def __init__(self, app, tenant):
-        self.app = app
-        self.tenant = tenant
-        self.instance = tenant.instance
-        admin_id = identities.create_user(
-            self.instance, tenant="crm", email="boss@crm.test", password=PASSWORD, is_admin=True, role="admin"
-        )
-        provision_member(self.instance, tenant.binding, admin_id, actor=audit.SYSTEM)
-        self.rep_id, self.other_id = tenant.users
-        self.admin_id = admin_id
-
-    def create(self, object_name: str, **values) -> dict:
-        return self.tenant.store().create(object_name, values)
-
-    def client(self, user: str = "rep"):
-        client = self.app.test_client()
-        email = {"rep": "rep@crm.test", "other": "other@crm.test", "admin": "boss@crm.test"}[user]
-        page = client.get("/login").get_data(as_text=True)
-        token = page.split('name="csrf_token" value="')[1].split('"')[0]
-        response = client.post("/login", data={"email": email, "password": PASSWORD, "tenant": "crm", "csrf_token": token})
-        assert response.status_code == 302, response.get_data(as_text=True)
-        return client
-
-    def hide(self, role: str, object_name: str, field: str) -> None:
-        """Hide a field from a role (through the access layer, as an admin does)."""
-        changes = AccessChanges(
-            self.instance,
-            self.tenant.binding,
-            audit.SYSTEM,
-            held=frozenset({"admin"}),
-            policy=policy_for(self.instance, self.tenant.binding),
-        )
-        entry = {"create": True, "read": "own", "update": "own", "delete": "own", "fields": {field: "hidden"}}
-        with changes.change(f"hide {field}") as change:
-            change.put_object_access(role, object_name, entry)
+from tests.ui.record_support import Crm, csrf, text
 
 
 @pytest.fixture
-def crm(app, package_tenant):
-    return Crm(app, package_tenant(PACKAGE_DIR, slug="crm", users=("rep", "other"), role="sales_rep"))
-
-
-def csrf(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"')[0]
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
+def crm(app, package_tenant) -> Crm:
+    return Crm.make(app, package_tenant)
 
 
 def test_the_page_shows_the_layout_the_stage_path_and_related_lists(crm):
@@ -81,7 +25,7 @@ def test_the_page_shows_the_layout_the_stage_path_and_related_lists(crm):
     assert response.status_code == 200
     page = text(response)
     assert re.search(r"<h1[^>]*>Acme Ltd</h1>", page)
-    assert 'data-record-id="%d"' % account["id"] in page
+    assert f'data-record-id="{account["id"]}"' in page
     assert "Account information" in page and "Billing address" in page
     assert 'data-field="billing_city"' in page and "Shanghai" in page
     assert "Contacts" in page and "Wang Li" in page
@@ -108,9 +52,7 @@ def test_the_stage_path_moves_an_opportunity_and_shows_a_refusal(crm):
     # A close date in the past: the validation rule refuses the move, the path says why.
     crm.tenant.set_columns("opportunity", opportunity["id"], close_date=date.today() - timedelta(days=3))
     page = text(client.get(f"/o/opportunity/{opportunity['id']}"))
-    client.post(
-        f"/o/opportunity/{opportunity['id']}/stage", data={"value": "proposal", "csrf_token": csrf(page)}
-    )
+    client.post(f"/o/opportunity/{opportunity['id']}/stage", data={"value": "proposal", "csrf_token": csrf(page)})
     page = text(client.get(f"/o/opportunity/{opportunity['id']}"))
     path = page.split('class="stage-path')[1].split("</section>")[0]
     assert 'role="alert"' in path and "cannot close in the past" in path

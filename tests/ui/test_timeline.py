@@ -12,10 +12,14 @@ import sqlalchemy as sa
 
 from metacrm.platform.clock import utcnow
 from metacrm.rules.automation.tables import automation_outbox
-from tests.ui.test_record_page import Crm, csrf, text  # noqa: F401 - the fixture's class
-from tests.ui.test_record_page import crm  # noqa: F401 - the fixture
+from tests.ui.record_support import Crm, csrf, text
 
 HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def crm(app, package_tenant) -> Crm:
+    return Crm.make(app, package_tenant)
 
 
 def timeline_of(page: str) -> str:
@@ -71,7 +75,7 @@ def test_the_kind_filter_and_paging(crm):
     page = text(client.get(f"/o/account/{account['id']}?kind=activity"))
     first = entries(page)
     assert len(first) == 25 and "Call 29" in first[0]
-    older = timeline_of(page).split('>Older<')[0].rsplit('href="', 1)[1].split('"')[0]
+    older = timeline_of(page).split(">Older<")[0].rsplit('href="', 1)[1].split('"')[0]
     page = text(client.get(older))
     rest = entries(page)
     assert len(rest) == 5 and "Call 04" in rest[0] and "Call 00" in rest[-1]

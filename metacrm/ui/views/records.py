@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from metacrm.access import sharing
@@ -293,6 +293,7 @@ def _timeline_context(obj: CompiledObject, record_id: int) -> dict:
         "activity_fields": _activity_fields(store),
         "more": bool(request.args.get("before")),
         "model_object": store.model.object,
+        "people": _people(),
         "entry_icon": entry_icon,
         "ACTION_ICONS": ACTIVITY_ICONS,
         "quick_action_labels": {"call": _("Log a call"), "note": _("Add a note"), "task": _("Add a task")},
@@ -305,6 +306,16 @@ def _timeline_context(obj: CompiledObject, record_id: int) -> dict:
             "owner_changed": _("changed the owner"),
         },
     }
+
+
+def _people() -> dict[str, str]:
+    """Display names by e-mail, for who made a change (once per request)."""
+    if "people" not in g:
+        g.people = {
+            user["email"]: user["display_name"] or user["email"]
+            for user in identities.list_users(context.instance(), current_tenant().slug)
+        }
+    return g.people
 
 
 def entry_icon(entry) -> str:
@@ -325,7 +336,11 @@ def _activity_fields(store) -> dict:
     views = store.model.definitions.scoped("list_view", "activity")
     columns = (views[0].document.get("columns") or []) if views else []
     return {
-        "shown": [activity.fields[n] for n in columns if n in readable and not activity.fields[n].is_lookup],
+        "shown": [
+            activity.fields[n]
+            for n in columns
+            if n in readable and n != activity.name_field and not activity.fields[n].is_lookup
+        ],
         "form": {
             name: activity.fields[name]
             for name in (activity.name_field, "description", "due_date")
