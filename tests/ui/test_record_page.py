@@ -1,0 +1,137 @@
+"""The record page: layout sections and highlights, the stage path, related
+lists, the actions (delete and restore, transfer, share, claim and return,
+explain), hidden fields and access, through the real app and crm_core."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+
+from tests.ui.record_support import Crm, csrf, text
+
+
+@pytest.fixture
+def crm(app, package_tenant) -> Crm:
+    return Crm.make(app, package_tenant)
+
+
+def test_the_page_shows_the_layout_the_stage_path_and_related_lists(crm):
+    account = crm.create("account", name="Acme Ltd", industry="technology", billing_city="Shanghai")
+    crm.create("contact", full_name="Wang Li", last_name="Wang", account=account["id"])
+    client = crm.client()
+    response = client.get(f"/o/account/{account['id']}")
+    assert response.status_code == 200
+    page = text(response)
+    assert re.search(r"<h1[^>]*>Acme Ltd</h1>", page)
+    assert f'data-record-id="{account["id"]}"' in page
+    assert "Account information" in page and "Billing address" in page
+    assert 'data-field="billing_city"' in page and "Shanghai" in page
+    assert "Contacts" in page and "Wang Li" in page
+    assert f'href="/o/contact/new?account={account["id"]}"' in page
+    assert f'href="/o/account/new?clone={account["id"]}"' in page
+    assert f'href="/o/account/{account["id"]}/edit"' in page
+
+
+def test_the_stage_path_moves_an_opportunity_and_shows_a_refusal(crm):
+    account = crm.create("account", name="Acme Ltd")
+    future = (date.today() + timedelta(days=30)).isoformat()
+    opportunity = crm.create(
+        "opportunity", name="Big deal", account=account["id"], stage="prospecting", close_date=future, amount="100"
+    )
+    client = crm.client()
+    page = text(client.get(f"/o/opportunity/{opportunity['id']}"))
+    assert 'aria-current="step"' in page and 'name="value" value="qualification"' in page
+    response = client.post(
+        f"/o/opportunity/{opportunity['id']}/stage",
+        data={"value": "qualification", "version": opportunity["version"], "csrf_token": csrf(page)},
+    )
+    assert response.status_code == 303
+    assert crm.tenant.store().get("opportunity", opportunity["id"])["stage"] == "qualification"
+    # A close date in the past: the validation rule refuses the move, the path says why.
+    crm.tenant.set_columns("opportunity", opportunity["id"], close_date=date.today() - timedelta(days=3))
+    page = text(client.get(f"/o/opportunity/{opportunity['id']}"))
+    client.post(f"/o/opportunity/{opportunity['id']}/stage", data={"value": "proposal", "csrf_token": csrf(page)})
+    page = text(client.get(f"/o/opportunity/{opportunity['id']}"))
+    path = page.split('class="stage-path')[1].split("</section>")[0]
+    assert 'role="alert"' in path and "cannot close in the past" in path
+    assert crm.tenant.store().get("opportunity", opportunity["id"])["stage"] == "qualification"
+
+
+def test_a_field_hidden_by_policy_is_nowhere_on_the_page(crm):
+    account = crm.create("account", name="Acme Ltd", annual_revenue="123456789", phone="555-0100")
+    crm.create("account", name="Acme Sub", parent_account=account["id"], annual_revenue="987654321")
+    crm.tenant.store().update("account", account["id"], {"annual_revenue": "222333444"})
+    crm.hide("sales_rep", "account", "annual_revenue")
+    page = text(crm.client().get(f"/o/account/{account['id']}"))
+    assert "555-0100" in page
+    assert 'data-field="annual_revenue"' not in page
+    for secret in ("123456789", "987654321", "222333444", "Annual revenue"):
+        assert secret not in page
+
+
+def test_another_reps_record_is_not_found(crm):
+    account = crm.create("account", name="Acme Ltd")
+    response = crm.client("other").get(f"/o/account/{account['id']}")
+    assert response.status_code == 404
+
+
+def test_delete_then_restore(crm):
+    account = crm.create("account", name="Acme Ltd")
+    client = crm.client()
+    page = text(client.get(f"/o/account/{account['id']}"))
+    response = client.post(f"/o/account/{account['id']}/delete", data={"csrf_token": csrf(page)})
+    assert response.status_code == 303
+    page = text(client.get(f"/o/account/{account['id']}"))
+    assert "in the recycle bin" in page and "Moved to the recycle bin." in page
+    client.post(f"/o/account/{account['id']}/restore", data={"csrf_token": csrf(page)})
+    page = text(client.get(f"/o/account/{account['id']}"))
+    assert "Restored." in page and "in the recycle bin" not in page
+
+
+def test_an_action_without_the_csrf_token_is_refused(crm):
+    account = crm.create("account", name="Acme Ltd")
+    client = crm.client()
+    response = client.post(f"/o/account/{account['id']}/delete", data={})
+    assert response.status_code in (400, 403)
+    assert crm.tenant.store().get("account", account["id"])["name"] == "Acme Ltd"
+
+
+def test_a_rep_cannot_transfer_and_an_admin_can(crm):
+    account = crm.create("account", name="Acme Ltd")
+    client = crm.client()
+    page = text(client.get(f"/o/account/{account['id']}"))
+    assert "Change owner" not in page  # sales reps hold no transfer right
+    client.post(f"/o/account/{account['id']}/owner", data={"user_id": crm.other_id, "csrf_token": csrf(page)})
+    assert "not permit" in text(client.get(f"/o/account/{account['id']}"))
+    assert crm.tenant.store().get("account", account["id"])["owner_id"] == crm.rep_id
+
+    admin = crm.client("admin")
+    page = text(admin.get(f"/o/account/{account['id']}"))
+    assert "Change owner" in page and "Who can see this?" in page and "Share" in page
+    admin.post(f"/o/account/{account['id']}/owner", data={"user_id": crm.other_id, "csrf_token": csrf(page)})
+    assert crm.tenant.store().get("account", account["id"])["owner_id"] == crm.other_id
+
+
+def test_an_admin_shares_a_record_and_explains_who_sees_it(crm):
+    account = crm.create("account", name="Acme Ltd")
+    admin = crm.client("admin")
+    page = text(admin.get(f"/o/account/{account['id']}/explain?user=other@crm.test"))
+    assert "Can other@crm.test see this record?" in page and ">No" in page
+    admin.post(
+        f"/o/account/{account['id']}/share",
+        data={"recipient": f"user:{crm.other_id}", "access": "read", "csrf_token": csrf(page)},
+    )
+    page = text(admin.get(f"/o/account/{account['id']}/explain?user=other@crm.test"))
+    assert "Shared." in page and ">Yes" in page
+    assert crm.client("other").get(f"/o/account/{account['id']}").status_code == 200
+    # A rep may not share.
+    rep = crm.client()
+    page = text(rep.get(f"/o/account/{account['id']}"))
+    response = rep.post(
+        f"/o/account/{account['id']}/share",
+        data={"recipient": f"user:{crm.other_id}", "access": "edit", "csrf_token": csrf(page)},
+    )
+    assert response.status_code == 403
+    assert rep.get(f"/o/account/{account['id']}/explain?user=rep@crm.test").status_code == 403
