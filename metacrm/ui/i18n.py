@@ -12,14 +12,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from babel import support
 from flask import Flask, g, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, Domain, get_locale
 
 from metacrm.platform.identity import LOCALES
 from metacrm.platform.settings import tenant_settings_of
 from metacrm.plugins import context
 
+
+class _Catalogs(Domain):
+    """Babel calls Chinese ``zh_Hans_CN``, under which gettext finds no
+    ``zh_CN`` catalog: look catalogs up by :func:`locale_name` instead."""
+
+    def get_translations(self):
+        if get_locale() is None:
+            return support.NullTranslations()
+        key = locale_name()
+        if key not in self.cache:
+            translations = support.Translations()
+            for dirname in self.translation_directories:
+                translations.merge(support.Translations.load(dirname, [key], self.domain[0]))
+            self.cache[key] = translations
+        return self.cache[key]
+
+
 babel = Babel()
+babel.domain_instance = _Catalogs()
 
 
 def init_i18n(app: Flask) -> None:
@@ -55,8 +74,12 @@ def select_time_zone() -> str:
 
 
 def locale_name() -> str:
-    """The current language as the metadata translations key it ("zh_CN")."""
-    return str(get_locale() or "en")
+    """The current language as the metadata translations key it ("zh_CN",
+    not Babel's "zh_Hans_CN")."""
+    locale = get_locale()
+    if locale is None:
+        return "en"
+    return f"{locale.language}_{locale.territory}" if locale.territory else locale.language
 
 
 def label_of(definition: Mapping[str, Any] | None, key: str = "label", default: str = "") -> str:
