@@ -7,16 +7,12 @@ each control, errors as role="alert" inside the field's element)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from jinja2 import Environment, FileSystemLoader
 
-import metacrm.ui
 from metacrm.metadata.fieldtypes import FieldType, FieldTypeRegistry, Widgets, builtin_registry
 from metacrm.rules.fieldtypes import FormulaType, RollUpType
 
-TEMPLATES = Path(metacrm.ui.__file__).parent / "templates"
 EVIL = "<script>alert(1)</script>"
 PICK_VALUES = [{"value": "open", "label": EVIL}, {"value": "won", "label": "Won"}]
 
@@ -51,10 +47,12 @@ VALUES = {
 TYPES = [*builtin_registry(), FormulaType, RollUpType]
 
 
-@pytest.fixture(scope="module")
-def widgets():
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
-    return env.get_template("widgets/field.html").module
+@pytest.fixture
+def widgets(app):
+    """The macros as the screens call them: the app's Jinja environment (its
+    translations and formatting filters) in a request (English, UTC, CNY)."""
+    with app.test_request_context():
+        yield app.jinja_env.get_template("widgets/field.html").module
 
 
 def bound(cls: type[FieldType]) -> FieldType:
@@ -82,7 +80,7 @@ def test_every_type_renders_its_three_macros_safely(widgets, cls):
     form = str(widgets.input(field, value, errors=[EVIL]))
     assert_safe(form)
     assert 'data-field="f_x"' in form
-    assert '<label for="f-f_x">&lt;script&gt;' in form
+    assert re.search(r'<label for="f-f_x"[^>]*>&lt;script&gt;', form), form
     assert re.search(r'<(input|select|textarea|output)[^>]* id="f-f_x"', form), form
     assert re.search(r'data-field="f_x".*role="alert">&lt;script&gt;.*</div>\s*$', form, re.S), form
     if not cls.read_only:
@@ -108,7 +106,11 @@ def test_displays_format_the_dumped_value(widgets):
     assert ">Won<" in shown("picklist", "won", values=PICK_VALUES)
     assert 'href="/o/account/3"' in shown("lookup", {"id": 3, "name": "Acme"}, target="account")
     assert ">Acme<" in shown("lookup", {"id": 3, "name": "Acme"}, target="account")
-    assert "EUR" in shown("currency", "1.00", currency="EUR")
+    assert shown("currency", "1234.5", currency="EUR").endswith(">€1,234.50</span>")
+    assert ">CN¥2.00<" in shown("currency", "2.00")  # no currency of its own: the tenant's (CNY)
+    assert ">12.5%<" in shown("percent", "12.5000") and ">1,234.50<" in shown("decimal", "1234.5", scale=2)
+    assert ">3 Dec 2026<" in shown("date", "2026-12-03") or ">Dec 3, 2026<" in shown("date", "2026-12-03")
+    assert 'datetime="2026-12-03T09:30:00+00:00">' in shown("datetime", "2026-12-03T09:30:00+00:00")
     assert "<a" not in shown("url", "javascript:alert(1)")
     assert "<b>bold</b>" in shown("rich_text", "<b>bold</b><script>x()</script>")
 
@@ -144,3 +146,16 @@ def test_a_type_names_its_macros_with_widgets():
         label = "Plain"
 
     assert FieldTypeRegistry([Plain]).get("plain").widgets == Widgets("widgets/text.html")  # shown as text
+
+
+def test_displays_follow_the_language(app):
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        widgets = app.jinja_env.get_template("widgets/field.html").module
+        registry = builtin_registry()
+
+        def shown(type_name: str, value, **options) -> str:
+            field = registry.get(type_name)({"api_name": "x", "type": type_name, "options": options})
+            return str(widgets.display(field, value))
+
+        assert ">¥1,234.50<" in shown("currency", "1234.5") and shown("boolean", True) == "是"
+        assert ">2026年12月3日<" in shown("date", "2026-12-03")

@@ -46,12 +46,19 @@ class Widgets:
     readonly=False, id=None)``, ``filter(field, value)`` (``value``: the
     operators' query-string texts, e.g. ``{"gte": "10"}``), ``field`` being
     the bound field type — so the screens render any type, a plugin's too,
-    through ``widgets/field.html`` without knowing it."""
+    through ``widgets/field.html`` without knowing it.
+
+    ``posts`` says how the input control sends its value in a form post:
+    ``one`` text (the last one when the name comes twice, as a checkbox
+    after its hidden "false"), read by :meth:`FieldType.parse_import`;
+    ``many`` values (a ``<select multiple>``); ``lines``, one item per line;
+    ``local_datetime``, a ``datetime-local`` text in the user's time zone."""
 
     template: str
     display: str = "display"
     input: str = "input"
     filter: str = "filter"
+    posts: str = "one"
 
 
 class FieldType:

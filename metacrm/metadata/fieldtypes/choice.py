@@ -429,7 +429,9 @@ class MultiPicklistType(_DelimitedType, PicklistType):
     name = "multi_picklist"
     label = "Multi-select picklist"
     widget = "multiselect"
-    widgets = Widgets("widgets/picklist.html", display="display_multi", input="input_multi", filter="filter_multi")
+    widgets = Widgets(
+        "widgets/picklist.html", display="display_multi", input="input_multi", filter="filter_multi", posts="many"
+    )
     operators = ("contains", "eq", "isnull")
     options_schema = _PICKLIST_OPTIONS
     CONVERTIBLE_TO = {"tags": "each value becomes a tag; refused if a value is longer than 50 characters"}
@@ -508,7 +510,7 @@ class TagsType(_DelimitedType):
     name = "tags"
     label = "Tags"
     widget = "tags"
-    widgets = Widgets("widgets/tags.html")
+    widgets = Widgets("widgets/tags.html", posts="lines")
     searchable = True
     operators = ("contains", "isnull")
     options_schema = options_schema({})

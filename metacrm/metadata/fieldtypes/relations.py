@@ -246,7 +246,7 @@ class ManyToManyType(_RelationMixin, BuiltinFieldType):
     name = "many_to_many"
     label = "Many-to-many"
     widget = "lookup_multi"
-    widgets = Widgets("widgets/many_to_many.html")
+    widgets = Widgets("widgets/many_to_many.html", posts="many")
     is_reference = True
     stores_links = True
     has_column = False

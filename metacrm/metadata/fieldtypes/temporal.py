@@ -104,7 +104,13 @@ class DateTimeType(BuiltinFieldType):
     name = "datetime"
     label = "Date and time"
     widget = "datetime"
-    widgets = Widgets("widgets/date.html", display="display_datetime", input="input_datetime", filter="filter_datetime")
+    widgets = Widgets(
+        "widgets/date.html",
+        display="display_datetime",
+        input="input_datetime",
+        filter="filter_datetime",
+        posts="local_datetime",
+    )
     operators = _RANGE_OPERATORS
     options_schema = options_schema({})
 

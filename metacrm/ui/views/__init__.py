@@ -5,3 +5,4 @@ from metacrm.ui.views import account, auth, home, notifications, search  # noqa:
 from metacrm.ui.views import auth, home  # noqa: F401
 from metacrm.ui.views import board, lists  # noqa: F401  (H2: list and kanban)
 from metacrm.ui.views import auth, home, records  # noqa: F401
+from metacrm.ui.views import auth, forms, home  # noqa: F401

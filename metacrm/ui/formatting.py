@@ -1,0 +1,126 @@
+"""Values shown in the user's language and time zone (flask-babel): numbers,
+currency amounts (in the field's currency, else the tenant's ``currency``
+setting), percentages, dates and date-times; and the date-time text of a
+``datetime-local`` control, which is in the user's time zone both ways.
+
+The widget templates use these as Jinja filters (``value|l10n_number(2)``).
+A value that does not parse (a draft the user is still typing) is shown as
+it is, never an error.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import flask_babel
+from flask import Flask
+
+from metacrm.ui.i18n import label_of, tenant_preferences
+
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> shows and posts
+
+
+def init_formatting(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        l10n_number=number,
+        l10n_currency=currency,
+        l10n_percent=percent,
+        l10n_date=day,
+        l10n_datetime=moment,
+        datetime_input=datetime_input,
+        field_label=field_label,
+    )
+
+
+def field_label(field) -> str:
+    """A bound field's label in the user's language (its API name if it has none)."""
+    return label_of(field.definition, "label", field.api_name)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _pattern(scale: int | None) -> str:
+    return "#,##0" + ("." + "0" * scale if scale else "")
+
+
+def number(value: Any, scale: int | None = None) -> str:
+    """``1234.5`` → "1,234.50" (scale 2) in English."""
+    amount = _decimal(value)
+    if amount is None:
+        return str(value)
+    return flask_babel.format_decimal(amount, format=_pattern(scale) if scale is not None else None)
+
+
+def currency(value: Any, code: str | None = None) -> str:
+    """An amount with its currency sign ("¥1,234.50" in Chinese)."""
+    amount = _decimal(value)
+    if amount is None:
+        return str(value)
+    return flask_babel.format_currency(amount, code or tenant_preferences().get("currency") or "CNY")
+
+
+def percent(value: Any) -> str:
+    """``12.5`` (meaning 12.5 %) → "12.5%"."""
+    amount = _decimal(value)
+    if amount is None:
+        return str(value)
+    return flask_babel.format_percent(amount / 100, format="#,##0.##%")
+
+
+def day(value: Any) -> str:
+    """An ISO date in the user's language ("3 Dec 2026", "2026年12月3日")."""
+    try:
+        parsed = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value)
+    return flask_babel.format_date(parsed, "medium")
+
+
+def _aware(value: Any) -> datetime | None:
+    try:
+        parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=flask_babel.get_timezone())
+
+
+def moment(value: Any) -> str:
+    """An ISO date-time, in the user's time zone and language, to the minute."""
+    parsed = _aware(value)
+    if parsed is None:
+        return str(value)
+    local = flask_babel.to_user_timezone(parsed)
+    return f"{flask_babel.format_date(local, 'medium')} {flask_babel.format_time(local, 'short')}"
+
+
+def datetime_input(value: Any) -> str:
+    """A stored (UTC) date-time as the user's local ``YYYY-MM-DDTHH:MM``;
+    text that is not a date-time stays as typed."""
+    if value in (None, ""):
+        return ""
+    text = str(value)
+    if "+" not in text[10:] and not text.endswith("Z") and "-" not in text[10:]:
+        return text[:16]  # already local (a draft sent back)
+    parsed = _aware(value)
+    if parsed is None:
+        return text
+    return flask_babel.to_user_timezone(parsed).strftime(LOCAL_INPUT)
+
+
+def local_to_utc(text: str) -> str:
+    """A ``datetime-local`` text (the user's zone) as an ISO date-time in UTC;
+    text that does not parse is returned for the field type to refuse."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return text
+    if parsed.tzinfo is not None:
+        return parsed.isoformat()
+    return flask_babel.to_utc(parsed).isoformat() + "+00:00"
