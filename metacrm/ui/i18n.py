@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, g, request
-from flask_babel import Babel, get_locale
+from babel import support
+from flask import Flask, g, has_request_context, request
+from flask_babel import Babel, Domain, get_locale
 
 from metacrm.platform.identity import LOCALES
 from metacrm.platform.settings import tenant_settings_of
@@ -26,6 +27,7 @@ def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "ui/translations")
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_time_zone)
+    babel.domain_instance = CatalogDomain()
     app.jinja_env.globals.update(label_of=label_of, locale_name=locale_name, LOCALES=LOCALES)
 
 
@@ -55,8 +57,28 @@ def select_time_zone() -> str:
 
 
 def locale_name() -> str:
-    """The current language as the metadata translations key it ("zh_CN")."""
-    return str(get_locale() or "en")
+    """The current language as the metadata translations and the catalog
+    folders name it ("zh_CN"; Babel's own name is "zh_Hans_CN")."""
+    locale = get_locale()
+    if locale is None:
+        return "en"
+    return f"{locale.language}_{locale.territory}" if locale.territory else locale.language
+
+
+class CatalogDomain(Domain):
+    """flask-babel's domain, finding the catalog by :func:`locale_name`:
+    Babel looks for ``zh_Hans_CN/`` and would never find ``zh_CN/``."""
+
+    def get_translations(self):
+        if not has_request_context():
+            return support.NullTranslations()
+        name, cache = locale_name(), self.get_translations_cache(None)
+        if name not in cache:
+            translations = support.Translations()
+            for directory in self.translation_directories:
+                translations.merge(support.Translations.load(directory, [name], self.domain[0]))
+            cache[name] = translations
+        return cache[name]
 
 
 def label_of(definition: Mapping[str, Any] | None, key: str = "label", default: str = "") -> str:
