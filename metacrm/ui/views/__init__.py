@@ -1,4 +1,4 @@
 """The screens, one module per kind of screen, all on the ``ui`` blueprint
 (:mod:`metacrm.ui.blueprint`). Importing this package registers every route."""
 
-from metacrm.ui.views import auth, home  # noqa: F401
+from metacrm.ui.views import auth, home, pools  # noqa: F401
