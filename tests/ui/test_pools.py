@@ -54,14 +54,15 @@ class Demo:
             pool_service.return_to_pool(conn, model, "lead", ids, reason="seed", actor=audit.SYSTEM, pool="lead_pool")
         return ids
 
-    def set_quota(self, quota: int) -> None:
-        """As the admin, through the access API (the pool definition is policy)."""
+    def admin_api(self, method: str, path: str, body: dict):
+        """As the admin, through the access API (pools and field access are policy)."""
         identity = identities.identity_for(self.instance, self.user_id(ADMIN), DEMO_TENANT)
         token = identities.create_token(self.instance, identity, "test")[1]
-        response = self.app.test_client().patch(
-            "/api/v1/access/pools/lead_pool", json={"claim_quota": quota}, headers={"Authorization": f"Bearer {token}"}
+        response = self.app.test_client().open(
+            path, method=method, json=body, headers={"Authorization": f"Bearer {token}"}
         )
         assert response.status_code == 200, response.json
+        return response.json
 
     def owner(self, record_id: int) -> int | None:
         return self.store().get("lead", record_id)["owner_id"]
@@ -165,7 +166,7 @@ def test_quota_and_cool_down_refusals_are_explained(demo):
     assert f"Cool-down: you returned #{ada} less than 7 days ago" in refused.get_data(as_text=True)
     assert demo.owner(ada) is None
 
-    demo.set_quota(1)
+    demo.admin_api("PATCH", "/api/v1/access/pools/lead_pool", {"claim_quota": 1})
     assert _post(client, "/pools/lead_pool/claim", ids=str(bob)).status_code == 200
     (cyd,) = demo.pooled_leads("Cyd")
     refused = _post(client, "/pools/lead_pool/claim", ids=str(cyd)).get_data(as_text=True)
@@ -210,6 +211,20 @@ def test_claiming_what_someone_else_took_first_says_so(demo):
     assert _post(manager, "/pools/lead_pool/claim", ids=str(ada)).status_code == 200
     html = _post(rep, "/pools/lead_pool/claim", ids=str(ada)).get_data(as_text=True)
     assert f"someone else took it first): #{ada}" in html and demo.owner(ada) == demo.user_id(MANAGER)
+
+
+def test_a_field_the_user_may_not_read_is_neither_shown_nor_searched(demo):
+    demo.pooled_leads("Ada")
+    entry = "/api/v1/access/roles/sales_rep/objects/lead"
+    current = demo.admin_api("GET", entry, None)
+    access = {k: current[k] for k in ("create", "read", "update", "delete", "export", "import") if k in current}
+    demo.admin_api("PUT", entry, {**access, "fields": {"company": "hidden"}})
+    rep = demo.signed_in(REP)
+    page = rep.get("/pools/lead_pool").get_data(as_text=True)
+    assert 'data-field="company"' not in page and "Ada Ltd" not in page and "Ada" in page
+    assert "Ada Ltd" not in rep.get("/pools/lead_pool?q=Ltd").get_data(as_text=True)
+    manager_page = demo.signed_in(MANAGER).get("/pools/lead_pool").get_data(as_text=True)
+    assert "Ada Ltd" in manager_page
 
 
 def test_markup_in_record_values_stays_text(demo):
