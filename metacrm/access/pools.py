@@ -24,7 +24,7 @@ Every move is audited (``pool.claimed``, ``pool.returned``, ``pool.assigned``).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -247,6 +247,24 @@ def held_count(conn: Connection, obj: CompiledObject, pool: str, user_id: int) -
             table.c.deleted_at.is_(None),
         )
     ).scalar()
+
+
+def cooling_down(conn: Connection, pool: Pool, user_id: int, *, now=None) -> dict[int, datetime]:
+    """The records waiting in ``pool`` that ``user_id`` returned less than
+    ``cooldown_days`` ago, each with when they may claim it again (what
+    :func:`claim` refuses, for the screens to show beforehand)."""
+    if not pool.cooldown_days:
+        return {}
+    now = as_utc(now) if now is not None else utcnow()
+    wait = timedelta(days=pool.cooldown_days)
+    rows = conn.execute(
+        sa.select(pool_records.c.record_id, pool_records.c.since).where(
+            pool_records.c.pool == pool.api_name,
+            pool_records.c.returned_by == user_id,
+            pool_records.c.since > now - wait,
+        )
+    ).all()
+    return {r.record_id: as_utc(r.since) + wait for r in rows}
 
 
 def waiting_count(conn: Connection, pool: str) -> int:

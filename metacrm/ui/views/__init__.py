@@ -6,3 +6,4 @@ from metacrm.ui.views import auth, home  # noqa: F401
 from metacrm.ui.views import board, lists  # noqa: F401  (H2: list and kanban)
 from metacrm.ui.views import auth, home, records  # noqa: F401
 from metacrm.ui.views import auth, forms, home  # noqa: F401
+from metacrm.ui.views import auth, home, pools  # noqa: F401
