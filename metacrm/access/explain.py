@@ -155,6 +155,8 @@ def explain(
         "fields": {
             "hidden": sorted(set(obj.fields) - readable),
             "read_only": sorted(readable - writable),
+            # Formulas and roll-ups hidden because of what they read (derived visibility).
+            "derived_hidden": dict(sorted(guard.derived_hidden(obj).items())),
         },
         "allowed": permitted,
     }

@@ -13,7 +13,9 @@ protocol for one user in one tenant from the tenant's compiled policy:
    (a field it reads was deleted) grants nothing — it fails closed;
 3. field-level security: hidden fields are not readable (the store leaves
    them out and refuses to filter, sort or search on them); read-only ones
-   are not writable (the store answers 403 naming the field).
+   are not writable (the store answers 403 naming the field). A formula or
+   roll-up is as hidden as the fields it reads, unless its definition says
+   ``own_access: true`` (:mod:`metacrm.access.derived`).
 
 A user with no role may do nothing with records. The admin role is a role
 like any other (the standard one permits everything); there is no bypass.
@@ -30,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from metacrm.access import scopes as sql_scopes
+from metacrm.access.derived import DerivedVisibility, own_access
 from metacrm.access.members import roles_of_member, teams_of
 from metacrm.access.permissions import ACTIONS, FLAG_ACTIONS, condition_text
 from metacrm.access.policy import CompiledPolicy, policy_for
@@ -213,7 +216,26 @@ class PolicyGuard:
         return self.policy.field_sets(self.roles, obj.api_name, tuple(obj.fields))
 
     def readable_fields(self, obj: CompiledObject) -> set[str]:
-        return set(self._field_sets(obj)[0])
+        """Fields the user may read: field-level security, less the computed
+        fields that read something the user may not (derived visibility)."""
+        return set(self._field_sets(obj)[0]) - set(self.derived_hidden(obj))
+
+    def derived_hidden(self, obj: CompiledObject) -> dict[str, str]:
+        """Computed fields field-level security lets the user read but what
+        they read does not → why (explain shows it). Without a model to
+        resolve what they read, every one not opted out is hidden."""
+        if self.model is None or self.model.object(obj.api_name) is None:
+            return {
+                name: "no compiled model to tell what it reads"
+                for name, ft in obj.fields.items()
+                if ft.computed and not own_access(ft) and name in self._field_sets(obj)[0]
+            }
+
+        def build() -> dict[str, str]:
+            visibility = DerivedVisibility(self.model, lambda o: self._field_sets(o)[0])
+            return visibility.hidden(obj)
+
+        return self.policy.memo(("derived", self.roles, self.model.revision, obj.api_name), build)
 
     def writable_fields(self, obj: CompiledObject) -> set[str]:
         return set(self._field_sets(obj)[1])

@@ -19,6 +19,13 @@ An export is one zip file (``"format": "metacrm-tenant"``, version 1):
 * ``audit.jsonl``: every audit entry, with its id;
 * ``tables/<table>.jsonl``: any other table a plugin keeps in the namespace.
 
+Secrets never leave in clear: columns a plugin names through the
+``tenant_secret_columns`` hook (webhook signing secrets) are written as
+null, and the manifest's ``withheld_secrets`` says which, in how many rows,
+and how an administrator sets them again. Import leaves them empty (rows
+that cannot be without them are left out), reports the same in its progress
+and in the ``tenant.imported`` audit entry.
+
 A row is one JSON object, column → value. Strings, numbers, booleans and
 null stand for themselves; any other value is an object with one key naming
 its type: ``{"$decimal": "12.30"}``, ``{"$date": "2026-01-31"}``,
@@ -212,6 +219,17 @@ def _serial_sequence(conn: Connection, table: sa.Table) -> tuple[sa.Column, str]
 # -- export --------------------------------------------------------------------------
 
 
+def secret_columns(instance: Instance) -> dict[str, dict]:
+    """table → {"columns": [...], "restore": "..."}: the secrets plugins name
+    (the ``tenant_secret_columns`` hook)."""
+    found: dict[str, dict] = {}
+    for entries in instance.hook.tenant_secret_columns():
+        for entry in entries or ():
+            known = found.setdefault(entry["table"], {"columns": [], "restore": entry.get("restore", "")})
+            known["columns"] = sorted({*known["columns"], *entry["columns"]})
+    return found
+
+
 def export_tenant(
     instance: Instance,
     slug: str,
@@ -240,7 +258,8 @@ def export_tenant(
         ):
             if binding.dialect == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-            manifest = _Exporter(binding, conn, archive, field_types(instance), progress).run()
+            secrets = secret_columns(instance)
+            manifest = _Exporter(binding, conn, archive, field_types(instance), progress, secrets).run()
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -262,8 +281,16 @@ def export_tenant(
 
 class _Exporter:
     def __init__(
-        self, binding: TenantBinding, conn: Connection, archive: zipfile.ZipFile, registry, progress: Progress
+        self,
+        binding: TenantBinding,
+        conn: Connection,
+        archive: zipfile.ZipFile,
+        registry,
+        progress: Progress,
+        secrets: dict[str, dict] | None = None,
     ):
+        self.secrets = secrets or {}
+        self.withheld: dict[str, dict] = {}
         self.binding = binding
         self.registry = registry
         self.conn = conn
@@ -324,6 +351,7 @@ class _Exporter:
             "tables": tables,
             "dialect": self.binding.dialect,
             "schema_versions": sorted(versions),
+            "withheld_secrets": self.withheld,
         }
         self.archive.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
         return manifest
@@ -338,13 +366,15 @@ class _Exporter:
         member = member_for(name)
         as_array = member.endswith(".json")
         count = 0
+        # Secret columns are written as null (see the module's docstring).
+        secret = {c for c in self.secrets.get(name, {}).get("columns", ()) if c in names}
         with io.TextIOWrapper(self.archive.open(member, "w", force_zip64=True), encoding="utf-8", newline="\n") as out:
             out.write("[" if as_array else "")
             for row in conn.execute(query.execution_options(yield_per=CHUNK)):
                 try:
                     line = _dumps(
                         {
-                            column: encode_value(value, json_column=is_json)
+                            column: None if column in secret else encode_value(value, json_column=is_json)
                             for column, value, is_json in zip(names, row, json_columns, strict=True)
                         }
                     )
@@ -357,6 +387,9 @@ class _Exporter:
                 count += 1
             out.write("\n]\n" if as_array else "")
         entry: dict[str, Any] = {"rows": count, "columns": names}
+        if secret:
+            restore = self.secrets[name].get("restore", "")
+            self.withheld[name] = {"columns": sorted(secret), "rows": count, "restore": restore}
         serial = _serial_sequence(conn, table)
         if serial:
             last = conn.execute(
@@ -422,6 +455,16 @@ class ExportFile:
         if not isinstance(tables, dict):
             problems.append("tables must be an object")
             tables = {}
+        withheld = manifest.get("withheld_secrets", {})
+        if not isinstance(withheld, dict) or not all(
+            isinstance(entry, dict)
+            and isinstance(entry.get("columns"), list)
+            and all(isinstance(c, str) for c in entry["columns"])
+            and isinstance(entry.get("rows"), int)
+            and isinstance(entry.get("restore", ""), str)
+            for entry in withheld.values()
+        ):
+            problems.append('withheld_secrets must map tables to {"columns": [...], "rows": n, "restore": "..."}')
         names = set(self.archive.namelist())
         for name, entry in tables.items():
             if not IDENTIFIER_RE.match(name) or name in NOT_EXPORTED:
@@ -522,6 +565,7 @@ class _Importer:
         self.actor = actor
         self.progress = progress
         self.step = "reading definitions"
+        self.to_set_again: dict[str, dict] = {}  # withheld secrets found in the export
         # Checked before anything is created: definitions, their kinds, field types, tables.
         self.objects, self.fields = self._plan(list(export.rows("meta_definitions")), registry, kinds)
 
@@ -633,8 +677,14 @@ class _Importer:
                 "exported_at": self.manifest.get("exported_at"),
                 "metadata_revision": self.manifest["metadata_revision"],
                 "objects": self.manifest["objects"],
+                "secrets_to_set_again": self.to_set_again,
             },
         )
+        for name, entry in self.to_set_again.items():
+            self.progress(
+                f"secrets not in the export: {name} ({', '.join(entry['columns'])}, {entry['rows']} row(s)); "
+                f"set them again: {entry['restore']}"
+            )
 
     def _check_columns(self, name: str, exported: list[str], here: list[str]) -> None:
         extra = [c for c in exported if c not in here]
@@ -651,7 +701,16 @@ class _Importer:
         cleared = dict.fromkeys(deferred)
         batch: list[dict] = []
         count = 0
+        withheld = (self.manifest.get("withheld_secrets") or {}).get(name)
+        # A row whose withheld secret may not be empty is left out: its owner makes a new one.
+        skip = withheld is not None and any(
+            not table.c[c].nullable for c in withheld.get("columns", ()) if c in table.c
+        )
+        if withheld is not None and withheld.get("rows"):
+            self.to_set_again[name] = withheld
         for row in self.export.rows(name):
+            if skip:
+                continue
             batch.append({**row, **cleared} if cleared else row)
             if len(batch) >= CHUNK:
                 conn.execute(table.insert(), batch)

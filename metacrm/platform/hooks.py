@@ -43,6 +43,17 @@ class HookSpecs:
         upgraded; the scripts run inside the same transaction."""
 
     @hookspec
+    def tenant_secret_columns(self):
+        """Return a list of ``{"table": ..., "columns": [...], "restore": ...}``:
+        columns of the plugin's tenant tables that hold secrets (signing
+        keys, credentials), and in words how an administrator sets them
+        again (``restore``).
+
+        Tenant export never writes their values (the manifest lists them as
+        ``withheld_secrets``); import leaves them empty — or leaves out the
+        rows that cannot be without them — and reports what to set again."""
+
+    @hookspec
     def tenant_created(self, tenant, connection):
         """A tenant namespace was just created and migrated.
 

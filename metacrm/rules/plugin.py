@@ -27,6 +27,17 @@ class RulesPlugin:
         return [Path(__file__).parent / "migrations"]
 
     @hookimpl
+    def tenant_secret_columns(self):
+        return [
+            {
+                "table": "automation_secrets",
+                "columns": ["secret"],
+                "restore": "webhook rules sign with a new secret from their next delivery: rotate each one "
+                "(POST /api/v1/meta/automations/{object}/{name}/webhook-secret) and give its receiver the new secret",
+            }
+        ]
+
+    @hookimpl
     def register_field_types(self):
         return list(fieldtypes.FIELD_TYPES)
 

@@ -532,6 +532,31 @@ class DefaultValuesStep:
                 evaluation.values[save.index][name] = value
 
 
+def reads_hidden(store, obj: CompiledObject, rule: Compiled) -> bool:
+    """Whether ``rule`` reads a field the store's user may not read (on the
+    record or behind a lookup). Its answer would tell them something about
+    that field, so the steps below neither show nor act on it as such."""
+    guard, model = store.guard, store.model
+    if any(name in obj.fields and name not in guard.readable_fields(obj) for name in rule.fields):
+        return True
+    for path in rule.paths:
+        current = obj
+        for name in path:
+            if current is None:
+                break
+            if name in current.fields and name not in guard.readable_fields(current):
+                return True
+            field_type = current.fields.get(name)
+            is_lookup = field_type is not None and field_type.is_lookup
+            current = model.object(field_type.reference_target) if is_lookup else None
+    return False
+
+
+# What a user is told when a rule reads fields they may not read.
+HIDDEN_LAYOUT = "is {kind} by a layout rule that reads fields you cannot see"
+HIDDEN_VALIDATION = "the record is not valid by a validation rule that reads fields you cannot see"
+
+
 def _blank(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == ";;"
 
@@ -558,39 +583,51 @@ class LayoutConditionsStep:
             for name, conditions in rules.conditions.items():
                 if name not in ctx.obj.fields:
                     continue
-                held: list[tuple[LayoutCondition, bool]] = []
+                # (condition, whether it holds, whether it reads fields the user may not)
+                held: list[tuple[LayoutCondition, bool, bool]] = []
                 for condition in conditions:
+                    if reads_hidden(ctx.store, ctx.obj, condition.rule):
+                        # Its strict answer, whatever the hidden value: hidden,
+                        # required, read-only (the answer must not reveal it).
+                        held.append((condition, condition.kind != "visible", True))
+                        continue
                     if condition.rule.evaluate is None:
                         save.error(name, f"layout {condition.layout}: its {condition.kind} condition is broken")
                         continue
                     try:
-                        held.append((condition, holds(condition.rule.evaluate, record)))
+                        held.append((condition, holds(condition.rule.evaluate, record), False))
                     except RuleError as exc:
                         save.error(name, f"layout {condition.layout}: {condition.kind} condition: {exc.message}")
                 self._enforce(save, name, values, held)
 
     @staticmethod
-    def _enforce(save: PendingSave, name: str, values: dict, held: list[tuple[LayoutCondition, bool]]) -> None:
+    def _enforce(save: PendingSave, name: str, values: dict, held: list[tuple[LayoutCondition, bool, bool]]) -> None:
         many = name in save.many
         value = save.many.get(name) if many else values.get(name)
         sent = name in save.given and (
             (save.before is None and not _blank(value))
             or (save.before is not None and (many or save.before.get(name) != value))
         )
-        hidden = next((c for c, ok in held if c.kind == "visible" and not ok), None)
+        hidden, secret = next(((c, s) for c, ok, s in held if c.kind == "visible" and not ok), (None, False))
         if hidden is not None:
             if sent and not _blank(value):
-                save.error(
-                    name, f"is hidden (layout {hidden.layout}: visible when {hidden.rule.text}) and cannot be set"
-                )
+                if secret:
+                    save.error(name, HIDDEN_LAYOUT.format(kind="hidden") + " and cannot be set")
+                else:
+                    save.error(
+                        name, f"is hidden (layout {hidden.layout}: visible when {hidden.rule.text}) and cannot be set"
+                    )
             return
-        read_only = next((c for c, ok in held if c.kind == "read_only" and ok), None)
+        read_only, secret = next(((c, s) for c, ok, s in held if c.kind == "read_only" and ok), (None, False))
         if read_only is not None and sent:
-            save.error(name, f"is read-only (layout {read_only.layout}: read-only when {read_only.rule.text})")
-        required = any(c.kind == "required" and ok for c, ok in held)
+            if secret:
+                save.error(name, HIDDEN_LAYOUT.format(kind="read-only"))
+            else:
+                save.error(name, f"is read-only (layout {read_only.layout}: read-only when {read_only.rule.text})")
+        required = [s for c, ok, s in held if c.kind == "required" and ok]
         known = not many or save.is_new or name in save.many
         if required and known and _blank(value):
-            save.error(name, "is required")
+            save.error(name, HIDDEN_LAYOUT.format(kind="required") if all(required) else "is required")
 
 
 class ValidationRulesStep:
@@ -605,17 +642,25 @@ class ValidationRulesStep:
         if not rules.validations or not writes:
             return
         evaluation = RecordEvaluator.for_saves(ctx, writes, [v.rule for v in rules.validations])
+        # Rules reading fields the user may not read answer with one generic
+        # message, on the record: their own message (or field) could tell.
+        secret = {rule.name for rule in rules.validations if reads_hidden(ctx.store, ctx.obj, rule.rule)}
         for save in writes:
             record = evaluation.record_of(save)
             for rule in rules.validations:
+                field, hidden = (rule.field, False) if rule.name not in secret else ("$", True)
                 if rule.rule.evaluate is None:  # fail closed: a broken rule refuses the save
-                    save.error(rule.field, f"validation rule {rule.name} is broken: {rule.rule.error}")
+                    save.error(
+                        field,
+                        HIDDEN_VALIDATION if hidden else f"validation rule {rule.name} is broken: {rule.rule.error}",
+                    )
                     continue
                 try:
                     if holds(rule.rule.evaluate, record):
-                        save.error(rule.field, rule.message)
+                        save.error(field, HIDDEN_VALIDATION if hidden else rule.message)
                 except RuleError as exc:
-                    save.error(rule.field, f"validation rule {rule.name} could not be evaluated: {exc.message}")
+                    message = f"validation rule {rule.name} could not be evaluated: {exc.message}"
+                    save.error(field, HIDDEN_VALIDATION if hidden else message)
 
 
 SAVE_STEPS: list = [DefaultValuesStep(), LayoutConditionsStep(), ValidationRulesStep()]

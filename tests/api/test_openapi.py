@@ -364,9 +364,12 @@ def test_each_tenant_sees_its_own_model(client, vehicles, world):
     assert not any(path.startswith("/api/v1/data/vehicle") for path in other["paths"])
 
 
-def test_plain_members_may_read_it(client, vehicles, world):
+def test_plain_members_may_read_it_and_see_only_what_they_may_read(client, vehicles, world):
     document = _document(client, world.bearer("user@acme.test", "acme"))
-    assert "/api/v1/data/vehicle" in document["paths"]
+    validate(document)
+    # A member holding no role may read no record: no object is described.
+    assert "/api/v1/data/vehicle" not in document["paths"] and "Vehicle" not in document["components"]["schemas"]
+    assert "/api/v1/data/{name}/{record_id}" in document["paths"]
 
 
 def test_unauthenticated_is_401(client, world):

@@ -5,11 +5,17 @@ tenant's (plus its display name, in the title), so it is built once per
 (tenant, revision) and kept in ``Instance.caches``; a change made by any
 worker bumps the revision, and the next request rebuilds it.
 
+It shows only what the caller may read (:func:`caller_view`): objects they
+may not read are left out, and so are the fields their field-level access
+(and derived visibility) hides; input schemas list only fields they may
+write. One document is kept per distinct view.
+
 Depends on the metadata layer and the platform's web edge; nothing here writes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -40,9 +46,11 @@ def openapi_document():
     """The tenant's OpenAPI document, rebuilt only when the metadata revision moves."""
     model = context.model()
     tenant = current_tenant()
+    view = caller_view(context.guard(), model)
     cache = context.instance().caches.get_or_build(CACHE_KEY, dict)
     key = (model.revision, tenant.name)
-    cached = cache.get(tenant.slug)
+    slot = tenant.slug if view is None else f"{tenant.slug}#{_digest(view)}"
+    cached = cache.get(slot)
     if cached is None or cached[0] != key:
         document = DocumentBuilder(
             model,
@@ -51,12 +59,40 @@ def openapi_document():
             kinds=definition_kinds(context.instance()),
             cookie_name=current_app.config.get("SESSION_COOKIE_NAME") or "session",
             routes=api_routes(current_app),
+            view=view,
         ).build()
         cached = (key, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
-        cache[tenant.slug] = cached
+        cache[slot] = cached
     response = current_app.response_class(cached[1], mimetype="application/json")
     response.headers["X-Metadata-Revision"] = str(model.revision)
     return response
+
+
+# object api name → (fields the caller may read, fields they may write)
+View = dict[str, tuple[frozenset[str], frozenset[str]]]
+
+
+def caller_view(guard, model: CompiledModel) -> View | None:
+    """What of the model the caller may see in the document: the objects
+    they may read, each with its readable and writable fields. None when
+    that is everything (the full document, shared by all such callers)."""
+    view: View = {}
+    full = True
+    for api_name in sorted(model.objects):
+        obj = model.objects[api_name]
+        if not guard.permits("read", obj):
+            full = False
+            continue
+        readable = frozenset(guard.readable_fields(obj) & set(obj.fields))
+        writable = frozenset(guard.writable_fields(obj) & readable)
+        full = full and readable == set(obj.fields) and writable == readable
+        view[api_name] = (readable, writable)
+    return None if full else view
+
+
+def _digest(view: View) -> str:
+    text = json.dumps({k: [sorted(r), sorted(w)] for k, (r, w) in sorted(view.items())}, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, RouteSections):
@@ -72,8 +108,10 @@ class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, Route
         kinds: KindRegistry | None = None,
         cookie_name: str,
         routes: list[Route],
+        view: View | None = None,
     ):
         self.model = model
+        self.view = view  # None: everything (see caller_view)
         self.routes = list(routes)
         self.view_docs = {route.endpoint: route.doc for route in self.routes}
         self.view_rules = {route.endpoint: route.rule for route in self.routes}
@@ -117,7 +155,7 @@ class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, Route
             {"name": "auth", "description": "Tokens, the current user, audit log and health."},
             {"name": "metadata", "description": "Objects, fields, layouts, list views and revisions."},
         ]
-        for api_name in sorted(self.model.objects):
+        for api_name in self._objects():
             obj = self.model.objects[api_name]
             self._object_schemas(obj)
             self._data_paths(obj)

@@ -98,13 +98,32 @@ class RecordSections:
     filter_refs: dict[str, list[dict]]
     paths: dict[str, Any]
     _path: Callable[..., str]  # RouteSections: a view's path, from its URL rule
+    view: dict[str, tuple[frozenset[str], frozenset[str]]] | None  # what the caller may see; None: all
+
+    # -- what the caller may see ---------------------------------------------------------------
+
+    def _objects(self) -> list[str]:
+        """The objects the document describes: those the caller may read."""
+        return sorted(name for name in self.model.objects if self.view is None or name in self.view)
+
+    def _fields(self, obj: CompiledObject) -> dict[str, FieldType]:
+        """The fields of ``obj`` the caller may read."""
+        if self.view is None:
+            return dict(obj.fields)
+        readable = self.view.get(obj.api_name, (frozenset(), frozenset()))[0]
+        return {name: ft for name, ft in obj.fields.items() if name in readable}
+
+    def _writable(self, obj: CompiledObject) -> dict[str, FieldType]:
+        """The fields of ``obj`` the caller may write (never read-only types)."""
+        writable = None if self.view is None else self.view.get(obj.api_name, (frozenset(), frozenset()))[1]
+        return {n: ft for n, ft in obj.fields.items() if not ft.read_only and (writable is None or n in writable)}
 
     # -- per object: schemas -----------------------------------------------------------------
 
     def _object_schemas(self, obj: CompiledObject) -> None:
         base = self.names[obj.api_name]
         output = {"id": SYSTEM_OUTPUT["id"]}
-        for name, field_type in obj.fields.items():
+        for name, field_type in self._fields(obj).items():
             output[name] = annotated(field_type.json_schema(output=True), field_type)
         output.update({name: SYSTEM_OUTPUT[name] for name in SYSTEM_FIELDS if name != "id"})
         self.schemas[base] = {
@@ -115,7 +134,7 @@ class RecordSections:
             "required": SYSTEM_REQUIRED,
             "properties": output,
         }
-        writable = {name: ft for name, ft in obj.fields.items() if not ft.read_only}
+        writable = self._writable(obj)
         inputs = {}
         for name, field_type in writable.items():
             schema = field_type.json_schema(output=False)
@@ -185,7 +204,8 @@ class RecordSections:
         """``field`` (equality) and ``field[op]`` for every other operator of
         every field that filters, system columns included."""
         bound: list[tuple[str, FieldType, str]] = [
-            (name, field_type, field_type.definition.get("label") or name) for name, field_type in obj.fields.items()
+            (name, field_type, field_type.definition.get("label") or name)
+            for name, field_type in self._fields(obj).items()
         ]
         for name, type_name in SYSTEM_FIELD_TYPES.items():
             if name in obj.fields:
@@ -214,18 +234,18 @@ class RecordSections:
         return parameters
 
     def _list_parameters(self, obj: CompiledObject, *, recycle_bin: bool = True) -> list[dict]:
-        sortable = [
-            n for n, ft in obj.fields.items() if ft.sortable and (ft.has_column or getattr(ft, "computed", False))
-        ]
+        fields = self._fields(obj)
+        sortable = [n for n, ft in fields.items() if ft.sortable and (ft.has_column or getattr(ft, "computed", False))]
         sortable += [n for n in SYSTEM_FIELD_TYPES if n not in obj.fields]
-        selectable = [*obj.fields, *SYSTEM_FIELDS]
+        selectable = [*fields, *SYSTEM_FIELDS]
+        searchable = [f for f in obj.search_fields if f in fields]
         parameters: list[dict] = []
-        if obj.search_fields:
+        if searchable:
             parameters.append(
                 {
                     "name": "q",
                     "in": "query",
-                    "description": f"Search (case-insensitive, anywhere in): {', '.join(obj.search_fields)}.",
+                    "description": f"Search (case-insensitive, anywhere in): {', '.join(searchable)}.",
                     "schema": {"type": "string", "maxLength": 200},
                 }
             )
@@ -326,7 +346,7 @@ class RecordSections:
             "name": "fields",
             "in": "query",
             "description": "Only these fields (system fields are always returned).",
-            "schema": {"type": "array", "items": {"type": "string", "enum": [*obj.fields, *SYSTEM_FIELDS]}},
+            "schema": {"type": "array", "items": {"type": "string", "enum": [*self._fields(obj), *SYSTEM_FIELDS]}},
             "style": "form",
             "explode": False,
         }
@@ -452,17 +472,18 @@ class RecordSections:
                 },
             }
         }
-        for name, field_type in obj.fields.items():
+        shown = self._objects()
+        for name, field_type in self._fields(obj).items():
             if not field_type.is_reference:
                 continue
             target = self.model.object(field_type.reference_target)
-            if target is not None:
+            if target is not None and target.api_name in shown:
                 summary = f"{target.label} records that {obj.label}.{name} points to"
                 self._related_path(obj, name, target, summary)
         # Related lists: lookups of other objects (or this one) that point here.
-        for child_name in sorted(self.model.objects):
+        for child_name in shown:
             child = self.model.objects[child_name]
-            for name, field_type in child.fields.items():
+            for name, field_type in self._fields(child).items():
                 if field_type.is_lookup and field_type.reference_target == api:
                     summary = f"{child.label} records whose {name} is this {obj.label}"
                     self._related_path(obj, f"{child_name}.{name}", child, summary)
