@@ -83,7 +83,9 @@ def open_row(registry, object_api_name: str, fields: dict[str, FieldType], row: 
 def hidden(fields: dict[str, FieldType], name: str, value: Any) -> Any:
     """An audit detail: the value, or only that it changed for an encrypted field."""
     field_type = fields.get(name)
-    return HIDDEN if field_type is not None and field_type.encrypted else value
+    if field_type is None or not field_type.encrypted or value is None:  # "left empty" reveals nothing
+        return value
+    return HIDDEN
 
 
 def exact_match(registry, object_api_name: str, field_type: FieldType, column, op: str, value: Any):
