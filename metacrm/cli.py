@@ -436,6 +436,46 @@ def package_install(overrides, name, tenant_slug):
 
 
 @main.group()
+def keys():
+    """Keys of encrypted fields (ENCRYPTION_KEYS; docs/security.md)."""
+
+
+@keys.command("generate")
+@click.option("--id", "key_id", default=None, help="The new key's id (default: k<timestamp>).")
+def keys_generate(key_id):
+    """Print a new key entry to append to ENCRYPTION_KEYS (then run `metacrm keys rotate`)."""
+    import time
+
+    from metacrm.platform.crypto import generate_key
+
+    click.echo(f"{key_id or f'k{int(time.time())}'}:{generate_key()}")
+
+
+@keys.command("rotate")
+@instance_options
+@click.option("--tenant", "tenant_slug", default=None, help="Only this tenant (default: every tenant).")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10000), help="Rows per commit.")
+def keys_rotate(overrides, tenant_slug, batch_size):
+    """Re-encrypt every encrypted value under the newest key, in batches.
+    Interrupted, it resumes where it stopped when run again; retire an old
+    key from ENCRYPTION_KEYS only after a run that re-encrypted nothing."""
+    from metacrm.metadata.model import field_types, model_for
+    from metacrm.metadata.store.sealing import rotate
+
+    instance = _instance(overrides)
+    ring = field_types(instance).keyring
+    slugs = [tenant_slug] if tenant_slug else [row["slug"] for row in tenancy.list_tenants(instance)]
+    total = 0
+    for slug in slugs:
+        binding = instance.db.bind(slug)
+        done = rotate(binding, model_for(instance, binding), ring, batch_size=batch_size, progress=click.echo)
+        with binding.begin() as conn:
+            audit.record(conn, CLI_ACTOR, "keys.rotated", details={"key": ring.current_id, "re_encrypted": done})
+        total += sum(done.values())
+    click.echo(f"done: {total} value(s) re-encrypted under key {ring.current_id}")
+
+
+@main.group()
 def recycle():
     """The recycle bin of deleted fields, objects and records."""
 

@@ -4,6 +4,8 @@ check."""
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
@@ -22,6 +24,8 @@ from metacrm.platform.web import (
     sign_out_session,
 )
 from metacrm.plugins import context
+
+API_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 blueprint = Blueprint("api_auth", __name__, url_prefix="/api/v1")
 
@@ -194,12 +198,27 @@ def update_security_settings():
 
 @blueprint.get("/audit")
 def audit_log():
-    """The tenant's audit log, for holders of the manage-access permission."""
+    """The tenant's audit log, for holders of the manage-access permission;
+    ``action``, ``object``, ``record``, ``user`` (an id) and ``field`` narrow it."""
     context.guard().require_permission("manage_access")
     limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 500)
     before = int_arg("before")
+    names = {}
+    for name in ("object", "field"):
+        value = request.args.get(name) or None
+        if value is not None and not API_NAME.match(value):
+            raise ValidationFailed(f"{name} must be an api name", details={"fields": {name: ["not an api name"]}})
+        names[name] = value
     with current_tenant().connect() as conn:
-        rows = audit.entries(conn, action=request.args.get("action") or None, limit=limit, before_id=before)
+        rows = audit.entries(
+            conn,
+            action=request.args.get("action") or None,
+            limit=limit,
+            before_id=before,
+            record_id=int_arg("record"),
+            actor_id=int_arg("user"),
+            **names,
+        )
     return jsonify({"data": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None})
 
 

@@ -26,6 +26,7 @@ from metacrm.metadata.definitions import scoped_key
 from metacrm.metadata.kinds import KindScope
 from metacrm.metadata.model import definition_kinds
 from metacrm.metadata.reserved import SYSTEM_FIELDS
+from metacrm.metadata.store.sealing import open_row
 from metacrm.platform.errors import Conflict, NotFound, ValidationFailed
 from metacrm.plugins import context
 from metacrm.rules import RecordContext, RuleError, compile_python
@@ -235,7 +236,8 @@ def evaluate_expression():
     if hidden is not None:
         raise hidden.with_source(body["expression"])
     with store.binding.connect() as conn:
-        values = dict(conn.execute(sa.select(obj.table).where(obj.table.c.id == record["id"])).first()._mapping)
+        row = conn.execute(sa.select(obj.table).where(obj.table.c.id == record["id"])).first()
+        values = open_row(store.registry, obj.api_name, obj.fields, dict(row._mapping))
 
     def related(path: tuple[str, ...]) -> Any:
         current_obj, current = obj, values
@@ -250,7 +252,7 @@ def evaluate_expression():
             current_obj = store.model.object(target_name)
             with store.binding.connect() as conn:
                 row = conn.execute(sa.select(current_obj.table).where(current_obj.table.c.id == current[name])).first()
-            current = dict(row._mapping)
+            current = open_row(store.registry, current_obj.api_name, current_obj.fields, dict(row._mapping))
         return current.get(path[-1])
 
     evaluate = compile_python(typed)

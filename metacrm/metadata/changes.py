@@ -28,6 +28,7 @@ from metacrm.metadata.definitions import Definition, DefinitionSet, scoped_key
 from metacrm.metadata.fieldtypes.conversion import convert_value
 from metacrm.metadata.kinds import KindRegistry, KindScope, kinds_for
 from metacrm.metadata.physical import bare_table, compile_model
+from metacrm.metadata.store import sealing
 from metacrm.metadata.tables import meta_definitions, meta_head, meta_revisions
 from metacrm.platform import audit
 from metacrm.platform.clock import as_utc, utcnow
@@ -218,8 +219,22 @@ class ChangeSet:
         document = normalized_field({**current, **patch})
         self._validate("field", object_api_name, document)
         old, new = self.registry.bind(current), self.registry.bind(document)
+        if old.name != new.name and (old.encrypted or new.encrypted):
+            message = "change the type and the encryption of a field in separate steps (turn encrypted off first)"
+            raise ValidationFailed(f"{api_name}: {message}", details={"fields": {"encrypted": [message]}})
         if old.name != new.name:
             self._convert(object_api_name, old, new, clear_unconvertible)
+        elif old.encrypted != new.encrypted:
+            # Stored values are sealed (or opened) here, in the change's transaction.
+            self.editor.change_encryption(
+                object_api_name,
+                old,
+                new,
+                lambda: sealing.rewrite_encryption(self.conn, self.registry, object_api_name, old, new),
+            )
+        elif new.encrypted:
+            self._check_encrypted_length(object_api_name, new)
+            self.editor.change_indexes(object_api_name, old, new)
         else:
             self._check_option_change(object_api_name, old, new)
             self.editor.change_indexes(object_api_name, old, new)
@@ -427,6 +442,18 @@ class ChangeSet:
                 )
         if not widen_first:
             self.editor.alter_type(object_api_name, old, new, using=None if both_text else _using(old, new))
+
+    def _check_encrypted_length(self, object_api_name: str, new) -> None:
+        """A shorter max_length must still fit the stored values; only their clear text can tell."""
+        limit = getattr(new.column_type(), "length", None)
+        if limit is None:
+            return
+        longest = sealing.longest_value(self.conn, self.registry, object_api_name, new)
+        if longest > limit:
+            raise Conflict(
+                f"{new.api_name} holds values of {longest} characters; max_length {limit} is too short",
+                details={"fields": {"options.max_length": [f"stored values have up to {longest} characters"]}},
+            )
 
     def _check_option_change(self, object_api_name: str, old, new) -> None:
         """Option changes that could break stored data are checked against it."""

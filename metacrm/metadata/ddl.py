@@ -147,6 +147,36 @@ class SchemaEditor:
         for name, columns, unique in field_indexes(object_api_name, new):
             self.ops.create_index(name, table, columns, unique=unique, schema=self.schema)
 
+    def change_encryption(self, object_api_name: str, old: FieldType, new: FieldType, rewrite) -> None:
+        """Turn a field's encryption on or off: its indexes go, the column
+        becomes text wide enough for ciphertexts (or its type again) around
+        ``rewrite()``, which seals or opens the stored values, the blind-index
+        column comes (or goes), and the new indexes are built."""
+        table = table_name(object_api_name)
+        for name, _columns, _unique in field_indexes(object_api_name, old):
+            self.ops.drop_index(name, table_name=table, schema=self.schema)
+        old_column, new_column = old.columns()[0], new.columns()[0]
+        if new.encrypted:
+            self.ops.add_column(table, new.columns()[1], schema=self.schema)
+            self._retype(table, new.api_name, old_column.type, new_column.type)
+            rewrite()
+        else:
+            rewrite()
+            self._retype(table, new.api_name, old_column.type, new_column.type)
+            with self.ops.batch_alter_table(table, schema=self.schema) as batch:
+                batch.drop_column(old.blind_index_column)
+        for name, columns, unique in field_indexes(object_api_name, new):
+            if unique:
+                self._refuse_duplicates(object_api_name, columns[0])
+            self.ops.create_index(name, table, columns, unique=unique, schema=self.schema)
+
+    def _retype(self, table: str, column: str, old_type, new_type) -> None:
+        if self.dialect == "postgresql":
+            self.ops.alter_column(table, column, type_=new_type, existing_type=old_type, schema=self.schema)
+        else:
+            with self.ops.batch_alter_table(table, schema=self.schema) as batch:
+                batch.alter_column(column, type_=new_type, existing_type=old_type)
+
     # -- pieces ----------------------------------------------------------------
 
     def _create_indexes(self, object_api_name: str, field_type: FieldType) -> None:

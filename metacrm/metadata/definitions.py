@@ -161,6 +161,10 @@ def check_object(errors: DefinitionErrors, document: dict, scope) -> None:
             errors.add("name_field", f"no field {name_field!r} on {api_name}")
         elif name_field and fields[name_field]["type"] not in ("text", "auto_number", "email", "phone"):
             errors.add("name_field", "the name field must be a text, e-mail, phone or auto-number field")
+        elif name_field and fields[name_field].get("encrypted"):
+            errors.add(
+                "name_field", f"{name_field} is encrypted; a name is shown in clear wherever the record is linked"
+            )
         for i, name in enumerate(document.get("search_fields") or []):
             if name not in fields:
                 errors.add(f"search_fields[{i}]", f"no field {name!r} on {api_name}")
@@ -203,6 +207,13 @@ def check_field(errors: DefinitionErrors, document: dict, scope) -> None:
         errors.add("default_expression", "give either default or default_expression, not both")
     if document.get("unique") and not field_type.has_column:
         errors.add("unique", f"a {document['type']} field cannot be unique")
+    if document.get("encrypted"):
+        if not field_type.encryptable:
+            encryptable = ", ".join(sorted(t.name for t in registry if t.encryptable))
+            errors.add("encrypted", f"a {document['type']} field cannot be encrypted; these can: {encryptable}")
+        object_document = state.object(object_api_name) or {}
+        if object_document.get("name_field") == api_name:
+            errors.add("encrypted", f"{api_name} is the name field of {object_api_name}: names are shown in clear")
 
 
 def check_layout(errors: DefinitionErrors, document: dict, scope) -> None:

@@ -19,6 +19,7 @@ from metacrm.metadata.saving import ordered
 from metacrm.metadata.store import RecordStore
 from metacrm.platform import audit
 from metacrm.platform.caches import CacheSlot
+from metacrm.platform.crypto import keyring_from_config
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.instance import Instance
 
@@ -31,7 +32,14 @@ DEFINITION_KINDS: CacheSlot[KindRegistry] = CacheSlot("definition_kinds")
 
 def field_types(instance: Instance) -> FieldTypeRegistry:
     """The registry of field types: built-ins plus those plugins register."""
-    return instance.caches.get_or_build(FIELD_TYPES, lambda: registry_from_plugins(instance.pm))
+    return instance.caches.get_or_build(
+        FIELD_TYPES, lambda: _with_keyring(registry_from_plugins(instance.pm), instance)
+    )
+
+
+def _with_keyring(registry: FieldTypeRegistry, instance: Instance) -> FieldTypeRegistry:
+    registry.keyring = keyring_from_config(instance.config)  # encrypted fields (metacrm/platform/crypto.py)
+    return registry
 
 
 def definition_kinds(instance: Instance) -> KindRegistry:

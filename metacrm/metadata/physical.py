@@ -73,6 +73,11 @@ def field_indexes(object_api_name: str, field_type: FieldType) -> list[tuple[str
         return []
     table = table_name(object_api_name)
     definition = field_type.definition
+    if field_type.encrypted:  # the blind index answers equality (and uniqueness); always indexed
+        column = field_type.blind_index_column
+        if definition.get("unique"):
+            return [(identifier("ux_", table, field_type.api_name), [column], True)]
+        return [(identifier("ix_", table, field_type.api_name), [column], False)]
     if definition.get("unique") or field_type.numbers_itself:
         return [(identifier("ux_", table, field_type.api_name), [field_type.api_name], True)]
     if definition.get("indexed") or field_type.is_lookup:

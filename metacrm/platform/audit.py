@@ -84,17 +84,54 @@ def record_many(
 
 
 def entries(
-    conn: Connection, *, action: str | None = None, limit: int = 100, before_id: int | None = None
+    conn: Connection,
+    *,
+    action: str | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+    object: str | None = None,
+    record_id: Any = None,
+    actor_id: int | None = None,
+    field: str | None = None,
 ) -> list[dict]:
-    """Newest first."""
-    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    """Newest first, narrowed to an action, an object, a record, the user who
+    acted and a field (entries whose details name it: values written,
+    changes, reads)."""
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc())
     if action:
         query = query.where(audit_log.c.action == action)
-    if before_id:
-        query = query.where(audit_log.c.id < before_id)
-    rows = []
-    for row in conn.execute(query).mappings():
-        item = dict(row)
-        item["at"] = as_utc(item["at"]).isoformat()
-        rows.append(item)
-    return rows
+    if object:
+        query = query.where(audit_log.c.object == object)
+    if record_id is not None:
+        query = query.where(audit_log.c.record_id == str(record_id))
+    if actor_id is not None:
+        query = query.where(audit_log.c.actor_id == actor_id)
+    if field:
+        # A portable pre-filter on the JSON text; names_field() then decides exactly.
+        text = sa.cast(audit_log.c.details, sa.Text)
+        query = query.where(text.contains(f'"{field}"', autoescape=True))
+    rows: list[dict] = []
+    while len(rows) < limit:
+        page = query.limit(limit)
+        if before_id:
+            page = page.where(audit_log.c.id < before_id)
+        found = [dict(row) for row in conn.execute(page).mappings()]
+        for item in found:
+            if field is None or names_field(item["details"], field):
+                item["at"] = as_utc(item["at"]).isoformat()
+                rows.append(item)
+        if len(found) < limit or field is None:
+            break
+        before_id = found[-1]["id"]
+    return rows[:limit]
+
+
+def names_field(details: Any, field: str) -> bool:
+    """Whether an entry's details are about ``field``: a value it wrote
+    (``values``), a change (``changes``) or a read (``fields``)."""
+    if not isinstance(details, dict):
+        return False
+    for key in ("values", "changes"):
+        if isinstance(details.get(key), dict) and field in details[key]:
+            return True
+    return isinstance(details.get("fields"), list) and field in details["fields"]

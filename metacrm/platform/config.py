@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from metacrm.platform.crypto import keyring_from_config
 from metacrm.platform.errors import ConfigError
 from metacrm.platform.outbound import OutboundPolicy
 
@@ -62,6 +63,11 @@ DEFAULTS: dict[str, Any] = {
     # names ("hooks.internal"); the environment variable takes them
     # comma-separated (docs/security.md).
     "OUTBOUND_ALLOW": [],
+    # Keys of encrypted fields, "id:key" entries (key: 32 bytes, URL-safe
+    # base64; `metacrm keys generate`), oldest first: the last encrypts, all
+    # decrypt. Empty: one key generated and kept in DATA_DIR (one host only).
+    # The environment variable takes them comma-separated (docs/security.md).
+    "ENCRYPTION_KEYS": [],
 }
 
 ENV_PREFIX = "METACRM_"
@@ -117,6 +123,8 @@ def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str
     config.update(overrides)
     config["DATA_DIR"] = str(Path(config["DATA_DIR"]).resolve())
     OutboundPolicy.from_config(config)  # a malformed allow-list stops start-up, not a delivery
+    if config.get("ENCRYPTION_KEYS"):
+        keyring_from_config(config)  # likewise a malformed key ring
     return config
 
 

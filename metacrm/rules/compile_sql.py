@@ -202,6 +202,12 @@ class _SqlCompiler:
     def column(self, table, object_name: str, name: str, field_type) -> ColumnElement:
         if field_type is not None and getattr(field_type, "computed", False):
             return field_type.select_expression(table, self.model)
+        if field_type is not None and getattr(field_type, "encrypted", False):
+            # The database holds only its ciphertext: SQL can neither compare nor compute with it.
+            raise RuleError(
+                f"{object_name}.{name} is encrypted: a formula, roll-up, where= or record scope cannot read it "
+                f"(filter it with an exact match, {name}=value)"
+            )
         return table.c[name]
 
     def related(self, typed: TypedExpression) -> ColumnElement:

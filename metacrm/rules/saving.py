@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from metacrm.metadata.physical import CompiledModel, CompiledObject
 from metacrm.metadata.saving import PendingSave, SaveContext
+from metacrm.metadata.store.sealing import open_row
 from metacrm.metadata.values import error_messages, json_safe
 from metacrm.platform.errors import ValidationFailed
 from metacrm.rules.checker import CheckContext, check
@@ -313,7 +314,11 @@ class RelatedReader:
         rows = []
         for start in range(0, len(ids), CHUNK):
             query = sa.select(*columns).where(table.c.id.in_(ids[start : start + CHUNK]), table.c.deleted_at.is_(None))
-            rows.extend(dict(row._mapping) for row in self.conn.execute(query))
+            # Encrypted fields read clear, as on the record itself.
+            rows.extend(
+                open_row(self.model.registry, obj.api_name, obj.fields, dict(row._mapping))
+                for row in self.conn.execute(query)
+            )
         return rows
 
     def resolver(self, values: Mapping[str, Any]) -> Callable[[tuple[str, ...]], Any]:

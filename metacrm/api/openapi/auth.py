@@ -11,6 +11,9 @@ from typing import Any
 
 from .schemas import error_refs, json_content, ref
 
+# The pattern of object and field names the audit log filters take.
+API_NAME = "^[a-z][a-z0-9_]{0,62}$"
+
 
 class AccountSections:
     """The auth, account, audit and health paths of
@@ -101,6 +104,19 @@ class AccountSections:
                         "schema": {"type": "string"},
                         "examples": {"record": {"value": "record.updated"}},
                     },
+                    *[
+                        {"name": name, "in": "query", "description": description, "schema": schema}
+                        for name, description, schema in (
+                            ("object", "Entries about this object.", {"type": "string", "pattern": API_NAME}),
+                            ("record", "Entries about this record (with object).", {"type": "integer", "minimum": 0}),
+                            ("user", "Entries of this user's actions (a user id).", {"type": "integer", "minimum": 0}),
+                            (
+                                "field",
+                                "Entries naming this field: values written, changes, reads.",
+                                {"type": "string", "pattern": API_NAME},
+                            ),
+                        )
+                    ],
                     {
                         "name": "before",
                         "in": "query",

@@ -15,6 +15,7 @@ maps type names to classes; plugins add classes through the
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,12 +24,15 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from metacrm.metadata.values import first_error
+from metacrm.platform.crypto import BLIND_INDEX_LENGTH
 from metacrm.platform.errors import ValidationFailed
 
 from .json_schema import python_type_schema
 
 # Every operator a filter may name; each type supports a subset.
 ALL_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "startswith", "isnull")
+# What a blind index can answer: exact matches only (no order, no parts).
+ENCRYPTED_OPERATORS = ("eq", "ne", "in", "isnull")
 
 
 class FilterError(ValidationFailed):
@@ -89,12 +93,22 @@ class FieldType:
     stores_links: ClassVar[bool] = False
     # The platform numbers each new record (:meth:`render`); values are unique.
     numbers_itself: ClassVar[bool] = False
+    # Values may be encrypted at rest (the definition's ``encrypted``): the
+    # store keeps a ciphertext in the column and a blind index beside it
+    # (metacrm/platform/crypto.py); only exact matches can find them.
+    encryptable: ClassVar[bool] = False
 
     def __init__(self, definition: dict[str, Any]):
         self.definition = definition
         self.api_name: str = definition["api_name"]
         self.options: dict[str, Any] = definition.get("options") or {}
         self.required: bool = bool(definition.get("required"))
+        self.encrypted: bool = bool(definition.get("encrypted")) and self.encryptable
+        if self.encrypted:  # what the field offers (filters, sort menus, OpenAPI) shrinks to what works
+            self.operators = tuple(op for op in type(self).operators if op in ENCRYPTED_OPERATORS)
+            self.sortable = False
+        # Every read of the field through the record store is audited.
+        self.audit_reads: bool = bool(definition.get("audit_reads"))
 
     # -- storage -----------------------------------------------------------
 
@@ -106,7 +120,23 @@ class FieldType:
         is enforced on write, so changing it never rewrites stored data."""
         if not self.has_column:
             return []
+        if self.encrypted:  # a ciphertext is longer than the value; the index holds an HMAC
+            return [
+                sa.Column(self.api_name, sa.Text(), nullable=True),
+                sa.Column(self.blind_index_column, sa.String(BLIND_INDEX_LENGTH), nullable=True),
+            ]
         return [sa.Column(self.api_name, self.column_type(), nullable=True)]
+
+    @property
+    def blind_index_column(self) -> str:
+        """The column of an encrypted field's blind index: ``_bi_<field>``
+        (no field name starts with ``_``, so it never collides)."""
+        return blind_index_column(self.api_name)
+
+    def blind_index_text(self, value: Any) -> str:
+        """A value as its blind index sees it: what ``eq`` treats as equal
+        must read the same (e-mail addresses ignore case)."""
+        return str(value)
 
     def select_expression(self, table: sa.Table, model: Any) -> ColumnElement:
         """For ``computed`` types: the SQL expression of the value over the
@@ -279,6 +309,13 @@ class FieldType:
         """The JSON Schema of one filter value as query-string text
         (``field=value``, an item of ``field[in]=a,b``)."""
         return {"type": "string"}
+
+
+def blind_index_column(api_name: str) -> str:
+    name = "_bi_" + api_name
+    if len(name) <= 63:  # PostgreSQL's identifier limit
+        return name
+    return name[:54] + "_" + hashlib.sha1(name.encode()).hexdigest()[:8]
 
 
 def _truthy(value: Any) -> bool:

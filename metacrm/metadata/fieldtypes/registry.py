@@ -28,6 +28,9 @@ class FieldTypeRegistry:
     def __init__(self, types: Iterable[type[FieldType]] = ()):
         self._types: dict[str, type[FieldType]] = {}
         self.plugin_manager = None  # set when built from an instance's plugins
+        # The instance's key ring (metacrm.platform.crypto.KeyRing) for
+        # encrypted fields; None in bare tools, which then cannot write them.
+        self.keyring = None
         for cls in types:
             self.register(cls)
 

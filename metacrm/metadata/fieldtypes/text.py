@@ -43,6 +43,7 @@ class StringFieldType(BuiltinFieldType):
     """Common behaviour of the types stored as a string."""
 
     searchable = True
+    encryptable = True
     operators = _RANGE_OPERATORS
     strip: ClassVar[bool] = True  # trim surrounding whitespace on load
     max_length_default: ClassVar[int] = 255
@@ -243,6 +244,9 @@ class EmailType(StringFieldType):
     def validators(self) -> list:
         return [skip_none(validate.Email(error="not a valid e-mail address"))]
 
+    def blind_index_text(self, value: Any) -> str:
+        return str(value).lower()  # as eq compares addresses
+
     def filter(self, column: ColumnElement, op: str, value: Any) -> ColumnElement:
         # Addresses compare without regard to case.
         if op in ("eq", "ne", "in"):
@@ -324,6 +328,7 @@ class AutoNumberType(StringFieldType):
     widgets = Widgets("widgets/auto_number.html")
     read_only = True
     numbers_itself = True
+    encryptable = False  # the platform's own numbers, unique in the column
     max_length_default = 60
     operators = ("eq", "ne", "in", "contains", "startswith", "isnull")
     options_schema = options_schema(

@@ -19,7 +19,9 @@ One class, built in layers, each a module:
 - :mod:`.write` — :class:`~.write.Writes`: create, update, bulk, the checks
   of every save, auto-numbers, link tables;
 - :mod:`.delete` — :class:`~.delete.Deletes`: soft delete, restore, purge
-  and their on-delete cascades.
+  and their on-delete cascades;
+- :mod:`.sealing` — encrypted fields: ciphertexts and blind indexes in,
+  clear values out, exact-match filters, key rotation.
 """
 
 from __future__ import annotations

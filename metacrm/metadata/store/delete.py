@@ -16,6 +16,7 @@ from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.platform.errors import Conflict, NotFound
 
+from . import sealing
 from .base import _record_id
 from .write import Writes
 
@@ -44,7 +45,8 @@ class Deletes(Writes):
             ).first()
             if found is None:
                 raise NotFound(f"no {object_name} {record_id}")
-            saves = [PendingSave(0, "delete", {}, before=dict(found._mapping), record_id=record_id)]
+            before = sealing.open_row(self.registry, obj.api_name, obj.fields, dict(found._mapping))
+            saves = [PendingSave(0, "delete", {}, before=before, record_id=record_id)]
             ctx = SaveContext(conn, self, obj, "delete", self.depth)
             self._prepare(ctx, saves, single=True)
             effects: dict[str, Any] = {}

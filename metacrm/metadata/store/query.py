@@ -18,9 +18,11 @@ from sqlalchemy.engine import Connection
 from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.values import json_safe
+from metacrm.platform import audit
 from metacrm.platform.clock import as_utc
 from metacrm.platform.errors import BadRequest, NotFound, ValidationFailed
 
+from . import sealing
 from .base import StoreCore, _record_id
 
 MAX_LIMIT = 200
@@ -68,7 +70,7 @@ class Queries(StoreCore):
             if field_type.stores_links:
                 record[name] = field_type.dump_links(many.get(name, {}).get(mapping["id"], []))
                 continue
-            value = field_type.from_db(mapping[name])
+            value = field_type.from_db(sealing.open_value(self.registry, obj.api_name, field_type, mapping[name]))
             if field_type.is_lookup and value is not None:
                 name_value = mapping.get(f"__name__{name}")
                 value = {"id": value, "name": None if name_value is None else str(name_value)}
@@ -140,7 +142,9 @@ class Queries(StoreCore):
                 # Existence must not leak: a record outside the user's scope is "not found" too.
                 raise NotFound(f"no {object_name} {record_id}")
             many = self._many(conn, obj, names, [record_id])
-        return self._dump(obj, row, names, many)
+        record = self._dump(obj, row, names, many)
+        self._audit_reads(obj, names, [record_id])
+        return record
 
     def query(
         self,
@@ -188,6 +192,7 @@ class Queries(StoreCore):
                 conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar() if count else None
             )
         data = [self._dump(obj, row, names, many) for row in rows]
+        self._audit_reads(obj, names, [record["id"] for record in data])
         next_cursor = None
         if more and rows:
             last = rows[-1]._mapping
@@ -233,7 +238,20 @@ class Queries(StoreCore):
             )
         if field_type.stores_links:
             return field_type.junction_filter(obj.table.c.id, obj.junctions[name], op, value)
+        if field_type.encrypted:
+            return sealing.exact_match(self.registry, obj.api_name, field_type, obj.table.c[name], op, value)
         return field_type.filter(self._column(obj, name), op, value)
+
+    def _audit_reads(self, obj: CompiledObject, names: list[str], ids: list[int]) -> None:
+        """One ``record.read`` entry per record read with fields marked
+        ``audit_reads`` (who, when, which fields), written in one statement."""
+        audited = [name for name in names if obj.fields[name].audit_reads]
+        if not audited or not ids:
+            return
+        with self._begin() as conn:
+            audit.record_many(
+                conn, self.actor, "record.read", object=obj.api_name, items=[(i, {"fields": audited}) for i in ids]
+            )
 
     def _column(self, obj: CompiledObject, name: str):
         """The column of a field, or the SQL expression of a computed field."""
@@ -247,7 +265,15 @@ class Queries(StoreCore):
         if not fields:
             raise BadRequest(f"{obj.api_name} has no search fields; set search_fields on the object")
         q = q.strip()[:200]
-        return sa.or_(*[obj.table.c[f].ilike(f"%{_escape_like(q)}%", escape="\\") for f in fields])
+        # An encrypted field matches only as a whole value, through its blind index.
+        return sa.or_(
+            *[
+                sealing.exact_match(self.registry, obj.api_name, obj.fields[f], obj.table.c[f], "eq", q)
+                if obj.fields[f].encrypted
+                else obj.table.c[f].ilike(f"%{_escape_like(q)}%", escape="\\")
+                for f in fields
+            ]
+        )
 
     def _sort_keys(self, obj: CompiledObject, sort: str | None) -> list[tuple]:
         keys = []
@@ -262,6 +288,10 @@ class Queries(StoreCore):
             if field_type is None or (name in obj.fields and name not in self._visible(obj)):
                 raise ValidationFailed(
                     f"cannot sort on {name!r}: no such field", details={"fields": {name: ["no such field"]}}
+                )
+            if field_type.encrypted:
+                raise ValidationFailed(
+                    f"cannot sort on {name!r}: it is encrypted", details={"fields": {name: ["is encrypted"]}}
                 )
             if not field_type.sortable or not (field_type.has_column or field_type.computed):
                 raise ValidationFailed(f"cannot sort on {name!r}", details={"fields": {name: ["is not sortable"]}})

@@ -22,6 +22,7 @@ from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.platform.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 
+from . import sealing
 from .base import _record_id
 from .query import Queries
 
@@ -219,14 +220,18 @@ class Writes(Queries):
                         "version": 1,
                     }
                 )
-            ids = self._insert(conn, obj, params)
+            ids = self._insert(
+                conn, obj, [sealing.seal_values(self.registry, obj.api_name, obj.fields, p) for p in params]
+            )
             for record_id, save, param in zip(ids, saves, params, strict=True):
                 save.record_id = record_id
                 save.values = param
                 self._write_many(conn, obj, record_id, save.many)
             entries = []
             for save in saves:
-                changes = {k: json_safe(v) for k, v in save.values.items() if k in obj.fields}
+                changes = {
+                    k: sealing.hidden(obj.fields, k, json_safe(v)) for k, v in save.values.items() if k in obj.fields
+                }
                 changes.update({k: list(dict.fromkeys(v)) for k, v in save.many.items() if v})
                 entries.append((save.record_id, {"values": changes}))
             audit.record_many(conn, self.actor, "record.created", object=obj.api_name, items=entries)
@@ -336,32 +341,41 @@ class Writes(Queries):
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(of=table)
-            current = {row.id: row for row in conn.execute(query)}
+            current = {
+                row.id: sealing.open_row(self.registry, obj.api_name, obj.fields, dict(row._mapping))
+                for row in conn.execute(query)
+            }
             for index, record_id in enumerate(ids):
                 if record_id not in current:
                     if single:
                         raise NotFound(f"no {object_name} {record_id}")
                     errors.setdefault(index, {})["id"] = [f"no {object_name} {record_id}"]
-                elif versions[index] is not None and versions[index] != current[record_id].version:
+                elif versions[index] is not None and versions[index] != current[record_id]["version"]:
+                    version = current[record_id]["version"]
                     raise Conflict(
                         f"{object_name} {record_id} was changed by someone else (version "
-                        f"{current[record_id].version}, you sent {versions[index]}); reload and try again",
-                        details={"id": record_id, "current_version": current[record_id].version, "row": index},
+                        f"{version}, you sent {versions[index]}); reload and try again",
+                        details={"id": record_id, "current_version": version, "row": index},
                     )
             _raise_row_errors(errors, single)
             for save in saves:
-                save.before = dict(current[save.record_id]._mapping)
+                save.before = current[save.record_id]
             ctx = SaveContext(conn, self, obj, "update", self.depth)
             self._prepare(ctx, saves, single)
             entries = []
             for save in saves:
                 record_id, values, before = save.record_id, save.values, save.before
-                changes = {k: [json_safe(before[k]), json_safe(v)] for k, v in values.items() if before[k] != v}
+                changes = {
+                    k: sealing.hidden(obj.fields, k, [json_safe(before[k]), json_safe(v)])
+                    for k, v in values.items()
+                    if before[k] != v
+                }
+                stored = sealing.seal_values(self.registry, obj.api_name, obj.fields, values)
                 try:
                     result = conn.execute(
                         table.update()
                         .where(table.c.id == record_id, table.c.version == before["version"])
-                        .values(**values, updated_at=now, updated_by=self.actor.user_id, version=before["version"] + 1)
+                        .values(**stored, updated_at=now, updated_by=self.actor.user_id, version=before["version"] + 1)
                     )
                 except sa.exc.IntegrityError as exc:  # a unique value another record holds: 409, as on create
                     raise _integrity_conflict(obj, exc) from None

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from metacrm.metadata.store.sealing import open_row
 from metacrm.metadata.values import json_safe
 from metacrm.platform.clock import as_utc
 from metacrm.platform.errors import NotFound
@@ -74,7 +75,8 @@ def dry_run(instance, binding, store, object_name: str, api_name: str, record_id
     result: dict = {}
     try:
         with binding.begin() as conn:
-            values = dict(conn.execute(sa.select(obj.table).where(obj.table.c.id == record_id)).mappings().one())
+            row = conn.execute(sa.select(obj.table).where(obj.table.c.id == record_id)).mappings().one()
+            values = open_row(model.registry, obj.api_name, obj.fields, dict(row))
             record = stored_record(conn, store, rule, values, prior=values)
             run = Run(rule, rule.trigger.kind)
             result["trigger"] = _trigger(rule, values, record)

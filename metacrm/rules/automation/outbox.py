@@ -38,6 +38,7 @@ from email.message import EmailMessage
 
 import sqlalchemy as sa
 
+from metacrm.metadata.store.sealing import open_row
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.platform.jobs import JobSpec, crontab, job_queue
@@ -147,7 +148,7 @@ def _run_call(instance, binding, conn, row) -> str:
     record = {}
     if obj is not None and row.record_id is not None:
         found = conn.execute(sa.select(obj.table).where(obj.table.c.id == row.record_id)).mappings().first()
-        record = dict(found or {})
+        record = open_row(model.registry, obj.api_name, obj.fields, dict(found or {}))
     call = ActionCall(conn, model, row.object, row.record_id, record, tuple(payload["args"]), audit.SYSTEM, row.rule)
     action.run(call)
     return "delivered"

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from metacrm.metadata.guard import SystemGuard
+from metacrm.metadata.store.sealing import open_row
 from metacrm.platform import audit
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.jobs import JobSpec, crontab
@@ -82,7 +83,7 @@ def run_rule_on(instance, binding, store, rule: CompiledRule, record_id: int, du
                 automation_schedule.insert().values(rule=rule.key, record_id=record_id, due_at=due_at, ran_at=utcnow())
             )
         row = conn.execute(sa.select(obj.table).where(obj.table.c.id == record_id)).mappings().first()
-        values = dict(row or {})
+        values = open_row(store.registry, obj.api_name, obj.fields, dict(row or {}))
         nested = store.nested(conn, guard=acting_as_system(store), depth=0)
         executor = Executor(conn, nested, obj, instance=instance)
         try:

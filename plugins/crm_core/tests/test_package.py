@@ -204,8 +204,8 @@ def test_field_documents(package):
         assert len(names) == len(set(names)), name
         for field in parts["field_list"]:
             where = f"{name}.{field['api_name']}"
-            # A field has a fixed value or an expression as its default.
-            assert set(field) - {"default_expression"} | {"default"} == FIELD_KEYS, where
+            # A field has a fixed value or an expression as its default; sensitive ones are encrypted.
+            assert set(field) - {"default_expression", "encrypted", "audit_reads"} | {"default"} == FIELD_KEYS, where
             assert not ("default" in field and "default_expression" in field), where
             assert NAME.match(field["api_name"]) and field["api_name"] not in RESERVED, where
             assert field["type"] in FIELD_TYPES, where
