@@ -110,7 +110,10 @@ def test_the_pools_page_lists_only_the_pools_the_user_works(demo):
     page = nothing.get("/pools").get_data(as_text=True)
     assert "not a member of any public pool" in page and "Lead pool" not in page
     assert nothing.get("/pools/lead_pool").status_code == 404  # existence does not leak
-    assert demo.signed_in(REP).get("/pools/no_such_pool").status_code == 404
+    rep = demo.signed_in(REP)
+    assert rep.get("/pools/no_such_pool").status_code == 404
+    accounts = rep.get("/pools/account_pool")
+    assert accounts.status_code == 200 and "Nothing waits in this pool now." in accounts.get_data(as_text=True)
 
 
 def test_a_pool_page_shows_waiting_records_with_readable_fields_quota_and_links(demo):
