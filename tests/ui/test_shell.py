@@ -6,7 +6,7 @@ and recently viewed records — on the demo organisation with crm_core."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -194,9 +194,9 @@ def test_language_and_time_zone_are_saved_and_applied(demo):
 
 
 def test_dates_are_shown_in_the_users_time_zone(demo):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    demo.notify(REP, "Timed", created_at=datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc))
+    demo.notify(REP, "Timed", created_at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC))
     rep = demo.client(REP)
     assert "3:04:00" in rep.get("/notifications").get_data(as_text=True)  # the organisation's zone: UTC
     rep.post("/account/preferences", data={"locale": "en", "time_zone": "Asia/Shanghai", "csrf_token": rep.csrf})
