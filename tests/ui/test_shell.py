@@ -19,6 +19,7 @@ from metacrm.platform import audit
 from metacrm.platform import identity as identities
 from metacrm.platform.clock import utcnow
 from metacrm.rules.automation.tables import notifications
+from metacrm.ui.recent import recent_views
 from tests.conftest import PASSWORD, drop_namespaces
 
 ADMIN = "admin@demo.example.com"
@@ -328,4 +329,4 @@ def test_recently_viewed_records_are_noted_from_record_pages_and_filtered_by_acc
     recent = page.split('id="home-recent"')[1].split("</section>")[0]
     assert "Seen Co" in recent and "Hidden Co" not in recent
     with demo.binding.connect() as conn:
-        assert conn.execute(sa.text("select count(*) from recent_views")).scalar() >= 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(recent_views)).scalar() >= 1
