@@ -194,6 +194,18 @@ def test_language_and_time_zone_are_saved_and_applied(demo):
     assert "<option selected>Asia/Shanghai</option>" in page
 
 
+def test_the_display_name_is_changed_beside_its_field(demo):
+    rep = demo.client(REP)
+    empty = rep.post("/account/profile", data={"display_name": "  ", "csrf_token": rep.csrf})
+    assert empty.status_code == 422
+    field = empty.get_data(as_text=True).split('data-field="display_name"')[1].split("</div>\n          <button")[0]
+    assert 'role="alert"' in field and "1 to 200 characters" in field
+    saved = rep.post("/account/profile", data={"display_name": "Rita <Rep>", "csrf_token": rep.csrf})
+    assert saved.status_code == 302
+    page = rep.get(saved.headers["Location"]).get_data(as_text=True)
+    assert "Profile saved." in page and "Rita &lt;Rep&gt;" in page and "Rita <Rep>" not in page
+
+
 def test_dates_are_shown_in_the_users_time_zone(demo):
     from datetime import datetime
 
