@@ -258,6 +258,24 @@ def set_preferences(
     )
 
 
+def set_display_name(instance: Instance, user_id: int, display_name: str, *, actor: audit.Actor = audit.SYSTEM) -> None:
+    """The name the screens show for the user (1 to 200 characters, in every tenant)."""
+    display_name = " ".join(display_name.split())
+    if not 1 <= len(display_name) <= 200:
+        raise ValidationFailed("invalid display name", details={"fields": {"display_name": ["1 to 200 characters"]}})
+    with instance.db.platform_begin() as conn:
+        conn.execute(users.update().where(users.c.id == user_id).values(display_name=display_name))
+    _audit_in_every_tenant(
+        instance,
+        user_id,
+        actor,
+        "user.profile_changed",
+        object="user",
+        record_id=user_id,
+        details={"display_name": display_name},
+    )
+
+
 def sign_out_everywhere(instance: Instance, user_id: int, *, actor: audit.Actor = audit.SYSTEM) -> int:
     """End every browser session and revoke every API token of the user, in
     every tenant. Returns the number of tokens revoked."""

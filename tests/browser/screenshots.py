@@ -28,6 +28,7 @@ from tests.browser.support import (
     new_page,
     sign_in,
 )
+from tests.browser.test_shell import seed
 
 OUT = Path(__file__).parents[2] / "docs" / "img"
 
@@ -43,13 +44,28 @@ def wrong_password(page: Page) -> None:
 
 def admin_home(page: Page) -> None:
     sign_in(page, ADMIN)
+
+
+def sales_rep_home(page: Page) -> None:
+    sign_in(page, USERS["sales_rep"])
+
+
+def account_tokens(page: Page) -> None:
+    sign_in(page, ADMIN)
+    page.goto("/account")
     page.get_by_label("New token name").fill("ERP sync")
     page.get_by_role("button", name="Create token").click()
     expect(page.get_by_role("status")).to_be_visible()
 
 
-def sales_rep_home(page: Page) -> None:
+def search(page: Page) -> None:
     sign_in(page, USERS["sales_rep"])
+    page.goto("/search?q=acme")
+
+
+def notifications(page: Page) -> None:
+    sign_in(page, USERS["sales_rep"])
+    page.goto("/notifications")
 
 
 # name -> (flow, viewports)
@@ -57,7 +73,10 @@ SHOTS: dict[str, tuple[Callable[[Page], None], tuple[str, ...]]] = {
     "sign-in": (sign_in_page, ("desktop", "phone")),
     "sign-in-error": (wrong_password, ("desktop", "phone")),
     "home-admin": (admin_home, ("desktop", "phone")),
-    "home-sales-rep": (sales_rep_home, ("phone",)),
+    "home-sales-rep": (sales_rep_home, ("desktop", "phone")),
+    "account": (account_tokens, ("desktop",)),
+    "search": (search, ("desktop", "phone")),
+    "notifications": (notifications, ("phone",)),
 }
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 
@@ -66,6 +85,7 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, live_app(Path(tmp), "sqlite") as app, sync_playwright() as pw:
         browser = launch_chromium(pw)
+        seed(app)  # the shell's records, notifications and access (as its browser tests)
         for name, (flow, viewports) in SHOTS.items():
             for viewport in viewports:
                 watch = Watch(app.url)

@@ -29,7 +29,6 @@ from tests.browser.support import (
     open_user_menu,
     sign_in,
 )
-from tests.conftest import PASSWORD
 
 REP = USERS["sales_rep"]
 

@@ -6,7 +6,7 @@ and recently viewed records — on the demo organisation with crm_core."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from metacrm.platform import audit
 from metacrm.platform import identity as identities
 from metacrm.platform.clock import utcnow
 from metacrm.rules.automation.tables import notifications
+from metacrm.ui.recent import recent_views
 from tests.conftest import PASSWORD, drop_namespaces
 
 ADMIN = "admin@demo.example.com"
@@ -58,9 +59,10 @@ class Demo:
         assert response.status_code == 200, response.get_json()
 
     def notify(self, email: str, message: str, **values) -> int:
+        values.setdefault("created_at", utcnow())
         with self.binding.begin() as conn:
             return conn.execute(
-                notifications.insert().values(user_id=self.ids[email], message=message, created_at=utcnow(), **values)
+                notifications.insert().values(user_id=self.ids[email], message=message, **values)
             ).inserted_primary_key[0]
 
 
@@ -96,6 +98,17 @@ def test_the_navigation_lists_crm_objects_in_the_admins_order_and_not_what_a_rol
     assert _nav(demo.client(ADMIN).get("/").get_data(as_text=True)) == CRM_ORDER
     demo.set_access("sales_rep", "campaign", {})  # nothing permitted
     assert _nav(demo.client(REP).get("/").get_data(as_text=True)) == [n for n in CRM_ORDER if n != "campaign"]
+
+
+def test_an_admin_reorders_and_hides_objects_of_the_navigation_through_metadata(demo):
+    admin = demo.client(ADMIN)
+    headers = {"X-CSRFToken": admin.csrf}
+    assert admin.patch("/api/v1/meta/objects/product", json={"nav_order": 1}, headers=headers).status_code == 200
+    assert admin.patch("/api/v1/meta/objects/lead", json={"nav_hidden": True}, headers=headers).status_code == 200
+    nav = _nav(admin.get("/").get_data(as_text=True))
+    assert nav[0] == "product" and "lead" not in nav
+    bad = admin.patch("/api/v1/meta/objects/lead", json={"nav_order": "first"}, headers=headers)
+    assert bad.status_code == 422
 
 
 # -- search ------------------------------------------------------------------------------------------
@@ -179,6 +192,28 @@ def test_language_and_time_zone_are_saved_and_applied(demo):
     page = rep.get(saved.headers["Location"]).get_data(as_text=True)
     assert '<html lang="zh-CN">' in page and "偏好已保存" in page and "客户" in page
     assert "<option selected>Asia/Shanghai</option>" in page
+
+
+def test_the_display_name_is_changed_beside_its_field(demo):
+    rep = demo.client(REP)
+    empty = rep.post("/account/profile", data={"display_name": "  ", "csrf_token": rep.csrf})
+    assert empty.status_code == 422
+    field = empty.get_data(as_text=True).split('data-field="display_name"')[1].split("</div>\n          <button")[0]
+    assert 'role="alert"' in field and "1 to 200 characters" in field
+    saved = rep.post("/account/profile", data={"display_name": "Rita <Rep>", "csrf_token": rep.csrf})
+    assert saved.status_code == 302
+    page = rep.get(saved.headers["Location"]).get_data(as_text=True)
+    assert "Profile saved." in page and "Rita &lt;Rep&gt;" in page and "Rita <Rep>" not in page
+
+
+def test_dates_are_shown_in_the_users_time_zone(demo):
+    from datetime import datetime
+
+    demo.notify(REP, "Timed", created_at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC))
+    rep = demo.client(REP)
+    assert "3:04:00" in rep.get("/notifications").get_data(as_text=True)  # the organisation's zone: UTC
+    rep.post("/account/preferences", data={"locale": "en", "time_zone": "Asia/Shanghai", "csrf_token": rep.csrf})
+    assert "11:04:00" in rep.get("/notifications").get_data(as_text=True)
 
 
 def test_a_password_change_names_the_wrong_field_then_keeps_the_user_signed_in(demo):
@@ -306,4 +341,4 @@ def test_recently_viewed_records_are_noted_from_record_pages_and_filtered_by_acc
     recent = page.split('id="home-recent"')[1].split("</section>")[0]
     assert "Seen Co" in recent and "Hidden Co" not in recent
     with demo.binding.connect() as conn:
-        assert conn.execute(sa.text("select count(*) from recent_views")).scalar() >= 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(recent_views)).scalar() >= 1

@@ -21,6 +21,7 @@ LANGUAGES = (("en", "English"), ("zh_CN", "中文"))
 SAVED_MESSAGES = {
     "preferences": lazy_gettext("Preferences saved."),
     "password": lazy_gettext("Password changed. Your other sessions and API tokens were signed out."),
+    "profile": lazy_gettext("Profile saved."),
 }
 
 
@@ -43,6 +44,8 @@ def _render(status: int = 200, **extra):
         "preferences": {"locale": identity.locale or "", "time_zone": identity.time_zone or ""},
         "preference_errors": {},
         "password_errors": {},
+        "profile": {"display_name": identity.display_name},
+        "profile_errors": {},
         "tokens": identities.list_tokens(_instance(), identity),
         "saved": saved,
     }
@@ -53,6 +56,16 @@ def _render(status: int = 200, **extra):
 @blueprint.get("/account")
 def account():
     return _render()
+
+
+@blueprint.post("/account/profile")
+def save_profile():
+    display_name = request.form.get("display_name", "")
+    try:
+        identities.set_display_name(_instance(), current_identity().user_id, display_name, actor=current_actor())
+    except ValidationFailed as exc:
+        return _render(422, profile={"display_name": display_name}, profile_errors=_field_errors(exc))
+    return redirect(url_for("ui.account", saved="profile"))
 
 
 @blueprint.post("/account/preferences")

@@ -25,6 +25,7 @@ from metacrm.rules.automation import notifications as inbox
 from metacrm.ui.blueprint import blueprint
 from metacrm.ui.i18n import label_of
 from metacrm.ui.recent import recently_viewed
+from metacrm.ui.views.notifications import record_link
 
 ROWS = 8  # rows of a panel unless its view says otherwise
 GROUPED_ROWS = 200  # records a grouped panel adds up (the store's largest page)
@@ -136,6 +137,7 @@ def home():
         panels=[_panel_or_problem(definition, obj) for definition, obj in home_views()],
         recent=recently_viewed(identity.user_id) if identity.user_id else [],
         notes=notes,
+        record_link=record_link,
         can_see_audit=is_admin,
         audit_entries=entries,
         now=utcnow(),
