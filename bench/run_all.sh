@@ -23,7 +23,7 @@ for arg in "$@"; do
     esac
 done
 status=0
-for script in list_page create_api bulk_create add_field compile_model rules_eval rules_where access_list access_overhead enforcer_load automation_save; do
+for script in list_page create_api bulk_create add_field compile_model rules_eval rules_where access_list access_overhead enforcer_load automation_save record_page; do
     echo "== $script ${MODE}" >&2
     out="$("$PY" "bench/$script.py" $MODE "${ARGS[@]}")"
     rc=$?

@@ -24,6 +24,7 @@ from metacrm.metadata.fieldtypes.base import FieldType
 from metacrm.metadata.fieldtypes.choice import MultiPicklistType, PicklistType
 from metacrm.metadata.physical import CompiledModel, CompiledObject
 from metacrm.metadata.store import RecordStore
+from metacrm.platform.errors import Forbidden
 from metacrm.rules.compile_python import holds
 from metacrm.rules.errors import RuleError
 from metacrm.rules.saving import RecordEvaluator, object_rules
@@ -48,6 +49,16 @@ class RelatedList:
     object: CompiledObject
     lookup: str  # the related object's lookup to this record
     columns: list[FieldType] = field(default_factory=list)
+
+
+def permits(guard, action: str, obj: CompiledObject) -> bool:
+    """Whether the guard lets its user ``action`` records of ``obj`` (any
+    guard of the record store's protocol, the system's too)."""
+    try:
+        guard.require(action, obj)
+    except Forbidden:
+        return False
+    return True
 
 
 def default_layout(model: CompiledModel, object_name: str) -> dict | None:
@@ -144,7 +155,7 @@ def related_lists(store: RecordStore, obj: CompiledObject) -> list[RelatedList]:
     found = []
     for definition in layout.get("related_lists") or []:
         child = store.model.object(definition.get("object"))
-        if child is None or not store.guard.permits("read", child):
+        if child is None or not permits(store.guard, "read", child):
             continue
         readable = store.guard.readable_fields(child)
         lookup = definition.get("field")

@@ -32,7 +32,7 @@ from metacrm.metadata.store import RecordStore
 from metacrm.platform.clock import as_utc
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.tables import audit_log
-from metacrm.plugins.record_layout import default_layout
+from metacrm.plugins.record_layout import default_layout, permits
 from metacrm.rules.automation.tables import automation_outbox
 
 # The object whose records are the timeline's activities (crm_core's). A
@@ -51,8 +51,6 @@ DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 # How many records of each related list roll up into the stream (the newest).
 MAX_RELATED = 200
-# Extra rows read per source so entries sharing the cursor's instant still fill a page.
-SLACK = 20
 KIND_RANK = {kind: rank for rank, kind in enumerate(KINDS)}
 
 
@@ -92,7 +90,7 @@ class Timeline:
 def activity_object(store: RecordStore) -> CompiledObject | None:
     """The activity object, when the tenant has it and the user may read it."""
     obj = store.model.object(ACTIVITY_OBJECT)
-    return obj if obj is not None and store.guard.permits("read", obj) else None
+    return obj if obj is not None and permits(store.guard, "read", obj) else None
 
 
 def activity_links(store: RecordStore, object_name: str) -> list[str]:
@@ -119,7 +117,7 @@ def related_targets(store: RecordStore, object_name: str, record_id: int) -> lis
         child = store.model.object(related.get("object"))
         if child is None or child.api_name in (ACTIVITY_OBJECT, object_name):
             continue
-        if not store.guard.permits("read", child) or related.get("field") not in store.guard.readable_fields(child):
+        if not permits(store.guard, "read", child) or related.get("field") not in store.guard.readable_fields(child):
             continue
         name_field = child.name_field if child.name_field in store.guard.readable_fields(child) else None
         page = store.query(
@@ -174,17 +172,14 @@ def timeline(
     limit = max(1, min(int(limit), MAX_LIMIT))
     cursor = parse_before(before)
     targets = [Target(object_name, record["id"]), *related_targets(store, object_name, record["id"])]
-    fetch = limit + 1 + SLACK
-    until = cursor[0] if cursor else None
+    fetch = limit + 1
     entries: list[Entry] = []
     if "activity" in kinds:
-        entries += _activities(store, targets, until, fetch)
+        entries += _activities(store, targets, cursor, fetch)
     if "change" in kinds:
-        entries += _changes(store, targets, until, fetch)
+        entries += _changes(store, targets, cursor, fetch)
     if "email" in kinds:
-        entries += _emails(store, targets, until, fetch)
-    if cursor:
-        entries = [e for e in entries if e.key < cursor]
+        entries += _emails(store, targets, cursor, fetch)
     entries.sort(key=lambda e: e.key, reverse=True)
     more = len(entries) > limit
     entries = entries[:limit]
@@ -195,6 +190,20 @@ def timeline(
     return Timeline(entries, next_before)
 
 
+def _older(kind: str, at, entry_id, cursor: tuple | None):
+    """The keyset condition of one source: its rows after ``cursor`` in the
+    stream's order (time, then kind, then id, all descending)."""
+    if cursor is None:
+        return sa.true()
+    cursor_at, cursor_rank, cursor_id = cursor
+    rank = KIND_RANK[kind]
+    if rank < cursor_rank:
+        return at <= cursor_at
+    if rank > cursor_rank:
+        return at < cursor_at
+    return sa.or_(at < cursor_at, sa.and_(at == cursor_at, entry_id < cursor_id))
+
+
 def _by_object(targets: list[Target]) -> dict[str, dict[int, Target]]:
     grouped: dict[str, dict[int, Target]] = {}
     for target in targets:
@@ -202,7 +211,7 @@ def _by_object(targets: list[Target]) -> dict[str, dict[int, Target]]:
     return grouped
 
 
-def _activities(store: RecordStore, targets: list[Target], until, fetch: int) -> list[Entry]:
+def _activities(store: RecordStore, targets: list[Target], cursor, fetch: int) -> list[Entry]:
     activity = activity_object(store)
     if activity is None:
         return []
@@ -221,10 +230,8 @@ def _activities(store: RecordStore, targets: list[Target], until, fetch: int) ->
             )
     if not conditions:
         return []
-    where = sa.or_(*conditions)
-    if until is not None:
-        where = sa.and_(where, table.c.created_at <= until)
-    page = store.query(activity.api_name, sort="-created_at", limit=min(fetch, 200), extra_where=where)
+    where = sa.and_(sa.or_(*conditions), _older("activity", table.c.created_at, table.c.id, cursor))
+    page = store.query(activity.api_name, sort="-created_at,-id", limit=min(fetch, 200), extra_where=where)
     entries = []
     grouped = _by_object(targets)
     for row in page.data:
@@ -259,16 +266,18 @@ def _target_clause(table, grouped: dict[str, dict[int, Target]], *, as_text: boo
     )
 
 
-def _changes(store: RecordStore, targets: list[Target], until, fetch: int) -> list[Entry]:
+def _changes(store: RecordStore, targets: list[Target], cursor, fetch: int) -> list[Entry]:
     grouped = _by_object(targets)
     query = (
         sa.select(audit_log)
-        .where(_target_clause(audit_log, grouped, as_text=True), audit_log.c.action.in_(list(CHANGE_ACTIONS)))
+        .where(
+            _target_clause(audit_log, grouped, as_text=True),
+            audit_log.c.action.in_(list(CHANGE_ACTIONS)),
+            _older("change", audit_log.c.at, audit_log.c.id, cursor),
+        )
         .order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
         .limit(fetch)
     )
-    if until is not None:
-        query = query.where(audit_log.c.at <= until)
     with store.binding.connect() as conn:
         rows = conn.execute(query).mappings().all()
     readable = {name: store.guard.readable_fields(store.object(name)) for name in grouped}
@@ -287,17 +296,19 @@ def _changes(store: RecordStore, targets: list[Target], until, fetch: int) -> li
     return entries
 
 
-def _emails(store: RecordStore, targets: list[Target], until, fetch: int) -> list[Entry]:
+def _emails(store: RecordStore, targets: list[Target], cursor, fetch: int) -> list[Entry]:
     grouped = _by_object(targets)
     table = automation_outbox
     query = (
         sa.select(table)
-        .where(table.c.kind == "email", _target_clause(table, grouped, as_text=False))
+        .where(
+            table.c.kind == "email",
+            _target_clause(table, grouped, as_text=False),
+            _older("email", table.c.created_at, table.c.id, cursor),
+        )
         .order_by(table.c.created_at.desc(), table.c.id.desc())
         .limit(fetch)
     )
-    if until is not None:
-        query = query.where(table.c.created_at <= until)
     with store.binding.connect() as conn:
         rows = conn.execute(query).mappings().all()
     entries = []
@@ -323,7 +334,7 @@ def quick_actions(store: RecordStore) -> list[str]:
     """The quick actions the user can take: those whose type the activity
     object's ``activity_type`` offers, when the user may create activities."""
     activity = activity_object(store)
-    if activity is None or not store.guard.permits("create", activity):
+    if activity is None or not permits(store.guard, "create", activity):
         return []
     field_type = activity.fields.get("activity_type")
     if field_type is None or "activity_type" not in store.guard.writable_fields(activity):

@@ -9,6 +9,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from metacrm.metadata.model import metadata_service
+from metacrm.platform import audit
 from tests.ui.record_support import Crm, csrf, text
 
 
@@ -135,3 +137,55 @@ def test_an_admin_shares_a_record_and_explains_who_sees_it(crm):
     )
     assert response.status_code == 403
     assert rep.get(f"/o/account/{account['id']}/explain?user=rep@crm.test").status_code == 403
+
+
+def test_return_to_the_pool_then_another_rep_claims_it(crm):
+    account = crm.create("account", name="Acme Ltd")
+    client = crm.client()
+    page = text(client.get(f"/o/account/{account['id']}"))
+    assert "Return to Account pool" in page and "Claim from" not in page
+    client.post(
+        f"/o/account/{account['id']}/return", data={"pool": "account_pool", "reason": "", "csrf_token": csrf(page)}
+    )
+    page = text(client.get(f"/o/account/{account['id']}"))
+    assert 'role="alert"' in page and "reason" in page  # a reason is required
+    client.post(
+        f"/o/account/{account['id']}/return",
+        data={"pool": "account_pool", "reason": "No budget this year", "csrf_token": csrf(page)},
+    )
+    assert crm.tenant.store().get("account", account["id"])["owner_id"] is None
+
+    other = crm.client("other")
+    page = text(other.get(f"/o/account/{account['id']}"))
+    assert "Claim from Account pool" in page
+    response = other.post(f"/o/account/{account['id']}/claim", data={"pool": "account_pool", "csrf_token": csrf(page)})
+    assert response.status_code == 303
+    assert "Claimed: the record is yours now." in text(other.get(f"/o/account/{account['id']}"))
+    assert crm.tenant.store().get("account", account["id"])["owner_id"] == crm.other_id
+
+
+def test_a_layout_visible_condition_hides_a_field_on_this_record(crm):
+    layout = crm.tenant.store().model.definitions.get("layout", "account.default").document
+    document = {**layout, "field_rules": {"website": {"visible": 'ISPICKVAL(account_type, "customer")'}}}
+    with metadata_service(crm.instance, crm.tenant.binding, audit.SYSTEM).change("website for customers") as tx:
+        tx.put("layout", "account", document)
+    prospect = crm.create("account", name="Prospect Co", account_type="prospect")
+    customer = crm.create("account", name="Customer Co", account_type="customer", website="https://c.example.com")
+    client = crm.client()
+    assert 'data-field="website"' not in text(client.get(f"/o/account/{prospect['id']}"))
+    assert "https://c.example.com" in text(client.get(f"/o/account/{customer['id']}"))
+
+
+def test_an_object_without_a_layout_shows_every_readable_field(crm):
+    account = crm.create("account", name="Acme Ltd", phone="555-0100")
+    with metadata_service(crm.instance, crm.tenant.binding, audit.SYSTEM).change("no layout") as tx:
+        tx.delete("layout", "account", "default")
+    page = text(crm.client().get(f"/o/account/{account['id']}"))
+    assert "555-0100" in page and "Acme Ltd" in page
+
+
+def test_labels_and_values_are_text_not_markup(crm):
+    account = crm.create("account", name="<script>alert(1)</script>", description="<b>bold</b>")
+    page = crm.client().get(f"/o/account/{account['id']}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page

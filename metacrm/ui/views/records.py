@@ -269,9 +269,7 @@ def _render(object_name: str, record_id: int, *, status: int = 200, **extra):
         "share_access": SHARE_ACCESS,
     }
     if page["can_transfer"] or page["is_admin"]:
-        page["members"] = [
-            u for u in identities.list_users(context.instance(), current_tenant().slug) if u["is_active"]
-        ]
+        page["members"] = [user for user in _members() if user["is_active"]]
     if page["is_admin"]:
         with current_tenant().connect() as conn:
             page["teams"] = sharing.list_teams(conn)
@@ -308,14 +306,16 @@ def _timeline_context(obj: CompiledObject, record_id: int) -> dict:
     }
 
 
+def _members() -> list[dict]:
+    """The tenant's members (read once per request)."""
+    if "tenant_members" not in g:
+        g.tenant_members = identities.list_users(context.instance(), current_tenant().slug)
+    return g.tenant_members
+
+
 def _people() -> dict[str, str]:
-    """Display names by e-mail, for who made a change (once per request)."""
-    if "people" not in g:
-        g.people = {
-            user["email"]: user["display_name"] or user["email"]
-            for user in identities.list_users(context.instance(), current_tenant().slug)
-        }
-    return g.people
+    """Display names by e-mail, for who made a change."""
+    return {user["email"]: user["display_name"] or user["email"] for user in _members()}
 
 
 def entry_icon(entry) -> str:
