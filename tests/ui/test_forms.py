@@ -180,8 +180,10 @@ def test_errors_sit_beside_their_fields_and_the_form_keeps_what_was_typed(client
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert re.search(r'role="alert">[^<]*required', _field(html, "name"))
-    assert re.search(r'role="alert">[^<]*required', _field(html, "loss_reason"))  # required by the layout now
+    assert re.search(r'role="alert"><p class="mb-0">[^<]*required', _field(html, "name"))
+    assert re.search(
+        r'role="alert"><p class="mb-0">[^<]*required', _field(html, "loss_reason")
+    )  # required by the layout now
     assert 'role="alert"' in _field(html, "contact_email") and 'value="nope"' in _field(html, "contact_email")
     assert 'value="10"' in _field(html, "amount") and 'value="lost" selected' in _field(html, "stage")
     assert forms.store().query("deal").data == []  # nothing half-written

@@ -82,7 +82,7 @@ def test_every_type_renders_its_three_macros_safely(widgets, cls):
     assert 'data-field="f_x"' in form
     assert re.search(r'<label for="f-f_x"[^>]*>&lt;script&gt;', form), form
     assert re.search(r'<(input|select|textarea|output)[^>]* id="f-f_x"', form), form
-    assert re.search(r'data-field="f_x".*role="alert">&lt;script&gt;.*</div>\s*$', form, re.S), form
+    assert re.search(r'data-field="f_x".*role="alert"><p class="mb-0">&lt;script&gt;.*</div>\s*$', form, re.S), form
     if not cls.read_only:
         assert 'name="f_x"' in form
     if cls.name not in ("boolean", "picklist", "multi_picklist", "many_to_many") and not cls.read_only:
