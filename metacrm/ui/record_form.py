@@ -261,7 +261,8 @@ class RecordForm:
 
     def state_codes(self) -> str:
         """The conditions' outcome the page shows now (sent back by the live round trip)."""
-        return json.dumps({name: _state_code(state) for name, state in sorted(self.state.fields.items())})
+        codes = {name: _state_code(state) for name, state in self.state.fields.items() if name in self.fields}
+        return json.dumps(dict(sorted(codes.items())))  # only fields on the form: a hidden one is not named
 
     def applied_json(self) -> str:
         return json.dumps(self.applied, sort_keys=True)

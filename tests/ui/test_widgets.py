@@ -159,3 +159,5 @@ def test_displays_follow_the_language(app):
 
         assert ">¥1,234.50<" in shown("currency", "1234.5") and shown("boolean", True) == "是"
         assert ">2026年12月3日<" in shown("date", "2026-12-03")
+        values = [{"value": "won", "label": "Won", "translations": {"zh_CN": "赢单"}}]
+        assert ">赢单<" in shown("picklist", "won", values=values)
