@@ -107,7 +107,7 @@ def test_the_form_on_a_phone_in_chinese(open_page, demo):
     identities.set_preferences(demo.instance, rep, locale="zh_CN", time_zone="Asia/Shanghai")
     try:
         page.goto("/o/opportunity/new")
-        expect(page.get_by_role("heading", name="商机")).to_be_visible()
+        expect(page.get_by_role("heading", name="商机", exact=True)).to_be_visible()
         expect(page.get_by_label("阶段")).to_have_value("prospecting")  # the field's default
         page.get_by_role("button", name="保存").click()
         expect(_field(page, "name").get_by_role("alert")).to_contain_text("为必填项")
