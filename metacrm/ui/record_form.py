@@ -163,6 +163,13 @@ class RecordForm:
             if slot.field.required and not slot.readonly and not slot.hidden and blank(draft.get(name)):
                 self.errors.setdefault(name, [str(_l("is required"))])
 
+    def fixed_defaults(self) -> None:
+        """A new record's fields start at their definition's ``default``
+        (the value the store gives a field that is not sent)."""
+        for name, field_type in self.fields.items():
+            if self.editable(name) and field_type.definition.get("default") is not None:
+                self.values[name] = json_safe(field_type.default_value())
+
     def clone(self, record: Mapping[str, Any]) -> None:
         """Start from a copy of ``record``'s fields the user may write (not
         its auto-numbers)."""
@@ -254,7 +261,8 @@ class RecordForm:
 
     def state_codes(self) -> str:
         """The conditions' outcome the page shows now (sent back by the live round trip)."""
-        return json.dumps({name: _state_code(state) for name, state in sorted(self.state.fields.items())})
+        codes = {name: _state_code(state) for name, state in self.state.fields.items() if name in self.fields}
+        return json.dumps(dict(sorted(codes.items())))  # only fields on the form: a hidden one is not named
 
     def applied_json(self) -> str:
         return json.dumps(self.applied, sort_keys=True)

@@ -180,8 +180,10 @@ def test_errors_sit_beside_their_fields_and_the_form_keeps_what_was_typed(client
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert re.search(r'role="alert">[^<]*required', _field(html, "name"))
-    assert re.search(r'role="alert">[^<]*required', _field(html, "loss_reason"))  # required by the layout now
+    assert re.search(r'role="alert"><p class="mb-0">[^<]*required', _field(html, "name"))
+    assert re.search(
+        r'role="alert"><p class="mb-0">[^<]*required', _field(html, "loss_reason")
+    )  # required by the layout now
     assert 'role="alert"' in _field(html, "contact_email") and 'value="nope"' in _field(html, "contact_email")
     assert 'value="10"' in _field(html, "amount") and 'value="lost" selected' in _field(html, "stage")
     assert forms.store().query("deal").data == []  # nothing half-written
@@ -290,3 +292,29 @@ def test_date_times_are_entered_and_shown_in_the_users_time_zone(client, forms):
     assert forms.store().get("deal", record_id)["meet_at"].startswith("2026-12-03T01:30")  # stored in UTC
     html = client.get(f"/o/deal/{record_id}/edit").get_data(as_text=True)
     assert 'value="2026-12-03T09:30"' in _field(html, "meet_at")
+
+
+def test_field_security_hides_and_locks_fields(app, client, forms):
+    admin = forms.world.bearer("admin@acme.test", "acme")
+    access = {"create": True, "read": "all", "update": "all", "delete": "none"}
+    response = client.put(
+        "/api/v1/access/roles/read_only/objects/deal",
+        json={**access, "fields": {"loss_reason": "hidden", "amount": "read"}},
+        headers=admin,
+    )
+    assert response.status_code == 200, response.json
+    user_id = forms.world.identity("user@acme.test", "acme").user_id
+    assert (
+        client.put(f"/api/v1/access/users/{user_id}/roles", json={"roles": ["read_only"]}, headers=admin).status_code
+        == 200
+    )
+    deal = forms.store().create("deal", {"name": "Deal", "amount": 700, "stage": "lost", "loss_reason": "Price"})
+    user = app.test_client()
+    csrf = sign_in(user, "user@acme.test")
+    html = user.get(f"/o/deal/{deal['id']}/edit").get_data(as_text=True)
+    assert "loss_reason" not in html and "Price" not in html  # hidden: not even its cell
+    assert " readonly" in _field(html, "amount")
+    data = {"csrf_token": csrf, "name": "Renamed", "amount": "1", "loss_reason": "x", "version": "1"}
+    assert user.post(f"/o/deal/{deal['id']}/edit", data=data).status_code == 302
+    stored = forms.store().get("deal", deal["id"])
+    assert stored["name"] == "Renamed" and str(stored["amount"]) == "700.00" and stored["loss_reason"] == "Price"

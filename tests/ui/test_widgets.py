@@ -82,7 +82,7 @@ def test_every_type_renders_its_three_macros_safely(widgets, cls):
     assert 'data-field="f_x"' in form
     assert re.search(r'<label for="f-f_x"[^>]*>&lt;script&gt;', form), form
     assert re.search(r'<(input|select|textarea|output)[^>]* id="f-f_x"', form), form
-    assert re.search(r'data-field="f_x".*role="alert">&lt;script&gt;.*</div>\s*$', form, re.S), form
+    assert re.search(r'data-field="f_x".*role="alert"><p class="mb-0">&lt;script&gt;.*</div>\s*$', form, re.S), form
     if not cls.read_only:
         assert 'name="f_x"' in form
     if cls.name not in ("boolean", "picklist", "multi_picklist", "many_to_many") and not cls.read_only:
@@ -159,3 +159,5 @@ def test_displays_follow_the_language(app):
 
         assert ">¥1,234.50<" in shown("currency", "1234.5") and shown("boolean", True) == "是"
         assert ">2026年12月3日<" in shown("date", "2026-12-03")
+        values = [{"value": "won", "label": "Won", "translations": {"zh_CN": "赢单"}}]
+        assert ">赢单<" in shown("picklist", "won", values=values)

@@ -52,6 +52,7 @@ def new_record(object):
     obj = object_for(object, "create")
     form = RecordForm(obj)
     if request.method == "GET":
+        form.fixed_defaults()
         source = _id_arg(request.args.get("clone"))
         if source is not None:
             form.clone(context.store().get(object, source))

@@ -8,7 +8,7 @@
   function typeahead(select) {
     if (select.tomselect || select.disabled || !window.TomSelect) return;
     const target = select.dataset.lookup;
-    const ts = new window.TomSelect(select, {
+    new window.TomSelect(select, {
       valueField: "value",
       labelField: "text",
       searchField: ["text"],
@@ -30,11 +30,10 @@
         no_results: () => `<div class="no-results">${document.documentElement.lang.startsWith("zh") ? "没有匹配的记录" : "No matching records"}</div>`,
       },
     });
-    // The typeahead's own input is what a user types in: name it after the field's label.
-    const label = document.querySelector(`label[for="${select.id}"]`);
-    if (label && ts.control_input) {
-      label.htmlFor = ts.control_input.id = `${select.id}-ts`;
-    }
+    // Tom Select names its own input after the <label> (aria-labelledby) and
+    // points the label there; the hidden original (tabindex -1) leaves the
+    // accessibility tree, so the field is one combobox.
+    select.setAttribute("aria-hidden", "true");
   }
 
   window.metacrm.behaviour((root) => {
