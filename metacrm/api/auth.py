@@ -11,6 +11,7 @@ from metacrm.api.requests import int_arg, json_body, require_strings
 from metacrm.platform import audit, twofactor
 from metacrm.platform import identity as identities
 from metacrm.platform import settings as tenant_settings
+from metacrm.platform.database import INT32_MAX
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.web import (
     allowed_before_two_factor,
@@ -197,7 +198,7 @@ def audit_log():
     """The tenant's audit log, for holders of the manage-access permission."""
     context.guard().require_permission("manage_access")
     limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 500)
-    before = int_arg("before")
+    before = int_arg("before", maximum=INT32_MAX)  # the audit log's ids are 32-bit
     with current_tenant().connect() as conn:
         rows = audit.entries(conn, action=request.args.get("action") or None, limit=limit, before_id=before)
     return jsonify({"data": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None})
