@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import traceback
+from collections import Counter
 
 import hypothesis
 import pytest
@@ -71,6 +72,7 @@ def test_no_operation_answers_a_server_error_or_breaks_its_schema(instance, app)
     admin = world.bearer("admin@acme.test", "acme")
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=admin)
     failures: list[str] = []
+    statuses: Counter[int] = Counter()
     operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -79,15 +81,18 @@ def test_no_operation_answers_a_server_error_or_breaks_its_schema(instance, app)
         operations += 1
 
         try:
-            _fuzz(operation, admin, failures)
+            _fuzz(operation, admin, failures, statuses)
         except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - FailureGroup is a BaseExceptionGroup
             if not failures or not failures[-1].startswith(operation.label):
                 failures.append(f"{operation.label}: {''.join(traceback.format_exception_only(exc)).strip()}")
     assert operations > 50
+    # The run stayed signed in and reached the handlers: not a wall of 401s.
+    calls = sum(statuses.values())
+    assert statuses[401] < calls / 20 and sum(n for s, n in statuses.items() if s < 300) > calls / 10, statuses
     assert not failures, f"{len(failures)} operations failed:\n\n" + "\n\n".join(failures)
 
 
-def _fuzz(operation, headers: dict, failures: list[str]) -> None:
+def _fuzz(operation, headers: dict, failures: list[str], statuses: Counter[int]) -> None:
     """Run the bounded examples of one operation; a failing check is noted
     in ``failures`` (with the request as curl) and raised."""
 
@@ -97,6 +102,7 @@ def _fuzz(operation, headers: dict, failures: list[str]) -> None:
     )
     def run(case):
         response = case.call(headers=headers)
+        statuses[response.status_code] += 1
         try:
             case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
         except (Exception, BaseExceptionGroup) as exc:  # every check failure, collected for one report

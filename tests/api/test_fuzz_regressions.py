@@ -47,6 +47,28 @@ def test_a_cursor_beyond_a_32_bit_column_is_a_422_naming_it(client, admin, path)
     assert client.get(f"{path}?before={2**31 - 1}", headers=admin).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"version={-(2**51)}",
+        f"owner_id[in]=1,{BIG}",
+        f"created_by[gt]={-BIG}",
+        f"updated_by[lte]={HUGE}",
+        f"where=owner_id = {BIG}",
+        f"where=version > {-BIG}",
+    ],
+)
+def test_a_system_column_filtered_beyond_32_bits_answers_without_a_500(client, admin, query):
+    body = {"api_name": "item", "label": "Item", "fields": [{"api_name": "code", "label": "Code", "type": "text"}]}
+    assert client.post("/api/v1/meta/objects", json=body, headers=admin).status_code == 201
+    assert client.post("/api/v1/data/item", json={"name": "a", "code": "a"}, headers=admin).status_code == 201
+    response = client.get(f"/api/v1/data/item?{query}&sort=-version", headers=admin)
+    assert response.status_code in (200, 422), response.get_data(as_text=True)
+    if response.status_code == 200:
+        expected = 1 if query.startswith(("owner_id", "created_by", "updated_by", "where=version")) else 0
+        assert len(response.json["data"]) == expected, query
+
+
 @pytest.mark.parametrize("parent", [["admin"], {"a": 1}, 5, True])
 def test_a_parent_role_that_is_not_a_name_is_a_422(client, admin, parent):
     body = {"api_name": "odd", "label": "Odd", "parent_role": parent}
