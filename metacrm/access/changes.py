@@ -129,7 +129,9 @@ class PolicyChange:
         known = self._role_names() | {name}
         parent = doc.get("parent_role")
         if parent is not None:
-            if parent not in known or parent == name:
+            if not isinstance(parent, str):
+                errors.setdefault("parent_role", []).append("must be a role's api name (text) or null")
+            elif parent not in known or parent == name:
                 errors.setdefault("parent_role", []).append(f"no role {parent!r} to report to")
             elif parent != current_parent and (parent in self.protected or parent in self.below_protected):
                 raise Forbidden(

@@ -20,7 +20,7 @@ from metacrm.access.tables import pool_access, record_shares, team_members, team
 from metacrm.metadata.physical import CompiledModel
 from metacrm.platform import audit
 from metacrm.platform.clock import as_utc, utcnow
-from metacrm.platform.database import TenantBinding
+from metacrm.platform.database import INT32_MAX, TenantBinding
 from metacrm.platform.errors import Conflict, NotFound, ValidationFailed
 from metacrm.platform.instance import Instance
 
@@ -240,6 +240,8 @@ def create_share(
 
 
 def delete_share(binding: TenantBinding, share_id: int, actor: audit.Actor) -> None:
+    if share_id > INT32_MAX:  # beyond the 32-bit id column: PostgreSQL would refuse the parameter
+        raise NotFound(f"no share {share_id}")
     with binding.begin() as conn:
         row = conn.execute(sa.select(record_shares).where(record_shares.c.id == share_id)).mappings().first()
         if row is None:

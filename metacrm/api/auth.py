@@ -13,6 +13,7 @@ from metacrm.api.requests import int_arg, json_body, require_strings
 from metacrm.platform import audit, twofactor
 from metacrm.platform import identity as identities
 from metacrm.platform import settings as tenant_settings
+from metacrm.platform.database import INT32_MAX
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.web import (
     allowed_before_two_factor,
@@ -202,7 +203,7 @@ def audit_log():
     ``action``, ``object``, ``record``, ``user`` (an id) and ``field`` narrow it."""
     context.guard().require_permission("manage_access")
     limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 500)
-    before = int_arg("before")
+    before = int_arg("before", maximum=INT32_MAX)  # the audit log's ids are 32-bit
     names = {}
     for name in ("object", "field"):
         value = request.args.get(name) or None

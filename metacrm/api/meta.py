@@ -13,6 +13,7 @@ from metacrm.api.requests import int_arg, json_body
 from metacrm.metadata.definitions import scoped_key
 from metacrm.metadata.kinds import DefinitionKind
 from metacrm.metadata.model import definition_kinds
+from metacrm.platform.database import INT32_MAX
 from metacrm.platform.errors import NotFound, ValidationFailed
 from metacrm.plugins import context
 
@@ -252,7 +253,7 @@ def list_field_types():
 @blueprint.get("/revisions")
 def list_revisions():
     service = context.revision_reader()
-    before = int_arg("before")
+    before = int_arg("before", maximum=INT32_MAX)  # revisions are numbered in a 32-bit column
     limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 500)
     data = service.revisions(limit=limit, before=before)
     return jsonify({"data": data, "next_cursor": data[-1]["revision"] if len(data) == limit else None})

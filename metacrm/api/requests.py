@@ -76,14 +76,15 @@ def require_strings(data: dict[str, Any], *names: str) -> dict[str, str]:
     return {name: data[name] for name in names}
 
 
-def int_arg(name: str) -> int | None:
-    """The query argument ``name`` as an id or a count (0 to 2^63-1), None
-    when absent; anything else is a 422 naming it, never a database overflow."""
+def int_arg(name: str, maximum: int = MAX_ID) -> int | None:
+    """The query argument ``name`` as an id or a count (0 to ``maximum``:
+    2^63-1, or INT32_MAX for a 32-bit column), None when absent; anything
+    else is a 422 naming it, never a database overflow."""
     raw = request.args.get(name)
     if raw in (None, ""):
         return None
-    if not raw.isdigit() or int(raw) > MAX_ID:
+    if not raw.isdigit() or int(raw) > maximum:
         raise ValidationFailed(
-            f"{name} must be a whole number up to {MAX_ID}", details={"fields": {name: ["whole number"]}}
+            f"{name} must be a whole number up to {maximum}", details={"fields": {name: ["whole number"]}}
         )
     return int(raw)

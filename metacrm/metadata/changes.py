@@ -32,7 +32,7 @@ from metacrm.metadata.store import sealing
 from metacrm.metadata.tables import meta_definitions, meta_head, meta_revisions
 from metacrm.platform import audit
 from metacrm.platform.clock import as_utc, utcnow
-from metacrm.platform.database import TenantBinding
+from metacrm.platform.database import INT32_MAX, TenantBinding
 from metacrm.platform.errors import Conflict, NotFound, ValidationFailed
 
 IMMUTABLE = ("api_name",)
@@ -592,6 +592,8 @@ class MetadataService:
             return [{**row, "at": as_utc(row["at"]).isoformat()} for row in conn.execute(query).mappings()]
 
     def revision(self, number: int) -> dict:
+        if number > INT32_MAX:  # beyond the 32-bit column: PostgreSQL would refuse the parameter
+            raise NotFound(f"no revision {number}")
         with self.binding.connect() as conn:
             row = conn.execute(sa.select(meta_revisions).where(meta_revisions.c.revision == number)).mappings().first()
         if row is None:

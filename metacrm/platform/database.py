@@ -39,6 +39,10 @@ from metacrm.platform.errors import BadRequest, ConfigError, NotFound
 from metacrm.platform.tables import PLATFORM, tenants
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+# Some platform and metadata tables (tokens, shares, revisions, the audit log)
+# number rows in 32-bit INTEGER columns: PostgreSQL answers a bigger parameter
+# with an error, not an empty match, so such a number is checked first.
+INT32_MAX = 2**31 - 1
 
 
 def validate_slug(slug: str) -> str:

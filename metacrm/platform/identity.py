@@ -28,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from metacrm.platform import audit, twofactor
 from metacrm.platform.clock import as_utc, utcnow
-from metacrm.platform.database import validate_slug
+from metacrm.platform.database import INT32_MAX, validate_slug
 from metacrm.platform.errors import (
     BadRequest,
     Conflict,
@@ -634,6 +634,8 @@ def list_tokens(instance: Instance, identity: Identity) -> list[dict]:
 
 def revoke_token(instance: Instance, identity: Identity, token_id: int, *, actor: audit.Actor | None = None) -> None:
     """Revoke one of the identity's own tokens (NotFound for anyone else's)."""
+    if token_id > INT32_MAX:  # beyond the 32-bit id column: PostgreSQL would refuse the parameter
+        raise NotFound(f"no active token {token_id}")
     with instance.db.platform_begin() as conn:
         result = conn.execute(
             api_tokens.update()

@@ -178,3 +178,31 @@ def test_the_openapi_document_shows_only_what_the_caller_may_read(world):
     # Nobody (no role) sees no object at all.
     nobody = client.get("/api/v1/openapi.json", headers=world.headers("nobody")).json
     assert not any(path.startswith("/api/v1/data/deal") for path in nobody["paths"])
+
+
+def test_an_admin_opts_a_derived_field_into_its_own_access_through_the_meta_api(world):
+    client = world.client()
+    deal = world.record("deal-rep_a-1")
+    response = client.patch(
+        "/api/v1/meta/objects/deal/fields/secret_len", json={"own_access": True}, headers=world.headers("admin")
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["own_access"] is True
+    mine = client.get(f"/api/v1/data/deal/{deal.id}", headers=world.headers("rep_a")).json
+    assert mine["secret_len"] == len(deal.secret)
+    # twice_secret reads secret_len, which now has its own access: shown too.
+    assert mine["twice_secret"] == 2 * len(deal.secret)
+    # The field's own access still applies: hidden for the role, hidden it is.
+    entry = {"create": True, "read": "own", "update": "own", "delete": "own"}
+    fields = {"secret": "hidden", "amount": "read", "secret_len": "hidden"}
+    client.put(
+        "/api/v1/access/roles/sales_rep/objects/deal",
+        json={**entry, "fields": fields},
+        headers=world.headers("admin"),
+    )
+    again = client.get(f"/api/v1/data/deal/{deal.id}", headers=world.headers("rep_a")).json
+    assert "secret_len" not in again and "twice_secret" not in again
+    bad = client.patch(
+        "/api/v1/meta/objects/deal/fields/double", json={"own_access": "yes"}, headers=world.headers("admin")
+    )
+    assert bad.status_code == 422

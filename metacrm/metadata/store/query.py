@@ -258,7 +258,13 @@ class Queries(StoreCore):
         field_type = obj.fields.get(name)
         if field_type is not None and field_type.computed:
             return field_type.select_expression(obj.table, self.model)
-        return obj.table.c[name]
+        column = obj.table.c[name]
+        if field_type is None and type(column.type) is sa.Integer:
+            # A 32-bit system column (owner_id, version…) filtered or paged by
+            # any 64-bit number: compared as BIGINT, so PostgreSQL answers "no
+            # match" instead of "integer out of range". No CAST: indexes still serve.
+            return sa.type_coerce(column, sa.BigInteger())
+        return column
 
     def _search(self, obj: CompiledObject, q: str):
         fields = [f for f in obj.search_fields if f in self._visible(obj)]
