@@ -174,6 +174,17 @@ def test_turning_encryption_on_and_off_converts_stored_values(instance, people):
         tx.update_field("person", "city", {"options": {"max_length": 3}})
 
 
+def test_rolling_back_to_a_revision_before_encryption_opens_the_values(instance, people):
+    service = metadata_service(instance, instance.db.bind("acme"), ACTOR)
+    before = service.revisions(limit=1)[0]["revision"]
+    with change(instance) as tx:
+        tx.update_field("person", "city", {"encrypted": True})
+    assert stored_column(instance, "o_person", "city")[people[0]["id"]].startswith("enc1:")
+    service.rollback(before)
+    assert stored_column(instance, "o_person", "city")[people[0]["id"]] == "Oslo"
+    assert _names(instance, filters=[("city", "startswith", "Os")]) == ["Ann", "Cy"]
+
+
 def test_rotation_reencrypts_in_resumable_batches(instance, people, config):
     # The operator appends a new key; the old one still decrypts.
     rotated = build_instance({**config, "ENCRYPTION_KEYS": [K1, K2]}, load_entry_points=False)
