@@ -678,7 +678,10 @@ def _apply_target(tx: ChangeSet, target: DefinitionSet) -> None:
             tx.restore_field(obj, name)
             have = live(current, "field", key)
         if want and have and want != have:
-            tx.update_field(obj, name, {k: v for k, v in want.items() if k != "api_name"})
+            patch = {k: v for k, v in want.items() if k != "api_name"}
+            # Flags newer than the target's document are absent from it: absent means off.
+            patch.update({flag: False for flag in ("encrypted", "audit_reads") if flag in have and flag not in want})
+            tx.update_field(obj, name, patch)
     # 3. object documents (their name and search fields are back by now)
     for kind, key in keys:
         want, have = live(target, kind, key), live(current, kind, key)

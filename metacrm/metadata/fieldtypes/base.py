@@ -97,6 +97,9 @@ class FieldType:
     # store keeps a ciphertext in the column and a blind index beside it
     # (metacrm/platform/crypto.py); only exact matches can find them.
     encryptable: ClassVar[bool] = False
+    # Set per definition in __init__; class defaults for types that build themselves otherwise.
+    encrypted: bool = False
+    audit_reads: bool = False
 
     def __init__(self, definition: dict[str, Any]):
         self.definition = definition
@@ -129,8 +132,8 @@ class FieldType:
 
     @property
     def blind_index_column(self) -> str:
-        """The column of an encrypted field's blind index: ``_bi_<field>``
-        (no field name starts with ``_``, so it never collides)."""
+        """The column of an encrypted field's blind index: ``sys_bi_<field>``
+        (``sys_`` is a reserved prefix of field names, so it never collides)."""
         return blind_index_column(self.api_name)
 
     def blind_index_text(self, value: Any) -> str:
@@ -312,7 +315,7 @@ class FieldType:
 
 
 def blind_index_column(api_name: str) -> str:
-    name = "_bi_" + api_name
+    name = "sys_bi_" + api_name
     if len(name) <= 63:  # PostgreSQL's identifier limit
         return name
     return name[:54] + "_" + hashlib.sha1(name.encode()).hexdigest()[:8]

@@ -267,7 +267,12 @@ class Queries(StoreCore):
         return column
 
     def _search(self, obj: CompiledObject, q: str):
-        fields = [f for f in obj.search_fields if f in self._visible(obj)]
+        # An encrypted field without exact matches (rich text) cannot be searched at all.
+        fields = [
+            f
+            for f in obj.search_fields
+            if f in self._visible(obj) and (not obj.fields[f].encrypted or "eq" in obj.fields[f].operators)
+        ]
         if not fields:
             raise BadRequest(f"{obj.api_name} has no search fields; set search_fields on the object")
         q = q.strip()[:200]

@@ -4,7 +4,7 @@ the two rewrites of stored values — turning a field's encryption on or off
 keys rotate``).
 
 A field marked ``encrypted`` keeps ``enc1:<key id>:<ciphertext>`` in its
-column and a blind index (HMAC of the value) in ``_bi_<field>`` beside it
+column and a blind index (HMAC of the value) in ``sys_bi_<field>`` beside it
 (:mod:`metacrm.platform.crypto`). The store seals values just before SQL and
 opens them right after, so the save pipeline, rules and automations see
 clear values while the database, its backups and tenant exports hold only
