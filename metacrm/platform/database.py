@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,10 +286,8 @@ class Database:
         scope = _request_connections.get()
         if scope is not None:
             for item in scope.held.values():
-                try:
+                with suppress(sa.exc.DBAPIError):
                     item.conn.close()
-                except sa.exc.DBAPIError:
-                    pass
             scope.held.clear()
 
     # -- tenant namespaces --------------------------------------------------
