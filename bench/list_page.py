@@ -1,25 +1,30 @@
 """List page: 50 rows, one equality filter, sorted on an indexed field.
 
-    .venv/bin/python bench/list_page.py [--quick] [--database-url URL] [--profile]
+    .venv/bin/python bench/list_page.py [--quick|--smoke] [--database-url URL|sqlite] [--profile]
 
 Object ``deal`` (10 fields; ``industry`` picklist and ``amount`` currency are
-indexed), rows loaded with generate_series; industry has 10 values, so the
-filter keeps 10 % of the rows. The page is
-``GET /api/v1/data/deal?industry=ind3&sort=-amount&limit=50`` through
+indexed — partial indexes of live rows), rows loaded with generate_series (a
+recursive CTE on SQLite), then analysed; industry has 10 values, so the
+filter keeps 10 % of the rows. Three pages, each through
 
 * ``api``: the HTTP API (Flask test client, bearer token: authentication,
-  tenant binding, model revision check, query, JSON),
-* ``store``: ``RecordStore.query`` directly (model already compiled),
-* ``raw_core`` (the baseline): the same SELECT (same columns, same WHERE, same
-  ``ORDER BY amount DESC NULLS FIRST, id`` — the store's order, which a plain
-  index serves — LIMIT 51) in hand-written SQLAlchemy Core on the same engine,
-  rows fetched as mappings,
-* ``raw_core_nulls_last`` (for reference): ``ORDER BY amount DESC NULLS LAST, id``,
-  which a plain index cannot serve (the store's order before 2026-11-22).
+  tenant binding, model revision check, roles, query, JSON — one connection),
+* ``store``: ``RecordStore.query`` directly (model already compiled), for the page,
+* the baseline: the same page in hand-written SQLAlchemy Core on the same
+  engine (the same columns the store selects, the same WHERE and ORDER BY),
+  rows fetched as mappings:
 
-Sizes: full 100k and 1M rows (300 rounds each); --quick 100k and 300k rows
-(60 and 40 rounds). Calls are
-interleaved (api, store, raw in rotating order) so machine noise hits all alike.
+1. ``page``: ``?industry=ind3&sort=-amount&limit=50`` — every field;
+2. ``fields``: the same with ``fields=name,amount`` — the SELECT narrows to
+   the record's system columns and the two fields (the sort key once);
+3. ``deep``: the page at ``offset=OFFSET`` — the API answers it with the
+   deferred join (ids first, rows by primary key); the baseline is the plain
+   ``OFFSET`` query a hand-written list would send, and ``raw_deferred`` the
+   same deferred join written by hand (reference).
+
+Sizes: full 100k and 1M rows (300 rounds); --quick 100k and 300k (60 and 40
+rounds); --smoke 20k rows, 5 rounds, offset 1,000. Calls are interleaved (each path once per
+round, rotating) so machine noise hits all alike.
 """
 
 from __future__ import annotations
@@ -33,103 +38,144 @@ BENCH = "list_page"
 OBJECT = "deal"
 FILTER_VALUE = "ind3"
 URL = f"/api/v1/data/{OBJECT}?industry={FILTER_VALUE}&sort=-amount&limit=50"
-SELECTED = [
-    "id", "owner_id", "created_at", "created_by", "updated_at", "updated_by", "version", "deleted_at",
-    "name", "industry", "amount", "stage", "probability", "quantity", "close_date", "contact_email", "is_key", "notes",
-]  # fmt: skip
+FIELDS_URL = URL + "&fields=name,amount"
+SYSTEM = ["id", "owner_id", "created_at", "created_by", "updated_at", "updated_by", "version"]
+FIELDS = [
+    "name",
+    "industry",
+    "amount",
+    "stage",
+    "probability",
+    "quantity",
+    "close_date",
+    "contact_email",
+    "is_key",
+    "notes",
+]
 
 
 def plan(env: c.BenchEnv, query) -> str:
     with env.engine.connect() as conn:
         sql = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
-        rows = conn.execute(sa.text(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {sql}")).scalars().all()
-    return "\n".join(rows)
+        explain = "EXPLAIN QUERY PLAN" if env.sqlite else "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF)"
+        rows = conn.execute(sa.text(f"{explain} {sql}")).all()
+    return "\n".join(str(row[-1]) for row in rows)
 
 
 def main() -> int:
     args = c.parse_args(__doc__.splitlines()[0])
-    sizes = [100_000, 300_000] if args.quick else [100_000, 1_000_000]
-    # Fewer rounds on the bigger quick table keep --quick under a minute on a busy machine.
-    rounds_by_size = {100_000: 60, 300_000: 40} if args.quick else {100_000: 300, 1_000_000: 300}
+    mode = c.mode(args)
+    sizes = {"smoke": [20_000], "quick": [100_000, 300_000], "full": [100_000, 1_000_000]}[mode]
+    rounds_by_size = {20_000: 5, 100_000: 60 if args.quick else 300, 300_000: 40, 1_000_000: 300}
+    offset = 1_000 if args.smoke else 5_000
     metrics: dict = {}
     baseline: dict = {}
     ratio: dict = {}
-    extra: dict = {}
+    extra: dict = {"offset": offset}
     with c.BenchEnv(args.database_url) as env:
         env.create_deal_object(OBJECT)
         store = env.store()
         table = env.core_table(OBJECT)
-        columns = [table.c[name] for name in SELECTED]
 
-        def raw_query(nulls_last: bool = False):
-            amount = table.c.amount.desc()
-            return (
-                sa.select(*columns)
+        def raw_query(names, at: int = 0):
+            query = (
+                sa.select(*[table.c[n] for n in names])
                 .where(table.c.industry == FILTER_VALUE, table.c.deleted_at.is_(None))
-                .order_by(amount.nulls_last() if nulls_last else amount, table.c.id.asc())
+                .order_by(table.c.amount.desc().nulls_first(), table.c.id.asc())
                 .limit(51)
             )
+            return query.offset(at) if at else query
 
-        def api():
-            response = env.client.get(URL, headers=env.headers)
+        def raw_deferred_query():
+            ids = (
+                sa.select(table.c.id)
+                .where(table.c.industry == FILTER_VALUE, table.c.deleted_at.is_(None))
+                .order_by(table.c.amount.desc().nulls_first(), table.c.id.asc())
+                .limit(51)
+                .offset(offset)
+                .subquery()
+            )
+            return (
+                sa.select(*[table.c[n] for n in SYSTEM + FIELDS])
+                .join(ids, ids.c.id == table.c.id)
+                .order_by(table.c.amount.desc().nulls_first(), table.c.id.asc())
+            )
+
+        def get(url: str) -> list[int]:
+            response = env.client.get(url, headers=env.headers)
             assert response.status_code == 200, response.data[:300]
             assert len(response.json["data"]) == 50
-            return response
+            return [r["id"] for r in response.json["data"]]
+
+        def rows(query) -> list[int]:
+            with env.engine.connect() as conn:
+                found = conn.execute(query).mappings().all()
+            assert len(found) == 51
+            return [r["id"] for r in found[:50]]
 
         def via_store():
             page = store.query(OBJECT, filters=[("industry", "eq", FILTER_VALUE)], sort="-amount", limit=50)
             assert len(page.data) == 50
-            return page
+            return [r["id"] for r in page.data]
 
-        def raw():
-            with env.engine.connect() as conn:
-                rows = conn.execute(raw_query()).mappings().all()
-            assert len(rows) == 51
-            return rows
-
-        def raw_nulls_last():
-            with env.engine.connect() as conn:
-                return conn.execute(raw_query(nulls_last=True)).mappings().all()
-
+        cases = {
+            "page": {
+                "api": lambda: get(URL),
+                "store": via_store,
+                "raw_core": lambda: rows(raw_query(SYSTEM + FIELDS)),
+            },
+            "fields": {
+                "api": lambda: get(FIELDS_URL),
+                "raw_core": lambda: rows(raw_query(SYSTEM + ["name", "amount"])),
+            },
+            "deep": {
+                "api": lambda: get(f"{URL}&offset={offset}"),
+                "raw_core": lambda: rows(raw_query(SYSTEM + FIELDS, offset)),
+                "raw_deferred": lambda: rows(raw_deferred_query()),
+            },
+        }
         loaded = 0
         for size in sizes:
             env.load_series(OBJECT, size - loaded)
             loaded = size
             label = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
-            # Same rows, same order from all three paths.
-            api_ids = [r["id"] for r in api().json["data"]]
-            assert api_ids == [r["id"] for r in via_store().data] == [r["id"] for r in raw()][:50], "paths disagree"
-            c.log(f"[{label}] plan of the list query (same SQL as the API's):\n{plan(env, raw_query())}")
-            c.log(f"[{label}] plan with DESC NULLS LAST:\n{plan(env, raw_query(nulls_last=True))}")
+            for name, paths in cases.items():
+                results = [fn() for fn in paths.values()]
+                assert all(r == results[0] for r in results), f"{name}: the paths disagree"
+            c.log(f"[{label}] plan of the page:\n{plan(env, raw_query(SYSTEM + FIELDS))}")
+            c.log(f"[{label}] plan of the deep page, plain OFFSET:\n{plan(env, raw_query(SYSTEM + FIELDS, offset))}")
+            c.log(f"[{label}] plan of the deep page, deferred join:\n{plan(env, raw_deferred_query())}")
             rounds = rounds_by_size[size]
             c.log(f"[{label}] timing {rounds} interleaved rounds ...")
-            samples = c.interleaved(
-                {"api": api, "store": via_store, "raw_core": raw, "raw_core_nulls_last": raw_nulls_last},
-                rounds,
-                warmup=10,
-            )
+            flat = {f"{case}.{path}": fn for case, paths in cases.items() for path, fn in paths.items()}
+            samples = c.interleaved(flat, rounds, warmup=3 if args.smoke else 10)
             s = {name: c.summary_ms(v) for name, v in samples.items()}
             for name, stats in s.items():
                 c.log(f"[{label}] {name:22s} p50 {stats['p50_ms']:8.3f} ms  p95 {stats['p95_ms']:8.3f} ms")
-            metrics[f"api_{label}"] = {k: s["api"][k] for k in ("p50_ms", "p95_ms")}
-            metrics[f"store_{label}"] = {k: s["store"][k] for k in ("p50_ms", "p95_ms")}
-            baseline[f"raw_core_{label}"] = {k: s["raw_core"][k] for k in ("p50_ms", "p95_ms")}
-            extra[f"raw_core_nulls_last_{label}"] = {k: s["raw_core_nulls_last"][k] for k in ("p50_ms", "p95_ms")}
-            raw_p50 = s["raw_core"]["p50_ms"]
-            ratio[f"api_over_raw_p50_{label}_lower_is_better"] = c.rnd(s["api"]["p50_ms"] / raw_p50, 2)
-            ratio[f"store_over_raw_p50_{label}_lower_is_better"] = c.rnd(s["store"]["p50_ms"] / raw_p50, 2)
+            for name, stats in s.items():
+                case, path = name.split(".")
+                target = baseline if path == "raw_core" else extra if path == "raw_deferred" else metrics
+                target[f"{case}_{path}_{label}"] = {k: stats[k] for k in ("p50_ms", "p95_ms")}
+            for case, paths in cases.items():
+                raw_p50 = s[f"{case}.raw_core"]["p50_ms"]
+                for path in paths:
+                    if path != "raw_core":
+                        ratio[f"{case}_{path}_over_raw_p50_{label}_lower_is_better"] = c.rnd(
+                            s[f"{case}.{path}"]["p50_ms"] / raw_p50, 2
+                        )
 
         extra["rows"] = sizes
-        extra["rounds"] = list(rounds_by_size.values())
+        extra["rounds"] = [rounds_by_size[size] for size in sizes]
         if args.profile:
-            c.profile_calls("GET list page (api)", api, 200)
+            c.profile_calls("GET list page (api)", cases["page"]["api"], 200)
     c.emit(
         BENCH,
         metrics,
         baseline,
         ratio,
-        {"api_over_raw_p50_max": 2.0},
-        mode="quick" if args.quick else "full",
+        {"page_api_over_raw_p50_max": 1.5},
+        mode=mode,
+        database="sqlite" if env.sqlite else "postgresql",
         reference=extra,
     )
     return 0

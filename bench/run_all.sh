@@ -8,8 +8,8 @@
 #   bench/run_all.sh --full           # all scripts, full sizes
 #   bench/run_all.sh --quick --database-url postgresql+psycopg://...
 #
-# The rules_* and access_* scripts also run on embedded SQLite
-# (`--database-url sqlite`); the first five are PostgreSQL-only.
+# list_page, get_by_id and the rules_* and access_* scripts also run on embedded SQLite
+# (`--database-url sqlite`); create_api, bulk_create, add_field and compile_model are PostgreSQL-only.
 set -u
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
@@ -23,7 +23,8 @@ for arg in "$@"; do
     esac
 done
 status=0
-for script in list_page create_api bulk_create add_field compile_model rules_eval rules_where access_list access_overhead enforcer_load automation_save record_page; do
+# Every bench/*.py but the shared helpers (_*.py), in name order.
+for script in $(cd bench && ls [a-z]*.py | sed 's/\.py$//'); do
     echo "== $script ${MODE}" >&2
     out="$("$PY" "bench/$script.py" $MODE "${ARGS[@]}")"
     rc=$?

@@ -19,7 +19,15 @@ import pytest
 from tests.conftest import PG_URL
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-DATABASE_SCRIPTS = ["rules_where", "access_list", "access_overhead", "enforcer_load", "record_page"]
+DATABASE_SCRIPTS = [
+    "rules_where",
+    "access_list",
+    "access_overhead",
+    "enforcer_load",
+    "record_page",
+    "list_page",
+    "get_by_id",
+]
 
 
 def _smoke(script: str, *args: str) -> dict:

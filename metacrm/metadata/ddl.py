@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from metacrm.metadata.fieldtypes.base import FieldType
 from metacrm.metadata.physical import (
+    LIVE_ROWS,
     bare_table,
     field_indexes,
     identifier,
@@ -32,6 +33,8 @@ from metacrm.metadata.physical import (
 )
 from metacrm.metadata.tables import autonumber_counters
 from metacrm.platform.errors import Conflict
+
+ANALYZE_AFTER_ROWS = 500  # a bulk create this big refreshes its table's planner statistics
 
 ON_DELETE_SQL = {"restrict": "RESTRICT", "set_null": "SET NULL", "cascade": "CASCADE"}
 
@@ -48,8 +51,8 @@ class SchemaEditor:
     def create_object(self, object_api_name: str) -> None:
         table = table_name(object_api_name)
         self.ops.create_table(table, *system_columns(), schema=self.schema)
-        for name, columns in system_indexes(object_api_name):
-            self.ops.create_index(name, table, columns, schema=self.schema)
+        for name, columns, where in system_indexes(object_api_name):
+            self.ops.create_index(name, table, columns, schema=self.schema, **partial(where))
 
     def drop_object(self, object_api_name: str, fields: list[FieldType]) -> None:
         for field_type in fields:
@@ -106,7 +109,7 @@ class SchemaEditor:
         for name, columns, unique in after:
             if unique:
                 self._refuse_duplicates(object_api_name, new.api_name)
-            self.ops.create_index(name, table, columns, unique=unique, schema=self.schema)
+            self._create_index(name, table, columns, unique, new)
 
     def _refuse_duplicates(self, object_api_name: str, column_name: str) -> None:
         table = bare_table(object_api_name, column_name)
@@ -145,7 +148,7 @@ class SchemaEditor:
             with self.ops.batch_alter_table(table, schema=self.schema) as batch:
                 batch.alter_column(new.api_name, type_=new_column.type, existing_type=old_column.type)
         for name, columns, unique in field_indexes(object_api_name, new):
-            self.ops.create_index(name, table, columns, unique=unique, schema=self.schema)
+            self._create_index(name, table, columns, unique, new)
 
     def change_encryption(self, object_api_name: str, old: FieldType, new: FieldType, rewrite) -> None:
         """Turn a field's encryption on or off: its indexes go, the column
@@ -181,7 +184,24 @@ class SchemaEditor:
 
     def _create_indexes(self, object_api_name: str, field_type: FieldType) -> None:
         for name, columns, unique in field_indexes(object_api_name, field_type):
-            self.ops.create_index(name, table_name(object_api_name), columns, unique=unique, schema=self.schema)
+            self._create_index(name, table_name(object_api_name), columns, unique, field_type)
+
+    def _create_index(self, name: str, table: str, columns: list[str], unique: bool, field_type: FieldType) -> None:
+        where = None if unique or field_type.is_lookup else LIVE_ROWS
+        self.ops.create_index(name, table, columns, unique=unique, schema=self.schema, **partial(where))
+
+    # -- planner statistics ------------------------------------------------------
+
+    def analyze(self, object_api_names: list[str]) -> None:
+        """Fresh planner statistics for the objects' tables: after a bulk
+        load, and nightly. Without them SQLite picks the index that matches
+        every row and PostgreSQL misjudges a fresh table until autovacuum
+        comes by. SQLite samples (``analysis_limit``), so a big table costs
+        milliseconds."""
+        if self.dialect == "sqlite":
+            self.conn.exec_driver_sql("PRAGMA analysis_limit=2000")
+        for name in object_api_names:
+            self.conn.exec_driver_sql(f'ANALYZE {_schema_prefix(self.schema)}"{table_name(name)}"')
 
     def _add_foreign_key(self, object_api_name: str, field_type: FieldType) -> None:
         target = _target(field_type)
@@ -240,6 +260,23 @@ class SchemaEditor:
                 object=object_api_name, field=field_type.api_name, next_value=start + len(ids)
             )
         )
+
+
+def fresh_statistics(binding, object_api_names: list[str]) -> None:
+    """ANALYZE the objects' tables of ``binding``'s tenant, in a transaction of its own."""
+    with binding.begin() as conn:
+        SchemaEditor(conn, binding.schema).analyze(object_api_names)
+
+
+def partial(where: str | None) -> dict:
+    """create_index keywords of a partial index on both databases."""
+    if where is None:
+        return {}
+    return {"postgresql_where": sa.text(where), "sqlite_where": sa.text(where)}
+
+
+def _schema_prefix(schema: str | None) -> str:
+    return f'"{schema}".' if schema else ""
 
 
 def _target(field_type: FieldType) -> str | None:

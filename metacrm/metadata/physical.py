@@ -56,12 +56,20 @@ def system_columns() -> list[sa.Column]:
     ]
 
 
-def system_indexes(object_api_name: str) -> list[tuple[str, list[str]]]:
+LIVE_ROWS = "deleted_at IS NULL"
+BINNED_ROWS = "deleted_at IS NOT NULL"
+
+
+def system_indexes(object_api_name: str) -> list[tuple[str, list[str], str]]:
+    """(index name, columns, partial-index condition). Lists read live rows:
+    their indexes hold live rows only (no index on ``deleted_at`` alone,
+    which matches every live row and misleads SQLite's planner); the recycle
+    bin has its own small index."""
     table = table_name(object_api_name)
     return [
-        (identifier("ix_", table, "owner_id"), ["owner_id"]),
-        (identifier("ix_", table, "created_at"), ["created_at"]),
-        (identifier("ix_", table, "deleted_at"), ["deleted_at"]),
+        (identifier("ix_", table, "owner_id"), ["owner_id"], LIVE_ROWS),
+        (identifier("ix_", table, "created_at"), ["created_at"], LIVE_ROWS),
+        (identifier("ix_", table, "binned"), ["deleted_at"], BINNED_ROWS),
     ]
 
 

@@ -20,9 +20,9 @@ class MetadataPlugin:
 
     @hookimpl
     def register_jobs(self):
-        from metacrm.metadata.recycle import JOBS
+        from metacrm.metadata import recycle, statistics
 
-        return JOBS
+        return [*recycle.JOBS, *statistics.JOBS]
 
 
 metadata_plugin = MetadataPlugin()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +108,13 @@ class RequestConnections:
         another tenant — one request connection, one tenant."""
         held = self.held.get(engine)
         if held is None:
-            held = self.held[engine] = _Held(engine.connect())
+            conn = engine.connect()
+            if engine.dialect.name == "postgresql":
+                # Reads in autocommit: no BEGIN and ROLLBACK round trips, no
+                # snapshot or lock held between statements (each statement
+                # sees what is committed, as READ COMMITTED would).
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            held = self.held[engine] = _Held(conn)
         if tenant_schema is _UNCLAIMED or held.tenant_schema == tenant_schema:
             return held
         if held.tenant_schema is not _UNCLAIMED:
@@ -130,7 +136,8 @@ _request_connections: ContextVar[RequestConnections | None] = ContextVar("metacr
 @contextmanager
 def _connection(engine: Engine, options: dict, tenant_schema: object, *, write: bool) -> Iterator[Connection]:
     """A connection (in a transaction when ``write``): the request's shared
-    one when it may be shared, else a pooled one of its own."""
+    one when it may be shared, else a pooled one of its own. A read block
+    must not write (on PostgreSQL the request's reads run in autocommit)."""
     scope = _request_connections.get()
     held = scope.claim(engine, tenant_schema) if scope is not None else None
     if held is None or held.writing or (write and held.blocks):
@@ -154,14 +161,17 @@ def _connection(engine: Engine, options: dict, tenant_schema: object, *, write: 
         if write:
             if conn.in_transaction():
                 conn.rollback()  # end the request's read transaction: a write begins its own
-            conn.execution_options(sqlite_immediate=sqlite)
+            if sqlite:
+                conn.execution_options(sqlite_immediate=True)
+            else:
+                conn.execution_options(isolation_level=conn.default_isolation_level)
             try:
                 held.writing = True
                 with conn.begin():
                     yield conn
             finally:
                 held.writing = False
-                conn.execution_options(sqlite_immediate=False)
+                conn.execution_options(**({"sqlite_immediate": False} if sqlite else {"isolation_level": "AUTOCOMMIT"}))
         else:
             try:
                 yield conn
@@ -177,9 +187,7 @@ def _connection(engine: Engine, options: dict, tenant_schema: object, *, write: 
             conn.execution_options(schema_translate_map=outer_map)
     if sqlite and not held.blocks and conn.in_transaction():
         # SQLite reads see the snapshot their transaction began with; end it
-        # so the next block sees what other connections committed. (On
-        # PostgreSQL, READ COMMITTED: the read transaction stays open until
-        # the next write or the end of the request, saving BEGIN/ROLLBACK.)
+        # so the next block sees what other connections committed.
         conn.rollback()
 
 
@@ -290,10 +298,8 @@ class Database:
         scope = _request_connections.get()
         if scope is not None:
             for item in scope.held.values():
-                try:
+                with suppress(sa.exc.DBAPIError):
                     item.conn.close()
-                except sa.exc.DBAPIError:
-                    pass
             scope.held.clear()
 
     # -- tenant namespaces --------------------------------------------------

@@ -27,6 +27,13 @@ from .base import StoreCore, _record_id
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
+# From this offset on, a page is found by its ids first (only the id and the
+# sort keys walk through the sort and the skipped rows), and its rows are read
+# after, by primary key: the deferred join. Measured by bench/list_page.py.
+DEFERRED_OFFSET = 1000
+# The system columns every record carries (the API's required fields);
+# deleted_at only when reading the recycle bin.
+RECORD_COLUMNS = tuple(name for name in SYSTEM_FIELDS if name != "deleted_at")
 
 
 @dataclass
@@ -40,10 +47,13 @@ class Queries(StoreCore):
     """``get``, ``query`` and ``related``; the SELECT, filter, search, sort
     and keyset pieces they are made of."""
 
-    def _select(self, obj: CompiledObject, fields: list[str]):
-        """SELECT of system columns, the given fields, and the names of looked-up records."""
+    def _select(self, obj: CompiledObject, fields: list[str], *, deleted: bool = False):
+        """SELECT of the record's system columns, the given fields (and
+        nothing else) and the names of looked-up records."""
         table = obj.table
-        columns = [table.c[name] for name in SYSTEM_FIELDS]
+        columns = [table.c[name] for name in RECORD_COLUMNS]
+        if deleted:
+            columns.append(table.c.deleted_at)
         from_clause = table
         for name in fields:
             field_type = obj.fields[name]
@@ -78,7 +88,7 @@ class Queries(StoreCore):
         record["owner_id"] = mapping["owner_id"]
         record["version"] = mapping["version"]
         for name in ("created_at", "updated_at", "deleted_at"):
-            value = as_utc(mapping[name])
+            value = as_utc(mapping.get(name))
             if name != "deleted_at" or value is not None:
                 record[name] = value.isoformat() if value else None
         record["created_by"] = mapping["created_by"]
@@ -135,7 +145,9 @@ class Queries(StoreCore):
         self.guard.require(action, obj)
         record_id = _record_id(record_id)
         names = self._resolve_fields(obj, fields)
-        query = self._select(obj, names).where(self._scoped(action, obj, deleted=deleted), obj.table.c.id == record_id)
+        query = self._select(obj, names, deleted=deleted).where(
+            self._scoped(action, obj, deleted=deleted), obj.table.c.id == record_id
+        )
         with self._connect() as conn:
             row = conn.execute(query).first()
             if row is None:
@@ -173,16 +185,10 @@ class Queries(StoreCore):
         if q:
             where.append(self._search(obj, q))
         keys = self._sort_keys(obj, sort)
-        query = self._select(obj, names).where(*where)
-        # The sort values of each row, for the next page's cursor.
-        query = query.add_columns(*[column.label(f"__key{i}") for i, (column, _d, _f) in enumerate(keys)])
-        if cursor:
-            if offset:
-                raise BadRequest("use either cursor or offset, not both")
-            query = query.where(self._after(keys, _decode_cursor(cursor, len(keys))))
-        query = query.order_by(*[_order(column, desc) for column, desc, _ft in keys]).limit(limit + 1)
-        if offset:
-            query = query.offset(offset)
+        if cursor and offset:
+            raise BadRequest("use either cursor or offset, not both")
+        after = self._after(keys, _decode_cursor(cursor, len(keys))) if cursor else None
+        query = self._page_query(obj, names, deleted, where, keys, after, limit, offset)
         with self._connect() as conn:
             rows = conn.execute(query).all()
             more = len(rows) > limit
@@ -196,8 +202,30 @@ class Queries(StoreCore):
         next_cursor = None
         if more and rows:
             last = rows[-1]._mapping
-            next_cursor = _encode_cursor([last[f"__key{i}"] for i in range(len(keys))])
+            next_cursor = _encode_cursor([last[label] for label in _key_labels(query, keys)])
         return Page(data, next_cursor, total)
+
+    def _page_query(self, obj, names, deleted, where, keys, after, limit, offset):
+        """One page's SELECT. Each sort key travels once: a selected column is
+        its own cursor value, anything else (a computed field) is added
+        under ``__key<i>``. From DEFERRED_OFFSET on, the deferred join."""
+        table = obj.table
+        order = [_order(column, desc) for column, desc, _ft in keys]
+        conditions = [*where, after] if after is not None else where
+        if offset and offset >= DEFERRED_OFFSET:
+            ids = (
+                sa.select(table.c.id)
+                .where(*conditions)
+                .order_by(*order)
+                .limit(limit + 1)
+                .offset(offset)
+                .subquery("page")
+            )
+            query = self._select(obj, names, deleted=deleted).join(ids, ids.c.id == table.c.id)
+            return _with_keys(query, keys).order_by(*order)
+        query = _with_keys(self._select(obj, names, deleted=deleted).where(*conditions), keys)
+        query = query.order_by(*order).limit(limit + 1)
+        return query.offset(offset) if offset else query
 
     def related(self, object_name: str, record_id: Any, field_name: str, **query) -> Page:
         """Records related to one record. ``field_name`` is a lookup or
@@ -338,6 +366,19 @@ class Queries(StoreCore):
             clauses.append(sa.and_(*equal_so_far, after))
             equal_so_far.append(column.is_(None) if value is None else column == value)
         return sa.or_(*clauses)
+
+
+def _with_keys(query, keys: list[tuple]):
+    """``query`` with the sort keys it does not select yet, labelled ``__key<i>``."""
+    selected = set(query.selected_columns)
+    missing = [column.label(f"__key{i}") for i, (column, _d, _f) in enumerate(keys) if column not in selected]
+    return query.add_columns(*missing) if missing else query
+
+
+def _key_labels(query, keys: list[tuple]) -> list[str]:
+    """Where each sort key's value is in a row of ``query``."""
+    by_column = {column: column.key for column in query.selected_columns}
+    return [by_column.get(column, f"__key{i}") for i, (column, _d, _f) in enumerate(keys)]
 
 
 def _both(clause, narrow):

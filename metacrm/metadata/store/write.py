@@ -13,6 +13,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from metacrm.metadata.ddl import ANALYZE_AFTER_ROWS, fresh_statistics
 from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.saving import PendingSave, SaveContext
@@ -237,6 +238,8 @@ class Writes(Queries):
             audit.record_many(conn, self.actor, "record.created", object=obj.api_name, items=entries)
             self._run_steps("after_write", ctx, saves)
             self._run_steps("after_commit", ctx, saves)
+            if len(saves) >= ANALYZE_AFTER_ROWS:  # a bulk load: the planner's statistics are stale now
+                self._after_commit.append(lambda: fresh_statistics(self.binding, [obj.api_name]))
         return self._read_back(object_name, ids, read_back)
 
     def _insert(self, conn: Connection, obj: CompiledObject, params: list[dict]) -> list[int]:

@@ -1,0 +1,135 @@
+"""GET one record by id: the API against a bare Flask + SQLAlchemy Core endpoint.
+
+    .venv/bin/python bench/get_by_id.py [--quick|--smoke] [--database-url URL|sqlite] [--profile]
+
+Object ``deal`` (10 fields) with 10k rows (--smoke 200). Side by side, in one
+process, through the same kind of server (a Flask app driven by its test
+client, same Werkzeug and Flask, same engine settings — a default pool, no
+pre-ping), the same row ids in the same rotating order:
+
+* ``api``: ``GET /api/v1/data/deal/<id>`` with a bearer token: the token
+  check, the tenant binding, the model's revision check, the caller's roles,
+  the guard, the record's SELECT and its JSON — all on one connection per
+  request (issue 16);
+* ``store``: ``RecordStore.get`` directly (reference: the request's own cost
+  is api − store);
+* ``bare`` (the baseline): a Flask app of one view, ``GET /deal/<id>``, that
+  selects the same columns of the same row with SQLAlchemy Core on its own
+  engine (same URL, same pool settings) and returns them with ``jsonify``.
+
+Also counted: pool checkouts per API request (1 on PostgreSQL, one per
+database file on SQLite). Full 3,000 rounds, --quick 600, --smoke 20.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import _common as c
+import sqlalchemy as sa
+from flask import Flask, abort, jsonify
+
+BENCH = "get_by_id"
+OBJECT = "deal"
+COLUMNS = [
+    "id", "owner_id", "created_at", "created_by", "updated_at", "updated_by", "version",
+    "name", "industry", "amount", "stage", "probability", "quantity", "close_date", "contact_email", "is_key", "notes",
+]  # fmt: skip
+
+
+def bare_app(url: str, schema: str | None) -> tuple[Flask, sa.Engine]:
+    """The baseline server: one Flask view, SQLAlchemy Core, its own engine."""
+    engine = sa.create_engine(url)
+    table = sa.Table(f"o_{OBJECT}", sa.MetaData(), schema=schema, autoload_with=engine)
+    query = sa.select(*[table.c[n] for n in COLUMNS]).where(table.c.deleted_at.is_(None))
+    app = Flask("bare")
+
+    @app.get("/deal/<int:record_id>")
+    def get_deal(record_id: int):
+        with engine.connect() as conn:
+            row = conn.execute(query.where(table.c.id == record_id)).mappings().first()
+        if row is None:
+            abort(404)
+        return jsonify(dict(row))
+
+    return app, engine
+
+
+def main() -> int:
+    args = c.parse_args(__doc__.splitlines()[0])
+    mode = c.mode(args)
+    rows = 200 if args.smoke else 10_000
+    rounds = {"smoke": 20, "quick": 600, "full": 3_000}[mode]
+    with c.BenchEnv(args.database_url) as env:
+        env.create_deal_object(OBJECT)
+        env.load_series(OBJECT, rows)
+        store = env.store()
+        if env.sqlite:
+            url = f"sqlite:///{env.instance.db.tenant_file(env.tenant_slug)}"
+        else:
+            url = env.engine.url.render_as_string(hide_password=False)
+        app, bare_engine = bare_app(url, env.schema)
+        bare = app.test_client()
+        ids = iter(range(10**9))
+
+        def next_id() -> int:
+            return 1 + (next(ids) * 7919) % rows
+
+        def api():
+            record_id = next_id()
+            response = env.client.get(f"/api/v1/data/{OBJECT}/{record_id}", headers=env.headers)
+            assert response.status_code == 200, response.data[:300]
+            return response.json
+
+        def via_store():
+            return store.get(OBJECT, next_id())
+
+        def baseline():
+            record_id = next_id()
+            response = bare.get(f"/deal/{record_id}")
+            assert response.status_code == 200
+            return response.json
+
+        # Same row, same values from the API and the bare endpoint.
+        first = env.client.get(f"/api/v1/data/{OBJECT}/7", headers=env.headers).json
+        plain = bare.get("/deal/7").json
+        assert first["id"] == plain["id"] == 7 and first["name"] == plain["name"], (first, plain)
+        assert first["industry"] == plain["industry"] and first["quantity"] == plain["quantity"]
+
+        checkouts: list = []
+        engines = {id(e): e for e in (env.instance.db.engine, env.engine)}.values()
+        for engine in engines:
+            sa.event.listen(engine, "checkout", lambda *a: checkouts.append(1))
+        api()
+        per_request = len(checkouts)
+        c.log(f"pool checkouts per API request: {per_request}")
+
+        c.log(f"timing {rounds} interleaved rounds ...")
+        samples = c.interleaved({"api": api, "store": via_store, "bare": baseline}, rounds, warmup=20)
+        s = {name: c.summary_ms(v) for name, v in samples.items()}
+        for name, stats in s.items():
+            c.log(f"{name:6s} p50 {stats['p50_ms']:8.3f} ms  p95 {stats['p95_ms']:8.3f} ms")
+        if args.profile:
+            c.profile_calls("GET by id (api)", api, 500)
+        bare_engine.dispose()
+    c.emit(
+        BENCH,
+        {
+            "api": {k: s["api"][k] for k in ("p50_ms", "p95_ms")},
+            "store": {k: s["store"][k] for k in ("p50_ms", "p95_ms")},
+        },
+        {"bare_flask_core": {k: s["bare"][k] for k in ("p50_ms", "p95_ms")}},
+        {
+            "api_over_bare_p50_lower_is_better": c.rnd(s["api"]["p50_ms"] / s["bare"]["p50_ms"], 2),
+            "store_over_bare_p50_lower_is_better": c.rnd(s["store"]["p50_ms"] / s["bare"]["p50_ms"], 2),
+        },
+        {"api_over_bare_p50_max_postgresql": 1.5},
+        mode=mode,
+        database="sqlite" if env.sqlite else "postgresql",
+        reference={"rows": rows, "rounds": rounds, "pool_checkouts_per_api_request": per_request},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
