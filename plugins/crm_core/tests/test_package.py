@@ -187,6 +187,7 @@ def test_object_documents(package):
             "description",
             "name_field",
             "search_fields",
+            "nav_order",
             "translations",
         }
         assert obj["api_name"] == name and NAME.match(name) and name not in {"user", "order", "group"}
@@ -196,6 +197,13 @@ def test_object_documents(package):
         assert obj["search_fields"] and len(set(obj["search_fields"])) == len(obj["search_fields"])
         for field in obj["search_fields"]:
             assert fields[field]["type"] in TEXT_LIKE, (name, field)
+
+
+def test_every_object_has_its_own_place_in_the_navigation(package):
+    orders = [parts["object"]["nav_order"] for parts in package.values()]
+    assert len(set(orders)) == len(orders) == len(package)
+    first = sorted(package, key=lambda name: package[name]["object"]["nav_order"])[:4]
+    assert first == ["account", "contact", "lead", "opportunity"]
 
 
 def test_field_documents(package):
@@ -307,8 +315,19 @@ def test_list_views(package):
         assert len({v["api_name"] for v in views}) == len(views)
         for view in views:
             where = f"{name}.{view['api_name']}"
-            assert set(view) - {"filters"} == {"api_name", "label", "translations", "columns", "sort", "filter"}, where
-            assert view["filter"] is None, where
+            assert set(view) - {"filters", "home"} == {
+                "api_name",
+                "label",
+                "translations",
+                "columns",
+                "sort",
+                "filter",
+            }, where
+            assert view["filter"] is None or "home" in view, where  # the start page's views filter by date
+            home = view.get("home") or {}
+            if "group_by" in home:
+                assert fields[home["group_by"]]["type"] == "picklist", where
+                assert fields[home["sum"]]["type"] in ("currency", "decimal", "integer"), where
             zh_labels(view["translations"], "label")
             assert view["columns"] and all(c in fields for c in view["columns"]), where
             assert SORT.match(view["sort"]), where
