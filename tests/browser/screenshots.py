@@ -52,12 +52,20 @@ def sales_rep_home(page: Page) -> None:
     sign_in(page, USERS["sales_rep"])
 
 
+def new_record_with_errors(page: Page) -> None:
+    sign_in(page, USERS["sales_rep"])
+    page.goto("/o/opportunity/new")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator('[data-field="name"]').get_by_role("alert")).to_be_visible()
+
+
 # name -> (flow, viewports)
 SHOTS: dict[str, tuple[Callable[[Page], None], tuple[str, ...]]] = {
     "sign-in": (sign_in_page, ("desktop", "phone")),
     "sign-in-error": (wrong_password, ("desktop", "phone")),
     "home-admin": (admin_home, ("desktop", "phone")),
     "home-sales-rep": (sales_rep_home, ("phone",)),
+    "form-new-errors": (new_record_with_errors, ("desktop", "phone")),
 }
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 
