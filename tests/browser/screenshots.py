@@ -68,6 +68,13 @@ def notifications(page: Page) -> None:
     page.goto("/notifications")
 
 
+def new_record_with_errors(page: Page) -> None:
+    sign_in(page, USERS["sales_rep"])
+    page.goto("/o/opportunity/new")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator('[data-field="name"]').get_by_role("alert")).to_be_visible()
+
+
 # name -> (flow, viewports)
 SHOTS: dict[str, tuple[Callable[[Page], None], tuple[str, ...]]] = {
     "sign-in": (sign_in_page, ("desktop", "phone")),
@@ -77,6 +84,7 @@ SHOTS: dict[str, tuple[Callable[[Page], None], tuple[str, ...]]] = {
     "account": (account_tokens, ("desktop",)),
     "search": (search, ("desktop", "phone")),
     "notifications": (notifications, ("phone",)),
+    "form-new-errors": (new_record_with_errors, ("desktop", "phone")),
 }
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 

@@ -8,7 +8,7 @@
   function typeahead(select) {
     if (select.tomselect || select.disabled || !window.TomSelect) return;
     const target = select.dataset.lookup;
-    new window.TomSelect(select, {
+    const ts = new window.TomSelect(select, {
       valueField: "value",
       labelField: "text",
       searchField: ["text"],
@@ -34,6 +34,8 @@
     // points the label there; the hidden original (tabindex -1) leaves the
     // accessibility tree, so the field is one combobox.
     select.setAttribute("aria-hidden", "true");
+    // Typing a search is not editing the record: keep it from the form's live round trip.
+    if (ts.control_input) ts.control_input.addEventListener("input", (event) => event.stopPropagation());
   }
 
   window.metacrm.behaviour((root) => {
