@@ -353,8 +353,9 @@ def _related(store, obj: CompiledObject, record: dict) -> list[dict]:
     found = []
     for related in related_lists(store, obj):
         listed = ListRequest(fields=[c.api_name for c in related.columns], limit=RELATED_ROWS, count=True)
-        page = related_page(store, obj.api_name, record["id"], f"{related.object.api_name}.{related.lookup}", listed)
-        found.append({"list": related, "page": page, "can_create": context.guard().permits("create", related.object)})
+        page = related_page(store, obj.api_name, record["id"], related.relation, listed)
+        creatable = not related.linked and context.guard().permits("create", related.object)
+        found.append({"list": related, "page": page, "can_create": creatable})
     return found
 
 
