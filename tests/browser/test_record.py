@@ -136,3 +136,18 @@ def test_on_a_phone_in_chinese_the_page_stacks_and_the_actions_sit_at_the_thumb(
     bar.get_by_role("link", name="记录").click()
     expect(page.locator("#quick-actions")).to_be_in_viewport()
     assert_accessible(page)
+    # Log a call with the thumb: the form is the call's tab, its button says so in Chinese.
+    form = page.locator("#quick-call")
+    form.locator("#quick-call-subject").fill("电话：确认样品")
+    form.get_by_role("button", name="记录电话").click()
+    expect(page.locator("#timeline .timeline-entry").first).to_contain_text("电话：确认样品")
+    assert_no_horizontal_scrolling(page)
+
+    # Move an opportunity's stage on the phone: the path scrolls inside its card, not the page.
+    page.goto(f"/o/opportunity/{seeded['opportunity']['id']}")
+    path = page.locator(".stage-path")
+    current = path.locator("[aria-current='step']").inner_text()
+    path.locator("button").last.click()
+    expect(page.get_by_role("status").filter(has_text="阶段已更新。")).to_be_visible()
+    expect(page.locator(".stage-path [aria-current='step']")).not_to_have_text(current)
+    assert_no_horizontal_scrolling(page)
