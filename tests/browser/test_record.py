@@ -19,6 +19,7 @@ from metacrm.metadata.model import record_store
 from metacrm.platform import audit
 from metacrm.platform import identity as identities
 from tests.browser.support import (
+    ADMIN,
     PHONE,
     USERS,
     assert_accessible,
@@ -151,3 +152,17 @@ def test_on_a_phone_in_chinese_the_page_stacks_and_the_actions_sit_at_the_thumb(
     expect(page.get_by_role("status").filter(has_text="阶段已更新。")).to_be_visible()
     expect(page.locator(".stage-path [aria-current='step']")).not_to_have_text(current)
     assert_no_horizontal_scrolling(page)
+
+
+def test_an_admin_asks_who_can_see_the_record(page, seeded):
+    sign_in(page, ADMIN)
+    page.goto(f"/o/account/{seeded['account']['id']}")
+    page.get_by_role("group", name="Actions").get_by_role("button", name="Actions").click()
+    page.get_by_role("button", name="Who can see this?").click()
+    dialog = page.get_by_role("dialog", name="Who can see this?")
+    dialog.get_by_label("User").select_option(USERS["service_agent"])
+    dialog.get_by_role("button", name="Explain").click()
+    card = page.locator(".explain-card")
+    expect(card).to_contain_text(f"Can {USERS['service_agent']} see this record?")
+    expect(card).to_contain_text("No")
+    assert_accessible(page)
