@@ -47,8 +47,14 @@ class Section:
 class RelatedList:
     definition: dict  # object, field, label, translations
     object: CompiledObject
-    lookup: str  # the related object's lookup to this record
+    lookup: str  # the related object's lookup to this record, or (``linked``) this record's link field
     columns: list[FieldType] = field(default_factory=list)
+    linked: bool = False  # the records a many-to-many field of this record links
+
+    @property
+    def relation(self) -> str:
+        """The relation as the list service names it (``related_page``'s ``field``)."""
+        return self.lookup if self.linked else f"{self.object.api_name}.{self.lookup}"
 
 
 def permits(guard, action: str, obj: CompiledObject) -> bool:
@@ -150,7 +156,9 @@ def stage_field(store: RecordStore, obj: CompiledObject) -> FieldType | None:
 
 def related_lists(store: RecordStore, obj: CompiledObject) -> list[RelatedList]:
     """The layout's related lists the user may read (the lookup too), each
-    with its readable columns (the related object's name field when none)."""
+    with its readable columns (the related object's name field when none),
+    then one list per readable many-to-many field of the object (the linked
+    records, with the first columns of the target's first list view)."""
     layout = default_layout(store.model, obj.api_name) or {}
     found = []
     for definition in layout.get("related_lists") or []:
@@ -164,4 +172,14 @@ def related_lists(store: RecordStore, obj: CompiledObject) -> list[RelatedList]:
         names = definition.get("columns") or [child.name_field or "id"]
         columns = [child.fields[n] for n in names if n in child.fields and n in readable]
         found.append(RelatedList(definition, child, lookup, columns))
+    readable_here = store.guard.readable_fields(obj)
+    for name, field_type in obj.fields.items():
+        target = store.model.object(field_type.reference_target) if field_type.stores_links else None
+        if target is None or name not in readable_here or not permits(store.guard, "read", target):
+            continue
+        readable = store.guard.readable_fields(target)
+        views = store.model.definitions.scoped("list_view", target.api_name)
+        names = (views[0].document.get("columns") or []) if views else [target.name_field or "id"]
+        columns = [target.fields[n] for n in names if n in target.fields and n in readable][:HIGHLIGHTS]
+        found.append(RelatedList(field_type.definition, target, name, columns, linked=True))
     return found

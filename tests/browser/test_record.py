@@ -19,6 +19,7 @@ from metacrm.metadata.model import record_store
 from metacrm.platform import audit
 from metacrm.platform import identity as identities
 from tests.browser.support import (
+    ADMIN,
     PHONE,
     USERS,
     assert_accessible,
@@ -135,4 +136,33 @@ def test_on_a_phone_in_chinese_the_page_stacks_and_the_actions_sit_at_the_thumb(
     assert_no_horizontal_scrolling(page)
     bar.get_by_role("link", name="记录").click()
     expect(page.locator("#quick-actions")).to_be_in_viewport()
+    assert_accessible(page)
+    # Log a call with the thumb: the form is the call's tab, its button says so in Chinese.
+    form = page.locator("#quick-call")
+    form.locator("#quick-call-subject").fill("电话：确认样品")
+    form.get_by_role("button", name="记录电话").click()
+    expect(page.locator("#timeline .timeline-entry").first).to_contain_text("电话：确认样品")
+    assert_no_horizontal_scrolling(page)
+
+    # Move an opportunity's stage on the phone: the path scrolls inside its card, not the page.
+    page.goto(f"/o/opportunity/{seeded['opportunity']['id']}")
+    path = page.locator(".stage-path")
+    current = path.locator("[aria-current='step']").inner_text()
+    path.locator("button").last.click()
+    expect(page.get_by_role("status").filter(has_text="阶段已更新。")).to_be_visible()
+    expect(page.locator(".stage-path [aria-current='step']")).not_to_have_text(current)
+    assert_no_horizontal_scrolling(page)
+
+
+def test_an_admin_asks_who_can_see_the_record(page, seeded):
+    sign_in(page, ADMIN)
+    page.goto(f"/o/account/{seeded['account']['id']}")
+    page.get_by_role("group", name="Actions").get_by_role("button", name="Actions").click()
+    page.get_by_role("button", name="Who can see this?").click()
+    dialog = page.get_by_role("dialog", name="Who can see this?")
+    dialog.get_by_label("User").select_option(USERS["service_agent"])
+    dialog.get_by_role("button", name="Explain").click()
+    card = page.locator(".explain-card")
+    expect(card).to_contain_text(f"Can {USERS['service_agent']} see this record?")
+    expect(card).to_contain_text("No")
     assert_accessible(page)

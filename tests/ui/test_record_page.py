@@ -189,3 +189,16 @@ def test_labels_and_values_are_text_not_markup(crm):
     page = crm.client().get(f"/o/account/{account['id']}").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_a_many_to_many_field_lists_the_linked_records(crm):
+    account = crm.create("account", name="Acme Ltd")
+    tea = crm.create("product", name="Green tea", product_code="GT-1")
+    future = (date.today() + timedelta(days=30)).isoformat()
+    opportunity = crm.create(
+        "opportunity", name="Tea deal", account=account["id"], close_date=future, products=[tea["id"]]
+    )
+    page = text(crm.client().get(f"/o/opportunity/{opportunity['id']}"))
+    linked = page.split('data-related="products"')[1].split("</section>")[0]
+    assert f'data-record-id="{tea["id"]}"' in linked and "Green tea" in linked
+    assert "/o/product/new" not in linked  # linking is done on the form, not by creating a product here

@@ -27,12 +27,12 @@ from metacrm.access.policy import policy_for
 from metacrm.access.pools import claim, in_pool_clause, return_records, visible_pools
 from metacrm.metadata.physical import CompiledObject
 from metacrm.platform import identity as identities
-from metacrm.platform.errors import MetacrmError, NotFound, ValidationFailed
+from metacrm.platform.errors import MetacrmError, NotFound
 from metacrm.platform.web import current_actor, current_tenant
 from metacrm.plugins import context
 from metacrm.plugins.record_layout import highlight_fields, related_lists, sections, stage_field
 from metacrm.plugins.records import ListRequest, related_page
-from metacrm.plugins.timeline import log_activity, parse_kinds, quick_actions, timeline
+from metacrm.plugins.timeline import activity_object, log_activity, parse_kinds, quick_actions, timeline
 from metacrm.ui.blueprint import blueprint, htmx
 from metacrm.ui.i18n import label_of
 from metacrm.ui.screens import object_for
@@ -79,7 +79,7 @@ def log_timeline_activity(object: str, record_id: int):
     values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "activity_type")}
     try:
         log_activity(context.store(), obj.api_name, record_id, action, values)
-    except ValidationFailed as exc:
+    except MetacrmError as exc:  # a refusal of any kind is shown in the form (htmx swaps only 200s)
         errors = _field_errors(exc)
         if not htmx:
             return _render(object, record_id, status=422, quick_errors=errors, quick_values=values, quick=action)
@@ -287,7 +287,7 @@ def _timeline_context(obj: CompiledObject, record_id: int) -> dict:
         "timeline": timeline(store, obj.api_name, record_id, kinds=kinds, before=request.args.get("before")),
         "kinds": kinds if request.args.getlist("kind") else (),
         "quick_actions": quick_actions(store),
-        "activity": store.model.object("activity"),
+        "activity": activity_object(store),
         "activity_fields": _activity_fields(store),
         "more": bool(request.args.get("before")),
         "model_object": store.model.object,
@@ -329,11 +329,11 @@ def entry_icon(entry) -> str:
 
 def _activity_fields(store) -> dict:
     """The activity fields the quick forms and the entries show, if readable."""
-    activity = store.model.object("activity")
+    activity = activity_object(store)
     if activity is None:
         return {}
     readable, writable = store.guard.readable_fields(activity), store.guard.writable_fields(activity)
-    views = store.model.definitions.scoped("list_view", "activity")
+    views = store.model.definitions.scoped("list_view", activity.api_name)
     columns = (views[0].document.get("columns") or []) if views else []
     return {
         "shown": [
@@ -353,8 +353,9 @@ def _related(store, obj: CompiledObject, record: dict) -> list[dict]:
     found = []
     for related in related_lists(store, obj):
         listed = ListRequest(fields=[c.api_name for c in related.columns], limit=RELATED_ROWS, count=True)
-        page = related_page(store, obj.api_name, record["id"], f"{related.object.api_name}.{related.lookup}", listed)
-        found.append({"list": related, "page": page, "can_create": context.guard().permits("create", related.object)})
+        page = related_page(store, obj.api_name, record["id"], related.relation, listed)
+        creatable = not related.linked and context.guard().permits("create", related.object)
+        found.append({"list": related, "page": page, "can_create": creatable})
     return found
 
 
