@@ -23,7 +23,7 @@ from metacrm.platform.errors import BadRequest, Conflict, NotFound, ValidationFa
 from metacrm.platform.outbound import OutboundPolicy, OutboundRefused
 from metacrm.platform.web import current_identity, current_tenant
 from metacrm.plugins import context
-from metacrm.rules.automation import actions_of, compile_rule
+from metacrm.rules.automation import actions_of, compile_rule, manual
 from metacrm.rules.automation import notifications as inbox
 from metacrm.rules.automation.dryrun import dry_run
 from metacrm.rules.automation.outbox import webhook_secret
@@ -170,6 +170,22 @@ def dry_run_automation(object_name, name):
             "record_id must be a record id", details={"fields": {"record_id": ["must be a positive integer"]}}
         )
     return jsonify(dry_run(context.instance(), current_tenant(), context.store(), object_name, name, record_id))
+
+
+@blueprint.get("/data/<object_name>/<int:record_id>/automations")
+def list_manual_automations(object_name, record_id):
+    """The manual automations (WHEN MANUAL) the caller may run on the record."""
+    store = context.store()
+    rules = manual.runnable_rules(store, object_name, record_id)
+    return jsonify({"data": [{"api_name": r.api_name, "label": manual.rule_label(store.model, r)} for r in rules]})
+
+
+@blueprint.post("/data/<object_name>/<int:record_id>/automations/<name>")
+def run_manual_automation(object_name, record_id, name):
+    """Run a manual automation on the record, as the caller (who must be able to update it)."""
+    store = context.store()
+    run = manual.run_manual(context.instance(), current_tenant(), store, object_name, record_id, name)
+    return jsonify({"automation": name, "record_id": record_id, "result": run.result, "done": run.done})
 
 
 @blueprint.post("/meta/automations/<object_name>/<name>/webhook-secret")

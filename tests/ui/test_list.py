@@ -178,7 +178,11 @@ def test_bulk_delete_assign_owner_and_return_to_pool(demo):
 
 def test_personal_views_are_saved_chosen_from_the_menu_and_private(demo):
     client = demo.client()
-    data = {"label": "My proposals", "query": "filter.stage=proposal&sort=-amount&cursor=abc", "csrf_token": client.csrf}
+    data = {
+        "label": "My proposals",
+        "query": "filter.stage=proposal&sort=-amount&cursor=abc",
+        "csrf_token": client.csrf,
+    }
     response = client.post("/o/opportunity/views", data=data)
     assert response.status_code == 303 and response.headers["Location"].endswith(
         "/o/opportunity?filter.stage=proposal&sort=-amount"

@@ -202,3 +202,21 @@ def test_a_many_to_many_field_lists_the_linked_records(crm):
     linked = page.split('data-related="products"')[1].split("</section>")[0]
     assert f'data-record-id="{tea["id"]}"' in linked and "Green tea" in linked
     assert "/o/product/new" not in linked  # linking is done on the form, not by creating a product here
+
+
+def test_a_manual_automation_runs_from_the_actions_menu_and_a_refusal_is_shown(crm):
+    rule = 'WHEN manual IF ISPICKVAL(rating, "cold") THEN SET rating = "warm"'
+    with metadata_service(crm.instance, crm.tenant.binding, audit.SYSTEM).change("warm up") as tx:
+        tx.put("automation", "account", {"api_name": "warm_up", "label": "Warm up", "rule": rule})
+    account = crm.create("account", name="Acme Ltd", rating="cold")
+    client = crm.client()
+    page = text(client.get(f"/o/account/{account['id']}"))
+    action = f"/o/account/{account['id']}/run/warm_up"
+    assert f'action="{action}"' in page and "Warm up" in page
+    assert client.post(action, data={"csrf_token": csrf(page)}).status_code == 303
+    assert crm.tenant.store().get("account", account["id"])["rating"] == "warm"
+    # Warm now: the condition no longer holds, the page says so and nothing changes.
+    page = text(client.get(f"/o/account/{account['id']}"))
+    client.post(action, data={"csrf_token": csrf(page)})
+    page = text(client.get(f"/o/account/{account['id']}"))
+    assert "Warm up does not apply to this record" in page

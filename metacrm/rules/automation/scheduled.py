@@ -73,7 +73,7 @@ def _cron_records(conn, model, rule: CompiledRule) -> list[tuple[int, None]]:
 
 
 def run_rule_on(instance, binding, store, rule: CompiledRule, record_id: int, due_at=None) -> Run:
-    """One time-triggered run of ``rule`` on one record, in its own transaction."""
+    """One time-triggered (or manual) run of ``rule`` on one record, in its own transaction."""
     model = store.model
     obj = model.object(rule.object)
     run = Run(rule, rule.trigger.kind)
@@ -88,7 +88,11 @@ def run_rule_on(instance, binding, store, rule: CompiledRule, record_id: int, du
         executor = Executor(conn, nested, obj, instance=instance)
         try:
             record = stored_record(conn, store, rule, values)
-            if rule.trigger.kind == "scheduled" and rule.condition is not None and not holds(rule.condition, record):
+            if (
+                rule.trigger.kind in ("scheduled", "manual")
+                and rule.condition is not None
+                and not holds(rule.condition, record)
+            ):
                 run.result = "skipped"
         except Exception as exc:  # noqa: BLE001
             run.fail(exc)

@@ -39,7 +39,7 @@ class Position:
 @dataclass(frozen=True)
 class Trigger:
     """``kind``: created, updated, created_or_updated, deleted, changed,
-    scheduled or cron."""
+    scheduled, cron or manual (run by a user on one record)."""
 
     kind: str
     at: Position
@@ -128,6 +128,9 @@ class _BuildStatement(_Build):
             field_at=_pos(name),
             offset_seconds=sign * seconds,
         )
+
+    def t_manual(self, children):
+        return Trigger("manual", _pos(children[0]))
 
     def t_cron(self, children):
         keyword, text = children

@@ -116,7 +116,9 @@ def _chrome(current: Listing) -> dict:
     obj = current.obj
     guard = context.guard()
     identity = current_identity()
-    pools = [p for p in pool_service.visible_pools(guard, current_tenant(), context.model()) if p.object == obj.api_name]
+    pools = [
+        p for p in pool_service.visible_pools(guard, current_tenant(), context.model()) if p.object == obj.api_name
+    ]
     return {
         "filter_fields": [f for f in current.readable if f.api_name != "id"],
         "filter_values": _filter_values(current.args),
@@ -308,7 +310,9 @@ _BULK = {"edit": _edit, "owner": _owner, "delete": _delete, "pool": _to_pool}
 
 def _name_of(obj, record_id: int) -> str:
     try:
-        return record_name(obj, context.store().get(obj.api_name, record_id, fields=[obj.name_field] if obj.name_field else []))
+        return record_name(
+            obj, context.store().get(obj.api_name, record_id, fields=[obj.name_field] if obj.name_field else [])
+        )
     except MetacrmError:
         return f"#{record_id}"
 

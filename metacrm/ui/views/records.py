@@ -33,6 +33,7 @@ from metacrm.plugins import context
 from metacrm.plugins.record_layout import highlight_fields, related_lists, sections, stage_field
 from metacrm.plugins.records import ListRequest, related_page
 from metacrm.plugins.timeline import activity_object, log_activity, parse_kinds, quick_actions, timeline
+from metacrm.rules.automation import manual
 from metacrm.ui.blueprint import blueprint, htmx
 from metacrm.ui.i18n import label_of
 from metacrm.ui.screens import object_for
@@ -213,6 +214,19 @@ def return_record(object: str, record_id: int):
     )
 
 
+@blueprint.post("/o/<object>/<int:record_id>/run/<name>")
+def run_automation(object: str, record_id: int, name: str):
+    """Run one of the object's manual automations on the record."""
+    object_for(object)
+    store = context.store()
+    return _act(
+        object,
+        record_id,
+        lambda: manual.run_manual(context.instance(), current_tenant(), store, object, record_id, name),
+        _("Done: the automation ran."),
+    )
+
+
 @blueprint.get("/o/<object>/<int:record_id>/explain")
 def explain_access(object: str, record_id: int):
     """For admins: whether and why a user may read this record (the explain API)."""
@@ -266,6 +280,7 @@ def _render(object_name: str, record_id: int, *, status: int = 200, **extra):
         "can_transfer": guard.permits("update", obj) and guard.permits("transfer", obj),
         "is_admin": guard.may("manage_access"),
         "pools": [] if deleted else _pools(store, obj, record),
+        "automations": [] if deleted else _automations(store, obj, record_id),
         "share_access": SHARE_ACCESS,
     }
     if page["can_transfer"] or page["is_admin"]:
@@ -357,6 +372,12 @@ def _related(store, obj: CompiledObject, record: dict) -> list[dict]:
         creatable = not related.linked and context.guard().permits("create", related.object)
         found.append({"list": related, "page": page, "can_create": creatable})
     return found
+
+
+def _automations(store, obj: CompiledObject, record_id: int) -> list[dict]:
+    """The manual automations the user may run here, by label."""
+    rules = manual.runnable_rules(store, obj.api_name, record_id)
+    return [{"api_name": rule.api_name, "label": manual.rule_label(store.model, rule)} for rule in rules]
 
 
 def _pools(store, obj: CompiledObject, record: dict) -> list[dict]:

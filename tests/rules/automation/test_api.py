@@ -170,3 +170,45 @@ def test_a_webhook_to_an_internal_address_is_refused_when_saved(client, admin):
     response = client.post(AUTO, json=rule, headers=admin)
     assert response.status_code == 422
     assert "169.254.169.254 is a link-local address and not in OUTBOUND_ALLOW" in response.json["error"]["message"]
+
+
+def test_a_manual_automation_runs_on_one_record_when_its_condition_holds(client, admin, user):
+    rule = {
+        "object": "deal",
+        "api_name": "escalate",
+        "label": "Escalate",
+        "rule": 'WHEN MANUAL IF ISPICKVAL(status, "open") THEN SET note = "escalated", probability = 90',
+    }
+    assert client.post(AUTO, json=rule, headers=admin).status_code == 201
+    open_deal = client.post(f"{DATA}/deal", json={"name": "Open one", "status": "open"}, headers=admin).json
+    lost_deal = client.post(f"{DATA}/deal", json={"name": "Lost one", "status": "lost"}, headers=admin).json
+    listed = client.get(f"{DATA}/deal/{open_deal['id']}/automations", headers=admin).json["data"]
+    assert listed == [{"api_name": "escalate", "label": "Escalate"}]
+
+    ran = client.post(f"{DATA}/deal/{open_deal['id']}/automations/escalate", headers=admin)
+    assert ran.status_code == 200, ran.json
+    assert ran.json["result"] == "ok"
+    stored = client.get(f"{DATA}/deal/{open_deal['id']}", headers=admin).json
+    assert (stored["note"], stored["probability"]) == ("escalated", 90)
+
+    refused = client.post(f"{DATA}/deal/{lost_deal['id']}/automations/escalate", headers=admin)
+    assert refused.status_code == 422
+    assert "Escalate does not apply" in refused.json["error"]["message"]
+    assert client.get(f"{DATA}/deal/{lost_deal['id']}", headers=admin).json["note"] is None  # nothing written
+
+    assert client.post(f"{DATA}/deal/{open_deal['id']}/automations/nope", headers=admin).status_code == 404
+    assert client.post(f"{DATA}/deal/999999/automations/escalate", headers=admin).status_code == 404
+    # Other triggers are not manual: they cannot be run by hand.
+    timed = {"object": "deal", "api_name": "on_create", "rule": 'WHEN created THEN SET note = "new"'}
+    assert client.post(AUTO, json=timed, headers=admin).status_code == 201
+    assert client.post(f"{DATA}/deal/{open_deal['id']}/automations/on_create", headers=admin).status_code == 404
+
+
+def test_a_user_who_may_not_update_the_record_cannot_run_a_manual_automation(client, admin, user):
+    rule = {"object": "deal", "api_name": "escalate", "rule": 'WHEN MANUAL THEN SET note = "escalated"'}
+    assert client.post(AUTO, json=rule, headers=admin).status_code == 201
+    deal = client.post(f"{DATA}/deal", json={"name": "Open one", "status": "open"}, headers=admin).json
+    assert client.patch(f"{DATA}/deal/{deal['id']}", json={"probability": 1}, headers=user).status_code == 403
+    assert client.post(f"{DATA}/deal/{deal['id']}/automations/escalate", headers=user).status_code == 403
+    assert client.get(f"{DATA}/deal/{deal['id']}/automations", headers=user).json["data"] == []
+    assert client.get(f"{DATA}/deal/{deal['id']}", headers=admin).json["note"] is None
