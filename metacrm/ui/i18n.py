@@ -20,7 +20,6 @@ from metacrm.platform.identity import LOCALES
 from metacrm.platform.settings import tenant_settings_of
 from metacrm.plugins import context
 
-
 babel = Babel()
 
 
