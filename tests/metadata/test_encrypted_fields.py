@@ -148,6 +148,21 @@ def test_rules_see_clear_values_but_sql_cannot_read_them(instance, people):
         tx.add_field("person", formula)
 
 
+def test_a_roll_up_cannot_filter_on_an_encrypted_child_field(instance, people):
+    create_object(instance, "club")
+    with change(instance) as tx:
+        tx.add_field("person", {"api_name": "club", "label": "Club", "type": "lookup", "options": {"target": "club"}})
+    roll_up = {
+        "api_name": "members_with_ssn",
+        "label": "Members with an SSN",
+        "type": "roll_up",
+        "options": {"object": "person", "relation": "club", "function": "count", "filter": 'ssn = "1"'},
+    }
+    service = metadata_service(instance, instance.db.bind("acme"), ACTOR)
+    with pytest.raises(ValidationFailed, match="person.ssn is encrypted"), service.change("roll-up") as tx:
+        tx.add_field("club", roll_up)
+
+
 def test_what_cannot_be_encrypted_is_refused_at_definition_time(instance, people):
     with pytest.raises(ValidationFailed) as caught, change(instance) as tx:
         tx.add_field("person", {"api_name": "age", "label": "Age", "type": "integer", "encrypted": True})
