@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import format_number, ngettext
+from flask_babel import format_number
 
 from metacrm.access import pools as pool_service
 from metacrm.access.ownership import transfer_owner
@@ -108,7 +108,8 @@ def _count_text(total: int | None, capped: bool | None) -> str:
         return ""
     if capped:
         return _("%(count)s+ records", count=format_number(total))
-    return ngettext("%(count)s record", "%(count)s records", total, count=format_number(total))
+    # Two texts rather than ngettext: Chinese has one form, English two.
+    return _("1 record") if total == 1 else _("%(count)s records", count=format_number(total))
 
 
 def _chrome(current: Listing) -> dict:
@@ -273,7 +274,7 @@ def bulk_action(object):
             done += 1
         except MetacrmError as exc:
             failures.append((record_id, _name_of(obj, record_id), _message_of(exc)))
-    message = ngettext("%(num)d record done.", "%(num)d records done.", done)
+    message = _("1 record done.") if done == 1 else _("%(num)d records done.", num=done)
     screen = _results(obj, message=message, failures=failures)
     return render_block(TEMPLATE, "results", **screen)
 
