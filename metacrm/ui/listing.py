@@ -6,6 +6,7 @@ takes it. Records are read only through the list service
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from flask import current_app
@@ -151,6 +152,31 @@ def _takes_a_list(field: FieldType) -> bool:
     """Whether the field's value is a list (its JSON Schema says so)."""
     kind = field.json_schema(output=False).get("type")
     return kind == "array" or (isinstance(kind, list) and "array" in kind)
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """One column of the list's table, worked out once per page rather than
+    once per cell: its label, whether its cells edit in place, whether a
+    phone card shows it."""
+
+    field: FieldType
+    label: str
+    edit_label: str
+    editable: bool
+    is_name: bool
+    on_phone: bool
+    display: Callable  # the field type's display macro, looked up once (widgets/field.html does it per call)
+
+    @property
+    def api_name(self) -> str:
+        return self.field.api_name
+
+
+def display_macro(field: FieldType) -> Callable:
+    """The Jinja macro that shows a value of ``field`` (``FieldType.widgets``)."""
+    module = current_app.jinja_env.get_template(field.widgets.template).module
+    return getattr(module, field.widgets.display)
 
 
 def render_block(template_name: str, block: str, **values) -> str:

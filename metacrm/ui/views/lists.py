@@ -27,10 +27,12 @@ from werkzeug.datastructures import MultiDict
 
 from metacrm.ui import saved_views
 from metacrm.ui.blueprint import blueprint, htmx
+from metacrm.ui.i18n import label_of
 from metacrm.ui.listing import (
-    KEY_FIELDS,
     Listing,
+    TableColumn,
     board_fields,
+    display_macro,
     form_value,
     list_views,
     listing,
@@ -81,18 +83,42 @@ def _screen(current: Listing, **values) -> dict:
         "obj": obj,
         "page": None,
         "error": None,
-        "editable": {f.api_name for f in current.columns if _may_edit(obj, f)},
+        "table_columns": _table_columns(current),
         "may_create": context.guard().permits("create", obj),
         "may_update": context.guard().permits("update", obj),
         "may_delete": context.guard().permits("delete", obj),
         "filtered": any(k.startswith("filter.") or k in ("q", "where") for k in current.args),
+        # The filter panel opens by itself when the URL holds a filter (not for a search alone).
+        "filters_open": any(k.startswith("filter.") or k == "where" for k in current.args),
         "query": _query(current.args),
         "url_with": lambda **changes: _url_with(current, **changes),
         "record_name": record_name,
-        "key_count": 1 + KEY_FIELDS,
         "count_text": _count_text(values.get("total"), values.get("capped")),
         **values,
     }
+
+
+def _table_columns(current: Listing) -> list[TableColumn]:
+    """The table's columns; a phone card shows the name and the key fields."""
+    obj = current.obj
+    key = {f.api_name for f in current.key_fields}
+    return [
+        _table_column(obj, field, on_phone=field.api_name == obj.name_field or field.api_name in key)
+        for field in current.columns
+    ]
+
+
+def _table_column(obj, field, *, on_phone: bool = True) -> TableColumn:
+    label = label_of(field.definition, "label", field.api_name)
+    return TableColumn(
+        field=field,
+        label=label,
+        edit_label=_("Edit %(field)s", field=label),
+        editable=_may_edit(obj, field),
+        is_name=field.api_name == obj.name_field,
+        on_phone=on_phone,
+        display=display_macro(field),
+    )
 
 
 def _url_with(current: Listing, **changes) -> str:
@@ -215,15 +241,8 @@ def save_cell(object, record_id, field):
 
 
 def _cell(obj, field_type, record: dict, *, editing: bool, errors=()) -> str:
-    return render_template(
-        "lists/cell.html",
-        obj=obj,
-        field=field_type,
-        record=record,
-        editing=editing,
-        errors=errors,
-        editable={field_type.api_name} if _may_edit(obj, field_type) else set(),
-    )
+    column = _table_column(obj, field_type)
+    return render_template("lists/cell.html", obj=obj, column=column, record=record, editing=editing, errors=errors)
 
 
 def _may_edit(obj, field_type) -> bool:
