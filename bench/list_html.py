@@ -104,6 +104,7 @@ def main() -> int:
             ratio[f"fragment_over_api_p50_{label}_lower_is_better"] = c.rnd(s["fragment"]["p50_ms"] / api_p50, 2)
         if args.profile:
             c.profile_calls("GET list page (html)", html, 100)
+            c.profile_calls("GET list results (fragment)", fragment, 100)
         database = "sqlite" if env.sqlite else "postgresql"
     c.emit(
         BENCH,

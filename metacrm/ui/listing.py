@@ -76,7 +76,7 @@ class Listing:
         return [f for f in self.readable if f.sortable and (f.has_column or f.computed)]
 
     def sort_state(self, field: FieldType) -> str | None:
-        """"ascending" / "descending" when the list is sorted by ``field`` first."""
+        """ "ascending" / "descending" when the list is sorted by ``field`` first."""
         first = self.sort.split(",")[0].strip()
         if first.lstrip("-") != field.api_name:
             return None

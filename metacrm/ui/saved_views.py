@@ -79,9 +79,7 @@ def save_view(binding: TenantBinding, user_id: int, object_name: str, label: str
         if count >= MAX_PER_OBJECT:
             raise Conflict(f"at most {MAX_PER_OBJECT} views per object; delete one first")
         new_id = conn.execute(
-            table.insert().values(
-                user_id=user_id, object=object_name, label=label, query=query, created_at=utcnow()
-            )
+            table.insert().values(user_id=user_id, object=object_name, label=label, query=query, created_at=utcnow())
         ).inserted_primary_key[0]
     return PersonalView(new_id, label, query)
 

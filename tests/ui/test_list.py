@@ -9,9 +9,19 @@ import datetime as dt
 import re
 from decimal import Decimal
 
+import pytest
+
 from metacrm.plugins.records import ListRequest, capped_total
 from metacrm.ui.views import lists
-from tests.ui.list_demo import HIDDEN, demo  # noqa: F401  (the module's demo organisation)
+from tests.conftest import BACKENDS
+from tests.ui.list_demo import HIDDEN, make_demo
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo(request, tmp_path_factory):
+    """The demo organisation, once for the module (tests/ui/list_demo.py)."""
+    yield from make_demo(tmp_path_factory.mktemp("demo"), request.param)
+
 
 HTMX = {"HX-Request": "true", "HX-Target": "list-results"}
 
@@ -178,7 +188,11 @@ def test_bulk_delete_assign_owner_and_return_to_pool(demo):
 
 def test_personal_views_are_saved_chosen_from_the_menu_and_private(demo):
     client = demo.client()
-    data = {"label": "My proposals", "query": "filter.stage=proposal&sort=-amount&cursor=abc", "csrf_token": client.csrf}
+    data = {
+        "label": "My proposals",
+        "query": "filter.stage=proposal&sort=-amount&cursor=abc",
+        "csrf_token": client.csrf,
+    }
     response = client.post("/o/opportunity/views", data=data)
     assert response.status_code == 303 and response.headers["Location"].endswith(
         "/o/opportunity?filter.stage=proposal&sort=-amount"

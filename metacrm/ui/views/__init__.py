@@ -1,5 +1,4 @@
 """The screens, one module per kind of screen, all on the ``ui`` blueprint
 (:mod:`metacrm.ui.blueprint`). Importing this package registers every route."""
 
-from metacrm.ui.views import auth, home  # noqa: F401
-from metacrm.ui.views import board, lists  # noqa: F401  (H2: list and kanban)
+from metacrm.ui.views import auth, board, home, lists  # noqa: F401

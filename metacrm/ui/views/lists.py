@@ -11,20 +11,18 @@ import json
 from urllib.parse import parse_qsl, urlencode
 
 from flask import redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_babel import format_number
+from flask_babel import gettext as _
+from werkzeug.datastructures import MultiDict
 
 from metacrm.access import pools as pool_service
 from metacrm.access.ownership import transfer_owner
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import MetacrmError, ValidationFailed
 from metacrm.platform.web import current_actor, current_identity, current_tenant
-from metacrm.plugins import context
-from metacrm.plugins import records
+from metacrm.plugins import context, records
 from metacrm.plugins.where import where_clause
 from metacrm.rules.errors import RuleError
-from werkzeug.datastructures import MultiDict
-
 from metacrm.ui import saved_views
 from metacrm.ui.blueprint import blueprint, htmx
 from metacrm.ui.i18n import label_of
@@ -70,7 +68,10 @@ def _results(obj, message: str | None = None, failures=()) -> dict:
         return _screen(current, error=exc, message=message, failures=failures)
     try:
         page = records.list_page(store, obj.api_name, current.request)
-        total, capped = records.capped_total(store, obj.api_name, current.request, COUNT_CAP)
+        if page.next_cursor is None and not current.request.cursor:
+            total, capped = len(page.data), False  # one page holds them all: nothing to count
+        else:
+            total, capped = records.capped_total(store, obj.api_name, current.request, COUNT_CAP)
     except ValidationFailed as exc:
         return _screen(current, error=exc, message=message, failures=failures)
     return _screen(current, page=page, total=total, capped=capped, message=message, failures=failures)
@@ -143,7 +144,7 @@ def _chrome(current: Listing) -> dict:
     obj = current.obj
     guard = context.guard()
     identity = current_identity()
-    pools = [p for p in pool_service.visible_pools(guard, current_tenant(), context.model()) if p.object == obj.api_name]
+    pools = pool_service.visible_pools(guard, current_tenant(), context.model())
     return {
         "filter_fields": [f for f in current.readable if f.api_name != "id"],
         "filter_values": _filter_values(current.args),
@@ -154,7 +155,7 @@ def _chrome(current: Listing) -> dict:
         "members": identities.list_users(context.instance(), identity.tenant_slug)
         if guard.permits("transfer", obj)
         else [],
-        "pools": pools,
+        "pools": [pool for pool in pools if pool.object == obj.api_name],
         "board_fields": board_fields(current.readable),
     }
 
@@ -328,7 +329,8 @@ _BULK = {"edit": _edit, "owner": _owner, "delete": _delete, "pool": _to_pool}
 
 def _name_of(obj, record_id: int) -> str:
     try:
-        return record_name(obj, context.store().get(obj.api_name, record_id, fields=[obj.name_field] if obj.name_field else []))
+        fields = [obj.name_field] if obj.name_field else []
+        return record_name(obj, context.store().get(obj.api_name, record_id, fields=fields))
     except MetacrmError:
         return f"#{record_id}"
 
