@@ -15,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 from metacrm.metadata.definitions import scoped_key
 from metacrm.metadata.fieldtypes.base import FieldType
 from metacrm.metadata.physical import CompiledObject
+from metacrm.platform.errors import MetacrmError
 from metacrm.plugins import context
 from metacrm.plugins.records import ListRequest
 from metacrm.ui.blueprint import htmx
@@ -171,6 +172,19 @@ class TableColumn:
     @property
     def api_name(self) -> str:
         return self.field.api_name
+
+
+def reasons(exc: MetacrmError, field: str | None = None) -> list[str]:
+    """What to tell the user about a refused write: the messages about
+    ``field`` when the error names it, else every field's first message,
+    else the error's own message."""
+    fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
+    if isinstance(fields, dict) and fields:
+        if field is not None and fields.get(field):
+            return [str(message) for message in fields[field]]
+        if field is None:
+            return [str(messages[0]) for messages in fields.values() if messages]
+    return [exc.message]
 
 
 def display_macro(field: FieldType) -> Callable:

@@ -214,7 +214,16 @@ def test_a_shared_view_brings_its_columns_filters_and_sort(demo):
     assert 'aria-sort="descending"' in html  # the view sorts by -close_date
 
 
-def test_unknown_objects_and_unreadable_ones_are_not_listed(demo):
+def test_unknown_objects_bad_parameters_and_crafted_posts_are_refused(demo):
     client = demo.client()
     assert client.get("/o/nothing").status_code == 404
+    bad = text(client.get("/o/opportunity?Bad-Name=1"))
+    assert 'role="alert"' in bad and "unknown query parameter" in bad
+    deal = demo.opportunity(name="Crafted")
+    assert client.get(f"/o/opportunity/{deal['id']}/cell/owner_id").status_code == 422  # no field to edit
+    account = demo.account(name="Crafted account")
+    data = {"bulk_action": "pool", "bulk_pool": "lead_pool", "bulk_reason": "x", "ids": [account["id"]]}
+    html = text(client.post("/o/account/bulk", data={**data, "csrf_token": client.csrf}))
+    assert "Not done for 1 record:" in html and "no pool of" in html
+    assert demo.get("account", account["id"])["owner_id"] == demo.users["sales_rep"]
     assert demo.client("read_only").post("/o/opportunity/bulk", data={}).status_code == 400  # no CSRF token

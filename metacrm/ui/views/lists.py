@@ -18,7 +18,7 @@ from werkzeug.datastructures import MultiDict
 from metacrm.access import pools as pool_service
 from metacrm.access.ownership import transfer_owner
 from metacrm.platform import identity as identities
-from metacrm.platform.errors import MetacrmError, ValidationFailed
+from metacrm.platform.errors import Forbidden, MetacrmError, ValidationFailed
 from metacrm.platform.web import current_actor, current_identity, current_tenant
 from metacrm.plugins import context, records
 from metacrm.plugins.where import where_clause
@@ -34,6 +34,7 @@ from metacrm.ui.listing import (
     form_value,
     list_views,
     listing,
+    reasons,
     record_name,
     render_block,
     wants_block,
@@ -64,7 +65,7 @@ def _results(obj, message: str | None = None, failures=()) -> dict:
     try:
         current = listing(obj, request.args, page_size=PAGE_SIZE)
     except ValidationFailed as exc:
-        current = listing(obj, {}, page_size=PAGE_SIZE)
+        current = listing(obj, MultiDict(), page_size=PAGE_SIZE)
         return _screen(current, error=exc, message=message, failures=failures)
     try:
         page = records.list_page(store, obj.api_name, current.request)
@@ -215,8 +216,8 @@ def edit_cell(object, record_id, field):
     field_type = _cell_field(obj, field)
     record = context.store().get(obj.api_name, record_id, fields=[field_type.api_name])
     editing = request.args.get("show") != "1"
-    if editing:
-        object_for(object, "update")
+    if editing and not _may_edit(obj, field_type):
+        raise Forbidden(f"you may not change {field_type.api_name} here")
     return _cell(obj, field_type, record, editing=editing)
 
 
@@ -226,6 +227,8 @@ def save_cell(object, record_id, field):
     store's refusal (validation, access, a newer version) stays in the cell."""
     obj = object_for(object, "update")
     field_type = _cell_field(obj, field)
+    if not _may_edit(obj, field_type):
+        raise Forbidden(f"you may not change {field_type.api_name} here")
     store = context.store()
     version = request.form.get("version", "")
     data = {field_type.api_name: form_value(field_type, request.form)}
@@ -237,7 +240,7 @@ def save_cell(object, record_id, field):
         record = {**store.get(obj.api_name, record_id, fields=[field_type.api_name]), **data}
         record["version"] = int(version) if version.isdigit() else record["version"]
         # 200: htmx swaps the form back with the error in the cell (it swaps no 4xx answer).
-        return _cell(obj, field_type, record, editing=True, errors=_errors_of(exc, field))
+        return _cell(obj, field_type, record, editing=True, errors=reasons(exc, field))
     return _cell(obj, field_type, record, editing=False), 200, {"HX-Trigger": json.dumps({"toast": _("Saved.")})}
 
 
@@ -255,14 +258,6 @@ def _may_edit(obj, field_type) -> bool:
         and not field_type.read_only
         and not field_type.is_reference
     )
-
-
-def _errors_of(exc: MetacrmError, field: str) -> list[str]:
-    """The messages about ``field``, else the error's own message."""
-    fields = (exc.details or {}).get("fields") if isinstance(exc.details, dict) else None
-    if isinstance(fields, dict) and fields.get(field):
-        return [str(m) for m in fields[field]]
-    return [exc.message]
 
 
 # -- bulk actions -----------------------------------------------------------------------------------
@@ -293,7 +288,7 @@ def bulk_action(object):
             run(obj, record_id, request.form)
             done += 1
         except MetacrmError as exc:
-            failures.append((record_id, _name_of(obj, record_id), _message_of(exc)))
+            failures.append((record_id, _name_of(obj, record_id), "; ".join(reasons(exc))))
     message = _("1 record done.") if done == 1 else _("%(num)d records done.", num=done)
     screen = _results(obj, message=message, failures=failures)
     return render_block(TEMPLATE, "results", **screen)
@@ -318,10 +313,13 @@ def _delete(obj, record_id, form):
 
 
 def _to_pool(obj, record_id, form):
+    guard, binding, model = context.guard(), current_tenant(), context.model()
+    pool, _pooled = pool_service.pool_of(guard, binding, model, form.get("bulk_pool", ""))
+    if pool.object != obj.api_name:  # the ids are this list's records, not another object's
+        message = f"{pool.label} is no pool of {obj.label}"
+        raise ValidationFailed(message, details={"fields": {"pool": [message]}})
     body = {"ids": [record_id], "reason": form.get("bulk_reason", "")}
-    pool_service.return_records(
-        context.guard(), current_tenant(), context.model(), form.get("bulk_pool", ""), body, current_actor()
-    )
+    pool_service.return_records(guard, binding, model, pool.api_name, body, current_actor())
 
 
 _BULK = {"edit": _edit, "owner": _owner, "delete": _delete, "pool": _to_pool}
@@ -333,13 +331,6 @@ def _name_of(obj, record_id: int) -> str:
         return record_name(obj, context.store().get(obj.api_name, record_id, fields=fields))
     except MetacrmError:
         return f"#{record_id}"
-
-
-def _message_of(exc: MetacrmError) -> str:
-    fields = (exc.details or {}).get("fields") if isinstance(exc.details, dict) else None
-    if isinstance(fields, dict) and fields:
-        return "; ".join(f"{name}: {messages[0]}" for name, messages in fields.items() if messages)
-    return exc.message
 
 
 # -- personal saved views ---------------------------------------------------------------------------
