@@ -149,6 +149,7 @@ def _chrome(current: Listing) -> dict:
     return {
         "filter_fields": [f for f in current.readable if f.api_name != "id"],
         "filter_values": _filter_values(current.args),
+        "where_error": _where_error(obj, current.args.get("where", "").strip()),
         "shared_views": list_views(obj),
         "personal_views": saved_views.views_of(current_tenant(), identity.user_id, obj.api_name),
         "saved_query": saved_views.query_of(current.args),
@@ -186,17 +187,22 @@ def check_where(object):
     a mistake), through the same check the list runs."""
     obj = object_for(object)
     text = request.args.get("where", "").strip()
-    error = None
-    if text:
-        guard = context.guard()
-        try:
-            where_clause(context.model(), obj.api_name, text, guard.readable_fields(obj), guard.user_globals)
-        except RuleError as exc:
-            error = {"line": exc.line, "column": exc.column, "reason": exc.reason}
-            error["snippet"] = (exc.details or {}).get("snippet", "")
-        except ValidationFailed as exc:
-            error = {"line": None, "column": None, "reason": exc.message, "snippet": ""}
-    return render_template("lists/where_check.html", text=text, error=error)
+    return render_template("lists/where_check.html", text=text, error=_where_error(obj, text))
+
+
+def _where_error(obj, text: str) -> dict | None:
+    """What is wrong with ``text`` as a condition on ``obj`` for this user (None: nothing)."""
+    if not text:
+        return None
+    guard = context.guard()
+    try:
+        where_clause(context.model(), obj.api_name, text, guard.readable_fields(obj), guard.user_globals)
+    except RuleError as exc:
+        snippet = (exc.details or {}).get("snippet", "")
+        return {"line": exc.line, "column": exc.column, "reason": exc.reason, "snippet": snippet}
+    except ValidationFailed as exc:
+        return {"line": None, "column": None, "reason": exc.message, "snippet": ""}
+    return None
 
 
 # -- inline edit of one cell ------------------------------------------------------------------------
