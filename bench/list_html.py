@@ -9,12 +9,13 @@ fields). Measured, interleaved:
 
 * ``html``: ``GET /o/deal?filter.industry=ind3&sort=-amount`` — the whole
   screen (shell, filters, saved views, bulk bar, the rows through the field
-  widgets, and the capped record count: a probe at offset 10,000 and, below
-  it, an exact count),
+  widgets),
 * ``fragment``: the same URL as htmx asks for it (``HX-Target: list-results``):
   the results block alone, what every keystroke and sort click costs,
+* ``count``: ``GET /o/deal/count?…``, the capped record count the page loads
+  after its rows (a probe at offset 10,000 and, below it, an exact count),
 * ``api`` (the baseline): ``GET /api/v1/data/deal?industry=ind3&sort=-amount
-  &limit=25&fields=…&count=true`` — the same rows and columns, with a total.
+  &limit=25&fields=…`` — the same rows and columns as JSON.
 
 Both signed in the way their clients are (a session cookie for the screen, a
 bearer token for the API). Sizes: full 100k and 1M rows; --quick 10k and
@@ -32,6 +33,7 @@ BENCH = "list_html"
 OBJECT = "deal"
 PAGE = 25
 SCREEN_URL = f"/o/{OBJECT}?filter.industry=ind3&sort=-amount"
+COUNT_URL = f"/o/{OBJECT}/count?filter.industry=ind3&sort=-amount"
 FRAGMENT_HEADERS = {"HX-Request": "true", "HX-Target": "list-results"}
 
 
@@ -74,8 +76,13 @@ def main() -> int:
             assert response.status_code == 200
             return response
 
+        def count():
+            response = browser.get(COUNT_URL)
+            assert response.status_code == 200 and b"records" in response.data
+            return response
+
         def api():
-            url = f"/api/v1/data/{OBJECT}?industry=ind3&sort=-amount&limit={PAGE}&fields={columns}&count=true"
+            url = f"/api/v1/data/{OBJECT}?industry=ind3&sort=-amount&limit={PAGE}&fields={columns}"
             response = env.client.get(url, headers=env.headers)
             assert response.status_code == 200, response.data[:300]
             return response
@@ -84,7 +91,7 @@ def main() -> int:
         for size in sizes:
             env.load_series(OBJECT, size - loaded)
             loaded = size
-            label = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
+            label = str(size) if size < 1000 else f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
             page = html().get_data(as_text=True)
             columns = ",".join(dict.fromkeys(re.findall(r'<td data-field="([a-z_0-9]+)"', page)))
             # The same rows in the same order on every path.
@@ -92,12 +99,14 @@ def main() -> int:
             assert len(ids) == PAGE and ids == row_ids(fragment().get_data(as_text=True))
             assert ids == [r["id"] for r in api().json["data"]], "screen and API disagree"
             c.log(f"[{label}] timing {rounds} interleaved rounds (columns {columns}) ...")
-            samples = c.interleaved({"html": html, "fragment": fragment, "api": api}, rounds, warmup=3)
+            cases = {"html": html, "fragment": fragment, "count": count, "api": api}
+            samples = c.interleaved(cases, rounds, warmup=3)
             s = {name: c.summary_ms(v) for name, v in samples.items()}
             for name, stats in s.items():
                 c.log(f"[{label}] {name:10s} p50 {stats['p50_ms']:8.3f} ms  p95 {stats['p95_ms']:8.3f} ms")
             metrics[f"html_{label}"] = {k: s["html"][k] for k in ("p50_ms", "p95_ms")}
             metrics[f"fragment_{label}"] = {k: s["fragment"][k] for k in ("p50_ms", "p95_ms")}
+            metrics[f"count_{label}"] = {k: s["count"][k] for k in ("p50_ms", "p95_ms")}
             baseline[f"api_{label}"] = {k: s["api"][k] for k in ("p50_ms", "p95_ms")}
             api_p50 = s["api"]["p50_ms"]
             ratio[f"html_over_api_p50_{label}_lower_is_better"] = c.rnd(s["html"]["p50_ms"] / api_p50, 2)

@@ -69,13 +69,21 @@ def _results(obj, message: str | None = None, failures=()) -> dict:
         return _screen(current, error=exc, message=message, failures=failures)
     try:
         page = records.list_page(store, obj.api_name, current.request)
-        if page.next_cursor is None and not current.request.cursor:
-            total, capped = len(page.data), False  # one page holds them all: nothing to count
-        else:
-            total, capped = records.capped_total(store, obj.api_name, current.request, COUNT_CAP)
     except ValidationFailed as exc:
         return _screen(current, error=exc, message=message, failures=failures)
-    return _screen(current, page=page, total=total, capped=capped, message=message, failures=failures)
+    # One page holding every record is its own count; else the count comes in a
+    # request of its own (list_count), so the rows never wait for it.
+    total = len(page.data) if page.next_cursor is None and not current.request.cursor else None
+    return _screen(current, page=page, total=total, message=message, failures=failures)
+
+
+@blueprint.get("/o/<object>/count")
+def list_count(object):
+    """How many records the list matches, capped at COUNT_CAP ("10,000+")."""
+    obj = object_for(object)
+    current = listing(obj, request.args, page_size=PAGE_SIZE)
+    total, capped = records.capped_total(context.store(), obj.api_name, current.request, COUNT_CAP)
+    return render_template("lists/count.html", count_text=_count_text(total, capped))
 
 
 def _screen(current: Listing, **values) -> dict:
@@ -94,10 +102,23 @@ def _screen(current: Listing, **values) -> dict:
         "filters_open": any(k.startswith("filter.") or k == "where" for k in current.args),
         "query": _query(current.args),
         "url_with": lambda **changes: _url_with(current, **changes),
+        "sort_options": _sort_options(current),
         "record_name": record_name,
-        "count_text": _count_text(values.get("total"), values.get("capped")),
+        "count_text": _count_text(values.get("total"), False),
         **values,
     }
+
+
+def _sort_options(current: Listing) -> list[tuple[str, str]]:
+    """The sort menu: each sortable field up and down (each text translated once, not per field)."""
+    ascending = _("%(field)s, ascending", field="{field}")
+    descending = _("%(field)s, descending", field="{field}")
+    options = []
+    for field in current.sortable:
+        label = label_of(field.definition, "label", field.api_name)
+        options += [(field.api_name, ascending.replace("{field}", label))]
+        options += [(f"-{field.api_name}", descending.replace("{field}", label))]
+    return options
 
 
 def _table_columns(current: Listing) -> list[TableColumn]:
