@@ -122,3 +122,6 @@ def test_on_a_phone_rows_are_cards_and_nothing_scrolls_sideways(phone_page, deal
     assert box["width"] <= 390 and box["height"] > 80
     assert_no_horizontal_scrolling(phone_page)
     assert_accessible(phone_page)
+    phone_page.get_by_label("Sort by").select_option(label="Amount, descending")  # the phone's sort menu
+    expect(phone_page).to_have_url(re.compile(r"sort=-amount"))
+    expect(phone_page.locator("tbody tr td.cell-name").first).to_have_text("Alpha rollout")
