@@ -6,6 +6,7 @@ takes it. Records are read only through the list service
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from flask import current_app
@@ -14,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 from metacrm.metadata.definitions import scoped_key
 from metacrm.metadata.fieldtypes.base import FieldType
 from metacrm.metadata.physical import CompiledObject
+from metacrm.platform.errors import MetacrmError
 from metacrm.plugins import context
 from metacrm.plugins.records import ListRequest
 from metacrm.ui.blueprint import htmx
@@ -151,6 +153,44 @@ def _takes_a_list(field: FieldType) -> bool:
     """Whether the field's value is a list (its JSON Schema says so)."""
     kind = field.json_schema(output=False).get("type")
     return kind == "array" or (isinstance(kind, list) and "array" in kind)
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """One column of the list's table, worked out once per page rather than
+    once per cell: its label, whether its cells edit in place, whether a
+    phone card shows it."""
+
+    field: FieldType
+    label: str
+    edit_label: str
+    editable: bool
+    is_name: bool
+    on_phone: bool
+    display: Callable  # the field type's display macro, looked up once (widgets/field.html does it per call)
+
+    @property
+    def api_name(self) -> str:
+        return self.field.api_name
+
+
+def reasons(exc: MetacrmError, field: str | None = None) -> list[str]:
+    """What to tell the user about a refused write: the messages about
+    ``field`` when the error names it, else every field's first message,
+    else the error's own message."""
+    fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
+    if isinstance(fields, dict) and fields:
+        if field is not None and fields.get(field):
+            return [str(message) for message in fields[field]]
+        if field is None:
+            return [str(messages[0]) for messages in fields.values() if messages]
+    return [exc.message]
+
+
+def display_macro(field: FieldType) -> Callable:
+    """The Jinja macro that shows a value of ``field`` (``FieldType.widgets``)."""
+    module = current_app.jinja_env.get_template(field.widgets.template).module
+    return getattr(module, field.widgets.display)
 
 
 def render_block(template_name: str, block: str, **values) -> str:

@@ -54,6 +54,13 @@ def test_dragging_a_card_saves_it_and_a_refused_move_comes_back_with_the_reason(
     page.reload()
     expect(column(page, "closed_lost").locator(card(page, deals["late"]))).to_have_count(1)
 
+    # The keyboard's way: focus the card, press the right arrow.
+    card(page, deals["mover"]).focus()
+    page.keyboard.press("ArrowRight")
+    expect(column(page, "negotiation").locator(card(page, deals["mover"]))).to_have_count(1)
+    expect(column(page, "negotiation").locator(".board-count")).to_have_text("1")
+    expect(column(page, "proposal").locator(".board-count")).to_have_text("0")
+
 
 def test_on_a_phone_the_columns_stack(phone_page, deals):
     sign_in(phone_page, USERS["sales_rep"])

@@ -67,6 +67,7 @@ def test_a_sales_rep_sorts_searches_filters_and_checks_a_condition(page, deals):
     where.fill("amount >\n  > 1")
     alert = page.locator('[data-field="where"]').get_by_role("alert")
     expect(alert).to_contain_text(re.compile(r"Line 2, column 3"))
+    assert_accessible(page)  # with the filter panel open
     where.fill("amount > 150")
     expect(page.get_by_text("The condition is valid.")).to_be_visible()
     page.get_by_role("button", name="Apply").click()
@@ -98,6 +99,7 @@ def test_bulk_edit_changes_the_ticked_rows(page, deals):
     page.get_by_label("Select Alpha rollout").check()
     page.get_by_label("Select Gamma renewal").check()
     expect(bulk.get_by_text("2 selected")).to_be_visible()
+    assert_accessible(page)  # with the bulk bar
     bulk.get_by_label("Field").select_option(label="Next step")
     bulk.get_by_label("Next step").fill("Send the contract")
     bulk.get_by_role("button", name="Apply to selected").click()
@@ -120,3 +122,6 @@ def test_on_a_phone_rows_are_cards_and_nothing_scrolls_sideways(phone_page, deal
     assert box["width"] <= 390 and box["height"] > 80
     assert_no_horizontal_scrolling(phone_page)
     assert_accessible(phone_page)
+    phone_page.get_by_label("Sort by").select_option(label="Amount, descending")  # the phone's sort menu
+    expect(phone_page).to_have_url(re.compile(r"sort=-amount"))
+    expect(phone_page.locator("tbody tr td.cell-name").first).to_have_text("Alpha rollout")

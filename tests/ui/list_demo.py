@@ -11,14 +11,12 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 
-import pytest
-
 from metacrm.app import build_instance, create_app
 from metacrm.cli import CLI_ACTOR, DEMO_TENANT, create_demo_tenant
 from metacrm.metadata.guard import SystemGuard
 from metacrm.metadata.model import record_store
 from metacrm.platform import identity as identities
-from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config
+from tests.conftest import PASSWORD, drop_namespaces, make_config
 
 ADMIN = "admin@demo.example.com"
 HIDDEN = "probability"
@@ -116,8 +114,3 @@ def make_demo(tmp_path, backend: str):
     finally:
         drop_namespaces(instance)
         instance.dispose()
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo(request, tmp_path_factory):
-    yield from make_demo(tmp_path_factory.mktemp("demo"), request.param)

@@ -7,7 +7,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from tests.ui.list_demo import HIDDEN, demo  # noqa: F401  (the module's demo organisation)
+import pytest
+
+from tests.conftest import BACKENDS
+from tests.ui.list_demo import HIDDEN, make_demo
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo(request, tmp_path_factory):
+    """The demo organisation, once for the module (tests/ui/list_demo.py)."""
+    yield from make_demo(tmp_path_factory.mktemp("demo"), request.param)
 
 
 def text(response) -> str:

@@ -24,7 +24,16 @@ from metacrm.platform.errors import MetacrmError, ValidationFailed
 from metacrm.plugins import context, records
 from metacrm.ui.blueprint import blueprint
 from metacrm.ui.i18n import locale_name
-from metacrm.ui.listing import Listing, board_fields, is_amount, listing, record_name, render_block, wants_block
+from metacrm.ui.listing import (
+    Listing,
+    board_fields,
+    is_amount,
+    listing,
+    reasons,
+    record_name,
+    render_block,
+    wants_block,
+)
 from metacrm.ui.screens import object_for
 
 # Cards loaded per column; beyond them the column says how many more there are.
@@ -182,13 +191,6 @@ def move_card(object):
         error, status, headers = None, 200, {"HX-Trigger": json.dumps({"toast": _("Moved.")})}
     except MetacrmError as exc:
         card = store.get(obj.api_name, int(record_id), fields=current.fields)
-        error, status, headers = _message_of(exc), 422, {}
+        error, status, headers = "; ".join(reasons(exc)), 422, {}
     html = render_template("board/card.html", card=card, board=current, obj=obj, error=error, **_card_helpers(current))
     return html, status, headers
-
-
-def _message_of(exc: MetacrmError) -> str:
-    fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
-    if isinstance(fields, dict) and fields:
-        return "; ".join(str(messages[0]) for messages in fields.values() if messages)
-    return exc.message

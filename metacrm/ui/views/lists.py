@@ -11,29 +11,30 @@ import json
 from urllib.parse import parse_qsl, urlencode
 
 from flask import redirect, render_template, request, url_for
+from flask_babel import format_number
 from flask_babel import gettext as _
-from flask_babel import format_number, ngettext
+from werkzeug.datastructures import MultiDict
 
 from metacrm.access import pools as pool_service
 from metacrm.access.ownership import transfer_owner
 from metacrm.platform import identity as identities
-from metacrm.platform.errors import MetacrmError, ValidationFailed
+from metacrm.platform.errors import Forbidden, MetacrmError, ValidationFailed
 from metacrm.platform.web import current_actor, current_identity, current_tenant
-from metacrm.plugins import context
-from metacrm.plugins import records
+from metacrm.plugins import context, records
 from metacrm.plugins.where import where_clause
 from metacrm.rules.errors import RuleError
-from werkzeug.datastructures import MultiDict
-
 from metacrm.ui import saved_views
 from metacrm.ui.blueprint import blueprint, htmx
+from metacrm.ui.i18n import label_of
 from metacrm.ui.listing import (
-    KEY_FIELDS,
     Listing,
+    TableColumn,
     board_fields,
+    display_macro,
     form_value,
     list_views,
     listing,
+    reasons,
     record_name,
     render_block,
     wants_block,
@@ -64,14 +65,25 @@ def _results(obj, message: str | None = None, failures=()) -> dict:
     try:
         current = listing(obj, request.args, page_size=PAGE_SIZE)
     except ValidationFailed as exc:
-        current = listing(obj, {}, page_size=PAGE_SIZE)
+        current = listing(obj, MultiDict(), page_size=PAGE_SIZE)
         return _screen(current, error=exc, message=message, failures=failures)
     try:
         page = records.list_page(store, obj.api_name, current.request)
-        total, capped = records.capped_total(store, obj.api_name, current.request, COUNT_CAP)
     except ValidationFailed as exc:
         return _screen(current, error=exc, message=message, failures=failures)
-    return _screen(current, page=page, total=total, capped=capped, message=message, failures=failures)
+    # One page holding every record is its own count; else the count comes in a
+    # request of its own (list_count), so the rows never wait for it.
+    total = len(page.data) if page.next_cursor is None and not current.request.cursor else None
+    return _screen(current, page=page, total=total, message=message, failures=failures)
+
+
+@blueprint.get("/o/<object>/count")
+def list_count(object):
+    """How many records the list matches, capped at COUNT_CAP ("10,000+")."""
+    obj = object_for(object)
+    current = listing(obj, request.args, page_size=PAGE_SIZE)
+    total, capped = records.capped_total(context.store(), obj.api_name, current.request, COUNT_CAP)
+    return render_template("lists/count.html", count_text=_count_text(total, capped))
 
 
 def _screen(current: Listing, **values) -> dict:
@@ -81,18 +93,55 @@ def _screen(current: Listing, **values) -> dict:
         "obj": obj,
         "page": None,
         "error": None,
-        "editable": {f.api_name for f in current.columns if _may_edit(obj, f)},
+        "table_columns": _table_columns(current),
         "may_create": context.guard().permits("create", obj),
         "may_update": context.guard().permits("update", obj),
         "may_delete": context.guard().permits("delete", obj),
         "filtered": any(k.startswith("filter.") or k in ("q", "where") for k in current.args),
+        # The filter panel opens by itself when the URL holds a filter (not for a search alone).
+        "filters_open": any(k.startswith("filter.") or k == "where" for k in current.args),
         "query": _query(current.args),
         "url_with": lambda **changes: _url_with(current, **changes),
+        "sort_options": _sort_options(current),
         "record_name": record_name,
-        "key_count": 1 + KEY_FIELDS,
-        "count_text": _count_text(values.get("total"), values.get("capped")),
+        "count_text": _count_text(values.get("total"), False),
         **values,
     }
+
+
+def _sort_options(current: Listing) -> list[tuple[str, str]]:
+    """The sort menu: each sortable field up and down (each text translated once, not per field)."""
+    ascending = _("%(field)s, ascending", field="{field}")
+    descending = _("%(field)s, descending", field="{field}")
+    options = []
+    for field in current.sortable:
+        label = label_of(field.definition, "label", field.api_name)
+        options += [(field.api_name, ascending.replace("{field}", label))]
+        options += [(f"-{field.api_name}", descending.replace("{field}", label))]
+    return options
+
+
+def _table_columns(current: Listing) -> list[TableColumn]:
+    """The table's columns; a phone card shows the name and the key fields."""
+    obj = current.obj
+    key = {f.api_name for f in current.key_fields}
+    return [
+        _table_column(obj, field, on_phone=field.api_name == obj.name_field or field.api_name in key)
+        for field in current.columns
+    ]
+
+
+def _table_column(obj, field, *, on_phone: bool = True) -> TableColumn:
+    label = label_of(field.definition, "label", field.api_name)
+    return TableColumn(
+        field=field,
+        label=label,
+        edit_label=_("Edit %(field)s", field=label),
+        editable=_may_edit(obj, field),
+        is_name=field.api_name == obj.name_field,
+        on_phone=on_phone,
+        display=display_macro(field),
+    )
 
 
 def _url_with(current: Listing, **changes) -> str:
@@ -108,7 +157,8 @@ def _count_text(total: int | None, capped: bool | None) -> str:
         return ""
     if capped:
         return _("%(count)s+ records", count=format_number(total))
-    return ngettext("%(count)s record", "%(count)s records", total, count=format_number(total))
+    # Two texts rather than ngettext: Chinese has one form, English two.
+    return _("1 record") if total == 1 else _("%(count)s records", count=format_number(total))
 
 
 def _chrome(current: Listing) -> dict:
@@ -116,12 +166,11 @@ def _chrome(current: Listing) -> dict:
     obj = current.obj
     guard = context.guard()
     identity = current_identity()
-    pools = [
-        p for p in pool_service.visible_pools(guard, current_tenant(), context.model()) if p.object == obj.api_name
-    ]
+    pools = pool_service.visible_pools(guard, current_tenant(), context.model())
     return {
         "filter_fields": [f for f in current.readable if f.api_name != "id"],
         "filter_values": _filter_values(current.args),
+        "where_error": _where_error(obj, current.args.get("where", "").strip()),
         "shared_views": list_views(obj),
         "personal_views": saved_views.views_of(current_tenant(), identity.user_id, obj.api_name),
         "saved_query": saved_views.query_of(current.args),
@@ -129,7 +178,7 @@ def _chrome(current: Listing) -> dict:
         "members": identities.list_users(context.instance(), identity.tenant_slug)
         if guard.permits("transfer", obj)
         else [],
-        "pools": pools,
+        "pools": [pool for pool in pools if pool.object == obj.api_name],
         "board_fields": board_fields(current.readable),
     }
 
@@ -159,17 +208,22 @@ def check_where(object):
     a mistake), through the same check the list runs."""
     obj = object_for(object)
     text = request.args.get("where", "").strip()
-    error = None
-    if text:
-        guard = context.guard()
-        try:
-            where_clause(context.model(), obj.api_name, text, guard.readable_fields(obj), guard.user_globals)
-        except RuleError as exc:
-            error = {"line": exc.line, "column": exc.column, "reason": exc.reason}
-            error["snippet"] = (exc.details or {}).get("snippet", "")
-        except ValidationFailed as exc:
-            error = {"line": None, "column": None, "reason": exc.message, "snippet": ""}
-    return render_template("lists/where_check.html", text=text, error=error)
+    return render_template("lists/where_check.html", text=text, error=_where_error(obj, text))
+
+
+def _where_error(obj, text: str) -> dict | None:
+    """What is wrong with ``text`` as a condition on ``obj`` for this user (None: nothing)."""
+    if not text:
+        return None
+    guard = context.guard()
+    try:
+        where_clause(context.model(), obj.api_name, text, guard.readable_fields(obj), guard.user_globals)
+    except RuleError as exc:
+        snippet = (exc.details or {}).get("snippet", "")
+        return {"line": exc.line, "column": exc.column, "reason": exc.reason, "snippet": snippet}
+    except ValidationFailed as exc:
+        return {"line": None, "column": None, "reason": exc.message, "snippet": ""}
+    return None
 
 
 # -- inline edit of one cell ------------------------------------------------------------------------
@@ -189,8 +243,8 @@ def edit_cell(object, record_id, field):
     field_type = _cell_field(obj, field)
     record = context.store().get(obj.api_name, record_id, fields=[field_type.api_name])
     editing = request.args.get("show") != "1"
-    if editing:
-        object_for(object, "update")
+    if editing and not _may_edit(obj, field_type):
+        raise Forbidden(f"you may not change {field_type.api_name} here")
     return _cell(obj, field_type, record, editing=editing)
 
 
@@ -200,6 +254,8 @@ def save_cell(object, record_id, field):
     store's refusal (validation, access, a newer version) stays in the cell."""
     obj = object_for(object, "update")
     field_type = _cell_field(obj, field)
+    if not _may_edit(obj, field_type):
+        raise Forbidden(f"you may not change {field_type.api_name} here")
     store = context.store()
     version = request.form.get("version", "")
     data = {field_type.api_name: form_value(field_type, request.form)}
@@ -211,20 +267,13 @@ def save_cell(object, record_id, field):
         record = {**store.get(obj.api_name, record_id, fields=[field_type.api_name]), **data}
         record["version"] = int(version) if version.isdigit() else record["version"]
         # 200: htmx swaps the form back with the error in the cell (it swaps no 4xx answer).
-        return _cell(obj, field_type, record, editing=True, errors=_errors_of(exc, field))
+        return _cell(obj, field_type, record, editing=True, errors=reasons(exc, field))
     return _cell(obj, field_type, record, editing=False), 200, {"HX-Trigger": json.dumps({"toast": _("Saved.")})}
 
 
 def _cell(obj, field_type, record: dict, *, editing: bool, errors=()) -> str:
-    return render_template(
-        "lists/cell.html",
-        obj=obj,
-        field=field_type,
-        record=record,
-        editing=editing,
-        errors=errors,
-        editable={field_type.api_name} if _may_edit(obj, field_type) else set(),
-    )
+    column = _table_column(obj, field_type)
+    return render_template("lists/cell.html", obj=obj, column=column, record=record, editing=editing, errors=errors)
 
 
 def _may_edit(obj, field_type) -> bool:
@@ -236,14 +285,6 @@ def _may_edit(obj, field_type) -> bool:
         and not field_type.read_only
         and not field_type.is_reference
     )
-
-
-def _errors_of(exc: MetacrmError, field: str) -> list[str]:
-    """The messages about ``field``, else the error's own message."""
-    fields = (exc.details or {}).get("fields") if isinstance(exc.details, dict) else None
-    if isinstance(fields, dict) and fields.get(field):
-        return [str(m) for m in fields[field]]
-    return [exc.message]
 
 
 # -- bulk actions -----------------------------------------------------------------------------------
@@ -274,8 +315,8 @@ def bulk_action(object):
             run(obj, record_id, request.form)
             done += 1
         except MetacrmError as exc:
-            failures.append((record_id, _name_of(obj, record_id), _message_of(exc)))
-    message = ngettext("%(num)d record done.", "%(num)d records done.", done)
+            failures.append((record_id, _name_of(obj, record_id), "; ".join(reasons(exc))))
+    message = _("1 record done.") if done == 1 else _("%(num)d records done.", num=done)
     screen = _results(obj, message=message, failures=failures)
     return render_block(TEMPLATE, "results", **screen)
 
@@ -299,10 +340,13 @@ def _delete(obj, record_id, form):
 
 
 def _to_pool(obj, record_id, form):
+    guard, binding, model = context.guard(), current_tenant(), context.model()
+    pool, _pooled = pool_service.pool_of(guard, binding, model, form.get("bulk_pool", ""))
+    if pool.object != obj.api_name:  # the ids are this list's records, not another object's
+        message = f"{pool.label} is no pool of {obj.label}"
+        raise ValidationFailed(message, details={"fields": {"pool": [message]}})
     body = {"ids": [record_id], "reason": form.get("bulk_reason", "")}
-    pool_service.return_records(
-        context.guard(), current_tenant(), context.model(), form.get("bulk_pool", ""), body, current_actor()
-    )
+    pool_service.return_records(guard, binding, model, pool.api_name, body, current_actor())
 
 
 _BULK = {"edit": _edit, "owner": _owner, "delete": _delete, "pool": _to_pool}
@@ -310,18 +354,10 @@ _BULK = {"edit": _edit, "owner": _owner, "delete": _delete, "pool": _to_pool}
 
 def _name_of(obj, record_id: int) -> str:
     try:
-        return record_name(
-            obj, context.store().get(obj.api_name, record_id, fields=[obj.name_field] if obj.name_field else [])
-        )
+        fields = [obj.name_field] if obj.name_field else []
+        return record_name(obj, context.store().get(obj.api_name, record_id, fields=fields))
     except MetacrmError:
         return f"#{record_id}"
-
-
-def _message_of(exc: MetacrmError) -> str:
-    fields = (exc.details or {}).get("fields") if isinstance(exc.details, dict) else None
-    if isinstance(fields, dict) and fields:
-        return "; ".join(f"{name}: {messages[0]}" for name, messages in fields.items() if messages)
-    return exc.message
 
 
 # -- personal saved views ---------------------------------------------------------------------------

@@ -14,6 +14,22 @@
     }
   });
 
+  // The keyboard's way to move a card (drag and drop needs a pointer):
+  // left and right arrows move the focused card to the next column.
+  document.addEventListener("keydown", (event) => {
+    const card = event.target.closest?.("[data-board-cards] > .board-card");
+    if (!card || (event.key !== "ArrowLeft" && event.key !== "ArrowRight")) return;
+    const from = card.parentElement;
+    const lists = [...document.querySelectorAll("[data-board-cards]")];
+    const to = lists[lists.indexOf(from) + (event.key === "ArrowRight" ? 1 : -1)];
+    if (!to) return;
+    event.preventDefault();
+    const oldIndex = [...from.children].indexOf(card);
+    to.prepend(card);
+    card.focus();
+    moved({ from, to, item: card, oldIndex });
+  });
+
   function fragment(html) {
     const template = document.createElement("template");
     template.innerHTML = html.trim();
@@ -44,6 +60,7 @@
     const answer = fragment(await response.text());
     if (response.ok) {
       card.replaceWith(answer);
+      answer.focus();
       window.htmx.ajax("GET", window.location.href, { target: "#board", swap: "outerHTML" });
       return;
     }
@@ -51,6 +68,7 @@
     event.from.insertBefore(card, event.from.children[event.oldIndex] || null);
     if (answer && answer.matches(".board-card")) {
       card.replaceWith(answer);
+      answer.focus();
       const reason = answer.querySelector('[role="alert"]');
       if (reason) window.metacrm.toast(board.dataset.refused.replace("{reason}", reason.textContent));
     }
