@@ -153,3 +153,28 @@ def test_a_dropped_connection_is_retried_once(instance, client, admin, record, c
     assert response.status_code == 200, response.json
     assert response.json["name"] == "first"
     assert "retrying once" in caplog.text
+
+
+def test_a_write_on_the_shared_connection_is_all_or_nothing(instance, world):
+    """The shared connection reads in autocommit on PostgreSQL; a write block
+    is still one transaction, rolled back whole on an error."""
+    from metacrm.metadata.tables import meta_head
+
+    acme = instance.db.bind("acme")
+    token = instance.db.open_request()
+    try:
+        with acme.connect() as conn:
+            before = conn.execute(sa.select(meta_head.c.revision)).scalar()
+        with pytest.raises(RuntimeError), acme.begin() as conn:
+            conn.execute(meta_head.update().values(revision=before + 7))
+            raise RuntimeError("planned")
+        with acme.connect() as conn:
+            assert conn.execute(sa.select(meta_head.c.revision)).scalar() == before
+        with acme.begin() as conn:
+            conn.execute(meta_head.update().values(revision=before + 8))
+        with acme.connect() as conn:
+            assert conn.execute(sa.select(meta_head.c.revision)).scalar() == before + 8
+    finally:
+        instance.db.close_request(token)
+    with acme.connect() as conn:  # outside the request: committed for everyone
+        assert conn.execute(sa.select(meta_head.c.revision)).scalar() == before + 8
