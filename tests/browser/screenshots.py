@@ -47,6 +47,7 @@ from tests.browser.support import (
 
 OUT = Path(__file__).parents[2] / "docs" / "img"
 REP = USERS["sales_rep"]
+MANAGER = USERS["sales_manager"]
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 LOCALES = {"en": "en-GB", "zh_CN": "zh-CN"}
 
@@ -128,7 +129,7 @@ def seed(app: LiveApp) -> dict[str, int]:
         "account": great_wall["id"],
         "opportunity": deals["Tea export 2027"]["id"],
         "conflict": deals["Zenith pilot"]["id"],
-        "store": store,
+        "colleague": record_store(instance, binding, SystemGuard(), audit.Actor(user_id=users[MANAGER], email=MANAGER)),
     }
 
 
@@ -143,6 +144,8 @@ def sign_in_page(page: Page, ids) -> None:
 
 def rep_home(page: Page, ids) -> None:
     sign_in(page, REP)
+    page.goto(f"/o/account/{ids['account']}")  # one for "Recently viewed"
+    page.goto("/")
 
 
 def search(page: Page, ids) -> None:
@@ -187,9 +190,9 @@ def new_record_with_errors(page: Page, ids) -> None:
 
 def edit_conflict(page: Page, ids) -> None:
     sign_in(page, REP)
-    ids["store"].update("opportunity", ids["conflict"], {"next_step": None})  # as before the previous shot
+    ids["colleague"].update("opportunity", ids["conflict"], {"next_step": None})  # as before the previous shot
     page.goto(f"/o/opportunity/{ids['conflict']}/edit")
-    ids["store"].update("opportunity", ids["conflict"], {"next_step": "Call the CFO"})  # someone else, meanwhile
+    ids["colleague"].update("opportunity", ids["conflict"], {"next_step": "Call the CFO"})  # someone else, meanwhile
     page.locator('[data-field="next_step"] :is(input, textarea)').fill("Send the proposal")
     page.locator('form button[type="submit"].btn-primary').click()
     expect(page.get_by_role("alert").filter(has=page.locator('[data-field="next_step"]'))).to_be_visible()
@@ -221,6 +224,7 @@ class Shot:
     flow: Callable[[Page, dict], None]
     languages: tuple[str, ...] = ("en",)
     viewports: tuple[str, ...] = ("desktop", "phone")
+    full_page: bool = False  # the whole page, not just what the viewport shows
 
 
 BOTH = ("en", "zh_CN")
@@ -233,6 +237,7 @@ SHOTS = (
     Shot("list-filters", list_with_filters, viewports=("desktop",)),
     Shot("board", board, BOTH),
     Shot("record-account", account_record, BOTH),
+    Shot("record-account-full", account_record, viewports=("desktop",), full_page=True),  # down to the timeline
     Shot("record-opportunity", opportunity_record),
     Shot("form-new-errors", new_record_with_errors, BOTH),
     Shot("form-conflict", edit_conflict),
@@ -258,7 +263,7 @@ def shoot(browser, app: LiveApp, ids: dict, shot: Shot, language: str, viewport:
         if watch.problems:
             raise RuntimeError(f"{file_name(shot, language, viewport)}: " + "; ".join(watch.problems))
         path = OUT / file_name(shot, language, viewport)
-        page.screenshot(path=str(path), animations="disabled")  # what the viewport shows
+        page.screenshot(path=str(path), animations="disabled", full_page=shot.full_page)
         return path
     finally:
         context.close()
