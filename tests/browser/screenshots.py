@@ -1,10 +1,15 @@
-"""Regenerate the screenshots in ``docs/img/`` from the browser tests' flows.
+"""Regenerate every screenshot in ``docs/img/`` from the browser tests' flows.
 
 Run from the repository root: ``.venv/bin/python -m tests.browser.screenshots``.
-It starts the same live app as the tests (SQLite, the demo organisation and
-users), drives Debian's chromium on desktop and phone viewports, and stops
+It starts the same live app as the browser tests (SQLite, the demo
+organisation and its users), seeds a few realistic records through the record
+store, then drives Debian's chromium through each screen on a desktop
+(1280x800) and a phone (390x844) viewport, the main screens also in Chinese
+(a browser asking for zh-CN: ``<screen>-zh_CN-<viewport>.png``). It stops
 with an error instead of writing a screenshot of a page that logged a console
-error, loaded from another origin or broke the CSP.
+error, loaded from another origin or broke the CSP, and deletes the PNGs it
+no longer produces. Chinese text needs a CJK font on the machine
+(``apt-get install -y fonts-wqy-microhei``); the tests do not.
 """
 
 from __future__ import annotations
@@ -12,101 +17,279 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
 
+from metacrm.access import pools as pool_service
+from metacrm.cli import DEMO_TENANT
+from metacrm.metadata.guard import SystemGuard
+from metacrm.metadata.model import model_for, record_store
+from metacrm.platform import audit
+from metacrm.platform import identity as identities
+from metacrm.platform.clock import utcnow
+from metacrm.rules.automation.tables import notifications
 from tests.browser.support import (
     ADMIN,
     DESKTOP,
     PHONE,
+    SETTLED,
     USERS,
+    LiveApp,
     Watch,
     fill_sign_in,
     launch_chromium,
     live_app,
-    new_page,
     sign_in,
 )
-from tests.browser.test_shell import seed
 
 OUT = Path(__file__).parents[2] / "docs" / "img"
+REP = USERS["sales_rep"]
+MANAGER = USERS["sales_manager"]
+VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
+LOCALES = {"en": "en-GB", "zh_CN": "zh-CN"}
 
 
-def sign_in_page(page: Page) -> None:
+def seed(app: LiveApp) -> dict[str, int]:
+    """The sales rep's book: accounts with a contact, opportunities in every
+    open stage, activities due this week, two unread notifications, leads
+    waiting in the lead pool; an account of the admin's (that the rep's
+    search does not show). Returns the ids the flows open."""
+    instance = app.instance
+    binding = instance.db.bind(DEMO_TENANT)
+    users = {row["email"]: row["id"] for row in identities.list_users(instance, DEMO_TENANT)}
+    rep = audit.Actor(user_id=users[REP], email=REP)
+    store = record_store(instance, binding, SystemGuard(), rep)
+    soon = (date.today() + timedelta(days=3)).isoformat()
+    later = (date.today() + timedelta(days=40)).isoformat()
+
+    great_wall = store.create(
+        "account",
+        {"name": "Great Wall Trading", "phone": "021-5550100", "industry": "technology", "billing_city": "Shanghai"},
+    )
+    acme = store.create("account", {"name": "Acme Widgets", "phone": "+86 21 5555 0101", "billing_city": "Suzhou"})
+    zenith = store.create("account", {"name": "Zenith Foods", "billing_city": "Hangzhou"})
+    store.create("contact", {"full_name": "Li Na", "last_name": "Li", "account": great_wall["id"], "title": "Buyer"})
+    store.create("contact", {"full_name": "Wang Wei", "last_name": "Wang", "account": acme["id"], "title": "CFO"})
+    deals = {}
+    for name, account, stage, amount in (
+        ("Tea export 2027", great_wall, "qualification", "48000"),
+        ("Widgets renewal", acme, "proposal", "12000"),
+        ("Widgets upsell", acme, "prospecting", "3000"),
+        ("Zenith pilot", zenith, "negotiation", "20000"),
+        ("Zenith cold chain", zenith, "prospecting", "75000"),
+    ):
+        deals[name] = store.create(
+            "opportunity",
+            {"name": name, "account": account["id"], "stage": stage, "amount": amount, "close_date": later},
+        )
+    store.update("opportunity", deals["Tea export 2027"]["id"], {"amount": "65000"})  # a change on the timeline
+    store.create(
+        "activity",
+        {
+            "subject": "First visit",
+            "activity_type": "meeting",
+            "account": great_wall["id"],
+            "description": "Met the buyer.",
+        },
+    )
+    store.create(
+        "activity",
+        {
+            "subject": "Send samples",
+            "activity_type": "task",
+            "opportunity": deals["Tea export 2027"]["id"],
+            "due_date": soon,
+        },
+    )
+    store.create(
+        "activity",
+        {"subject": "Call Acme about the renewal", "activity_type": "call", "account": acme["id"], "due_date": soon},
+    )
+    admins = record_store(instance, binding, SystemGuard(), audit.Actor(user_id=users[ADMIN], email=ADMIN))
+    admins.create("account", {"name": "Acme Tools"})
+    with binding.begin() as conn:
+        for message in ("Deal won: Widgets renewal", "New lead assigned to you"):
+            conn.execute(
+                notifications.insert().values(
+                    user_id=users[REP], message=message, object="account", record_id=acme["id"], created_at=utcnow()
+                )
+            )
+    system = record_store(instance, binding, SystemGuard(), audit.SYSTEM)
+    leads = [
+        system.create("lead", {"first_name": first, "last_name": last, "company": company, "source": "event"})["id"]
+        for first, last, company in (("Pat", "Lovelace", "Analytical Engines Ltd"), ("Min", "Zhao", "Zhao Tea Co"))
+    ]
+    with binding.begin() as conn:
+        model = model_for(instance, binding)
+        pool_service.return_to_pool(conn, model, "lead", leads, reason="seed", actor=audit.SYSTEM, pool="lead_pool")
+    return {
+        "account": great_wall["id"],
+        "opportunity": deals["Tea export 2027"]["id"],
+        "conflict": deals["Zenith pilot"]["id"],
+        "colleague": record_store(instance, binding, SystemGuard(), audit.Actor(user_id=users[MANAGER], email=MANAGER)),
+    }
+
+
+# The flows: each gets a signed-out page and the seeded ids, and leaves the
+# page showing its screen. They find things by URL and markup, not by English
+# text, so the same flow shoots the Chinese screen.
+
+
+def sign_in_page(page: Page, ids) -> None:
     page.goto("/login")
 
 
-def wrong_password(page: Page) -> None:
+def rep_home(page: Page, ids) -> None:
+    sign_in(page, REP)
+    page.goto(f"/o/account/{ids['account']}")  # one for "Recently viewed"
+    page.goto("/")
+
+
+def search(page: Page, ids) -> None:
+    sign_in(page, REP)
+    page.goto("/search?q=acme")
+
+
+def opportunity_list(page: Page, ids) -> None:
+    sign_in(page, REP)
+    page.goto("/o/opportunity?sort=-amount")
+
+
+def list_with_filters(page: Page, ids) -> None:
+    sign_in(page, REP)
+    page.goto("/o/opportunity?filter.stage=prospecting")  # a filter set: the panel opens
+    expect(page.locator("#list-filters")).to_be_visible()
+
+
+def board(page: Page, ids) -> None:
+    sign_in(page, REP)
+    page.goto("/o/opportunity/board?by=stage")
+
+
+def account_record(page: Page, ids) -> None:
+    sign_in(page, REP)
+    page.goto(f"/o/account/{ids['account']}")
+    expect(page.locator("#timeline .timeline-entry").first).to_be_visible()
+
+
+def opportunity_record(page: Page, ids) -> None:
+    sign_in(page, REP)
+    page.goto(f"/o/opportunity/{ids['opportunity']}")
+    expect(page.locator(".stage-path")).to_be_visible()
+
+
+def new_record_with_errors(page: Page, ids) -> None:
+    sign_in(page, REP)
+    page.goto("/o/opportunity/new")
+    page.locator('form button[type="submit"].btn-primary').click()
+    expect(page.locator('[data-field="name"]').get_by_role("alert")).to_be_visible()
+
+
+def edit_conflict(page: Page, ids) -> None:
+    sign_in(page, REP)
+    ids["colleague"].update("opportunity", ids["conflict"], {"next_step": None})  # as before the previous shot
+    page.goto(f"/o/opportunity/{ids['conflict']}/edit")
+    ids["colleague"].update("opportunity", ids["conflict"], {"next_step": "Call the CFO"})  # someone else, meanwhile
+    page.locator('[data-field="next_step"] :is(input, textarea)').fill("Send the proposal")
+    page.locator('form button[type="submit"].btn-primary').click()
+    expect(page.get_by_role("alert").filter(has=page.locator('[data-field="next_step"]'))).to_be_visible()
+
+
+def pools(page: Page, ids) -> None:
+    sign_in(page, REP)
+    page.goto("/pools/lead_pool")
+
+
+def account_page(page: Page, ids) -> None:
+    sign_in(page, REP)
+    page.goto("/account")
+
+
+def notifications_page(page: Page, ids) -> None:
+    sign_in(page, REP)
+    page.goto("/notifications")
+
+
+def wrong_password(page: Page, ids) -> None:
     fill_sign_in(page, ADMIN, password="not the password")
     expect(page.get_by_role("alert")).to_be_visible()
 
 
-def admin_home(page: Page) -> None:
-    sign_in(page, ADMIN)
+@dataclass(frozen=True)
+class Shot:
+    name: str
+    flow: Callable[[Page, dict], None]
+    languages: tuple[str, ...] = ("en",)
+    viewports: tuple[str, ...] = ("desktop", "phone")
+    full_page: bool = False  # the whole page, not just what the viewport shows
 
 
-def sales_rep_home(page: Page) -> None:
-    sign_in(page, USERS["sales_rep"])
+BOTH = ("en", "zh_CN")
+SHOTS = (
+    Shot("sign-in", sign_in_page, BOTH),
+    Shot("sign-in-error", wrong_password),
+    Shot("home-sales-rep", rep_home, BOTH),
+    Shot("search", search),
+    Shot("list", opportunity_list, BOTH),
+    Shot("list-filters", list_with_filters, viewports=("desktop",)),
+    Shot("board", board, BOTH),
+    Shot("record-account", account_record, BOTH),
+    Shot("record-account-full", account_record, viewports=("desktop",), full_page=True),  # down to the timeline
+    Shot("record-opportunity", opportunity_record),
+    Shot("form-new-errors", new_record_with_errors, BOTH),
+    Shot("form-conflict", edit_conflict),
+    Shot("pools", pools, BOTH),
+    Shot("account", account_page),
+    Shot("notifications", notifications_page),
+)
 
 
-def account_tokens(page: Page) -> None:
-    sign_in(page, ADMIN)
-    page.goto("/account")
-    page.get_by_label("New token name").fill("ERP sync")
-    page.get_by_role("button", name="Create token").click()
-    expect(page.get_by_role("status")).to_be_visible()
+def file_name(shot: Shot, language: str, viewport: str) -> str:
+    middle = "" if language == "en" else f"-{language}"
+    return f"{shot.name}{middle}-{viewport}.png"
 
 
-def search(page: Page) -> None:
-    sign_in(page, USERS["sales_rep"])
-    page.goto("/search?q=acme")
-
-
-def notifications(page: Page) -> None:
-    sign_in(page, USERS["sales_rep"])
-    page.goto("/notifications")
-
-
-def new_record_with_errors(page: Page) -> None:
-    sign_in(page, USERS["sales_rep"])
-    page.goto("/o/opportunity/new")
-    page.get_by_role("button", name="Save").click()
-    expect(page.locator('[data-field="name"]').get_by_role("alert")).to_be_visible()
-
-
-# name -> (flow, viewports)
-SHOTS: dict[str, tuple[Callable[[Page], None], tuple[str, ...]]] = {
-    "sign-in": (sign_in_page, ("desktop", "phone")),
-    "sign-in-error": (wrong_password, ("desktop", "phone")),
-    "home-admin": (admin_home, ("desktop", "phone")),
-    "home-sales-rep": (sales_rep_home, ("desktop", "phone")),
-    "account": (account_tokens, ("desktop",)),
-    "search": (search, ("desktop", "phone")),
-    "notifications": (notifications, ("phone",)),
-    "form-new-errors": (new_record_with_errors, ("desktop", "phone")),
-}
-VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
+def shoot(browser, app: LiveApp, ids: dict, shot: Shot, language: str, viewport: str) -> Path:
+    watch = Watch(app.url)
+    context = browser.new_context(base_url=app.url, viewport=VIEWPORTS[viewport], locale=LOCALES[language])
+    watch.attach(context)
+    try:
+        page = context.new_page()
+        shot.flow(page, ids)
+        page.evaluate(SETTLED)  # no toast or dialog caught mid-fade
+        if watch.problems:
+            raise RuntimeError(f"{file_name(shot, language, viewport)}: " + "; ".join(watch.problems))
+        path = OUT / file_name(shot, language, viewport)
+        page.screenshot(path=str(path), animations="disabled", full_page=shot.full_page)
+        return path
+    finally:
+        context.close()
 
 
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
+    written: set[Path] = set()
     with tempfile.TemporaryDirectory() as tmp, live_app(Path(tmp), "sqlite") as app, sync_playwright() as pw:
+        ids = seed(app)
         browser = launch_chromium(pw)
-        seed(app)  # the shell's records, notifications and access (as its browser tests)
-        for name, (flow, viewports) in SHOTS.items():
-            for viewport in viewports:
-                watch = Watch(app.url)
-                page = new_page(browser, app, VIEWPORTS[viewport], watch)
-                flow(page)
-                if watch.problems:
-                    print(f"{name} ({viewport}): " + "; ".join(watch.problems), file=sys.stderr)
-                    return 1
-                path = OUT / f"{name}-{viewport}.png"
-                page.screenshot(path=str(path))  # what the viewport shows
-                page.context.close()
-                print(f"wrote {path.relative_to(OUT.parents[1])}")
-        browser.close()
+        try:
+            for shot in SHOTS:
+                for language in shot.languages:
+                    for viewport in shot.viewports:
+                        path = shoot(browser, app, ids, shot, language, viewport)
+                        written.add(path)
+                        print(f"wrote {path.relative_to(OUT.parents[1])}")
+        except RuntimeError as problem:
+            print(problem, file=sys.stderr)
+            return 1
+        finally:
+            browser.close()
+    for stale in sorted(set(OUT.glob("*.png")) - written):
+        stale.unlink()
+        print(f"removed {stale.relative_to(OUT.parents[1])}")
     return 0
 
 
