@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from dataclasses import field as dataclass_field
 
 from flask import current_app, request
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from metacrm.metadata.definitions import scoped_key
@@ -176,6 +178,14 @@ class TableColumn:
     @property
     def api_name(self) -> str:
         return self.field.api_name
+
+    @cached_property
+    def cell_start(self) -> Markup:
+        """A table cell's opening tags up to its value (lists/_table.html), made once per page, not per cell."""
+        hidden_on_phone = Markup("" if self.on_phone else ' class="d-none d-md-table-cell"')
+        return Markup('<td data-field="{}" data-label="{}"{}><div class="cell-view"><span class="cell-value">').format(
+            self.api_name, self.label, hidden_on_phone
+        )
 
     def show(self, value) -> str:
         """The value as the field type displays it (the same value, the same text, on one page)."""

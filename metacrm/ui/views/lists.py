@@ -222,7 +222,7 @@ def bulk_owners(object):
     if not context.guard().permits("transfer", obj):
         raise Forbidden(f"you may not transfer {obj.label} records")
     members = identities.list_users(context.instance(), current_identity().tenant_slug)
-    return render_template("lists/bulk_owner.html", members=[m for m in members if m.is_active])
+    return render_template("lists/bulk_owner.html", members=members)
 
 
 def _filter_values(args) -> dict[str, dict[str, str]]:
