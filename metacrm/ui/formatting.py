@@ -11,8 +11,8 @@ it is, never an error.
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import lru_cache
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import flask_babel

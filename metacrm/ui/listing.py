@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cached_property
 from dataclasses import field as dataclass_field
+from functools import cached_property
 
 from flask import current_app, request
 from markupsafe import Markup

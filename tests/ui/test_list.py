@@ -260,3 +260,12 @@ def test_the_filter_panel_and_the_bulk_owners_come_when_asked_for(demo):
     assert "/o/opportunity/bulk-owners" in text(manager.get("/o/opportunity"))
     owners = text(manager.get("/o/opportunity/bulk-owners"))
     assert 'id="bulk-owner"' in owners and f'value="{demo.users["sales_manager"]}"' in owners
+
+
+def test_the_bulk_edit_controls_come_when_the_bar_shows(demo):
+    client = demo.client()
+    page = text(client.get("/o/opportunity"))
+    assert 'value="edit"' in page and 'id="bulk-field"' not in page and "/o/opportunity/bulk-edit" in page
+    controls = text(client.get("/o/opportunity/bulk-edit"))
+    assert 'id="bulk-field"' in controls and 'value="next_step"' in controls and 'id="bulk-value-input"' in controls
+    assert HIDDEN not in controls  # a field the rep may not read is no choice

@@ -173,9 +173,10 @@ def _count_text(total: int | None, capped: bool | None) -> str:
 
 def _chrome(current: Listing) -> dict:
     """What the page around the results needs: views, bulk choices, the board's
-    fields. The filter panel (list_filters) and the members a bulk "assign
-    owner" offers (bulk_owners) come in requests of their own, when needed:
-    one filter control per field is the costliest part of the page."""
+    fields. The filter panel (list_filters) and the controls of a bulk edit
+    (bulk_edit_controls) and of "assign owner" (bulk_owners) come in requests
+    of their own, when needed: one filter control per field is the costliest
+    part of the page."""
     obj = current.obj
     guard = context.guard()
     identity = current_identity()
@@ -186,7 +187,7 @@ def _chrome(current: Listing) -> dict:
         "shared_views": list_views(obj),
         "personal_views": saved_views.views_of(current_tenant(), identity.user_id, obj.api_name),
         "saved_query": saved_views.query_of(current.args),
-        "bulk_fields": [f for f in current.readable if _may_edit(obj, f)],
+        "may_bulk_edit": any(_may_edit(obj, f) for f in current.readable),
         "may_transfer": guard.permits("transfer", obj),
         "pools": [pool for pool in pools if pool.object == obj.api_name],
         "board_fields": board_fields(current.readable),
@@ -213,6 +214,16 @@ def list_filters(object):
         "lists/_filters.html", obj=obj, listing=current, list_url=url_for("ui.list_page", object=obj.api_name),
         **_filter_panel(current),
     )  # fmt: skip
+
+
+@blueprint.get("/o/<object>/bulk-edit")
+def bulk_edit_controls(object):
+    """The fields a bulk edit may set, and the input of the first."""
+    obj = object_for(object, "update")
+    bulk_fields = [f for f in readable_fields(obj) if _may_edit(obj, f)]
+    if not bulk_fields:
+        raise Forbidden(f"you may change no field of {obj.label} here")
+    return render_template("lists/bulk_edit.html", obj=obj, bulk_fields=bulk_fields)
 
 
 @blueprint.get("/o/<object>/bulk-owners")
@@ -322,10 +333,10 @@ def _may_edit(obj, field_type) -> bool:
     """A cell edits in place when the user may write the field and its type has a plain input."""
     guard = context.guard()
     return (
-        guard.permits("update", obj)
-        and field_type.api_name in guard.writable_fields(obj)
-        and not field_type.read_only
+        not field_type.read_only
         and not field_type.is_reference
+        and guard.permits("update", obj)
+        and field_type.api_name in guard.writable_fields(obj)
     )
 
 
