@@ -26,6 +26,7 @@ DATABASE_SCRIPTS = [
     "enforcer_load",
     "record_page",
     "list_page",
+    "list_html",
     "get_by_id",
 ]
 

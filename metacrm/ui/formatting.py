@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import flask_babel
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
 from flask import Flask
 
 from metacrm.ui.i18n import label_of, tenant_preferences
@@ -55,7 +58,7 @@ def number(value: Any, scale: int | None = None) -> str:
     amount = _decimal(value)
     if amount is None:
         return str(value)
-    return flask_babel.format_decimal(amount, format=_pattern(scale) if scale is not None else None)
+    return _formatted("decimal", str(amount), _pattern(scale) if scale is not None else None, _locale())
 
 
 def currency(value: Any, code: str | None = None) -> str:
@@ -63,7 +66,7 @@ def currency(value: Any, code: str | None = None) -> str:
     amount = _decimal(value)
     if amount is None:
         return str(value)
-    return flask_babel.format_currency(amount, code or tenant_preferences().get("currency") or "CNY")
+    return _formatted("currency", str(amount), code or tenant_preferences().get("currency") or "CNY", _locale())
 
 
 def percent(value: Any) -> str:
@@ -71,7 +74,28 @@ def percent(value: Any) -> str:
     amount = _decimal(value)
     if amount is None:
         return str(value)
-    return flask_babel.format_percent(amount / 100, format="#,##0.##%")
+    return _formatted("percent", str(amount / 100), "#,##0.##%", _locale())
+
+
+def _locale() -> str:
+    return str(flask_babel.get_locale() or "en")
+
+
+# A list page formats ~100 values; Babel parses its pattern anew for each. The
+# text depends only on the value, the pattern or currency and the language, so
+# it is kept (per process, bounded): the same amounts and dates recur page after page.
+@lru_cache(maxsize=8192)
+def _formatted(kind: str, value: Any, spec: str | None, locale: str) -> str:
+    """``value``: a decimal as text (1.0 and 1.00 are equal keys, not equal texts) or a date."""
+    if kind != "date":
+        value = Decimal(value)
+    if kind == "currency":
+        return babel_numbers.format_currency(value, spec, locale=locale)
+    if kind == "decimal":
+        return babel_numbers.format_decimal(value, format=spec, locale=locale)
+    if kind == "percent":
+        return babel_numbers.format_percent(value, format=spec, locale=locale)
+    return babel_dates.format_date(value, spec, locale=locale)
 
 
 def day(value: Any) -> str:
@@ -80,7 +104,9 @@ def day(value: Any) -> str:
         parsed = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
     except ValueError:
         return str(value)
-    return flask_babel.format_date(parsed, "medium")
+    if isinstance(parsed, datetime):  # flask-babel moves it to the user's time zone first
+        return flask_babel.format_date(parsed, "medium")
+    return _formatted("date", parsed, "medium", _locale())
 
 
 def _aware(value: Any) -> datetime | None:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
+from functools import cached_property
 
-from flask import current_app
+from flask import current_app, request
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from metacrm.metadata.definitions import scoped_key
@@ -168,10 +171,31 @@ class TableColumn:
     is_name: bool
     on_phone: bool
     display: Callable  # the field type's display macro, looked up once (widgets/field.html does it per call)
+    # What the macro made of each value on this page: a picklist or a yes/no
+    # column repeats a few values down the page (the column lives one request).
+    shown: dict = dataclass_field(default_factory=dict, compare=False, repr=False)
 
     @property
     def api_name(self) -> str:
         return self.field.api_name
+
+    @cached_property
+    def cell_start(self) -> Markup:
+        """A table cell's opening tags up to its value (lists/_table.html), made once per page, not per cell."""
+        hidden_on_phone = Markup("" if self.on_phone else ' class="d-none d-md-table-cell"')
+        return Markup('<td data-field="{}" data-label="{}"{}><div class="cell-view"><span class="cell-value">').format(
+            self.api_name, self.label, hidden_on_phone
+        )
+
+    def show(self, value) -> str:
+        """The value as the field type displays it (the same value, the same text, on one page)."""
+        try:
+            return self.shown[value]
+        except KeyError:
+            text = self.shown[value] = self.display(self.field, value)
+            return text
+        except TypeError:  # a list value (tags, a multi-picklist): not a key
+            return self.display(self.field, value)
 
 
 def reasons(exc: MetacrmError, field: str | None = None) -> list[str]:
@@ -198,7 +222,11 @@ def render_block(template_name: str, block: str, **values) -> str:
     the fragment are the same template (UI.md §1.5)."""
     app = current_app
     template = app.jinja_env.get_template(template_name)
-    app.update_template_context(values)
+    # The context processors, but not the page's shell (navigation, bell: queries a block never shows).
+    for name in (None, *reversed(request.blueprints)):
+        for processor in app.template_context_processors.get(name, ()):
+            if not getattr(processor, "page_only", False):
+                values = {**processor(), **values}
     return "".join(template.blocks[block](template.new_context(values)))
 
 

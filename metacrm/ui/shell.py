@@ -35,6 +35,9 @@ def _shell_context() -> dict[str, Any]:
     return {"nav": nav_objects(), "unread_notifications": unread_notifications(), "other_tenants": other_tenants()}
 
 
+_shell_context.page_only = True  # a fragment (listing.render_block) has no shell: skip the queries
+
+
 def unread_notifications() -> int:
     """The bell's count (read once per request)."""
     if "unread_notifications" not in g:

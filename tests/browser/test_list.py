@@ -111,6 +111,18 @@ def test_bulk_edit_changes_the_ticked_rows(page, deals):
         expect(cell).to_contain_text("Send the contract")
 
 
+def test_assign_owner_fetches_the_members_when_chosen(page, deals):
+    sign_in(page, USERS["sales_manager"])
+    page.goto("/o/opportunity?q=Manager")
+    page.get_by_label("Select Manager's own deal").check()
+    bulk = page.locator("#bulk-form")
+    expect(bulk.locator("#bulk-owner")).to_have_count(0)  # not in the page: fetched when the action is chosen
+    bulk.get_by_label("Action").select_option(label="Assign owner")
+    owner = bulk.get_by_label("New owner")
+    expect(owner).to_be_visible()
+    assert owner.locator("option").count() >= 2
+
+
 def test_on_a_phone_rows_are_cards_and_nothing_scrolls_sideways(phone_page, deals):
     sign_in(phone_page, USERS["sales_rep"])
     phone_page.goto("/o/opportunity")

@@ -233,3 +233,39 @@ def test_unknown_objects_bad_parameters_and_crafted_posts_are_refused(demo):
     assert "Not done for 1 record:" in html and "no pool of" in html
     assert demo.get("account", account["id"])["owner_id"] == demo.users["sales_rep"]
     assert demo.client("read_only").post("/o/opportunity/bulk", data={}).status_code == 400  # no CSRF token
+
+
+def test_the_filter_panel_and_the_bulk_owners_come_when_asked_for(demo):
+    client = demo.client()
+    page = text(client.get("/o/opportunity"))
+    # Not in the page: fetched when the panel is first opened, with the list's query.
+    assert 'name="filter.stage"' not in page and 'hx-get="/o/opportunity/filters"' in page
+    assert "show.bs.collapse from:#list-filters once" in page
+    # A filtered URL fetches it on load; its filters ride along in the form until then.
+    filtered = text(client.get("/o/opportunity?filter.stage=proposal&fields=name,amount"))
+    assert 'hx-trigger="load"' in filtered and "filters?filter.stage=proposal" in filtered
+    assert '<input type="hidden" name="filter.stage" value="proposal">' in filtered
+    assert '<input type="hidden" name="fields" value="name,amount">' in filtered
+    panel = text(client.get("/o/opportunity/filters?filter.stage=proposal", headers={"HX-Request": "true"}))
+    assert "<html" not in panel and 'name="filter.stage"' in panel and 'id="list-where"' in panel
+    assert HIDDEN not in panel  # a hidden field has no filter and no column box
+    # Without JS the link gives the whole list page with the panel in it.
+    whole = text(client.get("/o/opportunity/filters?filter.stage=proposal"))
+    assert "<html" in whole and 'name="filter.stage"' in whole and 'aria-expanded="true"' in whole
+    assert client.get("/o/nothing/filters").status_code == 404
+
+    # The members for "assign owner": only for a role with the transfer right.
+    assert client.get("/o/opportunity/bulk-owners").status_code == 403
+    manager = demo.client("sales_manager")
+    assert "/o/opportunity/bulk-owners" in text(manager.get("/o/opportunity"))
+    owners = text(manager.get("/o/opportunity/bulk-owners"))
+    assert 'id="bulk-owner"' in owners and f'value="{demo.users["sales_manager"]}"' in owners
+
+
+def test_the_bulk_edit_controls_come_when_the_bar_shows(demo):
+    client = demo.client()
+    page = text(client.get("/o/opportunity"))
+    assert 'value="edit"' in page and 'id="bulk-field"' not in page and "/o/opportunity/bulk-edit" in page
+    controls = text(client.get("/o/opportunity/bulk-edit"))
+    assert 'id="bulk-field"' in controls and 'value="next_step"' in controls and 'id="bulk-value-input"' in controls
+    assert HIDDEN not in controls  # a field the rep may not read is no choice

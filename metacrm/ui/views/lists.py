@@ -55,7 +55,17 @@ def list_page(object):
     screen = _results(obj)
     if wants_block(RESULTS):
         return render_block(TEMPLATE, "results", **screen)
-    return render_template(TEMPLATE, **screen, **_chrome(screen["listing"]))
+    return _page(screen, panel_inline=False)
+
+
+def _page(screen: dict, *, panel_inline: bool):
+    """The whole screen. The filter panel is in it only when asked for
+    (``panel_inline``); else the page fetches it (list_filters) on load when
+    the URL filters the list, or when the user first opens it."""
+    chrome = _chrome(screen["listing"])
+    if panel_inline:
+        chrome |= _filter_panel(screen["listing"])
+    return render_template(TEMPLATE, **screen, **chrome, panel_inline=panel_inline)
 
 
 def _results(obj, message: str | None = None, failures=()) -> dict:
@@ -162,25 +172,68 @@ def _count_text(total: int | None, capped: bool | None) -> str:
 
 
 def _chrome(current: Listing) -> dict:
-    """What the page around the results needs: filters, views, bulk choices, the board's fields."""
+    """What the page around the results needs: views, bulk choices, the board's
+    fields. The filter panel (list_filters) and the controls of a bulk edit
+    (bulk_edit_controls) and of "assign owner" (bulk_owners) come in requests
+    of their own, when needed: one filter control per field is the costliest
+    part of the page."""
     obj = current.obj
     guard = context.guard()
     identity = current_identity()
-    pools = pool_service.visible_pools(guard, current_tenant(), context.model())
+    # Which pools the user works needs their teams (a query): asked only when a pool takes this object.
+    pooled = any(pool.object == obj.api_name for pool in guard.policy.pools.values())
+    pools = pool_service.visible_pools(guard, current_tenant(), context.model()) if pooled else []
     return {
-        "filter_fields": [f for f in current.readable if f.api_name != "id"],
-        "filter_values": _filter_values(current.args),
-        "where_error": _where_error(obj, current.args.get("where", "").strip()),
         "shared_views": list_views(obj),
         "personal_views": saved_views.views_of(current_tenant(), identity.user_id, obj.api_name),
         "saved_query": saved_views.query_of(current.args),
-        "bulk_fields": [f for f in current.readable if _may_edit(obj, f)],
-        "members": identities.list_users(context.instance(), identity.tenant_slug)
-        if guard.permits("transfer", obj)
-        else [],
+        "may_bulk_edit": any(_may_edit(obj, f) for f in current.readable),
+        "may_transfer": guard.permits("transfer", obj),
         "pools": [pool for pool in pools if pool.object == obj.api_name],
         "board_fields": board_fields(current.readable),
     }
+
+
+def _filter_panel(current: Listing) -> dict:
+    return {
+        "filter_fields": [f for f in current.readable if f.api_name != "id"],
+        "filter_values": _filter_values(current.args),
+        "where_error": _where_error(current.obj, current.args.get("where", "").strip()),
+    }
+
+
+@blueprint.get("/o/<object>/filters")
+def list_filters(object):
+    """The filter panel of the list the query string describes; without
+    htmx (no JS), the list page with the panel in it."""
+    obj = object_for(object)
+    if not htmx:
+        return _page(_results(obj), panel_inline=True)
+    current = listing(obj, request.args, page_size=PAGE_SIZE)
+    return render_template(
+        "lists/_filters.html", obj=obj, listing=current, list_url=url_for("ui.list_page", object=obj.api_name),
+        **_filter_panel(current),
+    )  # fmt: skip
+
+
+@blueprint.get("/o/<object>/bulk-edit")
+def bulk_edit_controls(object):
+    """The fields a bulk edit may set, and the input of the first."""
+    obj = object_for(object, "update")
+    bulk_fields = [f for f in readable_fields(obj) if _may_edit(obj, f)]
+    if not bulk_fields:
+        raise Forbidden(f"you may change no field of {obj.label} here")
+    return render_template("lists/bulk_edit.html", obj=obj, bulk_fields=bulk_fields)
+
+
+@blueprint.get("/o/<object>/bulk-owners")
+def bulk_owners(object):
+    """The new-owner choice of a bulk "assign owner": the tenant's active members."""
+    obj = object_for(object, "update")
+    if not context.guard().permits("transfer", obj):
+        raise Forbidden(f"you may not transfer {obj.label} records")
+    members = identities.list_users(context.instance(), current_identity().tenant_slug)
+    return render_template("lists/bulk_owner.html", members=members)
 
 
 def _filter_values(args) -> dict[str, dict[str, str]]:
@@ -280,10 +333,10 @@ def _may_edit(obj, field_type) -> bool:
     """A cell edits in place when the user may write the field and its type has a plain input."""
     guard = context.guard()
     return (
-        guard.permits("update", obj)
-        and field_type.api_name in guard.writable_fields(obj)
-        and not field_type.read_only
+        not field_type.read_only
         and not field_type.is_reference
+        and guard.permits("update", obj)
+        and field_type.api_name in guard.writable_fields(obj)
     )
 
 
