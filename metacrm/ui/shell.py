@@ -9,7 +9,9 @@ from typing import Any
 from flask import Flask, current_app, g, url_for
 from markupsafe import Markup, escape
 
+from metacrm.access import pools as pool_service
 from metacrm.platform import identity as identities
+from metacrm.plugins import context
 from metacrm.rules.automation import notifications as inbox
 from metacrm.ui.screens import nav_objects
 
@@ -31,11 +33,28 @@ def icon(name: str, label: str | None = None) -> Markup:
 def _shell_context() -> dict[str, Any]:
     identity = g.get("identity")
     if identity is None or identity.two_factor_pending:
-        return {"nav": [], "unread_notifications": 0, "other_tenants": []}
-    return {"nav": nav_objects(), "unread_notifications": unread_notifications(), "other_tenants": other_tenants()}
+        return {"nav": [], "works_a_pool": False, "unread_notifications": 0, "other_tenants": []}
+    return {
+        "nav": nav_objects(),
+        "works_a_pool": works_a_pool(),
+        "unread_notifications": unread_notifications(),
+        "other_tenants": other_tenants(),
+    }
 
 
 _shell_context.page_only = True  # a fragment (listing.render_block) has no shell: skip the queries
+
+
+def works_a_pool() -> bool:
+    """Whether the navigation offers the public pools: the user works or
+    administers one (by role without a query; pools open to teams ask)."""
+    guard = context.guard()
+    pools = guard.policy.pools.values()
+    if any(guard.policy.member_of(guard.roles, pool) for pool in pools):
+        return True
+    if not any(pool.member_teams for pool in pools):
+        return False
+    return bool(pool_service.visible_pools(guard, g.tenant, context.model()))
 
 
 def unread_notifications() -> int:

@@ -242,3 +242,8 @@ def test_the_pool_page_speaks_chinese(demo):
     client = demo.signed_in(REP)
     page = client.get("/pools/lead_pool", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "剩余额度" in page and "公司" in page  # the company field's zh_CN label
+
+
+def test_the_navigation_offers_the_pools_to_their_members_only(demo):
+    assert 'href="/pools"' in demo.signed_in(REP).get("/").get_data(as_text=True)
+    assert 'href="/pools"' not in demo.signed_in(SERVICE).get("/").get_data(as_text=True)
