@@ -27,7 +27,10 @@ def icon(name: str, label: str | None = None) -> Markup:
     """An icon of the sprite; decorative unless ``label`` names it."""
     href = f"{url_for('static', filename=ICON_SPRITE)}#{escape(name)}"
     accessible = f'role="img" aria-label="{escape(label)}"' if label else 'aria-hidden="true"'
-    return Markup(f'<svg class="bi" {accessible} focusable="false"><use href="{href}"></use></svg>')
+    # width/height keep an icon small even before the stylesheet applies.
+    return Markup(
+        f'<svg class="bi" width="16" height="16" {accessible} focusable="false"><use href="{href}"></use></svg>'
+    )
 
 
 def _shell_context() -> dict[str, Any]:
