@@ -147,12 +147,15 @@ def fill_sign_in(page: Page, email: str, password: str = PASSWORD, organisation:
 def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     fill_sign_in(page, email, password)
     expect(page.get_by_role("navigation", name=re.compile("^(Main|主导航)$"))).to_be_visible()
+    # The deferred scripts (Bootstrap's menus, htmx) run before "load": a click before it does nothing.
+    page.wait_for_load_state("load")
 
 
 def open_user_menu(page: Page) -> None:
     """Open the user's menu in the top bar (unfolding the bar first on a phone)."""
     # The bar folds below Bootstrap's lg breakpoint (992 px): decide by the
     # viewport, not by the toggler's visibility, which races the stylesheet.
+    page.wait_for_load_state("load")
     if page.viewport_size["width"] < 992:
         page.get_by_role("button", name=re.compile("^(Menu|菜单)$")).click()
     page.locator("#user-menu").click()
