@@ -7,9 +7,16 @@ from metacrm.ui import views  # noqa: F401  (registers the routes)
 from metacrm.ui.blueprint import blueprint
 from metacrm.ui.formatting import init_formatting
 from metacrm.ui.i18n import init_i18n
+from metacrm.ui.setup import init_setup
 from metacrm.ui.shell import init_shell
 
-blueprint.record_once(lambda state: (init_i18n(state.app), init_shell(state.app), init_formatting(state.app)))
+
+def _init_app(state) -> None:
+    for init in (init_i18n, init_shell, init_formatting, init_setup):
+        init(state.app)
+
+
+blueprint.record_once(_init_app)
 
 
 @hookimpl

@@ -12,4 +12,5 @@ from metacrm.ui.views import (  # noqa: F401
     pools,
     records,
     search,
+    setup,
 )

@@ -1,0 +1,1 @@
+"""The object manager: objects and their fields, of every field type."""

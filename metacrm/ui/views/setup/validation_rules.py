@@ -1,0 +1,1 @@
+"""Validation rules of an object, with live checking."""
