@@ -77,6 +77,9 @@ class Identity:
     # The user's chosen language and time zone (None: not chosen).
     locale: str | None = None
     time_zone: str | None = None
+    # The version of the tenant's settings (``tenants.settings_version``), the
+    # key of their cache (metacrm.platform.settings.settings_for).
+    tenant_settings_version: int = 0
 
     def as_actor(self, ip: str | None = None, request_id: str | None = None) -> audit.Actor:
         return audit.Actor(user_id=self.user_id, email=self.email, ip=ip, request_id=request_id)
@@ -320,6 +323,7 @@ def _identity_query():
             tenants.c.id.label("tenant_id"),
             tenants.c.slug,
             tenants.c.name.label("tenant_name"),
+            tenants.c.settings_version,
             memberships.c.is_admin,
             memberships.c.role,
             user_totp.c.confirmed_at.label("two_factor_since"),
@@ -351,6 +355,7 @@ def _identity(row, token_id: int | None = None) -> Identity:
         row.role in (row.two_factor_roles or []) and row.two_factor_since is None,
         row.locale,
         row.time_zone,
+        row.settings_version,
     )
 
 

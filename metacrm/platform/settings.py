@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 
 from metacrm.platform import audit
+from metacrm.platform.caches import CacheSlot, Memo
 from metacrm.platform.clock import utcnow
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.instance import Instance
 from metacrm.platform.oidc import check_issuer
-from metacrm.platform.tables import tenant_settings
+from metacrm.platform.tables import tenant_settings, tenants
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # The bounds of the password policy a tenant may choose.
@@ -133,6 +134,19 @@ def tenant_settings_of(instance: Instance, tenant_id: int) -> dict[str, Any]:
     return settings_of(instance, [tenant_id])[tenant_id]
 
 
+# The settings of recently seen tenants by (tenant id, settings version).
+SETTINGS_BY_VERSION: CacheSlot[Memo] = CacheSlot("tenant_settings_by_version")
+
+
+def settings_for(instance: Instance, tenant_id: int, version: int) -> Mapping[str, Any]:
+    """A tenant's settings at ``version`` (``tenants.settings_version``, read
+    with the signed-in identity): read once per process and version, so a
+    request needs no query of its own and never sees settings older than
+    its identity. Read-only: a copy is the caller's to change."""
+    memo = instance.caches.get_or_build(SETTINGS_BY_VERSION, lambda: Memo(max_size=10_000))
+    return memo((tenant_id, version), lambda: tenant_settings_of(instance, tenant_id))
+
+
 def shown(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Settings as they may be shown (to admins, in the audit log): a secret
     appears only as ``<name>_set``, true or false."""
@@ -159,6 +173,11 @@ def update_tenant_settings(
         raise ValidationFailed("invalid tenant settings", details={"fields": problems})
     binding = instance.db.bind(tenant_slug)
     with instance.db.platform_begin() as conn:
+        conn.execute(
+            tenants.update()
+            .where(tenants.c.id == binding.tenant_id)
+            .values(settings_version=tenants.c.settings_version + 1)
+        )
         for key, value in changes.items():
             conn.execute(
                 tenant_settings.delete().where(

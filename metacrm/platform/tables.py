@@ -24,6 +24,9 @@ tenants = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("status", sa.String(20), nullable=False, server_default="active"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Bumped by every change of the tenant's settings: a signed-in request reads
+    # it with the identity and finds the settings in a per-process cache by it.
+    sa.Column("settings_version", sa.Integer, nullable=False, server_default="0"),
 )
 
 users = sa.Table(

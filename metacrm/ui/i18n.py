@@ -17,7 +17,7 @@ from flask import Flask, g, request
 from flask_babel import Babel, Domain, get_locale
 
 from metacrm.platform.identity import LOCALES
-from metacrm.platform.settings import tenant_settings_of
+from metacrm.platform.settings import settings_for
 from metacrm.plugins import context
 
 babel = Babel()
@@ -52,10 +52,12 @@ def catalog_name(locale: Locale) -> str:
 
 
 def tenant_preferences() -> Mapping[str, Any]:
-    """The signed-in user's tenant settings (read once per request)."""
+    """The signed-in user's tenant settings (at the version read with the identity)."""
     if "tenant_preferences" not in g:
         identity = g.get("identity")
-        g.tenant_preferences = tenant_settings_of(context.instance(), identity.tenant_id) if identity else {}
+        g.tenant_preferences = (
+            settings_for(context.instance(), identity.tenant_id, identity.tenant_settings_version) if identity else {}
+        )
     return g.tenant_preferences
 
 

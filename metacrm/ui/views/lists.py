@@ -37,6 +37,7 @@ from metacrm.ui.listing import (
     reasons,
     record_name,
     render_block,
+    table_rows,
     wants_block,
 )
 from metacrm.ui.screens import object_for, readable_fields
@@ -114,6 +115,7 @@ def _screen(current: Listing, **values) -> dict:
         "url_with": lambda **changes: _url_with(current, **changes),
         "sort_options": _sort_options(current),
         "record_name": record_name,
+        "table_rows": table_rows,
         "count_text": _count_text(values.get("total"), False),
         **values,
     }
