@@ -80,6 +80,8 @@ class Identity:
     # The version of the tenant's settings (``tenants.settings_version``), the
     # key of their cache (metacrm.platform.settings.settings_for).
     tenant_settings_version: int = 0
+    # How many active tenants the user belongs to (the screens offer a switch when > 1).
+    tenant_count: int = 1
 
     def as_actor(self, ip: str | None = None, request_id: str | None = None) -> audit.Actor:
         return audit.Actor(user_id=self.user_id, email=self.email, ip=ip, request_id=request_id)
@@ -312,6 +314,15 @@ def _audit_in_every_tenant(instance: Instance, user_id: int, actor: audit.Actor,
 
 def _identity_query():
     """Users joined with their active memberships in active tenants."""
+    other_memberships = memberships.alias("other_memberships")
+    other_tenants = tenants.alias("other_tenants")
+    tenant_count = (
+        sa.select(sa.func.count())
+        .select_from(other_memberships.join(other_tenants, other_tenants.c.id == other_memberships.c.tenant_id))
+        .where(other_memberships.c.user_id == users.c.id, other_tenants.c.status == "active")
+        .scalar_subquery()
+        .label("tenant_count")
+    )
     return (
         sa.select(
             users.c.id,
@@ -328,6 +339,7 @@ def _identity_query():
             memberships.c.role,
             user_totp.c.confirmed_at.label("two_factor_since"),
             tenant_settings.c.value.label("two_factor_roles"),
+            tenant_count,
         )
         .join(memberships, memberships.c.user_id == users.c.id)
         .join(tenants, tenants.c.id == memberships.c.tenant_id)
@@ -356,6 +368,7 @@ def _identity(row, token_id: int | None = None) -> Identity:
         row.locale,
         row.time_zone,
         row.settings_version,
+        row.tenant_count,
     )
 
 

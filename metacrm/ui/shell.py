@@ -72,6 +72,9 @@ def other_tenants() -> list[str]:
     """The other organisations the user belongs to, for the tenant switcher."""
     if "other_tenants" not in g:
         identity = g.identity
+        if identity.tenant_count <= 1:  # counted with the identity: no query for most users
+            g.other_tenants = []
+            return g.other_tenants
         slugs = identities.tenants_of(current_app.extensions["metacrm"], identity.user_id) if identity.user_id else []
         g.other_tenants = [slug for slug in slugs if slug != identity.tenant_slug]
     return g.other_tenants
