@@ -15,6 +15,7 @@ from typing import Any
 from babel import Locale, support
 from flask import Flask, g, request
 from flask_babel import Babel, Domain, get_locale
+from flask_babel import _get_current_context as babel_context
 
 from metacrm.platform.identity import LOCALES
 from metacrm.platform.settings import settings_for
@@ -37,12 +38,19 @@ class CatalogDomain(Domain):
     looks them up by language and territory, as they are stored."""
 
     def get_translations(self):
-        locale = get_locale()
-        if locale is None:
+        # A page asks for ~200 strings: keep the request's catalog beside its locale
+        # (flask-babel's request namespace) rather than looking both up each time.
+        request_babel = babel_context()
+        if request_babel is None:
             return support.NullTranslations()
+        locale = getattr(request_babel, "babel_locale", None) or get_locale()
+        cached = getattr(request_babel, "metacrm_catalog", None)
+        if cached is not None and cached[0] is locale:
+            return cached[1]
         name = catalog_name(locale)
         if name not in self.cache:
             self.cache[name] = support.Translations.load(self.translation_directories[0], [name], self.domain[0])
+        request_babel.metacrm_catalog = (locale, self.cache[name])
         return self.cache[name]
 
 
