@@ -20,9 +20,9 @@ class MetadataPlugin:
 
     @hookimpl
     def register_jobs(self):
-        from metacrm.metadata import recycle, statistics
+        from metacrm.metadata import backup, recycle, statistics
 
-        return [*recycle.JOBS, *statistics.JOBS]
+        return [*recycle.JOBS, *statistics.JOBS, *backup.JOBS]
 
 
 metadata_plugin = MetadataPlugin()

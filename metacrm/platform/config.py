@@ -46,6 +46,11 @@ DEFAULTS: dict[str, Any] = {
     # Deleted fields, objects and records stay restorable this long; then
     # `metacrm recycle purge` (or its scheduled job) removes them for good.
     "RECYCLE_BIN_DAYS": 15,
+    # Nightly backups (`backup.nightly`, docs/operations.md) go here, one
+    # folder per tenant; empty: no nightly backup. `metacrm backup` removes a
+    # tenant's backups older than BACKUP_KEEP_DAYS (never the newest).
+    "BACKUP_DIR": "",
+    "BACKUP_KEEP_DAYS": 14,
     # Automation run-log rows and finished outbox rows are kept this long.
     "AUTOMATION_LOG_DAYS": 30,
     # Prefilled in the sign-in form (the demo sets "demo").
