@@ -21,6 +21,7 @@ from babel import numbers as babel_numbers
 from flask import Flask
 from markupsafe import Markup
 
+from metacrm.plugins import context
 from metacrm.ui.i18n import label_of, tenant_preferences
 
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> shows and posts
@@ -37,7 +38,23 @@ def init_formatting(app: Flask) -> None:
         datetime_input=datetime_input,
         field_label=field_label,
         sentence=sentence,
+        role_label=role_label,
     )
+    app.jinja_env.globals.update(role_labels=role_labels)
+
+
+def role_label(name: str) -> str:
+    """A role as people call it, in their language: its label in the access
+    policy ("Sales representative", "销售代表"), else its API name made readable
+    ("key_accounts" → "Key accounts"); never ``sales_rep``."""
+    role = context.guard().policy.roles.get(name)
+    label = role.label if role is not None and role.label else name.replace("_", " ").strip().capitalize()
+    return flask_babel.gettext(label)
+
+
+def role_labels() -> list[str]:
+    """The signed-in user's roles by label (the account page, the start page)."""
+    return sorted((role_label(name) for name in context.guard().roles), key=str.casefold)
 
 
 def sentence(message: Any) -> str:
