@@ -115,9 +115,9 @@ def listing(obj: CompiledObject, args: MultiDict, *, page_size: int) -> Listing:
     return Listing(obj, args, request, view, columns, readable, sort)
 
 
-def filter_fields(current: Listing) -> list[FieldType]:
-    """The fields the filter panel offers: the list's columns first, in
-    their order, then the other fields the user may filter by, by label."""
+def filter_fields(current: Listing) -> tuple[list[FieldType], list[FieldType]]:
+    """The fields the filter panel offers: the list's columns, in their
+    order, and the other fields the user may filter by, by label."""
     usable = [f for f in current.readable if f.api_name != "id" and f.operators]
     shown = [f.api_name for f in current.columns]
     first = sorted((f for f in usable if f.api_name in shown), key=lambda f: shown.index(f.api_name))
@@ -125,7 +125,7 @@ def filter_fields(current: Listing) -> list[FieldType]:
         (f for f in usable if f.api_name not in shown),
         key=lambda f: label_of(f.definition, "label", f.api_name).casefold(),
     )
-    return first + rest
+    return first, rest
 
 
 class FilterValue(dict):

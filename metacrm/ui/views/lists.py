@@ -200,11 +200,12 @@ def _chrome(current: Listing) -> dict:
 def _filter_panel(current: Listing) -> dict:
     """The filter controls: the list's columns first, then the other fields by
     label; a lookup's filter shows the records it picked by name."""
-    fields = filter_fields(current)
+    columns, others = filter_fields(current)
     values = filter_values(current.args)
-    name_picked_records(fields, values)
+    name_picked_records(columns + others, values)
     return {
-        "filter_fields": fields,
+        "filter_fields": columns,
+        "other_filter_fields": others,
         "filter_values": values,
         "where_error": _where_error(current.obj, current.args.get("where", "").strip()),
     }
