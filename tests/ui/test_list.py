@@ -310,3 +310,21 @@ def test_a_multi_picklist_filters_by_every_value_picked_and_a_boolean_by_yes_no_
     assert rows(text(client.get(f"/o/contact?q=Chan&{query}"))) == [both["id"]]
     assert '<option value="true">Yes</option>' in panel and '<option value="">Any</option>' in panel
     assert rows(text(client.get("/o/contact?q=Chan&filter.do_not_call=true"))) == [both["id"]]
+
+
+def test_field_messages_start_with_a_capital_in_the_cell_and_the_bulk_report_and_are_translated(demo):
+    deal = demo.opportunity(name="Capital")
+    client = demo.client()
+    url = f"/o/opportunity/{deal['id']}/cell/name"
+    refused = text(client.post(url, data={"name": "", "version": deal["version"], "csrf_token": client.csrf}))
+    alert = refused.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    assert "Is required" in alert and "is required" not in alert
+    assert demo.get("opportunity", deal["id"])["name"] == "Capital"  # nothing written
+    data = {"bulk_action": "edit", "bulk_field": "name", "name": "", "ids": [deal["id"]], "csrf_token": client.csrf}
+    report = text(client.post("/o/opportunity/bulk?q=Capital", data=data, headers=HTMX))
+    assert "Opportunity name: Is required" in report
+    chinese = {"Accept-Language": "zh-CN"}
+    translated = client.post(
+        url, data={"name": "", "version": deal["version"], "csrf_token": client.csrf}, headers=chinese
+    )
+    assert "为必填项" in text(translated).split('role="alert"', 1)[1]

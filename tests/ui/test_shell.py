@@ -169,10 +169,23 @@ def test_the_bell_counts_unread_notifications_and_marking_read_updates_it(demo):
     assert rep.post(f"/notifications/{others}/read", headers=htmx).status_code == 404  # not theirs
     assert rep.post(f"/notifications/{first}/read").status_code == 400  # no CSRF token
 
+    # Both bells (the phone's top bar's and the menu's) are swapped out of band.
+    assert 'id="notification-bell-top"' in fragment and 'id="notification-bell"' in fragment
+
     response = rep.post("/notifications/read-all", headers=htmx)
     assert "marked read" in response.headers["HX-Trigger"]
     assert 'data-unread="0"' in response.get_data(as_text=True)
     assert rep.get("/api/v1/notifications?unread=1").get_json()["unread"] == 0  # the API reads the same service
+
+
+def test_the_bell_sits_in_the_top_bar_below_992px_and_mark_read_is_a_primary_button(demo):
+    demo.notify(REP, "Look here")
+    page = demo.client(REP).get("/notifications").get_data(as_text=True)
+    top = page.split('<div class="d-lg-none ms-auto me-2 app-bell-top">', 1)[1].split("</div>", 1)[0]
+    assert 'id="notification-bell-top"' in top and 'data-unread="1"' in top
+    assert page.index("app-bell-top") < page.index('class="navbar-toggler"')  # beside the toggler, not in the menu
+    assert re.search(r'<li class="nav-item d-none d-lg-block">\s*<a class="nav-link position-relative app-bell" id="notification-bell"', page)
+    assert "btn btn-sm btn-outline-primary app-touch text-nowrap app-mark-read" in page
 
 
 # -- account -----------------------------------------------------------------------------------------
