@@ -10,7 +10,7 @@ it is, never an error.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -19,7 +19,9 @@ import flask_babel
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask import Flask
+from markupsafe import Markup
 
+from metacrm.plugins import context
 from metacrm.ui.i18n import label_of, tenant_preferences
 
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> shows and posts
@@ -32,9 +34,40 @@ def init_formatting(app: Flask) -> None:
         l10n_percent=percent,
         l10n_date=day,
         l10n_datetime=moment,
+        l10n_ago=ago,
         datetime_input=datetime_input,
         field_label=field_label,
+        sentence=sentence,
+        role_label=role_label,
     )
+    app.jinja_env.globals.update(role_labels=role_labels)
+
+
+def role_label(name: str) -> str:
+    """A role as people call it, in their language: its label in the access
+    policy ("Sales representative", "销售代表"), else its API name made readable
+    ("key_accounts" → "Key accounts"); never ``sales_rep``."""
+    role = context.guard().policy.roles.get(name)
+    label = role.label if role is not None and role.label else name.replace("_", " ").strip().capitalize()
+    return flask_babel.gettext(label)
+
+
+def role_labels() -> list[str]:
+    """The signed-in user's roles by label (the account page, the start page)."""
+    return sorted((role_label(name) for name in context.guard().roles), key=str.casefold)
+
+
+def sentence(message: Any) -> str:
+    """A message of the store, a field type or the screens as the user reads
+    it: in their language when the catalog has it, its first letter a
+    capital ("is required" → "Is required", "为必填项"). The one helper for
+    every field message the screens show (forms, cells, bulk edit, board);
+    the API's JSON keeps the messages as they are."""
+    text = str(message or "")
+    if not text:
+        return text
+    text = flask_babel.gettext(text)
+    return text[:1].upper() + text[1:]
 
 
 def field_label(field) -> str:
@@ -110,20 +143,44 @@ def day(value: Any) -> str:
 
 
 def _aware(value: Any) -> datetime | None:
+    """A date-time with its zone: a naive ``datetime`` read from the database
+    is UTC (SQLite drops the zone); naive text is the user's local time (a draft)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
-        parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        parsed = datetime.fromisoformat(str(value))
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=flask_babel.get_timezone())
 
 
 def moment(value: Any) -> str:
-    """An ISO date-time, in the user's time zone and language, to the minute."""
+    """An ISO date-time (or a ``datetime``), in the user's time zone and
+    language, to the minute: the one date-time format of the screens
+    ("3 Dec 2026 14:05", "2026年12月3日 14:05")."""
     parsed = _aware(value)
     if parsed is None:
         return str(value)
     local = flask_babel.to_user_timezone(parsed)
     return f"{flask_babel.format_date(local, 'medium')} {flask_babel.format_time(local, 'short')}"
+
+
+def ago(value: Any, now: datetime | None = None) -> Markup:
+    """A ``<time>`` saying how long ago ``value`` was ("3 hours ago", "3小时前"),
+    the exact date-time in its ``datetime`` and ``title``: for timelines and
+    feeds. Older than a week, the date-time itself."""
+    parsed = _aware(value)
+    if parsed is None:
+        return Markup.escape(str(value))
+    exact = moment(parsed)
+    delta = parsed - (now or datetime.now(UTC))
+    if abs(delta) > timedelta(days=7):
+        shown = exact
+    elif abs(delta) < timedelta(minutes=1):
+        shown = flask_babel.gettext("just now")
+    else:
+        shown = flask_babel.format_timedelta(delta, add_direction=True, threshold=1)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(parsed.isoformat(), exact, shown)
 
 
 def datetime_input(value: Any) -> str:

@@ -22,6 +22,8 @@ from metacrm.platform.errors import MetacrmError
 from metacrm.plugins import context
 from metacrm.plugins.records import ListRequest
 from metacrm.ui.blueprint import htmx
+from metacrm.ui.formatting import sentence
+from metacrm.ui.i18n import label_of
 from metacrm.ui.screens import readable_fields
 
 # Shown when neither the URL nor a list view names columns: the name and these many more.
@@ -111,6 +113,71 @@ def listing(obj: CompiledObject, args: MultiDict, *, page_size: int) -> Listing:
     request = replace(request, fields=chosen, limit=page_size, count=False)
     sort = request.sort or (view or {}).get("sort") or ""
     return Listing(obj, args, request, view, columns, readable, sort)
+
+
+def filter_fields(current: Listing) -> tuple[list[FieldType], list[FieldType]]:
+    """The fields the filter panel offers: the list's columns, in their
+    order, and the other fields the user may filter by, by label."""
+    usable = [f for f in current.readable if f.api_name != "id" and f.operators]
+    shown = [f.api_name for f in current.columns]
+    first = sorted((f for f in usable if f.api_name in shown), key=lambda f: shown.index(f.api_name))
+    rest = sorted(
+        (f for f in usable if f.api_name not in shown),
+        key=lambda f: label_of(f.definition, "label", f.api_name).casefold(),
+    )
+    return first, rest
+
+
+class FilterValue(dict):
+    """What the URL filters one field by, for its filter control: operator →
+    the text sent (``filter.amount[gte]=10`` → {"gte": "10"}); :meth:`all`
+    every text sent with an operator (a multi-select sends several);
+    ``names`` the names of the records a lookup filter picked, by id."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent: dict[str, list[str]] = {}
+        self.names: dict[str, str] = {}
+
+    def all(self, op: str) -> list[str]:
+        return self.sent.get(op, [])
+
+    def name_of(self, record_id: str) -> str:
+        return self.names.get(str(record_id)) or f"#{record_id}"
+
+
+def filter_values(args: MultiDict) -> dict[str, FilterValue]:
+    """The ``filter.<field>[op]`` arguments by field (see :class:`FilterValue`)."""
+    values: dict[str, FilterValue] = {}
+    for key, value in args.items(multi=True):
+        if not key.startswith("filter."):
+            continue
+        name, _sep, op = key.removeprefix("filter.").partition("[")
+        op = op.rstrip("]") or "eq"
+        found = values.setdefault(name, FilterValue())
+        found.setdefault(op, value)
+        found.sent.setdefault(op, []).append(value)
+    return values
+
+
+def name_picked_records(fields: list[FieldType], values: dict[str, FilterValue]) -> None:
+    """Give the records a lookup filter picked their names (read through the
+    user's guard; a record they may not read stays "#id")."""
+    store = context.store()
+    for field in fields:
+        value = values.get(field.api_name)
+        target = context.model().object(field.reference_target) if field.is_reference and value else None
+        if target is None:
+            continue
+        ids = [int(i) for texts in value.sent.values() for i in texts if i.isdigit()][:20]
+        name = target.name_field
+        if not ids or not name or name not in context.guard().readable_fields(target):
+            continue
+        try:
+            page = store.query(target.api_name, filters=[("id", "in", ids)], fields=[name], limit=len(ids))
+        except MetacrmError:
+            continue
+        value.names.update({str(r["id"]): str(r.get(name)) for r in page.data if r.get(name) not in (None, "")})
 
 
 def _default_columns(obj: CompiledObject, readable: list[FieldType]) -> list[str]:
@@ -243,17 +310,26 @@ def table_rows(
     return Markup("".join(parts))
 
 
-def reasons(exc: MetacrmError, field: str | None = None) -> list[str]:
-    """What to tell the user about a refused write: the messages about
-    ``field`` when the error names it, else every field's first message,
-    else the error's own message."""
+def reasons(exc: MetacrmError, field: str | None = None, obj: CompiledObject | None = None) -> list[str]:
+    """What to tell the user about a refused write, as sentences in their
+    language (:func:`metacrm.ui.formatting.sentence`): the messages about
+    ``field`` when the error names it, else every field's first message
+    (after the field's label when ``obj`` has it), else the error's own message."""
     fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
     if isinstance(fields, dict) and fields:
         if field is not None and fields.get(field):
-            return [str(message) for message in fields[field]]
+            return [sentence(message) for message in fields[field]]
         if field is None:
-            return [str(messages[0]) for messages in fields.values() if messages]
-    return [exc.message]
+            return [_about(obj, name, messages[0]) for name, messages in fields.items() if messages]
+    return [sentence(exc.message)]
+
+
+def _about(obj: CompiledObject | None, name: str, message) -> str:
+    """ "Amount: Must be at least 0": a field's message with the field's label before it."""
+    field = obj.fields.get(name) if obj is not None else None
+    if field is None:
+        return sentence(message)
+    return f"{label_of(field.definition, 'label', name)}: {sentence(message)}"
 
 
 def display_macro(field: FieldType) -> Callable:

@@ -68,3 +68,26 @@ def test_on_a_phone_the_columns_stack(phone_page, deals):
     expect(column(phone_page, "prospecting")).to_be_visible()
     assert_no_horizontal_scrolling(phone_page)
     assert_accessible(phone_page)
+
+
+def test_at_1280_px_the_columns_scroll_inside_the_board_to_the_last_one(page, deals):
+    sign_in(page, USERS["sales_rep"])
+    page.goto("/o/opportunity/board?by=stage")
+    board = page.locator("#board")
+    more = page.get_by_role("button", name="More columns")
+    earlier = page.get_by_role("button", name="Earlier columns")
+    expect(more).to_be_visible()  # the affordance: there are more columns to the right
+    expect(earlier).to_be_hidden()
+    assert_no_horizontal_scrolling(page)  # the page never scrolls sideways, the board does
+    last = page.locator(".board-column").last
+    for _ in range(10):
+        if not more.is_visible():
+            break
+        more.click()
+        page.wait_for_timeout(400)  # the smooth scroll
+    expect(more).to_be_hidden()
+    expect(earlier).to_be_visible()
+    frame, column = board.bounding_box(), last.bounding_box()
+    assert frame["x"] <= column["x"] and column["x"] + column["width"] <= frame["x"] + frame["width"] + 1
+    assert_no_horizontal_scrolling(page)
+    assert_accessible(page)

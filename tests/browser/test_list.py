@@ -137,3 +137,27 @@ def test_on_a_phone_rows_are_cards_and_nothing_scrolls_sideways(phone_page, deal
     phone_page.get_by_label("Sort by").select_option(label="Amount, descending")  # the phone's sort menu
     expect(phone_page).to_have_url(re.compile(r"sort=-amount"))
     expect(phone_page.locator("tbody tr td.cell-name").first).to_have_text("Alpha rollout")
+
+
+def test_a_lookup_filter_picks_a_record_by_name_with_the_typeahead(page, deals, live):
+    demo = demo_of(live.instance, create_app(instance=live.instance))
+    zeta = demo.account(name="Zeta Shipping")
+    demo.opportunity(name="Zeta freight", account=zeta["id"])
+    sign_in(page, USERS["sales_rep"])
+    page.goto("/o/opportunity")
+    page.get_by_role("button", name="Filters").click()
+    # The list's columns come first, in their order.
+    grid = page.locator('[data-filters="columns"] .filter')
+    expect(grid.first).to_have_attribute("data-field", "name")
+    expect(grid.nth(1)).to_have_attribute("data-field", "account")
+    # The account filter is the record form's typeahead: type, pick, the list filters by the record's id.
+    page.get_by_role("combobox", name="Account").click()
+    page.keyboard.type("Zeta")
+    page.get_by_role("option", name="Zeta Shipping").click()
+    expect(page).to_have_url(re.compile(rf"filter\.account={zeta['id']}"))
+    expect(page.locator("#list-count")).to_have_text("1 record")
+    assert names(page) == ["Zeta freight"]
+    assert_accessible(page)
+    page.reload()  # the picked record keeps its name
+    expect(page.locator('[data-field="account"] .ts-control')).to_contain_text("Zeta Shipping")
+

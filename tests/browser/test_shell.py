@@ -145,6 +145,12 @@ def test_on_a_phone_the_navigation_folds_and_nothing_scrolls_sideways(open_page,
     sign_in(phone, REP)
     accounts = phone.get_by_role("link", name="Accounts")
     expect(accounts).to_be_hidden()
+    # The bell and its count stay in the top bar, beside the toggler, with the menu folded.
+    bell = phone.get_by_role("link", name=re.compile(r"^Notifications"))
+    expect(bell).to_be_visible()
+    toggler = phone.get_by_role("button", name="Menu").bounding_box()
+    box = bell.bounding_box()
+    assert box["x"] + box["width"] <= toggler["x"] and abs(box["y"] - toggler["y"]) < 30
     phone.get_by_role("button", name="Menu").click()
     expect(accounts).to_be_visible()
     assert_no_horizontal_scrolling(phone)

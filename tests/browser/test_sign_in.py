@@ -32,7 +32,7 @@ def test_the_sign_in_page_is_accessible(page):
 def test_a_wrong_password_is_answered_beside_the_field_then_the_right_one_signs_in(page):
     fill_sign_in(page, ADMIN, password="not the password")
     password = page.locator('[data-field="password"]')
-    expect(password.get_by_role("alert")).to_contain_text("wrong e-mail address, password or tenant")
+    expect(password.get_by_role("alert")).to_contain_text("Wrong e-mail address, password or organisation.")
     expect(page.get_by_label("Password")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("E-mail")).to_have_value(ADMIN)  # what the user typed stays
     assert_accessible(page)

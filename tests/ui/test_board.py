@@ -79,6 +79,24 @@ def test_a_move_a_rule_refuses_comes_back_with_the_reason_and_changes_nothing(de
     assert demo.get("opportunity", deal["id"])["stage"] == "closed_lost"
 
 
+def test_a_refused_move_names_the_field_and_starts_with_a_capital(demo):
+    deal = demo.opportunity(name="Blank stage", stage="proposal")
+    client = demo.client()
+    data = {"id": deal["id"], "version": deal["version"], "value": "", "csrf_token": client.csrf}
+    response = client.post("/o/opportunity/board/move?by=stage", data=data)
+    assert response.status_code == 422
+    reason = text(response).split('role="alert">', 1)[1].split("<", 1)[0]
+    assert reason == "Stage: Is required"
+    assert demo.get("opportunity", deal["id"])["stage"] == "proposal"
+
+
+def test_the_columns_scroll_inside_a_frame_with_arrow_buttons(demo):
+    html = text(demo.client().get("/o/opportunity/board?by=stage"))
+    frame = html.split('<div class="board-frame" data-board-frame>', 1)[1]
+    assert frame.index('data-board-scroll="1"') < frame.index('id="board"')  # the buttons sit outside the swapped block
+    assert 'aria-label="More columns"' in frame and 'aria-label="Earlier columns"' in frame
+
+
 def test_moves_outside_the_users_scope_or_without_a_token_are_refused(demo):
     other = demo.opportunity(owner="sales_manager", name="Not the rep's")
     client = demo.client()

@@ -269,3 +269,62 @@ def test_the_bulk_edit_controls_come_when_the_bar_shows(demo):
     controls = text(client.get("/o/opportunity/bulk-edit"))
     assert 'id="bulk-field"' in controls and 'value="next_step"' in controls and 'id="bulk-value-input"' in controls
     assert HIDDEN not in controls  # a field the rep may not read is no choice
+
+
+def _filter_order(html: str) -> list[str]:
+    return re.findall(r'class="filter filter-[^"]*" data-field="([^"]+)"', html)
+
+
+def test_the_filter_panel_shows_the_columns_first_and_a_control_per_kind_of_field(demo):
+    acme = demo.account(name="Filter Acme")
+    mine = demo.opportunity(name="By account", account=acme["id"])
+    demo.opportunity(name="By no account")
+    client = demo.client()
+    panel = text(client.get(f"/o/opportunity/filters?filter.account={acme['id']}", headers={"HX-Request": "true"}))
+    order = _filter_order(panel)
+    assert order[:5] == ["name", "account", "stage", "amount", "close_date"]  # the view's columns, in order
+    labels = re.findall(r'data-field="[^"]+">\n<(?:label for="[^"]+"|legend)>([^<]+)<', panel)
+    assert labels[5:] == sorted(labels[5:], key=str.casefold) and len(labels) == len(order)  # the rest, by label
+    assert "id" not in order and HIDDEN not in order
+    # A lookup filters by the picked record: a typeahead of the target, the record shown by name.
+    assert 'name="filter.account" data-lookup="account"' in panel
+    assert f'<option value="{acme["id"]}" selected>Filter Acme</option>' in panel
+    assert rows(text(client.get(f"/o/opportunity?filter.account={acme['id']}"))) == [mine["id"]]
+    # Numbers and dates from/to, a picklist a select.
+    for control in ('name="filter.amount[gte]"', 'name="filter.amount[lte]"', 'name="filter.close_date[gte]"'):
+        assert control in panel
+    assert '<select id="filter-stage" name="filter.stage">' in panel
+    # Columns chosen in the URL come first, in their order.
+    chosen = text(client.get("/o/opportunity/filters?fields=amount,stage", headers={"HX-Request": "true"}))
+    assert _filter_order(chosen)[:3] == ["name", "amount", "stage"]
+
+
+def test_a_multi_picklist_filters_by_every_value_picked_and_a_boolean_by_yes_no_any(demo):
+    both = demo.create("contact", last_name="Chan both", full_name="Chan both", preferred_channels=["email", "wechat"], do_not_call=True)
+    demo.create("contact", last_name="Chan one", full_name="Chan one", preferred_channels=["email"])
+    client = demo.client()
+    query = "filter.preferred_channels[contains]=email&filter.preferred_channels[contains]=wechat"
+    panel = text(client.get(f"/o/contact/filters?{query}", headers={"HX-Request": "true"}))
+    assert '<select multiple id="filter-preferred_channels" name="filter.preferred_channels[contains]"' in panel
+    assert '<option value="email" selected>' in panel and '<option value="wechat" selected>' in panel
+    assert rows(text(client.get(f"/o/contact?q=Chan&{query}"))) == [both["id"]]
+    assert '<option value="true">Yes</option>' in panel and '<option value="">Any</option>' in panel
+    assert rows(text(client.get("/o/contact?q=Chan&filter.do_not_call=true"))) == [both["id"]]
+
+
+def test_field_messages_start_with_a_capital_in_the_cell_and_the_bulk_report_and_are_translated(demo):
+    deal = demo.opportunity(name="Capital")
+    client = demo.client()
+    url = f"/o/opportunity/{deal['id']}/cell/name"
+    refused = text(client.post(url, data={"name": "", "version": deal["version"], "csrf_token": client.csrf}))
+    alert = refused.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    assert "Is required" in alert and "is required" not in alert
+    assert demo.get("opportunity", deal["id"])["name"] == "Capital"  # nothing written
+    data = {"bulk_action": "edit", "bulk_field": "name", "name": "", "ids": [deal["id"]], "csrf_token": client.csrf}
+    report = text(client.post("/o/opportunity/bulk?q=Capital", data=data, headers=HTMX))
+    assert "Opportunity name: Is required" in report
+    chinese = {"Accept-Language": "zh-CN"}
+    translated = client.post(
+        url, data={"name": "", "version": deal["version"], "csrf_token": client.csrf}, headers=chinese
+    )
+    assert "为必填项" in text(translated).split('role="alert"', 1)[1]

@@ -169,10 +169,23 @@ def test_the_bell_counts_unread_notifications_and_marking_read_updates_it(demo):
     assert rep.post(f"/notifications/{others}/read", headers=htmx).status_code == 404  # not theirs
     assert rep.post(f"/notifications/{first}/read").status_code == 400  # no CSRF token
 
+    # Both bells (the phone's top bar's and the menu's) are swapped out of band.
+    assert 'id="notification-bell-top"' in fragment and 'id="notification-bell"' in fragment
+
     response = rep.post("/notifications/read-all", headers=htmx)
     assert "marked read" in response.headers["HX-Trigger"]
     assert 'data-unread="0"' in response.get_data(as_text=True)
     assert rep.get("/api/v1/notifications?unread=1").get_json()["unread"] == 0  # the API reads the same service
+
+
+def test_the_bell_sits_in_the_top_bar_below_992px_and_mark_read_is_a_primary_button(demo):
+    demo.notify(REP, "Look here")
+    page = demo.client(REP).get("/notifications").get_data(as_text=True)
+    top = page.split('<div class="d-lg-none ms-auto me-2 app-bell-top">', 1)[1].split("</div>", 1)[0]
+    assert 'id="notification-bell-top"' in top and 'data-unread="1"' in top
+    assert page.index("app-bell-top") < page.index('class="navbar-toggler"')  # beside the toggler, not in the menu
+    assert re.search(r'<li class="nav-item d-none d-lg-block">\s*<a class="nav-link position-relative app-bell" id="notification-bell"', page)
+    assert "btn btn-sm btn-outline-primary app-touch text-nowrap app-mark-read" in page
 
 
 # -- account -----------------------------------------------------------------------------------------
@@ -183,7 +196,7 @@ def test_language_and_time_zone_are_saved_and_applied(demo):
     bad = rep.post("/account/preferences", data={"locale": "zh_CN", "time_zone": "Mars/Base", "csrf_token": rep.csrf})
     assert bad.status_code == 422
     field = bad.get_data(as_text=True).split('data-field="time_zone"')[1].split("</div>\n          <button")[0]
-    assert 'role="alert"' in field and "unknown time zone" in field
+    assert 'role="alert"' in field and "Unknown time zone" in field
 
     saved = rep.post(
         "/account/preferences", data={"locale": "zh_CN", "time_zone": "Asia/Shanghai", "csrf_token": rep.csrf}
@@ -211,9 +224,32 @@ def test_dates_are_shown_in_the_users_time_zone(demo):
 
     demo.notify(REP, "Timed", created_at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC))
     rep = demo.client(REP)
-    assert "3:04:00" in rep.get("/notifications").get_data(as_text=True)  # the organisation's zone: UTC
+    page = rep.get("/notifications").get_data(as_text=True)
+    # The one date-time format (medium date, short time), in a <time> beside "… ago".
+    assert '<time datetime="2026-01-02T03:04:00+00:00" title="Jan 2, 2026 3:04' in page  # the organisation's zone: UTC
     rep.post("/account/preferences", data={"locale": "en", "time_zone": "Asia/Shanghai", "csrf_token": rep.csrf})
-    assert "11:04:00" in rep.get("/notifications").get_data(as_text=True)
+    assert 'title="Jan 2, 2026 11:04' in rep.get("/notifications").get_data(as_text=True)
+
+
+def test_recent_notifications_say_how_long_ago_with_the_exact_time_in_a_title(demo):
+    demo.notify(REP, "Fresh", created_at=utcnow() - timedelta(hours=3))
+    rep = demo.client(REP)
+    for path in ("/notifications", "/"):
+        page = rep.get(path).get_data(as_text=True)
+        assert re.search(r'<time datetime="[^"]+" title="[A-Z][a-z]{2} \d+, \d{4} [^"]+">3 hours ago</time>', page), path
+    rep.post("/account/preferences", data={"locale": "zh_CN", "time_zone": "", "csrf_token": rep.csrf})
+    assert "3小时前</time>" in rep.get("/notifications").get_data(as_text=True)
+
+
+def test_the_role_shows_by_its_label_in_the_users_language(demo):
+    rep = demo.client(REP)
+    account = rep.get("/account").get_data(as_text=True)
+    assert '<dd class="col-sm-8" data-field="role">Sales representative</dd>' in account and "sales_rep" not in account
+    assert '<span data-field="role">Sales representative</span>' in rep.get("/").get_data(as_text=True)
+    rep.post("/account/preferences", data={"locale": "zh_CN", "time_zone": "", "csrf_token": rep.csrf})
+    assert 'data-field="role">销售代表</dd>' in rep.get("/account").get_data(as_text=True)
+    admin = demo.client(ADMIN).get("/").get_data(as_text=True)
+    assert '<span data-field="role">Administrator</span>' in admin
 
 
 def test_a_password_change_names_the_wrong_field_then_keeps_the_user_signed_in(demo):

@@ -56,7 +56,7 @@ def test_session_requests_to_the_api_need_the_csrf_header(client, world):
 def test_wrong_password_shows_the_form_again_with_a_message(client, world):
     response = _login(client, password="wrong")
     assert response.status_code == 401
-    assert "wrong e-mail address, password or tenant" in response.get_data(as_text=True)
+    assert "Wrong e-mail address, password or organisation." in response.get_data(as_text=True)
 
 
 def test_empty_fields_are_named_beside_the_field(client, world):
@@ -134,3 +134,17 @@ def test_sign_out_everywhere_ends_other_browsers_and_tokens(app, world, instance
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert first.get("/").status_code == 302 and second.get("/").status_code == 302
     assert identities.identity_from_token(instance, token) is None
+
+
+def test_the_sign_in_errors_speak_of_the_organisation_in_both_languages(client, world):
+    english = _login(client, tenant="nowhere").get_data(as_text=True)
+    assert "Wrong e-mail address, password or organisation." in english and "or tenant" not in english
+    token = _csrf(client)
+    chinese = client.post(
+        "/login",
+        data={"email": "admin@acme.test", "password": "wrong", "tenant": "acme", "csrf_token": token},
+        headers={"Accept-Language": "zh-CN"},
+    ).get_data(as_text=True)
+    assert "电子邮件、密码或组织有误。" in chinese and "租户" not in chinese
+    empty = client.post("/login", data={"csrf_token": token}, headers={"Accept-Language": "zh-CN"})
+    assert empty.status_code == 422 and empty.get_data(as_text=True).count("必填。") == 3

@@ -7,6 +7,7 @@ import time
 from urllib.parse import urlsplit
 
 from flask import current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
 from metacrm.platform import audit, oidc
 from metacrm.platform import identity as identities
@@ -57,7 +58,7 @@ def login():
     status = 200
     if request.method == "POST":
         password = request.form.get("password", "")
-        missing = {name: "Required." for name, value in (*form.items(), ("password", password)) if not value}
+        missing = {name: _("Required.") for name, value in (*form.items(), ("password", password)) if not value}
         if missing:
             context["field_errors"] = missing
             status = 422
@@ -73,10 +74,10 @@ def login():
                 )
             except SecondFactorRequired as exc:
                 return _start_second_step(exc.user_id, form["tenant"], next_url)
-            except Unauthenticated as exc:
-                context["error"], status = exc.message, 401
+            except Unauthenticated:
+                context["error"], status = _("Wrong e-mail address, password or organisation."), 401
             except TooManyRequests as exc:
-                context["error"], status = f"{exc.message} (in {exc.retry_after} s).", 429
+                context["error"], status = _too_many(exc), 429
             else:
                 sign_in_session(identity)
                 return redirect(_safe_next(next_url))
@@ -115,14 +116,14 @@ def login_sso():
     provider = _sso_provider(tenant)
     context = {"tenant": tenant, "email": "", "next": next_url, "field_errors": {}}
     if provider is None:
-        error = "This organisation has no single sign-on; sign in with your password."
+        error = _("This organisation has no single sign-on; sign in with your password.")
         return render_template("login.html", error=error, **context), 404
     try:
         auth = oidc.authorization_url(
             provider, url_for("ui.login_sso_callback", _external=True), config=_instance().config
         )
     except oidc.ProviderRefused as exc:
-        return render_template("login.html", error=f"{exc.message}.", **context), 502
+        return render_template("login.html", error=_sso_refused(exc), **context), 502
     sign_out_session()
     session["sso"] = {"tenant": tenant, "state": auth.state, "nonce": auth.nonce, "next": next_url, "at": time.time()}
     return redirect(auth.url)
@@ -157,7 +158,7 @@ def login_sso_callback():
             request_id=g.request_id,
             reason="sso_failed",
         )
-        return render_template("login.html", error=f"{exc.message}.", **context), 401
+        return render_template("login.html", error=_sso_refused(exc), **context), 401
     try:
         identity = identities.authenticate_external(
             _instance(), email=email, tenant=pending["tenant"], method="oidc", ip=client_ip(), request_id=g.request_id
@@ -165,10 +166,10 @@ def login_sso_callback():
     except SecondFactorRequired as exc:
         return _start_second_step(exc.user_id, pending["tenant"], pending["next"], first_factor="oidc")
     except Unauthenticated:
-        error = f"{email} is not a member of this organisation."
+        error = _("%(email)s is not a member of this organisation.", email=email)
         return render_template("login.html", error=error, **context), 401
     except TooManyRequests as exc:
-        return render_template("login.html", error=f"{exc.message} (in {exc.retry_after} s).", **context), 429
+        return render_template("login.html", error=_too_many(exc), **context), 429
     sign_in_session(identity)
     return redirect(_safe_next(pending["next"]))
 
@@ -194,14 +195,23 @@ def login_code():
                 ip=client_ip(),
                 request_id=g.request_id,
             )
-        except Unauthenticated as exc:
-            context["error"], status = f"{exc.message.capitalize()}.", 401
+        except Unauthenticated:
+            context["error"], status = _("Wrong code."), 401
         except TooManyRequests as exc:
-            context["error"], status = f"{exc.message} (in {exc.retry_after} s).", 429
+            context["error"], status = _too_many(exc), 429
         else:
             sign_in_session(identity)
             return redirect(_safe_next(next_url))
     return render_template("login_code.html", **context), status
+
+
+def _too_many(exc: TooManyRequests) -> str:
+    return _("Too many failed sign-in attempts; try again in %(seconds)d s.", seconds=exc.retry_after)
+
+
+def _sso_refused(exc) -> str:
+    """The identity provider's refusal (its own words, which the catalog cannot know)."""
+    return _("Single sign-on failed: %(reason)s.", reason=exc.message)
 
 
 @blueprint.post("/logout")

@@ -191,6 +191,6 @@ def move_card(object):
         error, status, headers = None, 200, {"HX-Trigger": json.dumps({"toast": _("Moved.")})}
     except MetacrmError as exc:
         card = store.get(obj.api_name, int(record_id), fields=current.fields)
-        error, status, headers = "; ".join(reasons(exc)), 422, {}
+        error, status, headers = "; ".join(reasons(exc, obj=obj)), 422, {}
     html = render_template("board/card.html", card=card, board=current, obj=obj, error=error, **_card_helpers(current))
     return html, status, headers

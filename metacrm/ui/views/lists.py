@@ -31,9 +31,12 @@ from metacrm.ui.listing import (
     TableColumn,
     board_fields,
     display_macro,
+    filter_fields,
+    filter_values,
     form_value,
     list_views,
     listing,
+    name_picked_records,
     reasons,
     record_name,
     render_block,
@@ -197,9 +200,15 @@ def _chrome(current: Listing) -> dict:
 
 
 def _filter_panel(current: Listing) -> dict:
+    """The filter controls: the list's columns first, then the other fields by
+    label; a lookup's filter shows the records it picked by name."""
+    columns, others = filter_fields(current)
+    values = filter_values(current.args)
+    name_picked_records(columns + others, values)
     return {
-        "filter_fields": [f for f in current.readable if f.api_name != "id"],
-        "filter_values": _filter_values(current.args),
+        "filter_fields": columns,
+        "other_filter_fields": others,
+        "filter_values": values,
         "where_error": _where_error(current.obj, current.args.get("where", "").strip()),
     }
 
@@ -236,17 +245,6 @@ def bulk_owners(object):
         raise Forbidden(f"you may not transfer {obj.label} records")
     members = identities.list_users(context.instance(), current_identity().tenant_slug)
     return render_template("lists/bulk_owner.html", members=members)
-
-
-def _filter_values(args) -> dict[str, dict[str, str]]:
-    """``filter.amount[gte]=10`` as {"amount": {"gte": "10"}}, for the filter widgets."""
-    values: dict[str, dict[str, str]] = {}
-    for key, value in args.items():
-        if not key.startswith("filter."):
-            continue
-        name, _, op = key.removeprefix("filter.").partition("[")
-        values.setdefault(name, {})[op.rstrip("]") or "eq"] = value
-    return values
 
 
 def _query(args) -> str:
@@ -287,7 +285,7 @@ def _where_error(obj, text: str) -> dict | None:
 def _cell_field(obj, field: str):
     readable = {f.api_name: f for f in readable_fields(obj)}
     if field not in readable:
-        raise ValidationFailed(f"no field {field!r}", details={"fields": {field: ["no such field"]}})
+        raise ValidationFailed(f"no field {field!r}", details={"fields": {field: [_("No such field")]}})
     return readable[field]
 
 
@@ -370,7 +368,7 @@ def bulk_action(object):
             run(obj, record_id, request.form)
             done += 1
         except MetacrmError as exc:
-            failures.append((record_id, _name_of(obj, record_id), "; ".join(reasons(exc))))
+            failures.append((record_id, _name_of(obj, record_id), "; ".join(reasons(exc, obj=obj))))
     message = _("1 record done.") if done == 1 else _("%(num)d records done.", num=done)
     screen = _results(obj, message=message, failures=failures)
     return render_block(TEMPLATE, "results", **screen)
@@ -398,7 +396,7 @@ def _to_pool(obj, record_id, form):
     guard, binding, model = context.guard(), current_tenant(), context.model()
     pool, _pooled = pool_service.pool_of(guard, binding, model, form.get("bulk_pool", ""))
     if pool.object != obj.api_name:  # the ids are this list's records, not another object's
-        message = f"{pool.label} is no pool of {obj.label}"
+        message = _("%(pool)s is no pool of %(object)s", pool=pool.label, object=label_of(obj.definition, "label", obj.label))
         raise ValidationFailed(message, details={"fields": {"pool": [message]}})
     body = {"ids": [record_id], "reason": form.get("bulk_reason", "")}
     pool_service.return_records(guard, binding, model, pool.api_name, body, current_actor())

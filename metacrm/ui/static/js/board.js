@@ -5,7 +5,45 @@
 (function () {
   "use strict";
 
+  // The columns scroll sideways inside the board frame (never the page):
+  // the frame shows a shadow at an edge with more columns behind it, and
+  // the arrow buttons scroll by a column.
+  function edges(frame) {
+    const board = frame.querySelector("[data-board]");
+    if (!board) return;
+    const before = board.scrollLeft > 1;
+    const after = board.scrollLeft + board.clientWidth < board.scrollWidth - 1;
+    frame.classList.toggle("board-more-before", before);
+    frame.classList.toggle("board-more-after", after);
+    frame.querySelector('[data-board-scroll="-1"]').hidden = !before;
+    frame.querySelector('[data-board-scroll="1"]').hidden = !after;
+  }
+
+  function allEdges() {
+    document.querySelectorAll("[data-board-frame]").forEach(edges);
+  }
+
+  document.addEventListener(
+    "scroll",
+    (event) => {
+      const frame = event.target.closest?.("[data-board-frame]");
+      if (frame) edges(frame);
+    },
+    true,
+  );
+  window.addEventListener("resize", allEdges);
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-board-scroll]");
+    if (!button) return;
+    const board = button.closest("[data-board-frame]").querySelector("[data-board]");
+    const column = board.querySelector(".board-column");
+    const step = column ? column.getBoundingClientRect().width + 12 : board.clientWidth * 0.8;
+    board.scrollBy({ left: Number(button.dataset.boardScroll) * step, behavior: "smooth" });
+  });
+
   window.metacrm.behaviour((root) => {
+    allEdges();
     if (!window.Sortable) return;
     for (const list of root.querySelectorAll("[data-board-cards]")) {
       if (list.dataset.sortableReady) continue;

@@ -47,5 +47,21 @@
     if (form.matches("[data-save-view]")) form.elements.query.value = window.location.search.slice(1);
   });
 
-  window.metacrm.behaviour(() => refreshBulk());
+  // A multi-value filter (select[multiple][data-choices]) picks its values as
+  // removable chips (Tom Select, vendored) rather than in a tall list box.
+  function chips(select) {
+    if (select.tomselect || !window.TomSelect) return;
+    new window.TomSelect(select, {
+      plugins: ["remove_button"],
+      placeholder: select.dataset.placeholder || "",
+      hidePlaceholder: true,
+      maxOptions: null,
+    });
+    select.setAttribute("aria-hidden", "true");
+  }
+
+  window.metacrm.behaviour((root) => {
+    root.querySelectorAll("select[multiple][data-choices]").forEach(chips);
+    refreshBulk();
+  });
 })();
