@@ -304,7 +304,7 @@ def _render(object_name: str, record_id: int, *, status: int = 200, **extra):
         "pools": [] if deleted else _pools(store, obj, record),
         "automations": [] if deleted else _automations(store, obj, record_id),
         "share_access": SHARE_ACCESS,
-        "refused": None,  # a refused action: {"dialog", "errors", "values"}, its form open on the page
+        "refused": None,  # a refused action: {"dialog", "errors", "typed", "back"}, its form open on the page
     }
     if page["can_transfer"] or page["is_admin"]:
         page["members"] = [user for user in _members() if user["is_active"]]
@@ -451,7 +451,7 @@ def _act(
             errors["$"] = [exc.message]  # a field the form does not have: the refusal's own words
         status = 409 if isinstance(exc, Conflict) else 403 if isinstance(exc, Forbidden) else 422
         back = url_for("ui.record_page", object=object_name, record_id=record_id)
-        refused = {"dialog": dialog, "errors": errors, "values": values or {}, "back": back}
+        refused = {"dialog": dialog, "errors": errors, "typed": values or {}, "back": back}
         return _render(object_name, record_id, status=status, refused=refused)
     flash(message, "success")
     return _back(object_name, record_id)
