@@ -48,6 +48,7 @@ FIELD_TYPES = {
     "master_detail",
     "many_to_many",
     "auto_number",
+    "roll_up",
 }
 TEXT_LIKE = {"text", "long_text", "email", "phone", "url", "auto_number"}
 RELATION_TYPES = {"lookup", "master_detail", "many_to_many"}
@@ -238,8 +239,13 @@ def check_options(package, name: str, field: dict) -> None:
         "master_detail": {"target"},
         "many_to_many": {"target"},
         "auto_number": {"format"},
+        "roll_up": {"object", "relation", "function", "field", "filter"},
     }.get(kind, set())
     assert set(options) == expected_keys, where
+    if kind == "roll_up":  # a summary of a child's lookup to this object (the platform checks the rest)
+        child = {f["api_name"]: f for f in package[options["object"]]["field_list"]}
+        assert child[options["relation"]]["options"]["target"] == name, where
+        assert options["function"] in ("count", "sum", "min", "max") and options["field"] in child, where
     if kind == "text":
         assert isinstance(options["max_length"], int) and 0 < options["max_length"] <= 10_000, where
     if kind == "currency":
