@@ -483,7 +483,9 @@ class PolicyChange:
             "claim_quota": doc["claim_quota"],
             "cooldown_days": doc["cooldown_days"],
             "reclaim_days": doc.get("reclaim_days"),
-            "translations": {lang: {"label": texts["label"].strip()} for lang, texts in doc.get("translations", {}).items()}
+            "translations": {
+                lang: {"label": texts["label"].strip()} for lang, texts in doc.get("translations", {}).items()
+            }
             or None,
         }
         if current is None:

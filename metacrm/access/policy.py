@@ -87,7 +87,11 @@ class Pool:
             "claim_quota": self.claim_quota,
             "cooldown_days": self.cooldown_days,
             "reclaim_days": self.reclaim_days,
-        } | ({"translations": {lang: dict(texts) for lang, texts in self.translations.items()}} if self.translations else {})
+        } | (
+            {"translations": {lang: dict(texts) for lang, texts in self.translations.items()}}
+            if self.translations
+            else {}
+        )
 
 
 @dataclass

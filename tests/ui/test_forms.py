@@ -331,7 +331,9 @@ def test_a_rich_text_field_has_an_editor_whose_start_is_sanitised(client, forms)
     assert 'role="toolbar"' in field and 'id="f-notes-label"' in field
     for name in ("Bold", "Italic", "Bulleted list", "Numbered list", "Link", "Remove link"):
         assert f">{name}</" in field, name
-    assert re.search(r'contenteditable="true" role="textbox" aria-multiline="true" aria-labelledby="f-notes-label"', field)
+    assert re.search(
+        r'contenteditable="true" role="textbox" aria-multiline="true" aria-labelledby="f-notes-label"', field
+    )
     assert re.search(r'<textarea id="f-notes" name="notes"[^>]*data-rich-text', field)
     assert 'style="' not in field and "<script" not in field
     typed = '<p><b>ok</b></p><img src="x" onerror="alert(1)"><script>x()</script>'
@@ -344,4 +346,3 @@ def test_a_rich_text_field_has_an_editor_whose_start_is_sanitised(client, forms)
     done = client.post("/o/deal/new", data={"csrf_token": csrf, "name": "Rich", "notes": typed})
     deal = forms.store().get("deal", int(done.headers["Location"].rsplit("/", 1)[1]))
     assert deal["notes"] == "<p><b>ok</b></p>"
-

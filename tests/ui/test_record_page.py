@@ -237,7 +237,9 @@ def test_a_done_action_redirects_to_the_page_and_says_so_once(crm):
     assert response.status_code == 303 and response.headers["Location"] == url
     assert _flashes(text(admin.get(url))) == ["Owner changed."]
     assert _flashes(text(admin.get(url))) == []  # once: a reload does not repeat it (nor the post)
-    response = admin.post(f"{url}/timeline", data={"activity_type": "call", "subject": "Rang", "csrf_token": csrf(page)})
+    response = admin.post(
+        f"{url}/timeline", data={"activity_type": "call", "subject": "Rang", "csrf_token": csrf(page)}
+    )
     assert response.status_code == 303 and response.headers["Location"] == url
     assert _flashes(text(admin.get(url))) == ["Call logged."]
 

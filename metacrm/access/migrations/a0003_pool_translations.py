@@ -17,4 +17,3 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("pools", sa.Column("translations", sa.JSON, nullable=True), schema=target_schema())
-

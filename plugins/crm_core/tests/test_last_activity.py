@@ -1,4 +1,4 @@
-""""Last activity" (last_activity_at) of accounts, contacts, leads and
+""" "Last activity" (last_activity_at) of accounts, contacts, leads and
 opportunities: a roll-up MAX of the completion time of their completed
 activities, which an automation of the activity stamps (completed_at) when
 it is done. Computed on read, so it stays right when an activity is
@@ -57,7 +57,9 @@ def test_logging_completing_deleting_and_restoring_activities_keeps_the_last_act
     assert _close(store.get("account", account["id"])["last_activity_at"], last_week)
     # Filters and sorts work on it as on any field.
     idle = store.create("account", {"name": "Idle"})
-    found = store.query("account", fields=["name"], filters=[("last_activity_at", "gt", (utcnow() - timedelta(days=30)).isoformat())])
+    found = store.query(
+        "account", fields=["name"], filters=[("last_activity_at", "gt", (utcnow() - timedelta(days=30)).isoformat())]
+    )
     assert [r["id"] for r in found.data] == [account["id"]] and idle["id"] != account["id"]
 
 

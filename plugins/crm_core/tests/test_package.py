@@ -155,7 +155,13 @@ def zh_labels(translations: dict, *keys: str) -> None:
 
 def test_every_yaml_file_parses():
     files = sorted(PACKAGE_DIR.rglob("*.yaml"))
-    rules = {"lead": 1, "opportunity": 2, "case": 1, "account": 1, "activity": 1}  # automations.yaml, validation_rules.yaml
+    rules = {
+        "lead": 1,
+        "opportunity": 2,
+        "case": 1,
+        "account": 1,
+        "activity": 1,
+    }  # automations.yaml, validation_rules.yaml
     # package.yaml, access/pools.yaml, 4 per object, and the rule files
     assert len(files) == 2 + 4 * len(OBJECTS) + sum(rules.values())
     for path in files:

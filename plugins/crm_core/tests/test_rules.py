@@ -43,7 +43,13 @@ def test_the_lead_score_follows_source_industry_size_and_engagement(crm):
     two_days_ago = (utcnow() - timedelta(days=2)).isoformat()
     store.create(
         "activity",
-        {"subject": "Call", "activity_type": "call", "status": "completed", "completed_at": two_days_ago, "lead": hot["id"]},
+        {
+            "subject": "Call",
+            "activity_type": "call",
+            "status": "completed",
+            "completed_at": two_days_ago,
+            "lead": hot["id"],
+        },
     )
     hot = store.update("lead", hot["id"], {"rating": "hot"})
     assert hot["score"] == 100  # 30 + 20 + 25 + 25
@@ -139,7 +145,13 @@ def test_accounts_idle_for_30_days_return_to_the_pool_at_night(crm):
         when = (utcnow() - timedelta(days=days)).isoformat()
         store.create(
             "activity",
-            {"subject": "Visit", "activity_type": "meeting", "status": "completed", "completed_at": when, "account": account["id"]},
+            {
+                "subject": "Visit",
+                "activity_type": "meeting",
+                "status": "completed",
+                "completed_at": when,
+                "account": account["id"],
+            },
         )
     assert crm.store().get("account", busy["id"])["last_activity_at"] is not None
     three_am = utcnow().replace(hour=3, minute=0, second=0, microsecond=0)
