@@ -71,8 +71,31 @@ from metacrm.platform.instance import Instance
 POLICY_KIND = DefinitionKind(DEFINITION_KIND, "access policy")
 
 ROLE_MEMBERS = ("api_name", "label", "description", "parent_role", "inherits", "permissions")
-POOL_MEMBERS = ("api_name", "object", "label", "members", "admins", "claim_quota", "cooldown_days", "reclaim_days")
+POOL_MEMBERS = (
+    "api_name",
+    "object",
+    "label",
+    "members",
+    "admins",
+    "claim_quota",
+    "cooldown_days",
+    "reclaim_days",
+    "translations",
+)
 POOL_DEFAULTS = {"claim_quota": 50, "cooldown_days": 0, "reclaim_days": None}
+
+
+def _pool_translations_valid(value: Any) -> bool:
+    """A pool's label in other languages, as metadata labels: {"zh_CN": {"label": "线索公海"}}."""
+    return isinstance(value, dict) and all(
+        isinstance(lang, str)
+        and 0 < len(lang) <= 20
+        and isinstance(texts, dict)
+        and set(texts) == {"label"}
+        and isinstance(texts["label"], str)
+        and 0 < len(texts["label"].strip()) <= 200
+        for lang, texts in value.items()
+    )
 
 
 def _invalid(message: str, errors: dict[str, list[str]]) -> ValidationFailed:
@@ -407,6 +430,8 @@ class PolicyChange:
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 100_000:
                 errors.setdefault(key, []).append(f"must be a whole number from {low} to 100000")
+        if not _pool_translations_valid(doc.get("translations", {})):
+            errors.setdefault("translations", []).append('must be {"<language>": {"label": "1 to 200 characters"}}')
         return errors
 
     def _refuse_own_pool_roles(self, doc: dict, current: dict | None) -> None:
@@ -439,7 +464,7 @@ class PolicyChange:
             for key in ("api_name", "object"):
                 if key in doc and doc[key] != current[key]:
                     raise _invalid(f"{key} cannot be changed", {key: ["is immutable"]})
-            doc = {**{k: current[k] for k in POOL_MEMBERS if k not in ("api_name", "object")}, **doc}
+            doc = {**{k: current[k] for k in POOL_MEMBERS if k in current and k not in ("api_name", "object")}, **doc}
             doc.pop("api_name", None)
             doc.pop("object", None)
         else:
@@ -458,6 +483,10 @@ class PolicyChange:
             "claim_quota": doc["claim_quota"],
             "cooldown_days": doc["cooldown_days"],
             "reclaim_days": doc.get("reclaim_days"),
+            "translations": {
+                lang: {"label": texts["label"].strip()} for lang, texts in doc.get("translations", {}).items()
+            }
+            or None,
         }
         if current is None:
             self.conn.execute(pools.insert().values(api_name=pool_name, object=doc["object"], **values))

@@ -21,6 +21,7 @@ or no; ``enforce`` answers the platform permissions and ``explain``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import casbin
@@ -73,6 +74,8 @@ class Pool:
     claim_quota: int
     cooldown_days: int
     reclaim_days: int | None
+    # The label in other languages, as metadata labels: {"zh_CN": {"label": "线索公海"}}.
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False, compare=False)
 
     def to_json(self) -> dict:
         return {
@@ -84,7 +87,11 @@ class Pool:
             "claim_quota": self.claim_quota,
             "cooldown_days": self.cooldown_days,
             "reclaim_days": self.reclaim_days,
-        }
+        } | (
+            {"translations": {lang: dict(texts) for lang, texts in self.translations.items()}}
+            if self.translations
+            else {}
+        )
 
 
 @dataclass
@@ -288,6 +295,7 @@ def load_pools(conn: Connection) -> dict[str, Pool]:
             row.claim_quota,
             row.cooldown_days,
             row.reclaim_days,
+            row.translations or {},
         )
         for row in conn.execute(sa.select(pools).order_by(pools.c.api_name))
     }

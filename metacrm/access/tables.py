@@ -135,6 +135,8 @@ pools = sa.Table(
     sa.Column("claim_quota", sa.Integer, nullable=False),
     sa.Column("cooldown_days", sa.Integer, nullable=False),
     sa.Column("reclaim_days", sa.Integer, nullable=True),
+    # {"zh_CN": {"label": "线索公海"}}, as metadata labels (a0003).
+    sa.Column("translations", sa.JSON, nullable=True),
 )
 
 # kind: "role" or "team" (members), "admin" (a role administering the pool)

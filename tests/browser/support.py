@@ -178,7 +178,9 @@ SETTLED = """Promise.all(document.getAnimations()
 def assert_accessible(page: Page) -> None:
     """No serious or critical axe-core violation on the page once its
     transitions (a toast fading in, a dialog opening) have ended: a colour
-    measured mid-fade is not the colour a reader sees."""
+    measured mid-fade is not the colour a reader sees — nor before the style
+    sheets apply (a page just navigated to shows its text first)."""
+    page.wait_for_load_state("load")
     page.evaluate(SETTLED)
     # Toasts fade in and out on their own clock (autohide): their colours are
     # Bootstrap's text-bg-dark once shown, but mid-fade they measure as grey on grey.

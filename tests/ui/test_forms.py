@@ -318,3 +318,31 @@ def test_field_security_hides_and_locks_fields(app, client, forms):
     assert user.post(f"/o/deal/{deal['id']}/edit", data=data).status_code == 302
     stored = forms.store().get("deal", deal["id"])
     assert stored["name"] == "Renamed" and str(stored["amount"]) == "700.00" and stored["loss_reason"] == "Price"
+
+
+def test_a_rich_text_field_has_an_editor_whose_start_is_sanitised(client, forms):
+    """The editor (static/js/form.js) needs its toolbar and box from the
+    server: labelled buttons, a box named by the field's label, and the
+    textarea the form posts. What was typed comes back sanitised in the box
+    and escaped in the textarea; the store sanitises what is saved."""
+    csrf = sign_in(client)
+    html = client.get("/o/deal/new").get_data(as_text=True)
+    field = html.split('data-field="notes"')[1].split('data-field="', 1)[0]
+    assert 'role="toolbar"' in field and 'id="f-notes-label"' in field
+    for name in ("Bold", "Italic", "Bulleted list", "Numbered list", "Link", "Remove link"):
+        assert f">{name}</" in field, name
+    assert re.search(
+        r'contenteditable="true" role="textbox" aria-multiline="true" aria-labelledby="f-notes-label"', field
+    )
+    assert re.search(r'<textarea id="f-notes" name="notes"[^>]*data-rich-text', field)
+    assert 'style="' not in field and "<script" not in field
+    typed = '<p><b>ok</b></p><img src="x" onerror="alert(1)"><script>x()</script>'
+    refused = client.post("/o/deal/new", data={"csrf_token": csrf, "name": "", "notes": typed})
+    assert refused.status_code == 422
+    field = refused.get_data(as_text=True).split('data-field="notes"')[1].split('data-field="', 1)[0]
+    box = field.split('role="textbox"')[1].split("</div>")[0]
+    assert "<b>ok</b>" in box and "onerror" not in box and "<script" not in box and "<img" not in box
+    assert "&lt;script&gt;" in field.split("<textarea")[1]  # the textarea keeps the text, escaped
+    done = client.post("/o/deal/new", data={"csrf_token": csrf, "name": "Rich", "notes": typed})
+    deal = forms.store().get("deal", int(done.headers["Location"].rsplit("/", 1)[1]))
+    assert deal["notes"] == "<p><b>ok</b></p>"

@@ -190,7 +190,8 @@ def test_returning_needs_a_reason_and_a_record_the_user_may_change(demo):
     html = _post(rep, "/pools/lead_pool/return", record_id=str(bob), reason="mine now").get_data(as_text=True)
     assert f"You may not return #{bob}" in html and demo.owner(bob) == demo.user_id(MANAGER)
     response = _post(rep, "/pools/lead_pool/return", record_id=str(ada), reason="not interested", htmx=False)
-    assert response.status_code == 200 and "Records returned to the pool: 1." in response.get_data(as_text=True)
+    assert response.status_code == 303 and response.headers["Location"] == "/pools/lead_pool"
+    assert "Records returned to the pool: 1." in rep.get("/pools/lead_pool").get_data(as_text=True)
     assert demo.owner(ada) is None
 
 
@@ -247,3 +248,84 @@ def test_the_pool_page_speaks_chinese(demo):
 def test_the_navigation_offers_the_pools_to_their_members_only(demo):
     assert 'href="/pools"' in demo.signed_in(REP).get("/").get_data(as_text=True)
     assert 'href="/pools"' not in demo.signed_in(SERVICE).get("/").get_data(as_text=True)
+
+
+# -- post/redirect/get: plain form posts (no JavaScript) -----------------------------------------------------
+
+
+def _flashes(html: str) -> list[str]:
+    return re.findall(r'class="alert[^"]*flash-message"[^>]*>([^<]*)<', html)
+
+
+def test_a_plain_claim_redirects_to_the_pool_and_says_so_once(demo):
+    ada, bob = demo.pooled_leads("Ada", "Bob")
+    client = demo.signed_in(REP)
+    response = _post(client, "/pools/lead_pool/claim?q=Ada", htmx=False, ids=str(ada))
+    assert response.status_code == 303 and response.headers["Location"] == "/pools/lead_pool?q=Ada"
+    assert demo.owner(ada) == demo.user_id(REP) and demo.owner(bob) is None
+    assert _flashes(client.get("/pools/lead_pool").get_data(as_text=True)) == ["Records claimed: 1."]
+    assert _flashes(client.get("/pools/lead_pool").get_data(as_text=True)) == []  # shown once
+    # A reload of the answer does not claim again: it is a GET now.
+
+
+def test_a_plain_assign_redirects_and_a_refused_one_shows_the_page_with_the_error_beside_the_member(demo):
+    ada, bob = demo.pooled_leads("Ada", "Bob")
+    manager = demo.signed_in(MANAGER)
+    refused = _post(manager, "/pools/lead_pool/assign", htmx=False, ids=str(ada), user_id="")
+    assert refused.status_code == 422 and "<html" in refused.get_data(as_text=True)
+    html = refused.get_data(as_text=True)
+    assert re.search(r'data-field="user_id".*?role="alert"[^>]*>Choose who gets the records', html, re.S)
+    assert demo.owner(ada) is None  # nothing half-done
+    done = _post(manager, "/pools/lead_pool/assign", htmx=False, ids=str(ada), user_id=str(demo.user_id(REP)))
+    assert done.status_code == 303 and done.headers["Location"] == "/pools/lead_pool"
+    assert demo.owner(ada) == demo.user_id(REP) and demo.owner(bob) is None
+    assert _flashes(manager.get("/pools/lead_pool").get_data(as_text=True))[0].startswith("Records assigned to")
+
+
+def test_a_plain_return_without_a_reason_keeps_what_was_typed_beside_the_error(demo):
+    (ada,) = demo.pooled_leads("Ada")
+    rep = demo.signed_in(REP)
+    _post(rep, "/pools/lead_pool/claim", ids=str(ada))
+    refused = _post(rep, "/pools/lead_pool/return", htmx=False, record_id=str(ada), reason="")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and re.search(r'data-field="reason">.*?role="alert"[^>]*>Say why', html, re.S)
+    assert f'value="{ada}"' in html and demo.owner(ada) == demo.user_id(REP)
+    assert _post(rep, "/pools/lead_pool/assign", htmx=False, ids=str(ada), user_id="1").status_code == 403
+
+
+# -- pool labels in the user's language ----------------------------------------------------------------------
+
+
+def test_pool_labels_and_the_whole_pool_screen_speak_chinese(demo):
+    (ada,) = demo.pooled_leads("Ada")
+    client = demo.signed_in(MANAGER)
+    zh = {"Accept-Language": "zh-CN"}
+    index = client.get("/pools", headers=zh).get_data(as_text=True)
+    assert "线索公海" in index and "客户公海" in index and "Lead pool" not in index
+    page = client.get("/pools/lead_pool", headers=zh).get_data(as_text=True)
+    assert "<h1" in page and "线索公海</h1>" in page and "Lead pool" not in page
+    main = re.sub(r"<[^>]+>", " ", page.split("<main", 1)[1])
+    for english in ("Quota left", "Waiting", "Cool-down", "Claim", "Assign", "Reason", "Return", "Search"):
+        assert english not in main, english
+    response = client.post(
+        "/pools/lead_pool/claim", data={"csrf_token": client.csrf, "ids": str(ada)}, headers={**zh, **HTMX}
+    )
+    assert json.loads(response.headers["HX-Trigger"]) == {"toast": "已领取 1 条记录。"}
+    # English stays English; an admin renames the pool in both languages through the access API.
+    assert "Lead pool</h1>" in client.get("/pools/lead_pool").get_data(as_text=True)
+    demo.admin_api("PATCH", "/api/v1/access/pools/lead_pool", {"translations": {"zh_CN": {"label": "线索池"}}})
+    assert "线索池</h1>" in client.get("/pools/lead_pool", headers=zh).get_data(as_text=True)
+
+
+def test_pool_translations_are_validated(demo):
+    identity = identities.identity_for(demo.instance, demo.user_id(ADMIN), DEMO_TENANT)
+    token = identities.create_token(demo.instance, identity, "test")[1]
+    response = demo.app.test_client().patch(
+        "/api/v1/access/pools/lead_pool",
+        json={"translations": {"zh_CN": {"label": ""}}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 422 and "translations" in response.json["error"]["details"]["fields"]
+    assert demo.admin_api("GET", "/api/v1/access/pools/lead_pool", None)["translations"] == {
+        "zh_CN": {"label": "线索公海"}
+    }

@@ -105,8 +105,8 @@ def test_a_rep_cannot_transfer_and_an_admin_can(crm):
     client = crm.client()
     page = text(client.get(f"/o/account/{account['id']}"))
     assert "Change owner" not in page  # sales reps hold no transfer right
-    client.post(f"/o/account/{account['id']}/owner", data={"user_id": crm.other_id, "csrf_token": csrf(page)})
-    assert "not permit" in text(client.get(f"/o/account/{account['id']}"))
+    refused = client.post(f"/o/account/{account['id']}/owner", data={"user_id": crm.other_id, "csrf_token": csrf(page)})
+    assert refused.status_code == 403 and "not permit" in text(refused)  # the page, the refusal on it
     assert crm.tenant.store().get("account", account["id"])["owner_id"] == crm.rep_id
 
     admin = crm.client("admin")
@@ -144,11 +144,11 @@ def test_return_to_the_pool_then_another_rep_claims_it(crm):
     client = crm.client()
     page = text(client.get(f"/o/account/{account['id']}"))
     assert "Return to Account pool" in page and "Claim from" not in page
-    client.post(
+    refused = client.post(
         f"/o/account/{account['id']}/return", data={"pool": "account_pool", "reason": "", "csrf_token": csrf(page)}
     )
-    page = text(client.get(f"/o/account/{account['id']}"))
-    assert 'role="alert"' in page and "reason" in page  # a reason is required
+    assert refused.status_code == 422  # a reason is required: said beside the reason, the dialog open on the page
+    assert re.search(r'data-field="reason">.*?role="alert"[^>]*>is required', text(refused), re.S)
     client.post(
         f"/o/account/{account['id']}/return",
         data={"pool": "account_pool", "reason": "No budget this year", "csrf_token": csrf(page)},
@@ -217,6 +217,67 @@ def test_a_manual_automation_runs_from_the_actions_menu_and_a_refusal_is_shown(c
     assert crm.tenant.store().get("account", account["id"])["rating"] == "warm"
     # Warm now: the condition no longer holds, the page says so and nothing changes.
     page = text(client.get(f"/o/account/{account['id']}"))
-    client.post(action, data={"csrf_token": csrf(page)})
-    page = text(client.get(f"/o/account/{account['id']}"))
-    assert "Warm up does not apply to this record" in page
+    refused = client.post(action, data={"csrf_token": csrf(page)})
+    assert refused.status_code == 422 and "Warm up does not apply to this record" in text(refused)
+
+
+# -- post/redirect/get: every action answers a plain post with a redirect, or the page with the refusal ------
+
+
+def _flashes(page: str) -> list[str]:
+    return re.findall(r'class="alert[^"]*flash-message"[^>]*>([^<]*)<', page)
+
+
+def test_a_done_action_redirects_to_the_page_and_says_so_once(crm):
+    account = crm.create("account", name="Acme Ltd")
+    admin = crm.client("admin")
+    url = f"/o/account/{account['id']}"
+    page = text(admin.get(url))
+    response = admin.post(f"{url}/owner", data={"user_id": crm.other_id, "csrf_token": csrf(page)})
+    assert response.status_code == 303 and response.headers["Location"] == url
+    assert _flashes(text(admin.get(url))) == ["Owner changed."]
+    assert _flashes(text(admin.get(url))) == []  # once: a reload does not repeat it (nor the post)
+    response = admin.post(
+        f"{url}/timeline", data={"activity_type": "call", "subject": "Rang", "csrf_token": csrf(page)}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == url
+    assert _flashes(text(admin.get(url))) == ["Call logged."]
+
+
+def test_a_refused_transfer_shows_the_page_with_the_error_beside_the_owner_and_nothing_changes(crm):
+    account = crm.create("account", name="Acme Ltd")
+    admin = crm.client("admin")
+    url = f"/o/account/{account['id']}"
+    page = text(admin.get(url))
+    refused = admin.post(f"{url}/owner", data={"user_id": "", "csrf_token": csrf(page)})
+    html = text(refused)
+    assert refused.status_code == 422 and "<h1" in html
+    # The dialog's form stands open on the page (no script needed), the error inside its field.
+    form = html.split('id="transfer-dialog"')[1].split("</section>")[0]
+    assert re.search(r'data-field="user_id">.*?<select[^>]*aria-invalid="true".*?role="alert"', form, re.S)
+    assert html.count('id="transfer-dialog"') == 1  # not also as a modal
+    assert crm.tenant.store().get("account", account["id"])["owner_id"] == crm.rep_id
+
+
+def test_a_refused_share_keeps_the_choice_and_shows_the_error_beside_it(crm):
+    account = crm.create("account", name="Acme Ltd")
+    admin = crm.client("admin")
+    url = f"/o/account/{account['id']}"
+    page = text(admin.get(url))
+    refused = admin.post(f"{url}/share", data={"recipient": "team:nowhere", "access": "edit", "csrf_token": csrf(page)})
+    html = text(refused)
+    assert refused.status_code in (404, 422) and 'id="share-dialog"' in html
+    form = html.split('id="share-dialog"')[1].split("</section>")[0]
+    assert 'role="alert"' in form and '<option value="edit" selected>' in form
+    assert "Shared." not in html
+
+
+def test_a_refused_claim_is_shown_on_the_page(crm):
+    account = crm.create("account", name="Acme Ltd")
+    client = crm.client()
+    url = f"/o/account/{account['id']}"
+    page = text(client.get(url))
+    refused = client.post(f"{url}/claim", data={"pool": "account_pool", "csrf_token": csrf(page)})
+    html = text(refused)
+    assert refused.status_code in (404, 409, 422) and 'id="claim-account_pool"' in html
+    assert 'role="alert"' in html.split('id="claim-account_pool"')[1].split("</section>")[0]

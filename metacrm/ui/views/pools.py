@@ -7,8 +7,11 @@ admins, assign to a member.
 Everything goes through the pool service (:mod:`metacrm.access.pools`) and
 the list service, exactly as ``/api/v1/pools`` does: a pool the user does
 not work is a 404, and every move is checked and audited there. A move
-answers htmx with the pool's body (``pools/_body.html``) and a toast, and a
-plain form post with the whole page.
+answers htmx with the pool's body (``pools/_body.html``) and a toast; a
+plain form post that succeeds with a redirect (303) back to the pool page and
+its message shown once (post/redirect/get), and one refused with the page
+itself, the refusal beside the control that caused it (422, 409 when the
+pool refuses: quota, cool-down, taken first).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from flask import make_response, render_template, request
+from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 
@@ -160,7 +163,12 @@ def _answer(name: str, *, done: str | None = None, status: int = 200, **messages
     """The pool page, or its body for htmx, with a success toast or the refusal beside what caused it.
 
     htmx swaps only 2xx answers, so a refusal goes to htmx as 200 with its
-    message; a plain form post gets the real status."""
+    message; a plain form post gets the real status, and a done move the
+    redirect back to the page (post/redirect/get), its message flashed."""
+    if done and not htmx:
+        flash(done, "success")
+        keep = {"q": request.args["q"]} if request.args.get("q") else {}
+        return redirect(url_for("ui.pool_page", pool=name, **keep), 303)
     screen = _screen(name)
     values = {"screen": screen, "done": done, "q": request.args.get("q", ""), **messages}
     if htmx:

@@ -7,9 +7,13 @@ pool, "why can this user see it" for admins).
 What is shown comes from :mod:`metacrm.plugins.record_layout` and
 :mod:`metacrm.plugins.timeline`; every read and write goes through the
 record store or the access layer with the user's guard. Actions are plain
-form posts answered with a redirect back to the page and a message (they
-work without JavaScript); the timeline's quick actions and its filter and
-paging are htmx requests that swap the timeline alone.
+form posts (they work without JavaScript): a success answers with a redirect
+(303) back to the page and a message shown once (flash, rendered by
+base.html); a refusal answers with the page itself (422, 409 for a conflict,
+403 when the access layer refuses) with the action's form open on the page
+and the error beside the control that caused it. The timeline's quick
+actions and its filter and paging are htmx requests that swap the timeline
+alone.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from metacrm.access.policy import policy_for
 from metacrm.access.pools import claim, in_pool_clause, return_records, visible_pools
 from metacrm.metadata.physical import CompiledObject
 from metacrm.platform import identity as identities
-from metacrm.platform.errors import MetacrmError, NotFound
+from metacrm.platform.errors import Conflict, Forbidden, MetacrmError, NotFound
 from metacrm.platform.web import current_actor, current_tenant
 from metacrm.plugins import context
 from metacrm.plugins.record_layout import highlight_fields, related_lists, sections, stage_field
@@ -127,14 +131,20 @@ def move_stage(object: str, record_id: int):
 def delete_record(object: str, record_id: int):
     obj = object_for(object, "delete")
     return _act(
-        object, record_id, lambda: context.store().delete(obj.api_name, record_id), _("Moved to the recycle bin.")
+        object,
+        record_id,
+        lambda: context.store().delete(obj.api_name, record_id),
+        _("Moved to the recycle bin."),
+        dialog="delete-dialog",
     )
 
 
 @blueprint.post("/o/<object>/<int:record_id>/restore")
 def restore_record(object: str, record_id: int):
     obj = object_for(object, "delete")
-    return _act(object, record_id, lambda: context.store().restore(obj.api_name, record_id), _("Restored."))
+    return _act(
+        object, record_id, lambda: context.store().restore(obj.api_name, record_id), _("Restored."), dialog="restore"
+    )
 
 
 @blueprint.post("/o/<object>/<int:record_id>/owner")
@@ -155,6 +165,9 @@ def transfer_record(object: str, record_id: int):
             current_actor(),
         ),
         _("Owner changed."),
+        dialog="transfer-dialog",
+        values={"user_id": request.form.get("user_id", "")},
+        fields={"user_id": "user_id"},
     )
 
 
@@ -174,6 +187,9 @@ def share_record(object: str, record_id: int):
         record_id,
         lambda: sharing.create_share(context.instance(), current_tenant(), context.model(), body, current_actor()),
         _("Shared."),
+        dialog="share-dialog",
+        values={"recipient": recipient, "access": body["access"]},
+        fields={"user_id": "recipient", "team": "recipient", "access": "access"},
     )
 
 
@@ -186,6 +202,7 @@ def unshare_record(object: str, record_id: int, share_id: int):
         record_id,
         lambda: sharing.delete_share(current_tenant(), share_id, current_actor()),
         _("Share removed."),
+        dialog="share-dialog",
     )
 
 
@@ -198,6 +215,7 @@ def claim_record(object: str, record_id: int):
         record_id,
         lambda: claim(context.guard(), current_tenant(), context.model(), pool, {"ids": [record_id]}, current_actor()),
         _("Claimed: the record is yours now."),
+        dialog="claim-" + pool,
     )
 
 
@@ -211,6 +229,9 @@ def return_record(object: str, record_id: int):
         record_id,
         lambda: return_records(context.guard(), current_tenant(), context.model(), pool, body, current_actor()),
         _("Returned to the pool."),
+        dialog="return-" + pool,
+        values={"reason": body["reason"]},
+        fields={"reason": "reason"},
     )
 
 
@@ -224,6 +245,7 @@ def run_automation(object: str, record_id: int, name: str):
         record_id,
         lambda: manual.run_manual(context.instance(), current_tenant(), store, object, record_id, name),
         _("Done: the automation ran."),
+        dialog="run-" + name,
     )
 
 
@@ -282,6 +304,7 @@ def _render(object_name: str, record_id: int, *, status: int = 200, **extra):
         "pools": [] if deleted else _pools(store, obj, record),
         "automations": [] if deleted else _automations(store, obj, record_id),
         "share_access": SHARE_ACCESS,
+        "refused": None,  # a refused action: {"dialog", "errors", "typed", "back"}, its form open on the page
     }
     if page["can_transfer"] or page["is_admin"]:
         page["members"] = [user for user in _members() if user["is_active"]]
@@ -404,14 +427,33 @@ def _name(obj: CompiledObject, record: dict) -> str:
 # -- answers ---------------------------------------------------------------------------------------------------
 
 
-def _act(object_name: str, record_id: int, action, message: str):
-    """Run an action; come back to the page with its message or its error."""
+def _act(
+    object_name: str,
+    record_id: int,
+    action,
+    message: str,
+    *,
+    dialog: str,
+    values: dict | None = None,
+    fields: dict[str, str] | None = None,
+):
+    """Run an action. Done: back to the page (303) with its message, shown
+    once. Refused: the page itself with the action's form open and the
+    error beside the control that caused it (``fields`` maps the service's
+    field names to the form's; others go above the form, as ``$``)."""
     try:
         action()
     except MetacrmError as exc:
-        flash(_error_text(exc), "danger")
-    else:
-        flash(message, "success")
+        errors: dict[str, list[str]] = {}
+        for name, messages in _field_errors(exc).items():
+            errors.setdefault((fields or {}).get(name, "$"), []).extend(messages)
+        if "$" in errors and exc.message not in errors["$"]:
+            errors["$"] = [exc.message]  # a field the form does not have: the refusal's own words
+        status = 409 if isinstance(exc, Conflict) else 403 if isinstance(exc, Forbidden) else 422
+        back = url_for("ui.record_page", object=object_name, record_id=record_id)
+        refused = {"dialog": dialog, "errors": errors, "typed": values or {}, "back": back}
+        return _render(object_name, record_id, status=status, refused=refused)
+    flash(message, "success")
     return _back(object_name, record_id)
 
 

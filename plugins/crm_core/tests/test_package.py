@@ -48,6 +48,7 @@ FIELD_TYPES = {
     "master_detail",
     "many_to_many",
     "auto_number",
+    "roll_up",
 }
 TEXT_LIKE = {"text", "long_text", "email", "phone", "url", "auto_number"}
 RELATION_TYPES = {"lookup", "master_detail", "many_to_many"}
@@ -154,7 +155,13 @@ def zh_labels(translations: dict, *keys: str) -> None:
 
 def test_every_yaml_file_parses():
     files = sorted(PACKAGE_DIR.rglob("*.yaml"))
-    rules = {"lead": 1, "opportunity": 2, "case": 1, "account": 1}  # automations.yaml, validation_rules.yaml
+    rules = {
+        "lead": 1,
+        "opportunity": 2,
+        "case": 1,
+        "account": 1,
+        "activity": 1,
+    }  # automations.yaml, validation_rules.yaml
     # package.yaml, access/pools.yaml, 4 per object, and the rule files
     assert len(files) == 2 + 4 * len(OBJECTS) + sum(rules.values())
     for path in files:
@@ -238,8 +245,13 @@ def check_options(package, name: str, field: dict) -> None:
         "master_detail": {"target"},
         "many_to_many": {"target"},
         "auto_number": {"format"},
+        "roll_up": {"object", "relation", "function", "field", "filter"},
     }.get(kind, set())
     assert set(options) == expected_keys, where
+    if kind == "roll_up":  # a summary of a child's lookup to this object (the platform checks the rest)
+        child = {f["api_name"]: f for f in package[options["object"]]["field_list"]}
+        assert child[options["relation"]]["options"]["target"] == name, where
+        assert options["function"] in ("count", "sum", "min", "max") and options["field"] in child, where
     if kind == "text":
         assert isinstance(options["max_length"], int) and 0 < options["max_length"] <= 10_000, where
     if kind == "currency":

@@ -36,9 +36,22 @@ def test_the_lead_score_follows_source_industry_size_and_engagement(crm):
             "source": "referral",
             "industry": "technology",
             "employees": 5000,
-            "last_activity_at": (utcnow() - timedelta(days=2)).isoformat(),
         },
     )
+    assert hot["score"] == 75  # 30 + 20 + 25 + 0: nobody worked it yet
+    # A call two days ago makes it engaged (last_activity_at rolls its activities up); the next save scores it.
+    two_days_ago = (utcnow() - timedelta(days=2)).isoformat()
+    store.create(
+        "activity",
+        {
+            "subject": "Call",
+            "activity_type": "call",
+            "status": "completed",
+            "completed_at": two_days_ago,
+            "lead": hot["id"],
+        },
+    )
+    hot = store.update("lead", hot["id"], {"rating": "hot"})
     assert hot["score"] == 100  # 30 + 20 + 25 + 25
     cold = store.create("lead", {"last_name": "Cold", "company": "Small", "source": "other", "employees": 10})
     assert cold["score"] == 20  # 5 + 10 + 5 + 0
@@ -128,8 +141,19 @@ def test_accounts_idle_for_30_days_return_to_the_pool_at_night(crm):
     store = crm.store()
     idle = store.create("account", {"name": "Idle"})
     busy = store.create("account", {"name": "Busy"})
-    crm.set_columns("account", idle["id"], last_activity_at=utcnow() - timedelta(days=40))
-    crm.set_columns("account", busy["id"], last_activity_at=utcnow() - timedelta(days=3))
+    for account, days in ((idle, 40), (busy, 3)):  # their last activities, as logged then
+        when = (utcnow() - timedelta(days=days)).isoformat()
+        store.create(
+            "activity",
+            {
+                "subject": "Visit",
+                "activity_type": "meeting",
+                "status": "completed",
+                "completed_at": when,
+                "account": account["id"],
+            },
+        )
+    assert crm.store().get("account", busy["id"])["last_activity_at"] is not None
     three_am = utcnow().replace(hour=3, minute=0, second=0, microsecond=0)
     crm.run_time_rules(now=three_am + timedelta(hours=1))  # not the cron's minute
     assert crm.store().get("account", idle["id"])["owner_id"] == crm.actor.user_id
