@@ -465,6 +465,8 @@ class ChangeSet:
 
     def _check_option_change(self, object_api_name: str, old, new) -> None:
         """Option changes that could break stored data are checked against it."""
+        if not (old.has_column and new.has_column):  # a link table (many-to-many): no column to check
+            return
         table = bare_table(object_api_name, old.api_name)
         column = table.c[old.api_name]
         if old.name in ("picklist", "multi_picklist"):

@@ -167,11 +167,17 @@ OBJECT_CONTROLS = {
 }
 
 
-def placed_errors(exc: MetacrmError, renames: dict[str, str], controls: set[str]) -> dict[str, list[str]]:
+def placed_errors(
+    exc: MetacrmError, renames: dict[str, str], controls: set[str], *, definition: str | None = None
+) -> dict[str, list[str]]:
     """:func:`field_errors`, renamed to the form's controls; what no control
-    shows goes above the form (``$``) with the path it names."""
+    shows goes above the form (``$``) with the path it names. ``definition``
+    (``field:account.amount``): the definition the form edits, as the checks
+    of the whole model name it in their paths."""
     placed: dict[str, list[str]] = {}
     for path, messages in field_errors(exc).items():
+        if definition and path.startswith(definition + "."):
+            path = path[len(definition) + 1 :]
         name = renames.get(path, path)
         if name in controls or name == "$":
             placed.setdefault(name, []).extend(messages)

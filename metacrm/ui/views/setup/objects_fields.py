@@ -410,8 +410,8 @@ def _controls_of(cls, controls: list[OptionControl], options: dict) -> set[str]:
 FIELD_ERRORS = {f"translations.{ZH}.label": "label_zh", f"translations.{ZH}.help": "help_zh"}
 
 
-def _placed(exc: MetacrmError, cls, controls, options) -> dict[str, list[str]]:
-    return placed_errors(exc, FIELD_ERRORS, _controls_of(cls, controls, options))
+def _placed(exc: MetacrmError, cls, controls, options, definition: str | None = None) -> dict[str, list[str]]:
+    return placed_errors(exc, FIELD_ERRORS, _controls_of(cls, controls, options), definition=definition)
 
 
 def _row_errors(errors: dict, count: int) -> list[list[str]]:
@@ -540,7 +540,8 @@ def setup_field_new(object):
             tx.add_field(object, document)
     except MetacrmError as exc:
         controls = option_controls(cls, document["options"], object)
-        return _render_field(object, cls, values, _placed(exc, cls, controls, document["options"]), 422, creating=True)
+        errors = _placed(exc, cls, controls, document["options"], f"field:{object}.{api_name}")
+        return _render_field(object, cls, values, errors, 422, creating=True)
     return redirect(url_for("ui.setup_object", object=object, done="field_saved") + "#fields")
 
 
@@ -582,7 +583,7 @@ def setup_field(object, field):
             tx.update_field(object, field, patch)
     except MetacrmError as exc:
         controls = option_controls(cls, document["options"], object)
-        errors = _placed(exc, cls, controls, document["options"])
+        errors = _placed(exc, cls, controls, document["options"], f"field:{object}.{field}")
         return _render_field(object, cls, values, errors, 422, creating=False, item=item)
     return redirect(url_for("ui.setup_object", object=object, done="field_saved") + "#fields")
 
@@ -668,7 +669,7 @@ def setup_field_type(object, field):
         if preview is None:
             preview, _ignored = _preview(object, field, cls, options)
         controls = option_controls(cls, options, object)
-        errors = _placed(exc, cls, controls, options)
+        errors = _placed(exc, cls, controls, options, f"field:{object}.{field}")
         return _render_type_change(object, item, old_cls, cls, allowed, options, errors, preview, 422)
     return redirect(url_for("ui.setup_object", object=object, done="type_changed") + "#fields")
 
@@ -682,7 +683,7 @@ def _preview(object_name: str, field_name: str, cls, options: dict) -> tuple[dic
             )
     except (ValidationFailed, Conflict) as exc:
         controls = option_controls(cls, options, object_name)
-        return None, _placed(exc, cls, controls, options)
+        return None, _placed(exc, cls, controls, options, f"field:{object_name}.{field_name}")
     return preview, {}
 
 
