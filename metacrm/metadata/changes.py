@@ -241,9 +241,11 @@ class ChangeSet:
         self._write("field", scoped_key(object_api_name, api_name), document)
         return document
 
-    def preview_field_change(self, object_api_name: str, api_name: str, patch: dict) -> dict:
+    def preview_field_change(self, object_api_name: str, api_name: str, patch: dict, *, samples: int = 0) -> dict:
         """What :meth:`update_field` would do to the stored values, changing
-        nothing; the new definition is checked as the change would check it."""
+        nothing; the new definition is checked as the change would check it.
+        ``samples``: list up to that many record ids with each value that
+        won't convert (``records``)."""
         current = self._field(object_api_name, api_name).document
         _refuse_immutable(current, patch)
         document = normalized_field({**current, **patch})
@@ -251,7 +253,7 @@ class ChangeSet:
         old, new = self.registry.bind(current), self.registry.bind(document)
         if old.name == new.name:
             return {"from": old.name, "to": new.name}
-        return self.preview_conversion(object_api_name, old, new)
+        return self.preview_conversion(object_api_name, old, new, samples=samples)
 
     def delete_field(self, object_api_name: str, api_name: str) -> None:
         item = self._field(object_api_name, api_name)
@@ -333,8 +335,9 @@ class ChangeSet:
 
     # -- type changes ---------------------------------------------------------------------
 
-    def preview_conversion(self, object_api_name: str, old, new) -> dict:
-        """How many stored values convert, and which distinct values won't."""
+    def preview_conversion(self, object_api_name: str, old, new, *, samples: int = 0) -> dict:
+        """How many stored values convert, and which distinct values won't
+        (with up to ``samples`` ids of records holding each, when asked)."""
         if new.name not in getattr(type(old), "CONVERTIBLE_TO", {}):
             allowed = ", ".join(sorted(getattr(type(old), "CONVERTIBLE_TO", {}))) or "none"
             raise ValidationFailed(
@@ -353,11 +356,16 @@ class ChangeSet:
                 converted += count
             else:
                 bad.append({"value": value, "count": count})
+        unconvertible = sorted(bad, key=lambda b: -b["count"])[:50]
+        if samples:
+            for entry in unconvertible:
+                ids = sa.select(table.c.id).where(column == entry["value"]).order_by(table.c.id).limit(samples)
+                entry["records"] = list(self.conn.execute(ids).scalars())
         return {
             "from": old.name,
             "to": new.name,
             "convertible": converted,
-            "unconvertible": sorted(bad, key=lambda b: -b["count"])[:50],
+            "unconvertible": unconvertible,
             "unconvertible_count": sum(b["count"] for b in bad),
         }
 
@@ -457,6 +465,8 @@ class ChangeSet:
 
     def _check_option_change(self, object_api_name: str, old, new) -> None:
         """Option changes that could break stored data are checked against it."""
+        if not (old.has_column and new.has_column):  # a link table (many-to-many): no column to check
+            return
         table = bare_table(object_api_name, old.api_name)
         column = table.c[old.api_name]
         if old.name in ("picklist", "multi_picklist"):
