@@ -157,7 +157,7 @@
   });
 
   document.addEventListener("click", (event) => {
-    const mover = event.target.closest?.("#layout-form [data-move]");
+    const mover = event.target.closest?.("#layout-form [data-move], .list-view-editor [data-move]");
     if (mover) {
       event.preventDefault();
       act(mover);
@@ -171,8 +171,17 @@
     if (event.target.closest?.("[data-conditions-apply]")) applyConditions();
   });
 
-  // A section's title follows what is typed.
+  // A section's title follows what is typed; a new list view's api name
+  // is suggested from its name until the admin types one.
   document.addEventListener("input", (event) => {
+    if (event.target.matches?.("[data-api-name]")) event.target.dataset.typed = "1";
+    if (event.target.matches?.("[data-suggest-api-name]")) {
+      const target = document.querySelector("[data-api-name]");
+      if (target && !target.dataset.typed) {
+        const name = event.target.value.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^[^a-z]+|_+$/g, "");
+        target.value = name.slice(0, 63);
+      }
+    }
     if (!event.target.matches?.("[data-section-label]")) return;
     const section = event.target.closest(".layout-section");
     const title = section.querySelector("[data-section-title]");
