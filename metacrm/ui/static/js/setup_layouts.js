@@ -182,6 +182,11 @@
         target.value = name.slice(0, 63);
       }
     }
+    if (event.target.matches?.('.layout-section select[name$=".columns"]')) {
+      const list = event.target.closest(".layout-section").querySelector(".layout-fields");
+      list.classList.remove("layout-cols-1", "layout-cols-2", "layout-cols-3");
+      list.classList.add("layout-cols-" + event.target.value);
+    }
     if (!event.target.matches?.("[data-section-label]")) return;
     const section = event.target.closest(".layout-section");
     const title = section.querySelector("[data-section-title]");
