@@ -147,7 +147,9 @@ def test_the_buttons_move_without_javascript_and_write_nothing(demo, admin):
     form = _form(stored, admin.csrf, action="down:field:name")
     html = admin.post("/setup/objects/opportunity/layouts/default", data=form).get_data(as_text=True)
     first = html.split('data-item="section:s0"')[1].split('data-item="section:s1"')[0]
-    assert first.index('data-item="field:name"') > first.index(f'data-item="field:{stored["sections"][0]["fields"][1]}"')
+    assert first.index('data-item="field:name"') > first.index(
+        f'data-item="field:{stored["sections"][0]["fields"][1]}"'
+    )
     up = _form(stored, admin.csrf, action="up:section:s1")
     html = admin.post("/setup/objects/opportunity/layouts/default", data=up).get_data(as_text=True)
     assert html.index('data-item="section:s1"') < html.index('data-item="section:s0"')
@@ -252,7 +254,11 @@ def test_a_bad_filter_is_refused_beside_it_and_nothing_is_written(demo, admin):
 def test_a_personal_view_is_promoted_to_a_shared_one(demo, admin):
     rep_id = demo.users["sales_rep"]
     personal = saved_views.save_view(
-        demo.binding, rep_id, "opportunity", "My hot deals", "view=open&sort=-amount&fields=name,amount&where=amount+>+5"
+        demo.binding,
+        rep_id,
+        "opportunity",
+        "My hot deals",
+        "view=open&sort=-amount&fields=name,amount&where=amount+>+5",
     )
     page = admin.get("/setup/objects/opportunity/list-views").get_data(as_text=True)
     assert "My hot deals" in page

@@ -85,9 +85,11 @@ def setup_list_views(object):
 
 def _field_label(obj: CompiledObject, name: str) -> str:
     field_type = obj.fields.get(name)
-    return label_of(field_type.definition, default=name) if field_type is not None else dict(
-        _column_choices(obj)
-    ).get(name, name)
+    return (
+        label_of(field_type.definition, default=name)
+        if field_type is not None
+        else dict(_column_choices(obj)).get(name, name)
+    )
 
 
 # -- one view -----------------------------------------------------------------------------------------
@@ -317,7 +319,9 @@ def setup_list_view_promote(object, id):
     personal = saved_views.view_by_id(current_tenant(), obj.api_name, int(id))
     document, dropped = promoted_view(obj, personal)
     try:
-        with context.metadata_service().change(f"promote personal view {personal.id} to {obj.api_name}.{document['api_name']}") as tx:
+        with context.metadata_service().change(
+            f"promote personal view {personal.id} to {obj.api_name}.{document['api_name']}"
+        ) as tx:
             tx.put("list_view", obj.api_name, document)
     except MetacrmError as exc:
         flash(_("The view could not be shared: %(reason)s", reason=exc.message), "danger")
