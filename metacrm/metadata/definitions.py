@@ -254,3 +254,6 @@ def check_list_view(errors: DefinitionErrors, document: dict, scope) -> None:
     for name in document.get("filters") or {}:
         if name not in fields:
             errors.add(f"filters.{name}", f"no field {name!r} on {object_api_name}")
+    for member, name in (document.get("board") or {}).items():
+        if name not in fields:
+            errors.add(f"board.{member}", f"no field {name!r} on {object_api_name}")

@@ -54,6 +54,11 @@ def list_view(obj: CompiledObject, name: str | None) -> dict | None:
     return definition.document if definition else None
 
 
+def default_view(views: list[dict]) -> dict | None:
+    """The view a list opens with: the one an admin marked ``default``, else the first."""
+    return next((v for v in views if v.get("default")), views[0] if views else None)
+
+
 @dataclass(frozen=True)
 class Listing:
     """One list as the URL asks for it: the request for the list service,
@@ -102,7 +107,7 @@ def listing(obj: CompiledObject, args: MultiDict, *, page_size: int) -> Listing:
     names = {f.api_name for f in readable}
     request = ListRequest.from_args(args, filter_prefix=True)
     views = list_views(obj)
-    view = list_view(obj, request.view) if request.view else (views[0] if views else None)
+    view = list_view(obj, request.view) if request.view else default_view(views)
     if view is not None and not request.view:
         request = replace(request, view=view["api_name"])
     wanted = request.fields or (view or {}).get("columns") or _default_columns(obj, readable)

@@ -93,3 +93,38 @@ def delete_view(binding: TenantBinding, user_id: int, object_name: str, view_id:
         ).rowcount
     if not deleted:
         raise NotFound(f"no saved view {view_id}")
+
+
+@dataclass(frozen=True)
+class UsersView:
+    """A personal view as setup lists it: whose it is, too."""
+
+    id: int
+    user_id: int
+    label: str
+    query: str
+
+
+def views_of_everyone(binding: TenantBinding, object_name: str) -> list[UsersView]:
+    """Every user's personal views of an object (for setup: promoting one to a shared view)."""
+    table = personal_list_views
+    with binding.connect() as conn:
+        rows = conn.execute(
+            sa.select(table.c.id, table.c.user_id, table.c.label, table.c.query)
+            .where(table.c.object == object_name)
+            .order_by(table.c.label, table.c.id)
+        ).all()
+    return [UsersView(row.id, row.user_id, row.label, row.query) for row in rows]
+
+
+def view_by_id(binding: TenantBinding, object_name: str, view_id: int) -> UsersView:
+    table = personal_list_views
+    with binding.connect() as conn:
+        row = conn.execute(
+            sa.select(table.c.id, table.c.user_id, table.c.label, table.c.query).where(
+                table.c.id == view_id, table.c.object == object_name
+            )
+        ).first()
+    if row is None:
+        raise NotFound(f"no saved view {view_id}")
+    return UsersView(row.id, row.user_id, row.label, row.query)

@@ -92,8 +92,17 @@ def _board(obj) -> Board:
         raise ValidationFailed(
             f"{obj.api_name} has no picklist to make a board of", details={"fields": {"by": ["no picklist"]}}
         )
-    by = _chosen(choice_fields, request.args.get("by"), "by") or choice_fields[0]
+    # The view's own board (an admin chose it in setup), unless the URL says otherwise.
+    preset = (current.view or {}).get("board") or {}
+    readable = {f.api_name for f in current.readable}
+    by = (
+        _chosen(choice_fields, request.args.get("by"), "by")
+        or next((f for f in choice_fields if f.api_name == preset.get("by")), None)
+        or choice_fields[0]
+    )
     amount = _chosen(amount_fields, request.args.get("sum"), "sum")
+    if amount is None and "sum" not in request.args and preset.get("sum") in readable:
+        amount = next((f for f in amount_fields if f.api_name == preset["sum"]), None)
     if amount is None and "sum" not in request.args and amount_fields:
         amount = amount_fields[0]
     return Board(current, by, amount, choice_fields, amount_fields)
