@@ -72,8 +72,9 @@ def create_automation():
     if not isinstance(object_name, str) or not object_name:
         raise ValidationFailed("object is required", details={"fields": {"object": ["is required"]}})
     _admin()
-    service = context.metadata_service()
-    definitions.save_automation(service, context.instance(), context.model(), object_name, body, creating=True)
+    model = context.model()
+    service = context.metadata_service()  # refreshes the model after the change
+    definitions.save_automation(service, context.instance(), model, object_name, body, creating=True)
     return jsonify(_definition(object_name, body["api_name"])), 201
 
 
@@ -94,8 +95,9 @@ def put_automation(object_name, name):
             "api_name must match the URL", details={"fields": {"api_name": [f"must be {name!r} (the URL's name)"]}}
         )
     _admin()
-    service = context.metadata_service()
-    definitions.save_automation(service, context.instance(), context.model(), object_name, body, creating=False)
+    model = context.model()
+    service = context.metadata_service()  # refreshes the model after the change
+    definitions.save_automation(service, context.instance(), model, object_name, body, creating=False)
     return jsonify(_definition(object_name, name))
 
 
@@ -103,8 +105,8 @@ def put_automation(object_name, name):
 def delete_automation(object_name, name):
     """Delete an automation rule."""
     _admin()
-    service = context.metadata_service()
-    definitions.delete_automation(service, context.model(), object_name, name)
+    model = context.model()
+    definitions.delete_automation(context.metadata_service(), model, object_name, name)
     return "", 204
 
 

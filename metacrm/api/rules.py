@@ -26,15 +26,9 @@ from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.store.sealing import open_row
 from metacrm.platform.errors import NotFound, ValidationFailed
 from metacrm.plugins import context
-from metacrm.rules import RecordContext, RuleError, compile_python
+from metacrm.rules import RecordContext, RuleError, compile_python, validation_rules
 from metacrm.rules.saving import USES, Use, typecheck, typecheck_default, user_globals
-from metacrm.rules.validation_rules import (
-    KIND,
-    delete_validation_rule,
-    require_object,
-    save_validation_rule,
-    validation_rule,
-)
+from metacrm.rules.validation_rules import KIND
 
 blueprint = Blueprint("api_rules", __name__, url_prefix="/api/v1")
 
@@ -43,18 +37,19 @@ blueprint = Blueprint("api_rules", __name__, url_prefix="/api/v1")
 
 
 def _require_object(name: str) -> None:
-    require_object(context.model(), name)
+    validation_rules.require_object(context.model(), name)
 
 
 def _rule(name: str, item: str) -> dict:
-    return validation_rule(context.model(), name, item)
+    return validation_rules.validation_rule(context.model(), name, item)
 
 
 def _save_rule(name: str, body: dict, *, creating: bool) -> dict:
     """Check the document and its condition against the live model, then
     store it as a new revision (:mod:`metacrm.rules.validation_rules`)."""
-    service = context.metadata_service()  # 403 unless a metadata admin
-    return save_validation_rule(service, context.model(), name, body, creating=creating)
+    model = context.model()
+    service = context.metadata_service()  # 403 unless a metadata admin; refreshes the model after the change
+    return validation_rules.save_validation_rule(service, model, name, body, creating=creating)
 
 
 @blueprint.get("/meta/objects/<name>/validation-rules")
@@ -90,7 +85,7 @@ def put_validation_rule(name, item):
 @blueprint.delete("/meta/objects/<name>/validation-rules/<item>")
 def delete_validation_rule(name, item):
     """Delete a validation rule (a rollback can bring it back)."""
-    delete_validation_rule(context.metadata_service(), name, item)
+    validation_rules.delete_validation_rule(context.metadata_service(), name, item)
     return "", 204
 
 

@@ -151,9 +151,11 @@ def test_the_statement_check_answers_line_and_column(demo):
     headers = {"X-CSRFToken": admin.csrf, "HX-Request": "true"}
     url = "/setup/objects/opportunity/rule-check"
     bad = admin.post(
-        url, data={"use": "automation_rule", "source": "rule", "rule": "WHEN updated THEN SET nope = 1"}, headers=headers
+        url,
+        data={"use": "automation_rule", "source": "rule", "rule": "WHEN updated THEN SET nope = 1"},
+        headers=headers,
     ).get_data(as_text=True)
-    assert 'role="alert"' in bad and "Line 1, column 24" in bad and "nope" in bad
+    assert 'role="alert"' in bad and "Line 1, column 23" in bad and "nope" in bad
     good = admin.post(
         url, data={"use": "automation_rule", "source": "rule", "rule": RULE_STATEMENT}, headers=headers
     ).get_data(as_text=True)
@@ -171,12 +173,19 @@ def test_an_admin_creates_an_automation_and_its_dry_run_shows_the_change_and_wri
         {"object": "opportunity", "api_name": "big_deal", "rule": "WHEN updated THEN SET nope = 1", "active": "1"},
     )
     assert bad.status_code == 422
-    assert "Line 1, column 24" in _section(bad.get_data(as_text=True), "rule")
+    assert "Line 1, column 23" in _section(bad.get_data(as_text=True), "rule")
     assert _definition(demo, "automation", "opportunity.big_deal") is None
     created = _post(
         admin,
         "/setup/automations/new",
-        {"object": "opportunity", "api_name": "big_deal", "label": "Big deal", "rule": RULE_STATEMENT, "order": "500", "active": "1"},
+        {
+            "object": "opportunity",
+            "api_name": "big_deal",
+            "label": "Big deal",
+            "rule": RULE_STATEMENT,
+            "order": "500",
+            "active": "1",
+        },
     )
     assert created.status_code == 302, created.get_data(as_text=True)
     assert created.headers["Location"].endswith("/setup/automations/opportunity/big_deal")
@@ -185,7 +194,11 @@ def test_an_admin_creates_an_automation_and_its_dry_run_shows_the_change_and_wri
     assert "Big deal" in listing and 'data-rule="opportunity.big_deal"' in listing
 
     deal = demo.opportunity(amount=5000)
-    runs, outbox, notes = _count(demo, automation_runs), _count(demo, automation_outbox), demo.get("opportunity", deal["id"])
+    runs, outbox, notes = (
+        _count(demo, automation_runs),
+        _count(demo, automation_outbox),
+        demo.get("opportunity", deal["id"]),
+    )
     url = "/setup/automations/opportunity/big_deal/dry-run"
     panel = _post(admin, url, {"record_id": str(deal["id"]), "rule": RULE_STATEMENT}, **{"HX-Request": "true"})
     assert panel.status_code == 200
@@ -196,8 +209,12 @@ def test_an_admin_creates_an_automation_and_its_dry_run_shows_the_change_and_wri
     assert (_count(demo, automation_runs), _count(demo, automation_outbox)) == (runs, outbox)
     # The draft in the editor is what runs, errors with their position; plain posts get the page.
     draft = _post(admin, url, {"record_id": str(deal["id"]), "rule": 'WHEN updated THEN SET next_step = "Draft"'})
-    assert draft.status_code == 200 and "Draft" in draft.get_data(as_text=True) and "<h1" in draft.get_data(as_text=True)
-    broken = _post(admin, url, {"record_id": str(deal["id"]), "rule": "WHEN updated THEN SET"}, **{"HX-Request": "true"})
+    assert (
+        draft.status_code == 200 and "Draft" in draft.get_data(as_text=True) and "<h1" in draft.get_data(as_text=True)
+    )
+    broken = _post(
+        admin, url, {"record_id": str(deal["id"]), "rule": "WHEN updated THEN SET"}, **{"HX-Request": "true"}
+    )
     assert "Line 1, column" in broken.get_data(as_text=True)
     missing = _post(admin, url, {"record_id": "999999", "rule": RULE_STATEMENT}, **{"HX-Request": "true"})
     assert "999999" in missing.get_data(as_text=True)
@@ -205,7 +222,11 @@ def test_an_admin_creates_an_automation_and_its_dry_run_shows_the_change_and_wri
 
 def test_an_admin_switches_off_and_deletes_an_automation(demo):
     admin = demo.client("admin")
-    _post(admin, "/setup/automations/new", {"object": "account", "api_name": "tidy", "rule": 'WHEN created THEN SET description = "new"', "active": "1"})
+    _post(
+        admin,
+        "/setup/automations/new",
+        {"object": "account", "api_name": "tidy", "rule": 'WHEN created THEN SET description = "new"', "active": "1"},
+    )
     url = "/setup/automations/account/tidy"
     row = _post(admin, url, {"action": "active", "active": "0"}, **{"HX-Request": "true"})
     assert "Inactive" in row.get_data(as_text=True)
@@ -250,7 +271,9 @@ def test_the_run_log_filters_by_rule_record_result_and_date(demo):
     recent = admin.get(f"/setup/automations/runs?since={since}").get_data(as_text=True)
     assert "/o/opportunity/4242" in recent and "/o/opportunity/4444" not in recent
     old = admin.get(f"/setup/automations/runs?until={(dt.date.today() - dt.timedelta(days=30)).isoformat()}")
-    assert "/o/opportunity/4444" in old.get_data(as_text=True) and "/o/opportunity/4242" not in old.get_data(as_text=True)
+    assert "/o/opportunity/4444" in old.get_data(as_text=True) and "/o/opportunity/4242" not in old.get_data(
+        as_text=True
+    )
     bad = admin.get("/setup/automations/runs?since=yesterday")
     assert bad.status_code == 422 and 'role="alert"' in _section(bad.get_data(as_text=True), "since")
 
@@ -285,7 +308,13 @@ def _outbox_row(demo, **values) -> int:
 
 def test_the_outbox_shows_rows_without_secrets_and_retries_a_failed_one(demo):
     failed = _outbox_row(demo)
-    _outbox_row(demo, kind="email", payload={"to": "buyer@example.com", "subject": "Hello there", "body": "b"}, status="delivered", last_error=None)
+    _outbox_row(
+        demo,
+        kind="email",
+        payload={"to": "buyer@example.com", "subject": "Hello there", "body": "b"},
+        status="delivered",
+        last_error=None,
+    )
     with demo.binding.begin() as conn:
         secret = webhook_secret(conn, "opportunity.hooked")
     admin = demo.client("admin")

@@ -32,9 +32,8 @@ from metacrm.platform.web import current_actor, current_identity, current_tenant
 from metacrm.plugins import context
 from metacrm.plugins.records import ListRequest, list_page
 from metacrm.rules import RuleError
-from metacrm.rules.automation import actions_of, compile_rule
+from metacrm.rules.automation import actions_of, compile_rule, runlog
 from metacrm.rules.automation import definitions as automations
-from metacrm.rules.automation import runlog
 from metacrm.rules.automation.dryrun import dry_run
 from metacrm.ui.blueprint import htmx
 from metacrm.ui.i18n import label_of, select_time_zone
@@ -158,7 +157,9 @@ def setup_automations():
     rules = automations.automations(context.model(), wanted)
     labels = dict(_objects())
     groups: dict[str, list[dict]] = {}
-    for rule in sorted(rules, key=lambda r: (labels.get(r["object"], r["object"]).casefold(), r["order"], r["api_name"])):
+    for rule in sorted(
+        rules, key=lambda r: (labels.get(r["object"], r["object"]).casefold(), r["order"], r["api_name"])
+    ):
         groups.setdefault(rule["object"], []).append(rule)
     return render_template(
         "setup/automations/list.html",
@@ -187,7 +188,9 @@ def setup_automation_new():
             context.metadata_service(), context.instance(), context.model(), object_name, document, creating=True
         )
     except MetacrmError as exc:
-        return _render_form({**document, "object": object_name}, creating=True, errors=rule_field_errors(exc, "rule"), status=422)
+        return _render_form(
+            {**document, "object": object_name}, creating=True, errors=rule_field_errors(exc, "rule"), status=422
+        )
     flash(_("Automation %(name)s saved. Try it on a record with a dry run.", name=document["api_name"]), "success")
     return redirect(url_for("ui.setup_automation", object=object_name, name=document["api_name"]))
 
@@ -218,7 +221,9 @@ def setup_automation(object, name):
     try:
         automations.save_automation(service, context.instance(), context.model(), object, document, creating=False)
     except MetacrmError as exc:
-        return _render_form({**document, "object": object}, creating=False, errors=rule_field_errors(exc, "rule"), status=422)
+        return _render_form(
+            {**document, "object": object}, creating=False, errors=rule_field_errors(exc, "rule"), status=422
+        )
     flash(_("Automation %(name)s saved.", name=name), "success")
     return redirect(url_for("ui.setup_automation", object=object, name=name))
 
@@ -252,7 +257,9 @@ def setup_automation_dry_run(object, name):
                 context.instance(), current_tenant(), context.store(), object, name, record_id, document=document
             )
         except RuleError as exc:
-            error = _("Line %(line)d, column %(column)d: %(reason)s", line=exc.line, column=exc.column, reason=exc.reason)
+            error = _(
+                "Line %(line)d, column %(column)d: %(reason)s", line=exc.line, column=exc.column, reason=exc.reason
+            )
         except NotFound:
             error = _("There is no record #%(id)d you can see.", id=record_id)
         except ValidationFailed as exc:
@@ -357,14 +364,18 @@ def setup_outbox():
     status = request.args.get("status") or ""
     if status not in runlog.OUTBOX_STATUSES:
         status = ""
-    page = runlog.outbox_page(current_tenant(), status=status or None, before=_id(request.args.get("before")), limit=PAGE_SIZE)
+    page = runlog.outbox_page(
+        current_tenant(), status=status or None, before=_id(request.args.get("before")), limit=PAGE_SIZE
+    )
     return render_template(
         "setup/automations/outbox.html",
         page=page,
         status=status,
         counts=runlog.outbox_counts(current_tenant()),
         labels=dict(_objects()),
-        next_url=url_for("ui.setup_outbox", status=status or None, before=page.next_before) if page.next_before else None,
+        next_url=url_for("ui.setup_outbox", status=status or None, before=page.next_before)
+        if page.next_before
+        else None,
         section="ui.setup_outbox",
     )
 
