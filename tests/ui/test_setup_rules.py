@@ -68,13 +68,14 @@ def test_an_admin_creates_a_validation_rule_and_a_save_through_the_form_meets_it
             "message": "A big deal needs a next step",
             "message_zh_CN": "大单需要下一步",
             "field": "next_step",
-            "active": "1",
+            "active": ["0", "1"],  # the checkbox's hidden "0" comes first
         },
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     listing = admin.get(response.headers["Location"]).get_data(as_text=True)
     assert "Big deals have a next step" in listing and "A big deal needs a next step" in listing
     stored = _definition(demo, "validation_rule", scoped_key("opportunity", BIG_DEAL)).document
+    assert stored["active"] is True
     assert stored["translations"] == {"zh_CN": {"message": "大单需要下一步"}} and stored["field"] == "next_step"
 
     rep = demo.client("sales_rep")

@@ -1,7 +1,8 @@
 // Setup of rules (automations, validation rules): an api name suggested
 // from the label until the admin types one (data-suggest-from="<id of the
 // label input>"), and selects that submit their form when changed
-// (data-autosubmit: choosing the object of a new automation). The rule
+// (data-autosubmit: choosing the object of a new automation); the dry
+// run's record typeahead closes once a record is chosen. The rule
 // editor's live check itself is htmx (setup/_controls.html).
 (function () {
   "use strict";
@@ -28,6 +29,12 @@
       source.addEventListener("input", () => {
         if (!typed) target.value = apiName(source.value);
       });
+    }
+    // The dry run's record picker (a typeahead made by form.js): once a
+    // record is chosen, close the list so the button below is in reach.
+    for (const select of root.querySelectorAll(".dry-run-form select[data-lookup]")) {
+      const ts = select.tomselect;
+      if (ts) ts.on("item_add", () => { ts.close(); ts.blur(); });
     }
     for (const select of root.querySelectorAll("select[data-autosubmit]")) {
       select.addEventListener("change", () => {

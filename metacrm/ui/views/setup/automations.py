@@ -101,7 +101,7 @@ def _form_document(form, existing: dict | None) -> dict:
         document["api_name"] = form.get("api_name", "").strip()
     document["rule"] = form.get("rule", "").strip()
     document["order"] = _order(form.get("order"))
-    document["active"] = form.get("active") == "1"
+    document["active"] = "1" in form.getlist("active")
     for member in ("label", "description"):
         value = form.get(member, "").strip()
         if value:
@@ -210,7 +210,7 @@ def setup_automation(object, name):
         return redirect(url_for("ui.setup_automations"))
     if action == "active":
         document = {k: v for k, v in existing.items() if k != "object"}
-        document["active"] = request.form.get("active") == "1"
+        document["active"] = "1" in request.form.getlist("active")
         automations.save_automation(service, context.instance(), context.model(), object, document, creating=False)
         if htmx:
             return render_template(

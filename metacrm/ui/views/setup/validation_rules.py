@@ -65,7 +65,7 @@ def _form_document(form, existing: dict | None) -> dict:
     document["message"] = form.get("message", "").strip()
     document["condition"] = form.get("condition", "").strip()
     document["field"] = form.get("field") or None
-    document["active"] = form.get("active") == "1"
+    document["active"] = "1" in form.getlist("active")
     for member in ("label", "description"):
         value = form.get(member, "").strip()
         if value:
@@ -149,7 +149,7 @@ def setup_validation_rule(object, item):
         flash(_("Validation rule %(name)s deleted.", name=item), "success")
         return redirect(url_for("ui.setup_validation_rules", object=object))
     if action == "active":
-        document = {**existing, "active": request.form.get("active") == "1"}
+        document = {**existing, "active": "1" in request.form.getlist("active")}
         rules.save_validation_rule(context.metadata_service(), context.model(), object, document, creating=False)
         if htmx:
             return render_template(
