@@ -13,22 +13,18 @@ notifications are each user's own.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
 from metacrm.api.requests import int_arg, json_body
-from metacrm.metadata.definitions import scoped_key
 from metacrm.platform.clock import as_utc
-from metacrm.platform.errors import BadRequest, Conflict, NotFound, ValidationFailed
-from metacrm.platform.outbound import OutboundPolicy, OutboundRefused
+from metacrm.platform.errors import BadRequest, ValidationFailed
 from metacrm.platform.web import current_identity, current_tenant
 from metacrm.plugins import context
-from metacrm.rules.automation import actions_of, compile_rule, manual
+from metacrm.rules.automation import definitions, manual
 from metacrm.rules.automation import notifications as inbox
 from metacrm.rules.automation.dryrun import dry_run
 from metacrm.rules.automation.outbox import webhook_secret
-from metacrm.rules.automation.tables import automation_runs
-from metacrm.rules.errors import RuleError
+from metacrm.rules.automation.runlog import runs_page
 
 blueprint = Blueprint("api_automations", __name__, url_prefix="/api/v1")
 MAX_LIMIT = 200
@@ -38,44 +34,8 @@ def _admin() -> None:
     context.guard().require_metadata_admin()
 
 
-def _payload(key: str, document: dict) -> dict:
-    object_name = key.split(".", 1)[0]
-    return {"object": object_name, "active": True, "order": 1000, **document}
-
-
 def _definition(object_name: str, name: str) -> dict:
-    item = context.model().definitions.get("automation", scoped_key(object_name, name))
-    if item is None:
-        raise NotFound(f"no automation {object_name}.{name}")
-    return _payload(item.key, item.document)
-
-
-def _check_actions(object_name: str, document: dict) -> None:
-    """CALL / round-robin / pool actions must exist in this instance's
-    plugins, and webhook URLs must not name an address this instance refuses
-    to send to (the definition check of a metadata change sees neither)."""
-    model = context.model()
-    if model.object(object_name) is None or not isinstance(document.get("rule"), str):
-        return
-    actions = actions_of(context.instance())
-    rule = compile_rule(model, object_name, document, actions=actions)
-    policy = OutboundPolicy.from_config(context.instance().config)
-    for compiled in rule.actions:
-        if compiled.kind == "webhook":
-            try:
-                policy.check_url(compiled.text)
-            except OutboundRefused as exc:
-                raise RuleError(
-                    exc.message, line=compiled.at.line, column=compiled.at.column, source=rule.statement.source
-                ) from None
-    checks = [(a, actions[a.call]) for a in rule.actions if a.call in actions and actions[a.call].check and a.text]
-    if not checks:
-        return
-    with current_tenant().connect() as conn:
-        for compiled, action in checks:
-            problem = action.check(conn, (compiled.text,))
-            if problem:
-                raise RuleError(problem, line=compiled.at.line, column=compiled.at.column, source=rule.statement.source)
+    return definitions.automation(context.model(), object_name, name)
 
 
 def _limit() -> int:
@@ -101,12 +61,7 @@ def list_automations():
     """List automation rules."""
     _admin()
     wanted = request.args.get("object")
-    data = [
-        _payload(item.key, item.document)
-        for item in context.model().definitions.live("automation")
-        if wanted in (None, "", item.key.split(".", 1)[0])
-    ]
-    return jsonify({"data": data})
+    return jsonify({"data": definitions.automations(context.model(), wanted)})
 
 
 @blueprint.post("/meta/automations")
@@ -116,13 +71,10 @@ def create_automation():
     object_name = body.pop("object", None)
     if not isinstance(object_name, str) or not object_name:
         raise ValidationFailed("object is required", details={"fields": {"object": ["is required"]}})
-    name = body.get("api_name")
     _admin()
-    if isinstance(name, str) and context.model().definitions.get("automation", scoped_key(object_name, name)):
-        raise Conflict(f"automation {object_name}.{name} already exists; PUT replaces it")
-    _check_actions(object_name, body)
-    with context.metadata_service().change(f"create automation {object_name}.{name}") as tx:
-        tx.put_automation(object_name, body)
+    model = context.model()
+    service = context.metadata_service()  # refreshes the model after the change
+    definitions.save_automation(service, context.instance(), model, object_name, body, creating=True)
     return jsonify(_definition(object_name, body["api_name"])), 201
 
 
@@ -143,9 +95,9 @@ def put_automation(object_name, name):
             "api_name must match the URL", details={"fields": {"api_name": [f"must be {name!r} (the URL's name)"]}}
         )
     _admin()
-    _check_actions(object_name, body)
-    with context.metadata_service().change(f"put automation {object_name}.{name}") as tx:
-        tx.put_automation(object_name, body)
+    model = context.model()
+    service = context.metadata_service()  # refreshes the model after the change
+    definitions.save_automation(service, context.instance(), model, object_name, body, creating=False)
     return jsonify(_definition(object_name, name))
 
 
@@ -153,9 +105,8 @@ def put_automation(object_name, name):
 def delete_automation(object_name, name):
     """Delete an automation rule."""
     _admin()
-    _definition(object_name, name)
-    with context.metadata_service().change(f"delete automation {object_name}.{name}") as tx:
-        tx.delete_scoped("automation", object_name, name)
+    model = context.model()
+    definitions.delete_automation(context.metadata_service(), model, object_name, name)
     return "", 204
 
 
@@ -201,50 +152,20 @@ def rotate_webhook_secret(object_name, name):
 # -- the run log ------------------------------------------------------------------------------------
 
 
-def _run_json(row) -> dict:
-    return {
-        "id": row["id"],
-        "rule": row["rule"],
-        "object": row["object"],
-        "record_id": row["record_id"],
-        "trigger": row["trigger"],
-        "result": row["result"],
-        "error": row["error"],
-        "actions": row["actions"],
-        "at": as_utc(row["at"]).isoformat(),
-        "duration_ms": row["duration_ms"],
-    }
-
-
 @blueprint.get("/automation-runs")
 def list_runs():
     """The automation run log, newest first."""
     _admin()
-    query = sa.select(automation_runs)
-    rule = request.args.get("rule")
-    if rule:
-        query = query.where(automation_runs.c.rule == rule)
-    object_name = request.args.get("object")
-    if object_name:
-        query = query.where(automation_runs.c.object == object_name)
-    record = int_arg("record")
-    if record is not None:
-        query = query.where(automation_runs.c.record_id == record)
-    result = request.args.get("result")
-    if result:
-        if result not in ("ok", "skipped", "error"):
-            raise ValidationFailed(
-                "result must be ok, skipped or error", details={"fields": {"result": ["ok, skipped or error"]}}
-            )
-        query = query.where(automation_runs.c.result == result)
-    before = int_arg("before")
-    if before is not None:
-        query = query.where(automation_runs.c.id < before)
-    limit = _limit()
-    with current_tenant().connect() as conn:
-        rows = list(conn.execute(query.order_by(automation_runs.c.id.desc()).limit(limit + 1)).mappings())
-    data = [_run_json(r) for r in rows[:limit]]
-    return jsonify({"data": data, "next_before": data[-1]["id"] if len(rows) > limit else None})
+    page = runs_page(
+        current_tenant(),
+        rule=request.args.get("rule"),
+        object_name=request.args.get("object"),
+        record_id=int_arg("record"),
+        result=request.args.get("result"),
+        before=int_arg("before"),
+        limit=_limit(),
+    )
+    return jsonify({"data": page.rows, "next_before": page.next_before})
 
 
 # -- notifications ----------------------------------------------------------------------------------

@@ -22,56 +22,34 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify
 
 from metacrm.api.requests import json_body
-from metacrm.metadata.definitions import scoped_key
-from metacrm.metadata.kinds import KindScope
-from metacrm.metadata.model import definition_kinds
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.store.sealing import open_row
-from metacrm.platform.errors import Conflict, NotFound, ValidationFailed
+from metacrm.platform.errors import NotFound, ValidationFailed
 from metacrm.plugins import context
-from metacrm.rules import RecordContext, RuleError, compile_python
-from metacrm.rules.saving import USES, Use, condition_error, typecheck, typecheck_default, user_globals
+from metacrm.rules import RecordContext, RuleError, compile_python, validation_rules
+from metacrm.rules.saving import USES, Use, typecheck, typecheck_default, user_globals
+from metacrm.rules.validation_rules import KIND
 
 blueprint = Blueprint("api_rules", __name__, url_prefix="/api/v1")
-KIND = "validation_rule"
 
 
 # -- validation rules ----------------------------------------------------------------------
 
 
 def _require_object(name: str) -> None:
-    if context.model().definitions.object(name) is None:
-        raise NotFound(f"no object {name!r}")
+    validation_rules.require_object(context.model(), name)
 
 
 def _rule(name: str, item: str) -> dict:
-    _require_object(name)
-    definition = context.model().definitions.get(KIND, scoped_key(name, item))
-    if definition is None:
-        raise NotFound(f"no validation rule {item!r} on {name}")
-    return definition.document
+    return validation_rules.validation_rule(context.model(), name, item)
 
 
 def _save_rule(name: str, body: dict, *, creating: bool) -> dict:
     """Check the document and its condition against the live model, then
-    store it as a new revision."""
-    service = context.metadata_service()  # 403 unless a metadata admin
-    _require_object(name)
-    document = {"active": True, **body}
+    store it as a new revision (:mod:`metacrm.rules.validation_rules`)."""
     model = context.model()
-    definition_kinds(context.instance()).get(KIND).validate(document, KindScope(model.definitions, name))
-    if creating and model.definitions.get(KIND, scoped_key(name, document["api_name"])) is not None:
-        raise Conflict(
-            f"{name} already has a validation rule {document['api_name']!r}; PUT replaces it",
-            details={"fields": {"api_name": ["already exists"]}},
-        )
-    try:
-        typecheck(model, name, document["condition"], USES["validation"])
-    except RuleError as exc:
-        raise condition_error(exc, "condition") from None
-    with service.change(f"save validation rule {name}.{document['api_name']}") as tx:
-        tx.put_validation_rule(name, document)
-    return document
+    service = context.metadata_service()  # 403 unless a metadata admin; refreshes the model after the change
+    return validation_rules.save_validation_rule(service, model, name, body, creating=creating)
 
 
 @blueprint.get("/meta/objects/<name>/validation-rules")
@@ -107,9 +85,7 @@ def put_validation_rule(name, item):
 @blueprint.delete("/meta/objects/<name>/validation-rules/<item>")
 def delete_validation_rule(name, item):
     """Delete a validation rule (a rollback can bring it back)."""
-    service = context.metadata_service()
-    with service.change(f"delete validation rule {name}.{item}") as tx:
-        tx.delete_scoped(KIND, name, item)
+    validation_rules.delete_validation_rule(context.metadata_service(), name, item)
     return "", 204
 
 

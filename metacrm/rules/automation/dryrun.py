@@ -63,13 +63,19 @@ def _trigger(rule: CompiledRule, values: dict, record) -> dict:
     return out
 
 
-def dry_run(instance, binding, store, object_name: str, api_name: str, record_id: int) -> dict:
-    """``store`` is the caller's (the record must be visible to them)."""
+def dry_run(
+    instance, binding, store, object_name: str, api_name: str, record_id: int, *, document: dict | None = None
+) -> dict:
+    """``store`` is the caller's (the record must be visible to them).
+    ``document`` tries a draft of the rule (not saved yet, or edited) in
+    place of the stored one."""
     model = store.model
-    definition = model.definitions.get("automation", f"{object_name}.{api_name}")
-    if definition is None:
-        raise NotFound(f"no automation {object_name}.{api_name}")
-    rule = compile_rule(model, object_name, definition.document, actions=actions_of(instance))
+    if document is None:
+        definition = model.definitions.get("automation", f"{object_name}.{api_name}")
+        if definition is None:
+            raise NotFound(f"no automation {object_name}.{api_name}")
+        document = definition.document
+    rule = compile_rule(model, object_name, document, actions=actions_of(instance))
     store.get(object_name, record_id, fields=[])  # NotFound outside the caller's scope
     obj = model.object(object_name)
     result: dict = {}
