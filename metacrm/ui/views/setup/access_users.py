@@ -15,7 +15,15 @@ from metacrm.platform.errors import MetacrmError, NotFound, ValidationFailed
 from metacrm.platform.web import current_actor, current_identity, current_tenant
 from metacrm.plugins import context
 from metacrm.ui.setup import ACCESS, setup_route
-from metacrm.ui.views.setup.access_common import done, errors_of, members, role_choices, team_choices, teams
+from metacrm.ui.views.setup.access_common import (
+    done,
+    errors_of,
+    members,
+    role_choices,
+    status_of,
+    team_choices,
+    teams,
+)
 
 SECTION = "ui.setup_users"
 
@@ -64,7 +72,7 @@ def setup_user_create():
         )
         set_member_roles(instance, binding, user_id, form["roles"], current_actor(), editor=current_identity().user_id)
     except MetacrmError as exc:
-        return _page(422, form=form, errors=errors_of(exc, {"role": "roles"}))
+        return _page(status_of(exc), form=form, errors=errors_of(exc, {"role": "roles"}))
     return _page(
         201, temporary_password={"email": email, "password": password, "user_id": user_id}, created=True
     )
@@ -114,7 +122,7 @@ def setup_user_roles(id):
     except MetacrmError as exc:
         if isinstance(exc, NotFound):
             raise
-        return _user_page(id, 422, chosen_roles=wanted, errors={"roles": [exc.message]})
+        return _user_page(id, status_of(exc), chosen_roles=wanted, errors={"roles": [exc.message]})
     return done(_("Roles saved."), url_for("ui.setup_user", id=id))
 
 
@@ -138,7 +146,7 @@ def setup_user_teams(id):
                     instance, binding, name, {"members": others + ([id] if name in wanted else [])}, current_actor()
                 )
     except MetacrmError as exc:
-        return _user_page(id, 422, chosen_teams=wanted, errors={"teams": [exc.message]})
+        return _user_page(id, status_of(exc), chosen_teams=wanted, errors={"teams": [exc.message]})
     return done(_("Teams saved."), url_for("ui.setup_user", id=id))
 
 
@@ -151,7 +159,7 @@ def setup_user_active(id):
     except MetacrmError as exc:
         if isinstance(exc, NotFound):
             raise
-        return _user_page(id, 422, errors={"active": [exc.message]})
+        return _user_page(id, status_of(exc), errors={"active": [exc.message]})
     return done(_("User reactivated.") if active else _("User deactivated."), url_for("ui.setup_user", id=id))
 
 
@@ -163,6 +171,6 @@ def setup_user_password(id):
     except MetacrmError as exc:
         if isinstance(exc, NotFound):
             raise
-        return _user_page(id, 422, errors={"password": [exc.message]})
+        return _user_page(id, status_of(exc), errors={"password": [exc.message]})
     member = _member(id)
     return _user_page(id, temporary_password={"email": member["email"], "password": password, "user_id": id})
