@@ -331,7 +331,12 @@ def put_user_roles(user_id):
         raise Forbidden("you cannot change your own roles: another administrator must", details={"user_id": user_id})
     body = json_body()
     set_member_roles(
-        context.instance(), current_tenant(), user_id, body.get("roles"), current_actor(), editor=current_identity().user_id
+        context.instance(),
+        current_tenant(),
+        user_id,
+        body.get("roles"),
+        current_actor(),
+        editor=current_identity().user_id,
     )
     return jsonify(_user_roles_json(user_id))
 

@@ -64,7 +64,7 @@ def test_an_admin_makes_a_role_that_hides_a_field_and_its_user_never_sees_it(pag
     new_user.get_by_label("Field Auditor").check()
     new_user.get_by_role("button", name="Add user").click()
     password = page.locator("[data-secret]").inner_text().strip()
-    expect(page.locator('tr', has_text="Ada Auditor").locator('[data-field="roles"]')).to_have_text("Field Auditor")
+    expect(page.locator("tr", has_text="Ada Auditor").locator('[data-field="roles"]')).to_have_text("Field Auditor")
 
     auditor = open_page()
     sign_in(auditor, "auditor@example.com", password)

@@ -116,7 +116,9 @@ def test_an_admin_adds_a_user_with_a_role_who_signs_in_with_the_temporary_passwo
 
 def test_a_bad_e_mail_shows_beside_the_field_and_adds_nobody(demo, admin):
     before = len(identities.list_users(demo.instance, DEMO_TENANT))
-    response = _post(admin, "/setup/users", {"email": "not-an-address", "display_name": "Nobody", "roles": ["sales_rep"]})
+    response = _post(
+        admin, "/setup/users", {"email": "not-an-address", "display_name": "Nobody", "roles": ["sales_rep"]}
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert 'role="alert"' in _field(html, "email") and 'value="not-an-address"' in html
@@ -181,7 +183,9 @@ def test_an_admin_creates_a_role_under_another_and_sees_it_in_the_tree(demo, adm
     manager = tree.index('data-role="sales_manager"')
     agent = tree.index('data-role="field_agent"')
     assert manager < agent and "role-depth-1" in tree[tree.rindex("<li", 0, agent) : agent]
-    assert _post(admin, "/setup/roles/field_agent", {"label": "Field Agent (East)", "parent_role": ""}).status_code == 303
+    assert (
+        _post(admin, "/setup/roles/field_agent", {"label": "Field Agent (East)", "parent_role": ""}).status_code == 303
+    )
     assert _policy(demo).roles["field_agent"].label == "Field Agent (East)"
     assert _policy(demo).roles["field_agent"].parent_role is None
 
@@ -315,7 +319,11 @@ def test_teams_are_created_with_members_changed_and_deleted(demo, admin):
     with demo.binding.connect() as conn:
         from metacrm.access.sharing import get_team
 
-        assert get_team(conn, "east_coast") == {"api_name": "east_coast", "label": "East", "members": [demo.users["marketing"]]}
+        assert get_team(conn, "east_coast") == {
+            "api_name": "east_coast",
+            "label": "East",
+            "members": [demo.users["marketing"]],
+        }
     assert _post(admin, "/setup/teams/east_coast/delete", {}).status_code == 303
 
 
@@ -330,7 +338,12 @@ def test_org_wide_defaults_and_record_shares(demo, admin):
     shared = _post(
         admin,
         "/setup/sharing/shares",
-        {"object": "account", "record_id": str(account["id"]), "recipient": f"user:{demo.users['sales_rep']}", "access": "read"},
+        {
+            "object": "account",
+            "record_id": str(account["id"]),
+            "recipient": f"user:{demo.users['sales_rep']}",
+            "access": "read",
+        },
     )
     assert shared.status_code == 303
     assert rep.get(f"/api/v1/data/account/{account['id']}").status_code == 200
@@ -340,7 +353,9 @@ def test_org_wide_defaults_and_record_shares(demo, admin):
         {"object": "account", "record_id": "999999", "recipient": "team:sales", "access": "read"},
     )
     assert missing.status_code == 422 and 'role="alert"' in _field(missing.get_data(as_text=True), "record_id")
-    nobody = _post(admin, "/setup/sharing/shares", {"object": "account", "record_id": str(account["id"]), "access": "read"})
+    nobody = _post(
+        admin, "/setup/sharing/shares", {"object": "account", "record_id": str(account["id"]), "access": "read"}
+    )
     assert nobody.status_code == 422 and 'role="alert"' in _field(nobody.get_data(as_text=True), "recipient")
     share_id = re.search(r'data-share-id="(\d+)"', admin.get("/setup/sharing").get_data(as_text=True)).group(1)
     assert _post(admin, f"/setup/sharing/shares/{share_id}/delete", {}).status_code == 303
@@ -351,13 +366,23 @@ def test_pools_are_created_and_refused_beside_their_fields(demo, admin):
     response = _post(
         admin,
         "/setup/pools",
-        {"label": "Contact pool", "object": "contact", "members.roles": ["sales_rep"], "admins": ["sales_manager"], "claim_quota": "10", "cooldown_days": "2", "reclaim_days": ""},
+        {
+            "label": "Contact pool",
+            "object": "contact",
+            "members.roles": ["sales_rep"],
+            "admins": ["sales_manager"],
+            "claim_quota": "10",
+            "cooldown_days": "2",
+            "reclaim_days": "",
+        },
     )
     assert response.status_code == 303, response.get_data(as_text=True)
     pool = _policy(demo).pools["contact_pool"]
     assert pool.claim_quota == 10 and pool.member_roles == ("sales_rep",) and pool.reclaim_days is None
     bad = _post(admin, "/setup/pools/contact_pool", {"label": "Contact pool", "claim_quota": "0"})
-    assert bad.status_code == 422 and 'role="alert"' in _field(bad.get_data(as_text=True)[bad.get_data(as_text=True).index('data-pool="contact_pool"') :], "claim_quota")
+    assert bad.status_code == 422 and 'role="alert"' in _field(
+        bad.get_data(as_text=True)[bad.get_data(as_text=True).index('data-pool="contact_pool"') :], "claim_quota"
+    )
     assert _policy(demo).pools["contact_pool"].claim_quota == 10
     assert _post(admin, "/setup/pools/contact_pool/delete", {}).status_code == 303
     assert "contact_pool" not in _policy(demo).pools
@@ -376,7 +401,9 @@ def test_explain_tells_why_a_user_sees_a_record(demo, admin):
 
 
 def test_labels_with_markup_stay_text(demo, admin):
-    assert _post(admin, "/setup/roles", {"label": "<script>alert(1)</script>", "api_name": "xss_role"}).status_code == 303
+    assert (
+        _post(admin, "/setup/roles", {"label": "<script>alert(1)</script>", "api_name": "xss_role"}).status_code == 303
+    )
     html = admin.get("/setup/roles").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert _post(admin, "/setup/roles/xss_role/delete", {}).status_code == 303

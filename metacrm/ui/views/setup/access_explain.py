@@ -1,4 +1,4 @@
-""""Why can this user see this record?" (``/setup/explain``): pick a user, an
+""" "Why can this user see this record?" (``/setup/explain``): pick a user, an
 object, an action and (optionally) a record, and read the explain service's
 answer (``metacrm.access.explain``, the same as ``GET /api/v1/access/explain``)
 as steps: the user's roles and what each grants, the org-wide default, the

@@ -227,7 +227,9 @@ def setup_permissions_save():
     except MetacrmError as exc:
         found = _prefixed(exc, name) if exc.status == 422 else {"$": [exc.message]}
         return _page(status_of(exc), posted=posted, errors=found, role=role)
-    return done(_("Permissions of %(role)s saved.", role=current.roles[role].label), url_for("ui.setup_permissions", role=role))
+    return done(
+        _("Permissions of %(role)s saved.", role=current.roles[role].label), url_for("ui.setup_permissions", role=role)
+    )
 
 
 @setup_route("/setup/permissions/reset", ACCESS, methods=["POST"])

@@ -95,7 +95,9 @@ def setup_pool_create():
         with changes().change(f"create pool {doc['api_name']}") as change:
             change.put_pool(dict(doc))
     except MetacrmError as exc:
-        return _page(status_of(exc), form=doc, errors=errors_of(exc, {"members.roles": "members", "members.teams": "members"}))
+        return _page(
+            status_of(exc), form=doc, errors=errors_of(exc, {"members.roles": "members", "members.teams": "members"})
+        )
     return done(_("Pool %(label)s created.", label=doc["label"]), url_for("ui.setup_pools"))
 
 

@@ -10,8 +10,8 @@ import re
 from flask import render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.access.permissions import ADMIN_ROLE, SYSTEM_PERMISSIONS
 from metacrm.access.members import role_holders
+from metacrm.access.permissions import ADMIN_ROLE, SYSTEM_PERMISSIONS
 from metacrm.platform.errors import MetacrmError, NotFound
 from metacrm.platform.web import current_tenant
 from metacrm.plugins import context
@@ -108,9 +108,7 @@ def _role_page(name: str, status: int = 200, **extra):
             "parent_role": role.parent_role or "",
             "permissions": _permissions(current, name),
         },
-        "parents": sorted(
-            ((n, r.label) for n, r in current.roles.items() if n != name), key=lambda r: r[1].lower()
-        ),
+        "parents": sorted(((n, r.label) for n, r in current.roles.items() if n != name), key=lambda r: r[1].lower()),
         "holders": len(role_holders(current_tenant()).get(name, [])),
         "reports": sorted(r.label for r in current.roles.values() if r.parent_role == name),
         "is_admin_role": name == ADMIN_ROLE,

@@ -73,9 +73,7 @@ def setup_user_create():
         set_member_roles(instance, binding, user_id, form["roles"], current_actor(), editor=current_identity().user_id)
     except MetacrmError as exc:
         return _page(status_of(exc), form=form, errors=errors_of(exc, {"role": "roles"}))
-    return _page(
-        201, temporary_password={"email": email, "password": password, "user_id": user_id}, created=True
-    )
+    return _page(201, temporary_password={"email": email, "password": password, "user_id": user_id}, created=True)
 
 
 # -- one user --------------------------------------------------------------------------------------
@@ -135,7 +133,9 @@ def setup_user_teams(id):
     known = {t["api_name"]: t for t in teams()}
     unknown = [t for t in wanted if t not in known]
     if unknown:
-        error = ValidationFailed("unknown team", details={"fields": {"teams": [_("No team %(name)s.", name=n) for n in unknown]}})
+        error = ValidationFailed(
+            "unknown team", details={"fields": {"teams": [_("No team %(name)s.", name=n) for n in unknown]}}
+        )
         return _user_page(id, 422, chosen_teams=wanted, errors=errors_of(error))
     try:
         for name, team in known.items():
