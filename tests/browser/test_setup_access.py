@@ -66,6 +66,19 @@ def test_an_admin_makes_a_role_that_hides_a_field_and_its_user_never_sees_it(pag
     password = page.locator("[data-secret]").inner_text().strip()
     expect(page.locator("tr", has_text="Ada Auditor").locator('[data-field="roles"]')).to_have_text("Field Auditor")
 
+    # Why does the new user see the account? Explain, picking the record by typing its name.
+    page.goto("/setup/explain")
+    page.get_by_role("combobox", name="User").select_option(label="Ada Auditor <auditor@example.com>")
+    page.get_by_role("combobox", name="Object").select_option("account")
+    page.get_by_role("combobox", name="Record").click()
+    page.keyboard.type("Orbital")
+    page.get_by_role("option", name="Orbital Widgets").click()
+    page.get_by_role("button", name="Explain").click()
+    answer = page.locator("[data-explain-allowed]")
+    expect(answer).to_have_attribute("data-explain-allowed", "yes")
+    expect(answer).to_contain_text("industry")
+    assert_accessible(page)
+
     auditor = open_page()
     sign_in(auditor, "auditor@example.com", password)
     auditor.goto("/o/account")

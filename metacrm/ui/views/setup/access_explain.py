@@ -18,6 +18,7 @@ from metacrm.plugins import context
 from metacrm.ui.setup import ACCESS, setup_route
 from metacrm.ui.views.setup.access_common import errors_of, member_choices, object_choices, policy, role_choices
 from metacrm.ui.views.setup.access_permissions import ACTION_LABELS, SCOPE_LABELS
+from metacrm.ui.views.setup.access_sharing import DEFAULT_LABELS
 
 SECTION = "ui.setup_explain"
 KIND_LABELS = {
@@ -68,5 +69,6 @@ def setup_explain():
         actions=[(a, ACTION_LABELS[a]) for a in ACTIONS],
         scope_labels=SCOPE_LABELS,
         kind_labels=KIND_LABELS,
+        default_labels=DEFAULT_LABELS,
         record_label=record_label,
     ), status

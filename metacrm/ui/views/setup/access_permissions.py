@@ -43,10 +43,10 @@ ACTION_LABELS = {
 }
 SCOPE_LABELS = {
     "none": lazy_gettext("None"),
-    "own": lazy_gettext("Own records"),
-    "team": lazy_gettext("Team's records"),
-    "subordinates": lazy_gettext("Own and subordinates'"),
-    "all": lazy_gettext("All records"),
+    "own": lazy_gettext("Own"),
+    "team": lazy_gettext("Team"),
+    "subordinates": lazy_gettext("Subordinates"),
+    "all": lazy_gettext("All"),
     "condition": lazy_gettext("Condition"),
 }
 FIELD_ACCESS_LABELS = {
