@@ -29,7 +29,7 @@ from metacrm.access.tables import access_members, roles, team_members, user_role
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.platform.database import TenantBinding
-from metacrm.platform.errors import Conflict, NotFound, ValidationFailed
+from metacrm.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from metacrm.platform.identity import list_users
 from metacrm.platform.instance import Instance
 from metacrm.platform.tables import memberships
@@ -213,3 +213,70 @@ def assign_roles(
             .values(is_admin=ADMIN_ROLE in wanted, role=wanted[0] if wanted else None)
         )
     return wanted
+
+
+def role_holders(binding: TenantBinding) -> dict[str, list[int]]:
+    """Role api name → the ids of the users holding it (from ``user_roles``)."""
+    with binding.connect() as conn:
+        out: dict[str, list[int]] = {}
+        for role, user_id in conn.execute(sa.select(user_roles.c.role, user_roles.c.user_id).order_by("user_id")):
+            out.setdefault(role, []).append(user_id)
+    return out
+
+
+def member_list(instance: Instance, binding: TenantBinding) -> list[dict]:
+    """Every member of the tenant with their roles and teams, as the access
+    API and the users screen show them (a member not yet provisioned shows
+    the roles their membership stands for, ``roles_from_membership``)."""
+    members = tenant_members(instance, binding)
+    with binding.connect() as conn:
+        provisioned = set(conn.execute(sa.select(access_members.c.user_id)).scalars())
+        held: dict[int, list[str]] = {}
+        for user_id, role in conn.execute(sa.select(user_roles.c.user_id, user_roles.c.role).order_by("role")):
+            held.setdefault(user_id, []).append(role)
+        teams: dict[int, list[str]] = {}
+        for user_id, team in conn.execute(sa.select(team_members.c.user_id, team_members.c.team).order_by("team")):
+            teams.setdefault(user_id, []).append(team)
+    data = []
+    for user_id, member in members.items():
+        if user_id in provisioned:
+            roles_held = held.get(user_id, [])
+        else:
+            roles_held = sorted(effective_roles(instance, binding, member)[0])
+        data.append(
+            {
+                "id": user_id,
+                "email": member["email"],
+                "display_name": member["display_name"],
+                "is_active": member["is_active"],
+                "roles": roles_held,
+                "roles_from_membership": user_id not in provisioned,
+                "teams": teams.get(user_id, []),
+            }
+        )
+    return data
+
+
+def member_roles(instance: Instance, binding: TenantBinding, user_id: int) -> dict:
+    """The roles one member holds: ``{"user_id", "roles", "roles_from_membership"}`` (NotFound for a non-member)."""
+    members = tenant_members(instance, binding)
+    if user_id not in members:
+        raise NotFound(f"user {user_id} is no member of this tenant")
+    with binding.connect() as conn:
+        provisioned, held = stored_roles(conn, user_id)
+    if not provisioned:
+        held = effective_roles(instance, binding, members[user_id])[0]
+    return {"user_id": user_id, "roles": sorted(held), "roles_from_membership": not provisioned}
+
+
+def set_member_roles(
+    instance: Instance, binding: TenantBinding, user_id: int, wanted: object, actor: audit.Actor, *, editor: int
+) -> list[str]:
+    """Set a member's whole set of roles as ``editor`` (a user id): never
+    one's own (403: another administrator must), a list of role api names
+    (422), never leaving the tenant without an admin (409)."""
+    if user_id == editor:
+        raise Forbidden("you cannot change your own roles: another administrator must", details={"user_id": user_id})
+    if not isinstance(wanted, list) or not all(isinstance(r, str) for r in wanted):
+        raise ValidationFailed("roles must be a list of role api names", details={"fields": {"roles": ["a list"]}})
+    return assign_roles(instance, binding, user_id, wanted, actor)

@@ -12,13 +12,12 @@ effect at once and are audited.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
 
 from metacrm.access import sharing
 from metacrm.access.changes import AccessChanges
 from metacrm.access.explain import explain, matrix, role_json, role_object_access
-from metacrm.access.members import assign_roles, effective_roles, stored_roles, tenant_members
+from metacrm.access.members import member_list, member_roles, role_holders, set_member_roles
 from metacrm.access.permissions import (
     ACTIONS,
     FLAG_ACTIONS,
@@ -27,7 +26,6 @@ from metacrm.access.permissions import (
     scope_to_json,
 )
 from metacrm.access.policy import CompiledPolicy, policy_for
-from metacrm.access.tables import access_members, team_members, user_roles
 from metacrm.api.requests import json_body
 from metacrm.platform.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from metacrm.platform.web import current_actor, current_identity, current_tenant
@@ -63,11 +61,7 @@ def _with_revision(response, revision: int | None, status: int = 200):
 
 
 def _holders() -> dict[str, list[int]]:
-    with current_tenant().connect() as conn:
-        out: dict[str, list[int]] = {}
-        for role, user_id in conn.execute(sa.select(user_roles.c.role, user_roles.c.user_id).order_by("user_id")):
-            out.setdefault(role, []).append(user_id)
-    return out
+    return role_holders(current_tenant())
 
 
 def _role_or_404(policy: CompiledPolicy, role: str) -> None:
@@ -315,46 +309,11 @@ def delete_team(team):
 @blueprint.get("/users")
 def list_users():
     """Every member of the tenant with their roles and teams."""
-    binding = current_tenant()
-    members = tenant_members(context.instance(), binding)
-    with binding.connect() as conn:
-        provisioned = set(conn.execute(sa.select(access_members.c.user_id)).scalars())
-        held: dict[int, list[str]] = {}
-        for user_id, role in conn.execute(sa.select(user_roles.c.user_id, user_roles.c.role).order_by("role")):
-            held.setdefault(user_id, []).append(role)
-        teams: dict[int, list[str]] = {}
-        for user_id, team in conn.execute(sa.select(team_members.c.user_id, team_members.c.team).order_by("team")):
-            teams.setdefault(user_id, []).append(team)
-    data = []
-    for user_id, member in members.items():
-        if user_id in provisioned:
-            roles = held.get(user_id, [])
-        else:
-            roles = sorted(effective_roles(context.instance(), binding, member)[0])
-        data.append(
-            {
-                "id": user_id,
-                "email": member["email"],
-                "display_name": member["display_name"],
-                "is_active": member["is_active"],
-                "roles": roles,
-                "roles_from_membership": user_id not in provisioned,
-                "teams": teams.get(user_id, []),
-            }
-        )
-    return jsonify({"data": data})
+    return jsonify({"data": member_list(context.instance(), current_tenant())})
 
 
 def _user_roles_json(user_id: int) -> dict:
-    binding = current_tenant()
-    members = tenant_members(context.instance(), binding)
-    if user_id not in members:
-        raise NotFound(f"user {user_id} is no member of this tenant")
-    with binding.connect() as conn:
-        provisioned, held = stored_roles(conn, user_id)
-    if not provisioned:
-        held = effective_roles(context.instance(), binding, members[user_id])[0]
-    return {"user_id": user_id, "roles": sorted(held), "roles_from_membership": not provisioned}
+    return member_roles(context.instance(), current_tenant(), user_id)
 
 
 @blueprint.get("/users/<int:user_id>/roles")
@@ -371,10 +330,14 @@ def put_user_roles(user_id):
     if user_id == current_identity().user_id:
         raise Forbidden("you cannot change your own roles: another administrator must", details={"user_id": user_id})
     body = json_body()
-    wanted = body.get("roles")
-    if not isinstance(wanted, list) or not all(isinstance(r, str) for r in wanted):
-        raise ValidationFailed("roles must be a list of role api names", details={"fields": {"roles": ["a list"]}})
-    assign_roles(context.instance(), current_tenant(), user_id, wanted, current_actor())
+    set_member_roles(
+        context.instance(),
+        current_tenant(),
+        user_id,
+        body.get("roles"),
+        current_actor(),
+        editor=current_identity().user_id,
+    )
     return jsonify(_user_roles_json(user_id))
 
 

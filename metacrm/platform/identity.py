@@ -281,6 +281,65 @@ def set_display_name(instance: Instance, user_id: int, display_name: str, *, act
     )
 
 
+def _managed_login(instance: Instance, tenant: str, user_id: int) -> str:
+    """The e-mail of ``user_id`` if a tenant administrator may manage the
+    login itself (activate it, reset its password): a member of ``tenant``
+    and of no other organisation, since a login is shared by all of its
+    tenants (NotFound / Conflict otherwise)."""
+    binding = instance.db.bind(tenant)
+    with instance.db.platform_connect() as conn:
+        row = conn.execute(sa.select(users.c.email).where(users.c.id == user_id)).first()
+        tenant_ids = set(
+            conn.execute(sa.select(memberships.c.tenant_id).where(memberships.c.user_id == user_id)).scalars()
+        )
+    if row is None or binding.tenant_id not in tenant_ids:
+        raise NotFound(f"user {user_id} is no member of {tenant}")
+    if tenant_ids != {binding.tenant_id}:
+        raise Conflict(
+            f"{row.email} also signs in to other organisations: their login is managed by the platform operator",
+            details={"user_id": user_id},
+        )
+    return row.email
+
+
+def set_active(
+    instance: Instance, tenant: str, user_id: int, active: bool, *, actor: audit.Actor = audit.SYSTEM
+) -> None:
+    """Deactivate (or reactivate) a member's login: a deactivated user cannot
+    sign in, and their sessions and API tokens end at once. Only for a login
+    that belongs to ``tenant`` alone; never one's own (the actor's)."""
+    _managed_login(instance, tenant, user_id)
+    if not active and actor.user_id == user_id:
+        raise Conflict("you cannot deactivate yourself", details={"user_id": user_id})
+    with instance.db.platform_begin() as conn:
+        conn.execute(users.update().where(users.c.id == user_id).values(is_active=bool(active)))
+        revoked = _end_sessions_and_tokens(conn, user_id) if not active else {}
+    with instance.db.bind(tenant).begin() as tconn:
+        audit.record(
+            tconn,
+            actor,
+            "user.activated" if active else "user.deactivated",
+            object="user",
+            record_id=user_id,
+            details=revoked or None,
+        )
+
+
+def temporary_password() -> str:
+    """A random password to hand over once (long enough for any policy)."""
+    return secrets.token_urlsafe(18)
+
+
+def reset_password(instance: Instance, tenant: str, user_id: int, *, actor: audit.Actor = audit.SYSTEM) -> str:
+    """Give a member a new random password, returned to be shown once to the
+    administrator; their sessions and tokens end. Only for a login that
+    belongs to ``tenant`` alone."""
+    email = _managed_login(instance, tenant, user_id)
+    password = temporary_password()
+    set_password(instance, email, password, actor=actor)
+    return password
+
+
 def sign_out_everywhere(instance: Instance, user_id: int, *, actor: audit.Actor = audit.SYSTEM) -> int:
     """End every browser session and revoke every API token of the user, in
     every tenant. Returns the number of tokens revoked."""
