@@ -621,23 +621,53 @@ class MetadataService:
                     f"revision {number} is not earlier than the current revision {latest}",
                     details={"fields": {"revision": [f"must be between 0 and {latest - 1}"]}},
                 )
-            target = tx.state.copy()
-            rows = tx.conn.execute(
-                sa.select(meta_revisions.c.revision, meta_revisions.c.changes)
-                .where(meta_revisions.c.revision > number)
-                .order_by(meta_revisions.c.revision.desc())
-            ).all()
-            for _rev, changes in rows:
-                for entry in reversed(changes):
-                    before = entry["before"]
-                    if before is None:
-                        target.items.pop((entry["kind"], entry["key"]), None)
-                    else:
-                        target.items[(entry["kind"], entry["key"])] = Definition(
-                            entry["kind"], entry["key"], before["document"], utcnow() if before["deleted"] else None
-                        )
-            _apply_target(tx, target)
+            _apply_target(tx, _rollback_target(tx.conn, tx.state, number))
             return tx.revision
+
+    def rollback_preview(self, number: int) -> list[dict]:
+        """What :meth:`rollback` to ``number`` would change, changing nothing:
+        one ``{"kind", "key", "before", "after"}`` per definition whose live
+        document would differ (``before`` now, ``after`` once rolled back;
+        None where it is absent or in the recycle bin)."""
+        with self.binding.connect() as conn:
+            latest = current_revision(conn)
+            if not 0 <= number < latest:
+                raise ValidationFailed(
+                    f"revision {number} is not earlier than the current revision {latest}",
+                    details={"fields": {"revision": [f"must be between 0 and {latest - 1}"]}},
+                )
+            current = load_definitions(conn)
+            target = _rollback_target(conn, current, number)
+        changes = []
+        for kind, key in sorted(set(current.items) | set(target.items)):
+            if kind not in self.kinds or not self.kinds.get(kind).written_by_admins:
+                continue
+            have, want = current.get(kind, key), target.get(kind, key)
+            before, after = (have.document if have else None), (want.document if want else None)
+            if before != after:
+                changes.append({"kind": kind, "key": key, "before": before, "after": after})
+        return changes
+
+
+def _rollback_target(conn: Connection, state: DefinitionSet, number: int) -> DefinitionSet:
+    """The definitions as they were after revision ``number``: ``state`` with
+    every later revision's changes undone, newest first."""
+    target = state.copy()
+    rows = conn.execute(
+        sa.select(meta_revisions.c.revision, meta_revisions.c.changes)
+        .where(meta_revisions.c.revision > number)
+        .order_by(meta_revisions.c.revision.desc())
+    ).all()
+    for _rev, changes in rows:
+        for entry in reversed(changes):
+            before = entry["before"]
+            if before is None:
+                target.items.pop((entry["kind"], entry["key"]), None)
+            else:
+                target.items[(entry["kind"], entry["key"])] = Definition(
+                    entry["kind"], entry["key"], before["document"], utcnow() if before["deleted"] else None
+                )
+    return target
 
 
 def _raise_problems(problems: list[tuple[str, str, str, str]]) -> None:

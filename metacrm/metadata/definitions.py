@@ -257,3 +257,12 @@ def check_list_view(errors: DefinitionErrors, document: dict, scope) -> None:
     for member, name in (document.get("board") or {}).items():
         if name not in fields:
             errors.add(f"board.{member}", f"no field {name!r} on {object_api_name}")
+
+
+def check_app(errors: DefinitionErrors, document: dict, scope) -> None:
+    """The objects an app groups exist (an object in the recycle bin may stay
+    listed: the navigation leaves it out while it is deleted). Roles are the
+    access layer's; the navigation ignores names no role has."""
+    for i, name in enumerate(document["objects"]):
+        if scope.state.get("object", name, include_deleted=True) is None:
+            errors.add(f"objects[{i}]", f"no object {name!r}")

@@ -254,5 +254,13 @@ METADATA_KINDS = (
         collection="list_views",
         url="list-views",
     ),
+    DefinitionKind(
+        "app",
+        "app",
+        schema=defs.schema_for("app"),
+        check=defs.check_app,
+        collection="apps",
+        document_label="app definition",
+    ),
     DefinitionKind("package", "package"),  # the record of an installed package (metacrm.plugins.packages)
 )

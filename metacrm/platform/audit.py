@@ -10,6 +10,7 @@ SQLite), so their entries are written right after that commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -93,13 +94,25 @@ def entries(
     record_id: Any = None,
     actor_id: int | None = None,
     field: str | None = None,
+    actor_email: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[dict]:
-    """Newest first, narrowed to an action, an object, a record, the user who
-    acted and a field (entries whose details name it: values written,
-    changes, reads)."""
+    """Newest first, narrowed to an action (``record.*``: every action that
+    starts ``record.``), an object, a record, the user who acted (by id or
+    e-mail address), a field (entries whose details name it: values written,
+    changes, reads) and a time span (``since`` ≤ at < ``until``)."""
     query = sa.select(audit_log).order_by(audit_log.c.id.desc())
-    if action:
+    if action and action.endswith("*"):
+        query = query.where(audit_log.c.action.startswith(action[:-1], autoescape=True))
+    elif action:
         query = query.where(audit_log.c.action == action)
+    if actor_email:
+        query = query.where(sa.func.lower(audit_log.c.actor_email) == actor_email.lower())
+    if since is not None:
+        query = query.where(audit_log.c.at >= since)
+    if until is not None:
+        query = query.where(audit_log.c.at < until)
     if object:
         query = query.where(audit_log.c.object == object)
     if record_id is not None:

@@ -90,6 +90,12 @@ def _currency(value: Any) -> str | None:
     return None if isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value) else "a three-letter ISO 4217 code"
 
 
+def _month(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 12:
+        return "a month from 1 (January) to 12 (December)"
+    return None
+
+
 SETTINGS: dict[str, Setting] = {
     # Passwords shorter than this are refused (NIST SP 800-63B asks for 8 at least).
     "password_min_length": Setting(10, _length),
@@ -109,6 +115,8 @@ SETTINGS: dict[str, Setting] = {
     "default_time_zone": Setting("UTC", time_zone_problem),
     # The ISO 4217 code currency fields are shown in.
     "currency": Setting("CNY", _currency),
+    # The month the fiscal year starts in (1 = January): fiscal periods of reports.
+    "fiscal_year_start": Setting(1, _month),
 }
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from metacrm.platform import audit, migrations
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.database import TenantBinding, validate_slug
-from metacrm.platform.errors import Conflict
+from metacrm.platform.errors import Conflict, ValidationFailed
 from metacrm.platform.instance import Instance
 from metacrm.platform.tables import tenants
 
@@ -136,3 +136,23 @@ def upgrade_tenants(instance: Instance, progress: Progress = _quiet) -> int:
             _migrate_namespace(instance, binding, conn)
         count += 1
     return count
+
+
+TENANT_NAME_MAX = 200
+
+
+def rename_tenant(instance: Instance, slug: str, name: str, *, actor: audit.Actor = audit.SYSTEM) -> str:
+    """Change the organisation's display name (its slug, the namespace's
+    name, never changes); audited in the tenant. Returns the new name."""
+    name = (name or "").strip()
+    if not name or len(name) > TENANT_NAME_MAX:
+        reason = f"a name of 1 to {TENANT_NAME_MAX} characters"
+        raise ValidationFailed("invalid organisation name", details={"fields": {"name": [reason]}})
+    binding = instance.db.bind(slug)
+    if name == binding.name:
+        return name
+    with instance.db.platform_begin() as conn:
+        conn.execute(tenants.update().where(tenants.c.slug == slug).values(name=name))
+    with binding.begin() as tconn:
+        audit.record(tconn, actor, "tenant.renamed", object="tenant", details={"from": binding.name, "to": name})
+    return name

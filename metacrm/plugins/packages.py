@@ -12,6 +12,8 @@ A package is a folder::
     objects/<object>/<collection>.yaml      a list of any other object-scoped
                                      definition kind, by its ``collection``
     access/pools.yaml                public pools (optional; docs/access.md)
+    <collection>.yaml                a list of a tenant-wide definition kind, by its
+                                     ``collection`` (``apps.yaml``: the apps of the navigation)
 
 Which file holds which kind is the kind registry's (:mod:`metacrm.metadata.kinds`):
 a plugin that registers a kind can ship its definitions in packages too.
@@ -63,6 +65,8 @@ class Package:
     manifest: dict
     objects: dict[str, ObjectDocuments]
     pools: list[dict] = field(default_factory=list)
+    # <collection>.yaml at the top → its list of tenant-wide documents ("apps")
+    collections: dict[str, list] = field(default_factory=dict)
 
 
 def _read_yaml(path: Path, default: Any) -> Any:
@@ -99,6 +103,7 @@ def load_package(path: Path) -> Package:
         manifest,
         objects,
         _read_yaml(path / "access" / "pools.yaml", []),
+        {file.stem: _read_yaml(file, []) for file in sorted(path.glob("*.yaml")) if file.name != "package.yaml"},
     )
 
 
@@ -148,12 +153,25 @@ def _object_kinds(kinds: KindRegistry, package: Package) -> list[DefinitionKind]
     return [kind for kind in kinds.object_scoped() if kind.stored_as_is and kind.collection]
 
 
+def _tenant_kinds(kinds: KindRegistry, package: Package) -> list[DefinitionKind]:
+    """The tenant-wide kinds stored as is that the package's top-level files
+    may hold (``apps.yaml``), in registration order; an unknown file is refused."""
+    wanted = [k for k in kinds if not k.object_scoped and k.stored_as_is and k.collection]
+    for collection in package.collections:
+        if collection not in {k.collection for k in wanted}:
+            path = f"{package.path}/{collection}.yaml"
+            known = ", ".join(f"{k.collection}.yaml" for k in wanted) or "none"
+            raise ValidationFailed(f"{path}: no definition kind is kept in {collection}.yaml; one of: {known}")
+    return wanted
+
+
 def apply_package(instance: Instance, binding: TenantBinding, package: Package, actor: audit.Actor) -> dict:
     """Bring the tenant's definitions in line with ``package``. Returns counts
     of created / updated / unchanged definitions and the revision (None if
     nothing changed)."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     object_kinds = _object_kinds(definition_kinds(instance), package)
+    tenant_kinds = _tenant_kinds(definition_kinds(instance), package)
     service = metadata_service(instance, binding, actor)
     with service.change(f"install package {package.name} {package.version}") as tx:
         state = tx.state
@@ -196,6 +214,15 @@ def apply_package(instance: Instance, binding: TenantBinding, package: Package, 
                         count(True, created=existing is None)
                     else:
                         count(False)
+        # 3b. tenant-wide definitions (apps), once every object exists
+        for kind in tenant_kinds:
+            for document in package.collections.get(kind.collection, []):
+                existing = state.get(kind.name, kind.key(None, document.get("api_name")))
+                if existing is None or existing.document != document:
+                    tx.put(kind.name, None, document)
+                    count(True, created=existing is None)
+                else:
+                    count(False)
         if package.pools:  # pools it ships, created once (the tenant's admins own them after)
             from metacrm.access.changes import apply_package_pools
 

@@ -13,7 +13,7 @@ from metacrm.access import pools as pool_service
 from metacrm.platform import identity as identities
 from metacrm.plugins import context
 from metacrm.rules.automation import notifications as inbox
-from metacrm.ui.screens import nav_objects
+from metacrm.ui.screens import current_app_of_user, nav_apps, nav_bar_count, nav_objects
 
 ICON_SPRITE = "vendor/icons-1.13.1.svg"
 
@@ -36,9 +36,20 @@ def icon(name: str, label: str | None = None) -> Markup:
 def _shell_context() -> dict[str, Any]:
     identity = g.get("identity")
     if identity is None or identity.two_factor_pending:
-        return {"nav": [], "works_a_pool": False, "unread_notifications": 0, "other_tenants": []}
+        return {
+            "nav": [],
+            "nav_shown": 0,
+            "nav_apps": [],
+            "nav_app": None,
+            "works_a_pool": False,
+            "unread_notifications": 0,
+            "other_tenants": [],
+        }
     return {
         "nav": nav_objects(),
+        "nav_shown": nav_bar_count(),
+        "nav_apps": nav_apps(),
+        "nav_app": current_app_of_user(),
         "works_a_pool": works_a_pool(),
         "unread_notifications": unread_notifications(),
         "other_tenants": other_tenants(),

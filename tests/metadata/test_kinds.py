@@ -113,6 +113,7 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
         "field",
         "layout",
         "list_view",
+        "app",
         "package",
         "validation_rule",
         "automation",
@@ -141,7 +142,7 @@ def test_a_plugin_cannot_replace_a_kind_or_register_one_it_cannot_key():
 
 
 def test_without_plugins_the_metadata_engine_has_its_own_kinds_only():
-    assert kinds_for(None).names() == ["object", "field", "layout", "list_view", "package"]
+    assert kinds_for(None).names() == ["object", "field", "layout", "list_view", "app", "package"]
     pm = create_plugin_manager([Dashboards()], load_entry_points=False)
     assert kinds_for(pm).names() == ["dashboard"]
 

@@ -162,10 +162,19 @@ def test_every_yaml_file_parses():
         "account": 1,
         "activity": 1,
     }  # automations.yaml, validation_rules.yaml
-    # package.yaml, access/pools.yaml, 4 per object, and the rule files
-    assert len(files) == 2 + 4 * len(OBJECTS) + sum(rules.values())
+    # package.yaml, access/pools.yaml, apps.yaml, 4 per object, and the rule files
+    assert len(files) == 3 + 4 * len(OBJECTS) + sum(rules.values())
     for path in files:
         assert load(path) is not None, path
+
+
+def test_apps_group_the_objects_for_the_sales_service_and_marketing_teams():
+    apps = {app["api_name"]: app for app in load(PACKAGE_DIR / "apps.yaml")}
+    assert list(apps) == ["sales", "service", "marketing"]
+    for app in apps.values():
+        assert set(app["objects"]) <= set(OBJECTS)
+        zh_labels(app["translations"], "label")
+    assert "opportunity" in apps["sales"]["objects"] and "case" in apps["service"]["objects"]
 
 
 def test_package_document():
