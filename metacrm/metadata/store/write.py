@@ -25,6 +25,7 @@ from metacrm.platform.errors import BadRequest, Conflict, Forbidden, NotFound, V
 
 from . import sealing
 from .base import _record_id
+from .loading import row_loader
 from .query import Queries
 
 MAX_BULK = 1000
@@ -35,46 +36,15 @@ class Writes(Queries):
     checks every save passes. Built on :class:`Queries`: a write reads back
     what it wrote."""
 
+    def _loader(self, obj: CompiledObject):
+        """``load(data, creating)`` → (column values, many-to-many values,
+        errors by field) for this call: the object's compiled row loader
+        (:mod:`.loading`) bound to what the guard lets the user read and write."""
+        return row_loader(self.model, obj).bind(self._visible(obj), self.guard.writable_fields(obj))
+
     def _load(self, obj: CompiledObject, data: Any, *, creating: bool) -> tuple[dict, dict, dict]:
         """JSON → (column values, many-to-many values, errors by field)."""
-        if not isinstance(data, dict):
-            return {}, {}, {"$": ["a record must be a JSON object"]}
-        errors: dict[str, list[str]] = {}
-        values: dict[str, Any] = {}
-        many: dict[str, list[int]] = {}
-        writable = self.guard.writable_fields(obj)
-        visible = self._visible(obj)
-        for name, raw in data.items():
-            if name in ("id", "version"):
-                continue  # identify the record; not values
-            if name in SYSTEM_FIELDS:
-                errors[name] = ["is a system field and cannot be written"]
-                continue
-            field_type = obj.fields.get(name)
-            if field_type is None or name not in visible:
-                errors[name] = ["unknown field"]
-                continue
-            if field_type.read_only:
-                errors[name] = ["is read-only"]
-                continue
-            if name not in writable:
-                raise Forbidden(f"you may not write {name}", details={"fields": {name: ["not writable for you"]}})
-            try:
-                loaded = field_type.loader.deserialize(raw)
-            except ma.ValidationError as exc:
-                errors[name] = error_messages(exc)
-                continue
-            if field_type.stores_links:
-                many[name] = field_type.load_links(loaded)
-            else:
-                values[name] = field_type.to_db(loaded)
-        if creating:
-            for name, field_type in obj.fields.items():
-                if name not in data and field_type.has_column and not field_type.read_only:
-                    default = field_type.definition.get("default")
-                    if default is not None:
-                        values[name] = field_type.to_db(field_type.default_value())
-        return values, many, errors
+        return self._loader(obj)(data, creating)
 
     def _check_required(self, obj: CompiledObject, save: PendingSave) -> None:
         """After the pipeline's before-write steps (which may fill defaults)."""
@@ -195,8 +165,9 @@ class Writes(Queries):
                 f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
             )
         saves = []
+        load = self._loader(obj)
         for index, data in enumerate(rows):
-            values, many, row_errors = self._load(obj, data, creating=True)
+            values, many, row_errors = load(data, True)
             given = frozenset(data) if isinstance(data, dict) else frozenset()
             saves.append(PendingSave(index, "create", values, given=given, many=many, errors=row_errors))
         now = utcnow()
@@ -318,8 +289,9 @@ class Writes(Queries):
                 f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
             )
         saves, errors, versions = [], {}, []
+        load = self._loader(obj)
         for index, data in enumerate(rows):
-            values, many, row_errors = self._load(obj, data, creating=False)
+            values, many, row_errors = load(data, False)
             given = frozenset(data) if isinstance(data, dict) else frozenset()
             save = PendingSave(index, "update", values, given=given, many=many, errors=row_errors)
             saves.append(save)
