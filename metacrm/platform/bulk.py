@@ -6,15 +6,15 @@ audit entries.
 executemany elsewhere (SQLite's is a C loop already). COPY is measured at
 about twice the speed of the pipelined executemany of the same rows, and a
 multi-row ``INSERT ... VALUES (...), (...)`` slower than either
-(bench/bulk_create.py, docs/performance.md). A table with a column whose
-type converts values in Python on the way in (a plugin's ``TypeDecorator``)
-is written with the executemany, so every value reaches the database as the
-column type makes it; JSON columns are serialised as SQLAlchemy would.
+(bench/bulk_create.py, docs/performance.md). A column whose type converts
+values in Python on the way in (JSON, booleans, a plugin's ``TypeDecorator``)
+converts each value with the type's own bind processor, as an executemany
+would; a type that wraps its parameter in SQL (a ``bind_expression``) is
+written with the executemany.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -61,32 +61,19 @@ def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
 
 
 def _copy_converters(dialect, table: sa.Table, columns: list[str]) -> list[Callable[[Any], Any] | None] | None:
-    """Per column: None (sent as it is) or the function making its COPY
-    value; None overall when a column converts in a way COPY cannot follow."""
+    """Per column: None (the value goes to the driver as it is) or the
+    column type's bind processor, exactly what an executemany would apply
+    (booleans checked, JSON serialised, a plugin type's conversion); None
+    overall when a type also wraps its parameter in SQL, which COPY cannot."""
     cache = table.info.setdefault("_copy_converters", {})
     key = (dialect.name, tuple(columns))
     if key not in cache:
         converters: list | None = []
         for column_name in columns:
             column_type = table.c[column_name].type
-            if isinstance(column_type, sa.JSON):
-                converters.append(_json_converter(dialect, column_type))
-            elif column_type.dialect_impl(dialect).bind_processor(dialect) is None:
-                converters.append(_PLAIN)
-            else:
+            if getattr(column_type, "_has_bind_expression", True):
                 converters = None
                 break
+            converters.append(column_type._cached_bind_processor(dialect))
         cache[key] = converters
     return cache[key]
-
-
-def _json_converter(dialect, column_type: sa.JSON) -> Callable[[Any], Any]:
-    serialize = getattr(dialect, "_json_serializer", None) or json.dumps
-    none_as_null = column_type.none_as_null
-
-    def convert(value: Any) -> Any:
-        if value is None and none_as_null:
-            return None
-        return serialize(value)
-
-    return convert

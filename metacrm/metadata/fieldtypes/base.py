@@ -243,15 +243,12 @@ class FieldType:
         return self.marshmallow_field()
 
     @functools.cached_property
-    def column_loader(self) -> Callable[[Any], Any]:
-        """A JSON value → the column value, as one plain function:
-        ``to_db(loader.deserialize(value))`` with the same result and the
-        same ``ma.ValidationError`` (messages) for every value. Built once
-        per compiled field; the record store's row loader
-        (:mod:`metacrm.metadata.store.loading`) calls it for every value of a
-        write. Types with a :meth:`fast_load` take their common, valid
-        values without marshmallow's per-value dispatch and hand anything
-        else (every invalid value) to the loader, so errors are the loader's."""
+    def column_loaders(self) -> tuple[Callable[[Any], Any] | None, Callable[[Any], Any]]:
+        """``(fast, slow)``: :meth:`fast_load` (or None) and the loader's
+        path ``to_db(loader.deserialize(value))``, built once per compiled
+        field. A caller tries ``fast`` and calls ``slow`` when it answers
+        :data:`SLOW` (the row loader does so inline; :attr:`column_loader`
+        is the same as one function)."""
         deserialize, to_db = self.loader.deserialize, self.to_db
         if type(self).to_db is FieldType.to_db:
             slow: Callable[[Any], Any] = deserialize
@@ -260,7 +257,19 @@ class FieldType:
             def slow(value: Any) -> Any:
                 return to_db(deserialize(value))
 
-        fast = self.fast_load()
+        return self.fast_load(), slow
+
+    @functools.cached_property
+    def column_loader(self) -> Callable[[Any], Any]:
+        """A JSON value → the column value, as one plain function:
+        ``to_db(loader.deserialize(value))`` with the same result and the
+        same ``ma.ValidationError`` (messages) for every value. The record
+        store's row loader (:mod:`metacrm.metadata.store.loading`) runs it
+        for every value of a write. Types with a :meth:`fast_load` take their
+        common, valid values without marshmallow's per-value dispatch and
+        hand anything else (every invalid value) to the loader, so errors
+        are the loader's."""
+        fast, slow = self.column_loaders
         if fast is None:
             return slow
 

@@ -273,7 +273,7 @@ class PicklistType(BuiltinFieldType):
                     return SLOW
             elif ";" in text or len(text) > FREE_VALUE_MAX:
                 return SLOW
-            return checked(validators, text)
+            return checked(validators, text) if validators else text
 
         return load
 

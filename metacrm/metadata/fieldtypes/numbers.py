@@ -115,7 +115,7 @@ class IntegerType(BuiltinFieldType):
                 return None
             if type(value) is not int or not BIGINT_MIN <= value <= BIGINT_MAX:
                 return SLOW
-            return checked(validators, value)
+            return checked(validators, value) if validators else value
 
         return load
 
@@ -264,7 +264,7 @@ class DecimalType(BuiltinFieldType):
                 return SLOW
             if not number.is_finite():
                 return SLOW
-            return checked(validators, number)
+            return checked(validators, number) if validators else number
 
         return load
 

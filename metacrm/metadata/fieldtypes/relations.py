@@ -139,7 +139,7 @@ class LookupType(_RelationMixin, BuiltinFieldType):
                 return None
             if type(value) is not int or not 1 <= value <= MAX_RECORD_ID:
                 return SLOW
-            return checked(validators, value)
+            return checked(validators, value) if validators else value
 
         return load
 

@@ -71,7 +71,7 @@ class DateType(BuiltinFieldType):
                 day = dt.date.fromisoformat(value)
             except ValueError:
                 return SLOW
-            return checked(validators, day)
+            return checked(validators, day) if validators else day
 
         return load
 

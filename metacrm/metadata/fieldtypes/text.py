@@ -76,7 +76,9 @@ class StringFieldType(BuiltinFieldType):
     def fast_load(self):
         if type(self).marshmallow_field is not StringFieldType.marshmallow_field:
             return None  # a type with its own loading (rich text sanitises)
-        validators, strip = list(self.loader.validators), self.strip
+        # The length limits inline; the type's own validators (e-mail, phone, URL) as they are.
+        validators, strip = self.validators(), self.strip
+        shortest, longest = self.min_length or 0, self.max_length
 
         def load(value):
             if value is None:
@@ -86,7 +88,11 @@ class StringFieldType(BuiltinFieldType):
             text = value.strip()
             if not text:
                 return None
-            return checked(validators, text if strip else value)
+            if not strip:
+                text = value
+            if not shortest <= len(text) <= longest:
+                return SLOW
+            return checked(validators, text) if validators else text
 
         return load
 

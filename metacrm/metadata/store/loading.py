@@ -22,6 +22,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from metacrm.metadata.fieldtypes.base import SLOW
 from metacrm.metadata.physical import CompiledModel, CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.values import error_messages
@@ -30,6 +31,7 @@ from metacrm.platform.errors import Forbidden
 # What a name of a record means to a write.
 _SKIP, _SYSTEM, _READ_ONLY, _LINKS, _COLUMN = range(5)
 _IDENTIFIERS = ("id", "version")  # identify the record; not values
+_UNKNOWN = (None, None, None)
 
 NOT_A_RECORD = "a record must be a JSON object"
 
@@ -39,20 +41,21 @@ class RowLoader:
 
     def __init__(self, obj: CompiledObject):
         self.obj = obj
-        self.kinds: dict[str, tuple[int, Callable[[Any], Any] | None]] = {}
+        # name → (kind, shortcut or None, loader)
+        self.kinds: dict[str, tuple[int, Callable[[Any], Any] | None, Callable[[Any], Any] | None]] = {}
         for name in _IDENTIFIERS:
-            self.kinds[name] = (_SKIP, None)
+            self.kinds[name] = (_SKIP, None, None)
         for name in SYSTEM_FIELDS:
-            self.kinds.setdefault(name, (_SYSTEM, None))
+            self.kinds.setdefault(name, (_SYSTEM, None, None))
         for name, field_type in obj.fields.items():
             if name in self.kinds:
                 continue
             if field_type.read_only:
-                self.kinds[name] = (_READ_ONLY, None)
+                self.kinds[name] = (_READ_ONLY, None, None)
             elif field_type.stores_links:
-                self.kinds[name] = (_LINKS, _links_loader(field_type))
+                self.kinds[name] = (_LINKS, None, _links_loader(field_type))
             else:
-                self.kinds[name] = (_COLUMN, field_type.column_loader)
+                self.kinds[name] = (_COLUMN, *field_type.column_loaders)
         # The definitions' ``default`` of a create, as column values; a
         # default that does not load raises (ValidationFailed) on every create.
         self.defaults: list[tuple[str, Callable[[], Any]]] = []
@@ -74,8 +77,13 @@ class RowLoader:
             values: dict[str, Any] = {}
             many: dict[str, list[int]] = {}
             for name, raw in data.items():
-                kind, loader = kinds.get(name, (None, None))
+                kind, fast, loader = kinds.get(name, _UNKNOWN)
                 if kind == _COLUMN and name in writable:  # the common case first
+                    if fast is not None:
+                        value = fast(raw)
+                        if value is not SLOW:
+                            values[name] = value
+                            continue
                     try:
                         values[name] = loader(raw)
                     except ma.ValidationError as exc:
@@ -95,7 +103,9 @@ class RowLoader:
                 if name not in writable:
                     raise Forbidden(f"you may not write {name}", details={"fields": {name: ["not writable for you"]}})
                 try:
-                    loaded = loader(raw)
+                    loaded = loader(raw) if fast is None else fast(raw)
+                    if loaded is SLOW:
+                        loaded = loader(raw)
                 except ma.ValidationError as exc:
                     errors[name] = error_messages(exc)
                     continue

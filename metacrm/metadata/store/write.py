@@ -220,7 +220,8 @@ class Writes(Queries):
             self._run_steps("after_write", ctx, saves)
             self._run_steps("after_commit", ctx, saves)
             if len(saves) >= ANALYZE_AFTER_ROWS:  # a bulk load: the planner's statistics are stale now
-                self._after_commit.append(lambda: fresh_statistics(self.binding, [obj.api_name]))
+                added = len(saves)
+                self._after_commit.append(lambda: fresh_statistics(self.binding, [obj.api_name], added=added))
         return self._read_back(object_name, ids, read_back)
 
     def _insert(self, conn: Connection, obj: CompiledObject, params: list[dict]) -> list[int]:
