@@ -84,11 +84,17 @@ class Writes(Queries):
         without asking (editing a record never needs its links re-read)."""
         wanted: dict[str, set[int]] = {}
         new_links: list[tuple[PendingSave, str, int]] = []
+        references = [name for name, field_type in obj.fields.items() if field_type.is_reference]
+        if not references:
+            return
         for save in saves:
             linked = self._current_links(conn, obj, save)
-            for name, value in [*save.values.items(), *((n, v) for n, vs in save.many.items() for v in vs)]:
-                field_type = obj.fields.get(name)
-                if field_type is None or not field_type.is_reference or value is None:
+            values, many = save.values, save.many
+            pairs = [(n, values[n]) for n in references if n in values]
+            pairs += [(n, v) for n in references if n in many for v in many[n]]
+            for name, value in pairs:
+                field_type = obj.fields[name]
+                if value is None:
                     continue
                 if value == (save.before or {}).get(name) or value in linked.get(name, ()):
                     continue
@@ -191,9 +197,11 @@ class Writes(Queries):
                         "version": 1,
                     }
                 )
-            ids = self._insert(
-                conn, obj, [sealing.seal_values(self.registry, obj.api_name, obj.fields, p) for p in params]
-            )
+            if any(field_type.encrypted for field_type in obj.fields.values()):
+                params_stored = [sealing.seal_values(self.registry, obj.api_name, obj.fields, p) for p in params]
+            else:
+                params_stored = params
+            ids = self._insert(conn, obj, params_stored)
             links: dict[str, list[dict]] = {}  # a new record has no links yet: nothing to delete first
             for record_id, save, param in zip(ids, saves, params, strict=True):
                 save.record_id = record_id
@@ -210,7 +218,7 @@ class Writes(Queries):
             for save in saves:
                 # An encrypted field's value never reaches the log (sealing.hidden).
                 changes = {
-                    k: sealing.HIDDEN if k in encrypted and v is not None else json_safe(v)
+                    k: v if type(v) in _JSON_AS_IS and k not in encrypted else _audit_value(k, v, encrypted)
                     for k, v in save.values.items()
                     if k in fields
                 }
@@ -380,6 +388,14 @@ class Writes(Queries):
             self._run_steps("after_write", ctx, saves)
             self._run_steps("after_commit", ctx, saves)
         return self._read_back(object_name, ids, read_back)
+
+
+# Values an audit entry holds as they are (json_safe would return them unchanged).
+_JSON_AS_IS = frozenset({str, int, bool, type(None)})
+
+
+def _audit_value(name: str, value: Any, encrypted: set[str]) -> Any:
+    return sealing.HIDDEN if name in encrypted and value is not None else json_safe(value)
 
 
 def _qualified(table: sa.Table, schema: str | None) -> str:
