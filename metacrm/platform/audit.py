@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from metacrm.platform.bulk import insert_rows
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.tables import audit_log
 
@@ -60,13 +61,15 @@ def record(
 def record_many(
     conn: Connection, actor: Actor, action: str, *, object: str | None, items: list[tuple[Any, dict | None]]
 ) -> None:
-    """One entry per ``(record_id, details)`` pair, written in one executemany
-    (bulk operations write a thousand entries at once)."""
+    """One entry per ``(record_id, details)`` pair, written at once
+    (:func:`~metacrm.platform.bulk.insert_rows`: bulk operations write a
+    thousand entries in one COPY on PostgreSQL)."""
     if not items:
         return
     at = utcnow()
-    conn.execute(
-        audit_log.insert(),
+    insert_rows(
+        conn,
+        audit_log,
         [
             {
                 "at": at,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -28,6 +29,22 @@ from metacrm.platform.crypto import BLIND_INDEX_LENGTH
 from metacrm.platform.errors import ValidationFailed
 
 from .json_schema import python_type_schema
+
+# What a :meth:`FieldType.fast_load` shortcut returns for a value it leaves to the loader.
+SLOW = object()
+
+
+def checked(validators: list, value: Any) -> Any:
+    """``value`` if every marshmallow validator accepts it, else :data:`SLOW`
+    (the loader then raises the validator's error)."""
+    try:
+        for validator in validators:
+            if validator(value) is False and not isinstance(validator, ma.validate.Validator):
+                return SLOW  # marshmallow treats a plain function's False as a failure
+    except Exception:  # noqa: BLE001 - whatever it is, the loader reports it
+        return SLOW
+    return value
+
 
 # Every operator a filter may name; each type supports a subset.
 ALL_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "startswith", "isnull")
@@ -224,6 +241,49 @@ class FieldType:
     def loader(self) -> ma.fields.Field:
         """The marshmallow field, built once per compiled field (it only reads)."""
         return self.marshmallow_field()
+
+    @functools.cached_property
+    def column_loaders(self) -> tuple[Callable[[Any], Any] | None, Callable[[Any], Any]]:
+        """``(fast, slow)``: :meth:`fast_load` (or None) and the loader's
+        path ``to_db(loader.deserialize(value))``, built once per compiled
+        field. A caller tries ``fast`` and calls ``slow`` when it answers
+        :data:`SLOW` (the row loader does so inline; :attr:`column_loader`
+        is the same as one function)."""
+        deserialize, to_db = self.loader.deserialize, self.to_db
+        if type(self).to_db is FieldType.to_db:
+            slow: Callable[[Any], Any] = deserialize
+        else:
+
+            def slow(value: Any) -> Any:
+                return to_db(deserialize(value))
+
+        return self.fast_load(), slow
+
+    @functools.cached_property
+    def column_loader(self) -> Callable[[Any], Any]:
+        """A JSON value → the column value, as one plain function:
+        ``to_db(loader.deserialize(value))`` with the same result and the
+        same ``ma.ValidationError`` (messages) for every value. The record
+        store's row loader (:mod:`metacrm.metadata.store.loading`) runs it
+        for every value of a write. Types with a :meth:`fast_load` take their
+        common, valid values without marshmallow's per-value dispatch and
+        hand anything else (every invalid value) to the loader, so errors
+        are the loader's."""
+        fast, slow = self.column_loaders
+        if fast is None:
+            return slow
+
+        def load(value: Any) -> Any:
+            result = fast(value)
+            return slow(value) if result is SLOW else result
+
+        return load
+
+    def fast_load(self) -> Callable[[Any], Any] | None:
+        """An optional shortcut of :attr:`column_loader`: a function that
+        returns the column value of the values it is sure about and
+        :data:`SLOW` for any other (it never raises). None: no shortcut."""
+        return None
 
     def marshmallow_field(self) -> ma.fields.Field:
         """Validates and deserializes a JSON value (``load``) for this field.

@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from metacrm.metadata.values import first_error
 
-from .base import Widgets
+from .base import SLOW, Widgets, checked
 from .common import BuiltinFieldType, like_escape, options_schema, reject_nul
 from .json_schema import nullable
 
@@ -66,6 +66,12 @@ class BooleanType(BuiltinFieldType):
 
     def marshmallow_field(self) -> ma.fields.Field:
         return BooleanField(allow_none=True)
+
+    def fast_load(self):
+        def load(value):
+            return value if value is None or value is True or value is False else SLOW
+
+        return load
 
     def from_db(self, value: Any) -> Any:
         return None if value is None else bool(value)
@@ -247,6 +253,29 @@ class PicklistType(BuiltinFieldType):
 
     def marshmallow_field(self) -> ma.fields.Field:
         return self._choice_field(self.active_values() if self.restricted else None)
+
+    def fast_load(self):
+        loader = self.loader
+        if not isinstance(loader, ChoiceField):
+            return None  # multi-picklists load lists
+        allowed, validators = loader.allowed_set, list(loader.validators)
+
+        def load(value):
+            if value is None:
+                return None
+            if type(value) is not str or "\x00" in value:
+                return SLOW
+            text = value.strip()
+            if not text:
+                return None
+            if allowed is not None:
+                if text not in allowed:
+                    return SLOW
+            elif ";" in text or len(text) > FREE_VALUE_MAX:
+                return SLOW
+            return checked(validators, text) if validators else text
+
+        return load
 
     def filter_field(self) -> ma.fields.Field:
         # Filters may name inactive values: old records still hold them.

@@ -16,7 +16,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from marshmallow import validate
 
-from .base import Widgets
+from .base import SLOW, Widgets, checked
 from .common import BuiltinFieldType, options_schema, skip_none
 from .json_schema import DECIMAL_TEXT, nullable, value_range
 
@@ -106,6 +106,18 @@ class IntegerType(BuiltinFieldType):
 
     def filter_field(self) -> ma.fields.Field:
         return IntegerField(allow_none=True)
+
+    def fast_load(self):
+        validators = list(self.loader.validators)
+
+        def load(value):
+            if value is None:
+                return None
+            if type(value) is not int or not BIGINT_MIN <= value <= BIGINT_MAX:
+                return SLOW
+            return checked(validators, value) if validators else value
+
+        return load
 
     def from_db(self, value: Any) -> Any:
         return None if value is None else int(value)
@@ -233,6 +245,28 @@ class DecimalType(BuiltinFieldType):
 
     def filter_field(self) -> ma.fields.Field:
         return self._field([])
+
+    def fast_load(self):
+        loader = self.loader
+        if not isinstance(loader, DecimalField):
+            return None
+        validators, format_num = list(loader.validators), loader._format_num
+
+        def load(value):
+            if value is None:
+                return None
+            kind = type(value)
+            if kind is not str and kind is not int:
+                return SLOW
+            try:
+                number = format_num(value)
+            except Exception:  # noqa: BLE001 - the loader words the error
+                return SLOW
+            if not number.is_finite():
+                return SLOW
+            return checked(validators, number) if validators else number
+
+        return load
 
     def from_db(self, value: Any) -> Any:
         return None if value is None else quantize(value, self.scale)

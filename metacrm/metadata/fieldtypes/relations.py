@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from metacrm.metadata.values import first_error
 
-from .base import Widgets
+from .base import SLOW, Widgets, checked
 from .common import API_NAME_PATTERN, MAX_RECORD_ID, BuiltinFieldType, options_schema, record_id_type
 from .json_schema import nullable, record_id_schema, reference_input_schema, reference_output_schema
 
@@ -130,6 +130,18 @@ class LookupType(_RelationMixin, BuiltinFieldType):
 
     def marshmallow_field(self) -> ma.fields.Field:
         return RecordIdField(strict=True, allow_none=True)
+
+    def fast_load(self):
+        validators = list(self.loader.validators)
+
+        def load(value):
+            if value is None:
+                return None
+            if type(value) is not int or not 1 <= value <= MAX_RECORD_ID:
+                return SLOW
+            return checked(validators, value) if validators else value
+
+        return load
 
     def filter_field(self) -> ma.fields.Field:
         return RecordIdField(strict=False, allow_none=True)

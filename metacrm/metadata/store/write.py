@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -18,13 +17,14 @@ from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.saving import PendingSave, SaveContext
 from metacrm.metadata.tables import autonumber_counters
-from metacrm.metadata.values import error_messages, json_safe
-from metacrm.platform import audit
+from metacrm.metadata.values import json_safe
+from metacrm.platform import audit, bulk
 from metacrm.platform.clock import utcnow
 from metacrm.platform.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 
 from . import sealing
 from .base import _record_id
+from .loading import row_loader
 from .query import Queries
 
 MAX_BULK = 1000
@@ -35,46 +35,15 @@ class Writes(Queries):
     checks every save passes. Built on :class:`Queries`: a write reads back
     what it wrote."""
 
+    def _loader(self, obj: CompiledObject):
+        """``load(data, creating)`` → (column values, many-to-many values,
+        errors by field) for this call: the object's compiled row loader
+        (:mod:`.loading`) bound to what the guard lets the user read and write."""
+        return row_loader(self.model, obj).bind(self._visible(obj), self.guard.writable_fields(obj))
+
     def _load(self, obj: CompiledObject, data: Any, *, creating: bool) -> tuple[dict, dict, dict]:
         """JSON → (column values, many-to-many values, errors by field)."""
-        if not isinstance(data, dict):
-            return {}, {}, {"$": ["a record must be a JSON object"]}
-        errors: dict[str, list[str]] = {}
-        values: dict[str, Any] = {}
-        many: dict[str, list[int]] = {}
-        writable = self.guard.writable_fields(obj)
-        visible = self._visible(obj)
-        for name, raw in data.items():
-            if name in ("id", "version"):
-                continue  # identify the record; not values
-            if name in SYSTEM_FIELDS:
-                errors[name] = ["is a system field and cannot be written"]
-                continue
-            field_type = obj.fields.get(name)
-            if field_type is None or name not in visible:
-                errors[name] = ["unknown field"]
-                continue
-            if field_type.read_only:
-                errors[name] = ["is read-only"]
-                continue
-            if name not in writable:
-                raise Forbidden(f"you may not write {name}", details={"fields": {name: ["not writable for you"]}})
-            try:
-                loaded = field_type.loader.deserialize(raw)
-            except ma.ValidationError as exc:
-                errors[name] = error_messages(exc)
-                continue
-            if field_type.stores_links:
-                many[name] = field_type.load_links(loaded)
-            else:
-                values[name] = field_type.to_db(loaded)
-        if creating:
-            for name, field_type in obj.fields.items():
-                if name not in data and field_type.has_column and not field_type.read_only:
-                    default = field_type.definition.get("default")
-                    if default is not None:
-                        values[name] = field_type.to_db(field_type.default_value())
-        return values, many, errors
+        return self._loader(obj)(data, creating)
 
     def _check_required(self, obj: CompiledObject, save: PendingSave) -> None:
         """After the pipeline's before-write steps (which may fill defaults)."""
@@ -115,11 +84,17 @@ class Writes(Queries):
         without asking (editing a record never needs its links re-read)."""
         wanted: dict[str, set[int]] = {}
         new_links: list[tuple[PendingSave, str, int]] = []
+        references = [name for name, field_type in obj.fields.items() if field_type.is_reference]
+        if not references:
+            return
         for save in saves:
             linked = self._current_links(conn, obj, save)
-            for name, value in [*save.values.items(), *((n, v) for n, vs in save.many.items() for v in vs)]:
-                field_type = obj.fields.get(name)
-                if field_type is None or not field_type.is_reference or value is None:
+            values, many = save.values, save.many
+            pairs = [(n, values[n]) for n in references if n in values]
+            pairs += [(n, v) for n in references if n in many for v in many[n]]
+            for name, value in pairs:
+                field_type = obj.fields[name]
+                if value is None:
                     continue
                 if value == (save.before or {}).get(name) or value in linked.get(name, ()):
                     continue
@@ -195,8 +170,9 @@ class Writes(Queries):
                 f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
             )
         saves = []
+        load = self._loader(obj)
         for index, data in enumerate(rows):
-            values, many, row_errors = self._load(obj, data, creating=True)
+            values, many, row_errors = load(data, True)
             given = frozenset(data) if isinstance(data, dict) else frozenset()
             saves.append(PendingSave(index, "create", values, given=given, many=many, errors=row_errors))
         now = utcnow()
@@ -221,17 +197,30 @@ class Writes(Queries):
                         "version": 1,
                     }
                 )
-            ids = self._insert(
-                conn, obj, [sealing.seal_values(self.registry, obj.api_name, obj.fields, p) for p in params]
-            )
+            if any(field_type.encrypted for field_type in obj.fields.values()):
+                params_stored = [sealing.seal_values(self.registry, obj.api_name, obj.fields, p) for p in params]
+            else:
+                params_stored = params
+            ids = self._insert(conn, obj, params_stored)
+            links: dict[str, list[dict]] = {}  # a new record has no links yet: nothing to delete first
             for record_id, save, param in zip(ids, saves, params, strict=True):
                 save.record_id = record_id
                 save.values = param
-                self._write_many(conn, obj, record_id, save.many)
+                for name, targets in save.many.items():
+                    links.setdefault(name, []).extend(
+                        {"source_id": record_id, "target_id": i} for i in dict.fromkeys(targets)
+                    )
+            for name, link_rows in links.items():
+                bulk.insert_rows(conn, obj.junctions[name], link_rows)
             entries = []
+            fields = obj.fields
+            encrypted = {name for name, field_type in fields.items() if field_type.encrypted}
             for save in saves:
+                # An encrypted field's value never reaches the log (sealing.hidden).
                 changes = {
-                    k: sealing.hidden(obj.fields, k, json_safe(v)) for k, v in save.values.items() if k in obj.fields
+                    k: v if type(v) in _JSON_AS_IS and k not in encrypted else _audit_value(k, v, encrypted)
+                    for k, v in save.values.items()
+                    if k in fields
                 }
                 changes.update({k: list(dict.fromkeys(v)) for k, v in save.many.items() if v})
                 entries.append((save.record_id, {"values": changes}))
@@ -239,28 +228,30 @@ class Writes(Queries):
             self._run_steps("after_write", ctx, saves)
             self._run_steps("after_commit", ctx, saves)
             if len(saves) >= ANALYZE_AFTER_ROWS:  # a bulk load: the planner's statistics are stale now
-                self._after_commit.append(lambda: fresh_statistics(self.binding, [obj.api_name]))
+                added = len(saves)
+                self._after_commit.append(lambda: fresh_statistics(self.binding, [obj.api_name], added=added))
         return self._read_back(object_name, ids, read_back)
 
     def _insert(self, conn: Connection, obj: CompiledObject, params: list[dict]) -> list[int]:
         # Rows may set different columns; group them so each executemany is uniform.
         table = obj.table
         columns = sorted({key for p in params for key in p})
-        uniform = [{c: p.get(c) for c in columns} for p in params]
         try:
-            if conn.dialect.name == "postgresql" and len(uniform) > 1:
-                # Reserve the ids from the sequence, then a plain executemany
-                # (pipelined by psycopg): far cheaper than RETURNING in order.
+            if conn.dialect.name == "postgresql" and len(params) > 1:
+                # Reserve the ids from the sequence, then one COPY of every
+                # row (platform.bulk): far cheaper than RETURNING in order.
                 sequence = sa.func.pg_get_serial_sequence(_qualified(table, self.binding.schema), "id")
                 ids = (
                     conn.execute(
-                        sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, len(uniform)))
+                        sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, len(params)))
                     )
                     .scalars()
                     .all()
                 )
-                conn.execute(table.insert(), [{**row, "id": i} for row, i in zip(uniform, ids, strict=True)])
+                rows = [{"id": i, **{c: p.get(c) for c in columns}} for p, i in zip(params, ids, strict=True)]
+                bulk.insert_rows(conn, table, rows)
                 return ids
+            uniform = [{c: p.get(c) for c in columns} for p in params]
             result = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), uniform)
         except sa.exc.IntegrityError as exc:
             raise _integrity_conflict(obj, exc) from None
@@ -318,8 +309,9 @@ class Writes(Queries):
                 f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
             )
         saves, errors, versions = [], {}, []
+        load = self._loader(obj)
         for index, data in enumerate(rows):
-            values, many, row_errors = self._load(obj, data, creating=False)
+            values, many, row_errors = load(data, False)
             given = frozenset(data) if isinstance(data, dict) else frozenset()
             save = PendingSave(index, "update", values, given=given, many=many, errors=row_errors)
             saves.append(save)
@@ -396,6 +388,14 @@ class Writes(Queries):
             self._run_steps("after_write", ctx, saves)
             self._run_steps("after_commit", ctx, saves)
         return self._read_back(object_name, ids, read_back)
+
+
+# Values an audit entry holds as they are (json_safe would return them unchanged).
+_JSON_AS_IS = frozenset({str, int, bool, type(None)})
+
+
+def _audit_value(name: str, value: Any, encrypted: set[str]) -> Any:
+    return sealing.HIDDEN if name in encrypted and value is not None else json_safe(value)
 
 
 def _qualified(table: sa.Table, schema: str | None) -> str:
