@@ -273,6 +273,18 @@ def tenant_list(overrides):
         click.echo(f"{row['slug']}\t{row['status']}\t{row['name']}")
 
 
+@tenant.command("drop")
+@instance_options
+@click.argument("slug")
+@click.option("--confirm", "confirmed", required=True, help="The slug again: dropping cannot be undone.")
+def tenant_drop(overrides, slug, confirmed):
+    """Remove tenant SLUG, its data and memberships, for good (back it up first)."""
+    if confirmed != slug:
+        raise click.BadParameter(f"type the slug {slug!r} again to drop it", param_hint="--confirm")
+    tenancy.drop_tenant(_instance(overrides), slug)
+    click.echo(f"dropped tenant {slug}")
+
+
 @tenant.command("export")
 @instance_options
 @click.argument("slug")

@@ -20,7 +20,7 @@ from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.database import TenantBinding, validate_slug
 from metacrm.platform.errors import Conflict, ValidationFailed
 from metacrm.platform.instance import Instance
-from metacrm.platform.tables import tenants
+from metacrm.platform.tables import api_tokens, memberships, tenant_settings, tenants
 
 Progress = Callable[[str], None]
 # Fills a new namespace in place of the plugins' seed rows: (binding, connection).
@@ -122,6 +122,28 @@ def create_tenant(
     with db.platform_begin() as conn:
         conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(status="active"))
     return binding
+
+
+def drop_tenant(instance: Instance, slug: str) -> None:
+    """Remove tenant ``slug`` for good: its namespace (schema or file), its
+    directory row, memberships, API tokens and settings. Logins stay (their
+    users may belong to other tenants). Irreversible: back it up first
+    (``metacrm backup``). NotFound for an unknown tenant."""
+    db = instance.db
+    binding = db.bind(slug)
+    with db.platform_begin() as conn:
+        for table in (api_tokens, memberships, tenant_settings):
+            conn.execute(table.delete().where(table.c.tenant_id == binding.tenant_id))
+        conn.execute(tenants.delete().where(tenants.c.id == binding.tenant_id))
+        if db.dialect == "postgresql":  # in the same transaction: the row and the schema go together
+            conn.execute(sa.text(f"DROP SCHEMA {conn.dialect.identifier_preparer.quote(binding.schema)} CASCADE"))
+    if db.dialect == "sqlite":
+        binding.engine.dispose()
+        with db._lock:
+            db._tenant_engines.pop(slug, None)
+        path = db.tenant_file(slug)
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def upgrade_tenants(instance: Instance, progress: Progress = _quiet) -> int:

@@ -207,6 +207,15 @@ def test_cli_backs_up_checks_and_restores(tmp_path, backend, monkeypatch):
         assert _signs_in(instance, "boss@src.test", "again")
         refused = runner.invoke(main, ["restore", str(path), "--slug", "again"])
         assert refused.exit_code == 1 and "already exists" in refused.output
+        # Back under its own slug once the damaged original is dropped.
+        wrong = runner.invoke(main, ["tenant", "drop", "src", "--confirm", "scr"])
+        assert wrong.exit_code != 0 and "type the slug" in wrong.output
+        dropped = runner.invoke(main, ["tenant", "drop", "src", "--confirm", "src"], catch_exceptions=False)
+        assert dropped.exit_code == 0, dropped.output
+        assert "src" not in [t["slug"] for t in tenancy.list_tenants(instance)]
+        back = runner.invoke(main, ["restore", str(path)], catch_exceptions=False)
+        assert back.exit_code == 0, back.output
+        assert _signs_in(instance, "rep@src.test", "src")
     finally:
         drop_namespaces(instance)
         instance.dispose()
