@@ -138,7 +138,7 @@ def test_the_pool_speaks_chinese(browser, live, pool_leads):
         fill_sign_in(page, USERS["sales_rep"])
         expect(page.get_by_role("navigation", name="主导航")).to_be_visible()
         page.goto("/pools/lead_pool")
-        expect(page.get_by_role("heading", level=1)).to_have_text("Lead pool")  # the admin's name for the pool
+        expect(page.get_by_role("heading", level=1)).to_have_text("线索公海")  # its Chinese name (crm_core)
         expect(page.get_by_text("剩余额度")).to_be_visible()
         expect(page.get_by_role("button", name="领取 Pat Zhang")).to_be_visible()
         expect(page.locator('td[data-field="company"]').first).to_have_attribute("data-label", "公司")
