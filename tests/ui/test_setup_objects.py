@@ -351,8 +351,10 @@ def test_a_type_change_is_previewed_with_counts_then_applied(demo, admin):
 
 
 def test_a_type_that_cannot_convert_is_not_offered(admin):
-    html = admin.get("/setup/objects/account/fields/grade/type?type=date").get_data(as_text=True)
-    assert 'value="date"' not in html
+    response = admin.get("/setup/objects/account/fields/grade/type?type=date")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'value="date"' not in html and error_beside(html, "type")
 
 
 def test_a_label_with_markup_stays_text(demo, admin):

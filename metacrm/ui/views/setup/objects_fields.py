@@ -635,7 +635,8 @@ def setup_field_type(object, field):
     allowed = sorted(getattr(old_cls, "CONVERTIBLE_TO", {}) or {})
     new_name = request.values.get("type", "")
     if new_name not in allowed:
-        return _render_type_change(object, item, old_cls, None, allowed, {}, {}, None, 200 if not new_name else 422)
+        errors = {"type": [str(lazy_gettext("Choose one of the types offered."))]} if new_name else {}
+        return _render_type_change(object, item, old_cls, None, allowed, {}, errors, None, 422 if new_name else 200)
     cls = registry.get(new_name)
     if request.method == "GET" or request.values.get("refresh"):
         source = request.args if request.args.get("refresh") else None
