@@ -220,6 +220,14 @@ def _compile_object(model: CompiledModel, obj: CompiledObject) -> ObjectRules:
                 if text:
                     rule = _compiled(text, lambda t=text: typecheck(model, name, t, LAYOUT_CONDITION))
                     rules.conditions.setdefault(field_name, []).append(LayoutCondition(layout, kind, rule))
+        # A section's conditions apply to each of its fields.
+        for section in definition.document.get("sections") or []:
+            for kind in CONDITION_KINDS:
+                text = (section.get("rules") or {}).get(kind)
+                if text:
+                    rule = _compiled(text, lambda t=text: typecheck(model, name, t, LAYOUT_CONDITION))
+                    for field_name in section.get("fields") or []:
+                        rules.conditions.setdefault(field_name, []).append(LayoutCondition(layout, kind, rule))
     for definition in definitions.scoped("validation_rule", name):
         document = definition.document
         if document.get("active", True) is False:
@@ -724,6 +732,15 @@ def check_definitions(definitions, model: CompiledModel) -> list[tuple[str, str,
                         "layout",
                         definition.key,
                         f"field_rules.{field_name}.{kind}",
+                        lambda n=name, t=text: typecheck(model, n, t, LAYOUT_CONDITION),
+                    )
+        for number, section in enumerate(definition.document.get("sections") or []):
+            for kind, text in (section.get("rules") or {}).items():
+                if text:
+                    attempt(
+                        "layout",
+                        definition.key,
+                        f"sections[{number}].rules.{kind}",
                         lambda n=name, t=text: typecheck(model, n, t, LAYOUT_CONDITION),
                     )
     for definition in definitions.live("list_view"):

@@ -43,7 +43,7 @@ def test_dragging_a_field_and_a_section_changes_the_preview_and_the_saved_record
     assert_accessible(page)
 
     # The amount into the first section, the description's section above the first.
-    field(page, "amount").locator(".layout-handle").drag_to(section(page, "s0").locator(".layout-fields"))
+    field(page, "amount").locator(".layout-handle").drag_to(field(page, "account").locator(".layout-handle"))
     expect(section(page, "s0").locator('[data-item="field:amount"]')).to_have_count(1)
     expect(preview.locator(".preview-section").first.locator('[data-field="amount"]')).to_have_count(1)
     section(page, "s2").locator(".layout-section-handle").drag_to(

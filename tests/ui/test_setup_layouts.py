@@ -50,6 +50,8 @@ def _form(layout: dict, csrf: str, **extra) -> MultiDict:
         form.add(f"section.{key}.collapsed", "0")
         for name in section["fields"]:
             form.add("item", f"field:{name}")
+        for kind, text in (section.get("rules") or {}).items():
+            form.add(f"section.{key}.rule.{kind}", text)
     form.add("item", "related")
     for related in layout.get("related_lists") or []:
         key = f"{related['object']}.{related['field']}"
@@ -272,3 +274,29 @@ def test_a_personal_view_is_promoted_to_a_shared_one(demo, admin):
     assert view["filters"] == {"stage": ["prospecting", "qualification", "proposal", "negotiation"]}
     # The personal view stays the user's (docs/decisions.md).
     assert [v.id for v in saved_views.views_of(demo.binding, rep_id, "opportunity")] == [personal.id]
+
+
+def test_a_section_condition_applies_to_its_fields_and_a_bad_one_is_shown_on_the_section(demo, admin):
+    deal = demo.opportunity(owner="admin", stage="prospecting", description="Secret plan")
+    stored = _layout(demo)
+    at = next(i for i, s in enumerate(stored["sections"]) if s["fields"] == ["description"])
+    bad = _form(stored, admin.csrf)
+    bad.add(f"section.s{at}.rule.visible", "stage = = 'x'")
+    response = admin.post("/setup/objects/opportunity/layouts/default", data=bad)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    beside = html.split(f'data-field="section.s{at}.rules.visible"')[1].split("</div></div>")[0]
+    assert "Line 1, column" in beside
+    assert _layout(demo) == stored
+    good = _form(stored, admin.csrf)
+    good.add(f"section.s{at}.rule.visible", "stage = 'closed_won'")
+    assert admin.post("/setup/objects/opportunity/layouts/default", data=good).status_code == 303
+    assert _layout(demo)["sections"][at]["rules"] == {"visible": "stage = 'closed_won'"}
+    page = admin.get(f"/o/opportunity/{deal['id']}").get_data(as_text=True)
+    assert "Secret plan" not in page
+    won = demo.opportunity(owner="admin", stage="closed_won", description="Open plan")
+    assert "Open plan" in admin.get(f"/o/opportunity/{won['id']}").get_data(as_text=True)
+    cleared = _form(_layout(demo), admin.csrf)
+    cleared.setlist(f"section.s{at}.rule.visible", [""])
+    assert admin.post("/setup/objects/opportunity/layouts/default", data=cleared).status_code == 303
+    assert "rules" not in _layout(demo)["sections"][at]

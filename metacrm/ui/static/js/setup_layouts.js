@@ -121,7 +121,7 @@
     editing = item;
     const dialog = document.getElementById("conditions-dialog");
     dialog.querySelector("[data-conditions-of]").textContent = item.dataset.label;
-    for (const hidden of item.querySelectorAll("input[data-rule]")) {
+    for (const hidden of item.querySelectorAll(":scope > input[data-rule]")) {
       const editor = document.getElementById("condition-" + hidden.dataset.rule);
       editor.value = hidden.value;
       editor.dispatchEvent(new Event("input", { bubbles: true }));
@@ -131,9 +131,9 @@
 
   function applyConditions() {
     if (!editing) return;
-    const summary = editing.querySelector("[data-rule-summary]");
+    const summary = editing.querySelector(":scope > [data-rule-summary], :scope > .card-body > [data-rule-summary]");
     summary.replaceChildren();
-    for (const hidden of editing.querySelectorAll("input[data-rule]")) {
+    for (const hidden of editing.querySelectorAll(":scope > input[data-rule]")) {
       const editor = document.getElementById("condition-" + hidden.dataset.rule);
       hidden.value = editor.value.trim();
       if (!hidden.value) continue;

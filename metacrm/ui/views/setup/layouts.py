@@ -19,6 +19,7 @@ problems beside the controls that caused them.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 
 from flask import flash, redirect, render_template, request, url_for
@@ -49,6 +50,7 @@ class SectionDraft:
     columns: int = 2
     collapsed: bool = False
     fields: list[str] = field(default_factory=list)
+    rules: dict[str, str] = field(default_factory=dict)  # conditions of every field of the section
 
 
 @dataclass
@@ -93,6 +95,7 @@ class LayoutDraft:
                     int(section.get("columns") or 2),
                     bool(section.get("collapsed")),
                     list(section.get("fields") or []),
+                    dict(section.get("rules") or {}),
                 )
             )
         for related in document.get("related_lists") or []:
@@ -119,6 +122,9 @@ class LayoutDraft:
                 item["translations"] = {"zh_CN": section.label_zh.strip()}
             if section.collapsed:
                 item["collapsed"] = True
+            rules = {kind: text.strip() for kind, text in section.rules.items() if text and text.strip()}
+            if rules:
+                item["rules"] = rules
             document["sections"].append(item)
         rules = {
             name: {kind: text.strip() for kind, text in kinds.items() if text and text.strip()}
@@ -158,6 +164,11 @@ class LayoutDraft:
                     form.get(f"section.{value}.label_zh", ""),
                     int(columns) if columns.isdigit() and int(columns) in COLUMNS else 2,
                     form.getlist(f"section.{value}.collapsed")[-1:] == ["1"],
+                    rules={
+                        k: form.get(f"section.{value}.rule.{k}", "")
+                        for k in KINDS
+                        if form.get(f"section.{value}.rule.{k}", "").strip()
+                    },
                 )
                 draft.sections.append(container)
             elif kind in ("palette", "related", "related_palette") and not value:
@@ -370,7 +381,7 @@ def setup_layout_save(object, item):
                 tx.put("layout", object, draft.document())
                 revision = tx.revision
         except (ValidationFailed, RuleError, Conflict) as exc:
-            errors = pipeline_errors(exc, f"layout:{object}.{item}.")
+            errors = placed_errors(draft, pipeline_errors(exc, f"layout:{object}.{item}."))
         else:
             flash(_("Layout saved (revision %(number)d).", number=revision), "success")
             return redirect(url_for("ui.setup_layouts", object=object, layout=item), 303)
@@ -421,17 +432,41 @@ def check_conditions(obj: CompiledObject, draft: LayoutDraft) -> dict[str, list[
     the first mistake, under the path the pipeline names (``field_rules.<field>.<kind>``)."""
     errors: dict[str, list[str]] = {}
     model = context.model()
-    for name, kinds in draft.rules.items():
+    targets = [(f"field_rules.{name}", kinds) for name, kinds in draft.rules.items()]
+    targets += [(f"section.{section.key}.rules", section.rules) for section in draft.sections]
+    for where, kinds in targets:
         for kind, text in kinds.items():
             if not text.strip():
                 continue
             try:
                 typecheck(model, obj.api_name, text, LAYOUT_CONDITION)
             except RuleError as exc:
-                errors.setdefault(f"field_rules.{name}.{kind}", []).append(rule_message(exc))
+                errors.setdefault(f"{where}.{kind}", []).append(rule_message(exc))
             except ValidationFailed as exc:
-                errors.setdefault(f"field_rules.{name}.{kind}", []).append(exc.message)
+                errors.setdefault(f"{where}.{kind}", []).append(exc.message)
     return errors
+
+
+def placed_errors(draft: LayoutDraft, errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The pipeline's paths by position (``sections[1].label``) as the
+    editor's elements name them (``section.<key>.label``, ``field.<name>``)."""
+    placed: dict[str, list[str]] = {}
+    for path, messages in errors.items():
+        target = path
+        match = re.match(r"^(sections|related_lists)\[(\d+)\](?:\.(.*))?$", path)
+        if match and match[1] == "sections" and int(match[2]) < len(draft.sections):
+            section, rest = draft.sections[int(match[2])], match[3] or ""
+            found = re.match(r"^fields\[(\d+)\]$", rest)
+            if found and int(found[1]) < len(section.fields):
+                target = f"field.{section.fields[int(found[1])]}"
+            elif rest == "label" or rest.startswith("rules."):
+                target = f"section.{section.key}.{rest}"
+            else:
+                target = f"section.{section.key}"
+        elif match and int(match[2]) < len(draft.related):
+            target = f"related.{draft.related[int(match[2])].key}"
+        placed.setdefault(target, []).extend(messages)
+    return placed
 
 
 def pipeline_errors(exc: MetacrmError, prefix: str) -> dict[str, list[str]]:
