@@ -49,6 +49,7 @@ def test_an_admin_makes_a_role_that_hides_a_field_and_its_user_never_sees_it(pag
     page.get_by_role("button", name="Save permissions").click()
     expect(page.get_by_role("status")).to_contain_text("Permissions of Field Auditor saved.")
 
+    page.wait_for_load_state("load")  # the picker shows its choice once the deferred script has run
     page.get_by_label("Object", exact=True).select_option("account")
     page.wait_for_url(re.compile(r"object=account"))
     page.get_by_label(re.compile("^Industry")).select_option("hidden")
