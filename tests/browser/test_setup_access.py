@@ -104,7 +104,14 @@ def test_the_permission_matrix_works_at_phone_width(open_page):
     expect(page.get_by_label("Contact: Export", exact=True)).not_to_be_checked()
     expect(page.get_by_label("Account: Export", exact=True)).to_be_checked()  # still the role's default
     assert_no_horizontal_scrolling(page)
-    for url in ("/setup/users", "/setup/roles/sales_rep", "/setup/teams", "/setup/sharing", "/setup/pools", "/setup/explain"):
+    for url in (
+        "/setup/users",
+        "/setup/roles/sales_rep",
+        "/setup/teams",
+        "/setup/sharing",
+        "/setup/pools",
+        "/setup/explain",
+    ):
         page.goto(url)
         assert_no_horizontal_scrolling(page)
         assert_accessible(page)
