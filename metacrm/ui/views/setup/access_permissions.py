@@ -34,7 +34,7 @@ from metacrm.ui.views.setup.access_common import changes, done, object_choices, 
 SECTION = "ui.setup_permissions"
 ACTION_LABELS = {
     "create": lazy_gettext("Create"),
-    "read": lazy_gettext("Read"),
+    "read": lazy_gettext("View"),
     "update": lazy_gettext("Edit"),
     "delete": lazy_gettext("Delete"),
     "export": lazy_gettext("Export"),
