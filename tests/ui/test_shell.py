@@ -272,7 +272,7 @@ def test_a_password_change_names_the_wrong_field_then_keeps_the_user_signed_in(d
     current = (
         wrong.get_data(as_text=True).split('data-field="current_password"')[1].split('data-field="new_password"')[0]
     )
-    assert 'role="alert"' in current and "wrong password" in current
+    assert 'role="alert"' in current and "Wrong password" in current
     differ = rep.post(
         "/account/password",
         data={
