@@ -160,4 +160,3 @@ def test_a_lookup_filter_picks_a_record_by_name_with_the_typeahead(page, deals, 
     assert_accessible(page)
     page.reload()  # the picked record keeps its name
     expect(page.locator('[data-field="account"] .ts-control')).to_contain_text("Zeta Shipping")
-

@@ -300,7 +300,13 @@ def test_the_filter_panel_shows_the_columns_first_and_a_control_per_kind_of_fiel
 
 
 def test_a_multi_picklist_filters_by_every_value_picked_and_a_boolean_by_yes_no_any(demo):
-    both = demo.create("contact", last_name="Chan both", full_name="Chan both", preferred_channels=["email", "wechat"], do_not_call=True)
+    both = demo.create(
+        "contact",
+        last_name="Chan both",
+        full_name="Chan both",
+        preferred_channels=["email", "wechat"],
+        do_not_call=True,
+    )
     demo.create("contact", last_name="Chan one", full_name="Chan one", preferred_channels=["email"])
     client = demo.client()
     query = "filter.preferred_channels[contains]=email&filter.preferred_channels[contains]=wechat"

@@ -396,7 +396,9 @@ def _to_pool(obj, record_id, form):
     guard, binding, model = context.guard(), current_tenant(), context.model()
     pool, _pooled = pool_service.pool_of(guard, binding, model, form.get("bulk_pool", ""))
     if pool.object != obj.api_name:  # the ids are this list's records, not another object's
-        message = _("%(pool)s is no pool of %(object)s", pool=pool.label, object=label_of(obj.definition, "label", obj.label))
+        message = _(
+            "%(pool)s is no pool of %(object)s", pool=pool.label, object=label_of(obj.definition, "label", obj.label)
+        )
         raise ValidationFailed(message, details={"fields": {"pool": [message]}})
     body = {"ids": [record_id], "reason": form.get("bulk_reason", "")}
     pool_service.return_records(guard, binding, model, pool.api_name, body, current_actor())
