@@ -265,7 +265,11 @@ def setup_automation_dry_run(object, name):
         except ValidationFailed as exc:
             error = exc.message
     obj = _object(object)
+    record_name = None
+    if result is not None and obj.name_field and obj.name_field in context.guard().readable_fields(obj):
+        record_name = context.store().get(object, record_id, fields=[obj.name_field]).get(obj.name_field)
     panel = {
+        "record_name": record_name,
         "result": result,
         "error": error,
         "obj": obj,
