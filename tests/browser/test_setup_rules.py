@@ -17,6 +17,8 @@ from metacrm.cli import DEMO_TENANT
 from metacrm.metadata.model import record_store
 from metacrm.platform import audit
 from metacrm.platform import identity as identities
+from metacrm.platform.clock import utcnow
+from metacrm.rules.automation.tables import automation_outbox
 from tests.browser.support import (
     ADMIN,
     PHONE,
@@ -107,6 +109,7 @@ def test_an_admin_dry_runs_an_automation_on_a_chosen_record(page, store):
     record.click()
     record.press_sequentially("lighthouse")
     page.get_by_role("option", name="Lighthouse renewal").click()
+    expect(page.locator(".ts-dropdown")).to_be_hidden()  # the list closes once a record is chosen
     page.get_by_role("button", name="Run the dry run").click()
     result = page.locator("#dry-run-result")
     expect(result).to_contain_text("nothing was saved")
@@ -116,7 +119,21 @@ def test_an_admin_dry_runs_an_automation_on_a_chosen_record(page, store):
     assert store.get("opportunity", deal["id"])["next_step"] is None
 
 
-def test_the_rule_screens_work_on_a_phone(open_page):
+def test_the_rule_screens_work_on_a_phone(open_page, live):
+    with live.instance.db.bind(DEMO_TENANT).begin() as conn:
+        conn.execute(
+            automation_outbox.insert().values(
+                kind="webhook",
+                rule="opportunity.stage_probability",
+                object="opportunity",
+                record_id=1,
+                payload={"url": "https://hooks.example.com/services/T0001/B0001/a-long-secret-path", "body": {}},
+                status="failed",
+                attempts=6,
+                last_error="the webhook could not be reached: Name or service not known",
+                created_at=utcnow(),
+            )
+        )
     phone = open_page(PHONE)
     sign_in(phone, ADMIN)
     for url in (
@@ -130,4 +147,7 @@ def test_the_rule_screens_work_on_a_phone(open_page):
         phone.goto(url)
         expect(phone.get_by_role("heading", level=1)).to_be_visible()
         assert_no_horizontal_scrolling(phone)
+        if url == "/setup/outbox":
+            expect(phone.get_by_role("button", name=re.compile(r"^Send #\d+ again$"))).to_be_visible()
+            assert "a-long-secret-path" not in phone.content()
     assert_accessible(phone)

@@ -205,7 +205,7 @@ def test_an_admin_creates_an_automation_and_its_dry_run_shows_the_change_and_wri
     assert panel.status_code == 200
     html = panel.get_data(as_text=True)
     assert "Call the buyer" in html and "Set fields of this record" in html and "Notify" in html
-    assert "nothing was saved" in html
+    assert "nothing was saved" in html and deal["name"] in html
     assert demo.get("opportunity", deal["id"])["next_step"] == notes["next_step"]
     assert (_count(demo, automation_runs), _count(demo, automation_outbox)) == (runs, outbox)
     # The draft in the editor is what runs, errors with their position; plain posts get the page.

@@ -34,7 +34,12 @@
     // record is chosen, close the list so the button below is in reach.
     for (const select of root.querySelectorAll(".dry-run-form select[data-lookup]")) {
       const ts = select.tomselect;
-      if (ts) ts.on("item_add", () => { ts.close(); ts.blur(); });
+      if (!ts) continue;
+      ts.settings.closeAfterSelect = true;
+      ts.on("item_add", () => {
+        // After Tom Select's own handling of the click (which may refocus it).
+        setTimeout(() => { ts.close(); ts.blur(); }, 0);
+      });
     }
     for (const select of root.querySelectorAll("select[data-autosubmit]")) {
       select.addEventListener("change", () => {

@@ -211,7 +211,12 @@ def setup_automation(object, name):
     if action == "active":
         document = {k: v for k, v in existing.items() if k != "object"}
         document["active"] = "1" in request.form.getlist("active")
-        automations.save_automation(service, context.instance(), context.model(), object, document, creating=False)
+        try:
+            automations.save_automation(service, context.instance(), context.model(), object, document, creating=False)
+        except MetacrmError as exc:  # e.g. its statement names a field deleted since: the form says where
+            if htmx:
+                return "", 200, {"HX-Redirect": url_for("ui.setup_automation", object=object, name=name)}
+            return _render_form(existing, creating=False, errors=rule_field_errors(exc, "rule"), status=422)
         if htmx:
             return render_template(
                 "setup/automations/_row.html", rule={**document, "object": object}, labels=dict(_objects())
@@ -265,7 +270,11 @@ def setup_automation_dry_run(object, name):
         except ValidationFailed as exc:
             error = exc.message
     obj = _object(object)
+    record_name = None
+    if result is not None and obj.name_field and obj.name_field in context.guard().readable_fields(obj):
+        record_name = context.store().get(object, record_id, fields=[obj.name_field]).get(obj.name_field)
     panel = {
+        "record_name": record_name,
         "result": result,
         "error": error,
         "obj": obj,

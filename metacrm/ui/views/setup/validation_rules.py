@@ -150,7 +150,12 @@ def setup_validation_rule(object, item):
         return redirect(url_for("ui.setup_validation_rules", object=object))
     if action == "active":
         document = {**existing, "active": "1" in request.form.getlist("active")}
-        rules.save_validation_rule(context.metadata_service(), context.model(), object, document, creating=False)
+        try:
+            rules.save_validation_rule(context.metadata_service(), context.model(), object, document, creating=False)
+        except MetacrmError as exc:  # e.g. its condition names a field deleted since: the form says where
+            if htmx:
+                return "", 200, {"HX-Redirect": url_for("ui.setup_validation_rule", object=object, item=item)}
+            return _render_form(obj, existing, creating=False, errors=rule_field_errors(exc, "condition"), status=422)
         if htmx:
             return render_template(
                 "setup/validation_rules/_row.html",
