@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from flask import flash, make_response, redirect, render_template, request, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 
 from metacrm.access import pools as pool_service
@@ -34,6 +33,7 @@ from metacrm.platform.web import MAX_ID, current_actor, current_tenant
 from metacrm.plugins import context
 from metacrm.plugins.records import ListRequest, list_page
 from metacrm.ui.blueprint import blueprint, htmx
+from metacrm.ui.formatting import moment
 from metacrm.ui.screens import readable_fields
 
 PAGE_SIZE = 20
@@ -266,7 +266,7 @@ def _claim_refusal(refused: Conflict, pool: Pool) -> str:
             "Cool-down: you returned %(ids)s less than %(days)d days ago; you can claim it again after %(when)s.",
             ids=", ".join(f"#{i}" for i in details["ids"]),
             days=pool.cooldown_days,
-            when=format_datetime(max(map(datetime.fromisoformat, details["claimable_after"].values())), "short"),
+            when=moment(max(map(datetime.fromisoformat, details["claimable_after"].values()))),
         )
     return _taken(refused)
 
