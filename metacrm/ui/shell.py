@@ -51,7 +51,8 @@ def _shell_context() -> dict[str, Any]:
         "nav_apps": nav_apps(),
         "nav_app": current_app_of_user(),
         "works_a_pool": works_a_pool(),
-        "unread_notifications": unread_notifications(),
+        # Known when the view read it (the notifications page); else the bells fetch it after load.
+        "unread_notifications": g.get("unread_notifications"),
         "other_tenants": other_tenants(),
     }
 

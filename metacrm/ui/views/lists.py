@@ -184,13 +184,11 @@ def _chrome(current: Listing) -> dict:
     part of the page."""
     obj = current.obj
     guard = context.guard()
-    identity = current_identity()
     # Which pools the user works needs their teams (a query): asked only when a pool takes this object.
     pooled = any(pool.object == obj.api_name for pool in guard.policy.pools.values())
     pools = pool_service.visible_pools(guard, current_tenant(), context.model()) if pooled else []
     return {
         "shared_views": list_views(obj),
-        "personal_views": saved_views.views_of(current_tenant(), identity.user_id, obj.api_name),
         "saved_query": saved_views.query_of(current.args),
         "may_bulk_edit": any(_may_edit(obj, f) for f in current.readable),
         "may_transfer": guard.permits("transfer", obj),
@@ -416,6 +414,19 @@ def _name_of(obj, record_id: int) -> str:
 
 
 # -- personal saved views ---------------------------------------------------------------------------
+
+
+@blueprint.get("/o/<object>/views/personal")
+def personal_views_menu(object):
+    """The user's own views of the object, for the views menu when it opens."""
+    obj = object_for(object)
+    return render_template(
+        "lists/_personal_views.html",
+        obj=obj,
+        list_url=url_for("ui.list_page", object=obj.api_name),
+        personal_views=saved_views.views_of(current_tenant(), current_identity().user_id, obj.api_name),
+        saved_query=request.args.get("query", ""),
+    )
 
 
 @blueprint.post("/o/<object>/views")

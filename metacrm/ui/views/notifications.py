@@ -14,6 +14,7 @@ from metacrm.platform.web import MAX_ID, current_identity, current_tenant
 from metacrm.plugins import context
 from metacrm.rules.automation import notifications as inbox
 from metacrm.ui.blueprint import blueprint, htmx
+from metacrm.ui.shell import unread_notifications
 
 PAGE_SIZE = 30
 
@@ -45,9 +46,17 @@ def notifications():
         unread_only=request.args.get("unread") == "1",
         before=_before(),
     )
+    unread_notifications()  # this page shows the count in its bells at once; others fetch it (ui.notification_bell)
     return render_template(
         "notifications/page.html", found=found, unread_only=request.args.get("unread") == "1", record_link=record_link
     )
+
+
+@blueprint.get("/notifications/bell")
+def notification_bell():
+    """The bells with the unread count, swapped in out of band after a page
+    loads (a page renders without the count query; UI.md §1.9)."""
+    return render_template("shell/bell.html", unread=unread_notifications(), oob=True)
 
 
 @blueprint.post("/notifications/<int:note_id>/read")
