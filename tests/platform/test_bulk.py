@@ -19,7 +19,7 @@ from metacrm.platform.tables import audit_log
 from tests.metadata.conftest import create_object, store
 
 AT = dt.datetime(2026, 12, 3, 9, 30, tzinfo=dt.UTC)
-AWKWARD = ["tab\there", "line\nbreak", "back\\slash", "quote's \"x\"", "中文 ✓", "\\N", ""]
+AWKWARD = ["tab\there", "line\nbreak", "back\\slash", 'quote\'s "x"', "中文 ✓", "\\N", ""]
 
 
 def _entries(tag: str) -> list[dict]:

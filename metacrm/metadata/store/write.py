@@ -251,6 +251,18 @@ class Writes(Queries):
                 rows = [{"id": i, **{c: p.get(c) for c in columns}} for p, i in zip(params, ids, strict=True)]
                 bulk.insert_rows(conn, table, rows)
                 return ids
+            if conn.dialect.name == "sqlite" and len(params) > 1:
+                # The write transaction holds SQLite's write lock (BEGIN
+                # IMMEDIATE): the ids SQLite would give (max + 1, ...; the
+                # column is a rowid, not AUTOINCREMENT) are ours, and one
+                # executemany writes every row (RETURNING in order would
+                # insert them one by one).
+                last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+                if last + len(params) < 2**63 - 1:
+                    ids = list(range(last + 1, last + 1 + len(params)))
+                    rows = [{"id": i, **{c: p.get(c) for c in columns}} for p, i in zip(params, ids, strict=True)]
+                    bulk.insert_rows(conn, table, rows)
+                    return ids
             uniform = [{c: p.get(c) for c in columns} for p in params]
             result = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), uniform)
         except sa.exc.IntegrityError as exc:
