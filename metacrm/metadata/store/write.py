@@ -84,14 +84,13 @@ class Writes(Queries):
         without asking (editing a record never needs its links re-read)."""
         wanted: dict[str, set[int]] = {}
         new_links: list[tuple[PendingSave, str, int]] = []
-        references = [name for name, field_type in obj.fields.items() if field_type.is_reference]
+        references = {name for name, field_type in obj.fields.items() if field_type.is_reference}
         if not references:
             return
         for save in saves:
             linked = self._current_links(conn, obj, save)
-            values, many = save.values, save.many
-            pairs = [(n, values[n]) for n in references if n in values]
-            pairs += [(n, v) for n in references if n in many for v in many[n]]
+            pairs = [(n, v) for n, v in save.values.items() if n in references]
+            pairs += [(n, v) for n, vs in save.many.items() if n in references for v in vs]
             for name, value in pairs:
                 field_type = obj.fields[name]
                 if value is None:
