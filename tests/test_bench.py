@@ -28,6 +28,7 @@ DATABASE_SCRIPTS = [
     "list_page",
     "list_html",
     "get_by_id",
+    "bulk_create",
 ]
 
 

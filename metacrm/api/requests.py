@@ -16,16 +16,55 @@ MAX_DEPTH = 32  # no definition or record nests deeper; a deeper body is an atta
 def json_body() -> dict[str, Any]:
     if not request.is_json:
         raise BadRequest("send a JSON body with Content-Type: application/json")
+    body = request.get_data(cache=True)
     try:
-        data = json.loads(request.get_data(cache=True))
+        data = json.loads(body)
     except RecursionError:
         raise BadRequest(f"the request body nests deeper than {MAX_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")
-    _check_values(data)
+    # JSON without escapes in plain ASCII cannot carry a NUL (a raw control
+    # character is invalid JSON) or a lone surrogate: only the depth is left.
+    if not _plain(data, texts=b"\\u" in body or not body.isascii()):
+        _check_values(data)
     return data
+
+
+def _plain(data: dict[str, Any], *, texts: bool) -> bool:
+    """Whether :func:`_check_values` would find nothing (a bulk body of a
+    thousand records is walked once, without naming each member's path);
+    ``texts``: whether strings may hold what it refuses."""
+    pending: list[tuple[Any, int]] = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            if texts and any(_bad_text(key) for key in value):
+                return False
+            items = value.values()
+        else:
+            items = value
+        if items and depth >= MAX_DEPTH:
+            return False
+        for item in items:
+            if isinstance(item, (dict, list)):
+                pending.append((item, depth + 1))
+            elif texts and isinstance(item, str) and _bad_text(item):
+                return False
+    return True
+
+
+def _bad_text(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _check_values(data: dict[str, Any]) -> None:

@@ -84,14 +84,13 @@ class Writes(Queries):
         without asking (editing a record never needs its links re-read)."""
         wanted: dict[str, set[int]] = {}
         new_links: list[tuple[PendingSave, str, int]] = []
-        references = [name for name, field_type in obj.fields.items() if field_type.is_reference]
+        references = {name for name, field_type in obj.fields.items() if field_type.is_reference}
         if not references:
             return
         for save in saves:
             linked = self._current_links(conn, obj, save)
-            values, many = save.values, save.many
-            pairs = [(n, values[n]) for n in references if n in values]
-            pairs += [(n, v) for n in references if n in many for v in many[n]]
+            pairs = [(n, v) for n, v in save.values.items() if n in references]
+            pairs += [(n, v) for n, vs in save.many.items() if n in references for v in vs]
             for name, value in pairs:
                 field_type = obj.fields[name]
                 if value is None:
@@ -251,6 +250,18 @@ class Writes(Queries):
                 rows = [{"id": i, **{c: p.get(c) for c in columns}} for p, i in zip(params, ids, strict=True)]
                 bulk.insert_rows(conn, table, rows)
                 return ids
+            if conn.dialect.name == "sqlite" and len(params) > 1:
+                # The write transaction holds SQLite's write lock (BEGIN
+                # IMMEDIATE): the ids SQLite would give (max + 1, ...; the
+                # column is a rowid, not AUTOINCREMENT) are ours, and one
+                # executemany writes every row (RETURNING in order would
+                # insert them one by one).
+                last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+                if last + len(params) < 2**63 - 1:
+                    ids = list(range(last + 1, last + 1 + len(params)))
+                    rows = [{"id": i, **{c: p.get(c) for c in columns}} for p, i in zip(params, ids, strict=True)]
+                    bulk.insert_rows(conn, table, rows)
+                    return ids
             uniform = [{c: p.get(c) for c in columns} for p in params]
             result = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), uniform)
         except sa.exc.IntegrityError as exc:
