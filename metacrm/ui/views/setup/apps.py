@@ -41,12 +41,18 @@ def _objects_in_nav_order() -> list[dict]:
     documents = context.model().definitions.objects()
     return sorted(
         documents,
-        key=lambda d: (d.get("nav_order") is None, d.get("nav_order") or 0, label_of(d, "plural_label", d["api_name"]).casefold()),
+        key=lambda d: (
+            d.get("nav_order") is None,
+            d.get("nav_order") or 0,
+            label_of(d, "plural_label", d["api_name"]).casefold(),
+        ),
     )
 
 
 def _roles() -> list[tuple[str, str]]:
-    return [(role.api_name, role.label) for role in sorted(context.guard().policy.roles.values(), key=lambda r: r.label)]
+    return [
+        (role.api_name, role.label) for role in sorted(context.guard().policy.roles.values(), key=lambda r: r.label)
+    ]
 
 
 def _apps() -> list[dict]:

@@ -171,7 +171,14 @@ def setup_rollback(number):
             errors, status = field_errors(exc), exc.status
             errors = {"$": sum(errors.values(), [])}
         else:
-            flash(_("Rolled back to revision %(number)s: the change is revision %(revision)s.", number=number, revision=revision), "success")
+            flash(
+                _(
+                    "Rolled back to revision %(number)s: the change is revision %(revision)s.",
+                    number=number,
+                    revision=revision,
+                ),
+                "success",
+            )
             return redirect(url_for("ui.setup_revision", number=revision))
     try:
         preview = [
@@ -209,7 +216,9 @@ def setup_recycle_bin():
     model = context.model()
     state = model.definitions
     guard = context.guard()
-    objects = [obj for obj in sorted(model.objects.values(), key=lambda o: o.label.casefold()) if guard.permits("delete", obj)]
+    objects = [
+        obj for obj in sorted(model.objects.values(), key=lambda o: o.label.casefold()) if guard.permits("delete", obj)
+    ]
     chosen = request.args.get("object") or (objects[0].api_name if objects else None)
     records, next_cursor, chosen_object = [], None, None
     if tab == "records" and chosen:
@@ -226,7 +235,9 @@ def setup_recycle_bin():
             owner = item.key.split(".", 1)[0]
             owner_doc = state.object(owner)
             if owner_doc is not None:  # a deleted object's fields come back with it
-                fields.append({"definition": item, "object": owner, "object_label": label_of(owner_doc, "label", owner)})
+                fields.append(
+                    {"definition": item, "object": owner, "object_label": label_of(owner_doc, "label", owner)}
+                )
     deleted_objects = _deleted_definitions("object") if tab == "objects" else []
     return render_template(
         "setup/governance/recycle_bin.html",

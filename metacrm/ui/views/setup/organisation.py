@@ -86,7 +86,9 @@ def setup_audit():
             rows = audit.entries(conn, limit=AUDIT_PAGE, before_id=before if before and before > 0 else None, **query)
         more = rows[-1]["id"] if len(rows) == AUDIT_PAGE else None
     filters = {name: value for name, value in typed.items() if value}
-    page = render_template("setup/governance/audit.html", rows=rows, more=more, typed=typed, filters=filters, errors=errors)
+    page = render_template(
+        "setup/governance/audit.html", rows=rows, more=more, typed=typed, filters=filters, errors=errors
+    )
     return page, 422 if errors else 200
 
 
