@@ -54,11 +54,12 @@ def nav_objects() -> list[CompiledObject]:
 
 def nav_bar_count() -> int:
     """How many of :func:`nav_objects` sit on the bar; the rest go under "More"."""
+    room = 5 if len(nav_apps()) > 1 else 6  # the app switcher takes the place of one
     app = current_app_of_user()
     if app is None:
-        return 6
+        return room
     names = {obj.api_name for obj in nav_objects()}
-    return len([name for name in app.objects if name in names])
+    return min(room, len([name for name in app.objects if name in names])) or room
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def test_a_revision_shows_a_changed_label_before_and_after(demo):
     page = admin.get(f"/setup/revisions/{number}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert '<h1' in html and 'data-key="product"' in html
+    assert "<h1" in html and 'data-key="product"' in html
     row = html.split('data-property="label"')[1].split("</tr>")[0]
     assert "Product" in row.split("diff-after")[0] and "Article" in row.split("diff-after")[1]
     admin.patch("/api/v1/meta/objects/product", json={"label": "Product"}, headers=_api(admin))
@@ -58,7 +58,10 @@ def test_a_rollback_shows_what_it_would_change_then_restores_the_layout(demo):
     admin = demo.client("admin")
     before = _layout(admin)
     changed = {**before, "sections": list(reversed(before["sections"]))}
-    assert admin.put("/api/v1/meta/objects/opportunity/layouts/default", json=changed, headers=_api(admin)).status_code == 200
+    assert (
+        admin.put("/api/v1/meta/objects/opportunity/layouts/default", json=changed, headers=_api(admin)).status_code
+        == 200
+    )
     number = _head(admin)
 
     preview = admin.get(f"/setup/revisions/{number - 1}/rollback")
@@ -100,7 +103,9 @@ def test_a_deleted_record_is_restored_then_purged_only_when_confirmed(demo):
     assert admin.get(f"/api/v1/data/account/{record['id']}").status_code == 200
 
     admin.delete(f"/api/v1/data/account/{record['id']}", headers=_api(admin))
-    unconfirmed = admin.post(f"/setup/recycle-bin/records/account/{record['id']}/purge", data={"csrf_token": admin.csrf})
+    unconfirmed = admin.post(
+        f"/setup/recycle-bin/records/account/{record['id']}/purge", data={"csrf_token": admin.csrf}
+    )
     assert unconfirmed.status_code == 302
     assert admin.get(f"/api/v1/data/account/{record['id']}?deleted=true").status_code == 200  # still in the bin
     purged = admin.post(
@@ -171,8 +176,8 @@ def test_bad_audit_filters_show_beside_the_field(demo):
 
 def test_a_day_span_narrows_the_audit_log(demo):
     admin = demo.client("admin")
-    assert 'data-audit-id' not in admin.get("/setup/audit?to=2000-01-01").get_data(as_text=True)
-    assert 'data-audit-id' in admin.get("/setup/audit?from=2000-01-01").get_data(as_text=True)
+    assert "data-audit-id" not in admin.get("/setup/audit?to=2000-01-01").get_data(as_text=True)
+    assert "data-audit-id" in admin.get("/setup/audit?from=2000-01-01").get_data(as_text=True)
 
 
 # -- plugins and settings -------------------------------------------------------------------------------------
@@ -229,7 +234,17 @@ def test_an_unknown_time_zone_is_refused_beside_the_field_and_nothing_is_written
 
 
 @pytest.mark.parametrize(
-    "url", ["/setup/revisions", "/setup/revisions/1", "/setup/revisions/0/rollback", "/setup/recycle-bin", "/setup/audit", "/setup/audit/export", "/setup/plugins", "/setup/settings"]
+    "url",
+    [
+        "/setup/revisions",
+        "/setup/revisions/1",
+        "/setup/revisions/0/rollback",
+        "/setup/recycle-bin",
+        "/setup/audit",
+        "/setup/audit/export",
+        "/setup/plugins",
+        "/setup/settings",
+    ],
 )
 def test_a_sales_rep_gets_403(demo, url):
     assert demo.client("sales_rep").get(url).status_code == 403

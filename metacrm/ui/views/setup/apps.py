@@ -101,12 +101,12 @@ def setup_apps_order():
     try:
         with context.metadata_service().change("order the navigation") as tx:
             for position, name in enumerate([*order, *rest]):
-                patch = {"nav_order": (position + 1) * NAV_STEP, "nav_hidden": name in hidden}
-                current = live[name]
-                if (
-                    current.get("nav_order") != patch["nav_order"]
-                    or bool(current.get("nav_hidden")) != patch["nav_hidden"]
-                ):
+                current, patch = live[name], {}
+                if current.get("nav_order") != (position + 1) * NAV_STEP:
+                    patch["nav_order"] = (position + 1) * NAV_STEP
+                if bool(current.get("nav_hidden")) != (name in hidden):
+                    patch["nav_hidden"] = name in hidden
+                if patch:
                     tx.update_object(name, patch)
     except (ValidationFailed, Conflict) as exc:
         return _page(field_errors(exc), exc.status, order, hidden)
