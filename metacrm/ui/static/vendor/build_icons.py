@@ -13,6 +13,17 @@ from pathlib import Path
 VERSION = "1.13.1"
 ICONS = sorted(
     {
+        "boxes",
+        "building-gear",
+        "card-checklist",
+        "diagram-3",
+        "grid-3x3-gap",
+        "house-gear",
+        "lightning-charge",
+        "person-workspace",
+        "plug",
+        "send",
+        "tools",
         "arrow-left",
         "arrow-repeat",
         "bell",
