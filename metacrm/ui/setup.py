@@ -62,7 +62,7 @@ SECTIONS = (
     Section("ui.setup_recycle_bin", lazy_gettext("Recycle bin"), "trash", METADATA, _GOVERN),
     Section("ui.setup_audit", lazy_gettext("Audit log"), "card-checklist", ACCESS, _GOVERN),
     Section("ui.setup_plugins", lazy_gettext("Plugins"), "plug", METADATA, _GOVERN),
-    Section("ui.setup_settings", lazy_gettext("Organisation settings"), "building-gear", METADATA, _GOVERN),
+    Section("ui.setup_settings", lazy_gettext("Organisation settings"), "building-gear", ACCESS, _GOVERN),
 )
 
 

@@ -209,7 +209,7 @@ def _settings_page(values: dict, errors: dict, status: int = 200):
     ), status
 
 
-@setup_route("/setup/settings", METADATA, methods=["GET", "POST"])
+@setup_route("/setup/settings", ACCESS, methods=["GET", "POST"])  # as PATCH /api/v1/auth/settings
 def setup_settings():
     """Name, default language, currency, time zone and fiscal year start."""
     instance, identity = context.instance(), current_identity()
