@@ -52,7 +52,7 @@ def test_a_sales_rep_creates_an_opportunity_fixing_an_error_first(page, demo):
     expect(page.get_by_label("Loss reason")).to_have_count(0)  # hidden until the stage is "Closed lost"
 
     page.get_by_role("button", name="Save").click()
-    expect(_field(page, "name").get_by_role("alert")).to_contain_text("is required")
+    expect(_field(page, "name").get_by_role("alert")).to_contain_text("Is required")
     expect(page.get_by_label("Opportunity name")).to_have_attribute("aria-invalid", "true")
 
     page.get_by_label("Opportunity name").fill("Acme renewal")
@@ -69,7 +69,7 @@ def test_a_sales_rep_creates_an_opportunity_fixing_an_error_first(page, demo):
     expect(loss).to_have_attribute("required", "")
     assert_accessible(page)
     page.get_by_role("button", name="Save").click()
-    expect(_field(page, "loss_reason").get_by_role("alert")).to_contain_text("is required")
+    expect(_field(page, "loss_reason").get_by_role("alert")).to_contain_text("Is required")
     expect(page.get_by_label("Opportunity name")).to_have_value("Acme renewal")  # what was typed stays
     page.get_by_label("Loss reason").select_option(label="No budget")
     page.get_by_role("button", name="Save").click()
