@@ -196,3 +196,19 @@ def assert_no_horizontal_scrolling(page: Page) -> None:
     page.wait_for_load_state("load")  # measured before the stylesheets apply, an icon is 300 px wide
     width, viewport = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width <= viewport, f"the page is {width} px wide in a {viewport} px viewport"
+
+
+def drag(page: Page, handle, target, *, dx: float = 0, dy: float = 0) -> None:
+    """Drag ``handle`` onto ``target`` as a hand does: press, move in small
+    steps (SortableJS decides on the moves in between; one jump is lost on a
+    busy machine), release. ``dx``/``dy`` shift the drop from the target's
+    top-left corner (default: its centre)."""
+    page.wait_for_load_state("load")  # SortableJS is a deferred script
+    start, end = handle.bounding_box(), target.bounding_box()
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    x = end["x"] + (dx or end["width"] / 2)
+    y = end["y"] + (dy or end["height"] / 2)
+    page.mouse.move(x, y, steps=12)
+    page.mouse.move(x, y + 1, steps=2)
+    page.mouse.up()

@@ -16,6 +16,7 @@ from tests.browser.support import (
     USERS,
     assert_accessible,
     assert_no_horizontal_scrolling,
+    drag,
     sign_in,
 )
 
@@ -33,7 +34,7 @@ def test_the_admin_drags_the_navigation_then_rolls_the_change_back(page):
 
     items = page.locator(".nav-order-list > li")
     product = page.locator('.nav-order-list > li[data-object="product"]')
-    product.locator(".drag-handle").drag_to(items.first, target_position={"x": 20, "y": 5})
+    drag(page, product.locator(".drag-handle"), items.first, dx=20, dy=5)
     expect(items.first).to_have_attribute("data-object", "product")
     page.get_by_role("button", name="Save the navigation").click()
     expect(page.get_by_role("status")).to_contain_text("The navigation is saved.")
