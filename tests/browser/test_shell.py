@@ -101,15 +101,16 @@ def test_the_navigation_follows_the_admins_order_and_search_hides_what_the_rep_c
 
 def test_the_bell_counts_unread_notifications_and_marking_read_updates_it(page, seeded):
     sign_in(page, REP)
-    bell = page.get_by_role("link", name="Notifications, 2 unread")
-    expect(bell).to_be_visible()
+    # The desktop bar's bell (the phone's sits beside the toggler); its count comes after the page loads.
+    bell = page.locator("#notification-bell")
+    expect(bell).to_have_attribute("aria-label", "Notifications, 2 unread")
     bell.click()
     expect(page.get_by_role("heading", name="Notifications")).to_be_visible()
     page.get_by_role("button", name="Mark read: Deal won: Widgets renewal").click()
-    expect(page.get_by_role("link", name="Notifications, 1 unread")).to_be_visible()
+    expect(bell).to_have_attribute("aria-label", "Notifications, 1 unread")
     page.get_by_role("button", name="Mark all read").click()
     expect(page.get_by_role("status").filter(has_text="1 marked read.")).to_be_visible()
-    expect(page.get_by_role("link", name="Notifications", exact=True)).to_be_visible()
+    expect(bell).to_have_attribute("aria-label", "Notifications")
     page.get_by_role("link", name="Deal won: Widgets renewal").click()
     expect(page).to_have_url(re.compile(rf"/o/account/{seeded['id']}$"))
 
