@@ -43,6 +43,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -205,7 +206,10 @@ def verify_backup(path: str | os.PathLike) -> dict:
         if expected != _sha256(path):
             raise BadRequest(f"{path.name} does not match its checksum file {sidecar.name}")
     with ExportFile(path) as export:
-        broken = export.archive.testzip()
+        try:
+            broken = export.archive.testzip()
+        except (zlib.error, EOFError, zipfile.BadZipFile) as exc:  # a member that does not even inflate
+            raise BadRequest(f"{path.name} is damaged: {exc}") from None
         if broken is not None:
             raise BadRequest(f"{path.name}: {broken} is damaged (CRC mismatch)")
         for table in export.manifest["tables"]:

@@ -7,6 +7,7 @@ are refused before anything is written."""
 from __future__ import annotations
 
 import os
+import struct
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -132,7 +133,8 @@ def test_a_damaged_backup_is_refused_and_leaves_no_tenant(instance, tmp_path, da
     if damage == "flip":
         # A byte inside a member's compressed data: the CRC (or inflation) check fails.
         info = zipfile.ZipFile(result.path).getinfo("audit.jsonl")
-        middle = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
+        name_length, extra_length = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+        middle = info.header_offset + 30 + name_length + extra_length + info.compress_size // 2
         data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
         path.write_bytes(data)
     elif damage == "truncate":
