@@ -127,3 +127,46 @@ def test_an_admin_builds_the_vehicle_and_lays_out_its_page_by_dragging(page: Pag
     page.goto(f"/o/vehicle/{STATE['van']}")
     after = _record_fields(page)
     assert after.index("price") < after.index("plate_number"), after
+
+
+def test_an_admin_adds_a_validation_rule_and_dry_runs_an_automation(page: Page):
+    sign_in(page, ADMIN)
+    page.goto("/setup/objects/vehicle/validation-rules")
+    page.get_by_role("link", name="New validation rule").click()
+    page.wait_for_load_state("load")
+    page.get_by_label("Label").fill("Price at least 1000")
+    expect(page.get_by_label("API name")).to_have_value("price_at_least_1000")
+    condition = page.get_by_label("Error condition")
+    condition.fill('price < "1000"')
+    expect(_field(page, "condition").get_by_role("alert")).to_contain_text(re.compile(r"Line 1, column \d+"))
+    condition.fill("price < 1000")
+    expect(_field(page, "condition").get_by_role("status")).to_contain_text("The rule is valid.")
+    page.get_by_label("Error message (English)").fill("A vehicle costs at least 1,000")
+    page.get_by_label("Error message (Chinese)").fill("车辆价格至少为 1,000")
+    page.get_by_label("Show the message beside").select_option(label="Price")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator('tr[data-rule="price_at_least_1000"]')).to_contain_text("A vehicle costs at least 1,000")
+
+    page.goto("/setup/automations/new?object=vehicle")
+    page.wait_for_load_state("load")
+    page.get_by_label("Label").fill("Flag expensive vehicles")
+    rule = page.get_by_role("textbox", name="Rule", exact=True)
+    rule.fill("WHEN created IF price > 20000 THEN SET plate = 1")
+    expect(_field(page, "rule").get_by_role("alert")).to_contain_text(re.compile(r"Line 1, column \d+"))
+    rule.fill('WHEN created IF price > 20000 THEN SET registered_on = TODAY(); NOTIFY owner_id "New: {{name}}"')
+    expect(_field(page, "rule").get_by_role("status")).to_contain_text("The rule is valid.")
+    page.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(re.compile(r"/setup/automations/vehicle/flag_expensive_vehicles$"))
+
+    expect(_field(page, "record_id").locator(".ts-wrapper")).to_be_visible()  # the typeahead is ready
+    record = page.get_by_role("combobox", name="Record")
+    record.click()
+    record.press_sequentially("fleet")
+    page.get_by_role("option", name="Fleet van 1").click()
+    page.get_by_role("button", name="Run the dry run").click()
+    result = page.locator("#dry-run-result")
+    expect(result).to_contain_text("nothing was saved")
+    expect(result.locator('[data-field="registered_on"]')).to_contain_text("Registered on")
+    expect(result).to_contain_text("Notify")
+    page.goto(f"/o/vehicle/{STATE['van']}")
+    expect(_field(page, "registered_on")).not_to_contain_text(re.compile(r"\d"))  # the dry run wrote nothing
