@@ -226,3 +226,61 @@ def test_a_role_hides_a_field_and_its_user_creates_a_vehicle_without_ever_seeing
     expect(clerk.get_by_text("Electric scooter").first).to_be_visible()
     expect(_field(clerk, "registered_on")).to_have_count(0)
     expect(clerk.get_by_text("Registered on")).to_have_count(0)
+
+
+def test_a_rollback_on_the_revisions_screen_brings_back_the_layout_before_the_drag(page: Page):
+    sign_in(page, ADMIN)
+    page.goto("/setup/revisions")
+    page.get_by_role("link", name="save layout vehicle.default").click()
+    expect(page.get_by_role("heading", name=f"Revision {STATE['layout_revision']}", level=1)).to_be_visible()
+    # Later revisions came after it: the button says they go too, and the preview shows them.
+    page.get_by_role("link", name="Undo this change and every later one…").click()
+    expect(page.get_by_role("heading", name="The rollback would change")).to_be_visible()
+    expect(page.locator('.diff-card[data-key="vehicle.default"] [data-status]')).to_have_text("removed")
+    expect(page.locator('.diff-card[data-key="vehicle.price_at_least_1000"]')).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("button", name="Roll back now").click()
+    expect(page.get_by_role("status")).to_contain_text("Rolled back to revision")
+    page.goto(f"/o/vehicle/{STATE['van']}")
+    assert _record_fields(page) == STATE["before_drag"]
+
+
+def test_a_label_holding_markup_stays_text_on_the_setup_screens_and_the_record_page(page: Page):
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    sign_in(page, ADMIN)
+    _new_field(page, "Text", "<script>alert(1)</script>", "script_alert_1_script")
+    page.locator("#f-api_name").fill("remarks")
+    _create_field(page)
+    row = page.locator('.setup-fields-table [data-field-row="remarks"]')
+    expect(row).to_contain_text("<script>alert(1)</script>")
+    for url in ("/setup/objects/vehicle/layouts", "/setup/objects/vehicle/fields/remarks"):
+        page.goto(url)
+        expect(page.get_by_text("<script>alert(1)</script>").first).to_be_visible()
+    page.goto(f"/o/vehicle/{STATE['van']}")
+    expect(page.locator('.record-field[data-field="remarks"]')).to_contain_text("<script>alert(1)</script>")
+    page.goto(f"/o/vehicle/{STATE['van']}/edit")
+    expect(page.get_by_label("<script>alert(1)</script>")).to_be_visible()
+    assert not dialogs
+
+
+def test_a_sales_rep_gets_not_allowed_on_setup_and_sees_no_link_to_it(page: Page):
+    sign_in(page, REP)
+    open_user_menu(page)
+    expect(page.locator("#user-menu + .dropdown-menu, .dropdown-menu.show").first).to_be_visible()
+    expect(page.get_by_role("link", name="Setup")).to_have_count(0)
+    for url in (
+        "/setup",
+        "/setup/objects",
+        "/setup/objects/vehicle",
+        "/setup/objects/vehicle/layouts",
+        "/setup/objects/vehicle/validation-rules",
+        "/setup/automations",
+        "/setup/roles",
+        "/setup/permissions",
+        "/setup/revisions",
+    ):
+        response = page.goto(url)
+        assert response.status == 403, url
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        assert "vehicle" not in page.locator("main").inner_text().lower(), url
