@@ -36,10 +36,17 @@
       const ts = select.tomselect;
       if (!ts) continue;
       ts.settings.closeAfterSelect = true;
+      // A search still loading when the record is chosen reopens the list as
+      // its answer arrives (Tom Select ignores the blur of a window without
+      // focus): close it again then, until the admin types a new search.
+      let chosen = false;
       ts.on("item_add", () => {
+        chosen = true;
         // After Tom Select's own handling of the click (which may refocus it).
         setTimeout(() => { ts.close(); ts.blur(); }, 0);
       });
+      ts.on("type", () => { chosen = false; });
+      ts.on("load", () => { if (chosen) ts.close(); });
     }
     for (const select of root.querySelectorAll("select[data-autosubmit]")) {
       select.addEventListener("change", () => {
