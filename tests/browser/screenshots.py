@@ -384,7 +384,9 @@ def setup_automation_dry_run(page: Page, ids) -> None:
     page.locator(".dry-run-form button[type=submit]").click()
     result = page.locator("#dry-run-result [data-dry-run]")
     expect(result).to_be_visible()
-    page.locator("#dry-run-heading").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # past the typeahead's throttled search, which closes the list again
+    expect(page.locator(".ts-dropdown")).to_be_hidden()
+    page.locator("#dry-run-heading").evaluate("heading => heading.scrollIntoView({block: 'start'})")
 
 
 def setup_permissions(page: Page, ids) -> None:
