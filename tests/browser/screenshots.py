@@ -229,7 +229,10 @@ def seed_setup(app: LiveApp, ids: dict) -> None:
             },
         )
     store = record_store(instance, binding, SystemGuard(), admin)
-    for vehicle_name, plate, price in (("Fleet van 1", "沪A 12345", "30000"), ("Electric scooter", "沪B 67890", "4500")):
+    for vehicle_name, plate, price in (
+        ("Fleet van 1", "沪A 12345", "30000"),
+        ("Electric scooter", "沪B 67890", "4500"),
+    ):
         store.create("vehicle", {"name": vehicle_name, "plate_number": plate, "price": price, "status": "available"})
 
 
