@@ -65,18 +65,6 @@ ICONS = sorted(
         "question-circle",
         "exclamation-triangle",
         "info-circle",
-        # setup's navigation (metacrm.ui.setup.SECTIONS) and screens
-        "boxes",
-        "building-gear",
-        "card-checklist",
-        "diagram-3",
-        "grid-3x3-gap",
-        "house-gear",
-        "lightning-charge",
-        "person-workspace",
-        "plug",
-        "send",
-        "tools",
     }
 )
 
