@@ -36,10 +36,19 @@
       const ts = select.tomselect;
       if (!ts) continue;
       ts.settings.closeAfterSelect = true;
+      // Tom Select's search of what was typed runs late (throttled) and
+      // reopens the list, focused, after the choice: close it again then,
+      // until the admin presses a key or clicks the picker themselves.
+      let chosen = false;
+      const done = () => setTimeout(() => { ts.close(); ts.blur(); }, 0);
       ts.on("item_add", () => {
-        // After Tom Select's own handling of the click (which may refocus it).
-        setTimeout(() => { ts.close(); ts.blur(); }, 0);
+        chosen = true;
+        done(); // after Tom Select's own handling of the click (which may refocus it)
       });
+      ts.on("dropdown_open", () => { if (chosen) done(); });
+      const reopen = () => { chosen = false; };
+      ts.control_input.addEventListener("keydown", reopen);
+      ts.control.addEventListener("mousedown", reopen);
     }
     for (const select of root.querySelectorAll("select[data-autosubmit]")) {
       select.addEventListener("change", () => {
