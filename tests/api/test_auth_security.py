@@ -140,6 +140,7 @@ def test_admins_set_the_tenants_policy_and_the_strictest_tenant_of_a_login_count
         "password_min_length": 10,
         "password_refuse_common": True,
         "two_factor_roles": [],
+        "fiscal_year_start": 1,
         "oidc_issuer": "",
         "oidc_client_id": "",
         "oidc_client_secret_set": False,

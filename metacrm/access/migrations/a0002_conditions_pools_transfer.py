@@ -46,6 +46,9 @@ def upgrade() -> None:
         sa.Column("claim_quota", sa.Integer, nullable=False),
         sa.Column("cooldown_days", sa.Integer, nullable=False),
         sa.Column("reclaim_days", sa.Integer, nullable=True),
+        # Created here as well as by a0003: this migration's seeding reads the
+        # pools through today's table definition (a0003 adds it where a0002 ran before it existed).
+        sa.Column("translations", sa.JSON, nullable=True),
         schema=schema,
     )
     op.create_table(

@@ -16,4 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("pools", sa.Column("translations", sa.JSON, nullable=True), schema=target_schema())
+    schema = target_schema()
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("pools", schema=schema)}
+    if "translations" not in columns:  # a namespace migrated by a0002 before it created the column
+        op.add_column("pools", sa.Column("translations", sa.JSON, nullable=True), schema=schema)
