@@ -40,7 +40,8 @@ def test_the_admin_drags_the_navigation_then_rolls_the_change_back(page):
     expect(page.get_by_role("status")).to_contain_text("The navigation is saved.")
     expect(nav_objects(page).first).to_have_attribute("data-object", "product")
 
-    # The move buttons do the same without a pointer.
+    # The move buttons do the same without a pointer (their script is deferred).
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="Move Accounts up").click()
     expect(items.first).to_have_attribute("data-object", "account")
 
