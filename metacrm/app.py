@@ -21,6 +21,7 @@ from flask_htmx import HTMX
 
 from metacrm.access.plugin import access_plugin
 from metacrm.api import plugin as api_plugin
+from metacrm.data import plugin as data_plugin
 from metacrm.metadata import plugin as metadata_plugin
 from metacrm.platform.config import ensure_secret_key
 from metacrm.platform.instance import Instance
@@ -28,7 +29,14 @@ from metacrm.platform.web import init_web
 from metacrm.rules.plugin import rules_plugin
 from metacrm.ui import plugin as ui_plugin
 
-BUILTIN_PLUGINS = (*metadata_plugin.BUILTIN, rules_plugin, access_plugin, api_plugin, ui_plugin)
+BUILTIN_PLUGINS = (
+    *metadata_plugin.BUILTIN,
+    rules_plugin,
+    access_plugin,
+    *data_plugin.BUILTIN,
+    api_plugin,
+    ui_plugin,
+)
 
 
 class JSONProvider(DefaultJSONProvider):

@@ -1,0 +1,1 @@
+"""Dashboards as metadata: a grid of widgets drawn with ECharts."""

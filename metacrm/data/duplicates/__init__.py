@@ -1,0 +1,1 @@
+"""Duplicate rules, checks on save and import, and merges."""

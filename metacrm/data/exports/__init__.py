@@ -1,0 +1,1 @@
+"""Exports of a list as CSV or XLSX."""

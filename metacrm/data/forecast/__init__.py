@@ -1,0 +1,1 @@
+"""The sales forecast: opportunities by close period against quotas."""

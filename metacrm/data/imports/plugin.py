@@ -1,0 +1,3 @@
+"""Hook implementations of metacrm.data.imports (see :mod:`metacrm.data.plugin`)."""
+
+from metacrm.platform.hooks import hookimpl  # noqa: F401
