@@ -198,17 +198,30 @@ def assert_no_horizontal_scrolling(page: Page) -> None:
     assert width <= viewport, f"the page is {width} px wide in a {viewport} px viewport"
 
 
+# SortableJS marks an item it is animating with an ``animated`` property.
+SORTABLE_AT_REST = "() => ![...document.querySelectorAll('[draggable], li, .card')].some((e) => e.animated)"
+
+
 def drag(page: Page, handle, target, *, dx: float = 0, dy: float = 0) -> None:
     """Drag ``handle`` onto ``target`` as a hand does: press, move in small
     steps (SortableJS decides on the moves in between; one jump is lost on a
-    busy machine), release. ``dx``/``dy`` shift the drop from the target's
-    top-left corner (default: its centre)."""
+    busy machine), rest until the items stop moving, nudge, release.
+    ``dx``/``dy`` shift the drop from the target's top-left corner (default:
+    its centre).
+
+    The rest matters: SortableJS does not swap with an item that is still
+    animating, so on a slow machine the last step can land on an item in
+    flight and the drop falls one place short."""
     page.wait_for_load_state("load")  # SortableJS is a deferred script
+    handle.scroll_into_view_if_needed()
     start, end = handle.bounding_box(), target.bounding_box()
     page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
     page.mouse.down()
     x = end["x"] + (dx or end["width"] / 2)
     y = end["y"] + (dy or end["height"] / 2)
     page.mouse.move(x, y, steps=12)
-    page.mouse.move(x, y + 1, steps=2)
+    for nudge in (1, 2):
+        page.wait_for_function(SORTABLE_AT_REST)
+        page.mouse.move(x, y + nudge, steps=2)
+    page.wait_for_function(SORTABLE_AT_REST)
     page.mouse.up()
