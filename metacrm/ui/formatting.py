@@ -40,7 +40,7 @@ def init_formatting(app: Flask) -> None:
         sentence=sentence,
         role_label=role_label,
     )
-    app.jinja_env.globals.update(role_labels=role_labels)
+    app.jinja_env.globals.update(role_labels=role_labels, **{f"show_{name}": show for name, show in DISPLAYS.items()})
 
 
 def role_label(name: str) -> str:
@@ -181,6 +181,47 @@ def ago(value: Any, now: datetime | None = None) -> Markup:
     else:
         shown = flask_babel.format_timedelta(delta, add_direction=True, threshold=1)
     return Markup('<time datetime="{}" title="{}">{}</time>').format(parsed.isoformat(), exact, shown)
+
+
+# The display of the plain field types, in Python: the widget macros call
+# these (``show_currency(field, value)``), and a list page calls them directly
+# for its ~150 cells rather than through a macro each (listing.display_function).
+def _shown(css: str, text: str) -> Markup:
+    return Markup('<span class="{}">{}</span>').format(css, text)
+
+
+def _show_number(field, value) -> Markup:
+    return Markup("") if value is None else _shown("number", number(value, getattr(field, "scale", None) or 0))
+
+
+def _show_currency(field, value) -> Markup:
+    return Markup("") if value is None else _shown("number", currency(value, field.options.get("currency")))
+
+
+def _show_percent(field, value) -> Markup:
+    return Markup("") if value is None else _shown("number", percent(value))
+
+
+def _show_date(field, value) -> Markup:
+    return Markup('<time datetime="{}">{}</time>').format(value, day(value)) if value else Markup("")
+
+
+def _show_datetime(field, value) -> Markup:
+    return Markup('<time datetime="{}">{}</time>').format(value, moment(value)) if value else Markup("")
+
+
+def _show_text(field, value) -> Markup:
+    return Markup("") if value is None else Markup.escape(value)
+
+
+DISPLAYS = {
+    "number": _show_number,
+    "currency": _show_currency,
+    "percent": _show_percent,
+    "date": _show_date,
+    "datetime": _show_datetime,
+    "text": _show_text,
+}
 
 
 def datetime_input(value: Any) -> str:

@@ -22,7 +22,7 @@ from metacrm.platform.errors import MetacrmError
 from metacrm.plugins import context
 from metacrm.plugins.records import ListRequest
 from metacrm.ui.blueprint import htmx
-from metacrm.ui.formatting import sentence
+from metacrm.ui.formatting import DISPLAYS, sentence
 from metacrm.ui.i18n import label_of
 from metacrm.ui.screens import readable_fields
 
@@ -337,8 +337,24 @@ def _about(obj: CompiledObject | None, name: str, message) -> str:
     return f"{label_of(field.definition, 'label', name)}: {sentence(message)}"
 
 
+# Widget macros that only call a display function of metacrm.ui.formatting.
+_PYTHON_DISPLAYS = {
+    ("widgets/number.html", "display"): "number",
+    ("widgets/number.html", "display_currency"): "currency",
+    ("widgets/number.html", "display_percent"): "percent",
+    ("widgets/date.html", "display"): "date",
+    ("widgets/date.html", "display_datetime"): "datetime",
+    ("widgets/text.html", "display"): "text",
+}
+
+
 def display_macro(field: FieldType) -> Callable:
-    """The Jinja macro that shows a value of ``field`` (``FieldType.widgets``)."""
+    """What shows a value of ``field`` (``FieldType.widgets``): its Jinja
+    macro, or for the plain types the Python function that macro calls
+    (the same text, without a macro call per cell)."""
+    shown_by = _PYTHON_DISPLAYS.get((field.widgets.template, field.widgets.display))
+    if shown_by is not None:
+        return DISPLAYS[shown_by]
     module = current_app.jinja_env.get_template(field.widgets.template).module
     return getattr(module, field.widgets.display)
 

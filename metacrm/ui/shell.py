@@ -25,7 +25,9 @@ def init_shell(app: Flask) -> None:
 
 def icon(name: str, label: str | None = None) -> Markup:
     """An icon of the sprite; decorative unless ``label`` names it."""
-    href = f"{url_for('static', filename=ICON_SPRITE)}#{escape(name)}"
+    if "icon_sprite" not in g:  # a page shows ~20 icons: build the sprite's URL once
+        g.icon_sprite = url_for("static", filename=ICON_SPRITE)
+    href = f"{g.icon_sprite}#{escape(name)}"
     accessible = f'role="img" aria-label="{escape(label)}"' if label else 'aria-hidden="true"'
     # width/height keep an icon small even before the stylesheet applies.
     return Markup(
