@@ -17,8 +17,10 @@ from functools import wraps
 from flask import Flask, current_app, g, url_for
 from flask_babel import lazy_gettext
 
+from metacrm.metadata.definitions import scoped_key
+from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
-from metacrm.platform.errors import MetacrmError
+from metacrm.platform.errors import MetacrmError, NotFound
 from metacrm.plugins import context
 from metacrm.ui.blueprint import blueprint
 from metacrm.ui.i18n import label_of
@@ -125,6 +127,21 @@ def setup_url(endpoint: str, **values) -> str | None:
     if endpoint not in current_app.view_functions:
         return None
     return url_for(endpoint, **values)
+
+
+def setup_object(name: str) -> CompiledObject:
+    """The object a setup screen edits (whether or not the admin may read
+    its records); 404 when there is none."""
+    obj = context.model().object(name)
+    if obj is None:
+        raise NotFound(f"no object {name!r}")
+    return obj
+
+
+def stored_document(kind: str, obj: CompiledObject, name: str) -> dict | None:
+    """The stored definition ``name`` of ``kind`` scoped to ``obj`` (a layout, a list view), if any."""
+    definition = context.model().definitions.get(kind, scoped_key(obj.api_name, name))
+    return definition.document if definition is not None else None
 
 
 def field_errors(exc: MetacrmError) -> dict[str, list[str]]:

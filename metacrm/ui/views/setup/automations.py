@@ -37,7 +37,7 @@ from metacrm.rules.automation import definitions as automations
 from metacrm.rules.automation.dryrun import dry_run
 from metacrm.ui.blueprint import htmx
 from metacrm.ui.i18n import label_of, select_time_zone
-from metacrm.ui.setup import METADATA, setup_route
+from metacrm.ui.setup import METADATA, setup_object, setup_route
 from metacrm.ui.views.setup.home import RULE_CHECKERS
 from metacrm.ui.views.setup.validation_rules import rule_field_errors
 
@@ -70,13 +70,6 @@ def _objects() -> list[tuple[str, str]]:
         ((obj.api_name, label_of(obj.definition, "label", obj.label)) for obj in objects),
         key=lambda pair: pair[1].casefold(),
     )
-
-
-def _object(name: str):
-    obj = context.model().object(name)
-    if obj is None:
-        raise NotFound(f"no object {name!r}")
-    return obj
 
 
 def _id(raw: str | None) -> int | None:
@@ -113,7 +106,7 @@ def _form_document(form, existing: dict | None) -> dict:
 
 def _recent_records(object_name: str) -> list[tuple[int, str]]:
     """A few records to try a rule on, before the admin types a search."""
-    obj = _object(object_name)
+    obj = setup_object(object_name)
     readable = context.guard().readable_fields(obj)
     name_field = obj.name_field if obj.name_field in readable else None
     try:
@@ -177,11 +170,11 @@ def setup_automation_new():
     if request.method == "GET":
         object_name = request.args.get("object") or None
         if object_name is not None:
-            _object(object_name)
+            setup_object(object_name)
         rule = {"object": object_name, "active": True, "order": automations.DEFAULT_ORDER, "rule": ""}
         return _render_form(rule, creating=True)
     object_name = request.form.get("object", "")
-    _object(object_name)
+    setup_object(object_name)
     document = _form_document(request.form, None)
     try:
         automations.save_automation(
@@ -269,7 +262,7 @@ def setup_automation_dry_run(object, name):
             error = _("There is no record #%(id)d you can see.", id=record_id)
         except ValidationFailed as exc:
             error = exc.message
-    obj = _object(object)
+    obj = setup_object(object)
     record_name = None
     if result is not None and obj.name_field and obj.name_field in context.guard().readable_fields(obj):
         record_name = context.store().get(object, record_id, fields=[obj.name_field]).get(obj.name_field)

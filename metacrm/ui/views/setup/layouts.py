@@ -26,14 +26,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from metacrm.metadata.definitions import scoped_key
 from metacrm.metadata.physical import CompiledObject
 from metacrm.platform.errors import Conflict, MetacrmError, NotFound, ValidationFailed
 from metacrm.plugins import context
 from metacrm.rules import RuleError
 from metacrm.rules.saving import LAYOUT_CONDITION, typecheck
 from metacrm.ui.i18n import label_of
-from metacrm.ui.setup import METADATA, setup_route
+from metacrm.ui.setup import METADATA, setup_object, setup_route, stored_document
 
 DEFAULT = "default"
 KINDS = ("visible", "required", "read_only")
@@ -262,26 +261,14 @@ def _zh(translations, nested: bool = False) -> str:
 # -- what the editor shows --------------------------------------------------------------------------
 
 
-def _object(name: str) -> CompiledObject:
-    obj = context.model().object(name)
-    if obj is None:
-        raise NotFound(f"no object {name!r}")
-    return obj
-
-
 def layouts_of(obj: CompiledObject) -> list[dict]:
     return [d.document for d in context.model().definitions.scoped("layout", obj.api_name)]
-
-
-def _stored(obj: CompiledObject, name: str) -> dict | None:
-    definition = context.model().definitions.get("layout", scoped_key(obj.api_name, name))
-    return definition.document if definition is not None else None
 
 
 def starting_layout(obj: CompiledObject, name: str) -> dict:
     """The stored layout, or what the record page shows without one: one
     section of every field."""
-    stored = _stored(obj, name)
+    stored = stored_document("layout", obj, name)
     if stored is not None:
         return stored
     label = label_of(obj.definition, default=obj.api_name)
@@ -322,7 +309,7 @@ def _editor(obj: CompiledObject, draft: LayoutDraft, errors: dict[str, list[str]
             field_label=lambda name: _field_label(obj, name),
             kinds=_kind_labels(),
             preview_records=_preview_records(obj),
-            stored=_stored(obj, draft.api_name) is not None,
+            stored=stored_document("layout", obj, draft.api_name) is not None,
         ),
         status,
     )
@@ -354,7 +341,7 @@ def _preview_records(obj: CompiledObject) -> list[tuple[int, str]]:
 @setup_route("/setup/objects/<object>/layouts", METADATA)
 def setup_layouts(object):
     """The editor of the object's layout (``?layout=`` names one when there are several)."""
-    obj = _object(object)
+    obj = setup_object(object)
     layouts = layouts_of(obj)
     wanted = request.args.get("layout") or next(
         (d["api_name"] for d in layouts if d["api_name"] == DEFAULT), layouts[0]["api_name"] if layouts else DEFAULT
@@ -368,7 +355,7 @@ def setup_layouts(object):
 def setup_layout_save(object, item):
     """Save the working layout as one change (a revision); a button's
     ``action`` (no JavaScript) answers the editor with that move made instead."""
-    obj = _object(object)
+    obj = setup_object(object)
     draft = LayoutDraft.read(item, request.form)
     action = request.form.get("action", "")
     if action:
@@ -391,7 +378,7 @@ def setup_layout_save(object, item):
 @setup_route("/setup/objects/<object>/layouts/<item>/preview", METADATA, methods=["POST"])
 def setup_layout_preview(object, item):
     """The record page and the form as the working layout makes them, with a chosen record (htmx)."""
-    obj = _object(object)
+    obj = setup_object(object)
     draft = LayoutDraft.read(item, request.form)
     record = None
     chosen = request.form.get("preview_record", "")

@@ -18,7 +18,6 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from metacrm.metadata.definitions import scoped_key
 from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.platform import identity as identities
@@ -31,7 +30,7 @@ from metacrm.rules.saving import LIST_VIEW_FILTER, typecheck
 from metacrm.ui import saved_views
 from metacrm.ui.i18n import label_of
 from metacrm.ui.listing import board_fields, default_view, is_amount
-from metacrm.ui.setup import METADATA, setup_route
+from metacrm.ui.setup import METADATA, setup_object, setup_route, stored_document
 from metacrm.ui.views.setup.layouts import pipeline_errors, rule_message
 
 NEW = "new"  # the URL of the creation form (not an api name)
@@ -41,20 +40,8 @@ MEMBERS = {"sort": "sort_field", "board.by": "board_by", "board.sum": "board_sum
 EXTRA_COLUMNS = ("created_at", "updated_at", "owner_id")
 
 
-def _object(name: str) -> CompiledObject:
-    obj = context.model().object(name)
-    if obj is None:
-        raise NotFound(f"no object {name!r}")
-    return obj
-
-
 def _views(obj: CompiledObject) -> list[dict]:
     return [d.document for d in context.model().definitions.scoped("list_view", obj.api_name)]
-
-
-def _stored(obj: CompiledObject, name: str) -> dict | None:
-    definition = context.model().definitions.get("list_view", scoped_key(obj.api_name, name))
-    return definition.document if definition is not None else None
 
 
 def _column_choices(obj: CompiledObject) -> list[tuple[str, str]]:
@@ -66,7 +53,7 @@ def _column_choices(obj: CompiledObject) -> list[tuple[str, str]]:
 @setup_route("/setup/objects/<object>/list-views", METADATA)
 def setup_list_views(object):
     """The shared views of the object and the users' personal ones."""
-    obj = _object(object)
+    obj = setup_object(object)
     views = _views(obj)
     opened = default_view(views)
     users = {u["id"]: u for u in identities.list_users(context.instance(), current_tenant().slug)}
@@ -162,7 +149,7 @@ def _editor(obj: CompiledObject, values: dict, errors: dict, *, creating: bool, 
     chosen = [c for c in values["columns"] if c in dict(choices)]
     ordered = [(n, dict(choices)[n]) for n in chosen] + [(n, label) for n, label in choices if n not in chosen]
     fields = list(obj.fields.values())
-    stored = None if creating else _stored(obj, values["api_name"])
+    stored = None if creating else stored_document("list_view", obj, values["api_name"])
     return (
         render_template(
             "setup/list_views/edit.html",
@@ -185,7 +172,7 @@ def _editor(obj: CompiledObject, values: dict, errors: dict, *, creating: bool, 
 
 @setup_route("/setup/objects/<object>/list-views/new", METADATA, methods=["GET", "POST"])
 def setup_list_view_new(object):
-    obj = _object(object)
+    obj = setup_object(object)
     if request.method == "GET":
         values = _values_of({"columns": [n for n in [obj.name_field] if n]})
         return _editor(obj, values, {}, creating=True)
@@ -194,8 +181,8 @@ def setup_list_view_new(object):
 
 @setup_route("/setup/objects/<object>/list-views/<item>", METADATA, methods=["GET", "POST"])
 def setup_list_view(object, item):
-    obj = _object(object)
-    stored = _stored(obj, item)
+    obj = setup_object(object)
+    stored = stored_document("list_view", obj, item)
     if stored is None:
         raise NotFound(f"no list view {item!r} on {object}")
     if request.method == "GET":
@@ -212,7 +199,7 @@ def _save(obj: CompiledObject, stored: dict | None, *, creating: bool):
         name = values["api_name"]
         if not API_NAME.match(name):
             errors["api_name"] = [_("Lower-case letters, digits and _, starting with a letter.")]
-        elif name == NEW or _stored(obj, name) is not None:
+        elif name == NEW or stored_document("list_view", obj, name) is not None:
             errors["api_name"] = [_("A list view with this name exists already.")]
     if not values["label"]:
         errors["label"] = [_("Give the view a name.")]
@@ -249,7 +236,7 @@ def _save(obj: CompiledObject, stored: dict | None, *, creating: bool):
 
 @setup_route("/setup/objects/<object>/list-views/<item>/delete", METADATA, methods=["POST"])
 def setup_list_view_delete(object, item):
-    obj = _object(object)
+    obj = setup_object(object)
     try:
         with context.metadata_service().change(f"delete list_view {obj.api_name}.{item}") as tx:
             tx.delete("list_view", obj.api_name, item)
@@ -279,7 +266,7 @@ def promoted_view(obj: CompiledObject, personal: saved_views.UsersView) -> tuple
     conditions (its base view's where it names none), and what could not
     be kept (a search text, filters other than "equals")."""
     args = MultiDict(parse_qsl(personal.query))
-    base = _stored(obj, args.get("view", "")) if args.get("view") else None
+    base = stored_document("list_view", obj, args.get("view", "")) if args.get("view") else None
     base = base or {}
     dropped = []
     names = {n for n, _label in _column_choices(obj)}
@@ -313,7 +300,7 @@ def promoted_view(obj: CompiledObject, personal: saved_views.UsersView) -> tuple
 @setup_route("/setup/objects/<object>/list-views/promote/<id>", METADATA, methods=["POST"])
 def setup_list_view_promote(object, id):
     """A user's personal view becomes a shared view (the personal one stays theirs)."""
-    obj = _object(object)
+    obj = setup_object(object)
     if not id.isdigit():
         raise NotFound(f"no saved view {id!r}")
     personal = saved_views.view_by_id(current_tenant(), obj.api_name, int(id))

@@ -17,13 +17,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from metacrm.metadata.physical import CompiledObject
-from metacrm.platform.errors import MetacrmError, NotFound
+from metacrm.platform.errors import MetacrmError
 from metacrm.plugins import context
 from metacrm.rules import RuleError
 from metacrm.rules import validation_rules as rules
 from metacrm.ui.blueprint import htmx
 from metacrm.ui.i18n import label_of
-from metacrm.ui.setup import METADATA, field_errors, setup_route
+from metacrm.ui.setup import METADATA, field_errors, setup_object, setup_route
 
 SECOND_LANGUAGE = "zh_CN"  # the language whose message the form edits beside the default one
 
@@ -44,13 +44,6 @@ def rule_field_errors(exc: MetacrmError, member: str) -> dict[str, list[str]]:
             name = parts[2] if len(parts) == 3 else "$"
         renamed.setdefault(name, []).extend(messages)
     return renamed
-
-
-def _object(name: str) -> CompiledObject:
-    obj = context.model().object(name)
-    if obj is None:
-        raise NotFound(f"no object {name!r}")
-    return obj
 
 
 def _field_options(obj: CompiledObject) -> list[tuple[str, str]]:
@@ -107,7 +100,7 @@ def _render_form(obj: CompiledObject, rule: dict, *, creating: bool, errors=None
 @setup_route("/setup/objects/<object>/validation-rules", METADATA)
 def setup_validation_rules(object):
     """The object's validation rules: message, field, active (switch on and off)."""
-    obj = _object(object)
+    obj = setup_object(object)
     return render_template(
         "setup/validation_rules/list.html",
         obj=obj,
@@ -122,7 +115,7 @@ def setup_validation_rules(object):
 @setup_route("/setup/objects/<object>/validation-rules/new", METADATA, methods=["GET", "POST"])
 def setup_validation_rule_new(object):
     """A new validation rule; saved, back to the list."""
-    obj = _object(object)
+    obj = setup_object(object)
     if request.method == "GET":
         return _render_form(obj, {"active": True}, creating=True)
     document = _form_document(request.form, None)
@@ -139,7 +132,7 @@ def setup_validation_rule(object, item):
     """Edit a validation rule (``action=save``), switch it on or off
     (``action=active`` with ``active=1|0``; htmx gets the list's row back) or
     delete it (``action=delete``)."""
-    obj = _object(object)
+    obj = setup_object(object)
     existing = rules.validation_rule(context.model(), object, item)
     if request.method == "GET":
         return _render_form(obj, existing, creating=False)
