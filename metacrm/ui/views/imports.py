@@ -20,6 +20,7 @@ from metacrm.plugins import context
 from metacrm.ui.blueprint import blueprint
 from metacrm.ui.i18n import label_of
 from metacrm.ui.listing import render_block, wants_block
+from metacrm.ui.record_form import translated
 from metacrm.ui.screens import object_for
 
 TEMPLATE = "imports/wizard.html"
@@ -53,7 +54,8 @@ def import_upload_post(object):
 
 def _field_errors(exc: ValidationFailed) -> dict:
     details = exc.details if isinstance(exc.details, dict) else {}
-    return details.get("fields") or {"$": [exc.message]}
+    fields = details.get("fields") or {"$": [exc.message]}
+    return {name: [translated(str(m)) for m in messages] for name, messages in fields.items()}
 
 
 def _choices(obj) -> list[tuple[str, str]]:
@@ -216,9 +218,20 @@ def _result_screen(obj, record: dict) -> dict:
         "step": "result",
         "obj": obj,
         "run": public,
-        "errors_shown": public["errors"][:ERRORS_SHOWN],
+        "errors_shown": [
+            {**error, "field_label": _field_label(obj, error.get("field")), "reason": translated(error["reason"])}
+            for error in public["errors"][:ERRORS_SHOWN]
+        ],
         "finished": record["status"] in service.FINISHED,
     }
+
+
+def _field_label(obj, name: str | None) -> str:
+    """A row error's field as the user knows it (errors only name fields they may read)."""
+    if not name:
+        return ""
+    field_type = obj.fields.get(name)
+    return label_of(field_type.definition, "label", name) if field_type is not None else name
 
 
 @blueprint.get("/o/<object>/import/<int:import_id>")
