@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -54,7 +55,7 @@ def test_import_a_file_with_one_bad_row_and_download_the_failed_rows(page, live,
     expect(errors).to_contain_text("Account type")
     with page.expect_download() as info:
         page.get_by_role("link", name="Download the failed rows").click()
-    rows = list(csv.reader(io.StringIO(open(info.value.path(), encoding="utf-8-sig").read())))
+    rows = list(csv.reader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8-sig"))))
     assert rows[0] == ["Account name", "Account type", "Industry", "error"]
     assert rows[1][:3] == ["Imported Two", "Nonsense", "科技"] and rows[1][3].startswith("account_type:")
     page.screenshot(path=str(tmp_path / "import-result-1280.png"), full_page=True)
