@@ -252,3 +252,16 @@ def test_a_saved_mapping_is_offered_again(world):
     done(world.post("company", "Firm,Ref\nA,R1\n", mapping=mapping, save_mapping="legacy"))
     body = done(world.post("company", "Firm,Ref\nB,R2\n"))
     assert body["mapping"] == {"Firm": "name", "Ref": "code"} and body["created"] == 1
+
+
+def test_the_import_endpoints_are_in_the_openapi_document(world):
+    document = world.client.get("/api/v1/openapi.json", headers=world.admin).json
+    upload = document["paths"]["/api/v1/data/company/import"]["post"]
+    assert upload["operationId"] == "data.company.import"
+    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert set(form["properties"]) >= {"file", "mapping", "mode", "key", "dry_run"}
+    assert document["paths"]["/api/v1/imports/{import_id}"]["get"]["operationId"] == "imports.show"
+    assert (
+        "text/csv" in document["paths"]["/api/v1/imports/{import_id}/failed-rows"]["get"]["responses"]["200"]["content"]
+    )
+    assert "ImportRun" in document["components"]["schemas"]
