@@ -27,12 +27,14 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import marshmallow as ma
 import sqlalchemy as sa
 
 from metacrm.data.imports.mapping import Target, check_key, check_mapping, key_column
 from metacrm.data.imports.reader import TableFile, open_table
 from metacrm.data.imports.tables import MAX_STORED_ERRORS
-from metacrm.metadata.values import json_safe
+from metacrm.metadata.fieldtypes.base import SLOW, FieldType
+from metacrm.metadata.values import first_error, json_safe
 from metacrm.platform.errors import Forbidden, MetacrmError, ValidationFailed
 
 BATCH = 1000
@@ -107,6 +109,7 @@ class Importer:
         self.failed_path = Path(failed_path) if failed_path else None
         self.index = {header: i for i, header in enumerate(self.table.headers)}
         self._lookups: dict[str, dict[str, list[int]]] = {}
+        self._parsers = {t.field: cell_parser(self.obj.fields[t.field]) for t in self.targets}
         require_rights(self.guard, self.obj, mode)
 
     # -- the run -------------------------------------------------------------------------------
@@ -153,6 +156,7 @@ class Importer:
 
     def _prepare(self, items: list[Item]) -> None:
         fields = self.obj.fields
+        parsers = self._parsers
         wanted: dict[str, set[str]] = {}
         for item in items:
             for target in self.targets:
@@ -166,7 +170,7 @@ class Importer:
                     item.data[target.field] = parts
                     continue
                 try:
-                    item.data[target.field] = json_safe(field_type.parse_import(text))
+                    item.data[target.field] = parsers[target.field](text)
                 except ValueError as exc:
                     item.errors.append((target.field, str(exc)))
         for name, texts in wanted.items():
@@ -359,6 +363,38 @@ class Importer:
             raise
         if savepoint is not None:
             savepoint.commit()
+
+
+def cell_parser(field_type) -> Callable[[str], Any]:
+    """A cell's text → the JSON value the store takes, or ValueError with
+    the field type's message. Text the type's fast loader takes as it is
+    goes to the store unchanged (the store loads it the same way); other
+    text goes through the type's ``parse_import`` (dates with slashes,
+    yes/no, picklist labels…), whose base form reuses the compiled loader."""
+    fast = field_type.column_loaders[0]
+    if type(field_type).parse_import is FieldType.parse_import:
+        deserialize = field_type.loader.deserialize
+
+        def slow(text: str) -> Any:
+            try:
+                return json_safe(deserialize(text))
+            except ma.ValidationError as exc:
+                raise ValueError(first_error(exc)) from None
+
+    else:
+
+        def slow(text: str) -> Any:
+            return json_safe(field_type.parse_import(text))
+
+    if fast is None:
+        return slow
+
+    def parse(text: str) -> Any:
+        if fast(text) is not SLOW:
+            return text
+        return slow(text)
+
+    return parse
 
 
 class _RollBack(Exception):
