@@ -40,6 +40,13 @@ def _mapping(text):
     return mapping
 
 
+@blueprint.url_value_preprocessor
+def _upload_limit(endpoint, values):
+    """An import's file may exceed the instance's request limit (it is streamed to disk)."""
+    if endpoint == "api_imports.start":
+        request.max_content_length = service.MAX_UPLOAD
+
+
 @blueprint.post("/data/<name>/import")
 def start(name):
     upload = request.files.get("file")

@@ -101,3 +101,10 @@ def test_a_file_that_is_not_a_table_is_refused_on_the_upload_step(world, app):
     response = upload(client, "whatever", "notes.pdf")
     assert response.status_code == 422
     assert re.search(r'data-field="file">.*?role="alert">', response.get_data(as_text=True), re.S)
+
+
+def test_the_upload_may_exceed_the_request_size_limit(world, app):
+    client = signed_in(app, "admin@acme.test")
+    app.config["MAX_CONTENT_LENGTH"] = 2000
+    big = "Name,Code\n" + "".join(f"Company number {i},CODE-{i}\n" for i in range(200))
+    assert upload(client, big).status_code == 303

@@ -265,3 +265,17 @@ def test_the_import_endpoints_are_in_the_openapi_document(world):
         "text/csv" in document["paths"]["/api/v1/imports/{import_id}/failed-rows"]["get"]["responses"]["200"]["content"]
     )
     assert "ImportRun" in document["components"]["schemas"]
+
+
+def test_an_import_file_may_exceed_the_request_size_limit(world, app):
+    app.config["MAX_CONTENT_LENGTH"] = 2000
+    big = "Name,Code\n" + "".join(f"Company number {i},CODE-{i}\n" for i in range(200))
+    assert len(big) > 4000
+    body = done(world.post("company", big))
+    assert body["created"] == 200
+    # other requests keep the limit
+    records = [{"name": f"n{i}" * 20} for i in range(50)]
+    assert (
+        world.client.post("/api/v1/data/company/bulk", json={"records": records}, headers=world.admin).status_code
+        == 413
+    )

@@ -31,6 +31,14 @@ def _obj(object_name: str):
     return object_for(object_name, "import")
 
 
+@blueprint.url_value_preprocessor
+def _upload_limit(endpoint, values):
+    """An import's upload may exceed the instance's request limit (it is
+    streamed to disk): raised before the CSRF check reads the form."""
+    if endpoint == "ui.import_upload_post":
+        request.max_content_length = service.MAX_UPLOAD
+
+
 @blueprint.get("/o/<object>/import")
 def import_upload(object):
     obj = _obj(object)
