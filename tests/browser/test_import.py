@@ -45,6 +45,7 @@ def test_import_a_file_with_one_bad_row_and_download_the_failed_rows(page, live,
     expect(page.get_by_label("Account type", exact=True)).to_have_value("account_type")
     expect(page.get_by_text("Nonsense")).to_be_visible()
     assert_accessible(page)
+    page.screenshot(path=str(tmp_path / "import-map-1280.png"), full_page=True)
     page.get_by_role("button", name="Start the import").click()
     page.wait_for_load_state("load")
     expect(page.locator("#import-progress")).to_be_visible()
