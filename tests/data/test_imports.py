@@ -279,3 +279,13 @@ def test_an_import_file_may_exceed_the_request_size_limit(world, app):
         world.client.post("/api/v1/data/company/bulk", json={"records": records}, headers=world.admin).status_code
         == 413
     )
+
+
+def test_update_by_record_id_within_the_update_scope(world):
+    mine = world.create("company", name="Mine", code="M1")
+    text = f"id,Employees\n{mine['id']},77\n999999,1\nabc,2\n"
+    body = done(world.post("company", text, mode="update", key="id"))
+    assert (body["updated"], body["failed"]) == (1, 2)
+    assert {e["row"] for e in body["errors"]} == {3, 4}
+    (row,) = world.records("company")
+    assert row["employees"] == 77 and row["version"] == 2
