@@ -112,7 +112,7 @@ def raw_copy(env, path) -> int:
 def main() -> int:
     args = c.parse_args(__doc__.splitlines()[0])
     mode = c.mode(args)
-    rows = {"smoke": int(os.environ.get("H1_ROWS", 500)), "quick": 50_000, "full": 1_000_000}[mode]
+    rows = {"smoke": 500, "quick": 50_000, "full": 1_000_000}[mode]
     with c.BenchEnv(args.database_url) as env:
         env.create_deal_object(OBJECT)
         import_file = env.tmp / "deals.csv"
