@@ -29,6 +29,7 @@ DATABASE_SCRIPTS = [
     "list_html",
     "get_by_id",
     "bulk_create",
+    "import_csv",
 ]
 
 

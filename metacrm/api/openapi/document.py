@@ -30,6 +30,7 @@ from metacrm.platform.web import current_tenant
 from metacrm.plugins import context
 
 from .auth import AccountSections
+from .imports import ImportSections
 from .meta import DefinitionSections
 from .records import RecordSections
 from .routes import Route, RouteSections, api_routes
@@ -95,7 +96,7 @@ def _digest(view: View) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, RouteSections):
+class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, ImportSections, RouteSections):
     """Builds the OpenAPI 3.1 document of one compiled model; each part of
     the document comes from its section class."""
 
@@ -160,6 +161,7 @@ class DocumentBuilder(RecordSections, DefinitionSections, AccountSections, Route
             self._object_schemas(obj)
             self._data_paths(obj)
             tags.append({"name": api_name, "description": f"Records of {obj.label}."})
+        self._import_paths([self.model.objects[api_name] for api_name in self._objects()])
         self._other_routes()
         return {
             "openapi": OPENAPI_VERSION,

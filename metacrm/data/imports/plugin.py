@@ -1,3 +1,11 @@
-"""Hook implementations of metacrm.data.imports (see :mod:`metacrm.data.plugin`)."""
+"""Hook implementations of metacrm.data.imports (see :mod:`metacrm.data.plugin`):
+the ``imports.run`` job."""
 
-from metacrm.platform.hooks import hookimpl  # noqa: F401
+from metacrm.platform.hooks import hookimpl
+
+
+@hookimpl
+def register_jobs():
+    from metacrm.data.imports.service import JOBS
+
+    return JOBS

@@ -192,6 +192,7 @@ def _chrome(current: Listing) -> dict:
         "saved_query": saved_views.query_of(current.args),
         "may_bulk_edit": any(_may_edit(obj, f) for f in current.readable),
         "may_transfer": guard.permits("transfer", obj),
+        "may_import": guard.permits("import", obj),
         "pools": [pool for pool in pools if pool.object == obj.api_name],
         "board_fields": board_fields(current.readable),
     }

@@ -1,0 +1,436 @@
+"""Running an import: rows of the file → records, through the record store.
+
+Rows are read as a stream (:mod:`.reader`) and written in batches of
+:data:`BATCH` through the store's bulk calls, so each record passes what a
+form's save passes (field types, validation rules, defaults, automations,
+the guard's rights and scopes, the audit log). A bulk call is all or
+nothing; when one refuses some rows, those rows are recorded as failed and
+the batch is sent again without them (row by row after a unique conflict),
+so one bad row never costs its neighbours.
+
+A dry run does the same work inside transactions that are rolled back.
+
+Cells are parsed by their field's type (``parse_import``: numbers, dates
+with slashes, booleans as yes/no/是/否, picklists by value or label);
+lookups and many-to-many cells (``;`` between names) are matched on the
+target's name field, an external-id field or ``id``, within what the user
+may read. Empty cells are left out: defaults apply on insert, and an update
+leaves the field as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+
+from metacrm.data.imports.mapping import Target, check_key, check_mapping, key_column
+from metacrm.data.imports.reader import TableFile, open_table
+from metacrm.data.imports.tables import MAX_STORED_ERRORS
+from metacrm.metadata.fieldtypes.base import SLOW, FieldType
+from metacrm.metadata.values import first_error, json_safe
+from metacrm.platform.errors import Forbidden, MetacrmError, ValidationFailed
+
+BATCH = 1000
+LOOKUP_CACHE = 100_000  # resolved lookup texts kept between batches (per field)
+
+# A seam for duplicate rules (issue 12, item 3): each callable gets
+# (store, object name, mode, items) and may set ``item.errors`` to skip a row.
+ROW_CHECKS: list[Callable[..., None]] = []
+
+
+@dataclass
+class Item:
+    """One row on its way: its number, cells, the record data and its errors."""
+
+    number: int
+    cells: list[str]
+    data: dict[str, Any] = field(default_factory=dict)
+    errors: list[tuple[str | None, str]] = field(default_factory=list)
+    record_id: int | None = None
+
+
+@dataclass
+class Outcome:
+    total: int = 0
+    processed: int = 0
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "total": self.total,
+            "processed": self.processed,
+            "created": self.created,
+            "updated": self.updated,
+            "failed": self.failed,
+        }
+
+
+class Importer:
+    """One import of ``path`` into ``object_name`` by ``store``'s user."""
+
+    def __init__(
+        self,
+        store,
+        object_name: str,
+        path: Path | str,
+        file_name: str,
+        mapping: dict,
+        *,
+        mode: str = "insert",
+        key: str | None = None,
+        dry_run: bool = False,
+        failed_path: Path | str | None = None,
+    ):
+        self.store = store
+        self.obj = store.object(object_name)
+        self.model = store.model
+        self.guard = store.guard
+        self.table: TableFile = open_table(path, file_name)
+        self.mapping = mapping
+        self.targets: list[Target] = check_mapping(mapping, self.table.headers, self.obj, self.model, self.guard)
+        self.mode = mode
+        self.key = check_key(key, mode, self.obj, self.guard, self.targets)
+        self.key_column = key_column(self.key, mapping, self.targets) if self.key else None
+        if self.key and self.key_column is None:
+            raise ValidationFailed(
+                "map a column to the key id", details={"fields": {"key": ["is not mapped from any column"]}}
+            )
+        self.dry_run = dry_run
+        self.failed_path = Path(failed_path) if failed_path else None
+        self.index = {header: i for i, header in enumerate(self.table.headers)}
+        self._lookups: dict[str, dict[str, list[int]]] = {}
+        self._parsers = {t.field: cell_parser(self.obj.fields[t.field]) for t in self.targets}
+        require_rights(self.guard, self.obj, mode)
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def run(self, progress: Callable[[Outcome], None] | None = None) -> Outcome:
+        outcome = Outcome(total=self.table.count_rows())
+        if progress:
+            progress(outcome)
+        writer = handle = None
+        if self.failed_path is not None:
+            self.failed_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.failed_path.open("w", encoding="utf-8-sig", newline="")
+            writer = csv.writer(handle)
+            writer.writerow([*self.table.headers, "error"])
+        try:
+            for batch in _batches(self.table.rows(), BATCH):
+                items = [Item(number, cells) for number, cells in batch]
+                self._prepare(items)
+                for check in ROW_CHECKS:
+                    check(self.store, self.obj.api_name, self.mode, [i for i in items if not i.errors])
+                self._write([i for i in items if not i.errors], outcome)
+                for item in items:
+                    outcome.processed += 1
+                    if item.errors:
+                        outcome.failed += 1
+                        for field_name, reason in item.errors:
+                            if len(outcome.errors) < MAX_STORED_ERRORS:
+                                outcome.errors.append({"row": item.number, "field": field_name, "reason": reason})
+                        if writer is not None:
+                            cells = list(item.cells) + [""] * (len(self.table.headers) - len(item.cells))
+                            writer.writerow([*cells[: len(self.table.headers)], error_text(item.errors)])
+                if progress:
+                    progress(outcome)
+        finally:
+            if handle is not None:
+                handle.close()
+        return outcome
+
+    # -- cells → record data --------------------------------------------------------------------
+
+    def _cell(self, item: Item, column: str) -> str:
+        position = self.index[column]
+        return item.cells[position].strip() if position < len(item.cells) else ""
+
+    def _prepare(self, items: list[Item]) -> None:
+        fields = self.obj.fields
+        parsers = self._parsers
+        wanted: dict[str, set[str]] = {}
+        for item in items:
+            for target in self.targets:
+                text = self._cell(item, target.column)
+                if not text:
+                    continue
+                field_type = fields[target.field]
+                if field_type.is_reference:
+                    parts = [p.strip() for p in text.split(";") if p.strip()] if field_type.stores_links else [text]
+                    wanted.setdefault(target.field, set()).update(parts)
+                    item.data[target.field] = parts
+                    continue
+                try:
+                    item.data[target.field] = parsers[target.field](text)
+                except ValueError as exc:
+                    item.errors.append((target.field, str(exc)))
+        for name, texts in wanted.items():
+            self._resolve(name, texts)
+        for item in items:
+            for target in self.targets:
+                field_type = fields[target.field]
+                if not field_type.is_reference or target.field not in item.data:
+                    continue
+                found = self._lookups[target.field]
+                ids = []
+                for text in item.data[target.field]:
+                    matches = found.get(text, [])
+                    if not matches:
+                        item.errors.append((target.field, f"no {field_type.reference_target} {text!r}"))
+                    elif len(matches) > 1:
+                        item.errors.append(
+                            (target.field, f"{len(matches)} {field_type.reference_target} records match {text!r}")
+                        )
+                    else:
+                        ids.append(matches[0])
+                item.data[target.field] = ids if field_type.stores_links else (ids[0] if ids else None)
+        if self.key:
+            self._find_existing([i for i in items if not i.errors])
+
+    def _resolve(self, name: str, texts: set[str]) -> None:
+        """Match lookup texts to readable target records (``self._lookups[name]``)."""
+        cache = self._lookups.setdefault(name, {})
+        if len(cache) > LOOKUP_CACHE:
+            cache.clear()
+        missing = [t for t in texts if t not in cache]
+        if not missing:
+            return
+        for text in missing:
+            cache[text] = []
+        target_spec = next(t for t in self.targets if t.field == name)
+        target = self.model.object(self.obj.fields[name].reference_target)
+        try:
+            self.guard.require("read", target)
+        except Forbidden:
+            return
+        table = target.table
+        match = target_spec.match or "id"
+        values: dict[Any, list[str]] = {}
+        for text in missing:
+            try:
+                value = (
+                    int(text) if match == "id" else target.fields[match].to_db(target.fields[match].parse_import(text))
+                )
+            except (ValueError, TypeError):
+                continue
+            if value is not None:
+                values.setdefault(value, []).append(text)
+        if not values:
+            return
+        column = table.c.id if match == "id" else table.c[match]
+        where = [table.c.deleted_at.is_(None)]
+        scope = self.guard.scope("read", target)
+        if scope is not None:
+            where.append(scope)
+        with self.store.binding.connect() as conn:
+            for chunk in _chunks(list(values), 500):
+                rows = conn.execute(sa.select(table.c.id, column.label("v")).where(column.in_(chunk), *where))
+                for row in rows:
+                    for text in values.get(row.v, ()):
+                        cache[text].append(row.id)
+            # Texts in another case: matched ignoring case when the column is text.
+            if match != "id" and isinstance(column.type, sa.String):
+                unmatched = {t.casefold(): t for t in missing if not cache[t]}
+                for chunk in _chunks(list(unmatched), 500):
+                    rows = conn.execute(
+                        sa.select(table.c.id, sa.func.lower(column).label("v")).where(
+                            sa.func.lower(column).in_(chunk), *where
+                        )
+                    )
+                    for row in rows:
+                        text = unmatched.get(row.v)
+                        if text is not None:
+                            cache[text].append(row.id)
+
+    def _find_existing(self, items: list[Item]) -> None:
+        """Set ``record_id`` of the rows whose key names a record the user may update."""
+        table = self.obj.table
+        values: dict[Any, list[Item]] = {}
+        for item in items:
+            if self.key == "id":
+                text = self._cell(item, self.key_column)
+                try:
+                    value = int(text)
+                except ValueError:
+                    if self.mode == "update" or text:
+                        item.errors.append(("id", f"{text!r} is not a record id" if text else "is required"))
+                    continue
+            else:
+                value = item.data.get(self.key)
+                if value is None:
+                    if self.mode == "update":
+                        item.errors.append((self.key, "is required to find the record"))
+                    continue
+                value = self.obj.fields[self.key].to_db(self.obj.fields[self.key].parse_import(str(value)))
+            values.setdefault(value, []).append(item)
+        if not values:
+            return
+        column = table.c.id if self.key == "id" else table.c[self.key]
+        where = [table.c.deleted_at.is_(None)]
+        scope = self.guard.scope("update", self.obj)
+        if scope is not None:
+            where.append(scope)
+        with self.store.binding.connect() as conn:
+            for chunk in _chunks(list(values), 500):
+                for row in conn.execute(sa.select(table.c.id, column.label("v")).where(column.in_(chunk), *where)):
+                    for item in values.get(row.v, ()):
+                        item.record_id = row.id
+        if self.mode == "update":
+            for group in values.values():
+                for item in group:
+                    if item.record_id is None:
+                        item.errors.append((self.key, f"no {self.obj.api_name} with this {self.key}"))
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def _write(self, items: list[Item], outcome: Outcome) -> None:
+        creates = [i for i in items if i.record_id is None and self.mode != "update"]
+        updates = [i for i in items if i.record_id is not None]
+        if self.dry_run:
+            try:
+                with self.store.binding.begin() as conn:
+                    store = self.store.nested(conn, depth=0)
+                    outcome.created += self._send(store, "create", creates, conn)
+                    outcome.updated += self._send(store, "update", updates, conn)
+                    raise _RollBack
+            except _RollBack:
+                pass
+        else:
+            outcome.created += self._send(self.store, "create", creates, None)
+            outcome.updated += self._send(self.store, "update", updates, None)
+
+    def _send(self, store, action: str, items: list[Item], conn, depth: int = 0) -> int:
+        """Write ``items`` in one bulk call; on refused rows, record them and
+        send the rest again. Returns how many were written."""
+        if not items:
+            return 0
+        rows = [self._row(action, item) for item in items]
+        try:
+            self._call(store, action, rows, conn)
+            return len(items)
+        except ValidationFailed as exc:
+            by_row = (exc.details or {}).get("rows") if isinstance(exc.details, dict) else None
+            if not by_row or depth > 2:
+                return self._one_by_one(store, action, items, conn)
+            for index, problem in by_row.items():
+                _record_errors(items[int(index)], problem.get("fields") or {}, exc.message)
+            return self._send(store, action, [i for i in items if not i.errors], conn, depth + 1)
+        except Forbidden:
+            raise
+        except MetacrmError:
+            return self._one_by_one(store, action, items, conn)
+
+    def _one_by_one(self, store, action: str, items: list[Item], conn) -> int:
+        written = 0
+        for item in items:
+            try:
+                self._call(store, action, [self._row(action, item)], conn, single=True)
+                written += 1
+            except Forbidden:
+                raise
+            except MetacrmError as exc:
+                details = exc.details if isinstance(exc.details, dict) else {}
+                rows = details.get("rows") or {}
+                fields = details.get("fields") or next(iter(rows.values()), {}).get("fields") or {}
+                _record_errors(item, fields, exc.message)
+        return written
+
+    def _row(self, action: str, item: Item) -> dict:
+        if action == "update":
+            data = {k: v for k, v in item.data.items() if k != "id"}
+            return {**data, "id": item.record_id}
+        return {k: v for k, v in item.data.items() if k != "id"}
+
+    def _call(self, store, action: str, rows: list[dict], conn, *, single: bool = False) -> None:
+        savepoint = conn.begin_nested() if conn is not None else None
+        try:
+            if action == "create":
+                store.bulk_create(self.obj.api_name, rows, single=single, read_back=False)
+            else:
+                store.bulk_update(self.obj.api_name, rows, single=single, read_back=False)
+        except BaseException:
+            if savepoint is not None:
+                savepoint.rollback()
+            raise
+        if savepoint is not None:
+            savepoint.commit()
+
+
+def cell_parser(field_type) -> Callable[[str], Any]:
+    """A cell's text → the JSON value the store takes, or ValueError with
+    the field type's message. Text the type's fast loader takes as it is
+    goes to the store unchanged (the store loads it the same way); other
+    text goes through the type's ``parse_import`` (dates with slashes,
+    yes/no, picklist labels…), whose base form reuses the compiled loader."""
+    fast = field_type.column_loaders[0]
+    if type(field_type).parse_import is FieldType.parse_import:
+        deserialize = field_type.loader.deserialize
+
+        def slow(text: str) -> Any:
+            try:
+                return json_safe(deserialize(text))
+            except ma.ValidationError as exc:
+                raise ValueError(first_error(exc)) from None
+
+    else:
+
+        def slow(text: str) -> Any:
+            return json_safe(field_type.parse_import(text))
+
+    if fast is None:
+        return slow
+
+    def parse(text: str) -> Any:
+        if fast(text) is not SLOW:
+            return text
+        return slow(text)
+
+    return parse
+
+
+class _RollBack(Exception):
+    """Ends a dry run's transaction without committing it."""
+
+
+def require_rights(guard, obj, mode: str) -> None:
+    """The import right, and create and/or update as the mode needs."""
+    guard.require("import", obj)
+    if mode in ("insert", "upsert"):
+        guard.require("create", obj)
+    if mode in ("update", "upsert"):
+        guard.require("update", obj)
+
+
+def error_text(errors: list[tuple[str | None, str]]) -> str:
+    return "; ".join(f"{f}: {r}" if f else r for f, r in errors)
+
+
+def _record_errors(item: Item, fields: dict, message: str) -> None:
+    if fields:
+        for name, reasons in fields.items():
+            for reason in reasons if isinstance(reasons, list) else [reasons]:
+                item.errors.append((None if name in ("$", "records") else name, str(reason)))
+    else:
+        item.errors.append((None, message))
+
+
+def _batches(rows: Iterator, size: int) -> Iterator[list]:
+    while True:
+        batch = list(islice(rows, size))
+        if not batch:
+            return
+        yield batch
+
+
+def _chunks(values: list, size: int) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
