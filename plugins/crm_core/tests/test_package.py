@@ -22,7 +22,7 @@ from metacrm_crm_core.plugin import PACKAGE_DIR, metadata_packages
 
 OBJECTS = ["account", "activity", "campaign", "case", "contact", "lead", "opportunity", "product"]
 OBJECT_FILES = ["object.yaml", "fields.yaml", "layouts.yaml", "list_views.yaml"]
-RULE_FILES = {"automations.yaml", "validation_rules.yaml"}  # optional
+RULE_FILES = {"automations.yaml", "validation_rules.yaml", "duplicate_rules.yaml"}  # optional
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 VALUE = re.compile(r"^[a-z0-9_]+$")
 COLOR = re.compile(r"^#[0-9a-f]{6}$")
