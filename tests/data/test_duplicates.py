@@ -7,9 +7,9 @@ import sqlalchemy as sa
 
 from metacrm.data.duplicates import find_duplicates, merge
 from metacrm.data.duplicates.checks import WARN, duplicate_mode, reset_mode
-from metacrm.platform.errors import ValidationFailed
 from metacrm.data.duplicates.matching import name_score, normalise_phone
 from metacrm.platform.audit import audit_log
+from metacrm.platform.errors import ValidationFailed
 from tests.ui.record_support import Crm
 
 DATA = "/api/v1/data"
