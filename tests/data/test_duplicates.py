@@ -193,3 +193,39 @@ def test_merge_through_the_api_checks_rights_and_input(client, world, people):
     assert client.post(
         f"{DATA}/person/merge", json={"survivor": acme, "losers": [globex]}, headers=user
     ).status_code in (403, 404)
+
+
+def test_the_form_warns_saves_anyway_and_the_merge_screen_merges(crm):
+    crm.create("account", name="Initech Ltd", phone="555-0100")
+    client = crm.client("admin")
+    page = client.get("/o/account/new").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"csrf_token": token, "name": "INITECH"}
+    warned = client.post("/o/account/new", data=form)
+    html = warned.get_data(as_text=True)
+    assert warned.status_code == 422 and 'data-duplicates="warn"' in html and "Initech Ltd" in html
+    assert 'name="_allow_duplicates"' in html
+    saved = client.post("/o/account/new", data={**form, "_allow_duplicates": "1"})
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:300]
+    loser_id = int(saved.headers["Location"].rsplit("/", 1)[1])
+    contact = crm.create("contact", last_name="Smykowski", full_name="Tom Smykowski", account=loser_id)
+    survivor_id = loser_id - 1
+    screen = client.get(f"/o/account/merge?ids={survivor_id},{loser_id}")
+    assert screen.status_code == 200 and 'data-merge-field="name"' in screen.get_data(as_text=True)
+    merged = client.post(
+        "/o/account/merge",
+        data={
+            "csrf_token": token,
+            "ids": f"{survivor_id},{loser_id}",
+            "survivor": str(survivor_id),
+            "field.name": str(loser_id),
+        },
+    )
+    assert merged.status_code == 302 and merged.headers["Location"] == f"/o/account/{survivor_id}"
+    store = crm.tenant.store()
+    assert store.get("account", survivor_id)["name"] == "INITECH"
+    assert store.get("contact", contact["id"])["account"]["id"] == survivor_id
+    assert client.get(f"/o/account/merge?ids={survivor_id}").status_code == 422
+    # a list's bulk action goes to the merge screen with 2-3 records
+    bulk = client.post("/o/account/bulk", data={"csrf_token": token, "bulk_action": "merge", "ids": ["1", "2"]})
+    assert bulk.status_code == 302 and "/o/account/merge?ids=1,2" in bulk.headers["Location"]
