@@ -19,9 +19,9 @@ from metacrm.platform.web import current_identity
 from metacrm.plugins import context
 from metacrm.plugins.records import ListRequest, list_page
 from metacrm.ui.blueprint import blueprint
-from metacrm.ui.views.duplicates import duplicate_warning
 from metacrm.ui.record_form import RecordForm, as_json, blank, loads
 from metacrm.ui.screens import object_for
+from metacrm.ui.views.duplicates import duplicate_warning
 
 MAX_ID = 2**63 - 1
 LOOKUP_LIMIT = 20
