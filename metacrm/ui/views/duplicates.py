@@ -10,9 +10,11 @@ with 2-3 records selected (:func:`merge_redirect`) and from the warning.
 from __future__ import annotations
 
 from flask import flash, make_response, redirect, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from metacrm.data.duplicates import merge
+from metacrm.data.exports.service import human_value
 from metacrm.platform.errors import MetacrmError, ValidationFailed
 from metacrm.plugins import context
 from metacrm.ui.blueprint import blueprint, htmx
@@ -62,6 +64,16 @@ def _mergeable(obj) -> list:
     ]  # fmt: skip
 
 
+def _filled(value) -> bool:
+    return value not in (None, "", [], {})
+
+
+def _shown_value(field, value) -> str:
+    """A value as the merge screen shows it (a picklist's label, a lookup's name)."""
+    shown = human_value(field, value, str(get_locale() or "en"))
+    return "" if shown is None else str(shown)
+
+
 def _posted(value):
     """A stored value as the record store takes it back (a lookup's id)."""
     if isinstance(value, dict) and "id" in value:
@@ -81,6 +93,11 @@ def merge_records(object):
     store = context.store()
     records = [store.get(obj.api_name, record_id, action="update") for record_id in ids]
     fields = _mergeable(obj)
+    # The name first; rows where no record has a value say nothing.
+    shown = sorted(
+        (f for f in fields if any(_filled(r.get(f.api_name)) for r in records)),
+        key=lambda f: f.api_name != obj.name_field,
+    )
     error = None
     if request.method == "POST":
         survivor = int(request.form.get("survivor", ids[0])) if request.form.get("survivor", "").isdigit() else ids[0]
@@ -106,8 +123,9 @@ def merge_records(object):
         "duplicates/merge.html",
         obj=obj,
         records=records,
-        fields=fields,
+        fields=shown,
         survivor=ids[0],
+        shown_value=_shown_value,
         error=error,
         ids=",".join(map(str, ids)),
     ), (422 if error else 200)
