@@ -10,7 +10,6 @@ with 2-3 records selected (:func:`merge_redirect`) and from the warning.
 from __future__ import annotations
 
 from flask import flash, make_response, redirect, render_template, request
-from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from metacrm.data.duplicates import merge
@@ -18,6 +17,7 @@ from metacrm.data.exports.service import human_value
 from metacrm.platform.errors import MetacrmError, ValidationFailed
 from metacrm.plugins import context
 from metacrm.ui.blueprint import blueprint, htmx
+from metacrm.ui.i18n import locale_name
 from metacrm.ui.screens import object_for
 
 MAX_IDS = 3
@@ -70,7 +70,7 @@ def _filled(value) -> bool:
 
 def _shown_value(field, value) -> str:
     """A value as the merge screen shows it (a picklist's label, a lookup's name)."""
-    shown = human_value(field, value, str(get_locale() or "en"))
+    shown = human_value(field, value, locale_name())
     return "" if shown is None else str(shown)
 
 

@@ -14,7 +14,6 @@ from dataclasses import replace
 from urllib.parse import urlencode
 
 from flask import Response, flash, redirect, request, send_file, stream_with_context
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
@@ -24,7 +23,7 @@ from metacrm.platform.web import current_identity, current_tenant
 from metacrm.plugins import context
 from metacrm.plugins.records import capped_total
 from metacrm.ui.blueprint import blueprint
-from metacrm.ui.i18n import label_of
+from metacrm.ui.i18n import label_of, locale_name
 from metacrm.ui.listing import listing
 from metacrm.ui.screens import object_for
 
@@ -50,7 +49,7 @@ def export_list(object):
     list_args = MultiDict([(k, v) for k, v in request.args.items(multi=True) if k not in NOT_LIST_PARAMETERS])
     current = listing(obj, list_args, page_size=service.PAGE_SIZE)
     list_request = replace(current.request, fields=[c.api_name for c in current.columns])
-    locale = str(get_locale() or "en")
+    locale = locale_name()
     plural = label_of(obj.definition, "plural_label", obj.label)
     beyond = capped_total(store, obj.api_name, list_request, files.job_threshold(context.instance()))[1]
     if beyond:
