@@ -186,3 +186,40 @@ def test_the_screen_exports_the_list_as_shown_and_offers_it_only_with_the_right(
     assert "/o/deal/export" not in other.get("/o/deal").get_data(as_text=True)
     assert other.get("/o/deal/export?format=csv").status_code == 403
     assert other.get(f"/exports/{link}").status_code == 404
+
+
+def test_labels_follow_the_language_and_expired_files_are_purged(client, world, deals, instance):
+    from datetime import timedelta
+
+    from metacrm.data.exports import files
+    from metacrm.platform import identity as identities
+    from metacrm.platform.clock import utcnow
+
+    translated = {
+        "api_name": "stage",
+        "label": "Stage",
+        "type": "picklist",
+        "translations": {"zh_CN": {"label": "阶段"}},
+        "options": {
+            "values": [
+                {"value": "open", "label": "Open", "translations": {"zh_CN": "进行中"}},
+                {"value": "won", "label": "Won", "translations": {"zh_CN": "赢单"}},
+            ]
+        },
+    }
+    changed = client.patch("/api/v1/meta/objects/deal/fields/stage", json=translated, headers=deals)
+    assert changed.status_code == 200, changed.json
+    admin_id = world.identity("admin@acme.test", "acme").user_id
+    identities.set_preferences(instance, admin_id, locale="zh_CN", time_zone=None)
+    rows = _csv(client.get(f"{DATA}/deal/export", query_string={"fields": "name,stage", "sort": "name"}, headers=deals))
+    assert rows[0] == ["Name", "阶段"] and rows[2] == ["Alpha", "进行中"]
+    token = files.start(instance, "acme", admin_id, "deal", [("fields", "name")], "csv", "en", "Deals")
+    assert files.status(instance, "acme", admin_id, token)["status"] == "ready"
+    meta = files._meta_path(instance, "acme", token)
+    data = meta.read_text(encoding="utf-8").replace(
+        files.status(instance, "acme", admin_id, token)["expires_at"], (utcnow() - timedelta(days=1)).isoformat()
+    )
+    meta.write_text(data, encoding="utf-8")
+    assert client.get(f"/api/v1/exports/{token}/file", headers=deals).status_code == 404
+    assert files.purge_expired(instance) == 1
+    assert not meta.exists() and not meta.with_suffix(".csv").exists()
