@@ -178,6 +178,16 @@ def test_crm_core_ships_rules_and_merge_keeps_everything(crm, instance):
 
 def test_merge_through_the_api_checks_rights_and_input(client, world, people):
     admin, (acme, globex) = people
+    meeting = {"api_name": "meeting", "label": "Meeting", "fields": [
+        {"api_name": "attendees", "label": "Attendees", "type": "many_to_many", "options": {"target": "person"}},
+        {"api_name": "host", "label": "Host", "type": "lookup", "options": {"target": "person"}},
+    ]}  # fmt: skip
+    assert client.post("/api/v1/meta/objects", json=meeting, headers=admin).status_code == 201
+    both = client.post(
+        f"{DATA}/meeting", json={"name": "Both", "attendees": [acme, globex], "host": globex}, headers=admin
+    )
+    assert both.status_code == 201, both.json
+    loser_only = client.post(f"{DATA}/meeting", json={"name": "Loser", "attendees": [globex]}, headers=admin).json
     assert (
         client.post(f"{DATA}/person/merge", json={"survivor": acme, "losers": [acme]}, headers=admin).status_code == 422
     )
@@ -187,6 +197,12 @@ def test_merge_through_the_api_checks_rights_and_input(client, world, people):
     )
     assert response.status_code == 200, response.json
     assert response.json["merged"] == [globex] and response.json["secret"] == "s3"
+    assert response.json["moved"] == {"meeting.host": 1, "meeting.attendees": 2}
+    attendees = client.get(f"{DATA}/meeting/{both.json['id']}", headers=admin).json["attendees"]
+    assert [a["id"] for a in attendees] == [acme]
+    assert [a["id"] for a in client.get(f"{DATA}/meeting/{loser_only['id']}", headers=admin).json["attendees"]] == [
+        acme
+    ]
     assert client.get(f"{DATA}/person/{globex}", headers=admin).status_code == 404
     assert client.get(f"{DATA}/person/{globex}", query_string={"deleted": "true"}, headers=admin).status_code == 200
     user = world.bearer("user@acme.test", "acme")

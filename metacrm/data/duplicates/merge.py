@@ -8,12 +8,16 @@ audit); every lookup of any object pointing at a loser (related records,
 activities and so the timeline) is moved to the survivor by a store acting
 for the platform, since moving them is part of a merge the user may do
 (records outside their own scope are not left pointing at the recycle
-bin); an audit entry ``record.merged`` lists the losers and what moved.
+bin), and so are the many-to-many links to a loser (in their link tables,
+one link kept where a record linked both); an audit entry ``record.merged``
+lists the losers and what moved.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import sqlalchemy as sa
 
 from metacrm.metadata.guard import SystemGuard
 from metacrm.metadata.store import MAX_LIMIT, RecordStore
@@ -47,6 +51,35 @@ def _references(store: RecordStore, object_name: str):
                 yield other.api_name, field_type.api_name
 
 
+def _links(store: RecordStore, object_name: str):
+    """(object, many-to-many field, its link table) of every link field to ``object_name``."""
+    for other in store.model.objects.values():
+        for field_type in other.fields.values():
+            if field_type.stores_links and field_type.reference_target == object_name:
+                yield other.api_name, field_type.api_name, other.junctions[field_type.api_name]
+
+
+def _move_links(conn, junction, survivor_id: int, loser_ids: list[int]) -> int:
+    """Point the links at the losers to the survivor (a record already linked
+    to both keeps one link); how many records now link the survivor instead."""
+    losing = junction.c.target_id.in_(loser_ids)
+    sources = set(conn.execute(sa.select(junction.c.source_id).where(losing)).scalars())
+    if not sources:
+        return 0
+    already = set(
+        conn.execute(
+            sa.select(junction.c.source_id).where(
+                junction.c.target_id == survivor_id, junction.c.source_id.in_(sources)
+            )
+        ).scalars()
+    )
+    conn.execute(junction.delete().where(losing))
+    new = sorted(sources - already)
+    if new:
+        conn.execute(junction.insert(), [{"source_id": source, "target_id": survivor_id} for source in new])
+    return len(sources)
+
+
 def merge(store: RecordStore, object_name: str, survivor: Any, losers: Any, values: dict | None = None) -> dict:
     """Merge ``losers`` into ``survivor``; the survivor as it is afterwards,
     with ``merged`` (the losers' ids) and ``moved`` (``{"object.field": n}``)."""
@@ -74,6 +107,10 @@ def merge(store: RecordStore, object_name: str, survivor: Any, losers: Any, valu
                 for record in page.data:
                     system.update(other, record["id"], {field: survivor_id})
                     count += 1
+            if count:
+                moved[f"{other}.{field}"] = count
+        for other, field, junction in _links(store, object_name):
+            count = _move_links(conn, junction, survivor_id, loser_ids)
             if count:
                 moved[f"{other}.{field}"] = count
         for loser in loser_ids:
