@@ -96,6 +96,16 @@ def test_csv_keeps_filters_sort_and_columns_with_human_values(client, deals):
     assert filtered == [["Name"], ["'=Gamma"], ["Beta"]] or filtered == [["Name"], ["Beta"], ["'=Gamma"]]
 
 
+def test_system_columns_can_be_exported(client, deals):
+    rows = _csv(
+        client.get(
+            f"{DATA}/deal/export", query_string={"fields": "name,created_at,owner_id", "sort": "name"}, headers=deals
+        )
+    )
+    assert rows[0] == ["Name", "Created", "Owner ID"]
+    assert rows[2][0] == "Alpha" and rows[2][1].endswith(" UTC") and rows[2][2].isdigit()
+
+
 def test_xlsx_opens_with_openpyxl(client, deals):
     response = client.get(
         f"{DATA}/deal/export",

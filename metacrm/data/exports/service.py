@@ -21,7 +21,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,11 +44,30 @@ DEFAULT_JOB_THRESHOLD = 10_000
 XLSX_MAX_ROWS = 1_048_575
 
 
+# The record columns every list may name in ``fields=`` besides the object's fields.
+SYSTEM_COLUMNS = {
+    "id": ("ID", "记录 ID"),
+    "owner_id": ("Owner ID", "负责人 ID"),
+    "created_at": ("Created", "创建时间"),
+    "updated_at": ("Last modified", "最后修改时间"),
+    "created_by": ("Created by (user ID)", "创建人 ID"),
+    "updated_by": ("Last modified by (user ID)", "最后修改人 ID"),
+}
+SYSTEM_DATETIMES = ("created_at", "updated_at")
+
+
 @dataclass(frozen=True)
 class Column:
     api_name: str
     label: str
-    field: FieldType
+    field: FieldType | None  # None: a system column
+
+
+class _SystemField:
+    """A system column's stand-in for :func:`human_value`."""
+
+    def __init__(self, api_name: str):
+        self.definition = {"type": "datetime" if api_name in SYSTEM_DATETIMES else "integer"}
 
 
 def check_format(value: str | None) -> str:
@@ -85,7 +104,11 @@ def export_columns(store: RecordStore, object_name: str, request: ListRequest, l
     obj = store.object(object_name)
     readable = store.guard.readable_fields(obj)
     if request.fields:
-        unknown = [name for name in request.fields if name not in readable or name not in obj.fields]
+        unknown = [
+            name
+            for name in request.fields
+            if name not in SYSTEM_COLUMNS and (name not in readable or name not in obj.fields)
+        ]
         if unknown:
             raise ValidationFailed(
                 f"unknown fields: {', '.join(unknown)}", details={"fields": {f: ["no such field"] for f in unknown}}
@@ -95,6 +118,10 @@ def export_columns(store: RecordStore, object_name: str, request: ListRequest, l
         names = [name for name in obj.fields if name in readable]
     columns = []
     for name in names:
+        if name in SYSTEM_COLUMNS and name not in obj.fields:
+            english, chinese = SYSTEM_COLUMNS[name]
+            columns.append(Column(name, chinese if (locale or "").startswith("zh") else english, None))
+            continue
         field = obj.fields[name]
         if not (field.has_column or field.computed or field.stores_links):
             continue
@@ -138,7 +165,7 @@ def human_value(field: FieldType, value: Any, locale: str | None, *, typed: bool
             else:
                 parts.append(str(item))
         return "; ".join(parts)
-    kind = (field.definition or {}).get("type")
+    kind = (getattr(field, "definition", None) or {}).get("type")
     if isinstance(value, str) and kind in ("date", "datetime"):
         try:
             value = date.fromisoformat(value) if kind == "date" else datetime.fromisoformat(value)
@@ -151,7 +178,8 @@ def human_value(field: FieldType, value: Any, locale: str | None, *, typed: bool
     if isinstance(value, Decimal | int | float):
         return value if typed else str(value)
     if isinstance(value, datetime):
-        return value.replace(tzinfo=None) if typed else value.strftime("%Y-%m-%d %H:%M")
+        value = value.astimezone(UTC) if value.tzinfo else value
+        return value.replace(tzinfo=None) if typed else value.strftime("%Y-%m-%d %H:%M UTC")
     if isinstance(value, date):
         return value if typed else value.isoformat()
     if isinstance(value, dict | list):
@@ -173,7 +201,10 @@ def export_rows(
         if first is None:
             return
         for record in _chain(first, records):
-            yield [human_value(c.field, record.get(c.api_name), locale, typed=typed) for c in columns]
+            yield [
+                human_value(c.field or _SystemField(c.api_name), record.get(c.api_name), locale, typed=typed)
+                for c in columns
+            ]
 
     return columns, rows()
 
