@@ -4,6 +4,8 @@ from metacrm.api.access import blueprint as access_blueprint
 from metacrm.api.auth import blueprint as auth_blueprint
 from metacrm.api.automations import blueprint as automations_blueprint
 from metacrm.api.data import blueprint as data_blueprint
+from metacrm.api.duplicates import blueprint as duplicates_blueprint
+from metacrm.api.exports import blueprint as exports_blueprint
 from metacrm.api.imports import blueprint as imports_blueprint
 from metacrm.api.meta import blueprint as meta_blueprint
 from metacrm.api.openapi import blueprint as openapi_blueprint
@@ -19,6 +21,8 @@ def register_blueprints():
         auth_blueprint,
         meta_blueprint,
         data_blueprint,
+        exports_blueprint,
+        duplicates_blueprint,
         openapi_blueprint,
         access_blueprint,
         pools_blueprint,

@@ -118,8 +118,16 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
         "validation_rule",
         "automation",
         "access",
+        "duplicate_rule",
     ]
-    assert [k.name for k in kinds.object_scoped()] == ["field", "layout", "list_view", "validation_rule", "automation"]
+    assert [k.name for k in kinds.object_scoped()] == [
+        "field",
+        "layout",
+        "list_view",
+        "validation_rule",
+        "automation",
+        "duplicate_rule",
+    ]
     assert kinds.by_url("list-views").name == "list_view" and kinds.by_collection("automations").name == "automation"
     assert kinds.get("access").schema is None and not kinds.get("access").written_by_admins
     assert kinds.get("layout").stored_as_is and not kinds.get("field").stored_as_is

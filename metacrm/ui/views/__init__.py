@@ -5,6 +5,8 @@ from metacrm.ui.views import (  # noqa: F401
     account,
     auth,
     board,
+    duplicates,
+    exports,
     forms,
     home,
     imports,

@@ -21,6 +21,7 @@ from metacrm.plugins.records import ListRequest, list_page
 from metacrm.ui.blueprint import blueprint
 from metacrm.ui.record_form import RecordForm, as_json, blank, loads
 from metacrm.ui.screens import object_for
+from metacrm.ui.views.duplicates import duplicate_warning
 
 MAX_ID = 2**63 - 1
 LOOKUP_LIMIT = 20
@@ -68,7 +69,7 @@ def new_record(object):
         record = context.store().create(object, form.payload(draft))
     except (ValidationFailed, Forbidden) as exc:
         _store_errors(form, exc)
-        return _render(form, 422)
+        return _render(form, 422, duplicates=duplicate_warning(exc))
     return redirect(_record_url(object, record["id"]))
 
 
@@ -98,7 +99,7 @@ def edit_record(object, record_id):
         return _render(form, 409, version=current["version"], original=form.original_json(current), conflict=conflict)
     except (ValidationFailed, Forbidden) as exc:
         _store_errors(form, exc)
-        return _render(form, 422, version=version, original=original)
+        return _render(form, 422, version=version, original=original, duplicates=duplicate_warning(exc))
     return redirect(_record_url(object, record_id))
 
 

@@ -44,6 +44,7 @@ from metacrm.ui.listing import (
     wants_block,
 )
 from metacrm.ui.screens import object_for, readable_fields
+from metacrm.ui.views.duplicates import merge_redirect
 
 PAGE_SIZE = 25
 # Counts stop here ("10,000+"): the count runs on every keystroke of the search box.
@@ -357,6 +358,11 @@ def bulk_action(object):
     obj = object_for(object)
     action = request.form.get("bulk_action", "")
     ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()][: pool_service.MAX_IDS]
+    if action == "merge":  # h2: to the merge screen with 2-3 records
+        merging = merge_redirect(obj, ids)
+        if merging is not None:
+            return merging
+        return render_block(TEMPLATE, "results", **_results(obj, message=_("Choose 2 or 3 records to merge.")))
     if action not in BULK_ACTIONS or not ids:
         screen = _results(obj, message=_("Choose records and an action first."))
         return render_block(TEMPLATE, "results", **screen)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from flask import make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from metacrm.data.exports.files import token_of_notification as export_token
 from metacrm.platform.web import MAX_ID, current_identity, current_tenant
 from metacrm.plugins import context
 from metacrm.rules.automation import notifications as inbox
@@ -24,7 +25,11 @@ def _user_id() -> int:
 
 
 def record_link(note: dict) -> str | None:
-    """The record a notification is about, when the user may open its object."""
+    """The record a notification is about, when the user may open its object
+    (or the file an export job wrote, for the export's notification)."""
+    token = export_token(note)
+    if token:
+        return f"/exports/{token}"
     obj = context.model().object(note["object"]) if note.get("object") else None
     if obj is None or note.get("record_id") is None or not context.guard().permits("read", obj):
         return None
