@@ -91,6 +91,8 @@ def _role_translations_valid(value: Any) -> bool:
 
 def _clean_translations(value: dict | None) -> dict | None:
     return {lang: text.strip() for lang, text in (value or {}).items() if text.strip()} or None
+
+
 POOL_MEMBERS = (
     "api_name",
     "object",

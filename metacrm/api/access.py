@@ -278,8 +278,8 @@ def list_sharing_rules():
 @blueprint.post("/sharing-rules")
 def create_sharing_rule():
     """Create a sharing rule: owner-based ``{"api_name", "object", "label", "kind": "owner",
-    "owned_by": {"kind": "role" | "role_and_subordinates" | "team", "name"}, "share_with": {…}, "access": "read" | "edit"}``
-    or criteria-based (``"kind": "criteria", "condition": "amount >= 1000"``).
+    "owned_by": {"kind": "role" | "role_and_subordinates" | "team", "name"}, "share_with": {…},
+    "access": "read" | "edit"}`` or criteria-based (``"kind": "criteria", "condition": "amount >= 1000"``).
 
     Records of the object owned by those owners (or matching the condition) are
     shared with the recipients: ``read`` opens reading, ``edit`` reading and

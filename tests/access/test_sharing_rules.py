@@ -96,7 +96,9 @@ def test_a_criteria_rule_shares_matching_records_with_a_team_at_edit(acl):
     names = _names(acl, "agent_c")
     big = {r.name for r in acl.records if r.object == "deal" and r.name.endswith("-1")}
     assert big <= names
-    small_foreign = {r.name for r in acl.records if r.object == "deal" and r.name.endswith("-0") and r.owner != "agent_c"}
+    small_foreign = {
+        r.name for r in acl.records if r.object == "deal" and r.name.endswith("-0") and r.owner != "agent_c"
+    }
     assert not (small_foreign - {"deal-agent_c-0"}) & names
     # Edit opens update of a big deal …
     big_deal = acl.record("deal-rep_a-1")
@@ -118,10 +120,14 @@ def test_a_criteria_rule_shares_matching_records_with_a_team_at_edit(acl):
 def test_explain_names_the_rule(acl):
     assert _post(acl, CRITERIA_RULE).status_code == 201
     record = acl.record("deal-rep_b-1")
-    explained = acl.client().get(
-        f"/api/v1/access/explain?user={acl.ids['agent_c']}&object=deal&action=update&id={record.id}",
-        headers=acl.headers("admin"),
-    ).json
+    explained = (
+        acl.client()
+        .get(
+            f"/api/v1/access/explain?user={acl.ids['agent_c']}&object=deal&action=update&id={record.id}",
+            headers=acl.headers("admin"),
+        )
+        .json
+    )
     assert explained["allowed"] is True
     reasons = [r for r in explained["record"]["reasons"] if r["kind"] == "sharing_rule"]
     assert reasons == [
@@ -131,18 +137,26 @@ def test_explain_names_the_rule(acl):
     # A read rule does not appear as a reason to update.
     assert _post(acl, OWNER_RULE).status_code == 201
     agent_deal = acl.record("deal-agent_a-0")
-    explained = acl.client().get(
-        f"/api/v1/access/explain?user={acl.ids['rep_a']}&object=deal&action=update&id={agent_deal.id}",
-        headers=acl.headers("admin"),
-    ).json
+    explained = (
+        acl.client()
+        .get(
+            f"/api/v1/access/explain?user={acl.ids['rep_a']}&object=deal&action=update&id={agent_deal.id}",
+            headers=acl.headers("admin"),
+        )
+        .json
+    )
     assert explained["allowed"] is False
     # The read rule is no reason to update; the team rule names a team rep_a is not in.
     assert [r["value"] for r in explained["record"]["reasons"] if r["kind"] == "sharing_rule"] == ["big_deals_to_south"]
     assert not [r for r in explained["record"]["reasons"] if r["kind"] == "sharing_rule" and r["matches"]]
-    explained = acl.client().get(
-        f"/api/v1/access/explain?user={acl.ids['rep_a']}&object=deal&action=read&id={agent_deal.id}",
-        headers=acl.headers("admin"),
-    ).json
+    explained = (
+        acl.client()
+        .get(
+            f"/api/v1/access/explain?user={acl.ids['rep_a']}&object=deal&action=read&id={agent_deal.id}",
+            headers=acl.headers("admin"),
+        )
+        .json
+    )
     assert explained["allowed"] is True
     assert [r["value"] for r in explained["record"]["reasons"] if r["kind"] == "sharing_rule" and r["matches"]] == [
         "agents_deals_to_reps"
@@ -226,7 +240,11 @@ def test_a_rule_on_a_hidden_field_opens_records_but_never_the_value(acl):
     client = acl.client()
     entry = {"create": True, "read": "own", "update": "own", "delete": "own", "fields": {"secret": "hidden"}}
     assert client.put("/api/v1/access/roles/sales_rep/objects/deal", json=entry, headers=admin).status_code == 200
-    rule = {**CRITERIA_RULE, "condition": 'secret = "s3cret-agent_a-0"', "share_with": {"kind": "role", "name": "sales_rep"}}
+    rule = {
+        **CRITERIA_RULE,
+        "condition": 'secret = "s3cret-agent_a-0"',
+        "share_with": {"kind": "role", "name": "sales_rep"},
+    }
     assert _post(acl, rule).status_code == 201
     rows = client.get("/api/v1/data/deal?limit=200", headers=acl.headers("rep_a")).json["data"]
     shared = [r for r in rows if r["name"] == "deal-agent_a-0"]
@@ -244,15 +262,19 @@ def test_a_criteria_rule_that_no_longer_compiles_grants_nothing(acl):
     from metacrm.metadata.model import field_types
     from tests.access.conftest import ACTOR
 
-    assert _post(acl, {**CRITERIA_RULE, "condition": "note = \"n\" and amount >= 100"}).status_code == 201
+    assert _post(acl, {**CRITERIA_RULE, "condition": 'note = "n" and amount >= 100'}).status_code == 201
     assert "deal-rep_a-1" in _names(acl, "agent_c")
     with MetadataService(acl.binding, field_types(acl.instance), ACTOR).change("drop amount") as tx:
         tx.delete_field("deal", "amount")
     assert "deal-rep_a-1" not in _names(acl, "agent_c")
     record = acl.record("deal-rep_a-1")
-    explained = acl.client().get(
-        f"/api/v1/access/explain?user={acl.ids['agent_c']}&object=deal&action=read&id={record.id}",
-        headers=acl.headers("admin"),
-    ).json
+    explained = (
+        acl.client()
+        .get(
+            f"/api/v1/access/explain?user={acl.ids['agent_c']}&object=deal&action=read&id={record.id}",
+            headers=acl.headers("admin"),
+        )
+        .json
+    )
     reason = next(r for r in explained["record"]["reasons"] if r["kind"] == "sharing_rule")
     assert reason["matches"] is False and "no longer compiles" in reason["error"]

@@ -1,0 +1,179 @@
+"""The sharing-rules screen (``/setup/sharing-rules``, issue 11 item 5) through
+the Flask test client, on both databases: create an owner rule and a criteria
+rule, see them take effect on the API, edit and delete them, refusals beside
+their control, the rule editor's live check, 403 for a sales rep, and the
+explain screen naming the rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from metacrm.access.policy import policy_for
+from metacrm.cli import DEMO_TENANT
+from metacrm.platform import identity as identities
+from metacrm.plugins.testing import BACKENDS
+from tests.ui.list_demo import make_demo
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo(request, tmp_path_factory):
+    yield from make_demo(tmp_path_factory.mktemp("demo"), request.param)
+
+
+@pytest.fixture(scope="module")
+def admin(demo):
+    return demo.client("admin")
+
+
+def _post(client, url, data, **kwargs):
+    return client.post(url, data={"csrf_token": client.csrf, **data}, **kwargs)
+
+
+def _field(html: str, name: str) -> str:
+    start = html.index(f'data-field="{name}"')
+    following = html.find("data-field=", start + 10)
+    return html[start : following if following != -1 else len(html)]
+
+
+def _api(demo, role: str):
+    """A test client speaking the JSON API with a bearer token of the role's demo user."""
+    identity = identities.identity_for(demo.instance, demo.users[role], DEMO_TENANT)
+    client = demo.app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {identities.create_token(demo.instance, identity, 't')[1]}"
+    return client
+
+
+def _rules(demo):
+    return policy_for(demo.instance, demo.binding).sharing_rules
+
+
+def test_the_screen_is_in_the_navigation_and_refused_to_a_rep(demo, admin):
+    html = admin.get("/setup/sharing-rules").get_data(as_text=True)
+    assert "<h1" in html and "Sharing rules" in html and 'href="/setup/sharing-rules"' in html
+    assert "No sharing rule yet." in html
+    rep = demo.client("sales_rep")
+    for url in ("/setup/sharing-rules", "/setup/sharing-rules/new?object=account"):
+        assert rep.get(url).status_code == 403
+    assert rep.post("/setup/sharing-rules/new", data={"object": "account"}).status_code in (400, 403)
+    assert admin.get("/setup/sharing-rules/new?object=nothing").status_code == 404
+    assert admin.get("/setup/sharing-rules/ghost").status_code == 404
+
+
+def test_an_owner_rule_made_on_the_screen_opens_records_and_is_edited_and_deleted(demo, admin):
+    account = demo.account(owner="sales_manager", name="Manager Owned Ltd")
+    rep = _api(demo, "sales_rep")
+    assert rep.get(f"/api/v1/data/account/{account['id']}").status_code == 404
+    form = admin.get("/setup/sharing-rules/new?object=account").get_data(as_text=True)
+    assert 'name="owned_by"' in form and 'name="condition"' in form and "role_and_subordinates:sales_manager" in form
+    before = policy_for(demo.instance, demo.binding).revision
+    created = _post(
+        admin,
+        "/setup/sharing-rules/new",
+        {
+            "object": "account",
+            "label": "Managers' accounts to reps",
+            "kind": "owner",
+            "owned_by": "role:sales_manager",
+            "share_with": "role:sales_rep",
+            "access": "read",
+        },
+    )
+    assert created.status_code == 303, created.get_data(as_text=True)
+    rule = _rules(demo)["managers_accounts_to_reps"]
+    assert (rule.owner_kind, rule.owner_name, rule.share_name, rule.access) == (
+        "role",
+        "sales_manager",
+        "sales_rep",
+        "read",
+    )
+    assert policy_for(demo.instance, demo.binding).revision == before + 1
+    listed = admin.get("/setup/sharing-rules").get_data(as_text=True)
+    assert 'data-sharing-rule="managers_accounts_to_reps"' in listed
+    assert rep.get(f"/api/v1/data/account/{account['id']}").status_code == 200
+    # Read only: the rep cannot update it; edit the rule to read/write and they can.
+    assert rep.patch(f"/api/v1/data/account/{account['id']}", json={"phone": "+1 555 0100"}).status_code == 404
+    page = admin.get("/setup/sharing-rules/managers_accounts_to_reps").get_data(as_text=True)
+    assert "Managers&#39; accounts to reps" in page or "Managers' accounts to reps" in page
+    saved = _post(
+        admin,
+        "/setup/sharing-rules/managers_accounts_to_reps",
+        {
+            "label": "Managers' accounts to reps",
+            "kind": "owner",
+            "owned_by": "role:sales_manager",
+            "share_with": "role:sales_rep",
+            "access": "edit",
+        },
+    )
+    assert saved.status_code == 303
+    patched = rep.patch(f"/api/v1/data/account/{account['id']}", json={"phone": "+1 555 0100"})
+    assert patched.status_code == 200, patched.get_data(as_text=True)
+    # The explain screen names the rule.
+    html = admin.get(
+        f"/setup/explain?user={demo.users['sales_rep']}&object=account&action=read&id={account['id']}"
+    ).get_data(as_text=True)
+    assert 'data-reason="sharing_rule"' in html and 'data-sharing-rule="managers_accounts_to_reps"' in html
+    # Delete: the record is closed again.
+    assert _post(admin, "/setup/sharing-rules/managers_accounts_to_reps/delete", {}).status_code == 303
+    assert "managers_accounts_to_reps" not in _rules(demo)
+    assert rep.get(f"/api/v1/data/account/{account['id']}").status_code == 404
+
+
+def test_a_criteria_rule_with_a_mistake_shows_it_beside_the_condition(demo, admin):
+    bad = _post(
+        admin,
+        "/setup/sharing-rules/new",
+        {
+            "object": "account",
+            "label": "Tech accounts",
+            "kind": "criteria",
+            "condition": "ISPICKVAL(industry, ",
+            "share_with": "role:sales_rep",
+            "access": "read",
+        },
+    )
+    assert bad.status_code == 422
+    html = bad.get_data(as_text=True)
+    assert 'role="alert"' in _field(html, "condition") and "column" in _field(html, "condition")
+    assert "ISPICKVAL(industry, " in html  # the text is kept
+    missing = _post(
+        admin,
+        "/setup/sharing-rules/new",
+        {"object": "account", "label": "No one", "kind": "owner", "owned_by": "", "share_with": "", "access": "read"},
+    )
+    assert missing.status_code == 422
+    html = missing.get_data(as_text=True)
+    assert 'role="alert"' in _field(html, "owned_by") and 'role="alert"' in _field(html, "share_with")
+    assert not _rules(demo)
+    # The live check as the admin types.
+    check = _post(
+        admin,
+        "/setup/objects/account/rule-check",
+        {"use": "record_scope", "source": "condition", "condition": "ISPICKVAL(industry, "},
+    )
+    assert check.status_code == 200 and "column" in check.get_data(as_text=True)
+    check = _post(
+        admin,
+        "/setup/objects/account/rule-check",
+        {"use": "record_scope", "source": "condition", "condition": 'ISPICKVAL(industry, "technology")'},
+    )
+    assert "The rule is valid." in check.get_data(as_text=True)
+    good = _post(
+        admin,
+        "/setup/sharing-rules/new",
+        {
+            "object": "account",
+            "label": "Tech accounts",
+            "kind": "criteria",
+            "condition": 'ISPICKVAL(industry, "technology")',
+            "share_with": "role:sales_rep",
+            "access": "read",
+        },
+    )
+    assert good.status_code == 303
+    tech = demo.account(owner="sales_manager", name="Tech Ltd", industry="technology")
+    retail = demo.account(owner="sales_manager", name="Retail Ltd", industry="retail")
+    rep = _api(demo, "sales_rep")
+    assert rep.get(f"/api/v1/data/account/{tech['id']}").status_code == 200
+    assert rep.get(f"/api/v1/data/account/{retail['id']}").status_code == 404
+    assert _post(admin, "/setup/sharing-rules/tech_accounts/delete", {}).status_code == 303
