@@ -66,6 +66,8 @@ def role_json(policy: CompiledPolicy, name: str, *, holders: int | None = None, 
         "inherits": list(role.inherits),
         "permissions": {p: system.get(p) == "all" for p in SYSTEM_PERMISSIONS},
     }
+    if role.translations:
+        out["translations"] = dict(sorted(role.translations.items()))
     if holders is not None:
         out["holders"] = holders
     if objects:

@@ -17,7 +17,7 @@ from flask import Blueprint, current_app, jsonify, request
 from metacrm.access import sharing
 from metacrm.access.changes import AccessChanges
 from metacrm.access.explain import explain, matrix, role_json, role_object_access
-from metacrm.access.members import member_list, member_roles, role_holders, set_member_roles
+from metacrm.access.members import member_list, member_roles, role_holders, set_manager, set_member_roles
 from metacrm.access.permissions import (
     ACTIONS,
     FLAG_ACTIONS,
@@ -369,7 +369,7 @@ def delete_team(team):
 
 @blueprint.get("/users")
 def list_users():
-    """Every member of the tenant with their roles and teams."""
+    """Every member of the tenant with their roles, teams and manager (``manager_id``)."""
     return jsonify({"data": member_list(context.instance(), current_tenant())})
 
 
@@ -400,6 +400,19 @@ def put_user_roles(user_id):
         editor=current_identity().user_id,
     )
     return jsonify(_user_roles_json(user_id))
+
+
+@blueprint.put("/users/<int:user_id>/manager")
+def put_user_manager(user_id):
+    """Set who a member reports to: ``{"manager_id": <user id> | null}``.
+
+    A member of the tenant, not the user, never a cycle (422 naming ``manager_id``). Audited."""
+    body = json_body()
+    if not isinstance(body, dict) or set(body) != {"manager_id"}:
+        raise ValidationFailed(
+            'send {"manager_id": <user id> | null}', details={"fields": {"manager_id": ["is required"]}}
+        )
+    return jsonify(set_manager(context.instance(), current_tenant(), user_id, body["manager_id"], current_actor()))
 
 
 # -- record shares ------------------------------------------------------------------------------------------------

@@ -177,3 +177,48 @@ def test_a_criteria_rule_with_a_mistake_shows_it_beside_the_condition(demo, admi
     assert rep.get(f"/api/v1/data/account/{tech['id']}").status_code == 200
     assert rep.get(f"/api/v1/data/account/{retail['id']}").status_code == 404
     assert _post(admin, "/setup/sharing-rules/tech_accounts/delete", {}).status_code == 303
+
+
+def test_a_manager_is_picked_from_the_members_and_a_cycle_is_refused_beside_it(demo, admin):
+    rep, manager = demo.users["sales_rep"], demo.users["sales_manager"]
+    page = admin.get(f"/setup/users/{rep}").get_data(as_text=True)
+    assert 'list="manager-options"' in page and "sales.manager@demo.example.com" in page
+    saved = _post(admin, f"/setup/users/{rep}/manager", {"manager": "sales.manager@demo.example.com"})
+    assert saved.status_code == 303
+    page = admin.get(f"/setup/users/{rep}").get_data(as_text=True)
+    assert "&lt;sales.manager@demo.example.com&gt;" in _field(page, "manager")
+    assert "sales.rep@demo.example.com" in _field(
+        admin.get(f"/setup/users/{manager}").get_data(as_text=True), "reports"
+    )
+    cycle = _post(admin, f"/setup/users/{manager}/manager", {"manager": "sales.rep@demo.example.com"})
+    assert cycle.status_code == 422
+    assert 'role="alert"' in _field(cycle.get_data(as_text=True), "manager") and "cycle" in cycle.get_data(as_text=True)
+    nobody = _post(admin, f"/setup/users/{rep}/manager", {"manager": "Nobody at all"})
+    assert nobody.status_code == 422 and "No member matches" in _field(nobody.get_data(as_text=True), "manager")
+    # The rep sees their manager on their profile.
+    profile = demo.client("sales_rep").get("/account").get_data(as_text=True)
+    assert "sales.manager@demo.example.com" in _field(profile, "manager")
+    assert _post(admin, f"/setup/users/{rep}/manager", {"manager": ""}).status_code == 303
+    assert 'data-field="manager"' not in demo.client("sales_rep").get("/account").get_data(as_text=True)
+
+
+def test_a_role_label_in_chinese_is_edited_and_shown(demo, admin):
+    saved = _post(
+        admin,
+        "/setup/roles/marketing",
+        {"label": "Marketing", "description": "", "parent_role": "", "translations.zh_CN": "市场部同事"},
+    )
+    assert saved.status_code == 303, saved.get_data(as_text=True)
+    assert policy_for(demo.instance, demo.binding).roles["marketing"].translations == {"zh_CN": "市场部同事"}
+    page = admin.get("/setup/roles/marketing").get_data(as_text=True)
+    assert 'value="市场部同事"' in page
+    chinese = admin.get("/setup/roles", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    english = admin.get("/setup/roles", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    if "市场部同事" not in chinese:  # the admin's own language setting wins over the header
+        marketing = demo.client("marketing")
+        assert marketing.post(
+            "/account/preferences", data={"csrf_token": marketing.csrf, "locale": "zh_CN", "time_zone": ""}
+        ).status_code in (302, 303)
+        assert "市场部同事" in marketing.get("/account").get_data(as_text=True)
+    else:
+        assert "市场部同事" not in english

@@ -17,7 +17,6 @@ from metacrm.access.guard import check_condition
 from metacrm.access.policy import RECIPIENT_KINDS
 from metacrm.platform.errors import MetacrmError, NotFound
 from metacrm.plugins import context
-from metacrm.ui.i18n import locale_name
 from metacrm.ui.setup import ACCESS, setup_route
 from metacrm.ui.views.setup.access_common import (
     changes,
@@ -25,6 +24,7 @@ from metacrm.ui.views.setup.access_common import (
     errors_of,
     object_choices,
     policy,
+    role_choices,
     status_of,
     team_choices,
 )
@@ -52,8 +52,7 @@ RULE_CHECKERS.setdefault("record_scope", _check_record_scope)
 def _recipient_choices() -> list[tuple[str, str]]:
     """Every role (``role:…``, ``role_and_subordinates:…``) and team (``team:…``), labelled."""
     current = policy()
-    locale = locale_name()
-    roles = sorted(((n, r.label_in(locale)) for n, r in current.roles.items()), key=lambda r: r[1].lower())
+    roles = role_choices(current)
     out = []
     for kind in RECIPIENT_KINDS:
         if kind == "team":
