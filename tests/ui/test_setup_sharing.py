@@ -222,3 +222,36 @@ def test_a_role_label_in_chinese_is_edited_and_shown(demo, admin):
         assert "市场部同事" in marketing.get("/account").get_data(as_text=True)
     else:
         assert "市场部同事" not in english
+
+
+def test_a_condition_scope_is_edited_in_the_permission_matrix(demo, admin):
+    from tests.ui.test_setup_access import _matrix_form
+
+    html = admin.get("/setup/permissions?role=service_agent").get_data(as_text=True)
+    row = html[html.index('<tr data-object="account"') :]
+    row = row[: row.index("</tr>")]
+    assert '<option value="condition"' in row and 'name="account.read.condition"' in row
+    assert 'data-condition-for="m-account-read" hidden' in row  # shown by setup_conditions.js when chosen
+    data = _matrix_form(html)
+    data.update(
+        {"account.read": "condition", "account.read.condition": "ISPICKVAL(industry, ", "account.update": "none"}
+    )
+    refused = _post(admin, "/setup/permissions", data)
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    cell = page[page.index('<tr data-object="account"') :]
+    cell = _field(cell[: cell.index("</tr>")], "read")
+    assert 'role="alert"' in cell and "column" in cell and "ISPICKVAL(industry, " in cell
+    data["account.read.condition"] = 'ISPICKVAL(industry, "retail") or owner_id = $User.Id'
+    saved = _post(admin, "/setup/permissions", data)
+    assert saved.status_code == 303, saved.get_data(as_text=True)
+    agent = _api(demo, "service_agent")
+    assert agent.get("/api/v1/access/me").json["objects"]["account"]["read"] == [
+        {"condition": 'ISPICKVAL(industry, "retail") or owner_id = $User.Id'}
+    ]
+    again = admin.get("/setup/permissions?role=service_agent").get_data(as_text=True)
+    row = again[again.index('<tr data-object="account"') :]
+    row = row[: row.index("</tr>")]
+    assert 'value="condition" selected' in row and "owner_id = $User.Id" in row
+    assert 'data-condition-for="m-account-read" hidden' not in row
+    assert _post(admin, "/setup/permissions/reset", {"role": "service_agent", "object": "account"}).status_code == 303
