@@ -6,6 +6,8 @@ explain screen naming the rule."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from metacrm.access.policy import policy_for
@@ -255,3 +257,33 @@ def test_a_condition_scope_is_edited_in_the_permission_matrix(demo, admin):
     assert 'value="condition" selected' in row and "owner_id = $User.Id" in row
     assert 'data-condition-for="m-account-read" hidden' not in row
     assert _post(admin, "/setup/permissions/reset", {"role": "service_agent", "object": "account"}).status_code == 303
+
+
+def test_picklist_values_move_up_and_down_with_buttons(demo, admin):
+    """The keyboard's way to reorder picklist values (issue 11 item 1): each
+    row has "Move up" / "Move down" buttons with aria-labels; without
+    JavaScript they post the form, which comes back with the rows swapped."""
+    html = admin.get("/setup/objects/account/fields/industry").get_data(as_text=True)
+    assert 'value="up_value:0"' in html and 'aria-label="Move Technology up"' in html
+    assert 'aria-label="Move Finance &amp; Insurance down"' in html
+    data = {
+        "label": "Industry",
+        "pv.value": ["technology", "finance", "retail"],
+        "pv.label": ["Technology", "Finance", "Retail"],
+        "pv.label_zh": ["", "", ""],
+        "pv.color": ["", "", ""],
+        "pv.active": ["1", "1", "1"],
+    }
+
+    def order(response):
+        html = response.get_data(as_text=True)
+        return re.findall(r'name="pv\.value" value="([^"]*)"', html[: html.index("data-pv-template")])
+
+    moved = _post(admin, "/setup/objects/account/fields/industry", {**data, "_action": "down_value:0"})
+    assert moved.status_code == 200
+    assert order(moved) == ["finance", "technology", "retail"]
+    moved = _post(admin, "/setup/objects/account/fields/industry", {**data, "_action": "up_value:2"})
+    assert order(moved) == ["technology", "retail", "finance"]
+    # The ends stay put.
+    same = _post(admin, "/setup/objects/account/fields/industry", {**data, "_action": "up_value:0"})
+    assert order(same) == ["technology", "finance", "retail"]
