@@ -278,3 +278,33 @@ def test_a_criteria_rule_that_no_longer_compiles_grants_nothing(acl):
     )
     reason = next(r for r in explained["record"]["reasons"] if r["kind"] == "sharing_rule")
     assert reason["matches"] is False and "no longer compiles" in reason["error"]
+
+
+def test_rules_role_translations_and_managers_survive_export_and_import(acl, tmp_path):
+    from metacrm.access.policy import policy_for
+    from metacrm.metadata.transfer import export_tenant, import_tenant
+
+    client = acl.client()
+    admin = acl.headers("admin")
+    assert _post(acl, OWNER_RULE).status_code == 201
+    assert _post(acl, CRITERIA_RULE).status_code == 201
+    patched = client.patch(
+        "/api/v1/access/roles/sales_rep", json={"translations": {"zh_CN": "销售代表"}}, headers=admin
+    )
+    assert patched.status_code == 200
+    manager = {"manager_id": acl.ids["manager"]}
+    assert (
+        client.put(f"/api/v1/access/users/{acl.ids['rep_a']}/manager", json=manager, headers=admin).status_code == 200
+    )
+    original = policy_for(acl.instance, acl.binding)
+    export_tenant(acl.instance, "acme", tmp_path / "acme.zip")
+    copy = import_tenant(acl.instance, tmp_path / "acme.zip", slug="acme_copy")
+    imported = policy_for(acl.instance, copy)
+    assert imported.document() == original.document()
+    assert set(imported.sharing_rules) == {"agents_deals_to_reps", "big_deals_to_south"}
+    assert imported.roles["sales_rep"].translations == {"zh_CN": "销售代表"}
+    from metacrm.access.tables import member_managers
+
+    with copy.connect() as conn:
+        rows = conn.execute(sa.select(member_managers.c.user_id, member_managers.c.manager_id)).all()
+    assert [tuple(r) for r in rows] == [(acl.ids["rep_a"], acl.ids["manager"])]
