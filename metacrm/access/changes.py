@@ -567,7 +567,9 @@ class PolicyChange:
                 f'must be {{"kind": {" | ".join(RECIPIENT_KINDS)}, "name": a role or team api name}}'
             )
             return
-        if value["kind"] not in RECIPIENT_KINDS:
+        if not isinstance(value["name"], str):
+            errors.setdefault(f"{path}.name", []).append("must be a role or team api name")
+        elif value["kind"] not in RECIPIENT_KINDS:
             errors.setdefault(f"{path}.kind", []).append(f"must be one of {', '.join(RECIPIENT_KINDS)}")
         elif value["kind"] == "team":
             known = set(self.conn.execute(sa.select(teams.c.api_name)).scalars())
