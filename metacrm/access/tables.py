@@ -201,3 +201,17 @@ member_managers = sa.Table(
     sa.Column("user_id", sa.Integer, primary_key=True),
     sa.Column("manager_id", sa.Integer, nullable=False),
 )
+
+# An e-mailed one-time link (only its SHA-256 is kept) with which an invited user sets their password.
+invitations = sa.Table(
+    "invitations",
+    access_tables,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("invited_by", sa.Integer, nullable=True),
+    sa.Column("created_at", tz, nullable=False),
+    sa.Column("expires_at", tz, nullable=False),
+    sa.Column("used_at", tz, nullable=True),
+)

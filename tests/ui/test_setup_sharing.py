@@ -287,3 +287,52 @@ def test_picklist_values_move_up_and_down_with_buttons(demo, admin):
     # The ends stay put.
     same = _post(admin, "/setup/objects/account/fields/industry", {**data, "_action": "up_value:0"})
     assert order(same) == ["technology", "finance", "retail"]
+
+
+def test_a_user_invited_by_e_mail_sets_their_password_once_through_the_link(demo, admin):
+    import sqlalchemy as sa
+
+    from metacrm.rules.automation.tables import automation_outbox
+    from tests.conftest import PASSWORD
+    from tests.ui.list_demo import csrf_of
+
+    sent = _post(
+        admin,
+        "/setup/users",
+        {"email": "Invited.Person@example.com", "display_name": "Invited Person", "roles": "sales_rep", "invite": "1"},
+    )
+    assert sent.status_code == 303, sent.get_data(as_text=True)
+    assert "Invitation sent to invited.person@example.com" in admin.get("/setup/users").get_data(as_text=True)
+    with demo.binding.connect() as conn:
+        row = conn.execute(sa.select(automation_outbox).where(automation_outbox.c.rule == "access.invitation")).first()
+    assert row.kind == "email" and row.payload["to"] == "invited.person@example.com"
+    link = re.search(r"(/invite/[^\s]+)", row.payload["body"]).group(1)
+    assert PASSWORD not in row.payload["body"]
+    # The same login again is refused beside the e-mail.
+    again = _post(admin, "/setup/users", {"email": "invited.person@example.com", "roles": "sales_rep", "invite": "1"})
+    assert again.status_code == 409 and 'role="alert"' in _field(again.get_data(as_text=True), "email")
+
+    guest = demo.app.test_client()
+    page = guest.get(link)
+    assert page.status_code == 200 and "invited.person@example.com" in page.get_data(as_text=True)
+    token = csrf_of(page.get_data(as_text=True))
+    differ = guest.post(link, data={"csrf_token": token, "password": PASSWORD, "confirm": PASSWORD + "x"})
+    assert differ.status_code == 422 and 'role="alert"' in _field(differ.get_data(as_text=True), "confirm")
+    weak = guest.post(link, data={"csrf_token": token, "password": "x", "confirm": "x"})
+    assert weak.status_code == 422 and 'role="alert"' in _field(weak.get_data(as_text=True), "password")
+    done = guest.post(link, data={"csrf_token": token, "password": PASSWORD, "confirm": PASSWORD})
+    assert done.status_code == 303 and "/login" in done.headers["Location"]
+    assert guest.get(link).status_code == 404  # once only
+    assert guest.get(link[:-4] + "abcd").status_code == 404
+    signed = demo.app.test_client()
+    login_token = csrf_of(signed.get("/login").get_data(as_text=True))
+    response = signed.post(
+        "/login",
+        data={
+            "email": "invited.person@example.com",
+            "password": PASSWORD,
+            "tenant": "demo",
+            "csrf_token": login_token,
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]

@@ -4,7 +4,8 @@
   shared with role R2 / team T2") and criteria-based ("records of O matching
   a rule-language condition are shared with …") rules, at read or edit;
 * ``member_managers``: each member's manager (one row per member who has one);
-* ``roles.translations``: a role's label in other languages ({"zh_CN": "销售代表"}).
+* ``roles.translations``: a role's label in other languages ({"zh_CN": "销售代表"});
+* ``invitations``: e-mailed one-time links with which an invited user sets their password.
 
 Revision ID: a0004
 """
@@ -50,6 +51,19 @@ def create_a0004(op, schema) -> None:
             "member_managers",
             sa.Column("user_id", sa.Integer, primary_key=True),
             sa.Column("manager_id", sa.Integer, nullable=False),
+            schema=schema,
+        )
+    if "invitations" not in present:
+        op.create_table(
+            "invitations",
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("user_id", sa.Integer, nullable=False),
+            sa.Column("email", sa.String(320), nullable=False),
+            sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+            sa.Column("invited_by", sa.Integer, nullable=True),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
             schema=schema,
         )
     columns = {c["name"] for c in inspector.get_columns("roles", schema=schema)}

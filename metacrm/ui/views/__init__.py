@@ -7,6 +7,7 @@ from metacrm.ui.views import (  # noqa: F401
     board,
     forms,
     home,
+    invitations,
     lists,
     notifications,
     pools,

@@ -6,10 +6,10 @@ reactivating them, resetting their password."""
 
 from __future__ import annotations
 
-from flask import render_template, request, url_for
+from flask import g, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.access import sharing
+from metacrm.access import invitations, sharing
 from metacrm.access.members import check_roles, set_manager, set_member_roles
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import MetacrmError, NotFound, ValidationFailed
@@ -59,6 +59,8 @@ def setup_user_create():
         "roles": request.form.getlist("roles"),
     }
     instance, binding = context.instance(), current_tenant()
+    if request.form.get("invite"):
+        return _invite(form)
     try:
         email = identities.normalize_email(form["email"])
         check_roles(binding, form["roles"])
@@ -75,6 +77,32 @@ def setup_user_create():
     except MetacrmError as exc:
         return _page(status_of(exc), form=form, errors=errors_of(exc, {"role": "roles"}))
     return _page(201, temporary_password={"email": email, "password": password, "user_id": user_id}, created=True)
+
+
+def _invite(form: dict):
+    """Invite by e-mail: the user sets their own password through a one-time link (metacrm.access.invitations)."""
+    binding = current_tenant()
+    link = url_for("ui.accept_invitation", tenant=binding.slug, token="TOKEN", _external=True).replace(
+        "/TOKEN", "/{token}"
+    )
+    try:
+        sent = invitations.invite(
+            context.instance(),
+            binding,
+            email=form["email"],
+            display_name=form["display_name"],
+            roles=form["roles"],
+            link=link,
+            organisation=g.tenant.name if getattr(g, "tenant", None) is not None else binding.slug,
+            actor=current_actor(),
+            editor=current_identity().user_id,
+        )
+    except MetacrmError as exc:
+        return _page(status_of(exc), form=form, errors=errors_of(exc, {"role": "roles"}))
+    return done(
+        _("Invitation sent to %(email)s: the link works once, for 7 days.", email=sent["email"]),
+        url_for("ui.setup_users"),
+    )
 
 
 # -- one user --------------------------------------------------------------------------------------
