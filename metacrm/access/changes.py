@@ -44,7 +44,13 @@ from metacrm.access.permissions import (
     condition_text,
     parse_object_access,
 )
-from metacrm.access.policy import CompiledPolicy, load_policy
+from metacrm.access.policy import (
+    RECIPIENT_KINDS,
+    SHARING_RULE_ACCESS,
+    SHARING_RULE_KINDS,
+    CompiledPolicy,
+    load_policy,
+)
 from metacrm.access.tables import (
     field_permissions,
     object_settings,
@@ -54,6 +60,7 @@ from metacrm.access.tables import (
     pools,
     roles,
     scope_conditions,
+    sharing_rules,
     teams,
     user_roles,
 )
@@ -70,7 +77,22 @@ from metacrm.platform.instance import Instance
 # tenant-wide, written only by PolicyChange.mirror, never by admins directly.
 POLICY_KIND = DefinitionKind(DEFINITION_KIND, "access policy")
 
-ROLE_MEMBERS = ("api_name", "label", "description", "parent_role", "inherits", "permissions")
+ROLE_MEMBERS = ("api_name", "label", "description", "parent_role", "inherits", "permissions", "translations")
+SHARING_RULE_MEMBERS = ("api_name", "object", "label", "kind", "owned_by", "condition", "share_with", "access")
+
+
+def _role_translations_valid(value: Any) -> bool:
+    """A role's label in other languages: {"zh_CN": "销售代表"}."""
+    return isinstance(value, dict) and all(
+        isinstance(lang, str) and 0 < len(lang) <= 20 and isinstance(text, str) and len(text.strip()) <= 200
+        for lang, text in value.items()
+    )
+
+
+def _clean_translations(value: dict | None) -> dict | None:
+    return {lang: text.strip() for lang, text in (value or {}).items() if text.strip()} or None
+
+
 POOL_MEMBERS = (
     "api_name",
     "object",
@@ -172,6 +194,8 @@ class PolicyChange:
                     errors.setdefault("inherits", []).append(f"no role {other!r} to inherit from")
                 elif name in self._inherited(other):
                     errors.setdefault("inherits", []).append(f"{other} inherits {name}: that would be a cycle")
+        if not _role_translations_valid(doc.get("translations", {})):
+            errors.setdefault("translations", []).append('must be {"<language>": "label, at most 200 characters"}')
         permissions = doc.get("permissions", {})
         if not isinstance(permissions, dict):
             errors.setdefault("permissions", []).append("must be an object of permission → true/false")
@@ -235,6 +259,7 @@ class PolicyChange:
                 label=doc["label"].strip(),
                 description=(doc.get("description") or "").strip(),
                 parent_role=doc.get("parent_role"),
+                translations=_clean_translations(doc.get("translations")),
             )
         )
         self._write_links(name, doc)
@@ -259,6 +284,8 @@ class PolicyChange:
         values = {k: (doc[k].strip() if isinstance(doc[k], str) else doc[k]) for k in ("label", "description")}
         if "parent_role" in patch:
             values["parent_role"] = patch["parent_role"]
+        if "translations" in patch:
+            values["translations"] = _clean_translations(patch["translations"])
         self.conn.execute(roles.update().where(roles.c.api_name == name).values(**values))
         self._write_links(name, patch)
 
@@ -279,11 +306,23 @@ class PolicyChange:
                 ).scalars()
             )
         )
-        if holders or children or heirs or in_pools:
+        in_rules = sorted(
+            rule.api_name
+            for rule in self.policy().sharing_rules.values()
+            if (rule.owner_kind in ("role", "role_and_subordinates") and rule.owner_name == name)
+            or (rule.share_kind in ("role", "role_and_subordinates") and rule.share_name == name)
+        )
+        if holders or children or heirs or in_pools or in_rules:
             raise Conflict(
                 f"role {name} is still in use: reassign its holders, the roles that report to or inherit it "
-                "and the pools that name it first",
-                details={"holders": holders, "reporting_roles": children, "inherited_by": heirs, "pools": in_pools},
+                "and the pools and sharing rules that name it first",
+                details={
+                    "holders": holders,
+                    "reporting_roles": children,
+                    "inherited_by": heirs,
+                    "pools": in_pools,
+                    "sharing_rules": in_rules,
+                },
             )
         self.adapter.remove_filtered_policy("p", "p", 0, name)
         self.adapter.remove_filtered_policy("g", "g", 0, name)
@@ -519,6 +558,144 @@ class PolicyChange:
         self.conn.execute(pool_claims.delete().where(pool_claims.c.pool == name))
         self.conn.execute(pool_access.delete().where(pool_access.c.pool == name))
         self.conn.execute(pools.delete().where(pools.c.api_name == name))
+
+    # -- sharing rules ---------------------------------------------------------------------------------
+
+    def _check_recipient(self, value: Any, path: str, errors: dict[str, list[str]]) -> None:
+        if not isinstance(value, dict) or set(value) != {"kind", "name"}:
+            errors.setdefault(path, []).append(
+                f'must be {{"kind": {" | ".join(RECIPIENT_KINDS)}, "name": a role or team api name}}'
+            )
+            return
+        if not isinstance(value["name"], str):
+            errors.setdefault(f"{path}.name", []).append("must be a role or team api name")
+        elif value["kind"] not in RECIPIENT_KINDS:
+            errors.setdefault(f"{path}.kind", []).append(f"must be one of {', '.join(RECIPIENT_KINDS)}")
+        elif value["kind"] == "team":
+            known = set(self.conn.execute(sa.select(teams.c.api_name)).scalars())
+            if value["name"] not in known:
+                errors.setdefault(f"{path}.name", []).append(f"no team {value['name']!r}")
+        elif value["name"] not in self._role_names():
+            errors.setdefault(f"{path}.name", []).append(f"no role {value['name']!r}")
+
+    def _check_sharing_rule(self, doc: dict, *, creating: bool) -> tuple[dict[str, list[str]], dict]:
+        errors: dict[str, list[str]] = {}
+        positions: dict = {}
+        for key in doc:
+            if key not in SHARING_RULE_MEMBERS:
+                errors.setdefault(key, []).append(f"unknown member; use {', '.join(SHARING_RULE_MEMBERS)}")
+        if creating:
+            check_name(doc.get("api_name"), "sharing rule", errors)
+        obj = doc.get("object")
+        if not isinstance(obj, str) or obj == WILDCARD or self.tx.state.object(obj) is None:
+            errors.setdefault("object", []).append(f"no object {obj!r}")
+            obj = None
+        if not isinstance(doc.get("label"), str) or not doc["label"].strip() or len(doc["label"]) > 200:
+            errors.setdefault("label", []).append("is required: 1 to 200 characters")
+        kind = doc.get("kind")
+        if kind not in SHARING_RULE_KINDS:
+            errors.setdefault("kind", []).append(f"must be one of {', '.join(SHARING_RULE_KINDS)}")
+        elif kind == "owner":
+            self._check_recipient(doc.get("owned_by"), "owned_by", errors)
+            if doc.get("condition") not in (None, ""):
+                errors.setdefault("condition", []).append("an owner rule has no condition (use kind criteria)")
+        else:
+            if doc.get("owned_by") is not None:
+                errors.setdefault("owned_by", []).append("a criteria rule names no owners (use kind owner)")
+            text = doc.get("condition")
+            if not isinstance(text, str) or not text.strip():
+                errors.setdefault("condition", []).append("is required: a rule-language condition")
+            elif len(text) > 4000:
+                errors.setdefault("condition", []).append("must be at most 4000 characters")
+            elif obj is not None:
+                try:
+                    check_condition(self.model(), obj, text)
+                except ValidationFailed as exc:
+                    errors.setdefault("condition", []).append(exc.message)
+                    details = exc.details if isinstance(exc.details, dict) else {}
+                    if "line" in details:
+                        positions["condition"] = {k: details[k] for k in ("line", "column", "snippet") if k in details}
+        self._check_recipient(doc.get("share_with"), "share_with", errors)
+        if doc.get("access") not in SHARING_RULE_ACCESS:
+            errors.setdefault("access", []).append(f"must be one of {', '.join(SHARING_RULE_ACCESS)}")
+        return errors, positions
+
+    def _refuse_own_rule_roles(self, doc: dict) -> None:
+        """A rule sharing with a role one holds would widen what one sees:
+        another administrator's job (as for pools)."""
+        share = doc["share_with"]
+        if share["kind"] == "team":
+            return
+        named = {share["name"]}
+        if share["kind"] == "role_and_subordinates":
+            named |= self.policy().with_subordinates(share["name"])
+        widened = sorted(named & self.protected)
+        if widened:
+            raise Forbidden(
+                f"you hold {', '.join(widened)}: another administrator must share records with it",
+                details={"roles": widened},
+            )
+
+    def _sharing_rule(self, name: str) -> dict:
+        rule = self.policy().sharing_rules.get(name)
+        if rule is None:
+            raise NotFound(f"no sharing rule {name!r}")
+        return rule.to_json()
+
+    def put_sharing_rule(self, doc: Any, *, name: str | None = None) -> None:
+        """Create a sharing rule (``name`` None) or replace one (its api name
+        is fixed). 422 naming the member; a condition's error with line and column."""
+        if not isinstance(doc, dict):
+            raise _invalid("send a JSON object", {"$": ["must be an object"]})
+        if name is not None:
+            current = self._sharing_rule(name)
+            if "api_name" in doc and doc["api_name"] != name:
+                raise _invalid("api_name cannot be changed", {"api_name": ["is immutable"]})
+            patch = doc
+            doc = {**{k: v for k, v in current.items() if k != "api_name"}, **patch}
+            doc.pop("api_name", None)
+            # Changing the kind drops what only the other kind has (unless the patch sends it).
+            if doc.get("kind") == "criteria" and "owned_by" not in patch:
+                doc.pop("owned_by", None)
+            if doc.get("kind") == "owner" and "condition" not in patch:
+                doc.pop("condition", None)
+        errors, positions = self._check_sharing_rule(doc, creating=name is None)
+        if not errors and name is None:
+            exists = self.conn.execute(
+                sa.select(sharing_rules.c.api_name).where(sharing_rules.c.api_name == doc["api_name"])
+            ).first()
+            if exists is not None:
+                raise Conflict(
+                    f"sharing rule {doc['api_name']!r} already exists", details={"fields": {"api_name": ["exists"]}}
+                )
+        if errors:
+            first = next(iter(errors))
+            raise ValidationFailed(
+                "the sharing rule is not valid: " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()),
+                details={"fields": errors, "positions": positions or None, "first": first},
+            )
+        self._refuse_own_rule_roles(doc)
+        rule_name = name or doc["api_name"]
+        owner = doc.get("owned_by") if doc["kind"] == "owner" else None
+        values = {
+            "object": doc["object"],
+            "label": doc["label"].strip(),
+            "kind": doc["kind"],
+            "owner_kind": owner["kind"] if owner else None,
+            "owner_name": owner["name"] if owner else None,
+            "condition": doc["condition"].strip() if doc["kind"] == "criteria" else None,
+            "share_kind": doc["share_with"]["kind"],
+            "share_name": doc["share_with"]["name"],
+            "access": doc["access"],
+        }
+        if name is None:
+            self.conn.execute(sharing_rules.insert().values(api_name=rule_name, **values))
+        else:
+            self.conn.execute(sharing_rules.update().where(sharing_rules.c.api_name == rule_name).values(**values))
+
+    def delete_sharing_rule(self, name: str) -> None:
+        self._sharing_rule(name)
+        self.conn.execute(sharing_rules.delete().where(sharing_rules.c.api_name == name))
 
     # -- the mirror --------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 this user do this?".
 
 ``explain`` evaluates every reason separately in SQL — each role scope, the
-org-wide default, the shares — against the one record, so its answer is the
+org-wide default, the shares, the sharing rules — against the one record, so its answer is the
 same clause the guard gives the record store, taken apart. Nothing here writes.
 """
 
@@ -66,6 +66,8 @@ def role_json(policy: CompiledPolicy, name: str, *, holders: int | None = None, 
         "inherits": list(role.inherits),
         "permissions": {p: system.get(p) == "all" for p in SYSTEM_PERMISSIONS},
     }
+    if role.translations:
+        out["translations"] = dict(sorted(role.translations.items()))
     if holders is not None:
         out["holders"] = holders
     if objects:
@@ -199,6 +201,10 @@ def explain(
                     )
                 ).scalar()
                 reason["record_pool"] = in_pool
+            if grant.kind == "sharing_rule":
+                rule = policy.sharing_rules.get(grant.value)
+                if rule is not None:
+                    reason["rule"] = rule.to_json()
             if grant.kind == "share" and matches:
                 reason["shares"] = [
                     {"id": s.id, "user_id": s.user_id, "team": s.team, "access": s.access}

@@ -164,6 +164,8 @@ class PolicyGuard:
             text = condition_text(scope)
             if text is not None:
                 found.append(self._condition_grant(obj, text))
+        if action in sql_scopes.RULE_OPENS:
+            found.extend(self._sharing_rule_grants(action, obj))
         if action == "read":
             pools = self.policy.pools_of(obj.api_name)
             if pools:
@@ -171,6 +173,45 @@ class PolicyGuard:
                 clause = sql_scopes.in_pool(obj.table, obj.api_name, self.user_id, mine)
                 found.append(sql_scopes.Grant("pool", ", ".join(p.api_name for p in pools), clause))
         return found
+
+    def _sharing_rule_grants(self, action: str, obj: CompiledObject) -> list[sql_scopes.Grant]:
+        """One grant per sharing rule on ``obj`` that names this user (through
+        a held role, a role below one the rule names, or a team) and opens
+        ``action``. A criteria rule's condition fails closed like a condition
+        scope."""
+        out = []
+        for rule in self.policy.sharing_rules_of(obj.api_name):
+            if rule.access not in sql_scopes.RULE_OPENS[action]:
+                continue
+            recipient: ColumnElement | None = None
+            if rule.share_kind == "team":
+                recipient = sql_scopes.member_of_team(self.user_id, rule.share_name)
+            else:
+                wanted = (
+                    self.policy.with_subordinates(rule.share_name)
+                    if rule.share_kind == "role_and_subordinates"
+                    else frozenset({rule.share_name})
+                )
+                if not self.roles & wanted:
+                    continue
+            error = None
+            if rule.kind == "owner":
+                if rule.owner_kind == "team":
+                    clause = sql_scopes.owned_by_team(obj.table, rule.owner_name)
+                else:
+                    owners = (
+                        self.policy.with_subordinates(rule.owner_name)
+                        if rule.owner_kind == "role_and_subordinates"
+                        else frozenset({rule.owner_name})
+                    )
+                    clause = sql_scopes.owned_by_roles(obj.table, owners)
+            else:
+                condition = self._condition_grant(obj, rule.condition or "")
+                clause, error = condition.clause, condition.error
+            if recipient is not None:
+                clause = sa.and_(recipient, clause)
+            out.append(sql_scopes.Grant("sharing_rule", rule.api_name, clause, error))
+        return out
 
     def _typed_condition(self, obj: CompiledObject, text: str):
         """The checked condition (or the reason it no longer checks), once

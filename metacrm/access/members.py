@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from metacrm.access.permissions import ADMIN_ROLE
-from metacrm.access.tables import access_members, roles, team_members, user_roles
+from metacrm.access.tables import access_members, member_managers, roles, team_members, user_roles
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.platform.database import TenantBinding
@@ -237,6 +237,7 @@ def member_list(instance: Instance, binding: TenantBinding) -> list[dict]:
         teams: dict[int, list[str]] = {}
         for user_id, team in conn.execute(sa.select(team_members.c.user_id, team_members.c.team).order_by("team")):
             teams.setdefault(user_id, []).append(team)
+        managers = managers_of(conn)
     data = []
     for user_id, member in members.items():
         if user_id in provisioned:
@@ -252,9 +253,77 @@ def member_list(instance: Instance, binding: TenantBinding) -> list[dict]:
                 "roles": roles_held,
                 "roles_from_membership": user_id not in provisioned,
                 "teams": teams.get(user_id, []),
+                "manager_id": managers.get(user_id),
             }
         )
     return data
+
+
+# -- who reports to whom -------------------------------------------------------------------------
+
+
+def managers_of(conn: Connection) -> dict[int, int]:
+    """Member id → their manager's id (members without a manager are absent)."""
+    return dict(conn.execute(sa.select(member_managers.c.user_id, member_managers.c.manager_id)).all())
+
+
+def manager_chain(managers: dict[int, int], user_id: int) -> list[int]:
+    """The user's manager, their manager's manager, … (stops at a repeat)."""
+    chain, current = [], managers.get(user_id)
+    while current is not None and current not in chain and current != user_id:
+        chain.append(current)
+        current = managers.get(current)
+    return chain
+
+
+def set_manager(
+    instance: Instance, binding: TenantBinding, user_id: int, manager_id: object, actor: audit.Actor
+) -> dict:
+    """Set (an id) or clear (None) who a member reports to: a member of the
+    tenant, not themselves, and never a cycle (422 naming ``manager_id``,
+    with the chain that would loop). Data, not policy: audited, no revision."""
+    members = tenant_members(instance, binding)
+    if user_id not in members:
+        raise NotFound(f"user {user_id} is no member of this tenant")
+    if manager_id is not None and (not isinstance(manager_id, int) or isinstance(manager_id, bool)):
+        raise ValidationFailed(
+            "manager_id must be a member's user id or null", details={"fields": {"manager_id": ["a user id or null"]}}
+        )
+    if manager_id is not None and manager_id not in members:
+        raise ValidationFailed(
+            f"user {manager_id} is no member of this tenant",
+            details={"fields": {"manager_id": [f"user {manager_id} is no member of this tenant"]}},
+        )
+    if manager_id == user_id:
+        raise ValidationFailed(
+            "a user cannot be their own manager", details={"fields": {"manager_id": ["cannot be the user themselves"]}}
+        )
+    with binding.begin() as conn:
+        managers = managers_of(conn)
+        before = managers.get(user_id)
+        if manager_id is not None:
+            chain = manager_chain(managers, manager_id)
+            if user_id in chain:
+                loop = [manager_id, *chain[: chain.index(user_id) + 1]]
+                names = " → ".join(members[u]["email"] for u in loop)
+                message = f"{members[manager_id]['email']} already reports to {members[user_id]['email']} ({names})"
+                raise ValidationFailed(
+                    f"that would be a cycle: {message}",
+                    details={"fields": {"manager_id": [f"that would be a cycle: {message}"]}, "chain": loop},
+                )
+        conn.execute(member_managers.delete().where(member_managers.c.user_id == user_id))
+        if manager_id is not None:
+            conn.execute(member_managers.insert().values(user_id=user_id, manager_id=manager_id))
+        if before != manager_id:
+            audit.record(
+                conn,
+                actor,
+                "access.manager_changed",
+                object="user",
+                record_id=str(user_id),
+                details={"before": before, "after": manager_id},
+            )
+    return {"user_id": user_id, "manager_id": manager_id}
 
 
 def member_roles(instance: Instance, binding: TenantBinding, user_id: int) -> dict:

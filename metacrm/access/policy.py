@@ -41,7 +41,15 @@ from metacrm.access.permissions import (
     condition_scope,
     entry_to_json,
 )
-from metacrm.access.tables import field_permissions, object_settings, pool_access, pools, roles, scope_conditions
+from metacrm.access.tables import (
+    field_permissions,
+    object_settings,
+    pool_access,
+    pools,
+    roles,
+    scope_conditions,
+    sharing_rules,
+)
 from metacrm.metadata.changes import current_revision
 from metacrm.platform.caches import CacheSlot, Memo
 from metacrm.platform.database import TenantBinding
@@ -59,6 +67,54 @@ class Role:
     description: str
     parent_role: str | None
     inherits: tuple[str, ...] = ()
+    # The label in other languages: {"zh_CN": "销售代表"}.
+    translations: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    def label_in(self, locale: str | None) -> str:
+        """The label in ``locale`` (``zh_CN`` or ``zh``), else the stored one."""
+        if locale:
+            for key in (str(locale), str(locale).split("_")[0]):
+                if self.translations.get(key):
+                    return self.translations[key]
+            for key, text in self.translations.items():
+                if key.split("_")[0] == str(locale).split("_")[0] and text:
+                    return text
+        return self.label
+
+
+# Who a sharing rule names: holders of a role, of a role and every role below
+# it, or the members of a team.
+RECIPIENT_KINDS = ("role", "role_and_subordinates", "team")
+SHARING_RULE_KINDS = ("owner", "criteria")
+SHARING_RULE_ACCESS = ("read", "edit")
+
+
+@dataclass(frozen=True)
+class SharingRule:
+    """Records of ``object`` owned by ``owner`` (an owner rule) or matching
+    ``condition`` (a criteria rule) are shared with ``share_with`` at
+    ``access`` (``read``; ``edit`` also opens update, never delete)."""
+
+    api_name: str
+    object: str
+    label: str
+    kind: str
+    owner_kind: str | None
+    owner_name: str | None
+    condition: str | None
+    share_kind: str
+    share_name: str
+    access: str
+
+    def to_json(self) -> dict:
+        out = {"api_name": self.api_name, "object": self.object, "label": self.label, "kind": self.kind}
+        if self.kind == "owner":
+            out["owned_by"] = {"kind": self.owner_kind, "name": self.owner_name}
+        else:
+            out["condition"] = self.condition
+        out["share_with"] = {"kind": self.share_kind, "name": self.share_name}
+        out["access"] = self.access
+        return out
 
 
 @dataclass(frozen=True)
@@ -107,6 +163,7 @@ class CompiledPolicy:
     fields: dict[tuple[str, str], dict[str, str]]
     org_wide: dict[str, str]
     pools: dict[str, Pool] = field(default_factory=dict)
+    sharing_rules: dict[str, SharingRule] = field(default_factory=dict)
     # The answers per set of roles, kept as long as this revision's policy.
     memo: Memo = field(default_factory=Memo, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -196,6 +253,18 @@ class CompiledPolicy:
 
         return self.memo(("below", held), build)
 
+    def with_subordinates(self, role: str) -> frozenset[str]:
+        """The role and every role below it."""
+        return frozenset({role}) | self.below(frozenset({role}))
+
+    def sharing_rules_of(self, obj: str) -> list[SharingRule]:
+        return [r for name, r in sorted(self.sharing_rules.items()) if r.object == obj]
+
+    def role_label(self, name: str, locale: str | None = None) -> str:
+        """A role's label in ``locale`` (its api name if there is no such role)."""
+        role = self.roles.get(name)
+        return role.label_in(locale) if role is not None else name
+
     def org_wide_default(self, obj: str) -> str:
         return self.org_wide.get(obj, DEFAULT_ORG_WIDE)
 
@@ -240,11 +309,16 @@ class CompiledPolicy:
                 "permissions": {p: system.get(p) == GRANTED for p in SYSTEM_PERMISSIONS},
                 "objects": objects,
             }
-        return {
+            if role.translations:
+                out_roles[name]["translations"] = dict(sorted(role.translations.items()))
+        out = {
             "roles": out_roles,
             "objects": {obj: {"org_wide_default": value} for obj, value in sorted(self.org_wide.items())},
             "pools": {name: pool.to_json() for name, pool in sorted(self.pools.items())},
         }
+        if self.sharing_rules:
+            out["sharing_rules"] = {name: rule.to_json() for name, rule in sorted(self.sharing_rules.items())}
+        return out
 
 
 def load_policy(conn: Connection, domain: str, revision: int) -> CompiledPolicy:
@@ -257,7 +331,12 @@ def load_policy(conn: Connection, domain: str, revision: int) -> CompiledPolicy:
         inherits.setdefault(rule[0], []).append(rule[1])
     role_map = {
         r["api_name"]: Role(
-            r["api_name"], r["label"], r["description"] or "", r["parent_role"], tuple(inherits.get(r["api_name"], ()))
+            r["api_name"],
+            r["label"],
+            r["description"] or "",
+            r["parent_role"],
+            tuple(inherits.get(r["api_name"], ())),
+            dict(r["translations"] or {}),
         )
         for r in role_rows
     }
@@ -277,7 +356,36 @@ def load_policy(conn: Connection, domain: str, revision: int) -> CompiledPolicy:
     for row in conn.execute(sa.select(field_permissions)).mappings():
         fields.setdefault((row["role"], row["object"]), {})[row["field"]] = row["access"]
     org_wide = {row.object: row.org_wide_default for row in conn.execute(sa.select(object_settings))}
-    return CompiledPolicy(revision, domain, enforcer, role_map, entries, subjects, fields, org_wide, load_pools(conn))
+    return CompiledPolicy(
+        revision,
+        domain,
+        enforcer,
+        role_map,
+        entries,
+        subjects,
+        fields,
+        org_wide,
+        load_pools(conn),
+        load_sharing_rules(conn),
+    )
+
+
+def load_sharing_rules(conn: Connection) -> dict[str, SharingRule]:
+    return {
+        row.api_name: SharingRule(
+            row.api_name,
+            row.object,
+            row.label,
+            row.kind,
+            row.owner_kind,
+            row.owner_name,
+            row.condition,
+            row.share_kind,
+            row.share_name,
+            row.access,
+        )
+        for row in conn.execute(sa.select(sharing_rules).order_by(sharing_rules.c.api_name))
+    }
 
 
 def load_pools(conn: Connection) -> dict[str, Pool]:

@@ -13,7 +13,8 @@ access tables (never a string, never a row loaded and filtered in Python):
 A user's clause for an action is the OR of the scopes of their roles, of the
 object's org-wide default (``public_read`` opens reading,
 ``public_read_write`` reading and updating), of the records shared with
-them or their teams and, for reading, of the records in the public pools
+them or their teams, of the sharing rules that name them (their role, a role
+above which they sit, or their team) and, for reading, of the records in the public pools
 they are members of. Lists, counts and single-record reads and writes all run
 the same clause, so what a list shows is exactly what a GET by id returns.
 """
@@ -95,6 +96,30 @@ def _created_at_of_shared(table: sa.Table) -> ColumnElement:
     return created
 
 
+# The access a sharing rule gives that opens each action (never delete).
+RULE_OPENS = {"read": ("read", "edit"), "update": ("edit",)}
+
+
+def owned_by_roles(table: sa.Table, roles: Iterable[str]) -> ColumnElement:
+    """The record's owner holds one of ``roles`` (an owner-based sharing rule)."""
+    holders = sa.select(user_roles.c.user_id).where(user_roles.c.role.in_(sorted(roles)))
+    return table.c.owner_id.in_(holders)
+
+
+def owned_by_team(table: sa.Table, team_name: str) -> ColumnElement:
+    """The record's owner is a member of the team (an owner-based sharing rule)."""
+    members = sa.select(team_members.c.user_id).where(team_members.c.team == team_name)
+    return table.c.owner_id.in_(members)
+
+
+def member_of_team(user_id: int, team_name: str) -> ColumnElement:
+    """I am a member of the team (the recipients of a sharing rule), as SQL:
+    a membership takes effect on the next query, like the ``team`` scope."""
+    return sa.exists(
+        sa.select(team_members.c.user_id).where(team_members.c.team == team_name, team_members.c.user_id == user_id)
+    )
+
+
 def in_pool(table: sa.Table, object_name: str, user_id: int, role_pools: Iterable[str]) -> ColumnElement:
     """The record is in a pool I am a member of: through a role (``role_pools``,
     resolved from the policy) or through one of my teams. An uncorrelated
@@ -115,7 +140,7 @@ class Grant:
     """One reason a record may be in scope, and its clause (None: every record).
     ``error`` says why a condition grants nothing (its clause is then false)."""
 
-    kind: str  # "scope", "condition", "org_wide_default", "share", "pool"
+    kind: str  # "scope", "condition", "org_wide_default", "share", "sharing_rule", "pool"
     value: str
     clause: ColumnElement | None
     error: str | None = None

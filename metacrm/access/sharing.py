@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from metacrm.access.members import tenant_members
 from metacrm.access.permissions import SHARE_ACCESS, check_name
-from metacrm.access.tables import pool_access, record_shares, team_members, teams
+from metacrm.access.tables import pool_access, record_shares, sharing_rules, team_members, teams
 from metacrm.metadata.physical import CompiledModel
 from metacrm.platform import audit
 from metacrm.platform.clock import as_utc, utcnow
@@ -129,7 +129,7 @@ def update_team(instance: Instance, binding: TenantBinding, name: str, body: Any
 
 
 def delete_team(binding: TenantBinding, name: str, actor: audit.Actor) -> None:
-    """The team, its memberships and the shares made to it (409 while a pool names it)."""
+    """The team, its memberships and the shares made to it (409 while a pool or a sharing rule names it)."""
     with binding.begin() as conn:
         before = get_team(conn, name)
         named = sorted(
@@ -140,6 +140,21 @@ def delete_team(binding: TenantBinding, name: str, actor: audit.Actor) -> None:
         if named:
             raise Conflict(
                 f"team {name} works the pools {', '.join(named)}: take it out of them first", details={"pools": named}
+            )
+        rules = sorted(
+            conn.execute(
+                sa.select(sharing_rules.c.api_name).where(
+                    sa.or_(
+                        sa.and_(sharing_rules.c.owner_kind == "team", sharing_rules.c.owner_name == name),
+                        sa.and_(sharing_rules.c.share_kind == "team", sharing_rules.c.share_name == name),
+                    )
+                )
+            ).scalars()
+        )
+        if rules:
+            raise Conflict(
+                f"the sharing rules {', '.join(rules)} name team {name}: change or delete them first",
+                details={"sharing_rules": rules},
             )
         shares = conn.execute(record_shares.delete().where(record_shares.c.team == name)).rowcount
         conn.execute(team_members.delete().where(team_members.c.team == name))

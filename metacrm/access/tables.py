@@ -22,6 +22,9 @@ migration ``a0001`` (Alembic branch ``access``) creates them.
   a role or a ``team``) and administer (``admin``: a role) each one.
 * ``pool_records``: the records now in a pool (their ``owner_id`` is NULL),
   who returned each one and when (for the re-claim cool-down).
+* ``sharing_rules`` (migration ``a0004``, as are ``member_managers`` and
+  ``roles.translations``): owner- and criteria-based sharing rules.
+* ``member_managers``: who each member reports to.
 * ``pool_claims``: records taken from a pool and still held (for the claim
   quota and the reclaim of records nobody follows up).
 """
@@ -58,6 +61,8 @@ roles = sa.Table(
     sa.Column("description", sa.String(1000), nullable=False, server_default=""),
     # The role above this one: its holders see the records owned by holders of this one.
     sa.Column("parent_role", NAME, nullable=True),
+    # The label in other languages: {"zh_CN": "销售代表"} (a0004).
+    sa.Column("translations", sa.JSON, nullable=True),
 )
 
 access_members = sa.Table(
@@ -169,4 +174,44 @@ pool_claims = sa.Table(
     sa.Column("user_id", sa.Integer, nullable=False),
     sa.Column("how", sa.String(10), nullable=False),
     sa.Column("at", tz, nullable=False),
+)
+
+# kind: "owner" (owner_kind/owner_name: "role", "role_and_subordinates" or
+# "team") or "criteria" (condition: rule-language text over the object's
+# fields); share_kind/share_name: the recipients, as owner_kind; access:
+# "read" or "edit" (edit opens read and update, never delete).
+sharing_rules = sa.Table(
+    "sharing_rules",
+    access_tables,
+    sa.Column("api_name", NAME, primary_key=True),
+    sa.Column("object", NAME, nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("owner_kind", sa.String(30), nullable=True),
+    sa.Column("owner_name", NAME, nullable=True),
+    sa.Column("condition", sa.Text, nullable=True),
+    sa.Column("share_kind", sa.String(30), nullable=False),
+    sa.Column("share_name", NAME, nullable=False),
+    sa.Column("access", sa.String(10), nullable=False),
+)
+
+member_managers = sa.Table(
+    "member_managers",
+    access_tables,
+    sa.Column("user_id", sa.Integer, primary_key=True),
+    sa.Column("manager_id", sa.Integer, nullable=False),
+)
+
+# An e-mailed one-time link (only its SHA-256 is kept) with which an invited user sets their password.
+invitations = sa.Table(
+    "invitations",
+    access_tables,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("invited_by", sa.Integer, nullable=True),
+    sa.Column("created_at", tz, nullable=False),
+    sa.Column("expires_at", tz, nullable=False),
+    sa.Column("used_at", tz, nullable=True),
 )

@@ -1,11 +1,11 @@
 """``/api/v1/access``: roles, object and field access, org-wide defaults,
-public pools, teams, role assignments, record shares, the permission matrix
+sharing rules, public pools, teams, role assignments, record shares, the permission matrix
 and explain.
 
 Every endpoint but ``GET /access/me`` is for holders of the ``manage_access``
 permission (the admin role). Nobody changes a role they hold (or inherit), or
 their own assignments: that is another administrator's job. Policy changes
-(roles, object/field access, org-wide defaults, pools) make a metadata revision,
+(roles, object/field access, org-wide defaults, sharing rules, pools) make a metadata revision,
 returned in ``X-Metadata-Revision``; assignments, teams and shares take
 effect at once and are audited.
 """
@@ -17,7 +17,7 @@ from flask import Blueprint, current_app, jsonify, request
 from metacrm.access import sharing
 from metacrm.access.changes import AccessChanges
 from metacrm.access.explain import explain, matrix, role_json, role_object_access
-from metacrm.access.members import member_list, member_roles, role_holders, set_member_roles
+from metacrm.access.members import member_list, member_roles, role_holders, set_manager, set_member_roles
 from metacrm.access.permissions import (
     ACTIONS,
     FLAG_ACTIONS,
@@ -257,6 +257,67 @@ def delete_pool(pool):
     return _with_revision(current_app.response_class(), changes.revision, 204)
 
 
+# -- sharing rules -------------------------------------------------------------------------------------------
+
+
+def _sharing_rule_json(name: str) -> dict:
+    rule = _policy().sharing_rules.get(name)
+    if rule is None:
+        raise NotFound(f"no sharing rule {name!r}")
+    return rule.to_json()
+
+
+@blueprint.get("/sharing-rules")
+def list_sharing_rules():
+    """Every sharing rule, optionally of one object (``?object=``)."""
+    wanted = request.args.get("object") or None
+    rules = [r.to_json() for _n, r in sorted(_policy().sharing_rules.items()) if wanted in (None, r.object)]
+    return jsonify({"data": rules})
+
+
+@blueprint.post("/sharing-rules")
+def create_sharing_rule():
+    """Create a sharing rule: owner-based ``{"api_name", "object", "label", "kind": "owner",
+    "owned_by": {"kind": "role" | "role_and_subordinates" | "team", "name"}, "share_with": {…},
+    "access": "read" | "edit"}`` or criteria-based (``"kind": "criteria", "condition": "amount >= 1000"``).
+
+    Records of the object owned by those owners (or matching the condition) are
+    shared with the recipients: ``read`` opens reading, ``edit`` reading and
+    updating (never deleting). Makes a metadata revision."""
+    body = json_body()
+    changes = _changes()
+    with changes.change(f"create sharing rule {body.get('api_name')}") as change:
+        change.put_sharing_rule(body)
+    return _with_revision(jsonify(_sharing_rule_json(body["api_name"])), changes.revision, 201)
+
+
+@blueprint.get("/sharing-rules/<rule>")
+def get_sharing_rule(rule):
+    """One sharing rule."""
+    return jsonify(_sharing_rule_json(rule))
+
+
+@blueprint.patch("/sharing-rules/<rule>")
+def update_sharing_rule(rule):
+    """Change a sharing rule's object, label, kind, owners or condition, recipients or access.
+
+    Makes a metadata revision."""
+    body = json_body()
+    changes = _changes()
+    with changes.change(f"update sharing rule {rule}") as change:
+        change.put_sharing_rule(body, name=rule)
+    return _with_revision(jsonify(_sharing_rule_json(rule)), changes.revision)
+
+
+@blueprint.delete("/sharing-rules/<rule>")
+def delete_sharing_rule(rule):
+    """Delete a sharing rule. Makes a metadata revision."""
+    changes = _changes()
+    with changes.change(f"delete sharing rule {rule}") as change:
+        change.delete_sharing_rule(rule)
+    return _with_revision(current_app.response_class(), changes.revision, 204)
+
+
 # -- teams ----------------------------------------------------------------------------------------------------
 
 
@@ -308,7 +369,7 @@ def delete_team(team):
 
 @blueprint.get("/users")
 def list_users():
-    """Every member of the tenant with their roles and teams."""
+    """Every member of the tenant with their roles, teams and manager (``manager_id``)."""
     return jsonify({"data": member_list(context.instance(), current_tenant())})
 
 
@@ -339,6 +400,19 @@ def put_user_roles(user_id):
         editor=current_identity().user_id,
     )
     return jsonify(_user_roles_json(user_id))
+
+
+@blueprint.put("/users/<int:user_id>/manager")
+def put_user_manager(user_id):
+    """Set who a member reports to: ``{"manager_id": <user id> | null}``.
+
+    A member of the tenant, not the user, never a cycle (422 naming ``manager_id``). Audited."""
+    body = json_body()
+    if not isinstance(body, dict) or set(body) != {"manager_id"}:
+        raise ValidationFailed(
+            'send {"manager_id": <user id> | null}', details={"fields": {"manager_id": ["is required"]}}
+        )
+    return jsonify(set_manager(context.instance(), current_tenant(), user_id, body["manager_id"], current_actor()))
 
 
 # -- record shares ------------------------------------------------------------------------------------------------

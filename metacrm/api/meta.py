@@ -1,4 +1,4 @@
-"""``/api/v1/meta``: objects, fields, layouts, list views and revisions.
+"""``/api/v1/meta``: objects, fields, layouts, list views, apps and revisions.
 
 Layouts, list views and any other object-scoped definition kind with a
 ``url`` (:mod:`metacrm.metadata.kinds`, a plugin's kinds included) share one
@@ -14,7 +14,7 @@ from metacrm.metadata.definitions import scoped_key
 from metacrm.metadata.kinds import DefinitionKind
 from metacrm.metadata.model import definition_kinds
 from metacrm.platform.database import INT32_MAX
-from metacrm.platform.errors import NotFound, ValidationFailed
+from metacrm.platform.errors import Conflict, NotFound, ValidationFailed
 from metacrm.plugins import context
 
 blueprint = Blueprint("api_meta", __name__, url_prefix="/api/v1/meta")
@@ -224,6 +224,64 @@ def _add_definition_routes(state) -> None:
         (f"/objects/<name>/{collection}/<item>", delete_scoped, "DELETE"),
     ):
         state.add_url_rule(rule, view_func=view, methods=[method])
+
+
+# -- apps: the navigation's groups of objects (the tenant-wide ``app`` kind) ------------------
+
+
+def _app_or_404(item: str) -> dict:
+    definition = context.model().definitions.get("app", item)
+    if definition is None:
+        raise NotFound(f"no app {item!r}")
+    return definition.document
+
+
+@blueprint.get("/apps")
+def list_apps():
+    """Every app (Sales, Service, Marketing…): its label and translations, objects in order, roles and order."""
+    return _revision_header(jsonify({"data": [d.document for d in context.model().definitions.live("app")]}))
+
+
+@blueprint.post("/apps")
+def create_app_definition():
+    """Create an app: ``{"api_name", "label", "translations": {"zh_CN": {"label"}}, "icon", "objects",
+    "roles", "order"}``.
+
+    409 if the api name is taken; checked like every definition (422 naming the member). Makes a revision."""
+    body = json_body()
+    name = body.get("api_name")
+    if isinstance(name, str) and context.model().definitions.get("app", name) is not None:
+        raise Conflict(f"app {name!r} already exists", details={"fields": {"api_name": ["already exists"]}})
+    with context.metadata_service().change(f"create app {name}") as tx:
+        tx.put("app", None, body)
+        revision = tx.revision
+    return _revision_header(jsonify(_app_or_404(body["api_name"])), revision), 201
+
+
+@blueprint.get("/apps/<item>")
+def get_app(item):
+    """One app."""
+    return _revision_header(jsonify(_app_or_404(item)))
+
+
+@blueprint.put("/apps/<item>")
+def put_app(item):
+    """Create or replace an app (the whole document; ``api_name`` must match the URL). Makes a revision."""
+    body = json_body()
+    if body.setdefault("api_name", item) != item:
+        raise ValidationFailed("api_name must match the URL", details={"fields": {"api_name": ["must match the URL"]}})
+    with context.metadata_service().change(f"save app {item}") as tx:
+        tx.put("app", None, body)
+        revision = tx.revision
+    return _revision_header(jsonify(_app_or_404(item)), revision)
+
+
+@blueprint.delete("/apps/<item>")
+def delete_app(item):
+    """Delete an app (its objects stay; the navigation no longer groups them). Makes a revision."""
+    with context.metadata_service().change(f"delete app {item}") as tx:
+        tx.delete("app", None, item)
+    return "", 204
 
 
 # -- field types and revisions -----------------------------------------------------------------

@@ -22,7 +22,7 @@ from flask import Flask
 from markupsafe import Markup
 
 from metacrm.plugins import context
-from metacrm.ui.i18n import label_of, tenant_preferences
+from metacrm.ui.i18n import label_of, locale_name, tenant_preferences
 
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> shows and posts
 
@@ -40,7 +40,9 @@ def init_formatting(app: Flask) -> None:
         sentence=sentence,
         role_label=role_label,
     )
-    app.jinja_env.globals.update(role_labels=role_labels, **{f"show_{name}": show for name, show in DISPLAYS.items()})
+    app.jinja_env.globals.update(
+        role_labels=role_labels, my_manager=my_manager, **{f"show_{name}": show for name, show in DISPLAYS.items()}
+    )
 
 
 def role_label(name: str) -> str:
@@ -48,8 +50,27 @@ def role_label(name: str) -> str:
     policy ("Sales representative", "销售代表"), else its API name made readable
     ("key_accounts" → "Key accounts"); never ``sales_rep``."""
     role = context.guard().policy.roles.get(name)
+    if role is not None and role.translations.get(locale_name()):
+        return role.translations[locale_name()]
     label = role.label if role is not None and role.label else name.replace("_", " ").strip().capitalize()
     return flask_babel.gettext(label)
+
+
+def my_manager() -> str | None:
+    """Who the signed-in user reports to, as "Name <e-mail>" (the account page)."""
+    from metacrm.access.members import managers_of, tenant_members
+    from metacrm.platform.web import current_tenant
+
+    binding = current_tenant()
+    user_id = context.guard().user_id
+    with binding.connect() as conn:
+        manager_id = managers_of(conn).get(user_id)
+    if manager_id is None:
+        return None
+    member = tenant_members(context.instance(), binding).get(manager_id)
+    if member is None:
+        return None
+    return f"{member['display_name']} <{member['email']}>" if member["display_name"] else member["email"]
 
 
 def role_labels() -> list[str]:

@@ -58,6 +58,7 @@ SECTIONS = (
     Section("ui.setup_teams", lazy_gettext("Teams"), "person-workspace", ACCESS, _PEOPLE),
     Section("ui.setup_permissions", lazy_gettext("Permissions"), "shield-lock", ACCESS, _PEOPLE),
     Section("ui.setup_sharing", lazy_gettext("Sharing"), "share", ACCESS, _PEOPLE),
+    Section("ui.setup_sharing_rules", lazy_gettext("Sharing rules"), "diagram-2", ACCESS, _PEOPLE),
     Section("ui.setup_pools", lazy_gettext("Public pools"), "inbox", ACCESS, _PEOPLE),
     Section("ui.setup_explain", lazy_gettext("Why can a user see a record?"), "question-circle", ACCESS, _PEOPLE),
     Section("ui.setup_revisions", lazy_gettext("Revisions"), "clock-history", METADATA, _GOVERN),

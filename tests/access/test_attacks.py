@@ -196,7 +196,15 @@ def test_a_member_without_a_role_can_do_nothing_with_records(acl):
 
 
 def _example_url(rule) -> str:
-    values = {"role": "sales_rep", "object_name": "deal", "team": "north", "user_id": 1, "share_id": 1, "pool": "p"}
+    values = {
+        "role": "sales_rep",
+        "object_name": "deal",
+        "team": "north",
+        "user_id": 1,
+        "share_id": 1,
+        "pool": "p",
+        "rule": "r",
+    }
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m[1]]), rule.rule)
 
 

@@ -115,3 +115,50 @@ def test_the_permission_matrix_works_at_phone_width(open_page):
         page.goto(url)
         assert_no_horizontal_scrolling(page)
         assert_accessible(page)
+
+
+def test_an_admin_writes_a_criteria_sharing_rule_and_a_matrix_condition_by_keyboard(open_page):
+    """Sharing rules (h5): the condition is checked as the admin types (line
+    and column), the rule is saved and listed; the screens fit a phone; in
+    the matrix, choosing "Condition" shows that cell's rule editor."""
+    page = open_page()
+    sign_in(page, ADMIN)
+    page.goto("/setup/sharing-rules")
+    page.get_by_role("combobox", name="Object").select_option("account")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("New sharing rule")
+    page.wait_for_load_state("load")
+    page.get_by_label("Label").fill("Retail accounts to marketing")
+    page.get_by_label("Based on criteria").check()
+    condition = page.get_by_label("Records matching")
+    condition.fill('ISPICKVAL(industry, "retail"')
+    expect(page.locator("#f-condition-check")).to_contain_text("Line 1, column")
+    condition.fill('ISPICKVAL(industry, "retail")')
+    expect(page.locator("#f-condition-check")).to_contain_text("The rule is valid.")
+    page.get_by_label("Share with").select_option("role:marketing")
+    page.get_by_label("Access").select_option("edit")
+    assert_accessible(page)
+    page.get_by_role("button", name="Create sharing rule").click()
+    expect(page.get_by_role("status")).to_contain_text("Sharing rule Retail accounts to marketing created.")
+    row = page.locator('tr[data-sharing-rule="retail_accounts_to_marketing"]')
+    expect(row).to_contain_text('ISPICKVAL(industry, "retail")')
+    expect(row).to_contain_text("Read/Write")
+    assert_accessible(page)
+
+    phone = open_page(PHONE)
+    sign_in(phone, ADMIN)
+    for url in ("/setup/sharing-rules", "/setup/sharing-rules/retail_accounts_to_marketing"):
+        phone.goto(url)
+        assert_no_horizontal_scrolling(phone)
+        assert_accessible(phone)
+
+    page.goto("/setup/permissions?role=read_only")
+    page.wait_for_load_state("load")
+    editor = page.get_by_label("Condition: Account, View")
+    expect(editor).to_be_hidden()
+    page.get_by_label("Account: View", exact=True).select_option("condition")
+    expect(editor).to_be_visible()
+    editor.fill("owner_id = $User.Id or ISPICKVAL(industry, ")
+    expect(page.locator("#m-account-read-check")).to_contain_text("Line 1, column")
+    page.get_by_label("Account: View", exact=True).select_option("all")
+    expect(editor).to_be_hidden()

@@ -81,6 +81,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_pool_claims_pool_user", "pool_claims", ["pool", "user_id"], schema=schema)
 
+    # The seeding below reads the policy through today's table definitions (a0004's too).
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("a0004", Path(__file__).with_name("a0004_sharing_rules_managers.py"))
+    a0004 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(a0004)
+    a0004.create_a0004(op, schema)
+
     # The connection translates schema-less tables to this namespace (TenantBinding).
     bind = op.get_bind()
     from metacrm.access.seed import add_transfer_right, seed_standard_roles

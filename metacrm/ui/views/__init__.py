@@ -10,6 +10,7 @@ from metacrm.ui.views import (  # noqa: F401
     forms,
     home,
     imports,
+    invitations,
     lists,
     notifications,
     pools,

@@ -56,6 +56,17 @@
         } else if (remove) {
           event.preventDefault();
           remove.closest(".pv-row").remove();
+        } else if (event.target.closest("[data-pv-move]")) {
+          // Move up / Move down in place; the focus stays on the same button of the moved row.
+          event.preventDefault();
+          const button = event.target.closest("[data-pv-move]");
+          const row = button.closest(".pv-row");
+          const direction = button.dataset.pvMove;
+          const other = direction === "up" ? row.previousElementSibling : row.nextElementSibling;
+          if (!other) return;
+          if (direction === "up") other.before(row);
+          else other.after(row);
+          row.querySelector(`[data-pv-move="${direction}"]`)?.focus();
         }
       });
       editor.addEventListener("change", (event) => {

@@ -8,6 +8,7 @@ from metacrm.ui.views.setup import (  # noqa: F401
     access_pools,
     access_roles,
     access_sharing,
+    access_sharing_rules,
     access_teams,
     access_users,
 )

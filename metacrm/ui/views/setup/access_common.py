@@ -7,6 +7,7 @@ with the refusal beside the control that caused it)."""
 from __future__ import annotations
 
 from flask import flash, redirect
+from flask_babel import gettext
 from flask_babel import gettext as _
 
 from metacrm.access.changes import AccessChanges
@@ -16,7 +17,7 @@ from metacrm.access.sharing import list_teams
 from metacrm.platform.errors import MetacrmError
 from metacrm.platform.web import current_actor, current_tenant
 from metacrm.plugins import context
-from metacrm.ui.i18n import label_of
+from metacrm.ui.i18n import label_of, locale_name
 from metacrm.ui.setup import field_errors
 
 
@@ -32,9 +33,16 @@ def changes() -> AccessChanges:
 
 
 def role_choices(current: CompiledPolicy | None = None) -> list[tuple[str, str]]:
-    """(api name, label) of every role, by label."""
+    """(api name, label in the user's language) of every role, by label."""
     current = current or policy()
-    return sorted(((name, role.label) for name, role in current.roles.items()), key=lambda r: r[1].lower())
+    return sorted(((name, role_label_in(role)) for name, role in current.roles.items()), key=lambda r: r[1].lower())
+
+
+def role_label_in(role) -> str:
+    """A role's label in the user's language: its translation, else the
+    label (through the catalog, for the standard roles' labels)."""
+    translated = role.translations.get(locale_name())
+    return translated or gettext(role.label)
 
 
 def members() -> list[dict]:

@@ -26,6 +26,7 @@ KIND_LABELS = {
     "condition": lazy_gettext("Role condition"),
     "org_wide_default": lazy_gettext("Org-wide default"),
     "share": lazy_gettext("Record share"),
+    "sharing_rule": lazy_gettext("Sharing rule"),
     "pool": lazy_gettext("Public pool"),
 }
 

@@ -29,7 +29,15 @@ from metacrm.platform.errors import MetacrmError, NotFound, ValidationFailed
 from metacrm.plugins import context
 from metacrm.ui.i18n import label_of
 from metacrm.ui.setup import ACCESS, setup_route
-from metacrm.ui.views.setup.access_common import changes, done, object_choices, policy, role_choices, status_of
+from metacrm.ui.views.setup.access_common import (
+    changes,
+    done,
+    object_choices,
+    policy,
+    role_choices,
+    role_label_in,
+    status_of,
+)
 
 SECTION = "ui.setup_permissions"
 ACTION_LABELS = {
@@ -128,7 +136,7 @@ def _page(status: int = 200, *, posted: dict | None = None, errors: dict | None 
     values = {
         "section": SECTION,
         "role": role,
-        "role_label": current.roles[role].label,
+        "role_label": role_label_in(current.roles[role]),
         "roles": role_choices(current),
         "rows": rows,
         "actions": ACTIONS,

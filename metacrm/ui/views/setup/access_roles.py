@@ -15,9 +15,11 @@ from metacrm.access.permissions import ADMIN_ROLE, SYSTEM_PERMISSIONS
 from metacrm.platform.errors import MetacrmError, NotFound
 from metacrm.platform.web import current_tenant
 from metacrm.plugins import context
+from metacrm.ui.formatting import role_label
 from metacrm.ui.setup import ACCESS, setup_route
 from metacrm.ui.views.setup.access_common import changes, done, errors_of, policy, status_of
 
+SECOND_LANGUAGE = "zh_CN"  # the language whose role label the screens edit beside the default one
 SECTION = "ui.setup_roles"
 
 
@@ -56,7 +58,7 @@ def _page(status: int = 200, **extra):
         "tree": role_tree(current),
         "holders": {name: len(ids) for name, ids in holders.items()},
         "permissions": {name: _permissions(current, name) for name in current.roles},
-        "parents": sorted(((n, r.label) for n, r in current.roles.items()), key=lambda r: r[1].lower()),
+        "parents": sorted(((n, role_label(n)) for n in current.roles), key=lambda r: r[1].lower()),
         "form": {"label": "", "api_name": "", "description": "", "parent_role": ""},
         "errors": {},
     }
@@ -75,6 +77,8 @@ def _document(form: dict) -> dict:
         "label": form["label"],
         "description": form["description"],
         "parent_role": form["parent_role"] or None,
+        # The label in the second language (empty: none; the label shows instead).
+        "translations": {SECOND_LANGUAGE: request.form.get(f"translations.{SECOND_LANGUAGE}", "").strip()},
     }
     doc["permissions"] = {p: "1" in request.form.getlist(f"permissions.{p}") for p in SYSTEM_PERMISSIONS}
     return doc
@@ -83,6 +87,7 @@ def _document(form: dict) -> dict:
 @setup_route("/setup/roles", ACCESS, methods=["POST"])
 def setup_role_create():
     form = {k: request.form.get(k, "").strip() for k in ("label", "api_name", "description", "parent_role")}
+    form[f"translations.{SECOND_LANGUAGE}"] = request.form.get(f"translations.{SECOND_LANGUAGE}", "").strip()
     if not form["api_name"]:
         form["api_name"] = suggest_name(form["label"])
     try:
@@ -104,13 +109,14 @@ def _role_page(name: str, status: int = 200, **extra):
         "role": role,
         "form": {
             "label": role.label,
+            f"translations.{SECOND_LANGUAGE}": role.translations.get(SECOND_LANGUAGE, ""),
             "description": role.description,
             "parent_role": role.parent_role or "",
             "permissions": _permissions(current, name),
         },
-        "parents": sorted(((n, r.label) for n, r in current.roles.items() if n != name), key=lambda r: r[1].lower()),
+        "parents": sorted(((n, role_label(n)) for n in current.roles if n != name), key=lambda r: r[1].lower()),
         "holders": len(role_holders(current_tenant()).get(name, [])),
-        "reports": sorted(r.label for r in current.roles.values() if r.parent_role == name),
+        "reports": sorted(role_label(r.api_name) for r in current.roles.values() if r.parent_role == name),
         "is_admin_role": name == ADMIN_ROLE,
         "is_mine": name in current.closure(held),
         "errors": {},
@@ -129,6 +135,7 @@ def setup_role(name):
 def setup_role_update(name):
     form = {k: request.form.get(k, "").strip() for k in ("label", "description", "parent_role")}
     doc = _document(form)
+    form[f"translations.{SECOND_LANGUAGE}"] = doc["translations"][SECOND_LANGUAGE]
     if name == ADMIN_ROLE:
         doc.pop("permissions")
     form["permissions"] = doc.get("permissions", {})

@@ -1,15 +1,16 @@
 """Users (``/setup/users``): the members of the organisation with their
 roles, teams and whether they may sign in; adding a user (with a temporary
-password shown once), changing their roles and teams, deactivating and
+password shown once), changing their roles, teams and manager (who they
+report to: a typeahead of members, never a cycle), deactivating and
 reactivating them, resetting their password."""
 
 from __future__ import annotations
 
-from flask import render_template, request, url_for
+from flask import g, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.access import sharing
-from metacrm.access.members import check_roles, set_member_roles
+from metacrm.access import invitations, sharing
+from metacrm.access.members import check_roles, set_manager, set_member_roles
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import MetacrmError, NotFound, ValidationFailed
 from metacrm.platform.web import current_actor, current_identity, current_tenant
@@ -58,6 +59,8 @@ def setup_user_create():
         "roles": request.form.getlist("roles"),
     }
     instance, binding = context.instance(), current_tenant()
+    if request.form.get("invite"):
+        return _invite(form)
     try:
         email = identities.normalize_email(form["email"])
         check_roles(binding, form["roles"])
@@ -74,6 +77,32 @@ def setup_user_create():
     except MetacrmError as exc:
         return _page(status_of(exc), form=form, errors=errors_of(exc, {"role": "roles"}))
     return _page(201, temporary_password={"email": email, "password": password, "user_id": user_id}, created=True)
+
+
+def _invite(form: dict):
+    """Invite by e-mail: the user sets their own password through a one-time link (metacrm.access.invitations)."""
+    binding = current_tenant()
+    link = url_for("ui.accept_invitation", tenant=binding.slug, token="TOKEN", _external=True).replace(
+        "/TOKEN", "/{token}"
+    )
+    try:
+        sent = invitations.invite(
+            context.instance(),
+            binding,
+            email=form["email"],
+            display_name=form["display_name"],
+            roles=form["roles"],
+            link=link,
+            organisation=g.tenant.name if getattr(g, "tenant", None) is not None else binding.slug,
+            actor=current_actor(),
+            editor=current_identity().user_id,
+        )
+    except MetacrmError as exc:
+        return _page(status_of(exc), form=form, errors=errors_of(exc, {"role": "roles"}))
+    return done(
+        _("Invitation sent to %(email)s: the link works once, for 7 days.", email=sent["email"]),
+        url_for("ui.setup_users"),
+    )
 
 
 # -- one user --------------------------------------------------------------------------------------
@@ -99,6 +128,10 @@ def _user_page(user_id: int, status: int = 200, **extra):
         "temporary_password": None,
         "is_me": user_id == current_identity().user_id,
     }
+    everyone = members()
+    values["manager_options"] = [_manager_text(o["id"], everyone) for o in everyone if o["id"] != user_id]
+    values["manager_text"] = _manager_text(member.get("manager_id"), everyone)
+    values["reports"] = [_manager_text(o["id"], everyone) for o in everyone if o.get("manager_id") == user_id]
     values.update(extra)
     return render_template("setup/access/user.html", **values), status, {"Cache-Control": "no-store"}
 
@@ -122,6 +155,47 @@ def setup_user_roles(id):
             raise
         return _user_page(id, status_of(exc), chosen_roles=wanted, errors={"roles": [exc.message]})
     return done(_("Roles saved."), url_for("ui.setup_user", id=id))
+
+
+def _manager_text(member_id: int | None, everyone: list[dict]) -> str:
+    """How the manager typeahead shows a member: "Name <e-mail>"."""
+    for other in everyone:
+        if other["id"] == member_id:
+            return f"{other['display_name']} <{other['email']}>" if other["display_name"] else other["email"]
+    return ""
+
+
+def _manager_from_text(text: str, everyone: list[dict]) -> int | None | str:
+    """The member the typeahead's text names (by "<e-mail>", e-mail or exact
+    name; None for empty), or the text itself when it names nobody."""
+    text = text.strip()
+    if not text:
+        return None
+    email = text[text.rfind("<") + 1 : -1] if text.endswith(">") and "<" in text else text
+    for other in everyone:
+        if other["email"].casefold() == email.casefold():
+            return other["id"]
+    named = [o for o in everyone if (o["display_name"] or "").casefold() == text.casefold()]
+    return named[0]["id"] if len(named) == 1 else text
+
+
+@setup_route("/setup/users/<int:id>/manager", ACCESS, methods=["POST"])
+def setup_user_manager(id):
+    """Set who the user reports to (a typeahead of members; empty clears it; never a cycle)."""
+    everyone = members()
+    text = request.form.get("manager", "")
+    chosen = _manager_from_text(text, everyone)
+    if isinstance(chosen, str):
+        message = _("No member matches %(text)s: pick one from the list.", text=chosen)
+        return _user_page(id, 422, manager_text=text, errors={"manager": [message]})
+    try:
+        set_manager(context.instance(), current_tenant(), id, chosen, current_actor())
+    except MetacrmError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        messages = errors_of(exc).get("manager_id") or [exc.message]
+        return _user_page(id, status_of(exc), manager_text=text, errors={"manager": messages})
+    return done(_("Manager saved."), url_for("ui.setup_user", id=id))
 
 
 @setup_route("/setup/users/<int:id>/teams", ACCESS, methods=["POST"])

@@ -16,6 +16,7 @@ from metacrm.ui.blueprint import blueprint
 from metacrm.ui.i18n import label_of
 from metacrm.ui.screens import ALL_OBJECTS, SESSION_APP, nav_apps
 from metacrm.ui.setup import METADATA, field_errors, setup_route
+from metacrm.ui.views.setup.access_common import role_label_in
 
 APP_ICONS = ("grid", "briefcase", "telephone", "star", "people", "building", "inbox", "calendar-event", "kanban")
 NAV_STEP = 10
@@ -51,7 +52,8 @@ def _objects_in_nav_order() -> list[dict]:
 
 def _roles() -> list[tuple[str, str]]:
     return [
-        (role.api_name, role.label) for role in sorted(context.guard().policy.roles.values(), key=lambda r: r.label)
+        (role.api_name, role_label_in(role))
+        for role in sorted(context.guard().policy.roles.values(), key=lambda r: role_label_in(r).casefold())
     ]
 
 

@@ -427,8 +427,9 @@ def _row_errors(errors: dict, count: int) -> list[list[str]]:
 
 
 def _row_action(form, options: dict) -> bool:
-    """The picklist editor's buttons without JavaScript: "Add a value" and
-    "Remove" post the form, which comes back with one row more or less."""
+    """The picklist editor's buttons without JavaScript: "Add a value",
+    "Remove", "Move up" and "Move down" post the form, which comes back with
+    one row more or less, or two rows swapped."""
     action = form.get("_action", "")
     rows = options.setdefault("values", []) if "values" in options else None
     if rows is None:
@@ -440,6 +441,15 @@ def _row_action(form, options: dict) -> bool:
         index = action.split(":", 1)[1]
         if index.isdigit() and int(index) < len(rows):
             rows.pop(int(index))
+        return True
+    if action.startswith(("up_value:", "down_value:")):
+        # "Move up" / "Move down": the keyboard's way to reorder (the drag handle is the mouse's).
+        direction, _sep, index = action.partition(":")
+        if index.isdigit():
+            i = int(index)
+            j = i - 1 if direction == "up_value" else i + 1
+            if 0 <= i < len(rows) and 0 <= j < len(rows):
+                rows[i], rows[j] = rows[j], rows[i]
         return True
     return False
 
