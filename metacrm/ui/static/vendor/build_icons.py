@@ -16,6 +16,7 @@ ICONS = sorted(
         "boxes",
         "building-gear",
         "card-checklist",
+        "diagram-2",
         "diagram-3",
         "grid-3x3-gap",
         "house-gear",
