@@ -24,6 +24,11 @@ from metacrm.platform.errors import Forbidden, NotFound, ValidationFailed
 from .engine import SYSTEM_FIELDS, RunOptions, _labels
 
 
+def labels(document: dict, locale: str | None) -> tuple[str, str]:
+    """A report's label and description in ``locale`` (its translations), else as defined."""
+    return _labels(document, locale)
+
+
 def documents(model: CompiledModel) -> list[dict]:
     """Every live report definition of the tenant, by api name."""
     return [d.document for d in model.definitions.live("report")]
