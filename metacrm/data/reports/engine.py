@@ -65,6 +65,9 @@ class RunOptions:
     fiscal_year_start: int = 1
     user_names: Callable[[Iterable[int]], dict[int, str]] | None = None
     limit: int | None = None  # tabular: overrides the definition's limit
+    # (op, the field's label or None for count) -> an aggregate's label in
+    # the viewer's language, when the definition gives none (default: English).
+    aggregate_label: Callable[[str, str | None], str] | None = None
 
 
 @dataclass
@@ -342,7 +345,8 @@ def _aggregate(store: RecordStore, obj: CompiledObject, aggregate: dict, i: int,
     if op == "count":
         if aggregate.get("field"):
             raise _fail(f"aggregates[{i}].field", "count counts records: it takes no field")
-        return _Aggregate("count", "count", None, aggregate.get("label") or "Record count", sa.func.count())
+        label = aggregate.get("label") or (options.aggregate_label or _english)("count", None)
+        return _Aggregate("count", "count", None, label, sa.func.count())
     name = _require_field(store, obj, aggregate.get("field"), f"aggregates[{i}].field")
     type_name = _type_name(obj, name)
     if type_name not in NUMERIC_TYPES:
@@ -351,8 +355,14 @@ def _aggregate(store: RecordStore, obj: CompiledObject, aggregate: dict, i: int,
         )
     column = _column(store, obj, name)
     function = {"sum": sa.func.sum, "avg": sa.func.avg, "min": sa.func.min, "max": sa.func.max}[op]
-    label = aggregate.get("label") or f"{op.capitalize()} of {field_label(obj, name, options.locale)}"
+    label = aggregate.get("label") or (options.aggregate_label or _english)(op, field_label(obj, name, options.locale))
     return _Aggregate(f"{op}_{name}", op, name, label, function(column), type_name)
+
+
+def _english(op: str, field: str | None) -> str:
+    if field is None:
+        return "Record count"
+    return f"{ {'sum': 'Sum', 'avg': 'Average', 'min': 'Minimum', 'max': 'Maximum'}[op] } of {field}"
 
 
 def _groups(

@@ -32,7 +32,7 @@ from metacrm.plugins.where import where_clause
 from metacrm.rules.errors import RuleError
 from metacrm.ui.blueprint import blueprint
 from metacrm.ui.formatting import currency, day, moment, number, percent
-from metacrm.ui.i18n import label_of
+from metacrm.ui.i18n import catalog_name, label_of
 from metacrm.ui.screens import nav_objects, readable_fields
 
 TYPES = ("tabular", "summary", "matrix")
@@ -44,7 +44,14 @@ def run_options(**extra):
     """The viewer's run options: the tenant's time zone and fiscal year, the viewer's language."""
     identity = current_identity()
     settings = settings_for(context.instance(), identity.tenant_id, identity.tenant_settings_version)
-    return service.options_for(settings, str(get_locale()), **extra)
+    return service.options_for(settings, catalog_name(get_locale()), aggregate_label=aggregate_label, **extra)
+
+
+def aggregate_label(op: str, field: str | None) -> str:
+    """An aggregate's label in the viewer's language ("Sum of Amount", "金额总和")."""
+    if field is None:
+        return _("Record count")
+    return _("%(op)s of %(field)s", op=op_labels()[op], field=field)
 
 
 def _user_id() -> int:
@@ -156,6 +163,11 @@ def result_view(result: dict) -> dict:
     obj = model.object(result["object"])
     locale = run_options().locale
     view: dict[str, Any] = {"result": result, "object": obj.api_name, "date_labels": date_labels()}
+    system = {"owner_id": _("Owner"), "created_at": _("Created"), "updated_at": _("Last modified")}
+    for part in result.get("groupings", []) + result.get("columns", []):
+        name = part.get("field") or part.get("key")
+        if name in system:
+            part["label"] = system[name]
     if result["type"] == "tabular":
         picklists = {c["key"]: obj.fields.get(c["key"]) for c in result["columns"] if c["type"] == "picklist"}
         rows = []
@@ -259,6 +271,10 @@ def report_preview():
         document.update(api_name=document.get("api_name") or "preview", label=document.get("label") or "Preview")
         view = result_view(run_report(context.store(), document, run_options(limit=PREVIEW_ROWS)))
     except ValidationFailed as exc:
+        if request.form.get("type") in ("summary", "matrix") and not request.form.get("group1_field"):
+            return render_template(
+                "reports/_preview.html", view=None, errors={}, error=_("Choose a field to group by.")
+            )
         return render_template("reports/_preview.html", view=None, errors=_form_errors(exc), error=exc.message)
     except MetacrmError as exc:
         return render_template("reports/_preview.html", view=None, errors={}, error=exc.message)
