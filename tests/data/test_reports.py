@@ -409,3 +409,25 @@ def test_a_user_without_read_on_the_object_is_refused(crm):
     crm.hide_object("sales_rep", "campaign")
     with pytest.raises(Forbidden):
         run_report(crm.store("rep"), {**by_stage(), "object": "campaign", "groupings": [{"field": "owner_id"}]})
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_at_its_smoke_size():
+    """bench/report_summary.py agrees with its hand-written GROUP BY (its own
+    asserts) and prints its JSON line (tests/test_bench.py runs the others)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "bench" / "report_summary.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--smoke", "--database-url", "sqlite"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    payload = json.loads(done.stdout.strip().splitlines()[-1])
+    assert payload["bench"] == "report_summary" and payload["mode"] == "smoke"
+    assert all(payload[key] for key in ("metrics", "baseline", "ratio", "goal"))
