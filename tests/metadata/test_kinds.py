@@ -118,6 +118,7 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
         "validation_rule",
         "automation",
         "access",
+        "report",  # metacrm.data.reports (h3)
     ]
     assert [k.name for k in kinds.object_scoped()] == ["field", "layout", "list_view", "validation_rule", "automation"]
     assert kinds.by_url("list-views").name == "list_view" and kinds.by_collection("automations").name == "automation"
