@@ -403,6 +403,7 @@ def test_hidden_fields_are_refused_everywhere_and_nothing_is_counted(crm):
 
         assert service.runnable(store, by_stage()) is True
         assert service.runnable(store, by_stage(groupings=[{"field": "probability"}])) is False
+        assert service.runnable(store, by_stage(filter="probability > 5")) is False
 
 
 def test_a_user_without_read_on_the_object_is_refused(crm):

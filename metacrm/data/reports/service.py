@@ -20,6 +20,8 @@ from metacrm.metadata.physical import CompiledModel
 from metacrm.metadata.store import RecordStore
 from metacrm.platform import audit
 from metacrm.platform.errors import Forbidden, NotFound, ValidationFailed
+from metacrm.plugins.where import where_clause
+from metacrm.rules.errors import RuleError
 
 from .engine import SYSTEM_FIELDS, RunOptions, _labels
 
@@ -60,7 +62,16 @@ def runnable(store: RecordStore, document: dict) -> bool:
     if obj is None or not store.guard.permits("read", obj):
         return False
     readable = store.guard.readable_fields(obj) | set(SYSTEM_FIELDS)
-    return all(name in readable for name in fields_named(document))
+    if not all(name in readable for name in fields_named(document)):
+        return False
+    if document.get("filter"):
+        try:
+            where_clause(
+                store.model, obj.api_name, document["filter"], readable & set(obj.fields), store.guard.user_globals
+            )
+        except (RuleError, ValidationFailed):
+            return False
+    return True
 
 
 def reports_for(store: RecordStore, user_id: int | None, locale: str | None = None) -> list[dict]:
