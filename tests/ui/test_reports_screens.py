@@ -100,6 +100,12 @@ def test_the_builder_saves_private_reports_for_a_rep_and_shared_ones_for_an_admi
     assert 'data-report="by_stage"' in text(rep.get("/reports"))
     assert 'data-report="by_stage"' not in text(crm.client("other").get("/reports"))
     assert crm.client("other").get("/reports/by_stage").status_code == 404
+    # Its builder comes back filled in; a change is saved.
+    page = text(rep.get("/reports/by_stage/edit"))
+    assert '<option value="stage" selected>' in page and 'value="By stage"' in page
+    response = post(rep, "/reports/by_stage/edit", builder_form(label="By stage, renamed"))
+    assert response.status_code == 303
+    assert "By stage, renamed" in text(rep.get("/reports/by_stage"))
     # A bad grouping is shown beside its field.
     response = post(rep, "/reports/new", builder_form(api_name="bad", group1_field="stage", group1_date="month"))
     assert response.status_code == 422
@@ -142,5 +148,5 @@ def post(client, url: str, data: dict):
     return client.post(
         url,
         data={**data, "csrf_token": html.unescape(csrf_of(client))},
-        headers={"HX-Request": "true"} if "/new" not in url else {},
+        headers={"HX-Request": "true"} if "/new" not in url and "/edit" not in url else {},
     )
