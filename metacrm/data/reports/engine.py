@@ -347,6 +347,8 @@ def _aggregate(store: RecordStore, obj: CompiledObject, aggregate: dict, i: int,
             raise _fail(f"aggregates[{i}].field", "count counts records: it takes no field")
         label = aggregate.get("label") or (options.aggregate_label or _english)("count", None)
         return _Aggregate("count", "count", None, label, sa.func.count())
+    if not aggregate.get("field"):
+        raise _fail(f"aggregates[{i}].field", f"{op} needs a number, currency or percent field")
     name = _require_field(store, obj, aggregate.get("field"), f"aggregates[{i}].field")
     type_name = _type_name(obj, name)
     if type_name not in NUMERIC_TYPES:
@@ -433,6 +435,10 @@ def _order(plan: _Plan, used: list[_Grouping], key_columns, values, sort: str | 
             order.append(target.desc() if descending else target.asc())
     for grouping in used:
         shown = grouping.name_expr if grouping.name_expr is not None else grouping.expr
+        if grouping.kind == "picklist" and grouping.field_type.all_values():
+            # Picklist values in their defined order (a funnel's stages), unknown ones after.
+            values = grouping.field_type.all_values()
+            shown = sa.case({v: i for i, v in enumerate(values)}, value=grouping.expr, else_=len(values))
         order += [grouping.expr.is_(None), shown, grouping.expr]
     return order
 
