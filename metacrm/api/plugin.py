@@ -11,6 +11,7 @@ from metacrm.api.meta import blueprint as meta_blueprint
 from metacrm.api.openapi import blueprint as openapi_blueprint
 from metacrm.api.ownership import blueprint as ownership_blueprint
 from metacrm.api.pools import blueprint as pools_blueprint
+from metacrm.api.reports import blueprint as reports_blueprint  # h3: reports
 from metacrm.api.rules import blueprint as rules_blueprint
 from metacrm.plugins import hookimpl
 
@@ -30,4 +31,5 @@ def register_blueprints():
         automations_blueprint,
         rules_blueprint,
         imports_blueprint,
+        reports_blueprint,  # h3: reports
     ]

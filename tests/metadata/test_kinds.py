@@ -119,6 +119,7 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
         "automation",
         "access",
         "duplicate_rule",
+        "report",
     ]
     assert [k.name for k in kinds.object_scoped()] == [
         "field",

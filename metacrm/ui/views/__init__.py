@@ -15,6 +15,7 @@ from metacrm.ui.views import (  # noqa: F401
     notifications,
     pools,
     records,
+    reports,  # h3: reports
     search,
     setup,
 )
