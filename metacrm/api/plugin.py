@@ -4,6 +4,7 @@ from metacrm.api.access import blueprint as access_blueprint
 from metacrm.api.auth import blueprint as auth_blueprint
 from metacrm.api.automations import blueprint as automations_blueprint
 from metacrm.api.data import blueprint as data_blueprint
+from metacrm.api.forecast import blueprint as forecast_blueprint
 from metacrm.api.meta import blueprint as meta_blueprint
 from metacrm.api.openapi import blueprint as openapi_blueprint
 from metacrm.api.ownership import blueprint as ownership_blueprint
@@ -24,4 +25,5 @@ def register_blueprints():
         ownership_blueprint,
         automations_blueprint,
         rules_blueprint,
+        forecast_blueprint,
     ]
