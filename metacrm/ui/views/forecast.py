@@ -6,6 +6,8 @@ viewer's record scope (:mod:`metacrm.data.forecast.service`)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from urllib.parse import urlencode
 
 from flask import render_template, request
 from flask_babel import format_currency, format_decimal
@@ -58,6 +60,54 @@ def _choices(current, fiscal_year_start: int) -> list[tuple[str, str]]:
     return choices
 
 
+# Series colours of the chart, as crm_core's forecast category picklist has them.
+COLORS = {"pipeline": "#0284c7", "best_case": "#2563eb", "commit": "#d97706", "closed": "#16a34a"}
+
+
+def records_url(period, owner_id=None) -> str:
+    """The opportunity list of the deals behind a row: closing in the period (and the owner's)."""
+    args = {"filter.close_date[gte]": period.start.isoformat(), "filter.close_date[lte]": period.last_day.isoformat()}
+    if owner_id is not None:
+        args["filter.owner_id"] = str(owner_id)
+    return "/o/opportunity?" + urlencode(args)
+
+
+def chart_options(result, labels: dict[str, str]) -> str:
+    """ECharts options (JSON, for charts.js) of a stacked bar per row, the quota as a marker line."""
+    rows = result.rows
+    links = [records_url(result.period, row.key if result.by == "owner" else None) for row in rows]
+    series = [
+        {
+            "name": labels[name],
+            "type": "bar",
+            "stack": "forecast",
+            "itemStyle": {"color": COLORS[name]},
+            "data": [{"value": float(row.amounts[name]), "url": link} for row, link in zip(rows, links, strict=True)],
+        }
+        for name in reversed(CATEGORIES)
+    ]
+    if result.quotas_visible:
+        series.append(
+            {
+                "name": _("Quota"),
+                "type": "scatter",
+                "symbol": "rect",
+                "symbolSize": [28, 3],
+                "itemStyle": {"color": "#dc2626"},
+                "data": [None if row.quota is None else float(row.quota) for row in rows],
+            }
+        )
+    options = {
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0, "type": "scroll"},
+        "grid": {"left": 8, "right": 8, "bottom": 8, "top": 40, "containLabel": True},
+        "xAxis": {"type": "category", "data": [row.label for row in rows]},
+        "yAxis": {"type": "value"},
+        "series": series,
+    }
+    return json.dumps(options, ensure_ascii=False)
+
+
 @blueprint.get("/forecast")
 def forecast_page():
     """The forecast of a period for the signed-in user's scope."""
@@ -103,6 +153,8 @@ def forecast_page():
         percent=percent,
         by=by,
         error=error,
+        chart=chart_options(result, _category_labels()) if result.rows else None,
+        records_url=records_url,
         choices=_choices(period, fiscal_year_start),
         previous=period.shifted(-1, fiscal_year_start).name,
         next=period.shifted(1, fiscal_year_start).name,
