@@ -223,13 +223,15 @@ def test_periods_follow_the_fiscal_year():
     assert parse_period("2026-Q4") == quarter_period(2026, 4)
     q4 = parse_period("2026-Q4")
     assert (q4.start, q4.last_day) == (dt.date(2026, 10, 1), dt.date(2026, 12, 31))
-    april = parse_period("2026-Q1", 4)
+    # a fiscal year starting in April is named by the year it ends in, as the reports name it
+    april = parse_period("2027-Q1", 4)
     assert (april.start, april.last_day) == (dt.date(2026, 4, 1), dt.date(2026, 6, 30))
-    last = parse_period("2026-Q4", 4)
+    last = parse_period("2027-Q4", 4)
     assert (last.start, last.last_day) == (dt.date(2027, 1, 1), dt.date(2027, 3, 31))
     assert parse_period("2026-02").last_day == dt.date(2026, 2, 28)
-    assert parse_period(None, 4, today=dt.date(2027, 2, 10)).name == "2026-Q4"
-    assert last.shifted(1, 4).name == "2027-Q1" and parse_period("2026-01").shifted(-1, 1).name == "2025-12"
+    assert parse_period(None, 4, today=dt.date(2027, 2, 10)).name == "2027-Q4"
+    assert parse_period(None, 4, today=dt.date(2026, 4, 1)).name == "2027-Q1"
+    assert last.shifted(1, 4).name == "2028-Q1" and parse_period("2026-01").shifted(-1, 1).name == "2025-12"
     for bad in ("2026-Q5", "2026-13", "Q4", "2026-4", "x"):
         with pytest.raises(ValidationFailed) as caught:
             parse_period(bad)

@@ -14,10 +14,11 @@ forecast category says; an open one counts in its ``forecast_category``
 when that is empty, in the category its stage implies (:data:`STAGE_CATEGORY`).
 Each amount is the sum of that category alone, not a cumulative roll-up.
 
-Periods: ``2026-11`` is a calendar month; ``2026-Q4`` a fiscal quarter of
-the fiscal year named by the calendar year it starts in, which starts in the
-tenant's ``fiscal_year_start`` month (with 4, 2026-Q1 is April–June 2026 and
-2026-Q4 January–March 2027).
+Periods: ``2026-11`` is a calendar month; ``2026-Q4`` a fiscal quarter. The
+fiscal year starts in the tenant's ``fiscal_year_start`` month and is named
+by the calendar year it ends in, as the report engine's fiscal groupings
+(and Salesforce) name it: with 4, 2027-Q1 is April–June 2026 and 2027-Q4
+January–March 2027; with 1 (the default) quarters are calendar quarters.
 
 Quotas (crm_core's ``quota`` object) are for their owner. A quarter's quota
 of a user is their quarterly quota starting on the quarter's first day, or,
@@ -90,15 +91,16 @@ def month_period(year: int, month: int) -> Period:
 
 
 def quarter_period(fiscal_year: int, quarter: int, fiscal_year_start: int = 1) -> Period:
-    start = _add_months(dt.date(fiscal_year, fiscal_year_start, 1), 3 * (quarter - 1))
+    first_year = fiscal_year if fiscal_year_start == 1 else fiscal_year - 1
+    start = _add_months(dt.date(first_year, fiscal_year_start, 1), 3 * (quarter - 1))
     return Period(f"{fiscal_year:04d}-Q{quarter}", "quarter", start, _add_months(start, 3))
 
 
 def _fiscal_quarter_of(day: dt.date, fiscal_year_start: int) -> tuple[int, int]:
     """(fiscal year, quarter) a day falls in."""
     months = (day.month - fiscal_year_start) % 12
-    year = day.year if day.month >= fiscal_year_start else day.year - 1
-    return year, months // 3 + 1
+    first_year = day.year if day.month >= fiscal_year_start else day.year - 1
+    return (first_year if fiscal_year_start == 1 else first_year + 1), months // 3 + 1
 
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(?:Q([1-4])|(0[1-9]|1[0-2]))$")
