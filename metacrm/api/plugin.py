@@ -9,6 +9,7 @@ from metacrm.api.meta import blueprint as meta_blueprint
 from metacrm.api.openapi import blueprint as openapi_blueprint
 from metacrm.api.ownership import blueprint as ownership_blueprint
 from metacrm.api.pools import blueprint as pools_blueprint
+from metacrm.api.reports import blueprint as reports_blueprint  # h3: reports
 from metacrm.api.rules import blueprint as rules_blueprint
 from metacrm.plugins import hookimpl
 
@@ -25,5 +26,6 @@ def register_blueprints():
         ownership_blueprint,
         automations_blueprint,
         rules_blueprint,
-        forecast_blueprint,
+        reports_blueprint,  # h3: reports
+        forecast_blueprint,  # h4: forecast
     ]

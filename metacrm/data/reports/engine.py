@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.store import RecordStore
 from metacrm.platform.errors import ValidationFailed
-from metacrm.plugins.where import checked_filter, where_clause
+from metacrm.plugins.where import where_clause
 from metacrm.rules.errors import RuleError
 
 TYPES = ("tabular", "summary", "matrix")
@@ -596,32 +596,51 @@ def _condition(grouping: _Grouping, key: dict, options: RunOptions) -> str | Non
 def _add_where(
     store: RecordStore, obj: CompiledObject, base: str | None, result: dict, plan: _Plan, options: RunOptions
 ) -> None:
-    """Each group's ``where``: the rule text listing its records (the report's
-    filter and the group's keys); None when it does not check (then the
-    screens show the count without a link)."""
+    """Each group's ``where`` (the rule text of its records: the report's
+    filter and the group's keys; "" for none) and ``filters`` (list field
+    filters, ``{"owner_id": 5}``: the owner is not a rule field), together
+    :func:`records_query`; ``where`` None when the text does not check as a
+    list filter of this user (then the screens show the count without a link)."""
+    readable = store.guard.readable_fields(obj)
     checked: dict[str, bool] = {}
 
-    def text_for(groupings: list[_Grouping], keys: list[dict]) -> str | None:
+    def link_for(groupings: list[_Grouping], keys: list[dict]) -> tuple[str | None, dict]:
         parts = [f"({base})"] if base else []
+        filters: dict[str, Any] = {}
         for grouping, key in zip(groupings, keys, strict=True):
+            if grouping.kind == "owner" and key.get("value") is not None:
+                filters[grouping.field] = key["value"]
+                continue
             condition = _condition(grouping, key, options)
             if condition is None:
-                return None
+                return None, filters
             parts.append(condition)
-        text = " and ".join(parts) if parts else None
-        if text is None:
-            return ""
-        if text not in checked:
+        text = " and ".join(parts)
+        if text and text not in checked:
             try:
-                checked_filter(store.model, obj.api_name, text)
+                where_clause(store.model, obj.api_name, text, readable, store.guard.user_globals)
                 checked[text] = True
             except (RuleError, ValidationFailed):
                 checked[text] = False
-        return text if checked[text] else None
+        return (text if not text or checked[text] else None), filters
 
-    for group in result["groups"]:
-        group["where"] = text_for(plan.groupings[: len(group["keys"])], group["keys"])
-    for group in result["subtotals"]:
-        group["where"] = text_for(plan.groupings[:1], group["keys"])
-    for group in result["column_totals"]:
-        group["where"] = text_for(plan.groupings[1:2], group["keys"])
+    for rows, groupings in (
+        (result["groups"], None),
+        (result["subtotals"], plan.groupings[:1]),
+        (result["column_totals"], plan.groupings[1:2]),
+    ):
+        for group in rows:
+            group["where"], group["filters"] = link_for(
+                groupings or plan.groupings[: len(group["keys"])], group["keys"]
+            )
+
+
+def records_query(group: dict) -> dict[str, Any] | None:
+    """The query arguments of the list of a group's records
+    (``/o/<object>?<these>``), or None when there is no such list."""
+    if group.get("where") is None:
+        return None
+    query: dict[str, Any] = dict(group.get("filters") or {})
+    if group["where"]:
+        query["where"] = group["where"]
+    return query
