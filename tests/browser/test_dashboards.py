@@ -38,6 +38,8 @@ def deals(live):
         period_start=period.start.isoformat(),
         amount="10000",
     )
+    for i, (source, status) in enumerate([("web", "new"), ("web", "converted"), ("referral", "new")]):
+        demo.create("lead", "sales_rep", last_name=f"Lead {i}", company=f"Company {i}", source=source, status=status)
     return {"period": period, "won": won, "open": open_deal, "boss": boss}
 
 
@@ -88,3 +90,36 @@ def test_the_forecast_on_a_phone(phone_page, deals):
     assert_no_horizontal_scrolling(page)
     assert_accessible(page)
     shot(page, "forecast-phone.png")
+
+
+def test_the_sales_dashboard_draws_its_charts_and_a_bar_opens_its_records(page, deals):
+    sign_in(page, USERS["sales_rep"])
+    page.get_by_role("link", name="Dashboards").first.click()
+    page.get_by_role("link", name="Sales dashboard").click()
+    expect(page.get_by_role("heading", name="Sales dashboard", level=1)).to_be_visible()
+    page.wait_for_load_state("load")
+    charts = page.locator(".dashboard-chart")
+    expect(charts).to_have_count(6)
+    for i in range(6):
+        expect(charts.nth(i)).to_have_attribute("data-chart-ready", "true")
+        expect(charts.nth(i).locator("canvas")).to_have_count(1)
+    won = page.locator('[data-widget="won_this_month"] [data-metric-value]')
+    expect(won).to_contain_text("4,000.00")
+    expect(page.locator('[data-widget="my_pipeline"]')).to_contain_text("Forecast open")
+    expect(page.locator('[data-widget="my_pipeline"]')).not_to_contain_text("Manager's deal")
+    assert_no_horizontal_scrolling(page)
+    assert_accessible(page)
+    shot(page, "dashboard-sales.png")
+
+    # The rep's only open deal is in negotiation: the one bar of "pipeline by stage".
+    chart = page.locator('[data-widget="pipeline_by_stage"] .dashboard-chart')
+    x, y = page.evaluate(
+        "([id]) => { const el = document.querySelector('[data-widget=\"' + id + '\"] .dashboard-chart');"
+        " return echarts.getInstanceByDom(el).convertToPixel({xAxisIndex: 0, yAxisIndex: 0}, [0, 1000]); }",
+        ["pipeline_by_stage"],
+    )
+    box = chart.bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_url("**/o/opportunity?where=**")
+    expect(page.get_by_role("link", name="Forecast open")).to_be_visible()
+    expect(page.get_by_role("link", name="Forecast won")).to_have_count(0)

@@ -5,6 +5,7 @@ from metacrm.ui.views import (  # noqa: F401
     account,
     auth,
     board,
+    dashboards,
     forecast,
     forms,
     home,
