@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from metacrm.data.reports.engine import RunOptions, run_report
+from metacrm.data.reports.engine import RunOptions, records_query, run_report
 from metacrm.data.reports.service import visible_to
 from metacrm.metadata.physical import CompiledModel
 from metacrm.platform.errors import NotFound, ValidationFailed
@@ -92,6 +92,14 @@ def records_url(object_name: str, where: str | None) -> str | None:
     return f"/o/{object_name}" + (f"?{urlencode({'where': where})}" if where else "")
 
 
+def group_url(object_name: str, group: dict | None) -> str | None:
+    """The list of the records behind a report group (its condition and owner filter)."""
+    query = records_query(group) if group else None
+    if query is None:
+        return None
+    return f"/o/{object_name}" + (f"?{urlencode(query)}" if query else "")
+
+
 def _number(value: Any) -> float:
     if value is None:
         return 0.0
@@ -151,7 +159,7 @@ def chart_options(store, widget: dict, options: RunOptions, labels: Labels | Non
         {
             "name": _key_label(g["keys"][0], labels),
             "value": _number(g["values"].get(value)),
-            "url": records_url(obj, g["where"]),
+            "url": group_url(obj, g),
         }
         for g in firsts
     ]
@@ -169,7 +177,7 @@ def chart_options(store, widget: dict, options: RunOptions, labels: Labels | Non
             if row in names:
                 columns.setdefault(column, {})[row] = {
                     "value": _number(g["values"].get(value)),
-                    "url": records_url(obj, g["where"]),
+                    "url": group_url(obj, g),
                 }
         series = [
             {
@@ -201,6 +209,8 @@ def _cartesian(kind: str, categories: list[str], series: list[dict], *, horizont
         if s.get("stack"):
             item["stack"] = s["stack"]
         item["itemStyle"] = {"color": PALETTE[i % len(PALETTE)]}
+        if kind != "line":
+            item["barMaxWidth"] = 56
         if kind == "line":
             item["smooth"] = False
             item["symbolSize"] = 8
@@ -272,7 +282,7 @@ def _funnel_steps(store, widget: dict, options: RunOptions, labels: Labels) -> d
             firsts = result["subtotals"] if len(result.get("groupings") or []) == 2 else result.get("groups") or []
             group = next((g for g in firsts if g["keys"][0].get("value") == step["group"]), None)
             number = _number(group["values"].get(value)) if group else 0.0
-            url = records_url(result["object"], group["where"]) if group else None
+            url = group_url(result["object"], group)
         else:
             number = _number((result.get("total") or {}).get(value))
             url = records_url(result["object"], result.get("filter") or "")

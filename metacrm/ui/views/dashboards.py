@@ -107,3 +107,12 @@ def _list_values(widget: dict) -> dict:
 
 
 __all__ = ["dashboard_page", "dashboard_widget", "dashboards"]
+
+
+@blueprint.app_template_global("default_dashboard")
+def default_dashboard() -> dict | None:
+    """The dashboard the home page links to: the first whose ``default_for`` names one of the user's roles."""
+    try:
+        return service.default_for(context.model(), context.guard())
+    except Exception:  # the home page never fails for a link  # noqa: BLE001
+        return None

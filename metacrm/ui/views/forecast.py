@@ -81,6 +81,7 @@ def chart_options(result, labels: dict[str, str]) -> str:
             "name": labels[name],
             "type": "bar",
             "stack": "forecast",
+            "barMaxWidth": 64,
             "itemStyle": {"color": COLORS[name]},
             "data": [{"value": float(row.amounts[name]), "url": link} for row, link in zip(rows, links, strict=True)],
         }
