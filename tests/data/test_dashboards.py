@@ -19,6 +19,7 @@ from metacrm.data.dashboards import service
 from metacrm.data.reports.engine import RunOptions
 from metacrm.metadata.model import metadata_service
 from metacrm.platform import audit
+from metacrm.platform import identity as identities
 from metacrm.platform.errors import NotFound, ValidationFailed
 from metacrm.plugins.records import ListRequest, list_page
 from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config
@@ -223,3 +224,25 @@ def test_the_screens(crm):
     assert client.get("/dashboards/sales/widgets/nope").status_code == 404
     home = client.get("/").get_data(as_text=True)
     assert 'href="/dashboards/sales"' in home
+
+
+def test_the_api(crm):
+    client = create_app(instance=crm.instance).test_client()
+
+    def bearer(name):
+        identity = identities.identity_for(crm.instance, crm.users[name], "crm")
+        return {"Authorization": f"Bearer {identities.create_token(crm.instance, identity, 'test')[1]}"}
+
+    rep = bearer("rep")
+    listed = client.get("/api/v1/dashboards", headers=rep).json["data"]
+    assert [d["api_name"] for d in listed] == ["sales"]
+    assert client.get("/api/v1/dashboards/service", headers=rep).status_code == 404
+    chart = client.get("/api/v1/dashboards/sales/widgets/pipeline_by_owner", headers=rep).json
+    assert chart["options"]["yAxis"]["data"] == ["Rep"]
+    boss = client.get("/api/v1/dashboards/sales/widgets/pipeline_by_owner", headers=bearer("boss")).json
+    assert set(boss["options"]["yAxis"]["data"]) == {"Rep", "Other", "Boss"}
+    metric = client.get("/api/v1/dashboards/sales/widgets/won_this_month", headers=rep).json
+    assert metric["type"] == "metric" and metric["value_type"] == "currency" and metric["previous"] is not None
+    rows = client.get("/api/v1/dashboards/sales/widgets/my_pipeline", headers=rep).json
+    assert rows["data"] and {r["owner_id"] for r in rows["data"]} == {crm.users["rep"]}
+    assert client.get("/api/v1/dashboards").status_code == 401
