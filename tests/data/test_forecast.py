@@ -306,3 +306,22 @@ def test_the_api_answers_within_scope_and_names_a_bad_parameter(crm):
 def test_viewer_forecast_names_owners(crm):
     result = viewer_forecast(crm.store("boss"), crm.instance, PERIOD.name)
     assert {row.label for row in result.rows} <= {"Rep", "Other", "Boss"}
+
+
+def test_the_screen(crm):
+    client = create_app(instance=crm.instance).test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    data = {"email": "boss@crm.test", "password": PASSWORD, "tenant": "crm", "csrf_token": token}
+    assert client.post("/login", data=data).status_code == 302
+    html = client.get(f"/forecast?period={PERIOD.name}").get_data(as_text=True)
+    assert f'data-period="{PERIOD.name}"' in html and 'id="forecast-table"' in html
+    assert html.count("<tr data-row=") == 4  # rep, other, boss, the total
+    assert 'data-chart="' in html and "/o/opportunity?filter.close_date" in html
+    assert f'<option value="{PERIOD.name}" selected>' in html
+    team = client.get(f"/forecast?period={PERIOD.name}&by=team").get_data(as_text=True)
+    assert ">East<" in team and ">West<" in team
+    bad = client.get("/forecast?period=2026-Q9").get_data(as_text=True)
+    assert 'id="forecast-period-error"' in bad and 'aria-invalid="true"' in bad
+    empty = client.get("/forecast?period=2001-01").get_data(as_text=True)
+    assert 'id="forecast-empty"' in empty
