@@ -3,9 +3,11 @@
 from metacrm.api.access import blueprint as access_blueprint
 from metacrm.api.auth import blueprint as auth_blueprint
 from metacrm.api.automations import blueprint as automations_blueprint
+from metacrm.api.dashboards import blueprint as dashboards_blueprint
 from metacrm.api.data import blueprint as data_blueprint
 from metacrm.api.duplicates import blueprint as duplicates_blueprint
 from metacrm.api.exports import blueprint as exports_blueprint
+from metacrm.api.forecast import blueprint as forecast_blueprint
 from metacrm.api.imports import blueprint as imports_blueprint
 from metacrm.api.meta import blueprint as meta_blueprint
 from metacrm.api.openapi import blueprint as openapi_blueprint
@@ -32,4 +34,6 @@ def register_blueprints():
         rules_blueprint,
         imports_blueprint,
         reports_blueprint,  # h3: reports
+        forecast_blueprint,  # h4: forecast
+        dashboards_blueprint,  # h4: dashboards
     ]

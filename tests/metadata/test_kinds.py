@@ -20,7 +20,7 @@ from tests.metadata.conftest import AcmeWorld, snapshot
 
 META = "/api/v1/meta"
 
-DASHBOARD_SCHEMA = {
+SCORECARD_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "additionalProperties": False,
@@ -41,28 +41,28 @@ DASHBOARD_SCHEMA = {
 }
 
 
-def check_dashboard(errors, document, scope) -> None:
+def check_scorecard(errors, document, scope) -> None:
     fields = {f["api_name"] for f in scope.state.fields(scope.object_api_name)}
     for i, tile in enumerate(document["tiles"]):
         if tile["field"] not in fields:
             errors.add(f"tiles[{i}].field", f"no field {tile['field']!r} on {scope.object_api_name}")
 
 
-DASHBOARD = DefinitionKind(
-    "dashboard",
-    "dashboard",
-    schema=DASHBOARD_SCHEMA,
-    check=check_dashboard,
+SCORECARD = DefinitionKind(
+    "scorecard",
+    "scorecard",
+    schema=SCORECARD_SCHEMA,
+    check=check_scorecard,
     object_scoped=True,
-    collection="dashboards",
-    url="dashboards",
+    collection="scorecards",
+    url="scorecards",
 )
 
 
 class Dashboards:
     @hookimpl
     def register_definition_kinds(self):
-        return [DASHBOARD]
+        return [SCORECARD]
 
 
 @pytest.fixture
@@ -120,6 +120,7 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
         "access",
         "duplicate_rule",
         "report",
+        "dashboard",
     ]
     assert [k.name for k in kinds.object_scoped()] == [
         "field",
@@ -138,12 +139,12 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
 
 
 def test_a_plugin_cannot_replace_a_kind_or_register_one_it_cannot_key():
-    registry = KindRegistry([DASHBOARD])
+    registry = KindRegistry([SCORECARD])
     with pytest.raises(ValueError, match="already registered"):
-        registry.register(DefinitionKind("dashboard", "other"))
-    with pytest.raises(ValueError, match="url 'dashboards' is taken"):
-        registry.register(DefinitionKind("board", "board", schema=DASHBOARD_SCHEMA, url="dashboards"))
-    keyless = {**DASHBOARD_SCHEMA, "required": ["label"]}
+        registry.register(DefinitionKind("scorecard", "other"))
+    with pytest.raises(ValueError, match="url 'scorecards' is taken"):
+        registry.register(DefinitionKind("board", "board", schema=SCORECARD_SCHEMA, url="scorecards"))
+    keyless = {**SCORECARD_SCHEMA, "required": ["label"]}
     with pytest.raises(ValueError, match="must require an api_name"):
         registry.register(DefinitionKind("board", "board", schema=keyless))
     with pytest.raises(Exception, match="is not valid"):
@@ -153,7 +154,7 @@ def test_a_plugin_cannot_replace_a_kind_or_register_one_it_cannot_key():
 def test_without_plugins_the_metadata_engine_has_its_own_kinds_only():
     assert kinds_for(None).names() == ["object", "field", "layout", "list_view", "app", "package"]
     pm = create_plugin_manager([Dashboards()], load_entry_points=False)
-    assert kinds_for(pm).names() == ["dashboard"]
+    assert kinds_for(pm).names() == ["scorecard"]
 
 
 # -- a plugin's kind through the meta API ------------------------------------------------------
@@ -161,13 +162,13 @@ def test_without_plugins_the_metadata_engine_has_its_own_kinds_only():
 
 def test_a_plugin_kind_is_written_checked_listed_and_deleted_through_the_meta_api(client, admin, plugged):
     board = {"label": "Main", "tiles": [{"field": "amount", "size": "large"}]}
-    saved = client.put(f"{META}/objects/deal/dashboards/main", json=board, headers=admin)
+    saved = client.put(f"{META}/objects/deal/scorecards/main", json=board, headers=admin)
     assert saved.status_code == 200 and saved.json == {**board, "api_name": "main"}
-    assert client.get(f"{META}/objects/deal/dashboards", headers=admin).json == {"data": [saved.json]}
-    assert client.get(f"{META}/objects/deal/dashboards/main", headers=admin).json == saved.json
-    assert client.get(f"{META}/objects/deal", headers=admin).json["dashboards"] == [saved.json]
+    assert client.get(f"{META}/objects/deal/scorecards", headers=admin).json == {"data": [saved.json]}
+    assert client.get(f"{META}/objects/deal/scorecards/main", headers=admin).json == saved.json
+    assert client.get(f"{META}/objects/deal", headers=admin).json["scorecards"] == [saved.json]
     (entry,) = client.get(f"{META}/revisions/{_head(client, admin)}", headers=admin).json["changes"]
-    assert (entry["kind"], entry["key"], entry["before"]) == ("dashboard", "deal.main", None)
+    assert (entry["kind"], entry["key"], entry["before"]) == ("scorecard", "deal.main", None)
 
     before = snapshot(plugged)
     for body, path, message in (
@@ -176,35 +177,35 @@ def test_a_plugin_kind_is_written_checked_listed_and_deleted_through_the_meta_ap
         ({"label": "Bad", "tiles": [{}, {"field": "nothing"}]}, "tiles[0]", "'field' is a required property"),
         ({"label": "Bad", "tiles": [{"field": "amount"}, {"field": "nothing"}]}, "tiles[1].field", "no field"),
     ):
-        response = client.put(f"{META}/objects/deal/dashboards/bad", json=body, headers=admin)
+        response = client.put(f"{META}/objects/deal/scorecards/bad", json=body, headers=admin)
         assert response.status_code == 422, (body, response.json)
         error = response.json["error"]
-        assert error["message"].startswith("the dashboard is not valid")
+        assert error["message"].startswith("the scorecard is not valid")
         assert message in error["details"]["fields"][path][0], (body, error)
     assert snapshot(plugged) == before
 
-    assert client.put(f"{META}/objects/nothing/dashboards/x", json=board, headers=admin).status_code == 404
+    assert client.put(f"{META}/objects/nothing/scorecards/x", json=board, headers=admin).status_code == 404
     assert client.get(f"{META}/objects/deal/dashbords", headers=admin).status_code == 404
-    assert client.delete(f"{META}/objects/deal/dashboards/main", headers=admin).status_code == 204
-    missing = client.get(f"{META}/objects/deal/dashboards/main", headers=admin)
-    assert missing.status_code == 404 and missing.json["error"]["message"] == "no dashboard 'main' on deal"
-    assert client.delete(f"{META}/objects/deal/dashboards/main", headers=admin).status_code == 404
+    assert client.delete(f"{META}/objects/deal/scorecards/main", headers=admin).status_code == 204
+    missing = client.get(f"{META}/objects/deal/scorecards/main", headers=admin)
+    assert missing.status_code == 404 and missing.json["error"]["message"] == "no scorecard 'main' on deal"
+    assert client.delete(f"{META}/objects/deal/scorecards/main", headers=admin).status_code == 404
 
 
 def test_a_rollback_brings_a_plugin_kind_back_and_a_purge_removes_it(client, admin, plugged):
     board = {"label": "Main", "tiles": [{"field": "amount"}]}
-    client.put(f"{META}/objects/deal/dashboards/main", json=board, headers=admin)
+    client.put(f"{META}/objects/deal/scorecards/main", json=board, headers=admin)
     saved_at = _head(client, admin)
-    client.delete(f"{META}/objects/deal/dashboards/main", headers=admin)
+    client.delete(f"{META}/objects/deal/scorecards/main", headers=admin)
     assert client.post(f"{META}/revisions/{saved_at}/rollback", headers=admin).status_code == 200
-    assert client.get(f"{META}/objects/deal/dashboards/main", headers=admin).json == {**board, "api_name": "main"}
+    assert client.get(f"{META}/objects/deal/scorecards/main", headers=admin).json == {**board, "api_name": "main"}
 
     binding = plugged.db.bind("acme")
     with metadata_service(plugged, binding, audit.SYSTEM).change("bin") as tx:
         tx.delete_object("deal")
     with metadata_service(plugged, binding, audit.SYSTEM).change("purge") as tx:
         tx.purge_object("deal")
-        assert tx.state.scoped("dashboard", "deal", include_deleted=True) == []
+        assert tx.state.scoped("scorecard", "deal", include_deleted=True) == []
 
 
 def test_kinds_the_platform_keeps_are_not_written_by_put_nor_admin_kinds_by_write_definition(world, plugged):
@@ -212,7 +213,7 @@ def test_kinds_the_platform_keeps_are_not_written_by_put_nor_admin_kinds_by_writ
         with pytest.raises(ValueError, match="kept by the platform"):
             tx.put("access", None, {"api_name": "policy"})
         with pytest.raises(ValueError, match="written by put"):
-            tx.write_definition("dashboard", "deal.main", {"api_name": "main"})
+            tx.write_definition("scorecard", "deal.main", {"api_name": "main"})
         with pytest.raises(KeyError):
             tx.put("nothing", None, {"api_name": "x"})
 
@@ -220,13 +221,13 @@ def test_kinds_the_platform_keeps_are_not_written_by_put_nor_admin_kinds_by_writ
 # -- a plugin's kind in a package ------------------------------------------------------------
 
 
-def _package(root, dashboards, file="dashboards.yaml"):
+def _package(root, scorecards, file="scorecards.yaml"):
     (root / "objects" / "deal").mkdir(parents=True)
     (root / "package.yaml").write_text("name: boards\nversion: '1.0'\n")
     (root / "objects" / "deal" / "object.yaml").write_text(yaml.safe_dump({"api_name": "deal", "label": "Deal"}))
     fields = [{"api_name": "amount", "label": "Amount", "type": "integer"}]
     (root / "objects" / "deal" / "fields.yaml").write_text(yaml.safe_dump(fields))
-    (root / "objects" / "deal" / file).write_text(yaml.safe_dump(dashboards))
+    (root / "objects" / "deal" / file).write_text(yaml.safe_dump(scorecards))
     return load_package(root)
 
 
@@ -235,9 +236,9 @@ def test_a_package_installs_a_plugin_kind_idempotently(world, plugged, tmp_path)
     board = {"api_name": "main", "label": "Main", "tiles": [{"field": "amount"}]}
     package = _package(tmp_path, [board])
     result = apply_package(plugged, binding, package, audit.SYSTEM)
-    assert result["created"] == 3 and result["revision"] is not None  # object, field, dashboard
+    assert result["created"] == 3 and result["revision"] is not None  # object, field, scorecard
     with metadata_service(plugged, binding, audit.SYSTEM).change("read") as tx:
-        assert tx.state.get("dashboard", "deal.main").document == board
+        assert tx.state.get("scorecard", "deal.main").document == board
     assert apply_package(plugged, binding, package, audit.SYSTEM)["revision"] is None
 
 
@@ -262,15 +263,15 @@ def test_an_export_travels_with_its_plugin_kinds_and_needs_them_where_it_is_impo
     from metacrm.platform.errors import BadRequest
 
     board = {"label": "Main", "tiles": [{"field": "amount"}]}
-    client.put(f"{META}/objects/deal/dashboards/main", json=board, headers=admin)
+    client.put(f"{META}/objects/deal/scorecards/main", json=board, headers=admin)
     transfer.export_tenant(plugged, "acme", tmp_path / "acme.zip")
     copy = transfer.import_tenant(plugged, tmp_path / "acme.zip", "copy")
     with metadata_service(plugged, copy, audit.SYSTEM).change("read") as tx:
-        assert tx.state.get("dashboard", "deal.main").document == {**board, "api_name": "main"}
+        assert tx.state.get("scorecard", "deal.main").document == {**board, "api_name": "main"}
 
     plain = build_instance(plugged.config, load_entry_points=False)  # same database, no Dashboards plugin
     try:
-        with pytest.raises(BadRequest, match="definition deal.main is a 'dashboard', a kind no plugin installed here"):
+        with pytest.raises(BadRequest, match="definition deal.main is a 'scorecard', a kind no plugin installed here"):
             transfer.import_tenant(plain, tmp_path / "acme.zip", "other")
     finally:
         plain.dispose()

@@ -25,7 +25,7 @@ from tests.conftest import PASSWORD, drop_namespaces
 ADMIN = "admin@demo.example.com"
 REP = "sales.rep@demo.example.com"
 MANAGER = "sales.manager@demo.example.com"
-CRM_ORDER = ["account", "contact", "lead", "opportunity", "activity", "case", "campaign", "product"]
+CRM_ORDER = ["account", "contact", "lead", "opportunity", "activity", "case", "campaign", "product", "quota"]
 
 
 class Demo:

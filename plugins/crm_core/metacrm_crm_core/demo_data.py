@@ -1321,3 +1321,39 @@ class _Generator:
             "description": None,
             **self.owner(parent, keep=0.9),
         }
+
+
+# -- quotas ------------------------------------------------------------------------------
+
+
+def quarter_starts(today: dt.date, before: int = 2, after: int = 2) -> list[dt.date]:
+    """First days of the calendar quarters from ``before`` quarters before
+    today's to ``after`` quarters after it (the demo's close dates lie within
+    six months of today)."""
+    index = today.year * 4 + (today.month - 1) // 3
+    return [dt.date(i // 4, (i % 4) * 3 + 1, 1) for i in range(index - before, index + after + 1)]
+
+
+def generate_quotas(create: Create, *, owner_ids: list[int], today: dt.date | None = None, seed: int = 42) -> int:
+    """A quarterly quota per owner for the quarters around today (the
+    forecast's targets); the owner of a quota is the user it is for. Returns
+    how many were made (none without owners: a quota is nobody's then)."""
+    today = today or dt.date.today()
+    rng = random.Random(seed)
+    rows = []
+    for owner_id in owner_ids:
+        base = rng.randrange(300, 900) * 1000
+        for start in quarter_starts(today):
+            quarter = (start.month - 1) // 3 + 1
+            rows.append(
+                {
+                    "name": f"{start.year}-Q{quarter}",
+                    "period_type": "quarter",
+                    "period_start": start.isoformat(),
+                    "amount": base + rng.randrange(0, 10) * 10_000,
+                    "owner_id": owner_id,
+                }
+            )
+    for begin in range(0, len(rows), CHUNK_SIZE):
+        create("quota", rows[begin : begin + CHUNK_SIZE])
+    return len(rows)

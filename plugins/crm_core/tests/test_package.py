@@ -20,7 +20,7 @@ from metacrm.plugins import PLATFORM_RESERVED, reserved_reason
 from metacrm_crm_core import demo_data
 from metacrm_crm_core.plugin import PACKAGE_DIR, metadata_packages
 
-OBJECTS = ["account", "activity", "campaign", "case", "contact", "lead", "opportunity", "product"]
+OBJECTS = ["account", "activity", "campaign", "case", "contact", "lead", "opportunity", "product", "quota"]
 OBJECT_FILES = ["object.yaml", "fields.yaml", "layouts.yaml", "list_views.yaml"]
 RULE_FILES = {"automations.yaml", "validation_rules.yaml", "duplicate_rules.yaml"}  # optional
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
