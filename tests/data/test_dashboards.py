@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from metacrm.app import build_instance, create_app
+from metacrm.app import create_app
 from metacrm.data.dashboards import service
 from metacrm.data.reports.engine import RunOptions
 from metacrm.metadata.model import metadata_service
@@ -22,8 +22,8 @@ from metacrm.platform import audit
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import NotFound, ValidationFailed
 from metacrm.plugins.records import ListRequest, list_page
-from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config
-from tests.data.test_forecast import Crm
+from tests.conftest import BACKENDS, PASSWORD
+from tests.data.crm_support import crm_tenant
 
 TODAY = dt.date.today()
 LAST_MONTH = service.period_range("month", TODAY, 1, 1)[0]
@@ -32,10 +32,7 @@ STAGES = ["prospecting", "proposal", "negotiation", "closed_won", "closed_lost"]
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def crm(request, tmp_path_factory):
-    instance = build_instance(make_config(tmp_path_factory.mktemp("dash"), request.param), load_entry_points=False)
-    instance.upgrade_platform()
-    try:
-        crm = Crm(instance)
+    with crm_tenant(tmp_path_factory.mktemp("dash"), request.param) as crm:
         store = crm.system()
         n = 0
         for owner in ("rep", "other", "boss"):
@@ -56,9 +53,6 @@ def crm(request, tmp_path_factory):
                     owner_id=crm.users[owner],
                 )
         yield crm
-    finally:
-        drop_namespaces(instance)
-        instance.dispose()
 
 
 def sales(crm) -> dict:

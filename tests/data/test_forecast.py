@@ -9,15 +9,9 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
-from metacrm_crm_core.plugin import PACKAGE_DIR
 
 from metacrm.access import sharing
-from metacrm.access.changes import AccessChanges
-from metacrm.access.guard import PolicyGuard
-from metacrm.access.members import provision_member
-from metacrm.access.policy import policy_for
-from metacrm.app import build_instance, create_app
+from metacrm.app import create_app
 from metacrm.data.forecast.service import (
     STAGE_CATEGORY,
     forecast,
@@ -26,13 +20,11 @@ from metacrm.data.forecast.service import (
     quarter_period,
     viewer_forecast,
 )
-from metacrm.metadata.guard import SystemGuard
-from metacrm.metadata.model import model_for, record_store
-from metacrm.platform import audit, tenancy
+from metacrm.platform import audit
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import Forbidden, ValidationFailed
-from metacrm.plugins.packages import apply_package, load_package
-from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config
+from tests.conftest import BACKENDS, PASSWORD
+from tests.data.crm_support import OWN, crm_tenant
 
 STAGES = ["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
 CATEGORY_VALUES = [None, "pipeline", "best_case", "commit", "omitted", None]
@@ -41,64 +33,9 @@ TODAY = dt.date.today()
 PERIOD = parse_period(None, today=TODAY).shifted(1, 1)
 
 
-class Crm:
-    def __init__(self, instance):
-        self.instance = instance
-        tenancy.create_tenant(instance, "crm", "Crm")
-        self.binding = instance.db.bind("crm")
-        apply_package(instance, self.binding, load_package(PACKAGE_DIR), audit.SYSTEM)
-        self.users: dict[str, int] = {}
-        for name, role in (("rep", "sales_rep"), ("other", "sales_rep"), ("boss", "sales_manager")):
-            user_id = identities.create_user(
-                instance,
-                tenant="crm",
-                email=f"{name}@crm.test",
-                password=PASSWORD,
-                role=role,
-                display_name=name.title(),
-            )
-            provision_member(instance, self.binding, user_id, actor=audit.SYSTEM)
-            self.users[name] = user_id
-
-    def system(self):
-        return record_store(self.instance, self.binding, SystemGuard(), audit.SYSTEM)
-
-    def store(self, name: str):
-        identity = identities.identity_for(self.instance, self.users[name], "crm")
-        model = model_for(self.instance, self.binding)
-        guard = PolicyGuard.for_identity(self.instance, self.binding, identity, model)
-        return record_store(self.instance, self.binding, guard, audit.Actor(user_id=identity.user_id))
-
-    def access(self, role: str, object_name: str, entry: dict) -> None:
-        changes = AccessChanges(
-            self.instance,
-            self.binding,
-            audit.SYSTEM,
-            held=frozenset({"admin"}),
-            policy=policy_for(self.instance, self.binding),
-        )
-        with changes.change(f"access of {role} on {object_name}") as change:
-            change.put_object_access(role, object_name, entry)
-
-    def sql(self, text: str, **params) -> list:
-        with self.binding.connect() as conn:
-            return conn.execute(sa.text(text), params).all()
-
-    def table_name(self, object_name: str) -> str:
-        table = model_for(self.instance, self.binding).object(object_name).table
-        schema = self.binding.schema
-        return f'"{schema}"."{table.name}"' if schema else f'"{table.name}"'
-
-
-OWN = {"create": True, "read": "own", "update": "own", "delete": "own"}
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def crm(request, tmp_path_factory):
-    instance = build_instance(make_config(tmp_path_factory.mktemp("forecast"), request.param), load_entry_points=False)
-    instance.upgrade_platform()
-    try:
-        crm = Crm(instance)
+    with crm_tenant(tmp_path_factory.mktemp("forecast"), request.param) as crm:
         store = crm.system()
         n = 0
         for owner in ("rep", "other", "boss"):
@@ -132,18 +69,18 @@ def crm(request, tmp_path_factory):
                 owner_id=crm.users[owner],
             )
         sharing.create_team(
-            instance, crm.binding, {"api_name": "east", "label": "East", "members": [crm.users["rep"]]}, audit.SYSTEM
+            crm.instance,
+            crm.binding,
+            {"api_name": "east", "label": "East", "members": [crm.users["rep"]]},
+            audit.SYSTEM,
         )
         sharing.create_team(
-            instance,
+            crm.instance,
             crm.binding,
             {"api_name": "west", "label": "West", "members": [crm.users["other"], crm.users["boss"]]},
             audit.SYSTEM,
         )
         yield crm
-    finally:
-        drop_namespaces(instance)
-        instance.dispose()
 
 
 def hand_written(crm, owners: list[str]) -> dict[int, dict[str, Decimal]]:

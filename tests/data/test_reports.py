@@ -11,93 +11,21 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from metacrm_crm_core.plugin import PACKAGE_DIR
 
-from metacrm.access.changes import AccessChanges
-from metacrm.access.guard import PolicyGuard
-from metacrm.access.members import provision_member
-from metacrm.access.policy import policy_for
-from metacrm.app import build_instance
 from metacrm.data.reports import RunOptions, run_report
 from metacrm.data.reports.engine import records_query
-from metacrm.metadata.guard import SystemGuard
-from metacrm.metadata.model import definition_kinds, model_for, record_store
-from metacrm.platform import audit, tenancy
-from metacrm.platform import identity as identities
+from metacrm.metadata.model import definition_kinds
 from metacrm.platform.errors import Forbidden, ValidationFailed
-from metacrm.plugins.packages import apply_package, load_package
 from metacrm.plugins.where import where_clause
-from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config
+from tests.conftest import BACKENDS
+from tests.data.crm_support import crm_tenant
 
 STAGES = ["prospecting", "qualification", "proposal", "closed_won", "closed_lost"]
 
 
-class Crm:
-    def __init__(self, instance):
-        self.instance = instance
-        tenancy.create_tenant(instance, "crm", "Crm")
-        self.binding = instance.db.bind("crm")
-        apply_package(instance, self.binding, load_package(PACKAGE_DIR), audit.SYSTEM)
-        self.users: dict[str, int] = {}
-        for name, role in (("rep", "sales_rep"), ("other", "sales_rep"), ("boss", "sales_manager")):
-            user_id = identities.create_user(
-                instance,
-                tenant="crm",
-                email=f"{name}@crm.test",
-                password=PASSWORD,
-                role=role,
-                display_name=name.title(),
-            )
-            provision_member(instance, self.binding, user_id, actor=audit.SYSTEM)
-            self.users[name] = user_id
-
-    def system(self):
-        return record_store(self.instance, self.binding, SystemGuard(), audit.SYSTEM)
-
-    def store(self, name: str):
-        identity = identities.identity_for(self.instance, self.users[name], "crm")
-        model = model_for(self.instance, self.binding)
-        guard = PolicyGuard.for_identity(self.instance, self.binding, identity, model)
-        return record_store(self.instance, self.binding, guard, audit.Actor(user_id=identity.user_id))
-
-    def hide(self, role: str, object_name: str, field: str) -> None:
-        changes = AccessChanges(
-            self.instance,
-            self.binding,
-            audit.SYSTEM,
-            held=frozenset({"admin"}),
-            policy=policy_for(self.instance, self.binding),
-        )
-        entry = {"create": True, "read": "own", "update": "own", "delete": "own", "fields": {field: "hidden"}}
-        with changes.change(f"hide {field}") as change:
-            change.put_object_access(role, object_name, entry)
-
-    def hide_object(self, role: str, object_name: str) -> None:
-        changes = AccessChanges(
-            self.instance,
-            self.binding,
-            audit.SYSTEM,
-            held=frozenset({"admin"}),
-            policy=policy_for(self.instance, self.binding),
-        )
-        entry = {"create": False, "read": "none", "update": "none", "delete": "none"}
-        with changes.change(f"no {object_name}") as change:
-            change.put_object_access(role, object_name, entry)
-
-    def table(self, object_name: str):
-        return model_for(self.instance, self.binding).object(object_name).table
-
-    def sql(self, query) -> list:
-        with self.binding.connect() as conn:
-            return conn.execute(query).all()
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def crm(request, tmp_path_factory):
-    instance = build_instance(make_config(tmp_path_factory.mktemp("reports"), request.param), load_entry_points=False)
-    instance.upgrade_platform()
-    try:
-        crm = Crm(instance)
+    with crm_tenant(tmp_path_factory.mktemp("reports"), request.param) as crm:
         store = crm.system()
         accounts = [
             store.create("account", {"name": f"Account {i}"}, owner_id=crm.users["rep"])["id"] for i in range(3)
@@ -119,9 +47,6 @@ def crm(request, tmp_path_factory):
                     owner_id=crm.users[owner],
                 )
         yield crm
-    finally:
-        drop_namespaces(instance)
-        instance.dispose()
 
 
 def by_stage(**extra) -> dict:
