@@ -15,6 +15,7 @@ does not tell its admins whether an e-mail address has a login elsewhere.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import re
@@ -411,6 +412,25 @@ def _identity_query():
     )
 
 
+@functools.cache
+def _statements() -> dict[str, sa.Select]:
+    """The identity statements, built once with bound parameters: a request
+    reuses the construct (and SQLAlchemy's compiled form of it) instead of
+    building the joins, aliases and sub-select anew (issue 16, item 2)."""
+    member = _identity_query().where(
+        users.c.id == sa.bindparam("user_id", type_=sa.Integer), tenants.c.slug == sa.bindparam("slug", type_=sa.String)
+    )
+    token = (
+        _identity_query()
+        .add_columns(api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
+        .join(api_tokens, sa.and_(api_tokens.c.user_id == users.c.id, api_tokens.c.tenant_id == tenants.c.id))
+        .where(
+            api_tokens.c.token_hash == sa.bindparam("token_hash", type_=sa.String), api_tokens.c.revoked_at.is_(None)
+        )
+    )
+    return {"member": member, "token": token}
+
+
 def _identity(row, token_id: int | None = None) -> Identity:
     return Identity(
         row.id,
@@ -433,9 +453,8 @@ def _identity(row, token_id: int | None = None) -> Identity:
 
 def identity_for(instance: Instance, user_id: int, tenant_slug: str) -> Identity | None:
     """The user's identity in the tenant, or None if not an active member."""
-    query = _identity_query().where(users.c.id == user_id, tenants.c.slug == tenant_slug)
     with instance.db.platform_connect() as conn:
-        row = conn.execute(query).first()
+        row = conn.execute(_statements()["member"], {"user_id": user_id, "slug": tenant_slug}).first()
     return None if row is None else _identity(row)
 
 
@@ -736,14 +755,8 @@ def identity_from_token(instance: Instance, token: str) -> Identity | None:
     a minute so busy clients don't write on every call."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    query = (
-        _identity_query()
-        .add_columns(api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
-        .join(api_tokens, sa.and_(api_tokens.c.user_id == users.c.id, api_tokens.c.tenant_id == tenants.c.id))
-        .where(api_tokens.c.token_hash == _hash_token(token), api_tokens.c.revoked_at.is_(None))
-    )
     with instance.db.platform_connect() as conn:
-        row = conn.execute(query).first()
+        row = conn.execute(_statements()["token"], {"token_hash": _hash_token(token)}).first()
     if row is None:
         return None
     now = utcnow()
