@@ -87,6 +87,25 @@ class RequestSnapshot:
     roles: frozenset[str]
 
 
+def tenant_reads(user_id: sa.ColumnElement) -> dict[str, sa.ColumnElement]:
+    """The head revision and the roles of ``user_id`` as columns the token
+    check reads in its own statement on PostgreSQL (``identity.TenantReads``);
+    :func:`snapshot_from` turns the values into a :class:`RequestSnapshot`."""
+    return {
+        "head_revision": sa.select(meta_head.c.revision).where(meta_head.c.id == 1).scalar_subquery(),
+        "member_provisioned": sa.exists().where(access_members.c.user_id == user_id),
+        "member_roles": sa.select(sa.func.array_agg(user_roles.c.role))
+        .where(user_roles.c.user_id == user_id)
+        .scalar_subquery(),
+    }
+
+
+def snapshot_from(values: dict) -> RequestSnapshot:
+    return RequestSnapshot(
+        values["head_revision"], bool(values["member_provisioned"]), frozenset(values["member_roles"] or ())
+    )
+
+
 def head_and_roles(binding: TenantBinding, user_id: int) -> RequestSnapshot:
     """The head revision and ``user_id``'s roles in ONE round trip (issue 16,
     item 2): a request passes the revision to ``model_for`` and the roles to

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import current_app, g
 
 from metacrm.access.guard import PolicyGuard
-from metacrm.access.members import head_and_roles
+from metacrm.access.members import head_and_roles, snapshot_from
 from metacrm.metadata.changes import MetadataService
 from metacrm.metadata.model import field_types as _field_types
 from metacrm.metadata.model import metadata_service as _metadata_service
@@ -40,7 +40,10 @@ def model() -> CompiledModel:
     if "model" not in g:
         revision = None
         if "tenant_snapshot" not in g and g.get("identity") is not None:
-            g.tenant_snapshot = head_and_roles(current_tenant(), current_identity().user_id)
+            folded = g.get("tenant_reads")  # read with the token (PostgreSQL), else one statement now
+            g.tenant_snapshot = (
+                snapshot_from(folded) if folded else head_and_roles(current_tenant(), current_identity().user_id)
+            )
             revision = g.tenant_snapshot.revision
         g.model = model_for(instance(), current_tenant(), revision)
     return g.model
