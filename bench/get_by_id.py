@@ -18,7 +18,9 @@ pre-ping), the same row ids in the same rotating order:
   engine (same URL, same pool settings) and returns them with ``jsonify``.
 
 Also counted: pool checkouts per API request (1 on PostgreSQL, one per
-database file on SQLite). Full 3,000 rounds, --quick 600, --smoke 20.
+database file on SQLite) and statements per API request (2 on PostgreSQL
+once the token's tenant is known: the token with the head revision and the
+roles, then the record; 3 on SQLite). Full 3,000 rounds, --quick 600, --smoke 20.
 """
 
 from __future__ import annotations
@@ -97,12 +99,16 @@ def main() -> int:
         assert first["industry"] == plain["industry"] and first["quantity"] == plain["quantity"]
 
         checkouts: list = []
+        statements: list = []
         engines = {id(e): e for e in (env.instance.db.engine, env.engine)}.values()
         for engine in engines:
             sa.event.listen(engine, "checkout", lambda *a: checkouts.append(1))
+            sa.event.listen(engine, "before_cursor_execute", lambda _c, _k, sql, *a: statements.append(sql))
         api()
         per_request = len(checkouts)
-        c.log(f"pool checkouts per API request: {per_request}")
+        # SQL sent per request (BEGIN/ROLLBACK of SQLite's read blocks not counted).
+        sent = len([s for s in statements if s.split()[0].upper() in ("SELECT", "INSERT", "UPDATE", "WITH")])
+        c.log(f"pool checkouts per API request: {per_request}; statements: {sent}")
 
         c.log(f"timing {rounds} interleaved rounds ...")
         samples = c.interleaved({"api": api, "store": via_store, "bare": baseline}, rounds, warmup=20)
@@ -126,7 +132,12 @@ def main() -> int:
         {"api_over_bare_p50_max_postgresql": 1.5},
         mode=mode,
         database="sqlite" if env.sqlite else "postgresql",
-        reference={"rows": rows, "rounds": rounds, "pool_checkouts_per_api_request": per_request},
+        reference={
+            "rows": rows,
+            "rounds": rounds,
+            "pool_checkouts_per_api_request": per_request,
+            "statements_per_api_request": sent,
+        },
     )
     return 0
 

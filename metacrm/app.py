@@ -19,6 +19,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask_htmx import HTMX
 
+from metacrm.access.members import tenant_reads as member_tenant_reads
 from metacrm.access.plugin import access_plugin
 from metacrm.api import plugin as api_plugin
 from metacrm.data import plugin as data_plugin
@@ -81,6 +82,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, instance: Instance | 
         METACRM=settings,
     )
     app.extensions["metacrm"] = instance
+    # A bearer request reads its tenant's head revision and its roles in the
+    # token check's statement (PostgreSQL; metacrm.platform.identity).
+    instance.tenant_reads = member_tenant_reads
     HTMX(app)
     init_web(app)
 

@@ -88,12 +88,22 @@ class PolicyGuard:
 
     @classmethod
     def for_identity(
-        cls, instance: Instance, binding: TenantBinding, identity: Identity, model: CompiledModel | None = None
+        cls,
+        instance: Instance,
+        binding: TenantBinding,
+        identity: Identity,
+        model: CompiledModel | None = None,
+        *,
+        roles: frozenset[str] | None = None,
     ) -> PolicyGuard:
         """The guard of a signed-in identity: its tenant's policy at the
-        request's metadata revision and the roles it holds now."""
+        request's metadata revision and the roles it holds now (``roles``:
+        the stored roles the caller has just read, see
+        ``members.head_and_roles``)."""
         policy = policy_for(instance, binding, model.revision if model is not None else None)
-        held = roles_of_member(binding, identity.user_id, identity.is_admin, identity.role)
+        held = (
+            roles if roles is not None else roles_of_member(binding, identity.user_id, identity.is_admin, identity.role)
+        )
         return cls(
             policy,
             identity.user_id,

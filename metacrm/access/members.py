@@ -18,14 +18,17 @@ their manager's ``subordinates`` scope).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from metacrm.access.permissions import ADMIN_ROLE
 from metacrm.access.tables import access_members, member_managers, roles, team_members, user_roles
+from metacrm.metadata.tables import meta_head
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
 from metacrm.platform.database import TenantBinding
@@ -45,14 +48,72 @@ def membership_roles(is_admin: bool, role: str | None) -> list[str]:
     return held
 
 
+@functools.cache
+def _statements() -> dict[str, sa.Select]:
+    """Built once with bound parameters (a request reuses them and their
+    compiled form)."""
+    user_id = sa.bindparam("user_id", type_=sa.Integer)
+    members_roles = access_members.outerjoin(user_roles, user_roles.c.user_id == access_members.c.user_id)
+    return {
+        "roles": sa.select(access_members.c.user_id, user_roles.c.role)
+        .select_from(members_roles)
+        .where(access_members.c.user_id == user_id),
+        # The head revision with the member's roles: one row per role, one
+        # row of NULLs beside the revision for a user not provisioned yet.
+        "head_and_roles": sa.select(meta_head.c.revision, access_members.c.user_id, user_roles.c.role)
+        .select_from(
+            meta_head.outerjoin(access_members, access_members.c.user_id == user_id).outerjoin(
+                user_roles, user_roles.c.user_id == access_members.c.user_id
+            )
+        )
+        .where(meta_head.c.id == 1),
+    }
+
+
 def stored_roles(conn: Connection, user_id: int) -> tuple[bool, frozenset[str]]:
     """(provisioned?, roles) of one user, in one query."""
-    rows = conn.execute(
-        sa.select(access_members.c.user_id, user_roles.c.role)
-        .select_from(access_members.outerjoin(user_roles, user_roles.c.user_id == access_members.c.user_id))
-        .where(access_members.c.user_id == user_id)
-    ).all()
+    rows = conn.execute(_statements()["roles"], {"user_id": user_id}).all()
     return bool(rows), frozenset(r.role for r in rows if r.role is not None)
+
+
+@dataclass(frozen=True)
+class RequestSnapshot:
+    """What a request reads from its tenant before its work: the metadata
+    head revision and the caller's stored roles (``provisioned`` False: not
+    provisioned yet, ``roles`` then empty)."""
+
+    revision: int
+    provisioned: bool
+    roles: frozenset[str]
+
+
+def tenant_reads(user_id: sa.ColumnElement) -> dict[str, sa.ColumnElement]:
+    """The head revision and the roles of ``user_id`` as columns the token
+    check reads in its own statement on PostgreSQL (``identity.TenantReads``);
+    :func:`snapshot_from` turns the values into a :class:`RequestSnapshot`."""
+    return {
+        "head_revision": sa.select(meta_head.c.revision).where(meta_head.c.id == 1).scalar_subquery(),
+        "member_provisioned": sa.exists().where(access_members.c.user_id == user_id),
+        "member_roles": sa.select(sa.func.array_agg(user_roles.c.role))
+        .where(user_roles.c.user_id == user_id)
+        .scalar_subquery(),
+    }
+
+
+def snapshot_from(values: dict) -> RequestSnapshot:
+    return RequestSnapshot(
+        values["head_revision"], bool(values["member_provisioned"]), frozenset(values["member_roles"] or ())
+    )
+
+
+def head_and_roles(binding: TenantBinding, user_id: int) -> RequestSnapshot:
+    """The head revision and ``user_id``'s roles in ONE round trip (issue 16,
+    item 2): a request passes the revision to ``model_for`` and the roles to
+    ``PolicyGuard.for_identity`` instead of reading each on its own."""
+    with binding.connect() as conn:
+        rows = conn.execute(_statements()["head_and_roles"], {"user_id": user_id}).all()
+    provisioned = rows[0].user_id is not None
+    return RequestSnapshot(rows[0].revision, provisioned, frozenset(r.role for r in rows if r.role is not None))
 
 
 def _unknown_roles(conn: Connection, wanted: Iterable[str], *, raise_for: str | None = None) -> list[str]:

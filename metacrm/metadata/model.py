@@ -48,8 +48,16 @@ def definition_kinds(instance: Instance) -> KindRegistry:
     return instance.caches.get_or_build(DEFINITION_KINDS, lambda: kinds_for(instance.pm))
 
 
-def model_for(instance: Instance, binding: TenantBinding) -> CompiledModel:
+def model_for(instance: Instance, binding: TenantBinding, revision: int | None = None) -> CompiledModel:
+    """The tenant's compiled model at its head revision. ``revision``: the
+    head the caller has just read (a request reads it with the caller's
+    roles in one statement); the cached model at that revision is returned
+    without a round trip."""
     models = instance.caches.get_or_build(MODELS, dict)
+    if revision is not None:
+        cached = models.get(binding.slug)
+        if cached is not None and cached.revision == revision:
+            return cached
     with binding.connect() as conn:
         revision = current_revision(conn)
         cached = models.get(binding.slug)

@@ -276,6 +276,19 @@ class Database:
         with _connection(self.engine, options, _UNCLAIMED, write=True) as conn:
             yield conn
 
+    @contextmanager
+    def platform_and_tenant_connect(self, slug: str) -> Iterator[Connection]:
+        """PostgreSQL only: a read connection whose statements reach both
+        the platform tables and tenant ``slug``'s (one statement over both,
+        the request's token check). Within a request it is the request's
+        shared connection, claimed for that tenant."""
+        if self.dialect != "postgresql":
+            raise ConfigError("platform and tenant tables share a connection on PostgreSQL only")
+        schema = self.tenant_schema(slug)
+        options = {"schema_translate_map": {PLATFORM: self.platform_schema, None: schema}}
+        with _connection(self.engine, options, schema, write=False) as conn:
+            yield conn
+
     # -- the request's connections -----------------------------------------
 
     def open_request(self):

@@ -15,10 +15,12 @@ does not tell its admins whether an e-mail address has a login elsewhere.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,6 +29,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from metacrm.platform import audit, twofactor
+from metacrm.platform.caches import CacheSlot
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.database import INT32_MAX, validate_slug
 from metacrm.platform.errors import (
@@ -411,6 +414,25 @@ def _identity_query():
     )
 
 
+@functools.cache
+def _statements() -> dict[str, sa.Select]:
+    """The identity statements, built once with bound parameters: a request
+    reuses the construct (and SQLAlchemy's compiled form of it) instead of
+    building the joins, aliases and sub-select anew (issue 16, item 2)."""
+    member = _identity_query().where(
+        users.c.id == sa.bindparam("user_id", type_=sa.Integer), tenants.c.slug == sa.bindparam("slug", type_=sa.String)
+    )
+    token = (
+        _identity_query()
+        .add_columns(api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
+        .join(api_tokens, sa.and_(api_tokens.c.user_id == users.c.id, api_tokens.c.tenant_id == tenants.c.id))
+        .where(
+            api_tokens.c.token_hash == sa.bindparam("token_hash", type_=sa.String), api_tokens.c.revoked_at.is_(None)
+        )
+    )
+    return {"member": member, "token": token}
+
+
 def _identity(row, token_id: int | None = None) -> Identity:
     return Identity(
         row.id,
@@ -433,9 +455,8 @@ def _identity(row, token_id: int | None = None) -> Identity:
 
 def identity_for(instance: Instance, user_id: int, tenant_slug: str) -> Identity | None:
     """The user's identity in the tenant, or None if not an active member."""
-    query = _identity_query().where(users.c.id == user_id, tenants.c.slug == tenant_slug)
     with instance.db.platform_connect() as conn:
-        row = conn.execute(query).first()
+        row = conn.execute(_statements()["member"], {"user_id": user_id, "slug": tenant_slug}).first()
     return None if row is None else _identity(row)
 
 
@@ -734,21 +755,63 @@ def identity_from_token(instance: Instance, token: str) -> Identity | None:
     """The identity a bearer token stands for, or None (unknown, revoked,
     or its user no longer a member). Notes the token's last use, at most once
     a minute so busy clients don't write on every call."""
+    return identity_and_tenant_reads(instance, token)[0]
+
+
+TenantReads = Callable[[sa.ColumnElement], dict[str, sa.ColumnElement]]
+"""Columns of the token's tenant read beside its identity: given the user id
+column, labelled scalar sub-selects of tenant tables (the request's head
+revision and the caller's roles, ``metacrm.access.members``)."""
+
+TOKEN_TENANTS: CacheSlot[dict[str, str]] = CacheSlot("token_tenants")
+TOKEN_TENANTS_MAX = 10_000
+
+
+def identity_and_tenant_reads(instance: Instance, token: str) -> tuple[Identity | None, dict | None]:
+    """:func:`identity_from_token`, and on PostgreSQL, once the token's tenant
+    is known to this worker (a token belongs to one tenant for its life), the
+    instance's ``tenant_reads`` columns in the SAME statement: one round trip
+    for the token check, the head revision and the roles (issue 16, item 2).
+    The reads are None when not folded (first sight of the token, SQLite,
+    none registered)."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-        return None
-    query = (
-        _identity_query()
-        .add_columns(api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
-        .join(api_tokens, sa.and_(api_tokens.c.user_id == users.c.id, api_tokens.c.tenant_id == tenants.c.id))
-        .where(api_tokens.c.token_hash == _hash_token(token), api_tokens.c.revoked_at.is_(None))
-    )
-    with instance.db.platform_connect() as conn:
-        row = conn.execute(query).first()
+        return None, None
+    token_hash = _hash_token(token)
+    reads = getattr(instance, "tenant_reads", None)
+    known = instance.caches.get_or_build(TOKEN_TENANTS, dict)
+    slug = known.get(token_hash) if reads is not None and instance.db.dialect == "postgresql" else None
+    row, values = None, None
+    if slug is not None:
+        statement, names = _with_tenant_reads(reads)
+        try:
+            with instance.db.platform_and_tenant_connect(slug) as conn:
+                row = conn.execute(statement, {"token_hash": token_hash}).first()
+        except sa.exc.ProgrammingError:  # the tenant's schema is gone: the plain check decides
+            known.pop(token_hash, None)
+            slug = None
+        else:
+            if row is not None and row.slug == slug:
+                values = {name: getattr(row, name) for name in names}
+    if slug is None:
+        with instance.db.platform_connect() as conn:
+            row = conn.execute(_statements()["token"], {"token_hash": token_hash}).first()
     if row is None:
-        return None
+        known.pop(token_hash, None)
+        return None, None
+    if reads is not None and known.get(token_hash) != row.slug:
+        if len(known) >= TOKEN_TENANTS_MAX:
+            known.clear()
+        known[token_hash] = row.slug
     now = utcnow()
     last_used = as_utc(row.last_used_at)
     if last_used is None or last_used < now - timedelta(minutes=1):
         with instance.db.platform_begin() as conn:
             conn.execute(api_tokens.update().where(api_tokens.c.id == row.token_id).values(last_used_at=now))
-    return _identity(row, row.token_id)
+    return _identity(row, row.token_id), values
+
+
+@functools.lru_cache(maxsize=8)
+def _with_tenant_reads(reads: TenantReads) -> tuple[sa.Select, tuple[str, ...]]:
+    columns = reads(users.c.id)
+    statement = _statements()["token"].add_columns(*(column.label(name) for name, column in columns.items()))
+    return statement, tuple(columns)

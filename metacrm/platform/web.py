@@ -140,7 +140,7 @@ def _resolve_identity(instance, is_public: bool) -> tuple[Identity | None, bool]
     """(identity, came_from_bearer_token)."""
     token = _bearer_token()
     if token is not None:
-        identity = identities.identity_from_token(instance, token)
+        identity, g.tenant_reads = identities.identity_and_tenant_reads(instance, token)
         if identity is None and not is_public:
             raise Unauthenticated("the API token is invalid or revoked")
         return identity, True
