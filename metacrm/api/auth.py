@@ -217,7 +217,7 @@ def audit_log():
             limit=limit,
             before_id=before,
             record_id=int_arg("record"),
-            actor_id=int_arg("user"),
+            actor_id=int_arg("user", maximum=INT32_MAX),  # user ids are 32-bit
             **names,
         )
     return jsonify({"data": rows, "next_cursor": rows[-1]["id"] if len(rows) == limit else None})

@@ -180,6 +180,24 @@ def shared_parameters() -> dict:
     }
 
 
+def _detail_collections(kinds: KindRegistry) -> dict:
+    """An object's payload lists the definitions of every object-scoped kind
+    (a plugin's too: duplicate rules), each under its collection name."""
+    named = {
+        "fields": ref("FieldDefinition"),
+        "layouts": ref("Layout"),
+        "list_views": ref("ListView"),
+        "validation_rules": ref("ValidationRule"),
+        "automations": ref("Automation"),
+    }
+    collections = {name: {"type": "array", "items": item} for name, item in named.items()}
+    for kind in kinds.object_scoped():
+        if kind.collection not in collections:
+            items = inline_local_refs(kind.schema) if kind.schema is not None else {"type": "object"}
+            collections[kind.collection] = {"type": "array", "items": items}
+    return collections
+
+
 def fixed_schemas(registry: FieldTypeRegistry, kinds: KindRegistry) -> dict:
     """The schemas of the metadata, token and account endpoints (named in
     :data:`FIXED_SCHEMA_NAMES`); definition schemas are the kinds' own."""
@@ -223,17 +241,7 @@ def fixed_schemas(registry: FieldTypeRegistry, kinds: KindRegistry) -> dict:
         "ObjectSummary": with_properties(
             obj_def, {"deleted_at": deleted_at, "field_count": {"type": "integer", "minimum": 0}}
         ),
-        "ObjectDetail": with_properties(
-            obj_def,
-            {
-                "deleted_at": deleted_at,
-                "fields": {"type": "array", "items": ref("FieldDefinition")},
-                "layouts": {"type": "array", "items": ref("Layout")},
-                "list_views": {"type": "array", "items": ref("ListView")},
-                "validation_rules": {"type": "array", "items": ref("ValidationRule")},
-                "automations": {"type": "array", "items": ref("Automation")},
-            },
-        ),
+        "ObjectDetail": with_properties(obj_def, {"deleted_at": deleted_at, **_detail_collections(kinds)}),
         "FieldDefinition": field_def,
         "FieldPatch": with_properties(field_def, {}, required=False),
         "FieldDetail": with_properties(field_def, {"deleted_at": deleted_at}),

@@ -23,6 +23,7 @@ from metacrm.data.imports.reader import kind_of, open_table
 from metacrm.data.imports.tables import imports
 from metacrm.platform import audit
 from metacrm.platform.clock import utcnow
+from metacrm.platform.database import INT32_MAX
 from metacrm.platform.errors import NotFound, ValidationFailed
 from metacrm.platform.jobs import JobSpec, job_queue
 
@@ -191,6 +192,8 @@ def _spec(target) -> Any:
 
 def get_import(binding, store, import_id: int) -> dict:
     """The run ``import_id`` if the store's user started it (404 otherwise)."""
+    if import_id > INT32_MAX:  # beyond the 32-bit id column: PostgreSQL would refuse the parameter
+        raise NotFound(f"no import {import_id}")
     with binding.connect() as conn:
         row = conn.execute(sa.select(imports).where(imports.c.id == import_id)).mappings().first()
     if row is None or (store.actor.user_id is not None and row["created_by"] != store.actor.user_id):
