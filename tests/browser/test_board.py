@@ -36,7 +36,7 @@ def card(page, deal):
 def test_dragging_a_card_saves_it_and_a_refused_move_comes_back_with_the_reason(page, deals):
     sign_in(page, USERS["sales_rep"])
     page.goto("/o/opportunity")
-    page.get_by_role("link", name="Board").click()
+    page.get_by_role("link", name="Board", exact=True).click()
     expect(page.get_by_role("heading", name="Opportunities", level=1)).to_be_visible()
     expect(column(page, "qualification").locator(".board-count")).to_have_text("1")
     expect(column(page, "qualification").locator(".board-sum")).to_contain_text("1,000.00")

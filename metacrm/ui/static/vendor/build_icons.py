@@ -13,6 +13,7 @@ from pathlib import Path
 VERSION = "1.13.1"
 ICONS = sorted(
     {
+        "bar-chart",
         "boxes",
         "building-gear",
         "card-checklist",
