@@ -31,7 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from metacrm.platform import audit, twofactor
 from metacrm.platform.caches import CacheSlot
 from metacrm.platform.clock import as_utc, utcnow
-from metacrm.platform.database import INT32_MAX, validate_slug
+from metacrm.platform.database import INT32_MAX, SLUG_RE, validate_slug
 from metacrm.platform.errors import (
     BadRequest,
     Conflict,
@@ -460,6 +460,30 @@ def identity_for(instance: Instance, user_id: int, tenant_slug: str) -> Identity
     return None if row is None else _identity(row)
 
 
+def member_identity_and_tenant_reads(
+    instance: Instance, user_id: int, tenant_slug: str
+) -> tuple[Identity | None, dict | None]:
+    """:func:`identity_for` for a signed-in browser session, and on PostgreSQL
+    the instance's ``tenant_reads`` columns in the SAME statement (the session
+    names its tenant, so the reads can always ride along): one round trip
+    for the session check, the head revision and the roles, as for a token.
+    The reads are None when not folded (SQLite, none registered, the
+    tenant's schema gone)."""
+    reads = getattr(instance, "tenant_reads", None)
+    if reads is not None and instance.db.dialect == "postgresql" and SLUG_RE.match(tenant_slug or ""):
+        statement, names = _with_tenant_reads(reads, "member")
+        try:
+            with instance.db.platform_and_tenant_connect(tenant_slug) as conn:
+                row = conn.execute(statement, {"user_id": user_id, "slug": tenant_slug}).first()
+        except sa.exc.ProgrammingError:  # the tenant's schema is gone: the plain check decides
+            pass
+        else:
+            if row is None:
+                return None, None
+            return _identity(row), {name: getattr(row, name) for name in names}
+    return identity_for(instance, user_id, tenant_slug), None
+
+
 def two_factor_required(instance: Instance, identity: Identity) -> bool:
     """Whether the identity's tenant requires two-factor authentication of its role."""
     roles = settings_of(instance, [identity.tenant_id])[identity.tenant_id]["two_factor_roles"]
@@ -782,7 +806,7 @@ def identity_and_tenant_reads(instance: Instance, token: str) -> tuple[Identity 
     slug = known.get(token_hash) if reads is not None and instance.db.dialect == "postgresql" else None
     row, values = None, None
     if slug is not None:
-        statement, names = _with_tenant_reads(reads)
+        statement, names = _with_tenant_reads(reads, "token")
         try:
             with instance.db.platform_and_tenant_connect(slug) as conn:
                 row = conn.execute(statement, {"token_hash": token_hash}).first()
@@ -811,7 +835,8 @@ def identity_and_tenant_reads(instance: Instance, token: str) -> tuple[Identity 
 
 
 @functools.lru_cache(maxsize=8)
-def _with_tenant_reads(reads: TenantReads) -> tuple[sa.Select, tuple[str, ...]]:
+def _with_tenant_reads(reads: TenantReads, kind: str) -> tuple[sa.Select, tuple[str, ...]]:
+    """The ``kind`` ("token" or "member") identity statement with the tenant reads added."""
     columns = reads(users.c.id)
-    statement = _statements()["token"].add_columns(*(column.label(name) for name, column in columns.items()))
+    statement = _statements()[kind].add_columns(*(column.label(name) for name, column in columns.items()))
     return statement, tuple(columns)

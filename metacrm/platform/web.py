@@ -145,10 +145,12 @@ def _resolve_identity(instance, is_public: bool) -> tuple[Identity | None, bool]
             raise Unauthenticated("the API token is invalid or revoked")
         return identity, True
     if "uid" in session:
-        identity = identities.identity_for(instance, session["uid"], session.get("tenant", ""))
+        uid, slug = session["uid"], session.get("tenant", "")
+        identity, reads = identities.member_identity_and_tenant_reads(instance, uid, slug)
         if identity is None or identity.session_epoch != session.get("epoch"):
             session.clear()
             return None, False
+        g.tenant_reads = reads
         return identity, False
     return None, False
 

@@ -11,7 +11,9 @@
 * a GET by id sends three statements on SQLite (the token, the revision
   with the roles, the record) and two on PostgreSQL, where the revision and
   the roles are read in the token check's own statement once the worker
-  knows the token's tenant; a revoked token is still refused at once.
+  knows the token's tenant; a revoked token is still refused at once;
+* a browser session folds the same reads into its session check on
+  PostgreSQL (the session names its tenant), and still ends at once.
 """
 
 from __future__ import annotations
@@ -174,3 +176,43 @@ def test_the_folded_token_check_still_refuses_a_revoked_token_and_keeps_tenants_
     token_id = identities.list_tokens(world.instance, identity)[-1]["id"]
     identities.revoke_token(world.instance, identity, token_id)
     assert client.get(f"{DATA}/deal", headers=user).status_code == 401
+
+
+def test_a_browser_session_reads_its_identity_revision_and_roles_in_one_statement_on_postgresql(instance, app, acme):
+    """The session path folds like the token path (the session names its
+    tenant): on PostgreSQL the session check carries the head revision and
+    the roles; signing out everywhere still ends the session at once."""
+    from metacrm.platform import identity as identities
+    from tests.conftest import PASSWORD
+
+    browser = app.test_client()
+    page = browser.get("/login").get_data(as_text=True)
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    signed_in = browser.post(
+        "/login", data={"email": "admin@acme.test", "password": PASSWORD, "tenant": "acme", "csrf_token": csrf}
+    )
+    assert signed_in.status_code == 302
+    assert browser.get("/o/deal").status_code == 200  # warm the caches
+    statements: list[str] = []
+    engines = {id(e): e for e in (instance.db.engine, instance.db.tenant_engine("acme"))}.values()
+
+    def note(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        response = browser.get("/o/deal")
+    finally:
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", note)
+    assert response.status_code == 200 and "acme 00" in response.get_data(as_text=True)
+    data = [s for s in statements if s.split()[0].upper() in ("SELECT", "WITH")]
+    first = data[0]
+    assert "memberships" in first
+    if instance.db.dialect == "postgresql":
+        assert "meta_head" in first and "user_roles" in first, data
+    else:
+        assert "meta_head" not in first and any("meta_head" in s for s in data[1:])
+    identities.sign_out_everywhere(instance, identities.user_id_of(instance, "admin@acme.test"))
+    assert browser.get("/o/deal").status_code in (302, 401)
