@@ -132,7 +132,14 @@ def percent(value: Any) -> str:
 
 
 def _locale() -> str:
-    return str(flask_babel.get_locale() or "en")
+    locale = flask_babel.get_locale()
+    return "en" if locale is None else _locale_text(locale)
+
+
+@lru_cache(maxsize=64)
+def _locale_text(locale) -> str:
+    # str(Locale) rebuilds the identifier on every call; a list page asks ~50 times.
+    return str(locale)
 
 
 # A list page formats ~100 values; Babel parses its pattern anew for each. The

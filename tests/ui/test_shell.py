@@ -94,6 +94,26 @@ def demo(instance, app) -> Demo:
 # -- navigation --------------------------------------------------------------------------------------
 
 
+def test_the_top_bar_is_reused_but_follows_its_inputs_and_each_page_has_its_own_csrf_token(demo):
+    """The bar is rendered once per distinct input (ui.shell.navbar): the
+    active object, the user's name and language change it at once, and its
+    forms carry the page's own CSRF token, which signs out."""
+    rep = demo.client(REP)
+    accounts, leads = rep.get("/o/account").get_data(as_text=True), rep.get("/o/lead").get_data(as_text=True)
+    active = r'class="nav-link active" aria-current="page" href="/o/([a-z_]+)"'
+    assert re.findall(active, accounts) == ["account"] and re.findall(active, leads) == ["lead"]
+    assert re.findall(active, rep.get("/o/account").get_data(as_text=True)) == ["account"]
+    assert rep.post("/account/profile", data={"display_name": "Rita Rep", "csrf_token": rep.csrf}).status_code == 302
+    assert "Rita Rep" in rep.get("/o/account").get_data(as_text=True).split('id="user-menu"')[1][:400]
+    saved = rep.post("/account/preferences", data={"locale": "zh_CN", "time_zone": "UTC", "csrf_token": rep.csrf})
+    assert saved.status_code == 302
+    page = rep.get("/o/account").get_data(as_text=True)
+    assert "退出登录" in page and "\x00" not in page
+    bar_token = page.split('action="/logout"')[1].split('name="csrf_token" value="')[1].split('"')[0]
+    assert rep.post("/logout", data={"csrf_token": bar_token}).status_code == 302
+    assert rep.get("/o/account").status_code in (302, 401)
+
+
 def test_the_navigation_lists_crm_objects_in_the_admins_order_and_not_what_a_role_cannot_read(demo):
     assert _nav(demo.client(ADMIN).get("/").get_data(as_text=True)) == CRM_ORDER
     demo.set_access("sales_rep", "campaign", {})  # nothing permitted
