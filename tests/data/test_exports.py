@@ -96,14 +96,13 @@ def test_csv_keeps_filters_sort_and_columns_with_human_values(client, deals):
     assert filtered == [["Name"], ["'=Gamma"], ["Beta"]] or filtered == [["Name"], ["Beta"], ["'=Gamma"]]
 
 
-def test_system_columns_can_be_exported(client, deals):
-    rows = _csv(
-        client.get(
-            f"{DATA}/deal/export", query_string={"fields": "name,created_at,owner_id", "sort": "name"}, headers=deals
-        )
-    )
-    assert rows[0] == ["Name", "Created", "Owner ID"]
-    assert rows[2][0] == "Alpha" and rows[2][1].endswith(" UTC") and rows[2][2].isdigit()
+def test_system_columns_can_be_exported_with_people_by_name(client, world, deals):
+    fields = "name,created_at,owner_id,created_by"
+    rows = _csv(client.get(f"{DATA}/deal/export", query_string={"fields": fields, "sort": "name"}, headers=deals))
+    assert rows[0] == ["Name", "Created", "Owner", "Created by"]
+    admin = world.identity("admin@acme.test", "acme")
+    name = admin.display_name or admin.email
+    assert rows[2][0] == "Alpha" and rows[2][1].endswith(" UTC") and rows[2][2:] == [name, name]
 
 
 def test_xlsx_opens_with_openpyxl(client, deals):

@@ -26,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from metacrm.access.members import tenant_members
 from metacrm.metadata.fieldtypes.base import FieldType
 from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.store import MAX_LIMIT, RecordStore
@@ -47,13 +48,16 @@ XLSX_MAX_ROWS = 1_048_575
 # The record columns every list may name in ``fields=`` besides the object's fields.
 SYSTEM_COLUMNS = {
     "id": ("ID", "记录 ID"),
-    "owner_id": ("Owner ID", "负责人 ID"),
+    "owner_id": ("Owner", "负责人"),
     "created_at": ("Created", "创建时间"),
     "updated_at": ("Last modified", "最后修改时间"),
-    "created_by": ("Created by (user ID)", "创建人 ID"),
-    "updated_by": ("Last modified by (user ID)", "最后修改人 ID"),
+    "created_by": ("Created by", "创建人"),
+    "updated_by": ("Last modified by", "最后修改人"),
 }
 SYSTEM_DATETIMES = ("created_at", "updated_at")
+# System columns holding a member's id: exported as the member's name (then
+# e-mail), as the screens show them; an id no member has stays a number.
+SYSTEM_USERS = ("owner_id", "created_by", "updated_by")
 
 
 @dataclass(frozen=True)
@@ -197,16 +201,29 @@ def export_rows(
     records = iter_records(store, object_name, request, columns)
     first = next(records, None)
 
+    people = _member_names(store) if any(c.api_name in SYSTEM_USERS and c.field is None for c in columns) else {}
+
+    def cell(column: Column, record: dict) -> Any:
+        value = record.get(column.api_name)
+        if column.field is None and column.api_name in SYSTEM_USERS and value in people:
+            return people[value]
+        return human_value(column.field or _SystemField(column.api_name), value, locale, typed=typed)
+
     def rows() -> Iterator[list[Any]]:
         if first is None:
             return
         for record in _chain(first, records):
-            yield [
-                human_value(c.field or _SystemField(c.api_name), record.get(c.api_name), locale, typed=typed)
-                for c in columns
-            ]
+            yield [cell(c, record) for c in columns]
 
     return columns, rows()
+
+
+def _member_names(store: RecordStore) -> dict[int, str]:
+    """The tenant's members by id: their display name, else their e-mail."""
+    if store.instance is None:
+        return {}
+    members = tenant_members(store.instance, store.binding)
+    return {member_id: m["display_name"] or m["email"] for member_id, m in members.items()}
 
 
 def _chain(first: dict, rest: Iterator[dict]) -> Iterator[dict]:
