@@ -375,6 +375,17 @@ def setup_validation_error(page: Page, ids) -> None:
     expect(page.locator('[data-field="condition"] [role="alert"]')).to_be_visible()
 
 
+def setup_duplicate_rule(page: Page, ids) -> None:
+    sign_in(page, ADMIN)
+    page.goto("/setup/objects/contact/duplicate-rules/new")
+    page.wait_for_load_state("load")
+    page.locator("#f-label").fill("Same name")
+    page.locator('[id="f-conditions.0.field"]').select_option("full_name")
+    page.locator('[id="f-conditions.0.method"]').select_option("fuzzy")
+    page.locator('[id="f-conditions.0.threshold"]').fill("85")
+    page.locator("#f-action").select_option("block")
+
+
 def setup_automation_dry_run(page: Page, ids) -> None:
     sign_in(page, ADMIN)
     page.goto("/setup/automations/vehicle/flag_expensive_vehicles")
@@ -436,6 +447,7 @@ SHOTS = (
     Shot("setup-layout", setup_layout, BOTH),
     Shot("setup-layout-full", setup_layout, viewports=("desktop",), full_page=True),  # down to the preview
     Shot("setup-validation-error", setup_validation_error, BOTH),
+    Shot("setup-duplicate-rule", setup_duplicate_rule, BOTH),
     Shot("setup-automation-dry-run", setup_automation_dry_run, BOTH),
     Shot("setup-permissions", setup_permissions, BOTH),
     Shot("setup-revision", setup_revision, BOTH),

@@ -7,6 +7,7 @@ from metacrm.ui.views.setup import (  # noqa: F401
     access,
     apps,
     automations,
+    duplicate_rules,
     governance,
     home,
     layouts,
