@@ -31,6 +31,11 @@ ALLERGIES = {
 }
 SLOT = dt.timedelta(minutes=30)
 
+def _phone(faker: Faker) -> str:
+    """A phone number the phone field accepts (Faker's en_US ones may carry an extension "x123")."""
+    return faker.phone_number() if faker.locales == ["zh_CN"] else faker.numerify("+1 ###-###-####")
+
+
 Create = Callable[[str, list[dict]], list[int]]
 Progress = Callable[[str, int, int], None]
 
@@ -70,7 +75,7 @@ def generate(
                 {
                     "full_name": faker.name(),
                     "specialty": SPECIALTIES[i % len(SPECIALTIES)],
-                    "phone": faker.phone_number(),
+                    "phone": _phone(faker),
                 }
             )
         )
@@ -87,7 +92,7 @@ def generate(
                     "full_name": faker.name(),
                     "gender": rng.choice(["female", "male"]),
                     "birth_date": faker.date_of_birth(minimum_age=1, maximum_age=90).isoformat(),
-                    "phone": faker.phone_number(),
+                    "phone": _phone(faker),
                     "email": faker.email(),
                     "id_number": faker.ssn(),
                     "primary_practitioner": rng.choice(practitioner_ids),
