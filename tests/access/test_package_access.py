@@ -13,7 +13,12 @@ from metacrm.platform import audit
 
 PACKAGE = {
     "package.yaml": {"name": "clinic", "version": "1.0.0"},
-    "objects/chart/object.yaml": {"api_name": "chart", "label": "Chart", "plural_label": "Charts", "name_field": "title"},
+    "objects/chart/object.yaml": {
+        "api_name": "chart",
+        "label": "Chart",
+        "plural_label": "Charts",
+        "name_field": "title",
+    },
     "objects/chart/fields.yaml": [
         {"api_name": "title", "label": "Title", "type": "text", "required": True, "options": {}},
         {"api_name": "diagnosis", "label": "Diagnosis", "type": "long_text", "options": {}},

@@ -31,6 +31,7 @@ ALLERGIES = {
 }
 SLOT = dt.timedelta(minutes=30)
 
+
 def _phone(faker: Faker) -> str:
     """A phone number the phone field accepts (Faker's en_US ones may carry an extension "x123")."""
     return faker.phone_number() if faker.locales == ["zh_CN"] else faker.numerify("+1 ###-###-####")
