@@ -17,6 +17,9 @@ import sqlalchemy as sa
 from metacrm.plugins import PendingSave, SaveContext, utcnow
 
 OBJECT = "holding"
+# The objects the check reads: a tenant's own "holding" where the module is
+# not installed is left alone.
+READS = ("financial_product", "portfolio", "risk_assessment")
 
 
 class SuitabilityCheck:
@@ -26,9 +29,9 @@ class SuitabilityCheck:
     order = 420
 
     def before_write(self, ctx: SaveContext, saves: list[PendingSave]) -> None:
-        if ctx.obj.api_name != OBJECT:
-            return
         model = ctx.store.model
+        if ctx.obj.api_name != OBJECT or any(model.object(name) is None for name in READS):
+            return
         products = model.object("financial_product").table
         portfolios = model.object("portfolio").table
         assessments = model.object("risk_assessment").table

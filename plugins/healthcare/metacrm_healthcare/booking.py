@@ -18,6 +18,9 @@ import sqlalchemy as sa
 from metacrm.plugins import PendingSave, SaveContext
 
 OBJECT = "appointment"
+# The fields the check reads: an object of the same name without them (a
+# tenant's own "appointment", where the module is not installed) is left alone.
+FIELDS = frozenset({"practitioner", "start_at", "end_at", "status"})
 # Statuses that free the slot: such an appointment neither blocks nor is blocked.
 FREEING = frozenset({"cancelled", "no_show"})
 
@@ -54,7 +57,7 @@ class NoDoubleBooking:
     order = 420
 
     def before_write(self, ctx: SaveContext, saves: list[PendingSave]) -> None:
-        if ctx.obj.api_name != OBJECT:
+        if ctx.obj.api_name != OBJECT or not FIELDS.issubset(ctx.obj.fields):
             return
         slots = {save.index: slot for save in saves if not save.errors and (slot := _slot(save)) is not None}
         if not slots:
