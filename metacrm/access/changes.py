@@ -764,3 +764,34 @@ def apply_package_pools(tx: ChangeSet, domain: str, documents: list[dict]) -> li
     if created:
         change.mirror()
     return created
+
+
+def apply_package_access(tx: ChangeSet, domain: str, roles_shipped: list[dict], entries: list[dict]) -> list[str]:
+    """Create the roles a metadata package ships (``access/roles.yaml``) and
+    its object-access entries (``access/policies.yaml``: ``{role, object,
+    access}``, ``access`` shaped as ``PUT /access/roles/<role>/objects/<object>``,
+    field access included) in the package's own metadata change.
+
+    Like pools, they are the tenant's once written: a role the tenant already
+    has is left as it is, and an entry is written only where the role has no
+    entry of its own for that object (so an admin's change survives a
+    reinstall); an entry naming a role the tenant does not have is skipped.
+    Returns what it wrote (``role`` and ``role/object`` names)."""
+    change = PolicyChange(tx, domain, frozenset(), frozenset())
+    written = []
+    existing = change._role_names()
+    for document in roles_shipped:
+        if isinstance(document, dict) and document.get("api_name") not in existing:
+            change.create_role(document)
+            written.append(document["api_name"])
+    known = change._role_names()
+    own_entries = change.policy().entries
+    for entry in entries:
+        role, obj = entry.get("role"), entry.get("object")
+        if role not in known or role == ADMIN_ROLE or (role, obj) in own_entries:
+            continue
+        change.put_object_access(role, obj, entry.get("access"))
+        written.append(f"{role}/{obj}")
+    if written:
+        change.mirror()
+    return written

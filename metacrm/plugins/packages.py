@@ -12,6 +12,8 @@ A package is a folder::
     objects/<object>/<collection>.yaml      a list of any other object-scoped
                                      definition kind, by its ``collection``
     access/pools.yaml                public pools (optional; docs/access.md)
+    access/roles.yaml                roles the package adds (optional; docs/plugins.md)
+    access/policies.yaml             object and field access per role (optional)
     <collection>.yaml                a list of a tenant-wide definition kind, by its
                                      ``collection`` (``apps.yaml``: the apps of the navigation)
 
@@ -67,6 +69,8 @@ class Package:
     pools: list[dict] = field(default_factory=list)
     # <collection>.yaml at the top → its list of tenant-wide documents ("apps")
     collections: dict[str, list] = field(default_factory=dict)
+    roles: list[dict] = field(default_factory=list)  # access/roles.yaml
+    policies: list[dict] = field(default_factory=list)  # access/policies.yaml: {role, object, access}
 
 
 def _read_yaml(path: Path, default: Any) -> Any:
@@ -104,6 +108,8 @@ def load_package(path: Path) -> Package:
         objects,
         _read_yaml(path / "access" / "pools.yaml", []),
         {file.stem: _read_yaml(file, []) for file in sorted(path.glob("*.yaml")) if file.name != "package.yaml"},
+        _read_yaml(path / "access" / "roles.yaml", []),
+        _read_yaml(path / "access" / "policies.yaml", []),
     )
 
 
@@ -223,6 +229,10 @@ def apply_package(instance: Instance, binding: TenantBinding, package: Package, 
                     count(True, created=existing is None)
                 else:
                     count(False)
+        if package.roles or package.policies:  # roles and access it ships, written once like pools
+            from metacrm.access.changes import apply_package_access
+
+            counts["created"] += len(apply_package_access(tx, binding.slug, package.roles, package.policies))
         if package.pools:  # pools it ships, created once (the tenant's admins own them after)
             from metacrm.access.changes import apply_package_pools
 

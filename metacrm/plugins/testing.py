@@ -18,7 +18,9 @@ dropped afterwards.
 Fixtures: ``backend``, ``config``, ``instance``, ``app``, ``client``,
 ``world`` (two tenants, each with an admin and a plain user) and
 ``package_tenant`` (a tenant with a metadata package installed, e.g. the
-plugin's own, and users holding a role).
+plugin's own, and users holding a role); ``module_instance``,
+``module_client`` and ``module_package_tenant`` are the same, built once
+per test module (and backend).
 
 This module builds the whole app, so it imports :mod:`metacrm.app`: the
 one import from the plugins layer upwards, allowed for it alone in
@@ -185,6 +187,27 @@ class PackageTenant:
     def store(self) -> RecordStore:
         return record_store(self.instance, self.binding, SystemGuard(), self.actor)
 
+    def install(self, package_dir: Path) -> dict:
+        """Apply one more metadata package (e.g. an industry module next to crm_core)."""
+        return apply_package(self.instance, self.binding, load_package(package_dir), audit.SYSTEM)
+
+    def add_user(self, name: str, role: str | None) -> int:
+        """A member ``<name>@<slug>.test`` holding ``role``; returns their user id."""
+        user_id = identities.create_user(
+            self.instance,
+            tenant=self.binding.slug,
+            email=f"{name}@{self.binding.slug}.test",
+            password=PASSWORD,
+            role=role,
+        )
+        provision_member(self.instance, self.binding, user_id, actor=audit.SYSTEM)
+        return user_id
+
+    def bearer(self, user_id: int) -> dict:
+        """An ``Authorization`` header acting as ``user_id`` through the API (their roles' access)."""
+        identity = identities.identity_for(self.instance, user_id, self.binding.slug)
+        return {"Authorization": f"Bearer {identities.create_token(self.instance, identity, 'test')[1]}"}
+
     def team(self, api_name: str, label: str, members: list[int]) -> dict:
         document = {"api_name": api_name, "label": label, "members": members}
         return sharing.create_team(self.instance, self.binding, document, audit.SYSTEM)
@@ -215,6 +238,39 @@ class PackageTenant:
     def _rows(self, query) -> list[dict]:
         with self.binding.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_instance(request, tmp_path_factory):
+    """An instance shared by every test of a module, once per backend: for
+    plugin tests that build one tenant and its data per module (the suite's
+    time budget). Register the plugin under test with
+    ``module_instance.pm.register(plugin_module)`` before the first save."""
+    instance = build_instance(make_config(tmp_path_factory.mktemp("instance"), request.param), load_entry_points=False)
+    instance.upgrade_platform()
+    yield instance
+    drop_namespaces(instance)
+    instance.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_client(module_instance):
+    """A test client of an app on :func:`module_instance`."""
+    app = create_app(instance=module_instance)
+    app.config["TESTING"] = True
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def module_package_tenant(module_instance):
+    """``package_tenant`` on :func:`module_instance`: build a tenant once per module."""
+
+    def make(
+        package_dir: Path, *, slug: str = "plugin", users: tuple[str, ...] = ("ann", "bob"), role: str | None = None
+    ) -> PackageTenant:
+        return PackageTenant(module_instance, package_dir, slug=slug, users=users, role=role)
+
+    return make
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ def live_app(tmp_path: Path, backend: str) -> Iterator[LiveApp]:
     instance = build_instance(config)
     instance.upgrade_platform()
     try:
-        create_demo_tenant(instance, admin_email=ADMIN, password=PASSWORD, records=False)
+        create_demo_tenant(instance, admin_email=ADMIN, password=PASSWORD, records=False, package_names=["crm_core"])
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         server = make_server("127.0.0.1", 0, create_app(instance=instance), threaded=True)
         thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)

@@ -107,7 +107,7 @@ def make_demo(tmp_path, backend: str):
     instance = build_instance(make_config(tmp_path, backend, DEFAULT_TENANT=DEMO_TENANT))
     instance.upgrade_platform()
     try:
-        create_demo_tenant(instance, admin_email=ADMIN, password=PASSWORD, records=False)
+        create_demo_tenant(instance, admin_email=ADMIN, password=PASSWORD, records=False, package_names=["crm_core"])
         demo = demo_of(instance, create_app(instance=instance))
         hide_from_reps(demo)
         yield demo

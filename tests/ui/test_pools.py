@@ -33,7 +33,7 @@ class Demo:
 
     def __init__(self, instance):
         self.instance = instance
-        create_demo_tenant(instance, admin_email=ADMIN, password=PASSWORD, records=False)
+        create_demo_tenant(instance, admin_email=ADMIN, password=PASSWORD, records=False, package_names=["crm_core"])
         self.binding = instance.db.bind(DEMO_TENANT)
         self.app = create_app(instance=instance)
         self.app.config["TESTING"] = True

@@ -30,7 +30,7 @@ CRM_ORDER = ["account", "contact", "lead", "opportunity", "activity", "case", "c
 
 class Demo:
     def __init__(self, instance, app):
-        create_demo_tenant(instance, admin_email=ADMIN, password=PASSWORD, records=False)
+        create_demo_tenant(instance, admin_email=ADMIN, password=PASSWORD, records=False, package_names=["crm_core"])
         self.instance, self.app = instance, app
         self.binding = instance.db.bind(DEMO_TENANT)
         self.ids = {user["email"]: user["id"] for user in identities.list_users(instance, DEMO_TENANT)}
