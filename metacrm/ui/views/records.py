@@ -54,6 +54,12 @@ ACTIVITY_ICONS = {
     "meeting": "calendar-event",
     "email": "envelope",
 }
+APPROVAL_ICONS = {
+    "submitted": "send",
+    "approved": "check2-circle",
+    "rejected": "x-lg",
+    "recalled": "arrow-counterclockwise",
+}
 CHANGE_ICONS = {
     "created": "plus-lg",
     "deleted": "trash",
@@ -341,6 +347,12 @@ def _timeline_context(obj: CompiledObject, record_id: int) -> dict:
             "restored": _("restored the record"),
             "owner_changed": _("changed the owner"),
         },
+        "approval_words": {
+            "submitted": _("submitted it for approval"),
+            "approved": _("approved"),
+            "rejected": _("rejected"),
+            "recalled": _("recalled the approval request"),
+        },
     }
 
 
@@ -362,6 +374,8 @@ def entry_icon(entry) -> str:
         return ACTIVITY_ICONS.get(entry.record.get("activity_type"), "journal-text")
     if entry.kind == "change":
         return CHANGE_ICONS.get(entry.action, "pencil")
+    if entry.kind == "approval":
+        return APPROVAL_ICONS.get(entry.action, "check2-circle")
     return "envelope"
 
 
