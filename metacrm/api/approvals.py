@@ -31,7 +31,9 @@ def _body() -> dict:
 def submit_for_approval(name, record_id):
     """Submit the record for approval (the caller must be able to update it and the entry condition must hold)."""
     body = _body()
-    result = approvals.submit(context.store(), name, record_id, process=body.get("process"), comment=body.get("comment"))
+    result = approvals.submit(
+        context.store(), name, record_id, process=body.get("process"), comment=body.get("comment")
+    )
     return jsonify(result), 201
 
 
