@@ -1,0 +1,80 @@
+"""Approvals in a real browser, as the demo's users: a sales rep submits a
+big deal from its record page (and finds it locked), the sales manager
+approves it from "My approvals" with a comment, the record page then shows
+the outcome and the timeline the events; the inbox works on a phone."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from metacrm.cli import DEMO_TENANT
+from metacrm.metadata.guard import SystemGuard
+from metacrm.metadata.model import metadata_service, record_store
+from metacrm.platform import audit
+from metacrm.platform import identity as identities
+from tests.browser.support import (
+    USERS,
+    assert_accessible,
+    assert_no_horizontal_scrolling,
+    open_user_menu,
+    sign_in,
+    sign_out,
+)
+
+PROCESS = {
+    "api_name": "big_deal",
+    "label": "Big deal",
+    "entry_condition": "amount > 10000",
+    "steps": [{"name": "manager", "label": "Sales manager", "approvers": [{"type": "role", "name": "sales_manager"}]}],
+}
+
+
+@pytest.fixture(scope="module")
+def big_deal(live):
+    """An opportunity of the demo's sales rep that needs approval, its id."""
+    binding = live.instance.db.bind(DEMO_TENANT)
+    with metadata_service(live.instance, binding, audit.SYSTEM).change("approvals") as tx:
+        tx.put("approval_process", "opportunity", PROCESS)
+    rep = identities.user_id_of(live.instance, USERS["sales_rep"])
+    store = record_store(live.instance, binding, SystemGuard(), audit.SYSTEM)
+    values = {"name": "Pagoda roof", "stage": "proposal", "amount": "25000", "close_date": "2030-06-30"}
+    return store.create("opportunity", values, owner_id=rep)["id"]
+
+
+def test_a_rep_submits_and_the_manager_approves_in_the_inbox(page, big_deal):
+    sign_in(page, USERS["sales_rep"])
+    page.goto(f"/o/opportunity/{big_deal}")
+    card = page.locator(".record-approval")
+    card.get_by_label("Comment").fill("Discount agreed with the customer")
+    card.get_by_role("button", name="Submit for approval").click()
+    expect(page.get_by_text("Submitted for approval.")).to_be_visible()
+    expect(card.locator(".badge")).to_have_text("Waiting for approval")
+    expect(card.get_by_role("button", name="Recall")).to_be_visible()
+    assert_accessible(page)
+    sign_out(page)
+
+    sign_in(page, USERS["sales_manager"])
+    open_user_menu(page)
+    page.get_by_role("link", name="My approvals").click()
+    expect(page.get_by_role("heading", name="My approvals")).to_be_visible()
+    item = page.locator(f'[data-record-id="{big_deal}"]')
+    expect(item.get_by_role("link", name="Pagoda roof")).to_be_visible()
+    expect(item).to_contain_text("Discount agreed with the customer")
+    assert_accessible(page)
+    item.get_by_label("Comment").fill("Go ahead")
+    item.get_by_role("button", name="Approve").click()
+    expect(page.get_by_text("Approved.")).to_be_visible()
+    expect(page.get_by_text("Nothing waits for your approval.")).to_be_visible()
+
+    page.goto(f"/o/opportunity/{big_deal}")
+    expect(page.locator(".record-approval .badge")).to_have_text("Approved")
+    expect(page.locator(".record-approval")).to_contain_text("Go ahead")
+    expect(page.locator('.timeline-entry[data-kind="approval"]')).to_have_count(2)
+
+
+def test_the_inbox_on_a_phone(phone_page):
+    sign_in(phone_page, USERS["sales_manager"])
+    phone_page.goto("/approvals")
+    expect(phone_page.get_by_role("heading", name="My approvals")).to_be_visible()
+    assert_no_horizontal_scrolling(phone_page)
