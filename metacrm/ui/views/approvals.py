@@ -11,12 +11,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from metacrm.data import approvals
-from metacrm.data.approvals.processes import approval_processes
+from metacrm.data.approvals.processes import approval_process, approval_processes
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import MetacrmError
 from metacrm.platform.web import current_tenant
 from metacrm.plugins import context
 from metacrm.ui.blueprint import blueprint
+from metacrm.ui.i18n import label_of
 from metacrm.ui.screens import object_for
 
 STATUS_WORDS = {
@@ -43,12 +44,24 @@ def approval_card(store, obj, record_id: int) -> dict | None:
     if not found["data"] and not approval_processes(store.model, obj.api_name):
         return None
     people = {u["id"]: u["display_name"] or u["email"] for u in _members()}
+    latest = _in_language(store, found["data"][0]) if found["data"] else None
     return {
         **found,
-        "latest": found["data"][0] if found["data"] else None,
+        "latest": latest,
         "people": people,
         "status_words": {k: v() for k, v in STATUS_WORDS.items()},
         "history_words": {k: v() for k, v in HISTORY_WORDS.items()},
+    }
+
+
+def _in_language(store, item: dict) -> dict:
+    """A request with its object's and process's labels in the screen's language."""
+    obj = store.model.object(item["object"])
+    process = approval_process(store.model, item["object"], item["process"])
+    return {
+        **item,
+        "object_label": label_of(obj.definition, "label", obj.label) if obj else item["object"],
+        "process_label": label_of(process, "label", item["process"]),
     }
 
 
@@ -59,7 +72,8 @@ def _members() -> list[dict]:
 @blueprint.get("/approvals")
 def approvals_inbox():
     """The requests waiting for the signed-in user's decision."""
-    waiting = approvals.my_pending(context.store())
+    store = context.store()
+    waiting = [_in_language(store, item) for item in approvals.my_pending(store)]
     return render_template("approvals/inbox.html", waiting=waiting)
 
 
