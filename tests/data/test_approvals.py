@@ -23,7 +23,7 @@ from metacrm.platform import identity as identities
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from metacrm.platform.tables import audit_log
 from metacrm.plugins.timeline import timeline
-from metacrm.rules.automation.tables import notifications
+from metacrm.rules.automation.tables import automation_runs, notifications
 from tests.conftest import BACKENDS, PASSWORD
 from tests.data.crm_support import crm_tenant
 
@@ -34,6 +34,7 @@ PROCESS = {
     "entry_condition": "amount > 10000",
     "status_field": "next_step",
     "status_values": {"pending": "Awaiting approval", "approved": "Approved", "rejected": "Rejected"},
+    "unlocked_fields": ["description"],
     "steps": [
         {"name": "manager", "label": "Owner's manager", "approvers": [{"type": "owner_manager"}]},
         {
@@ -49,6 +50,9 @@ AUTOMATIONS = [
     {"api_name": "on_approved", "rule": 'WHEN approved THEN SET competitor = "cleared"'},
     {"api_name": "on_rejected", "rule": 'WHEN rejected THEN SET competitor = "blocked"'},
 ]
+
+# An automation of another record (an activity) writing to its deal.
+TOUCH_DEAL = {"api_name": "touch_deal", "rule": 'WHEN created THEN UPDATE opportunity SET next_step = "touched"'}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -70,6 +74,7 @@ def crm(request, tmp_path_factory):
             tx.put("approval_process", "opportunity", PROCESS)
             for rule in AUTOMATIONS:
                 tx.put_automation("opportunity", rule)
+            tx.put_automation("activity", TOUCH_DEAL)
         yield crm
 
 
@@ -152,6 +157,16 @@ def test_the_owners_manager_approves_and_the_record_is_locked_until_then(crm):
         rep.delete("opportunity", record_id)
     with pytest.raises(ValidationFailed):
         crm.system().update("opportunity", record_id, {"next_step": "sneaky"})
+    rep.update("opportunity", record_id, {"description": "Call notes"})  # an unlocked field
+    values = {"subject": "Call", "activity_type": "call", "status": "completed", "opportunity": record_id}
+    crm.system().create("activity", values)  # its automation fails alone, logged; the activity is saved
+    with crm.binding.connect() as conn:
+        run = conn.execute(
+            sa.select(automation_runs.c.result, automation_runs.c.error)
+            .where(automation_runs.c.rule == "activity.touch_deal")
+            .order_by(automation_runs.c.id.desc())
+        ).first()
+    assert run.result == "error" and "waits for approval" in run.error
 
     inbox = approvals.my_pending(crm.store("boss"))
     assert [(i["id"], i["record_name"]) for i in inbox] == [(request["id"], "Locked deal")]

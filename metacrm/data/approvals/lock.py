@@ -1,13 +1,15 @@
-"""The record lock of a pending approval: a save step (order 50, before
-defaults and automations, so nothing is worked out for a save that cannot
-happen).
+"""The record lock of a pending approval: a save step (order 350: after the
+before-save automations, so the fields they set are held to the lock too,
+and before validation rules).
 
 An update or delete of a record waiting for approval is refused on every
 path that saves (the API, the screens, bulk edits, imports, automations of
 other records): a single save with a 422 ``record_locked`` naming the
 process, a bulk save with that message on the row. The approval engine's
 own write of the process's status field goes through
-(:func:`~.service.engine_writing`).
+(:func:`~.service.engine_writing`), and so do saves that change only the
+process's ``unlocked_fields`` (bookkeeping such as a last-activity date
+that automations of other records maintain).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ BOOKKEEPING = {"updated_at", "updated_by", "version"}
 
 
 class ApprovalLockStep:
-    order = 50
+    order = 350
 
     def before_write(self, ctx: SaveContext, saves: list[PendingSave]) -> None:
         edits = [s for s in saves if s.action in ("update", "delete") and s.record_id is not None and not s.errors]
@@ -32,9 +34,11 @@ class ApprovalLockStep:
         pending = pending_records(ctx.conn, ctx.obj.api_name, [s.record_id for s in edits])
         for save in edits:
             request = pending.get(save.record_id)
-            if request is None or self._engine_status_write(ctx, save, request):
+            if request is None:
                 continue
             process = approval_process(ctx.store.model, ctx.obj.api_name, request["process"]) or {}
+            if self._allowed(ctx, save, process):
+                continue
             name = label_of(process) if process else request["process"]
             message = f"is locked while it waits for approval ({name}); recall the request to edit it"
             if len(saves) == 1:
@@ -50,11 +54,15 @@ class ApprovalLockStep:
             save.error("$", message)
 
     @staticmethod
-    def _engine_status_write(ctx: SaveContext, save: PendingSave, request: dict) -> bool:
-        if save.action != "update" or not engine_writing(ctx.obj.api_name, save.record_id):
+    def _allowed(ctx: SaveContext, save: PendingSave, process: dict) -> bool:
+        """An update changing only the process's unlocked fields, or only its
+        status field when the approval engine writes it."""
+        if save.action != "update":
             return False
-        process = approval_process(ctx.store.model, ctx.obj.api_name, request["process"]) or {}
-        return not (save.changed() - BOOKKEEPING - {process.get("status_field")})
+        changed = save.changed() - BOOKKEEPING - set(process.get("unlocked_fields") or ())
+        if not changed:
+            return True
+        return engine_writing(ctx.obj.api_name, save.record_id) and changed == {process.get("status_field")}
 
 
 SAVE_STEPS = [ApprovalLockStep()]

@@ -9,6 +9,7 @@ duplicate rule's) and says which records need whose approval::
     entry_condition: discount > 20     # rule language; only such records may be submitted
     status_field: status               # optional: the engine writes these values to it
     status_values: {pending: Pending approval, approved: Approved, rejected: Rejected, recalled: Draft}
+    unlocked_fields: [last_activity_at]   # optional: fields that may still change while it waits
     steps:                             # in order; each must be approved before the next opens
       - name: manager
         label: Owner's manager
@@ -62,6 +63,7 @@ SCHEMA = {
         "active": {"type": "boolean"},
         "entry_condition": {"type": "string", "maxLength": 10_000},
         "status_field": NAME,
+        "unlocked_fields": {"type": "array", "items": NAME, "maxItems": 50, "uniqueItems": True},
         "status_values": {
             "type": "object",
             "additionalProperties": False,
@@ -106,7 +108,7 @@ SCHEMA = {
 
 def check_process(errors: DefinitionErrors, document: dict, scope: KindScope) -> None:
     """Step names are unique; each approver names what its type needs; the
-    status field exists and can hold text."""
+    unlocked fields exist; the status field exists and can hold text."""
     seen: set[str] = set()
     for index, step in enumerate(document.get("steps") or []):
         if step["name"] in seen:
@@ -119,9 +121,12 @@ def check_process(errors: DefinitionErrors, document: dict, scope: KindScope) ->
                 errors.add(f"{path}.name", f"a {kind} approver names the {kind}")
             if kind == "user" and "user" not in approver:
                 errors.add(f"{path}.user", "a user approver names the user (e-mail address or id)")
+    fields = {f["api_name"]: f for f in scope.state.fields(scope.object_api_name)}
+    for index, name in enumerate(document.get("unlocked_fields") or []):
+        if name not in fields:
+            errors.add(f"unlocked_fields.{index}", f"no field {name!r} on {scope.object_api_name}")
     status_field = document.get("status_field")
     if status_field is not None:
-        fields = {f["api_name"]: f for f in scope.state.fields(scope.object_api_name)}
         field = fields.get(status_field)
         if field is None:
             errors.add("status_field", f"no field {status_field!r} on {scope.object_api_name}")

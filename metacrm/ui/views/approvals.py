@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from metacrm.data import approvals
@@ -39,12 +39,12 @@ HISTORY_WORDS = {
 
 def approval_card(store, obj, record_id: int) -> dict | None:
     """What the record page's approval card shows (None: the object has no
-    approval process and the record was never submitted)."""
+    approval process)."""
+    if not approval_processes(store.model, obj.api_name, active_only=False):
+        return None  # no query at all on the pages of other objects
     found = approvals.record_approvals(store, obj.api_name, record_id)
-    if not found["data"] and not approval_processes(store.model, obj.api_name):
-        return None
-    people = {u["id"]: u["display_name"] or u["email"] for u in _members()}
     latest = _in_language(store, found["data"][0]) if found["data"] else None
+    people = {u["id"]: u["display_name"] or u["email"] for u in _members()} if latest else {}
     return {
         **found,
         "latest": latest,
@@ -66,7 +66,10 @@ def _in_language(store, item: dict) -> dict:
 
 
 def _members() -> list[dict]:
-    return identities.list_users(context.instance(), current_tenant().slug)
+    """The tenant's members, read once per request (the record page's timeline reads them too)."""
+    if "tenant_members" not in g:
+        g.tenant_members = identities.list_users(context.instance(), current_tenant().slug)
+    return g.tenant_members
 
 
 @blueprint.get("/approvals")
