@@ -40,10 +40,13 @@ class ApprovalLockStep:
             if self._allowed(ctx, save, process):
                 continue
             name = label_of(process) if process else request["process"]
-            message = f"is locked while it waits for approval ({name}); recall the request to edit it"
+            message = (
+                f"This {ctx.obj.label} is locked: it waits for approval ({name}) "
+                "until the request is decided or recalled"
+            )
             if len(saves) == 1:
                 raise ValidationFailed(
-                    f"this {ctx.obj.label} {message}",
+                    message,
                     code="record_locked",
                     details={
                         "fields": {"$": [message]},
