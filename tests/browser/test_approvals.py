@@ -44,6 +44,7 @@ def test_a_rep_submits_and_the_manager_approves_on_a_phone(page, phone_page, big
     expect(page.get_by_text("Submitted for approval.")).to_be_visible()
     expect(card.locator(".badge")).to_have_text("Waiting for approval")
     expect(card.get_by_role("button", name="Recall")).to_be_visible()
+    expect(card.locator('[data-field="approvers"]')).to_have_text("Waiting for: Sales Manager")
 
     manager = phone_page
     sign_in(manager, USERS["sales_manager"])

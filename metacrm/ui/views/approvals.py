@@ -45,9 +45,15 @@ def approval_card(store, obj, record_id: int) -> dict | None:
     found = approvals.record_approvals(store, obj.api_name, record_id)
     latest = _in_language(store, found["data"][0]) if found["data"] else None
     people = {u["id"]: u["display_name"] or u["email"] for u in _members()} if latest else {}
+    waiting_for = [
+        people.get(a["user_id"], f"#{a['user_id']}")
+        for a in (latest or {}).get("approvers", [])
+        if a["status"] == "pending" and a["step"] == latest["step"] and latest["status"] == "pending"
+    ]
     return {
         **found,
         "latest": latest,
+        "waiting_for": waiting_for,
         "people": people,
         "status_words": {k: v() for k, v in STATUS_WORDS.items()},
         "history_words": {k: v() for k, v in HISTORY_WORDS.items()},
