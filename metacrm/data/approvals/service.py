@@ -431,7 +431,8 @@ def decide(store, request_id: Any, decision: str, *, comment: Any = None) -> dic
         process = approval_process(store.model, request["object"], request["process"])
         if process is None:  # deleted while pending: the decision ends the request
             process = {"api_name": request["process"], "steps": []}
-        step = (process.get("steps") or [{}])[request["step"]] if process.get("steps") else {}
+        steps = process.get("steps") or []
+        step = steps[request["step"]] if request["step"] < len(steps) else {}  # the process may have been edited
         if status == "rejected":
             outcome = _close(conn, store, obj, process, request, "rejected")
         else:
