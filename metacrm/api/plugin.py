@@ -1,6 +1,7 @@
 """Registers the REST API blueprints (a built-in plugin)."""
 
 from metacrm.api.access import blueprint as access_blueprint
+from metacrm.api.approvals import blueprint as approvals_blueprint
 from metacrm.api.auth import blueprint as auth_blueprint
 from metacrm.api.automations import blueprint as automations_blueprint
 from metacrm.api.dashboards import blueprint as dashboards_blueprint
@@ -36,4 +37,5 @@ def register_blueprints():
         reports_blueprint,  # h3: reports
         forecast_blueprint,  # h4: forecast
         dashboards_blueprint,  # h4: dashboards
+        approvals_blueprint,
     ]

@@ -7,6 +7,9 @@ newest first, of
 * ``change`` — the record's audit entries (created, changed, deleted,
   restored, new owner), showing only the fields the user may read;
 * ``email`` — e-mails automations put in the outbox for the record;
+* ``approval`` — approval requests of the record: submitted, approved,
+  rejected, recalled (the audit entries ``approval.*`` the approval engine
+  writes, with the process and the comment);
 
 for the record and for the records of its layout's related lists (an
 account's contacts, opportunities and cases: their activities, changes and
@@ -38,7 +41,7 @@ from metacrm.rules.automation.tables import automation_outbox
 # The object whose records are the timeline's activities (crm_core's). A
 # tenant without it simply has no activity entries.
 ACTIVITY_OBJECT = "activity"
-KINDS = ("activity", "change", "email")
+KINDS = ("activity", "change", "email", "approval")
 # Audit actions shown as changes, and the word for each.
 CHANGE_ACTIONS = {
     "record.created": "created",
@@ -46,6 +49,13 @@ CHANGE_ACTIONS = {
     "record.deleted": "deleted",
     "record.restored": "restored",
     "record.owner_changed": "owner_changed",
+}
+# Audit actions of the approval engine shown as approval entries.
+APPROVAL_ACTIONS = {
+    "approval.submitted": "submitted",
+    "approval.approved": "approved",
+    "approval.rejected": "rejected",
+    "approval.recalled": "recalled",
 }
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -66,15 +76,16 @@ class Target:
 
 @dataclass
 class Entry:
-    kind: str  # activity | change | email
+    kind: str  # activity | change | email | approval
     at: datetime
     id: int  # the activity's record id, the audit entry's or the outbox row's id
     target: Target
-    action: str | None = None  # change: created, updated, deleted, restored, owner_changed
+    action: str | None = None  # change: created, updated, ...; approval: submitted, approved, rejected, recalled
     actor: str | None = None
     changes: list[tuple[str, Any, Any]] = field(default_factory=list)  # (field, before, after)
     record: dict | None = None  # activity: the activity as the record store dumps it
     email: dict | None = None  # email: to, subject, status
+    approval: dict | None = None  # approval: process, step, comment
 
     @property
     def key(self) -> tuple:
@@ -180,6 +191,8 @@ def timeline(
         entries += _changes(store, targets, cursor, fetch)
     if "email" in kinds:
         entries += _emails(store, targets, cursor, fetch)
+    if "approval" in kinds:
+        entries += _approvals(store, targets, cursor, fetch)
     entries.sort(key=lambda e: e.key, reverse=True)
     more = len(entries) > limit
     entries = entries[:limit]
@@ -319,6 +332,40 @@ def _emails(store: RecordStore, targets: list[Target], cursor, fetch: int) -> li
         email = {"to": payload.get("to"), "subject": payload.get("subject"), "status": row["status"]}
         target = grouped[row["object"]][row["record_id"]]
         entries.append(Entry("email", as_utc(row["created_at"]), row["id"], target, email=email))
+    return entries
+
+
+def _approvals(store: RecordStore, targets: list[Target], cursor, fetch: int) -> list[Entry]:
+    grouped = _by_object(targets)
+    query = (
+        sa.select(audit_log)
+        .where(
+            _target_clause(audit_log, grouped, as_text=True),
+            audit_log.c.action.in_(list(APPROVAL_ACTIONS)),
+            _older("approval", audit_log.c.at, audit_log.c.id, cursor),
+        )
+        .order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
+        .limit(fetch)
+    )
+    with store.binding.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    entries = []
+    for row in rows:
+        details = row["details"] or {}
+        approval = {"process": details.get("process"), "step": details.get("step"), "comment": details.get("comment")}
+        target = grouped[row["object"]][int(row["record_id"])]
+        action = APPROVAL_ACTIONS[row["action"]]
+        entries.append(
+            Entry(
+                "approval",
+                as_utc(row["at"]),
+                row["id"],
+                target,
+                action=action,
+                actor=row["actor_email"],
+                approval=approval,
+            )
+        )
     return entries
 
 

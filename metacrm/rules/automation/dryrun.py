@@ -57,6 +57,9 @@ def _trigger(rule: CompiledRule, values: dict, record) -> dict:
             moment = value if isinstance(value, datetime) else datetime.combine(value, datetime.min.time())
             out["due_at"] = (as_utc(moment) + timedelta(seconds=trigger.offset_seconds)).isoformat()
             out["matches"] = True
+    elif trigger.kind in ("approved", "rejected"):
+        out["matches"] = None
+        out["note"] = f"runs when an approval process has {trigger.kind} the record"
     else:
         out["cron"] = trigger.cron
         out["matches"] = True

@@ -85,3 +85,24 @@ def mark_all_read(tenant: TenantBinding, user_id: int) -> int:
             notifications.update().where(_mine(user_id), notifications.c.read_at.is_(None)).values(read_at=utcnow())
         )
     return result.rowcount
+
+
+def notify(
+    conn, user_ids, message: str, *, source: str | None = None, object: str | None = None, record_id: int | None = None
+) -> None:
+    """Write one in-app notification per user in ``user_ids``, in the caller's
+    transaction (so it exists only if the change it announces commits).
+    ``source`` fills the ``rule`` column: what sent it (``approval:<process>``)."""
+    rows = [
+        {
+            "user_id": int(user_id),
+            "rule": source,
+            "object": object,
+            "record_id": record_id,
+            "message": message[:2000],
+            "created_at": utcnow(),
+        }
+        for user_id in dict.fromkeys(user_ids)
+    ]
+    if rows:
+        conn.execute(notifications.insert(), rows)

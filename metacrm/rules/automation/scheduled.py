@@ -73,7 +73,7 @@ def _cron_records(conn, model, rule: CompiledRule) -> list[tuple[int, None]]:
 
 
 def run_rule_on(instance, binding, store, rule: CompiledRule, record_id: int, due_at=None) -> Run:
-    """One time-triggered (or manual) run of ``rule`` on one record, in its own transaction."""
+    """One time-triggered (or manual, or approval outcome) run of ``rule`` on one record, in its own transaction."""
     model = store.model
     obj = model.object(rule.object)
     run = Run(rule, rule.trigger.kind)
@@ -89,7 +89,7 @@ def run_rule_on(instance, binding, store, rule: CompiledRule, record_id: int, du
         try:
             record = stored_record(conn, store, rule, values)
             if (
-                rule.trigger.kind in ("scheduled", "manual")
+                rule.trigger.kind in ("scheduled", "manual", "approved", "rejected")
                 and rule.condition is not None
                 and not holds(rule.condition, record)
             ):

@@ -39,7 +39,8 @@ class Position:
 @dataclass(frozen=True)
 class Trigger:
     """``kind``: created, updated, created_or_updated, deleted, changed,
-    scheduled, cron or manual (run by a user on one record)."""
+    scheduled, cron, manual (run by a user on one record), approved or
+    rejected (an approval process decided on the record)."""
 
     kind: str
     at: Position
@@ -131,6 +132,12 @@ class _BuildStatement(_Build):
 
     def t_manual(self, children):
         return Trigger("manual", _pos(children[0]))
+
+    def t_approved(self, children):
+        return Trigger("approved", _pos(children[0]))
+
+    def t_rejected(self, children):
+        return Trigger("rejected", _pos(children[0]))
 
     def t_cron(self, children):
         keyword, text = children

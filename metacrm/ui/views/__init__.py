@@ -3,6 +3,7 @@
 
 from metacrm.ui.views import (  # noqa: F401
     account,
+    approvals,
     auth,
     board,
     dashboards,

@@ -41,6 +41,7 @@ from metacrm.rules.automation import manual
 from metacrm.ui.blueprint import blueprint, htmx
 from metacrm.ui.i18n import label_of
 from metacrm.ui.screens import object_for
+from metacrm.ui.views.approvals import approval_card
 
 RELATED_ROWS = 5  # rows of each related list on the page; "View all" opens the list
 TEMPLATE = "records/page.html"
@@ -53,6 +54,12 @@ ACTIVITY_ICONS = {
     "task": "check-square",
     "meeting": "calendar-event",
     "email": "envelope",
+}
+APPROVAL_ICONS = {
+    "submitted": "send",
+    "approved": "check2-circle",
+    "rejected": "x-lg",
+    "recalled": "arrow-counterclockwise",
 }
 CHANGE_ICONS = {
     "created": "plus-lg",
@@ -303,6 +310,7 @@ def _render(object_name: str, record_id: int, *, status: int = 200, **extra):
         "is_admin": guard.may("manage_access"),
         "pools": [] if deleted else _pools(store, obj, record),
         "automations": [] if deleted else _automations(store, obj, record_id),
+        "approval": None if deleted else approval_card(store, obj, record_id),
         "share_access": SHARE_ACCESS,
         "refused": None,  # a refused action: {"dialog", "errors", "typed", "back"}, its form open on the page
     }
@@ -341,6 +349,12 @@ def _timeline_context(obj: CompiledObject, record_id: int) -> dict:
             "restored": _("restored the record"),
             "owner_changed": _("changed the owner"),
         },
+        "approval_words": {
+            "submitted": _("submitted it for approval"),
+            "approved": _("approved"),
+            "rejected": _("rejected"),
+            "recalled": _("recalled the approval request"),
+        },
     }
 
 
@@ -362,6 +376,8 @@ def entry_icon(entry) -> str:
         return ACTIVITY_ICONS.get(entry.record.get("activity_type"), "journal-text")
     if entry.kind == "change":
         return CHANGE_ICONS.get(entry.action, "pencil")
+    if entry.kind == "approval":
+        return APPROVAL_ICONS.get(entry.action, "check2-circle")
     return "envelope"
 
 

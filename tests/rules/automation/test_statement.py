@@ -33,6 +33,8 @@ def test_the_brief_example_parses_exactly_as_written():
         ('WHEN stage changed to "won" THEN SET a = 1', "changed"),
         ("WHEN 3 days after close_date THEN SET a = 1", "scheduled"),
         ('WHEN cron "0 8 * * *" IF a > 1 THEN SET a = 1', "cron"),
+        ('WHEN approved THEN SET status = "approved"', "approved"),
+        ("when Rejected if a > 1 then set a = 1", "rejected"),
     ],
 )
 def test_triggers(text, kind):
