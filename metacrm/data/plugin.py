@@ -8,6 +8,7 @@ from metacrm.data.duplicates import plugin as duplicates_plugin
 from metacrm.data.exports import plugin as exports_plugin
 from metacrm.data.forecast import plugin as forecast_plugin
 from metacrm.data.imports import plugin as imports_plugin
+from metacrm.data.marketing import plugin as marketing_plugin
 from metacrm.data.reports import plugin as reports_plugin
 from metacrm.platform.hooks import hookimpl
 
@@ -26,4 +27,5 @@ BUILTIN = (
     reports_plugin,
     dashboards_plugin,
     forecast_plugin,
+    marketing_plugin,
 )
