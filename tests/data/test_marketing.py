@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from metacrm.access import sharing
+from metacrm.access.members import provision_member
 from metacrm.app import create_app
 from metacrm.data.marketing import service
 from metacrm.metadata.model import metadata_service
@@ -24,7 +25,7 @@ from metacrm.platform import identity as identities
 from metacrm.platform.errors import NotFound, ValidationFailed
 from metacrm.rules.automation.outbox import deliver
 from metacrm.rules.automation.tables import automation_outbox
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, PASSWORD
 from tests.data.crm_support import crm_tenant
 
 BASE = "https://crm.example.com"
@@ -35,6 +36,10 @@ PIXEL = re.compile(r'src="https://crm\.example\.com/m/o/([^"]+)"')
 @pytest.fixture(scope="module", params=BACKENDS)
 def crm(request, tmp_path_factory):
     with crm_tenant(tmp_path_factory.mktemp("marketing"), request.param) as crm:
+        crm.users["admin"] = identities.create_user(
+            crm.instance, tenant="crm", email="admin@crm.test", password=PASSWORD, is_admin=True
+        )
+        provision_member(crm.instance, crm.binding, crm.users["admin"], actor=audit.SYSTEM)
         sharing.create_team(
             crm.instance,
             crm.binding,
@@ -204,3 +209,62 @@ def test_a_web_form_post_creates_an_assigned_web_lead_and_spam_is_refused(crm, m
     assert "Bot" not in names and "Late" not in names and "NoMail" not in names
     assert client.get("/f/crm/no_such_form").status_code == 404
     assert client.get("/f/nobody/contact_us").status_code == 404
+
+
+def signed_in(crm, email: str):
+    client = create_app(instance=crm.instance).test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    data = {"email": email, "password": PASSWORD, "tenant": "crm", "csrf_token": token}
+    assert client.post("/login", data=data).status_code == 302
+    home = client.get("/").get_data(as_text=True)  # signing in starts a new session, with a new token
+    return client, home.split('name="csrf-token" content="')[1].split('"')[0]
+
+
+def test_the_setup_screens_save_through_the_pipeline_and_place_errors_beside_the_box(crm):
+    client, csrf = signed_in(crm, "admin@crm.test")
+    index = client.get("/setup/marketing").get_data(as_text=True)
+    assert 'data-segment="lead.open_technology_leads"' in index and "/f/crm/contact_us" in index
+    bad = client.post(
+        "/setup/marketing/segments/new",
+        data={"csrf_token": csrf, "object": "lead", "api_name": "typo", "label": "Typo", "condition": "scroe > 5"},
+    )
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and 'data-field="condition"' in html and "line 1, column 1" in html
+    good = client.post(
+        "/setup/marketing/segments/new",
+        data={"csrf_token": csrf, "object": "lead", "api_name": "hot", "label": "Hot", "label_zh_CN": "热门",
+              "condition": "score > 5"},
+    )  # fmt: skip
+    assert good.status_code == 302
+    page = client.get(good.headers["Location"]).get_data(as_text=True)
+    assert 'data-count="' in page
+    template = client.post(
+        "/setup/marketing/templates/new",
+        data={"csrf_token": csrf, "api_name": "broken", "label": "Broken", "subject": "Hi {{first_name",
+              "html": "<p>x</p>"},
+    )  # fmt: skip
+    assert template.status_code == 422 and 'id="subject-error"' in template.get_data(as_text=True)
+    form = client.post(
+        "/setup/marketing/forms/new",
+        data={"csrf_token": csrf, "api_name": "event_signup", "label": "Event", "object": "lead",
+              "fields": ["last_name", "email"], "required": ["email"], "values": "source=event",
+              "active": ["0", "1"]},
+    )  # fmt: skip
+    assert form.status_code == 302
+    assert crm.instance and client.get("/f/crm/event_signup").status_code == 200
+
+
+def test_the_mass_email_screen_previews_then_sends(crm):
+    client, csrf = signed_in(crm, "boss@crm.test")
+    record = client.get(f"/o/campaign/{crm.campaign}").get_data(as_text=True)
+    assert f"/marketing/campaigns/{crm.campaign}/mass-email" in record
+    url = f"/marketing/campaigns/{crm.campaign}/mass-email"
+    preview = client.post(url, data={"csrf_token": csrf, "template": "product_update", "action": "preview"})
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and 'data-recipients="3"' in html and "/m/o/" not in html
+    before = len(outbox_rows(crm))
+    sent = client.post(url, data={"csrf_token": csrf, "template": "product_update", "action": "send"})
+    assert sent.status_code == 303 and len(outbox_rows(crm)) == before + 3
+    missing = client.post(url, data={"csrf_token": csrf, "template": "", "action": "preview"})
+    assert missing.status_code == 422 and 'id="mass-template-error"' in missing.get_data(as_text=True)

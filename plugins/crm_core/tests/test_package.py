@@ -33,7 +33,7 @@ OBJECTS = [
     "quota",
 ]
 OBJECT_FILES = ["object.yaml", "fields.yaml", "layouts.yaml", "list_views.yaml"]
-RULE_FILES = {"automations.yaml", "validation_rules.yaml", "duplicate_rules.yaml"}  # optional
+RULE_FILES = {"automations.yaml", "validation_rules.yaml", "duplicate_rules.yaml", "segments.yaml"}  # optional
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 VALUE = re.compile(r"^[a-z0-9_]+$")
 COLOR = re.compile(r"^#[0-9a-f]{6}$")
@@ -270,12 +270,17 @@ def check_options(package, name: str, field: dict) -> None:
         "many_to_many": {"target"},
         "auto_number": {"format"},
         "roll_up": {"object", "relation", "function", "field", "filter"},
+        "formula": {"expression", "return_type", "scale"},
     }.get(kind, set())
-    assert set(options) == expected_keys, where
+    if kind == "roll_up":  # a count needs no field, and any roll-up may go without a filter
+        assert {"object", "relation", "function"} <= set(options) <= expected_keys, where
+    else:
+        assert set(options) == expected_keys, where
     if kind == "roll_up":  # a summary of a child's lookup to this object (the platform checks the rest)
         child = {f["api_name"]: f for f in package[options["object"]]["field_list"]}
         assert child[options["relation"]]["options"]["target"] == name, where
-        assert options["function"] in ("count", "sum", "min", "max") and options["field"] in child, where
+        assert options["function"] in ("count", "sum", "min", "max"), where
+        assert options["function"] == "count" or options["field"] in child, where
     if kind == "text":
         assert isinstance(options["max_length"], int) and 0 < options["max_length"] <= 10_000, where
     if kind == "currency":

@@ -11,6 +11,7 @@ from metacrm.ui.views.setup import (  # noqa: F401
     home,
     layouts,
     list_views,
+    marketing,
     objects,
     validation_rules,
 )
