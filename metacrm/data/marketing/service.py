@@ -237,15 +237,16 @@ def _recipient(member: dict, objects: list[str], records: dict) -> tuple[str, di
 
 
 def _skip_reason(member: dict, recipient: tuple[str, dict] | None) -> str | None:
+    """Why a member gets no mail (a code the screens translate), or None."""
     if member.get("status") == "unsubscribed":
         return "unsubscribed"
     if recipient is None:
-        return "no readable lead or contact"
+        return "not_readable"
     record = recipient[1]
     if record.get("email_opt_out"):
-        return "opted out"
+        return "opted_out"
     if not record.get("email"):
-        return "no e-mail address"
+        return "no_address"
     return None
 
 

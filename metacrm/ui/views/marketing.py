@@ -23,6 +23,7 @@ from contextlib import suppress
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from metacrm.data.marketing import service
 from metacrm.metadata.model import model_for
@@ -30,11 +31,18 @@ from metacrm.platform.errors import MetacrmError, NotFound, TooManyRequests
 from metacrm.platform.web import client_ip, public
 from metacrm.plugins import context
 from metacrm.ui.blueprint import blueprint
-from metacrm.ui.i18n import label_of, locale_name
+from metacrm.ui.i18n import label_of
 from metacrm.ui.record_form import posted_value
 from metacrm.ui.setup import field_errors
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+# Why members were left out of a mailing (the service's codes).
+SKIP_REASONS = {
+    "unsubscribed": lazy_gettext("unsubscribed"),
+    "opted_out": lazy_gettext("opted out of e-mail"),
+    "no_address": lazy_gettext("no e-mail address"),
+    "not_readable": lazy_gettext("lead or contact you may not see"),
+}
 PUBLIC_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
@@ -225,6 +233,6 @@ def mass_email(campaign_id):
         chosen=chosen,
         preview=preview,
         errors=errors,
-        locale=locale_name(),
+        skip_reasons=SKIP_REASONS,
     )
     return page, status
