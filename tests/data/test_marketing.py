@@ -65,6 +65,7 @@ def crm(request, tmp_path_factory):
         crm.campaign = system.create(
             "campaign", {"name": "Spring", "status": "active", "actual_cost": "1000"}, owner_id=crm.users["boss"]
         )["id"]
+        crm.app = create_app(instance=crm.instance)  # one app for the module: building one costs seconds
         yield crm
 
 
@@ -124,7 +125,7 @@ def test_mass_email_respects_the_rate_and_an_unsubscribe_is_honoured_by_the_next
     unsubscribe_url = message["headers"]["List-Unsubscribe"].strip("<>")
     assert unsubscribe_url in message["html"] and unsubscribe_url in message["body"]
     # The recipient unsubscribes through the public link (no sign-in).
-    client = create_app(instance=crm.instance).test_client()
+    client = crm.app.test_client()
     path = urlsplit(unsubscribe_url).path
     assert message["to"] in client.get(path).get_data(as_text=True)
     assert client.post(path).status_code == 200
@@ -139,7 +140,7 @@ def test_mass_email_respects_the_rate_and_an_unsubscribe_is_honoured_by_the_next
 def test_opens_and_clicks_are_counted_and_the_redirect_goes_only_where_the_mail_linked(crm):
     row = outbox_rows(crm)[-1]
     html = row.payload["html"]
-    client = create_app(instance=crm.instance).test_client()
+    client = crm.app.test_client()
     pixel = client.get(f"/m/o/{PIXEL.search(html)[1]}")
     assert pixel.status_code == 200 and pixel.mimetype == "image/gif"
     click_token = CLICK.search(html)[1]
@@ -174,7 +175,7 @@ def test_campaign_results_roll_up_members_responses_won_amount_and_roi(crm):
 
 
 def test_the_api_counts_a_segment_and_previews_a_mass_email_for_its_caller(crm):
-    client = create_app(instance=crm.instance).test_client()
+    client = crm.app.test_client()
     identity = identities.identity_for(crm.instance, crm.users["rep"], "crm")
     headers = {"Authorization": f"Bearer {identities.create_token(crm.instance, identity, 'test')[1]}"}
     count = client.get("/api/v1/marketing/segments/lead/open_technology_leads/count", headers=headers)
@@ -187,7 +188,7 @@ def test_the_api_counts_a_segment_and_previews_a_mass_email_for_its_caller(crm):
 
 def test_a_web_form_post_creates_an_assigned_web_lead_and_spam_is_refused(crm, monkeypatch):
     monkeypatch.setitem(crm.instance.config, "WEB_FORM_POSTS_PER_HOUR", 3)
-    client = create_app(instance=crm.instance).test_client()
+    client = crm.app.test_client()
     page = client.get("/f/crm/contact_us", headers={"Accept-Language": "zh-CN"})
     assert page.status_code == 200 and "联系我们" in page.get_data(as_text=True)
     answer = client.post(
@@ -212,7 +213,7 @@ def test_a_web_form_post_creates_an_assigned_web_lead_and_spam_is_refused(crm, m
 
 
 def signed_in(crm, email: str):
-    client = create_app(instance=crm.instance).test_client()
+    client = crm.app.test_client()
     page = client.get("/login").get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
     data = {"email": email, "password": PASSWORD, "tenant": "crm", "csrf_token": token}
