@@ -23,6 +23,7 @@ from contextlib import suppress
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import lazy_gettext
 
 from metacrm.data.marketing import service
@@ -221,7 +222,13 @@ def mass_email(campaign_id):
             errors, status = field_errors(exc), 422
         else:
             if not arguments["preview"]:
-                flash(_("%(count)s e-mails are queued in the outbox.", count=result["queued"]), "success")
+                queued = result["queued"]
+                flash(
+                    ngettext(
+                        "%(num)s e-mail is queued in the outbox.", "%(num)s e-mails are queued in the outbox.", queued
+                    ),
+                    "success",
+                )
                 return redirect(f"/o/campaign/{campaign_id}", 303)
             preview = result
     page = render_template(
