@@ -23,8 +23,7 @@ from contextlib import suppress
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import ngettext
-from flask_babel import lazy_gettext
+from flask_babel import lazy_gettext, ngettext
 
 from metacrm.data.marketing import service
 from metacrm.metadata.model import model_for
