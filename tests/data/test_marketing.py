@@ -253,7 +253,17 @@ def test_the_setup_screens_save_through_the_pipeline_and_place_errors_beside_the
               "active": ["0", "1"]},
     )  # fmt: skip
     assert form.status_code == 302
-    assert crm.instance and client.get("/f/crm/event_signup").status_code == 200
+    assert client.get("/f/crm/event_signup").status_code == 200
+    # Saving the shipped form keeps its own label of a field and the order of its fields.
+    resaved = client.post(
+        "/setup/marketing/forms/contact_us",
+        data={"csrf_token": csrf, "label": "Contact us", "object": "lead", "required": ["last_name", "email"],
+              "fields": ["company", "description", "email", "last_name"], "values": "source=web", "active": ["0", "1"]},
+    )  # fmt: skip
+    assert resaved.status_code == 302
+    fields = service.web_form(crm.instance, "crm", "contact_us")[1]["fields"]
+    assert [f["field"] for f in fields] == ["last_name", "email", "company", "description"]
+    assert fields[3]["label"] == "How can we help?"
 
 
 def test_the_mass_email_screen_previews_then_sends(crm):

@@ -264,12 +264,16 @@ def _web_form_form(item: str | None):
         form = request.form
         object_name = form.get("object", "lead")
         required = set(form.getlist("required"))
+        # Keep what the screen does not edit: the asked fields' order and their own labels.
+        before = {item["field"]: item for item in document.get("fields", [])}
+        ticked = form.getlist("fields")
+        names = [name for name in before if name in ticked] + [name for name in ticked if name not in before]
         document = {
             "api_name": item or form.get("api_name", "").strip(),
             "label": form.get("label", "").strip(),
             "object": object_name,
             "active": form.getlist("active")[-1:] == ["1"],
-            "fields": [{"field": name, "required": name in required} for name in form.getlist("fields")],
+            "fields": [{**before.get(name, {"field": name}), "required": name in required} for name in names],
             "values": _parse_values(form.get("values", "")),
             "thank_you": form.get("thank_you", "").strip(),
         }
