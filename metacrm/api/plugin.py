@@ -10,6 +10,7 @@ from metacrm.api.duplicates import blueprint as duplicates_blueprint
 from metacrm.api.exports import blueprint as exports_blueprint
 from metacrm.api.forecast import blueprint as forecast_blueprint
 from metacrm.api.imports import blueprint as imports_blueprint
+from metacrm.api.marketing import blueprint as marketing_blueprint
 from metacrm.api.meta import blueprint as meta_blueprint
 from metacrm.api.openapi import blueprint as openapi_blueprint
 from metacrm.api.ownership import blueprint as ownership_blueprint
@@ -38,4 +39,5 @@ def register_blueprints():
         forecast_blueprint,  # h4: forecast
         dashboards_blueprint,  # h4: dashboards
         approvals_blueprint,
+        marketing_blueprint,
     ]

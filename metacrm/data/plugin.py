@@ -9,6 +9,7 @@ from metacrm.data.duplicates import plugin as duplicates_plugin
 from metacrm.data.exports import plugin as exports_plugin
 from metacrm.data.forecast import plugin as forecast_plugin
 from metacrm.data.imports import plugin as imports_plugin
+from metacrm.data.marketing import plugin as marketing_plugin
 from metacrm.data.reports import plugin as reports_plugin
 from metacrm.platform.hooks import hookimpl
 
@@ -28,4 +29,5 @@ BUILTIN = (
     dashboards_plugin,
     forecast_plugin,
     approvals_plugin,
+    marketing_plugin,
 )

@@ -73,6 +73,13 @@ DEFAULTS: dict[str, Any] = {
     # decrypt. Empty: one key generated and kept in DATA_DIR (one host only).
     # The environment variable takes them comma-separated (docs/security.md).
     "ENCRYPTION_KEYS": [],
+    # Mass e-mail (docs/marketing.md): at most this many campaign e-mails
+    # leave one tenant's outbox per minute.
+    "MASS_EMAIL_PER_MINUTE": 60,
+    # Public web-to-lead forms: posts accepted from one IP address per form
+    # within an hour (more are answered 429), and the largest post in bytes.
+    "WEB_FORM_POSTS_PER_HOUR": 10,
+    "WEB_FORM_MAX_BYTES": 16 * 1024,
 }
 
 ENV_PREFIX = "METACRM_"

@@ -53,6 +53,7 @@ SECTIONS = (
     Section("ui.setup_automations", lazy_gettext("Automations"), "lightning-charge", METADATA, _AUTOMATE),
     Section("ui.setup_automation_runs", lazy_gettext("Run log"), "journal-text", METADATA, _AUTOMATE),
     Section("ui.setup_outbox", lazy_gettext("Outbox"), "send", METADATA, _AUTOMATE),
+    Section("ui.setup_marketing", lazy_gettext("Marketing"), "envelope", METADATA, _AUTOMATE),
     Section("ui.setup_users", lazy_gettext("Users"), "people", ACCESS, _PEOPLE),
     Section("ui.setup_roles", lazy_gettext("Roles"), "diagram-3", ACCESS, _PEOPLE),
     Section("ui.setup_teams", lazy_gettext("Teams"), "person-workspace", ACCESS, _PEOPLE),

@@ -414,6 +414,10 @@ def setup_revision(page: Page, ids) -> None:
     expect(page.locator(".diff-card").first).to_be_visible()
 
 
+def web_form_page(page: Page, ids) -> None:
+    page.goto(f"/f/{DEMO_TENANT}/contact_us")  # the public web-to-lead form: no sign-in
+
+
 @dataclass(frozen=True)
 class Shot:
     name: str
@@ -451,6 +455,7 @@ SHOTS = (
     Shot("setup-automation-dry-run", setup_automation_dry_run, BOTH),
     Shot("setup-permissions", setup_permissions, BOTH),
     Shot("setup-revision", setup_revision, BOTH),
+    Shot("web-form", web_form_page, BOTH),
 )
 # The shots of the admin guide (docs/admin-guide*.md); the others are the user guide's.
 SETUP_SHOTS = tuple(shot for shot in SHOTS if shot.name.startswith("setup-"))

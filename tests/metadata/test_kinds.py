@@ -122,6 +122,9 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
         "report",
         "dashboard",
         "approval_process",
+        "segment",
+        "email_template",
+        "web_form",
     ]
     assert [k.name for k in kinds.object_scoped()] == [
         "field",
@@ -131,6 +134,7 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
         "automation",
         "duplicate_rule",
         "approval_process",
+        "segment",
     ]
     assert kinds.by_url("list-views").name == "list_view" and kinds.by_collection("automations").name == "automation"
     assert kinds.get("access").schema is None and not kinds.get("access").written_by_admins

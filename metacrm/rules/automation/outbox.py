@@ -97,7 +97,12 @@ def _send_mail(config, payload: dict) -> str:
     message["From"] = config.get("SMTP_FROM") or config.get("SMTP_USERNAME") or "metacrm@localhost"
     message["To"] = payload["to"]
     message["Subject"] = payload["subject"]
+    # Mass e-mail adds List-Unsubscribe headers and an HTML part (docs/marketing.md).
+    for name, value in (payload.get("headers") or {}).items():
+        message[name] = value
     message.set_content(payload["body"])
+    if payload.get("html"):
+        message.add_alternative(payload["html"], subtype="html")
     with smtplib.SMTP(config["SMTP_HOST"], int(config.get("SMTP_PORT") or 25), timeout=30) as smtp:
         if config.get("SMTP_STARTTLS"):
             smtp.starttls()

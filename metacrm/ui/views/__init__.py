@@ -15,6 +15,7 @@ from metacrm.ui.views import (  # noqa: F401
     imports,
     invitations,
     lists,
+    marketing,
     notifications,
     pools,
     records,

@@ -38,6 +38,7 @@ BASE_COUNTS: dict[str, int] = {
     "lead": 400,
     "case": 200,
     "activity": 1200,
+    "campaign_member": 300,
 }
 
 # The most rows handed to ``create`` in one call.
@@ -498,6 +499,7 @@ class _Generator:
         self.make_leads()
         self.make_cases()
         self.make_activities()
+        self.make_campaign_members()
         return dict(self.created)
 
     # -- helpers ----------------------------------------------------------------------
@@ -670,6 +672,43 @@ class _Generator:
                     "locale": loc,
                 }
             )
+
+    # -- campaign members -------------------------------------------------------------------
+
+    def make_campaign_members(self) -> None:
+        """Leads and contacts in the campaigns that have started, each once per
+        campaign, with what became of their e-mail (opened, clicked, responded)."""
+        started = [c for c in self.campaigns if c["start"] <= self.today] or self.campaigns
+        people = [("lead", lead["id"]) for lead in self.leads] + [("contact", c["id"]) for c in self.contacts]
+        seen: set[tuple[int, str, int]] = set()
+        rows = []
+        while len(rows) < self.totals["campaign_member"] and len(seen) < len(started) * len(people):
+            campaign = self.rng.choice(started)
+            kind, person = self.rng.choice(people)
+            if (campaign["id"], kind, person) in seen:
+                continue
+            seen.add((campaign["id"], kind, person))
+            status = self.pick(
+                "campaign_member", "status",
+                {"planned": 10, "sent": 35, "opened": 25, "clicked": 12, "responded": 10, "unsubscribed": 3,
+                 "skipped": 5},
+            )  # fmt: skip
+            engaged = status in ("opened", "clicked", "responded")
+            rows.append(
+                {
+                    **self.owner(),
+                    "campaign": campaign["id"],
+                    kind: person,
+                    "status": status,
+                    "responded": status in ("clicked", "responded"),
+                    "sent_at": None
+                    if status in ("planned", "skipped")
+                    else self.iso(self.moment(min(campaign["start"], self.today), campaign["locale"])),
+                    "opens": self.rng.randint(1, 6) if engaged else None,
+                    "clicks": self.rng.randint(1, 3) if status in ("clicked", "responded") else None,
+                }
+            )
+        self.insert("campaign_member", rows)
 
     # -- campaigns ------------------------------------------------------------------------
 

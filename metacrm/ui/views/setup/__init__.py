@@ -12,6 +12,7 @@ from metacrm.ui.views.setup import (  # noqa: F401
     home,
     layouts,
     list_views,
+    marketing,
     objects,
     validation_rules,
 )
