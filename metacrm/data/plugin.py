@@ -3,6 +3,7 @@ one migrations folder, each part on an Alembic branch of its own."""
 
 from pathlib import Path
 
+from metacrm.data.conversion import plugin as conversion_plugin
 from metacrm.data.dashboards import plugin as dashboards_plugin
 from metacrm.data.duplicates import plugin as duplicates_plugin
 from metacrm.data.exports import plugin as exports_plugin
@@ -26,4 +27,5 @@ BUILTIN = (
     reports_plugin,
     dashboards_plugin,
     forecast_plugin,
+    conversion_plugin,
 )
