@@ -183,7 +183,9 @@ def convert(store: RecordStore, object_name: str, record_id: Any, body: Any) -> 
         source = tx.get(object_name, record_id, action="update")
         record_id = source["id"]
         links = [t["link"] for t in document["targets"]]
-        state = system.get(object_name, record_id, fields=[*links, *([document["stamp"]] if document.get("stamp") else [])])
+        state = system.get(
+            object_name, record_id, fields=[*links, *([document["stamp"]] if document.get("stamp") else [])]
+        )
         if is_converted(document, state):
             raise Conflict(f"{object_name} {record_id} is converted already", details={"id": record_id})
         chosen: dict[str, int] = {}
@@ -201,7 +203,9 @@ def convert(store: RecordStore, object_name: str, record_id: Any, body: Any) -> 
                 targets[name] = {"id": choice.existing_id, "created": False}
                 continue
             values = mapped_values(tx, target, source)
-            values.update({to: chosen[other] for to, other in (target.get("references") or {}).items() if other in chosen})
+            values.update(
+                {to: chosen[other] for to, other in (target.get("references") or {}).items() if other in chosen}
+            )
             values.update(choice.values)
             try:
                 created = tx.create(name, values, read_back=False)
@@ -209,7 +213,10 @@ def convert(store: RecordStore, object_name: str, record_id: Any, body: Any) -> 
                 raise _prefixed(exc, name) from None
             chosen[name] = created["id"]
             targets[name] = {"id": created["id"], "created": True}
-        marks = {**(document.get("mark") or {}), **{t["link"]: chosen[t["object"]] for t in document["targets"] if t["object"] in chosen}}
+        marks = {
+            **(document.get("mark") or {}),
+            **{t["link"]: chosen[t["object"]] for t in document["targets"] if t["object"] in chosen},
+        }
         if document.get("stamp"):
             marks[document["stamp"]] = _stamp_value(store, object_name, document["stamp"])
         system.update(object_name, record_id, marks, read_back=False)
@@ -225,7 +232,13 @@ def convert(store: RecordStore, object_name: str, record_id: Any, body: Any) -> 
         callbacks = list(tx._after_commit or [])
     for callback in callbacks:
         callback()
-    return {"object": object_name, "id": record_id, "conversion": document["api_name"], "targets": targets, "moved": moved}
+    return {
+        "object": object_name,
+        "id": record_id,
+        "conversion": document["api_name"],
+        "targets": targets,
+        "moved": moved,
+    }
 
 
 def suggestions(store: RecordStore, document: dict, source: dict) -> dict[str, list[Match]]:

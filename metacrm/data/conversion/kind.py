@@ -130,8 +130,10 @@ def fits(source: dict, target: dict) -> str | None:
 
 
 def _lookup_to(field: dict | None, target: str) -> bool:
-    return field is not None and field.get("type") in ("lookup", "master_detail") and (
-        (field.get("options") or {}).get("target") == target
+    return (
+        field is not None
+        and field.get("type") in ("lookup", "master_detail")
+        and ((field.get("options") or {}).get("target") == target)
     )
 
 
