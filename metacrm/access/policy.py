@@ -132,21 +132,27 @@ class Pool:
     reclaim_days: int | None
     # The label in other languages, as metadata labels: {"zh_CN": {"label": "线索公海"}}.
     translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False, compare=False)
+    # The date/datetime field reclaim measures "no follow-up" by (None: updated_at).
+    follow_up_field: str | None = None
 
     def to_json(self) -> dict:
-        return {
-            "api_name": self.api_name,
-            "object": self.object,
-            "label": self.label,
-            "members": {"roles": list(self.member_roles), "teams": list(self.member_teams)},
-            "admins": list(self.admins),
-            "claim_quota": self.claim_quota,
-            "cooldown_days": self.cooldown_days,
-            "reclaim_days": self.reclaim_days,
-        } | (
-            {"translations": {lang: dict(texts) for lang, texts in self.translations.items()}}
-            if self.translations
-            else {}
+        return (
+            {
+                "api_name": self.api_name,
+                "object": self.object,
+                "label": self.label,
+                "members": {"roles": list(self.member_roles), "teams": list(self.member_teams)},
+                "admins": list(self.admins),
+                "claim_quota": self.claim_quota,
+                "cooldown_days": self.cooldown_days,
+                "reclaim_days": self.reclaim_days,
+            }
+            | ({"follow_up_field": self.follow_up_field} if self.follow_up_field else {})
+            | (
+                {"translations": {lang: dict(texts) for lang, texts in self.translations.items()}}
+                if self.translations
+                else {}
+            )
         )
 
 
@@ -404,6 +410,7 @@ def load_pools(conn: Connection) -> dict[str, Pool]:
             row.cooldown_days,
             row.reclaim_days,
             row.translations or {},
+            row.follow_up_field,
         )
         for row in conn.execute(sa.select(pools).order_by(pools.c.api_name))
     }
