@@ -15,7 +15,7 @@ from metacrm.metadata.model import metadata_service
 from metacrm.platform import audit
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import ValidationFailed
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, PASSWORD
 from tests.data.crm_support import crm_tenant
 
 
@@ -166,3 +166,37 @@ def test_the_mapping_is_metadata_checked_when_saved(crm):
         "related.0.set.lead",
     ):
         assert path in text, (path, text)
+
+
+def _signed_in(crm, email="rep@crm.test"):
+    client = create_app(instance=crm.instance).test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    data = {"email": email, "password": PASSWORD, "tenant": "crm", "csrf_token": token}
+    assert client.post("/login", data=data).status_code == 302
+    return client, token
+
+
+def test_the_screen_offers_matches_shows_errors_beside_fields_and_lands_on_the_account(crm):
+    existing = crm.store("rep").create("account", {"name": "Contoso Ltd"})
+    lead = _lead(crm, company="Contoso", last_name="Zhao", first_name="Lei", full_name="Zhao Lei")
+    client, token = _signed_in(crm)
+    record_page = client.get(f"/o/lead/{lead['id']}").get_data(as_text=True)
+    assert f'href="/o/lead/{lead["id"]}/convert?conversion=standard"' in record_page
+    url = f"/o/lead/{lead['id']}/convert"
+    html = client.get(url).get_data(as_text=True)
+    token = html.split('name="csrf_token" value="')[1].split('"')[0]
+    assert f'value="{existing["id"]}" checked' in html and 'name="opportunity.close_date"' in html
+    form = {"csrf_token": token, "conversion": "standard", "account.choice": "new", "account.name": "Contoso China",
+            "contact.choice": "new", "contact.full_name": "Zhao Lei", "contact.last_name": "Zhao",
+            "opportunity.choice": "new", "opportunity.name": "Contoso deal", "opportunity.close_date": "",
+            "_allow_duplicates": "1"}  # fmt: skip
+    refused = client.post(url, data=form)
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    error_at = page.index('data-field="opportunity.close_date"')
+    assert 'role="alert"' in page[error_at : page.index("</div>", page.index("</label>", error_at) + 200) + 6]
+    done = client.post(url, data={**form, "account.choice": str(existing["id"]), "opportunity.choice": "skip"})
+    assert done.status_code == 302 and done.headers["Location"].endswith(f"/o/account/{existing['id']}")
+    assert crm.store("rep").get("lead", lead["id"])["status"] == "converted"
+    assert "convert?conversion" not in client.get(f"/o/lead/{lead['id']}").get_data(as_text=True)

@@ -16,6 +16,8 @@ package file ``objects/<object>/conversions.yaml``, routes
         optional: false             # the user may leave it out
         fields: {name: company}     # target field: source field
         references: {}              # target lookup: an earlier target's object
+        form: [name]                # what the screen asks for a new one (default:
+                                    # the name and required fields without a default)
     related:                        # records pointing at the source follow it
       - object: activity
         field: lead                 # their lookup to the source (kept)
@@ -73,6 +75,7 @@ SCHEMA = {
                     "optional": {"type": "boolean"},
                     "fields": FIELD_MAP,
                     "references": FIELD_MAP,
+                    "form": {"type": "array", "items": NAME, "maxItems": 20, "uniqueItems": True},
                 },
             },
         },
@@ -172,6 +175,9 @@ def check_conversion(errors: DefinitionErrors, document: dict, scope: KindScope)
                 problem = fits(source_fields[frm], target_fields[to])
                 if problem:
                     errors.add(f"{path}.fields.{to}", problem)
+        for index_in_form, name_in_form in enumerate(target.get("form") or []):
+            if name_in_form not in target_fields:
+                errors.add(f"{path}.form.{index_in_form}", f"no field {name_in_form!r} on {name}")
         for to, other in (target.get("references") or {}).items():
             if other not in seen:
                 errors.add(f"{path}.references.{to}", f"{other!r} is not an earlier target of this conversion")
