@@ -111,7 +111,7 @@ POOL_DEFAULTS = {"claim_quota": 50, "cooldown_days": 0, "reclaim_days": None}
 MOMENT_TYPES = ("date", "datetime")
 
 
-def _is_moment_field(state, object_name: Any, name: Any) -> bool:
+def is_moment_field(state, object_name: Any, name: Any) -> bool:
     """``name`` is ``updated_at`` or a date/datetime field of the object, or a
     min/max roll-up of one (``last_activity_at``): what reclaim can age."""
     if name == "updated_at":
@@ -496,7 +496,7 @@ class PolicyChange:
             errors.setdefault("translations", []).append('must be {"<language>": {"label": "1 to 200 characters"}}')
         follow_up = doc.get("follow_up_field")
         object_name = doc.get("object") or (current or {}).get("object")
-        if follow_up is not None and not _is_moment_field(self.tx.state, object_name, follow_up):
+        if follow_up is not None and not is_moment_field(self.tx.state, object_name, follow_up):
             errors.setdefault("follow_up_field", []).append(
                 f"must be updated_at or a date or datetime field of {object_name} (a roll-up of one too)"
             )

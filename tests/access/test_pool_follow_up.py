@@ -12,13 +12,16 @@ import pytest
 
 from metacrm.access import pools as pool_service
 from metacrm.access.changes import AccessChanges
+from metacrm.access.members import provision_member
 from metacrm.access.policy import policy_for
 from metacrm.access.tables import pool_claims
+from metacrm.app import create_app
 from metacrm.metadata.model import model_for
 from metacrm.platform import audit
+from metacrm.platform import identity as identities
 from metacrm.platform.clock import utcnow
 from metacrm.platform.errors import ValidationFailed
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, PASSWORD
 from tests.data.crm_support import crm_tenant
 
 
@@ -67,3 +70,22 @@ def test_the_follow_up_field_is_checked_when_the_pool_is_saved(crm):
     with changes.change("follow-up field") as change:
         change.put_pool({"follow_up_field": "next_follow_up"}, name="account_pool")  # a roll-up of dates
     assert policy_for(crm.instance, crm.binding).pools["account_pool"].follow_up_field == "next_follow_up"
+
+
+def test_the_setup_screen_offers_the_object_s_date_fields(crm):
+    user_id = identities.create_user(
+        crm.instance, tenant="crm", email="admin@crm.test", password=PASSWORD, is_admin=True, role="admin"
+    )
+    provision_member(crm.instance, crm.binding, user_id, actor=audit.SYSTEM)
+    client = create_app(instance=crm.instance).test_client()
+    token = client.get("/login").get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    login = {"email": "admin@crm.test", "password": PASSWORD, "tenant": "crm", "csrf_token": token}
+    assert client.post("/login", data=login).status_code == 302
+    page = client.get("/setup/pools").get_data(as_text=True)
+    lead_pool = page[page.index('data-pool="lead_pool"') :]
+    assert 'name="follow_up_field"' in lead_pool and '<option value="last_activity_at" selected>' in lead_pool
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"csrf_token": token, "label": "Lead pool", "members.roles": ["sales_rep"], "admins": ["sales_manager"],
+            "claim_quota": "50", "cooldown_days": "7", "reclaim_days": "30", "follow_up_field": ""}  # fmt: skip
+    assert client.post("/setup/pools/lead_pool", data=form).status_code == 303
+    assert policy_for(crm.instance, crm.binding).pools["lead_pool"].follow_up_field is None
