@@ -50,7 +50,9 @@ def _convert(crm, lead_id, body, who="rep", **headers):
 
 def test_converting_a_lead_creates_the_records_links_them_both_ways_and_moves_the_activities(crm):
     rep = crm.store("rep")
-    lead = _lead(crm, email="fei@wu.example", source="referral", industry="retail", city="Hangzhou")
+    campaign = rep.create("campaign", {"name": "Spring fair"})
+    lead = _lead(crm, email="fei@wu.example", source="referral", industry="retail", city="Hangzhou",
+                 campaign=campaign["id"])  # fmt: skip
     call = rep.create("activity", {"subject": "Intro call", "activity_type": "call", "status": "completed",
                                    "lead": lead["id"]})  # fmt: skip
     body = {"opportunity": {"values": {"name": "Wu Trading – CRM", "close_date": CLOSE, "amount": "12000"}}}
@@ -66,6 +68,7 @@ def test_converting_a_lead_creates_the_records_links_them_both_ways_and_moves_th
     assert (contact["full_name"], contact["email"], contact["lead_source"]) == ("Wu Fei", "fei@wu.example", "referral")
     assert _id(contact["account"]) == account["id"] and _id(deal["contact"]) == contact["id"]
     assert str(deal["amount"]).startswith("12000") and deal["lead_source"] == "referral"
+    assert _id(deal["campaign"]) == campaign["id"]  # a lookup copied by its id
     # The lead: converted, stamped, linked.
     converted = rep.get("lead", lead["id"])
     assert converted["status"] == "converted" and converted["converted_at"] is not None

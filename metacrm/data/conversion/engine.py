@@ -116,10 +116,19 @@ def mapped_values(store: RecordStore, target: dict, source: dict) -> dict[str, A
     writable = store.guard.writable_fields(obj)
     values = {}
     for to, frm in (target.get("fields") or {}).items():
-        value = source.get(frm)
+        value = _as_written(source.get(frm))
         if to in writable and value not in (None, "", []):
             values[to] = value
     return values
+
+
+def _as_written(value: Any) -> Any:
+    """A value as the store shows it, as the store takes it: links by id."""
+    if isinstance(value, dict) and "id" in value:
+        return value["id"]
+    if isinstance(value, list):
+        return [_as_written(item) for item in value]
+    return value
 
 
 def is_converted(document: dict, record: dict) -> bool:
