@@ -14,14 +14,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from metacrm.app import build_instance
 from metacrm.plugins import utcnow
+from metacrm.plugins.testing import BACKENDS, PackageTenant, drop_namespaces, make_config
 
 from metacrm_crm_core.plugin import PACKAGE_DIR
 
 
-@pytest.fixture
-def crm(package_tenant):
-    return package_tenant(PACKAGE_DIR, slug="crm", users=("ann",), role="sales_rep")
+@pytest.fixture(scope="module", params=BACKENDS)
+def crm(request, tmp_path_factory):
+    """One crm_core tenant per database for the module (the tests add their own records)."""
+    instance = build_instance(make_config(tmp_path_factory.mktemp("follow_up"), request.param), load_entry_points=False)
+    instance.upgrade_platform()
+    try:
+        yield PackageTenant(instance, PACKAGE_DIR, slug="crm", users=("ann",), role="sales_rep")
+    finally:
+        drop_namespaces(instance)
+        instance.dispose()
 
 
 def _day(offset: int) -> str:
