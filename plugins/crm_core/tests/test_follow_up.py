@@ -7,7 +7,8 @@
   before it is due and the day after (scheduled rules, notifications);
 * completing an activity of a lead saves the lead again, so lead scoring's
   engagement part sees the new "Last activity" (and a new lead becomes
-  Contacted)."""
+  Contacted); a nightly rule re-scores the leads whose last activity just
+  turned 7 or 30 days old."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def test_logging_a_call_raises_the_lead_score(crm):
     lead = store.create("lead", {"full_name": "Li Na", "last_name": "Li", "source": "web", "employees": 20})
     before = store.get("lead", lead["id"])
     assert before["last_activity_at"] is None and before["status"] == "new"
-    store.create(
+    call = store.create(
         "activity",
         {"subject": "Intro call", "activity_type": "call", "status": "completed", "lead": lead["id"]},
     )
@@ -86,3 +87,10 @@ def test_logging_a_call_raises_the_lead_score(crm):
     assert after["last_activity_at"] is not None
     assert after["score"] == before["score"] + 25  # engaged within the week
     assert after["status"] == "contacted"
+
+    # A week later the engagement is worth less: the nightly rule saves the lead again.
+    week_ago = (utcnow() - timedelta(days=7, hours=12)).replace(microsecond=0)
+    crm.set_columns("activity", call["id"], completed_at=week_ago)
+    night = datetime.combine(utcnow().date(), time(2, 30), tzinfo=UTC)
+    crm.run_time_rules(now=night)
+    assert store.get("lead", lead["id"])["score"] == after["score"] - 10
