@@ -177,55 +177,61 @@ def _move_related(conn, system: RecordStore, document: dict, record_id: int, cho
     return moved
 
 
+def _target_record(tx: RecordStore, target: dict, choice: TargetChoice, source: dict, chosen: dict[str, int]):
+    """One target's record, ``{"id", "created"}``: the chosen one (readable
+    by the caller, else refused like a missing id), or a new one from the
+    mapping, the earlier targets it references and the caller's values."""
+    name = target["object"]
+    if choice.existing_id is not None:
+        try:
+            tx.get(name, choice.existing_id, fields=[])
+        except (NotFound, Forbidden):
+            raise _invalid({f"{name}.id": [f"no {name} {choice.existing_id}"]}) from None
+        return {"id": choice.existing_id, "created": False}
+    values = mapped_values(tx, target, source)
+    values.update({to: chosen[other] for to, other in (target.get("references") or {}).items() if other in chosen})
+    values.update(choice.values)
+    try:
+        created = tx.create(name, values, read_back=False)
+    except ValidationFailed as exc:
+        raise _prefixed(exc, name) from None
+    return {"id": created["id"], "created": True}
+
+
+def _lock_unconverted(conn, system: RecordStore, document: dict, object_name: str, record_id: int) -> None:
+    """Lock the source row for the transaction (PostgreSQL; SQLite's write
+    lock is taken at BEGIN), then refuse a converted one: of two concurrent
+    conversions the second sees the first's marks."""
+    table = system.object(object_name).table
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(table.c.id).where(table.c.id == record_id).with_for_update())
+    stamp = [document["stamp"]] if document.get("stamp") else []
+    state = system.get(object_name, record_id, fields=[*(t["link"] for t in document["targets"]), *stamp])
+    if is_converted(document, state):
+        raise Conflict(f"{object_name} {record_id} is converted already", details={"id": record_id})
+
+
 def convert(store: RecordStore, object_name: str, record_id: Any, body: Any) -> dict:
     """Convert the record; what was created or chosen per target
     (``{"id", "created"}``, None when left out) and what moved."""
     document = definition_for(store, object_name, body.get("conversion") if isinstance(body, dict) else None)
     choices = parse_choices(document, body)
-    source_obj = store.object(object_name)
-    store.guard.require("update", source_obj)
+    store.guard.require("update", store.object(object_name))
     targets: dict[str, dict | None] = {}
-    callbacks: list = []
     with store.binding.begin() as conn:
         tx = store.nested(conn, depth=store.depth)
         system = tx.nested(conn, guard=SystemGuard(purpose="conversion", acting_for=store.guard), depth=store.depth)
         source = tx.get(object_name, record_id, action="update")
         record_id = source["id"]
-        links = [t["link"] for t in document["targets"]]
-        state = system.get(
-            object_name, record_id, fields=[*links, *([document["stamp"]] if document.get("stamp") else [])]
-        )
-        if is_converted(document, state):
-            raise Conflict(f"{object_name} {record_id} is converted already", details={"id": record_id})
+        _lock_unconverted(conn, system, document, object_name, record_id)
         chosen: dict[str, int] = {}
         for target in document["targets"]:
             name, choice = target["object"], choices[target["object"]]
-            if choice.skip:
-                targets[name] = None
-                continue
-            if choice.existing_id is not None:
-                try:
-                    tx.get(name, choice.existing_id, fields=[])
-                except (NotFound, Forbidden):
-                    raise _invalid({f"{name}.id": [f"no {name} {choice.existing_id}"]}) from None
-                chosen[name] = choice.existing_id
-                targets[name] = {"id": choice.existing_id, "created": False}
-                continue
-            values = mapped_values(tx, target, source)
-            values.update(
-                {to: chosen[other] for to, other in (target.get("references") or {}).items() if other in chosen}
-            )
-            values.update(choice.values)
-            try:
-                created = tx.create(name, values, read_back=False)
-            except ValidationFailed as exc:
-                raise _prefixed(exc, name) from None
-            chosen[name] = created["id"]
-            targets[name] = {"id": created["id"], "created": True}
-        marks = {
-            **(document.get("mark") or {}),
-            **{t["link"]: chosen[t["object"]] for t in document["targets"] if t["object"] in chosen},
-        }
+            targets[name] = None if choice.skip else _target_record(tx, target, choice, source, chosen)
+            if targets[name] is not None:
+                chosen[name] = targets[name]["id"]
+        marks = {**(document.get("mark") or {})}
+        marks.update({t["link"]: chosen[t["object"]] for t in document["targets"] if t["object"] in chosen})
         if document.get("stamp"):
             marks[document["stamp"]] = _stamp_value(store, object_name, document["stamp"])
         system.update(object_name, record_id, marks, read_back=False)
