@@ -15,23 +15,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from metacrm.app import build_instance
 from metacrm.plugins import utcnow
-from metacrm.plugins.testing import BACKENDS, PackageTenant, drop_namespaces, make_config
 
 from metacrm_crm_core.plugin import PACKAGE_DIR
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def crm(request, tmp_path_factory):
-    """One crm_core tenant per database for the module (the tests add their own records)."""
-    instance = build_instance(make_config(tmp_path_factory.mktemp("follow_up"), request.param), load_entry_points=False)
-    instance.upgrade_platform()
-    try:
-        yield PackageTenant(instance, PACKAGE_DIR, slug="crm", users=("ann",), role="sales_rep")
-    finally:
-        drop_namespaces(instance)
-        instance.dispose()
+@pytest.fixture
+def crm(package_tenant):
+    return package_tenant(PACKAGE_DIR, slug="crm", users=("ann",), role="sales_rep")
 
 
 def _day(offset: int) -> str:
@@ -42,7 +33,8 @@ def _task(store, **values) -> dict:
     return store.create("activity", {"subject": "Follow up", "activity_type": "task", **values})
 
 
-def test_next_follow_up_overdue_marker_and_reminders(crm):
+def test_next_follow_up_overdue_tasks_reminders_and_the_lead_score(crm):
+    """One tenant per database for all of it (a crm_core tenant is the slow part)."""
     store = crm.store()
     account = store.create("account", {"name": "Acme"})
     lead = store.create("lead", {"full_name": "Wu Fei", "last_name": "Wu"})
@@ -73,9 +65,7 @@ def test_next_follow_up_overdue_marker_and_reminders(crm):
     assert (crm.users[0], "Task due tomorrow: Follow up") in messages
     assert any(text.startswith("Task overdue: Follow up") for _user, text in messages)
 
-
-def test_logging_a_call_raises_the_lead_score(crm):
-    store = crm.store()
+    # Logging a call raises the lead's score (its engagement part) and makes a new lead Contacted.
     lead = store.create("lead", {"full_name": "Li Na", "last_name": "Li", "source": "web", "employees": 20})
     before = store.get("lead", lead["id"])
     assert before["last_activity_at"] is None and before["status"] == "new"
