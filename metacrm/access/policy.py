@@ -136,24 +136,23 @@ class Pool:
     follow_up_field: str | None = None
 
     def to_json(self) -> dict:
-        return (
-            {
-                "api_name": self.api_name,
-                "object": self.object,
-                "label": self.label,
-                "members": {"roles": list(self.member_roles), "teams": list(self.member_teams)},
-                "admins": list(self.admins),
-                "claim_quota": self.claim_quota,
-                "cooldown_days": self.cooldown_days,
-                "reclaim_days": self.reclaim_days,
-            }
-            | ({"follow_up_field": self.follow_up_field} if self.follow_up_field else {})
-            | (
-                {"translations": {lang: dict(texts) for lang, texts in self.translations.items()}}
-                if self.translations
-                else {}
-            )
+        document = {
+            "api_name": self.api_name,
+            "object": self.object,
+            "label": self.label,
+            "members": {"roles": list(self.member_roles), "teams": list(self.member_teams)},
+            "admins": list(self.admins),
+            "claim_quota": self.claim_quota,
+            "cooldown_days": self.cooldown_days,
+            "reclaim_days": self.reclaim_days,
+        } | (
+            {"translations": {lang: dict(texts) for lang, texts in self.translations.items()}}
+            if self.translations
+            else {}
         )
+        if self.follow_up_field:  # only when set: pools without one read as before
+            document["follow_up_field"] = self.follow_up_field
+        return document
 
 
 @dataclass
