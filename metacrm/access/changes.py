@@ -103,8 +103,31 @@ POOL_MEMBERS = (
     "cooldown_days",
     "reclaim_days",
     "translations",
+    "follow_up_field",
 )
 POOL_DEFAULTS = {"claim_quota": 50, "cooldown_days": 0, "reclaim_days": None}
+
+
+MOMENT_TYPES = ("date", "datetime")
+
+
+def is_moment_field(state, object_name: Any, name: Any) -> bool:
+    """``name`` is ``updated_at`` or a date/datetime field of the object, or a
+    min/max roll-up of one (``last_activity_at``): what reclaim can age."""
+    if name == "updated_at":
+        return True
+    if not isinstance(name, str) or not isinstance(object_name, str):
+        return False
+    field = state.field(object_name, name)
+    if field is None:
+        return False
+    if field.get("type") in MOMENT_TYPES:
+        return True
+    options = field.get("options") or {}
+    if field.get("type") == "roll_up" and options.get("function") in ("min", "max"):
+        child = state.field(options.get("object") or "", options.get("field") or "")
+        return child is not None and child.get("type") in MOMENT_TYPES
+    return False
 
 
 def _pool_translations_valid(value: Any) -> bool:
@@ -471,6 +494,12 @@ class PolicyChange:
                 errors.setdefault(key, []).append(f"must be a whole number from {low} to 100000")
         if not _pool_translations_valid(doc.get("translations", {})):
             errors.setdefault("translations", []).append('must be {"<language>": {"label": "1 to 200 characters"}}')
+        follow_up = doc.get("follow_up_field")
+        object_name = doc.get("object") or (current or {}).get("object")
+        if follow_up is not None and not is_moment_field(self.tx.state, object_name, follow_up):
+            errors.setdefault("follow_up_field", []).append(
+                f"must be updated_at or a date or datetime field of {object_name} (a roll-up of one too)"
+            )
         return errors
 
     def _refuse_own_pool_roles(self, doc: dict, current: dict | None) -> None:
@@ -522,6 +551,7 @@ class PolicyChange:
             "claim_quota": doc["claim_quota"],
             "cooldown_days": doc["cooldown_days"],
             "reclaim_days": doc.get("reclaim_days"),
+            "follow_up_field": doc.get("follow_up_field"),
             "translations": {
                 lang: {"label": texts["label"].strip()} for lang, texts in doc.get("translations", {}).items()
             }

@@ -132,9 +132,11 @@ class Pool:
     reclaim_days: int | None
     # The label in other languages, as metadata labels: {"zh_CN": {"label": "线索公海"}}.
     translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False, compare=False)
+    # The date/datetime field reclaim measures "no follow-up" by (None: updated_at).
+    follow_up_field: str | None = None
 
     def to_json(self) -> dict:
-        return {
+        document = {
             "api_name": self.api_name,
             "object": self.object,
             "label": self.label,
@@ -148,6 +150,9 @@ class Pool:
             if self.translations
             else {}
         )
+        if self.follow_up_field:  # only when set: pools without one read as before
+            document["follow_up_field"] = self.follow_up_field
+        return document
 
 
 @dataclass
@@ -404,6 +409,7 @@ def load_pools(conn: Connection) -> dict[str, Pool]:
             row.cooldown_days,
             row.reclaim_days,
             row.translations or {},
+            row.follow_up_field,
         )
         for row in conn.execute(sa.select(pools).order_by(pools.c.api_name))
     }

@@ -15,9 +15,10 @@ teams, and its admins) read it through the record scope
 * :func:`return_records` (and :func:`return_to_pool`, which automations call
   inside their own transaction): records go back, owner cleared;
 * :func:`assign`: a pool admin hands records to a member of the tenant;
-* :func:`reclaim_due`: claimed records whose ``updated_at`` (the follow-up)
-  is older than ``reclaim_days`` go back; the ``access.pools.reclaim`` job
-  runs it daily for every tenant.
+* :func:`reclaim_due`: claimed records not followed up for ``reclaim_days``
+  (the pool's ``follow_up_field``, e.g. ``last_activity_at``, else
+  ``updated_at``) go back; the ``access.pools.reclaim`` job runs it daily
+  for every tenant.
 
 Every move is audited (``pool.claimed``, ``pool.returned``, ``pool.assigned``).
 """
@@ -162,10 +163,29 @@ def _pool_for(conn: Connection, object_name: str, name: str | None) -> Pool:
     return candidates[0]
 
 
+def _followed_up(model: CompiledModel, obj: CompiledObject, pool: Pool, cutoff: datetime):
+    """The condition "followed up since ``cutoff``": by the pool's follow-up
+    field (a stored column, or a computed one such as the roll-up
+    ``last_activity_at``, through its SQL expression) or, since the claim
+    itself starts the clock, claimed since; by ``updated_at`` when the
+    pool names no field or its field is gone (a claim writes it anyway)."""
+    field_type = obj.fields.get(pool.follow_up_field or "")
+    if field_type is None:
+        return obj.table.c.updated_at >= cutoff
+    moment = field_type.select_expression(obj.table, model) if field_type.computed else obj.table.c[field_type.api_name]
+    # A date field counts the whole day; a datetime its moment.
+    value_type = getattr(field_type, "value_type", None) or field_type
+    since = cutoff.date() if value_type.name == "date" else cutoff
+    return sa.or_(pool_claims.c.at >= cutoff, sa.func.coalesce(moment >= since, False))
+
+
 def reclaim_due(binding: TenantBinding, model: CompiledModel, *, now=None, actor=audit.SYSTEM) -> dict[str, int]:
     """Return to every pool with ``reclaim_days`` the records claimed from it
-    whose owner has not followed up (``updated_at``) for that many days.
-    Returns the number moved per pool (pools with nothing due are left out)."""
+    whose owner has not followed up for that many days: neither since they
+    were claimed nor by the pool's ``follow_up_field`` (``updated_at`` when
+    it names none; crm_core's pools count completed activities,
+    ``last_activity_at``). Returns the number moved per pool (pools with
+    nothing due are left out)."""
     now = as_utc(now) if now is not None else utcnow()
     done: dict[str, int] = {}
     with binding.begin() as conn:
@@ -174,6 +194,7 @@ def reclaim_due(binding: TenantBinding, model: CompiledModel, *, now=None, actor
             if pool.reclaim_days is None or obj is None:
                 continue
             table = obj.table
+            cutoff = now - timedelta(days=pool.reclaim_days)
             due = (
                 conn.execute(
                     sa.select(table.c.id)
@@ -185,7 +206,7 @@ def reclaim_due(binding: TenantBinding, model: CompiledModel, *, now=None, actor
                         pool_claims.c.pool == pool.api_name,
                         table.c.owner_id == pool_claims.c.user_id,
                         table.c.deleted_at.is_(None),
-                        table.c.updated_at < now - timedelta(days=pool.reclaim_days),
+                        sa.not_(_followed_up(model, obj, pool, cutoff)),
                     )
                 )
                 .scalars()

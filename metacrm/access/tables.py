@@ -142,6 +142,8 @@ pools = sa.Table(
     sa.Column("reclaim_days", sa.Integer, nullable=True),
     # {"zh_CN": {"label": "线索公海"}}, as metadata labels (a0003).
     sa.Column("translations", sa.JSON, nullable=True),
+    # The date or datetime field whose age counts as "no follow-up" (cv0001); NULL: updated_at.
+    sa.Column("follow_up_field", NAME, nullable=True),
 )
 
 # kind: "role" or "team" (members), "admin" (a role administering the pool)

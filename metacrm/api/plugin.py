@@ -4,6 +4,7 @@ from metacrm.api.access import blueprint as access_blueprint
 from metacrm.api.approvals import blueprint as approvals_blueprint
 from metacrm.api.auth import blueprint as auth_blueprint
 from metacrm.api.automations import blueprint as automations_blueprint
+from metacrm.api.conversion import blueprint as conversion_blueprint  # h1: lead conversion
 from metacrm.api.dashboards import blueprint as dashboards_blueprint
 from metacrm.api.data import blueprint as data_blueprint
 from metacrm.api.duplicates import blueprint as duplicates_blueprint
@@ -40,4 +41,5 @@ def register_blueprints():
         dashboards_blueprint,  # h4: dashboards
         approvals_blueprint,
         marketing_blueprint,
+        conversion_blueprint,  # h1: lead conversion
     ]

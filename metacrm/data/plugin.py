@@ -4,6 +4,7 @@ one migrations folder, each part on an Alembic branch of its own."""
 from pathlib import Path
 
 from metacrm.data.approvals import plugin as approvals_plugin
+from metacrm.data.conversion import plugin as conversion_plugin
 from metacrm.data.dashboards import plugin as dashboards_plugin
 from metacrm.data.duplicates import plugin as duplicates_plugin
 from metacrm.data.exports import plugin as exports_plugin
@@ -30,4 +31,5 @@ BUILTIN = (
     forecast_plugin,
     approvals_plugin,
     marketing_plugin,
+    conversion_plugin,
 )

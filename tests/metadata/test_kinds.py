@@ -125,6 +125,7 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
         "segment",
         "email_template",
         "web_form",
+        "conversion",
     ]
     assert [k.name for k in kinds.object_scoped()] == [
         "field",
@@ -135,6 +136,7 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
         "duplicate_rule",
         "approval_process",
         "segment",
+        "conversion",
     ]
     assert kinds.by_url("list-views").name == "list_view" and kinds.by_collection("automations").name == "automation"
     assert kinds.get("access").schema is None and not kinds.get("access").written_by_admins

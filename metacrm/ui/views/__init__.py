@@ -6,6 +6,7 @@ from metacrm.ui.views import (  # noqa: F401
     approvals,
     auth,
     board,
+    conversion,  # h1: lead conversion
     dashboards,
     duplicates,
     exports,

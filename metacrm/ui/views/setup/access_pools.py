@@ -8,7 +8,10 @@ from __future__ import annotations
 from flask import render_template, request, url_for
 from flask_babel import gettext as _
 
+from metacrm.access.changes import is_moment_field
 from metacrm.platform.errors import MetacrmError, NotFound
+from metacrm.plugins import context
+from metacrm.ui.i18n import label_of
 from metacrm.ui.setup import ACCESS, setup_route
 from metacrm.ui.views.setup.access_common import (
     changes,
@@ -35,6 +38,21 @@ BLANK = {
 }
 
 
+def _follow_up_choices() -> dict[str, list[tuple[str, str]]]:
+    """Per object, the fields reclaim may measure "no follow-up" by (date,
+    date-time, a roll-up of one); ``updated_at`` is the blank choice."""
+    model = context.model()
+    state = model.definitions
+    return {
+        name: [
+            (field, label_of(obj.fields[field].definition, "label", field))
+            for field in obj.fields
+            if is_moment_field(state, name, field)
+        ]
+        for name, obj in model.objects.items()
+    }
+
+
 def _page(status: int = 200, **extra):
     current = policy()
     objects = object_choices()
@@ -45,6 +63,7 @@ def _page(status: int = 200, **extra):
         "object_labels": dict(objects),
         "roles": role_choices(current),
         "teams": team_choices(),
+        "follow_up_choices": _follow_up_choices(),
         "form": BLANK,
         "errors": {},
         "edited": None,
@@ -73,6 +92,8 @@ def _posted() -> dict:
         "claim_quota": _number("claim_quota"),
         "cooldown_days": _number("cooldown_days") or 0,
         "reclaim_days": _number("reclaim_days"),
+        # Only an existing pool's form has the choice (its object is known); blank: updated_at.
+        **({"follow_up_field": request.form["follow_up_field"] or None} if "follow_up_field" in request.form else {}),
     }
 
 
