@@ -98,6 +98,8 @@ def _send_mail(config, payload: dict) -> str:
     message["To"] = payload["to"]
     message["Subject"] = payload["subject"]
     message.set_content(payload["body"])
+    if payload.get("html"):  # a rendered document (email_document): the text above is its fallback
+        message.add_alternative(payload["html"], subtype="html")
     with smtplib.SMTP(config["SMTP_HOST"], int(config.get("SMTP_PORT") or 25), timeout=30) as smtp:
         if config.get("SMTP_STARTTLS"):
             smtp.starttls()
