@@ -220,7 +220,9 @@ def test_the_renewal_reminder_notifies_the_owner(crm):
     rep.create("contract", {**fields, "name": "Draft", "status": "draft", "renewal_date": renewal})
     run_time_rules(crm.instance, crm.binding)
     sent = crm.sql(
-        sa.select(notifications.c.user_id, notifications.c.message).where(notifications.c.record_id == contract["id"])
+        sa.select(notifications.c.user_id, notifications.c.message, notifications.c.record_id).where(
+            notifications.c.rule == "contract.renewal_reminder"
+        )
     )
     assert [(user, record) for user, _, record in sent] == [(crm.users["rep"], contract["id"])]
     assert "Renew me" in sent[0][1]
