@@ -19,7 +19,10 @@ import html
 import re
 from typing import Any
 
+import nh3
+
 from metacrm.metadata.definitions import DefinitionErrors, schema_for
+from metacrm.metadata.fieldtypes.text import RICH_TEXT_TAGS
 from metacrm.metadata.kinds import DefinitionKind, KindScope
 from metacrm.metadata.store import MAX_LIMIT
 from metacrm.platform.errors import NotFound
@@ -28,6 +31,32 @@ from metacrm.rules.merge_fields import check_template, record_context, render
 
 # Child records one rendering lists per child relation (a quote's lines): one page.
 MAX_CHILD_RECORDS = MAX_LIMIT
+# What a rendered document may hold: rich text's tags, tables and page
+# structure, classes for the print stylesheet; no scripts, styles, images or
+# event handlers, whatever an admin writes into the template.
+DOCUMENT_TAGS = frozenset(RICH_TEXT_TAGS) | {
+    "article", "header", "footer", "section", "table", "caption", "colgroup", "col",
+    "thead", "tbody", "tfoot", "tr", "th", "td", "hr", "h5", "h6", "small", "div",
+}  # fmt: skip
+DOCUMENT_ATTRIBUTES = {
+    "*": {"class"},
+    "a": {"href", "title"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+}
+
+
+def sanitize_document(text: str) -> str:
+    """A rendered document with only :data:`DOCUMENT_TAGS` and their attributes."""
+    return nh3.clean(
+        text,
+        tags=set(DOCUMENT_TAGS),
+        clean_content_tags={"script", "style"},
+        attributes={tag: set(names) for tag, names in DOCUMENT_ATTRIBUTES.items()},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
 
 
 def check_document_template(errors: DefinitionErrors, document: dict, scope: KindScope) -> None:
@@ -109,7 +138,7 @@ def render_document(
     return {
         "label": translated(template, "label", locale),
         "subject": render(translated(template, "subject", locale), context),
-        "html": render(translated(template, "body", locale), context, html=True),
+        "html": sanitize_document(render(translated(template, "body", locale), context, html=True)),
     }
 
 

@@ -6,6 +6,7 @@ from metacrm.ui.views import (  # noqa: F401
     auth,
     board,
     dashboards,
+    documents,
     duplicates,
     exports,
     forecast,

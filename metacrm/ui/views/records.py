@@ -41,6 +41,7 @@ from metacrm.rules.automation import manual
 from metacrm.ui.blueprint import blueprint, htmx
 from metacrm.ui.i18n import label_of
 from metacrm.ui.screens import object_for
+from metacrm.ui.views.documents import printable_documents
 
 RELATED_ROWS = 5  # rows of each related list on the page; "View all" opens the list
 TEMPLATE = "records/page.html"
@@ -303,6 +304,7 @@ def _render(object_name: str, record_id: int, *, status: int = 200, **extra):
         "is_admin": guard.may("manage_access"),
         "pools": [] if deleted else _pools(store, obj, record),
         "automations": [] if deleted else _automations(store, obj, record_id),
+        "documents": [] if deleted else printable_documents(obj),
         "share_access": SHARE_ACCESS,
         "refused": None,  # a refused action: {"dialog", "errors", "typed", "back"}, its form open on the page
     }

@@ -14,13 +14,17 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from metacrm.access.members import provision_member
+from metacrm.app import create_app
 from metacrm.metadata.model import model_for
+from metacrm.platform import audit
+from metacrm.platform import identity as identities
 from metacrm.platform.errors import ValidationFailed
 from metacrm.rules.automation.manual import run_manual
 from metacrm.rules.automation.scheduled import run_time_rules
 from metacrm.rules.automation.tables import automation_outbox, notifications
 from metacrm.rules.documents import document_template, render_document
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, PASSWORD
 from tests.data.crm_support import crm_tenant
 
 TODAY = date.today()
@@ -226,3 +230,58 @@ def test_the_renewal_reminder_notifies_the_owner(crm):
     )
     assert [(user, record) for user, _, record in sent] == [(crm.users["rep"], contract["id"])]
     assert "Renew me" in sent[0][1]
+
+
+def _signed_in(crm, user: str):
+    client = create_app(instance=crm.instance).test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"email": f"{user}@crm.test", "password": PASSWORD, "tenant": "crm", "csrf_token": token}
+    assert client.post("/login", data=form).status_code == 302
+    return client
+
+
+def _admin_token(crm) -> str:
+    user_id = identities.create_user(
+        crm.instance, tenant="crm", email="admin@crm.test", password=PASSWORD, role="admin", display_name="Admin"
+    )
+    provision_member(crm.instance, crm.binding, user_id, actor=audit.SYSTEM)
+    identity = identities.identity_for(crm.instance, user_id, "crm")
+    return identities.create_token(crm.instance, identity, "test")[1]
+
+
+def test_the_print_page_and_the_api(crm):
+    rep = crm.store("rep")
+    quote = rep.create("quote", {"name": "On paper <i>", "account": crm.account["id"], "contact": crm.contact["id"]})
+    rep.create("quote_line", {"quote": quote["id"], "product": crm.gadget["id"], "quantity": 2})
+    client = _signed_in(crm, "rep")
+    page = client.get(f"/o/quote/{quote['id']}").get_data(as_text=True)
+    assert f"/o/quote/{quote['id']}/print/quote" in page
+    printed = client.get(f"/o/quote/{quote['id']}/print/quote")
+    html = printed.get_data(as_text=True)
+    assert printed.status_code == 200 and "On paper &lt;i&gt;" in html and "Gadget" in html and "data-print" in html
+    assert client.get(f"/o/quote/{quote['id']}/print").status_code == 200
+    assert client.get(f"/o/quote/{quote['id']}/print/nope").status_code == 404
+    # Another rep's quote is not found, printed or not.
+    theirs = crm.store("other").create("quote", {"name": "Not yours"})
+    assert client.get(f"/o/quote/{theirs['id']}/print").status_code == 404
+
+    # Document templates are metadata: checked when written through the API.
+    headers = {"Authorization": f"Bearer {_admin_token(crm)}"}
+    url = "/api/v1/meta/objects/quote/document-templates"
+    api = create_app(instance=crm.instance).test_client()
+    listed = api.get(url, headers=headers)
+    assert listed.status_code == 200 and "quote" in listed.get_data(as_text=True)
+    bad = api.put(f"{url}/broken", headers=headers, json={"label": "Broken", "body": "{% for %}"})
+    assert bad.status_code == 422 and "body" in bad.get_data(as_text=True)
+    bad = api.put(
+        f"{url}/lines",
+        headers=headers,
+        json={
+            "api_name": "lines",
+            "label": "Lines",
+            "body": "x",
+            "children": [{"name": "l", "object": "quote_line", "field": "product"}],
+        },
+    )
+    assert bad.status_code == 422 and "children[0].field" in bad.get_data(as_text=True)
