@@ -23,6 +23,7 @@ from metacrm.platform.errors import ValidationFailed
 from metacrm.rules.automation.manual import run_manual
 from metacrm.rules.automation.scheduled import run_time_rules
 from metacrm.rules.automation.tables import automation_outbox, notifications
+from metacrm.plugins.timeline import timeline
 from metacrm.rules.documents import document_template, render_document
 from tests.conftest import BACKENDS, PASSWORD
 from tests.data.crm_support import crm_tenant
@@ -285,3 +286,13 @@ def test_the_print_page_and_the_api(crm):
         },
     )
     assert bad.status_code == 422 and "children[0].field" in bad.get_data(as_text=True)
+
+
+def test_the_account_timeline_shows_lead_to_cash(crm):
+    # After the journey above: the account's 360° timeline has its quotes,
+    # orders, contracts, payment plans, payments and invoices, and the quote e-mailed.
+    rep = crm.store("rep")
+    entries = timeline(rep, "account", crm.account["id"], limit=200).entries
+    created = {e.target.object for e in entries if e.kind == "change" and e.action == "created"}
+    assert {"quote", "sales_order", "contract", "payment_plan", "payment", "invoice"} <= created
+    assert any(e.kind == "email" and e.target.object == "quote" for e in entries)
