@@ -20,10 +20,10 @@ from metacrm.metadata.model import model_for
 from metacrm.platform import audit
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import ValidationFailed
+from metacrm.plugins.timeline import timeline
 from metacrm.rules.automation.manual import run_manual
 from metacrm.rules.automation.scheduled import run_time_rules
 from metacrm.rules.automation.tables import automation_outbox, notifications
-from metacrm.plugins.timeline import timeline
 from metacrm.rules.documents import document_template, render_document
 from tests.conftest import BACKENDS, PASSWORD
 from tests.data.crm_support import crm_tenant

@@ -21,8 +21,28 @@ from metacrm_crm_core import demo_data
 from metacrm_crm_core.plugin import PACKAGE_DIR, metadata_packages
 
 OBJECTS = ["account", "activity", "campaign", "case", "contact", "lead", "opportunity", "product", "quota"]
+# Lead to cash (issue 13 item 2; plugins/crm_core/tests/test_lead_to_cash.py).
+LEAD_TO_CASH = {  # object → its optional rule files
+    "price_book": 0,
+    "price_book_entry": 1,
+    "opportunity_line_item": 2,
+    "quote": 3,
+    "quote_line": 1,
+    "sales_order": 0,
+    "order_line": 1,
+    "contract": 2,
+    "payment_plan": 1,
+    "payment": 2,
+    "invoice": 1,
+}
+OBJECTS = sorted(OBJECTS + list(LEAD_TO_CASH))
 OBJECT_FILES = ["object.yaml", "fields.yaml", "layouts.yaml", "list_views.yaml"]
-RULE_FILES = {"automations.yaml", "validation_rules.yaml", "duplicate_rules.yaml"}  # optional
+RULE_FILES = {
+    "automations.yaml",
+    "validation_rules.yaml",
+    "duplicate_rules.yaml",
+    "document_templates.yaml",
+}  # optional
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 VALUE = re.compile(r"^[a-z0-9_]+$")
 COLOR = re.compile(r"^#[0-9a-f]{6}$")
@@ -49,6 +69,7 @@ FIELD_TYPES = {
     "many_to_many",
     "auto_number",
     "roll_up",
+    "formula",
 }
 TEXT_LIKE = {"text", "long_text", "email", "phone", "url", "auto_number"}
 RELATION_TYPES = {"lookup", "master_detail", "many_to_many"}
@@ -162,7 +183,8 @@ def test_every_yaml_file_parses():
         "account": 2,
         "activity": 1,
         "contact": 1,
-    }  # automations.yaml, validation_rules.yaml, duplicate_rules.yaml
+        **LEAD_TO_CASH,
+    }  # automations.yaml, validation_rules.yaml, duplicate_rules.yaml, document_templates.yaml
     # package.yaml, access/pools.yaml, apps.yaml, 4 per object, and the rule files;
     # other top-level files are tenant-wide collections (reports.yaml…)
     collections = [f for f in PACKAGE_DIR.glob("*.yaml") if f.name not in ("package.yaml", "apps.yaml")]
@@ -258,12 +280,16 @@ def check_options(package, name: str, field: dict) -> None:
         "many_to_many": {"target"},
         "auto_number": {"format"},
         "roll_up": {"object", "relation", "function", "field", "filter"},
+        "formula": {"expression", "return_type", "scale"},
     }.get(kind, set())
-    assert set(options) == expected_keys, where
+    # Options a field of the type may leave out (a count has no field; bounds are optional).
+    optional = {"roll_up": {"field", "filter"}, "percent": {"min", "max"}, "integer": {"min", "max"}}.get(kind, set())
+    assert set(options) - optional == expected_keys - optional, where
     if kind == "roll_up":  # a summary of a child's lookup to this object (the platform checks the rest)
         child = {f["api_name"]: f for f in package[options["object"]]["field_list"]}
         assert child[options["relation"]]["options"]["target"] == name, where
-        assert options["function"] in ("count", "sum", "min", "max") and options["field"] in child, where
+        assert options["function"] in ("count", "sum", "min", "max"), where
+        assert options["function"] == "count" or options["field"] in child, where
     if kind == "text":
         assert isinstance(options["max_length"], int) and 0 < options["max_length"] <= 10_000, where
     if kind == "currency":
@@ -287,6 +313,8 @@ def check_options(package, name: str, field: dict) -> None:
             assert field["default"] in values, where
     elif kind == "boolean":
         assert isinstance(field["default"], bool), where
+    elif kind in ("integer", "decimal"):  # a quantity of 1, a term of 12 months
+        assert field.get("default") is None or isinstance(field["default"], int), where
     else:
         assert field.get("default") is None, where
     if field["unique"]:
