@@ -5,7 +5,13 @@ payments give the outstanding and overdue amounts of the order, contract
 and account; an invoice against a payment; the quote printed through its
 document template (as its reader sees it, escaped) and e-mailed through the
 outbox; a new version copies the quote; the contract renewal reminder
-fires; bad input is refused naming the field."""
+fires; bad input is refused naming the field.
+
+It lives with the rule-language tests rather than in crm_core's own: it
+needs one tenant per module (a tenant per test would cost a minute), which
+the public plugin API's fixtures do not offer, and it exercises the
+platform's generic parts (copy_record, document templates, roll-ups of
+formulas) through crm_core."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+
 from metacrm.access.members import provision_member
 from metacrm.app import create_app
 from metacrm.metadata.model import model_for
