@@ -117,6 +117,7 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
         "package",
         "validation_rule",
         "automation",
+        "document_template",
         "access",
         "duplicate_rule",
         "report",
@@ -128,6 +129,7 @@ def test_the_built_in_kinds_register_through_the_hook_in_layer_order(instance):
         "list_view",
         "validation_rule",
         "automation",
+        "document_template",
         "duplicate_rule",
     ]
     assert kinds.by_url("list-views").name == "list_view" and kinds.by_collection("automations").name == "automation"
