@@ -25,7 +25,7 @@ from metacrm.metadata.definitions import DefinitionErrors, schema_for
 from metacrm.metadata.fieldtypes.text import RICH_TEXT_TAGS
 from metacrm.metadata.kinds import DefinitionKind, KindScope
 from metacrm.metadata.store import MAX_LIMIT
-from metacrm.platform.errors import NotFound
+from metacrm.platform.errors import NotFound, ValidationFailed
 from metacrm.rules.automation.actions import ActionCall, AutomationAction
 from metacrm.rules.merge_fields import check_template, record_context, render
 
@@ -84,8 +84,9 @@ def check_document_template(errors: DefinitionErrors, document: dict, scope: Kin
 def _check_text(errors: DefinitionErrors, path: str, text: str) -> None:
     try:
         check_template(text, path=path)
-    except Exception as exc:  # noqa: BLE001 - ValidationFailed with the line; reported under its path
-        errors.add(path, getattr(exc, "message", None) or str(exc))
+    except ValidationFailed as exc:  # its details hold "line N: …" under the path
+        for message in exc.details.get(path, [exc.message]):
+            errors.add(path, message)
 
 
 DOCUMENT_TEMPLATE = DefinitionKind(
