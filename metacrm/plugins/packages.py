@@ -73,11 +73,16 @@ class Package:
     policies: list[dict] = field(default_factory=list)  # access/policies.yaml: {role, object, access}
 
 
+# libyaml's safe loader when PyYAML was built with it: the same documents, parsed
+# several times faster (installing the Standard CRM parsed ~100 files in pure Python).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path, default: Any) -> Any:
     if not path.is_file():
         return default
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or default
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or default  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise ValidationFailed(f"{path}: {exc}", details={"file": str(path)}) from None
 

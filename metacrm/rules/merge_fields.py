@@ -171,13 +171,20 @@ class _NamedLink(RecordView):
         return True
 
 
-def record_context(store, object_name: str, record: dict, **extra: Any) -> dict[str, Any]:
+def record_context(
+    store, object_name: str, record: dict, *, children: dict[str, tuple[str, list[dict]]] | None = None, **extra: Any
+) -> dict[str, Any]:
     """The context of a template rendered for ``record`` (a record as the
     store returns it, read by the template's reader): its fields at the top
-    level and under ``object_name``, plus ``today`` and ``extra``."""
-    view = RecordView(object_name, record, _Reads(store))
+    level and under ``object_name``, plus ``today`` and ``extra``.
+    ``children`` maps a name to (object, records read by the same reader):
+    each becomes a list of records (a quote's ``lines``)."""
+    reads = _Reads(store)
+    view = RecordView(object_name, record, reads)
     context: dict[str, Any] = {name: view[name] for name in record}
     context[object_name] = view
+    for name, (child_object, rows) in (children or {}).items():
+        context[name] = [RecordView(child_object, row, reads) for row in rows]
     context["today"] = date.today().isoformat()
     context.update(extra)
     return context

@@ -7,7 +7,10 @@ engine exactly as a third-party plugin would (DESIGN.md §2) —
 * :mod:`metacrm.rules.saving`: default-value expressions, layout conditions
   and validation rules as save-pipeline steps;
 * :mod:`metacrm.rules.automation`: automation rules (save-pipeline steps,
-  jobs, their tenant tables);
+  jobs, their tenant tables) and the generic actions ``copy_record``
+  (:mod:`~metacrm.rules.automation.copying`) and ``email_document``;
+* :mod:`metacrm.rules.documents`: document templates (printable records
+  filled with merge fields) as a definition kind;
 
 and each checks the rule-language parts of a metadata change through the
 ``check_definitions`` hook.
@@ -18,7 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from metacrm.platform.hooks import hookimpl
-from metacrm.rules import automation, fieldtypes, kinds, saving
+from metacrm.rules import automation, documents, fieldtypes, kinds, saving
+from metacrm.rules.automation.copying import COPY_RECORD
 
 
 class RulesPlugin:
@@ -43,7 +47,11 @@ class RulesPlugin:
 
     @hookimpl
     def register_definition_kinds(self):
-        return list(kinds.KINDS)
+        return [*kinds.KINDS, documents.DOCUMENT_TEMPLATE]
+
+    @hookimpl
+    def register_automation_actions(self):
+        return [COPY_RECORD, documents.EMAIL_DOCUMENT]
 
     @hookimpl
     def register_save_steps(self):

@@ -69,6 +69,13 @@ class ActionCall:
     rule: str
     dry_run: bool = False  # True in a dry run: compute, but write nothing
     extra: dict = field(default_factory=dict)
+    # A record store writing in ``conn`` as the system (acting for the user
+    # whose save or run started the rule): records an action creates or
+    # updates go through the save pipeline like any other.
+    store: Any = None
+    # outbox(kind, payload): an outbox row ("email": to, subject, body[, html])
+    # delivered by a job after commit, as the EMAIL action's are.
+    outbox: Callable[[str, dict], int] | None = None
 
 
 # The instance's plugin actions by name, collected once (see engine.actions_of).

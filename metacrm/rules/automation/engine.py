@@ -216,10 +216,29 @@ class Executor:
             raise RuntimeError(f"unknown automation action {name!r}; is the plugin providing it installed?")
         return action
 
-    def call(self, rule: CompiledRule, compiled: CompiledAction, values: Mapping, record_id, args: tuple) -> dict:
+    def call(
+        self, rule: CompiledRule, compiled: CompiledAction, values: Mapping, record_id, args: tuple, run: Run = None
+    ) -> dict:
         action = self.plugin(compiled.call)
+
+        def outbox(kind: str, payload: dict) -> int:
+            row = self._outbox(kind, rule, record_id, payload)
+            if run is not None:
+                run.outbox.append(row)
+            return row
+
         call = ActionCall(
-            self.conn, self.model, self.obj.api_name, record_id, values, args, self.actor, rule.key, self.dry_run
+            self.conn,
+            self.model,
+            self.obj.api_name,
+            record_id,
+            values,
+            args,
+            self.actor,
+            rule.key,
+            self.dry_run,
+            store=self.store,
+            outbox=outbox,
         )
         return action.run(call) or {}
 
@@ -348,7 +367,7 @@ class Executor:
                 payload = {"action": compiled.call, "args": json_safe(list(args))}
                 run.outbox.append(self._outbox("call", rule, record_id, payload))
                 return {"action": compiled.describe(), "queued": True, "args": json_safe(list(args))}
-            result = self.call(rule, compiled, values, record_id, args)
+            result = self.call(rule, compiled, values, record_id, args, run)
             return {"action": compiled.describe(), **json_safe(result)}
         raise RuntimeError(f"unknown action {kind}")  # pragma: no cover
 

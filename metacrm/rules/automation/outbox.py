@@ -101,7 +101,7 @@ def _send_mail(config, payload: dict) -> str:
     for name, value in (payload.get("headers") or {}).items():
         message[name] = value
     message.set_content(payload["body"])
-    if payload.get("html"):
+    if payload.get("html"):  # a rendered document (email_document): the text above is its fallback
         message.add_alternative(payload["html"], subtype="html")
     with smtplib.SMTP(config["SMTP_HOST"], int(config.get("SMTP_PORT") or 25), timeout=30) as smtp:
         if config.get("SMTP_STARTTLS"):

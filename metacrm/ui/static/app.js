@@ -47,4 +47,9 @@
     new window.bootstrap.Toast(toast).show();
   }
   window.metacrm.toast = showToast;
+
+  // A printable document's "Print" button (no inline handlers under the CSP).
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-print]")) window.print();
+  });
 })();

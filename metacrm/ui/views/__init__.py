@@ -8,6 +8,7 @@ from metacrm.ui.views import (  # noqa: F401
     board,
     conversion,  # h1: lead conversion
     dashboards,
+    documents,
     duplicates,
     exports,
     forecast,

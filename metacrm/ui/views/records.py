@@ -43,6 +43,7 @@ from metacrm.ui.i18n import label_of
 from metacrm.ui.screens import object_for
 from metacrm.ui.views.approvals import approval_card
 from metacrm.ui.views.conversion import record_conversions
+from metacrm.ui.views.documents import printable_documents
 
 RELATED_ROWS = 5  # rows of each related list on the page; "View all" opens the list
 TEMPLATE = "records/page.html"
@@ -313,6 +314,7 @@ def _render(object_name: str, record_id: int, *, status: int = 200, **extra):
         "automations": [] if deleted else _automations(store, obj, record_id),
         "approval": None if deleted else approval_card(store, obj, record_id),
         "conversions": [] if deleted else record_conversions(obj, record),
+        "documents": [] if deleted else printable_documents(obj),
         "share_access": SHARE_ACCESS,
         "refused": None,  # a refused action: {"dialog", "errors", "typed", "back"}, its form open on the page
     }

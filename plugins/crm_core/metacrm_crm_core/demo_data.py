@@ -447,6 +447,7 @@ def generate(
     seed: int = 42,
     progress: Progress | None = None,
     today: dt.date | None = None,
+    lead_to_cash: bool = False,
 ) -> dict[str, int]:
     """Create the demo records through ``create`` and return how many of each object were made.
 
@@ -457,11 +458,14 @@ def generate(
     plus ``owner_id`` chosen from ``owner_ids`` (left out when it is empty).
     ``scale`` multiplies :data:`BASE_COUNTS`; ``seed`` and ``today`` make the
     output reproducible; ``progress(object_api_name, created_so_far, total)``
-    is called after every call to ``create``.
+    is called after every call to ``create``. ``lead_to_cash`` adds a price
+    book, opportunity products, quotes, and for won deals orders, contracts,
+    payment plans, payments and invoices (their counts follow from the deals).
     """
     if scale <= 0:
         raise ValueError("scale must be positive")
-    return _Generator(create, list(owner_ids), scale, seed, progress, today or dt.date.today()).run()
+    generator = _Generator(create, list(owner_ids), scale, seed, progress, today or dt.date.today())
+    return generator.run(lead_to_cash=lead_to_cash)
 
 
 class _Generator:
@@ -490,7 +494,7 @@ class _Generator:
         self.leads: list[dict] = []
         self.cases: list[dict] = []
 
-    def run(self) -> dict[str, int]:
+    def run(self, *, lead_to_cash: bool = False) -> dict[str, int]:
         self.make_products()
         self.make_campaigns()
         self.make_accounts()
@@ -500,6 +504,8 @@ class _Generator:
         self.make_cases()
         self.make_activities()
         self.make_campaign_members()
+        if lead_to_cash:
+            self.make_lead_to_cash()
         return dict(self.created)
 
     # -- helpers ----------------------------------------------------------------------
@@ -994,6 +1000,8 @@ class _Generator:
                     "created": row["_created"],
                     "lead_source": row["lead_source"],
                     "campaign": row["campaign"],
+                    "name": row["name"],
+                    "close_date": row["close_date"],
                 }
             )
 
@@ -1360,6 +1368,163 @@ class _Generator:
             "description": None,
             **self.owner(parent, keep=0.9),
         }
+
+    # -- lead to cash -----------------------------------------------------------------------
+
+    def insert_derived(self, obj: str, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert rows of an object whose count follows from other records (no base count)."""
+        self.totals[obj] = self.totals.get(obj, 0) + len(rows)
+        self.created.setdefault(obj, 0)
+        return self.insert(obj, rows) if rows else []
+
+    def lines(self, loc: str) -> list[dict[str, Any]]:
+        """One to three product lines (product, quantity, list price, discount) of a deal."""
+        offered = [p for p in self.products if p["active"] and p["price"]] or self.products
+        chosen = self.rng.sample(offered, min(len(offered), self.rng.randint(1, 3)))
+        return [
+            {
+                "product": p["id"],
+                "quantity": self.rng.choice((1, 2, 3, 5, 10, 20)),
+                "list_price": p["price"],
+                "discount": self.rng.choice((0, 0, 0, 5, 10, 15)),
+            }
+            for p in chosen
+        ]
+
+    @staticmethod
+    def line_total(lines: list[dict[str, Any]]) -> float:
+        return round(sum(x["quantity"] * (x["list_price"] or 0) * (1 - x["discount"] / 100) for x in lines), 2)
+
+    def make_lead_to_cash(self) -> None:
+        """Opportunity products and quotes for deals in proposal or negotiation; for
+        won deals an order with its lines, a contract, two instalments, the money
+        received so far and the invoices issued for it."""
+        [book] = self.insert_derived(
+            "price_book", [{"name": "Standard price book", "is_standard": True, **self.owner()}]
+        )
+        self.insert_derived(
+            "price_book_entry",
+            [{"price_book": book, "product": p["id"], "list_price": p["price"]} for p in self.products if p["price"]],
+        )
+        quoting = [o for o in self.opportunities if o["stage"] in ("proposal", "negotiation")]
+        won = [o for o in self.opportunities if o["stage"] == "closed_won"]
+        quoting = quoting[: max(1, round(len(quoting) * 0.5))]
+        won = won[: max(1, round(len(won) * 0.5))]
+        deal_lines: dict[int, list[dict[str, Any]]] = {o["id"]: self.lines(o["locale"]) for o in quoting + won}
+        self.insert_derived(
+            "opportunity_line_item",
+            [
+                {**line, "opportunity": o["id"], **self.owner(o, keep=1)}
+                for o in quoting + won
+                for line in deal_lines[o["id"]]
+            ],
+        )
+        quotes = [
+            {
+                "name": self.text("quote", "name", o["name"]),
+                "opportunity": o["id"],
+                "account": o["account"],
+                "contact": o["contact"],
+                "status": self.rng.choice(("draft", "sent", "sent")),
+                "valid_until": self.iso(self.today + dt.timedelta(days=self.rng.randint(5, 40))),
+                **self.owner(o, keep=1),
+            }
+            for o in quoting
+        ]
+        quote_ids = self.insert_derived("quote", quotes)
+        self.insert_derived(
+            "quote_line",
+            [
+                {**line, "quote": quote_id, **self.owner(o, keep=1)}
+                for o, quote_id in zip(quoting, quote_ids, strict=True)
+                for line in deal_lines[o["id"]]
+            ],
+        )
+        self.make_orders(won, deal_lines)
+
+    def make_orders(self, won: list[dict[str, Any]], deal_lines: dict[int, list[dict[str, Any]]]) -> None:
+        contracts = []
+        for o in won:
+            start = dt.date.fromisoformat(o["close_date"])
+            contracts.append(
+                {
+                    "name": self.text("contract", "name", o["name"]),
+                    "account": o["account"],
+                    "status": "active" if start + dt.timedelta(days=365) > self.today else "expired",
+                    "start_date": self.iso(start),
+                    "term_months": 12,
+                    **self.owner(o, keep=1),
+                }
+            )
+        contract_ids = self.insert_derived("contract", contracts)
+        orders = [
+            {
+                "name": self.text("sales_order", "name", o["name"]),
+                "account": o["account"],
+                "contact": o["contact"],
+                "opportunity": o["id"],
+                "contract": contract_id,
+                "status": "activated",
+                "order_date": o["close_date"],
+                **self.owner(o, keep=1),
+            }
+            for o, contract_id in zip(won, contract_ids, strict=True)
+        ]
+        order_ids = self.insert_derived("sales_order", orders)
+        self.insert_derived(
+            "order_line",
+            [
+                {**line, "sales_order": order_id, **self.owner(o, keep=1)}
+                for o, order_id in zip(won, order_ids, strict=True)
+                for line in deal_lines[o["id"]]
+            ],
+        )
+        plans, due = [], []
+        for o, order_id in zip(won, order_ids, strict=True):
+            total = self.line_total(deal_lines[o["id"]])
+            ordered = dt.date.fromisoformat(o["close_date"])
+            first = round(total / 2, 2)
+            for days, amount in ((30, first), (90, round(total - first, 2))):
+                if amount > 0:
+                    day = ordered + dt.timedelta(days=days)
+                    plans.append(
+                        {"sales_order": order_id, "due_date": self.iso(day), "amount": amount, **self.owner(o, keep=1)}
+                    )
+                    due.append((o, order_id, day, amount))
+        plan_ids = self.insert_derived("payment_plan", plans)
+        payments = []
+        for (o, order_id, day, amount), plan_id in zip(due, plan_ids, strict=True):
+            if day > self.today or self.chance(0.15):
+                continue  # not due yet, or overdue
+            paid = amount if self.chance(0.8) else round(amount / 2, 2)
+            received = min(day + dt.timedelta(days=self.rng.randint(-5, 10)), self.today)
+            payments.append(
+                {
+                    "sales_order": order_id,
+                    "payment_plan": plan_id,
+                    "amount": paid,
+                    "received_date": self.iso(received),
+                    "method": self.pick("payment", "method", {"bank_transfer": 8, "cheque": 1, "card": 1}),
+                    **self.owner(o, keep=1),
+                }
+            )
+        payment_ids = self.insert_derived("payment", payments)
+        self.insert_derived(
+            "invoice",
+            [
+                {
+                    "sales_order": payment["sales_order"],
+                    "payment": payment_id,
+                    "amount": payment["amount"],
+                    "tax_rate": 13,
+                    "status": "issued",
+                    "invoice_date": payment["received_date"],
+                    **({"owner_id": payment["owner_id"]} if "owner_id" in payment else {}),
+                }
+                for payment, payment_id in zip(payments, payment_ids, strict=True)
+                if self.chance(0.8)
+            ],
+        )
 
 
 # -- quotas ------------------------------------------------------------------------------

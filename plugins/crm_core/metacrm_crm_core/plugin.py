@@ -21,9 +21,10 @@ def metadata_packages():
 @hookimpl
 def generate_demo_data(tenant, create, owner_ids, progress):
     """Demo accounts, contacts, leads, opportunities, cases, activities,
-    campaigns and products, and a quarterly quota per owner."""
+    campaigns and products, lead to cash (price book, quotes, orders,
+    contracts, payment plans, payments, invoices), and a quarterly quota per owner."""
     from metacrm_crm_core.demo_data import generate, generate_quotas
 
-    counts = generate(create, owner_ids=owner_ids, progress=progress)
+    counts = generate(create, owner_ids=owner_ids, progress=progress, lead_to_cash=True)
     counts["quota"] = generate_quotas(create, owner_ids=owner_ids)
     return counts

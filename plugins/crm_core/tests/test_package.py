@@ -32,6 +32,21 @@ OBJECTS = [
     "product",
     "quota",
 ]
+# Lead to cash (issue 13 item 2; plugins/crm_core/tests/test_lead_to_cash.py).
+LEAD_TO_CASH = {  # object → its optional rule files
+    "price_book": 0,
+    "price_book_entry": 1,
+    "opportunity_line_item": 2,
+    "quote": 4,
+    "quote_line": 1,
+    "sales_order": 0,
+    "order_line": 1,
+    "contract": 2,
+    "payment_plan": 1,
+    "payment": 2,
+    "invoice": 1,
+}
+OBJECTS = sorted(OBJECTS + list(LEAD_TO_CASH))
 OBJECT_FILES = ["object.yaml", "fields.yaml", "layouts.yaml", "list_views.yaml"]
 RULE_FILES = {
     "automations.yaml",
@@ -39,6 +54,8 @@ RULE_FILES = {
     "duplicate_rules.yaml",
     "segments.yaml",
     "conversions.yaml",
+    "document_templates.yaml",
+    "approval_processes.yaml",
 }  # optional
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 VALUE = re.compile(r"^[a-z0-9_]+$")
@@ -180,7 +197,9 @@ def test_every_yaml_file_parses():
         "account": 2,
         "activity": 1,
         "contact": 2,
-    }  # automations.yaml, validation_rules.yaml, duplicate_rules.yaml, segments.yaml, conversions.yaml
+        **LEAD_TO_CASH,
+    }  # automations.yaml, validation_rules.yaml, duplicate_rules.yaml, segments.yaml, conversions.yaml,
+    # document_templates.yaml
     # package.yaml, access/pools.yaml, apps.yaml, 4 per object, and the rule files;
     # other top-level files are tenant-wide collections (reports.yaml…)
     collections = [f for f in PACKAGE_DIR.glob("*.yaml") if f.name not in ("package.yaml", "apps.yaml")]
@@ -225,7 +244,7 @@ def test_object_documents(package):
             "name_field",
             "search_fields",
             "nav_order",
-            "nav_hidden",
+            "nav_hidden",  # child records (a quote's lines) are reached from their parent
             "translations",
         }
         assert obj["api_name"] == name and NAME.match(name) and name not in {"user", "order", "group"}
@@ -279,12 +298,14 @@ def check_options(package, name: str, field: dict) -> None:
         "roll_up": {"object", "relation", "function", "field", "filter"},
         "formula": {"expression", "return_type", "scale"},
     }.get(kind, set())
-    if kind == "roll_up":  # a count needs no field, and any roll-up may go without a filter
-        assert {"object", "relation", "function"} <= set(options) <= expected_keys, where
-    elif kind == "formula":  # a scale only for a number
-        assert {"expression", "return_type"} <= set(options) <= expected_keys, where
-    else:
-        assert set(options) == expected_keys, where
+    # Options a field of the type may leave out (a count has no field; bounds are optional).
+    optional = {
+        "roll_up": {"field", "filter"},
+        "percent": {"min", "max"},
+        "integer": {"min", "max"},
+        "formula": {"scale"},
+    }.get(kind, set())
+    assert set(options) - optional == expected_keys - optional, where
     if kind == "roll_up":  # a summary of a child's lookup to this object (the platform checks the rest)
         child = {f["api_name"]: f for f in package[options["object"]]["field_list"]}
         assert child[options["relation"]]["options"]["target"] == name, where
@@ -313,6 +334,8 @@ def check_options(package, name: str, field: dict) -> None:
             assert field["default"] in values, where
     elif kind == "boolean":
         assert isinstance(field["default"], bool), where
+    elif kind in ("integer", "decimal"):  # a quantity of 1, a term of 12 months
+        assert field.get("default") is None or isinstance(field["default"], int), where
     else:
         assert field.get("default") is None, where
     if field["unique"]:
