@@ -3,6 +3,7 @@
 from metacrm.api.access import blueprint as access_blueprint
 from metacrm.api.auth import blueprint as auth_blueprint
 from metacrm.api.automations import blueprint as automations_blueprint
+from metacrm.api.collaboration import blueprint as collaboration_blueprint
 from metacrm.api.dashboards import blueprint as dashboards_blueprint
 from metacrm.api.data import blueprint as data_blueprint
 from metacrm.api.duplicates import blueprint as duplicates_blueprint
@@ -36,4 +37,5 @@ def register_blueprints():
         reports_blueprint,  # h3: reports
         forecast_blueprint,  # h4: forecast
         dashboards_blueprint,  # h4: dashboards
+        collaboration_blueprint,
     ]

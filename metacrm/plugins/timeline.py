@@ -7,6 +7,8 @@ newest first, of
 * ``change`` — the record's audit entries (created, changed, deleted,
   restored, new owner), showing only the fields the user may read;
 * ``email`` — e-mails automations put in the outbox for the record;
+* ``comment`` — comments people wrote on the record
+  (:mod:`metacrm.plugins.collaboration`);
 
 for the record and for the records of its layout's related lists (an
 account's contacts, opportunities and cases: their activities, changes and
@@ -32,13 +34,14 @@ from metacrm.metadata.store import RecordStore
 from metacrm.platform.clock import as_utc
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.tables import audit_log
+from metacrm.plugins.collaboration.tables import record_comments
 from metacrm.plugins.record_layout import default_layout, permits
 from metacrm.rules.automation.tables import automation_outbox
 
 # The object whose records are the timeline's activities (crm_core's). A
 # tenant without it simply has no activity entries.
 ACTIVITY_OBJECT = "activity"
-KINDS = ("activity", "change", "email")
+KINDS = ("activity", "change", "email", "comment")
 # Audit actions shown as changes, and the word for each.
 CHANGE_ACTIONS = {
     "record.created": "created",
@@ -66,7 +69,7 @@ class Target:
 
 @dataclass
 class Entry:
-    kind: str  # activity | change | email
+    kind: str  # activity | change | email | comment
     at: datetime
     id: int  # the activity's record id, the audit entry's or the outbox row's id
     target: Target
@@ -75,6 +78,7 @@ class Entry:
     changes: list[tuple[str, Any, Any]] = field(default_factory=list)  # (field, before, after)
     record: dict | None = None  # activity: the activity as the record store dumps it
     email: dict | None = None  # email: to, subject, status
+    comment: dict | None = None  # comment: body, author_id, edited_at
 
     @property
     def key(self) -> tuple:
@@ -180,6 +184,8 @@ def timeline(
         entries += _changes(store, targets, cursor, fetch)
     if "email" in kinds:
         entries += _emails(store, targets, cursor, fetch)
+    if "comment" in kinds:
+        entries += _comments(store, targets, cursor, fetch)
     entries.sort(key=lambda e: e.key, reverse=True)
     more = len(entries) > limit
     entries = entries[:limit]
@@ -319,6 +325,34 @@ def _emails(store: RecordStore, targets: list[Target], cursor, fetch: int) -> li
         email = {"to": payload.get("to"), "subject": payload.get("subject"), "status": row["status"]}
         target = grouped[row["object"]][row["record_id"]]
         entries.append(Entry("email", as_utc(row["created_at"]), row["id"], target, email=email))
+    return entries
+
+
+def _comments(store: RecordStore, targets: list[Target], cursor, fetch: int) -> list[Entry]:
+    grouped = _by_object(targets)
+    table = record_comments
+    query = (
+        sa.select(table)
+        .where(
+            _target_clause(table, grouped, as_text=False),
+            _older("comment", table.c.created_at, table.c.id, cursor),
+        )
+        .order_by(table.c.created_at.desc(), table.c.id.desc())
+        .limit(fetch)
+    )
+    with store.binding.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    entries = []
+    for row in rows:
+        comment = {
+            "body": row["body"],
+            "author_id": row["author_id"],
+            "mine": row["author_id"] == store.actor.user_id,
+            "edited_at": as_utc(row["edited_at"]) if row["edited_at"] else None,
+        }
+        target = grouped[row["object"]][row["record_id"]]
+        at = as_utc(row["created_at"])
+        entries.append(Entry("comment", at, row["id"], target, actor=row["author_email"], comment=comment))
     return entries
 
 
