@@ -15,7 +15,7 @@ from metacrm.platform import identity as identities
 from metacrm.plugins.collaboration.comments import mentioned_addresses
 from metacrm.plugins.timeline import timeline
 from metacrm.rules.automation.tables import notifications
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, PASSWORD
 from tests.data.crm_support import crm_tenant
 
 
@@ -151,3 +151,23 @@ def test_followers_hear_of_changes_they_may_read_but_not_their_own(crm):
     assert unfollowed.json == {"following": False, "followers": 0}
     rep.update("account", record_id, {"employees": 14})
     assert len(notes_of(crm, "boss", record_id)) == 3
+
+
+def test_the_record_page_posts_comments_and_toggles_following(crm):
+    record_id = account_of(crm, "rep", "Screen Co")
+    client = create_app(instance=crm.instance).test_client()
+    token = client.get("/login").get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    client.post("/login", data={"email": "rep@crm.test", "password": PASSWORD, "tenant": "crm", "csrf_token": token})
+    page = client.get(f"/o/account/{record_id}").get_data(as_text=True)
+    hx = {"HX-Request": "true", "X-CSRFToken": page.split('name="csrf_token" value="')[1].split('"')[0]}
+
+    refused = client.post(f"/o/account/{record_id}/comments", data={"body": "@other@crm.test <b>"}, headers=hx)
+    assert 'role="alert">other@crm.test cannot read this record, so they cannot be mentioned.</p>' in refused.text
+    posted = client.post(f"/o/account/{record_id}/comments", data={"body": "see https://x.test/a <b>"}, headers=hx)
+    assert posted.headers["HX-Trigger"] == '{"toast": "Comment added."}'
+    assert 'see <a href="https://x.test/a" rel="nofollow noopener">https://x.test/a</a> &lt;b&gt;' in posted.text
+
+    followed = client.post(f"/o/account/{record_id}/follow", data={"following": "1"}, headers=hx)
+    assert 'data-following="true"' in followed.text and 'aria-pressed="true"' in followed.text
+    only_comments = client.get(f"/o/account/{record_id}/timeline?kind=comment", headers=hx).text
+    assert only_comments.count('data-kind="comment"') == 1 and 'data-kind="change"' not in only_comments

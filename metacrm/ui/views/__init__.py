@@ -5,6 +5,7 @@ from metacrm.ui.views import (  # noqa: F401
     account,
     auth,
     board,
+    collaboration,
     dashboards,
     duplicates,
     exports,
