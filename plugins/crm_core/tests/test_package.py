@@ -20,7 +20,7 @@ from metacrm.plugins import PLATFORM_RESERVED, reserved_reason
 from metacrm_crm_core import demo_data
 from metacrm_crm_core.plugin import PACKAGE_DIR, metadata_packages
 
-OBJECTS = ["account", "activity", "campaign", "case", "contact", "lead", "opportunity", "product", "quota"]
+OBJECTS = ["account", "activity", "article", "campaign", "case", "contact", "lead", "opportunity", "product", "quota"]
 OBJECT_FILES = ["object.yaml", "fields.yaml", "layouts.yaml", "list_views.yaml"]
 RULE_FILES = {"automations.yaml", "validation_rules.yaml", "duplicate_rules.yaml"}  # optional
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -49,6 +49,7 @@ FIELD_TYPES = {
     "many_to_many",
     "auto_number",
     "roll_up",
+    "formula",
 }
 TEXT_LIKE = {"text", "long_text", "email", "phone", "url", "auto_number"}
 RELATION_TYPES = {"lookup", "master_detail", "many_to_many"}
@@ -162,6 +163,7 @@ def test_every_yaml_file_parses():
         "account": 2,
         "activity": 1,
         "contact": 1,
+        "article": 1,
     }  # automations.yaml, validation_rules.yaml, duplicate_rules.yaml
     # package.yaml, access/pools.yaml, apps.yaml, 4 per object, and the rule files;
     # other top-level files are tenant-wide collections (reports.yaml…)
@@ -258,6 +260,7 @@ def check_options(package, name: str, field: dict) -> None:
         "many_to_many": {"target"},
         "auto_number": {"format"},
         "roll_up": {"object", "relation", "function", "field", "filter"},
+        "formula": {"expression", "return_type", "scale"},
     }.get(kind, set())
     assert set(options) == expected_keys, where
     if kind == "roll_up":  # a summary of a child's lookup to this object (the platform checks the rest)
