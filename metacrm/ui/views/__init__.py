@@ -21,4 +21,5 @@ from metacrm.ui.views import (  # noqa: F401
     reports,  # h3: reports
     search,
     setup,
+    survey,
 )

@@ -12,7 +12,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 from metacrm.plugins import utcnow
+from metacrm.rules.automation.tables import automation_outbox
 
 from metacrm_crm_core.plugin import PACKAGE_DIR
 
@@ -101,3 +103,31 @@ def test_articles_are_searched_and_linked_to_cases(crm):
     assert [a["id"] for a in store.get("case", case["id"], fields=["articles"])["articles"]] == [article["id"]]
     found = store.query("article", q="密码")
     assert [row["id"] for row in found.data] == [article["id"]]
+
+
+def test_a_closed_case_mails_a_single_use_survey_link_that_stores_the_rating(crm, client):
+    store = crm.store()
+    contact = store.create("contact", {"last_name": "Li", "full_name": "Li Lei", "email": "li@cust.test"})
+    case = store.create("case", {"subject": "Secret subject", "origin": "phone", "contact": contact["id"]})
+    link = store.update("case", case["id"], {"status": "closed"})["survey_url"]
+    assert link.startswith("/survey/")
+    with crm.binding.connect() as conn:
+        [mail] = conn.execute(sa.select(automation_outbox).where(automation_outbox.c.kind == "email")).mappings().all()
+    assert mail["payload"]["to"] == "li@cust.test" and link in mail["payload"]["body"]
+
+    page = client.get(link)
+    assert page.status_code == 200 and "Secret subject" not in page.text and "CASE-" not in page.text
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    assert client.post(link, data={"rating": "6", "csrf_token": token}).status_code == 422
+    answered = client.post(link, data={"rating": "2", "comment": "slow", "csrf_token": token})
+    assert answered.status_code == 200 and "Thank you" in answered.text
+    stored = store.get("case", case["id"])
+    assert (stored["survey_rating"], stored["survey_comment"], stored["satisfaction"]) == (2, "slow", "dissatisfied")
+    assert client.post(link, data={"rating": "5", "csrf_token": token}).status_code == 409  # once
+    assert store.get("case", case["id"])["survey_rating"] == 2
+
+    forged = link[:-2] + ("AA" if not link.endswith("AA") else "BB")
+    assert client.get(forged).status_code == 404
+    for _ in range(5):
+        client.post(forged, data={"rating": "5", "csrf_token": token})
+    assert client.post(forged, data={"rating": "5", "csrf_token": token}).status_code == 429  # like the sign-in
