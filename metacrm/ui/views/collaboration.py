@@ -50,7 +50,7 @@ def post_comment(object: str, record_id: int):
         return render_template(
             TIMELINE, **_timeline_context(obj, record_id), comment_errors=errors, comment_text=body, quick="comment"
         )
-    return _answer(object, record_id, _("Comment added."))
+    return _answer(object, record_id, _("Comment added."), quick="comment")  # the comment box stays open
 
 
 @blueprint.post("/o/<object>/<int:record_id>/comments/<int:comment_id>/delete")
@@ -58,7 +58,7 @@ def remove_comment(object: str, record_id: int, comment_id: int):
     """Delete one's own comment."""
     obj = object_for(object)
     delete_comment(context.store(), obj.api_name, record_id, comment_id)
-    return _answer(object, record_id, _("Comment deleted."))
+    return _answer(object, record_id, _("Comment deleted."), quick="comment")
 
 
 @blueprint.post("/o/<object>/<int:record_id>/follow")

@@ -363,7 +363,7 @@ def entry_icon(entry) -> str:
     if entry.kind == "activity":
         return ACTIVITY_ICONS.get(entry.record.get("activity_type"), "journal-text")
     if entry.kind == "comment":
-        return "chat-square-text"
+        return "chat-left-text"
     if entry.kind == "change":
         return CHANGE_ICONS.get(entry.action, "pencil")
     return "envelope"
