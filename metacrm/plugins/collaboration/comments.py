@@ -114,7 +114,7 @@ def _resolve_mentions(store: RecordStore, object_name: str, record_id: int, body
     refused = []
     for address in addresses:
         member = by_email.get(address)
-        if member is None or not can_read(store, member_guard(store, member.id), object_name, record_id, conn):
+        if member is None or not can_read(store, member_guard(store, member), object_name, record_id, conn):
             refused.append(address)
         else:
             found[member.id] = member
@@ -167,7 +167,7 @@ def _notify(store: RecordStore, obj, record_id: int, text: str, mentioned: dict[
         member = members.get(user_id)
         if user_id == me or member is None:
             continue
-        guard = member_guard(store, user_id)
+        guard = member_guard(store, member)
         if kind == notify.COMMENT and not can_read(store, guard, obj.api_name, record_id, conn):
             continue
         name = record_name(reader_store(store, guard, conn), obj.api_name, record_id)
@@ -216,7 +216,7 @@ def edit_comment(store: RecordStore, object_name: str, record_id: int, comment_i
         for user_id, member in new.items():
             if user_id == me:
                 continue
-            name = record_name(reader_store(store, member_guard(store, user_id), conn), obj.api_name, row["record_id"])
+            name = record_name(reader_store(store, member_guard(store, member), conn), obj.api_name, row["record_id"])
             message = notify.message(
                 notify.MENTION, member.language, who=who, obj=obj, name=name, text=notify.excerpt(text)
             )
@@ -243,7 +243,7 @@ def mention_suggestions(store: RecordStore, object_name: str, record_id: int, te
             words = [member.email.lower(), *member.name.lower().split()]
             if wanted and not any(word.startswith(wanted) for word in words):
                 continue
-            if can_read(store, member_guard(store, member.id), object_name, record["id"], conn):
+            if can_read(store, member_guard(store, member), object_name, record["id"], conn):
                 found.append({"email": member.email, "name": member.name})
             if len(found) == SUGGESTIONS:
                 break

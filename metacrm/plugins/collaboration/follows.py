@@ -92,7 +92,7 @@ class FollowerNotifications:
             member = members.get(user_id)
             if member is None:
                 continue
-            guard = guards.get(user_id) or guards.setdefault(user_id, member_guard(ctx.store, user_id))
+            guard = guards.get(user_id) or guards.setdefault(user_id, member_guard(ctx.store, member))
             if deleted:
                 # The record is in the recycle bin now: they hear of it if they could read it.
                 if not can_read(ctx.store, guard, ctx.obj.api_name, record_id, ctx.conn, deleted=True):

@@ -24,6 +24,8 @@ class Member:
     email: str
     name: str
     locale: str | None
+    is_admin: bool
+    role: str | None
 
     @property
     def language(self) -> str:
@@ -38,27 +40,34 @@ def active_members(store: RecordStore) -> dict[int, Member]:
     with store.instance.db.platform_connect() as conn:
         locales = dict(conn.execute(sa.select(users.c.id, users.c.locale).where(users.c.id.in_(list(found)))).all())
     return {
-        user_id: Member(user_id, row["email"], row["display_name"] or row["email"], locales.get(user_id))
+        user_id: Member(
+            user_id,
+            row["email"],
+            row["display_name"] or row["email"],
+            locales.get(user_id),
+            row["is_admin"],
+            row["role"],
+        )
         for user_id, row in found.items()
     }
 
 
-def member_guard(store: RecordStore, member_id: int) -> PolicyGuard:
-    """The guard ``member_id`` would have in a request now: the tenant's
+def member_guard(store: RecordStore, member: Member) -> PolicyGuard:
+    """The guard ``member`` would have in a request now: the tenant's
     newest policy, not the one of the store's revision (an access change
     made since must already count)."""
-    member = tenant_members(store.instance, store.binding)[member_id]
-    held, _ = effective_roles(store.instance, store.binding, member)
+    row = {"id": member.id, "is_admin": member.is_admin, "role": member.role}
+    held, _ = effective_roles(store.instance, store.binding, row)
     policy = policy_for(store.instance, store.binding)
     return PolicyGuard(
         policy,
-        member_id,
+        member.id,
         held,
         model=store.model,
         binding=store.binding,
-        email=member["email"],
-        role=member["role"],
-        locale=None,
+        email=member.email,
+        role=member.role,
+        locale=member.locale,
     )
 
 
