@@ -56,15 +56,7 @@ def test_a_rep_comments_mentions_and_follows_without_a_reload(page, seeded):
     assert_accessible(page)
 
 
-def test_the_comment_box_fits_a_phone(phone_page, seeded):
-    sign_in(phone_page, USERS["sales_rep"])
-    phone_page.goto(f"/o/account/{seeded['account']['id']}")
-    phone_page.get_by_role("tab", name="Comment").click()
-    expect(phone_page.get_by_role("textbox", name="Comment", exact=True)).to_be_visible()
-    assert_no_horizontal_scrolling(phone_page)
-
-
-def test_a_customer_answers_the_survey_once_without_signing_in(phone_page, seeded):
+def test_on_a_phone_a_customer_answers_the_survey_once_and_the_comment_box_fits(phone_page, seeded):
     phone_page.goto(seeded["survey"])
     expect(phone_page.get_by_role("heading", name="How did we do?")).to_be_visible()
     expect(phone_page.get_by_text("Container delayed")).to_have_count(0)
@@ -75,4 +67,10 @@ def test_a_customer_answers_the_survey_once_without_signing_in(phone_page, seede
     expect(phone_page.get_by_role("status")).to_have_text("Thank you! Your answer has been recorded.")
     phone_page.goto(seeded["survey"])
     expect(phone_page.get_by_role("status")).to_have_text("This survey has already been answered. Thank you!")
+    assert_no_horizontal_scrolling(phone_page)
+
+    sign_in(phone_page, USERS["sales_rep"])
+    phone_page.goto(f"/o/account/{seeded['account']['id']}")
+    phone_page.get_by_role("tab", name="Comment").click()
+    expect(phone_page.get_by_role("textbox", name="Comment", exact=True)).to_be_visible()
     assert_no_horizontal_scrolling(phone_page)
