@@ -27,6 +27,8 @@ from metacrm.metadata import plugin as metadata_plugin
 from metacrm.platform.config import ensure_secret_key
 from metacrm.platform.instance import Instance
 from metacrm.platform.web import init_web
+from metacrm.plugins.collaboration.plugin import collaboration_plugin
+from metacrm.plugins.surveys import surveys_plugin
 from metacrm.rules.plugin import rules_plugin
 from metacrm.ui import plugin as ui_plugin
 
@@ -35,6 +37,8 @@ BUILTIN_PLUGINS = (
     rules_plugin,
     access_plugin,
     *data_plugin.BUILTIN,
+    collaboration_plugin,
+    surveys_plugin,
     api_plugin,
     ui_plugin,
 )

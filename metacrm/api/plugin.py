@@ -4,6 +4,7 @@ from metacrm.api.access import blueprint as access_blueprint
 from metacrm.api.approvals import blueprint as approvals_blueprint
 from metacrm.api.auth import blueprint as auth_blueprint
 from metacrm.api.automations import blueprint as automations_blueprint
+from metacrm.api.collaboration import blueprint as collaboration_blueprint
 from metacrm.api.conversion import blueprint as conversion_blueprint  # h1: lead conversion
 from metacrm.api.dashboards import blueprint as dashboards_blueprint
 from metacrm.api.data import blueprint as data_blueprint
@@ -42,4 +43,5 @@ def register_blueprints():
         approvals_blueprint,
         marketing_blueprint,
         conversion_blueprint,  # h1: lead conversion
+        collaboration_blueprint,
     ]

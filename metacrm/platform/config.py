@@ -55,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     "AUTOMATION_LOG_DAYS": 30,
     # Prefilled in the sign-in form (the demo sets "demo").
     "DEFAULT_TENANT": "",
+    # The address users reach the app at ("https://crm.example.com"), for
+    # links that leave it in e-mails (satisfaction surveys); empty: such
+    # links are paths only.
+    "PUBLIC_URL": "",
     # Outgoing mail of automation EMAIL actions; with SMTP_HOST empty, mails
     # stay in the tenant's outbox marked undelivered (docs/automation.md).
     "SMTP_HOST": "",

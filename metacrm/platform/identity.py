@@ -840,3 +840,20 @@ def _with_tenant_reads(reads: TenantReads, kind: str) -> tuple[sa.Select, tuple[
     columns = reads(users.c.id)
     statement = _statements()[kind].add_columns(*(column.label(name) for name, column in columns.items()))
     return statement, tuple(columns)
+
+
+# -- public forms, throttled like the sign-in -------------------------------------------
+
+
+def check_public_attempts(instance: Instance, key: str, ip: str) -> None:
+    """Refuse (TooManyRequests) a post to a public form (``key`` names the
+    form, e.g. ``survey:<tenant>``) when this key or this client address
+    failed as often as the sign-in allows: the sign-in's throttle and table."""
+    with instance.db.platform_connect() as conn:
+        _check_throttle(instance, conn, key, ip)
+
+
+def count_public_attempt(instance: Instance, key: str, ip: str, *, succeeded: bool) -> None:
+    """Count a post to a public form for :func:`check_public_attempts`."""
+    with instance.db.platform_begin() as conn:
+        conn.execute(login_attempts.insert().values(email=key[:254], ip=ip, succeeded=succeeded, at=utcnow()))

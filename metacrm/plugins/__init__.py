@@ -32,9 +32,11 @@ give a plugin's tests an instance on SQLite and PostgreSQL, an app and a
 client, and a tenant with the plugin's metadata package installed.
 
 Discovery, install, upgrade and uninstall of metadata packages
-(:mod:`metacrm.plugins.packages`) and the request context of the web
-layers (:mod:`metacrm.plugins.context`) live in this package too; they
-are the platform's, not the plugin API.
+(:mod:`metacrm.plugins.packages`), the request context of the web
+layers (:mod:`metacrm.plugins.context`), comments and followers
+(:mod:`metacrm.plugins.collaboration`) and satisfaction surveys
+(:mod:`metacrm.plugins.surveys`) live in this package too; they are the
+platform's, not the plugin API.
 """
 
 from metacrm.metadata.fieldtypes.base import FieldType, Widgets

@@ -10,6 +10,8 @@ newest first, of
 * ``approval`` — approval requests of the record: submitted, approved,
   rejected, recalled (the audit entries ``approval.*`` the approval engine
   writes, with the process and the comment);
+* ``comment`` — comments people wrote on the record
+  (:mod:`metacrm.plugins.collaboration`);
 
 for the record and for the records of its layout's related lists (an
 account's contacts, opportunities and cases: their activities, changes and
@@ -35,13 +37,14 @@ from metacrm.metadata.store import RecordStore
 from metacrm.platform.clock import as_utc
 from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.tables import audit_log
+from metacrm.plugins.collaboration.tables import record_comments
 from metacrm.plugins.record_layout import default_layout, permits
 from metacrm.rules.automation.tables import automation_outbox
 
 # The object whose records are the timeline's activities (crm_core's). A
 # tenant without it simply has no activity entries.
 ACTIVITY_OBJECT = "activity"
-KINDS = ("activity", "change", "email", "approval")
+KINDS = ("activity", "change", "email", "approval", "comment")
 # Audit actions shown as changes, and the word for each.
 CHANGE_ACTIONS = {
     "record.created": "created",
@@ -76,7 +79,7 @@ class Target:
 
 @dataclass
 class Entry:
-    kind: str  # activity | change | email | approval
+    kind: str  # activity | change | email | approval | comment
     at: datetime
     id: int  # the activity's record id, the audit entry's or the outbox row's id
     target: Target
@@ -86,6 +89,7 @@ class Entry:
     record: dict | None = None  # activity: the activity as the record store dumps it
     email: dict | None = None  # email: to, subject, status
     approval: dict | None = None  # approval: process, step, comment
+    comment: dict | None = None  # comment: body, author_id, edited_at
 
     @property
     def key(self) -> tuple:
@@ -193,6 +197,8 @@ def timeline(
         entries += _emails(store, targets, cursor, fetch)
     if "approval" in kinds:
         entries += _approvals(store, targets, cursor, fetch)
+    if "comment" in kinds:
+        entries += _comments(store, targets, cursor, fetch)
     entries.sort(key=lambda e: e.key, reverse=True)
     more = len(entries) > limit
     entries = entries[:limit]
@@ -366,6 +372,34 @@ def _approvals(store: RecordStore, targets: list[Target], cursor, fetch: int) ->
                 approval=approval,
             )
         )
+    return entries
+
+
+def _comments(store: RecordStore, targets: list[Target], cursor, fetch: int) -> list[Entry]:
+    grouped = _by_object(targets)
+    table = record_comments
+    query = (
+        sa.select(table)
+        .where(
+            _target_clause(table, grouped, as_text=False),
+            _older("comment", table.c.created_at, table.c.id, cursor),
+        )
+        .order_by(table.c.created_at.desc(), table.c.id.desc())
+        .limit(fetch)
+    )
+    with store.binding.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    entries = []
+    for row in rows:
+        comment = {
+            "body": row["body"],
+            "author_id": row["author_id"],
+            "mine": row["author_id"] == store.actor.user_id,
+            "edited_at": as_utc(row["edited_at"]) if row["edited_at"] else None,
+        }
+        target = grouped[row["object"]][row["record_id"]]
+        at = as_utc(row["created_at"])
+        entries.append(Entry("comment", at, row["id"], target, actor=row["author_email"], comment=comment))
     return entries
 
 

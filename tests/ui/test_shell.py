@@ -25,7 +25,7 @@ from tests.conftest import PASSWORD, drop_namespaces
 ADMIN = "admin@demo.example.com"
 REP = "sales.rep@demo.example.com"
 MANAGER = "sales.manager@demo.example.com"
-CRM_ORDER = ["account", "contact", "lead", "opportunity", "activity", "case", "campaign", "product", "quota"]
+CRM_ORDER = ["account", "contact", "lead", "opportunity", "activity", "case", "article", "campaign", "product", "quota"]
 # Lead to cash: after the products (their lines are reached from their parents, not the navigation).
 CRM_ORDER[-1:-1] = ["price_book", "quote", "sales_order", "contract", "payment_plan", "payment", "invoice"]
 

@@ -6,6 +6,7 @@ from metacrm.ui.views import (  # noqa: F401
     approvals,
     auth,
     board,
+    collaboration,
     conversion,  # h1: lead conversion
     dashboards,
     documents,
@@ -24,4 +25,5 @@ from metacrm.ui.views import (  # noqa: F401
     reports,  # h3: reports
     search,
     setup,
+    survey,
 )

@@ -34,6 +34,7 @@ from metacrm.platform import identity as identities
 from metacrm.platform.errors import Conflict, Forbidden, MetacrmError, NotFound
 from metacrm.platform.web import current_actor, current_tenant
 from metacrm.plugins import context
+from metacrm.plugins.collaboration.follows import follow_state
 from metacrm.plugins.record_layout import highlight_fields, related_lists, sections, stage_field
 from metacrm.plugins.records import ListRequest, related_page
 from metacrm.plugins.timeline import activity_object, log_activity, parse_kinds, quick_actions, timeline
@@ -337,6 +338,7 @@ def _timeline_context(obj: CompiledObject, record_id: int) -> dict:
         "timeline": timeline(store, obj.api_name, record_id, kinds=kinds, before=request.args.get("before")),
         "kinds": kinds if request.args.getlist("kind") else (),
         "quick_actions": quick_actions(store),
+        "follow": follow_state(store, obj.api_name, record_id),
         "activity": activity_object(store),
         "activity_fields": _activity_fields(store),
         "more": bool(request.args.get("before")),
@@ -378,6 +380,8 @@ def entry_icon(entry) -> str:
     """The icon of a timeline entry: by activity type, change or e-mail."""
     if entry.kind == "activity":
         return ACTIVITY_ICONS.get(entry.record.get("activity_type"), "journal-text")
+    if entry.kind == "comment":
+        return "chat-left-text"
     if entry.kind == "change":
         return CHANGE_ICONS.get(entry.action, "pencil")
     if entry.kind == "approval":

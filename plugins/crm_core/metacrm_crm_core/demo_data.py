@@ -36,6 +36,7 @@ BASE_COUNTS: dict[str, int] = {
     "contact": 600,
     "opportunity": 350,
     "lead": 400,
+    "article": 10,
     "case": 200,
     "activity": 1200,
     "campaign_member": 300,
@@ -383,6 +384,64 @@ RESOLUTIONS = {
     ],
 }
 SLA_HOURS = {"urgent": 4, "high": 24, "medium": 72, "low": 120}
+# First-response targets by priority: the case's response_target_hours formula.
+RESPONSE_HOURS = {"urgent": 1, "high": 4, "medium": 8, "low": 24}
+
+# Knowledge base: (category, case category it answers, keywords, en (title, body), zh (title, body));
+# each topic is written in both languages.
+ARTICLES = [
+    (
+        "troubleshooting",
+        "problem",
+        ["login", "password", "登录"],
+        (
+            "Cannot log in: reset your password",
+            "<p>Open the sign-in page, choose <b>Forgot password</b> and follow the e-mail.</p>"
+            "<p>Still locked out? Ask your administrator to end your sessions.</p>",
+        ),
+        (
+            "无法登录：重置密码",
+            "<p>打开登录页，点击<b>忘记密码</b>，按邮件提示操作。</p><p>仍无法登录？请管理员结束你的所有会话。</p>",
+        ),
+    ),
+    (
+        "troubleshooting",
+        "problem",
+        ["sync", "同步"],
+        (
+            "Nightly data sync fails",
+            "<p>Check the sync job's credentials and its schedule, then run it once by hand.</p>",
+        ),
+        ("每晚数据同步失败", "<p>检查同步任务的凭据和计划时间，然后手动运行一次。</p>"),
+    ),
+    (
+        "how_to",
+        "question",
+        ["export", "导出"],
+        ("How to export customer data", "<p>Open the list, filter it, then choose <b>Export</b> → CSV or Excel.</p>"),
+        ("如何导出客户数据", "<p>打开列表并筛选，然后选择<b>导出</b> → CSV 或 Excel。</p>"),
+    ),
+    (
+        "billing",
+        "question",
+        ["invoice", "发票"],
+        (
+            "Questions about your invoice",
+            "<p>Invoices are issued against each payment received; ask your account manager for a copy.</p>",
+        ),
+        ("发票相关问题", "<p>每笔回款都会开具发票；如需副本请联系客户经理。</p>"),
+    ),
+    (
+        "getting_started",
+        "question",
+        ["users", "用户"],
+        (
+            "Adding more users",
+            "<p>An administrator invites users under <b>Setup → Users</b> and gives them a role.</p>",
+        ),
+        ("如何增加用户账号", "<p>管理员在<b>设置 → 用户</b>中邀请用户并为其分配角色。</p>"),
+    ),
+]
 
 # activity type → [(en subject, zh subject)]
 ACTIVITY_SUBJECTS = {
@@ -493,6 +552,7 @@ class _Generator:
         self.opportunities: list[dict] = []
         self.leads: list[dict] = []
         self.cases: list[dict] = []
+        self.articles: list[dict] = []
 
     def run(self, *, lead_to_cash: bool = False) -> dict[str, int]:
         self.make_products()
@@ -501,6 +561,7 @@ class _Generator:
         self.make_contacts()
         self.make_opportunities()
         self.make_leads()
+        self.make_articles()
         self.make_cases()
         self.make_activities()
         self.make_campaign_members()
@@ -1206,6 +1267,29 @@ class _Generator:
         row["_locale"] = loc
         return row
 
+    # -- knowledge base ---------------------------------------------------------------------
+
+    def make_articles(self) -> None:
+        rows, meta = [], []
+        for category, answers, keywords, en, zh in ARTICLES:
+            for loc, (title, body) in ((EN, en), (ZH, zh)):
+                rows.append(
+                    {
+                        "title": title,
+                        "category": category,
+                        "language": "zh_cn" if loc == ZH else "en",
+                        "status": "published",
+                        "keywords": keywords,
+                        "body": body,
+                        "published_at": self.iso(self.now - dt.timedelta(days=self.rng.randint(30, 300))),
+                        **self.owner(),
+                    }
+                )
+                meta.append((answers, loc))
+        rows, meta = rows[: self.totals["article"]], meta[: self.totals["article"]]
+        for (answers, loc), new_id in zip(meta, self.insert("article", rows), strict=True):
+            self.articles.append({"id": new_id, "answers": answers, "locale": loc})
+
     # -- cases ------------------------------------------------------------------------------
 
     def make_cases(self) -> None:
@@ -1279,8 +1363,29 @@ class _Generator:
             "resolution": resolution,
             **self.owner(account, keep=0.3),
         }
+        row.update(self.service_levels(priority, opened, first_response, closed_at))
+        answers = [a["id"] for a in self.articles if a["answers"] == category and a["locale"] == loc]
+        if status == "closed" and answers and self.chance(0.5):
+            row["articles"] = [self.rng.choice(answers)]
         row["_locale"], row["_opened"] = loc, opened
         return row
+
+    def service_levels(self, priority: str, opened, first_response, closed_at) -> dict[str, Any]:
+        """The measured times and SLA flags the case automations keep (the
+        demo's cases were opened in the past, so they are worked out here)."""
+
+        def hours(end) -> float:
+            return round((end - opened).total_seconds() / 3600, 2)
+
+        responded = hours(first_response) if first_response else None
+        resolved = hours(closed_at) if closed_at else None
+        waited = hours(self.now)
+        return {
+            "first_response_hours": responded,
+            "resolution_hours": resolved,
+            "response_breached": (responded if responded is not None else waited) > RESPONSE_HOURS[priority],
+            "resolution_breached": (resolved if resolved is not None else waited) > SLA_HOURS[priority],
+        }
 
     # -- activities ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from metacrm_crm_core.plugin import PACKAGE_DIR, metadata_packages
 OBJECTS = [
     "account",
     "activity",
+    "article",
     "campaign",
     "campaign_member",
     "case",
@@ -197,6 +198,7 @@ def test_every_yaml_file_parses():
         "account": 2,
         "activity": 1,
         "contact": 2,
+        "article": 1,
         **LEAD_TO_CASH,
     }  # automations.yaml, validation_rules.yaml, duplicate_rules.yaml, segments.yaml, conversions.yaml,
     # document_templates.yaml
