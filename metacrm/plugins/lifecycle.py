@@ -128,9 +128,10 @@ def _check_requirements(info: PluginInfo, installed: dict[str, dict]) -> None:
         )
 
 
-def _callback(instance: Instance, hook_name: str, plugin: str, **kwargs) -> None:
+def _callback(instance: Instance, hook_name: str, **kwargs) -> None:
     """Call ``plugin``'s own implementation of a lifecycle hook; one that
     raises aborts the operation with an error naming the plugin."""
+    plugin = kwargs["plugin"]
     for impl in getattr(instance.pm.hook, hook_name).get_hookimpls():
         if impl.plugin_name != plugin:
             continue
@@ -160,7 +161,6 @@ def install(instance: Instance, binding: TenantBinding, name: str, actor: audit.
             _callback(
                 instance,
                 "plugin_installed",
-                name,
                 tenant=binding,
                 connection=tx.conn,
                 plugin=name,
@@ -170,7 +170,6 @@ def install(instance: Instance, binding: TenantBinding, name: str, actor: audit.
             _callback(
                 instance,
                 "plugin_upgraded",
-                name,
                 tenant=binding,
                 connection=tx.conn,
                 plugin=name,
@@ -245,6 +244,6 @@ def uninstall(
     with metadata_service(instance, binding, actor).change(summary) as tx:
         removed = remove_definitions(tx, kinds, keys, purge=purge)
         tx.remove_definition("package", record["api_name"])
-        _callback(instance, "plugin_uninstalled", name, tenant=binding, connection=tx.conn, plugin=name, purge=purge)
+        _callback(instance, "plugin_uninstalled", tenant=binding, connection=tx.conn, plugin=name, purge=purge)
         revision = tx.revision
     return {"plugin": name, "version": record.get("version"), "removed": removed, "purged": purge, "revision": revision}

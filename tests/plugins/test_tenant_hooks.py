@@ -1,0 +1,217 @@
+"""A plugin's hooks run only in the tenants where it is installed; record
+events of several plugins compose in (order, plugin) order; a raising
+handler rolls the save back with an error naming the plugin; a broken
+plugin is reported by name and left out.
+
+Small plugins defined here, registered as tenant-scoped plugins (what an
+entry point gives), on one instance per database for the module."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from metacrm.app import build_instance, create_app
+from metacrm.metadata.guard import SystemGuard
+from metacrm.metadata.model import model_for, record_store
+from metacrm.platform import audit, tenancy
+from metacrm.platform import identity as identities
+from metacrm.platform.errors import PluginFailed
+from metacrm.plugins import RecordEvents, hookimpl, lifecycle
+from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config
+
+# What the handlers saw, in the order they ran: (plugin, event, detail).
+seen: list[tuple] = []
+
+
+class Shop:
+    """Ships the package with the ``order`` object the others hook."""
+
+    def __init__(self, package_dir):
+        self.package_dir = package_dir
+
+    @hookimpl
+    def metadata_packages(self):
+        return [self.package_dir]
+
+
+class Listener:
+    """Handles every event of ``order``; ``fail``: its after_save raises."""
+
+    def __init__(self, name: str, order: int, fail: bool = False):
+        self.name, self.order, self.fail = name, order, fail
+
+    @hookimpl
+    def register_record_events(self):
+        plugin = self
+
+        class OrderEvents(RecordEvents):
+            objects = ("order",)
+            order = plugin.order
+
+            def before_save(self, ctx, saves):
+                seen.append((plugin.name, "before_save", ctx.action))
+                for save in saves:  # a before-save handler may fill values
+                    save.values.setdefault("note", plugin.name)
+
+            def after_save(self, ctx, saves):
+                seen.append((plugin.name, "after_save", ctx.action))
+                if plugin.fail:
+                    raise RuntimeError("the warehouse is unreachable")
+
+            def after_delete(self, ctx, saves):
+                seen.append((plugin.name, "after_delete", saves[0].record_id))
+
+            def on_stage_change(self, ctx, save, old, new):
+                seen.append((plugin.name, "on_stage_change", (old, new)))
+
+        return [OrderEvents()]
+
+
+class BrokenPackages:
+    @hookimpl
+    def metadata_packages(self):
+        raise ValueError("package folder missing")
+
+
+def _write_shop_package(folder):
+    objects = folder / "objects" / "order"
+    objects.mkdir(parents=True)
+    (folder / "package.yaml").write_text(yaml.safe_dump({"name": "shop", "version": "1.0.0", "label": "Shop"}))
+    (objects / "object.yaml").write_text(yaml.safe_dump({"api_name": "order", "label": "Order"}))
+    stage = {
+        "api_name": "stage",
+        "label": "Stage",
+        "type": "picklist",
+        "options": {"values": [{"value": "new", "label": "New"}, {"value": "paid", "label": "Paid"}]},
+    }
+    fields = [{"api_name": "name", "label": "Name", "type": "text"}, stage]
+    fields.append({"api_name": "note", "label": "Note", "type": "text"})
+    (objects / "fields.yaml").write_text(yaml.safe_dump(fields))
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shop(request, tmp_path_factory):
+    """Tenants ``both`` (shop, alpha, beta), ``bare`` (shop alone) and
+    ``faulty`` (shop, gamma whose after_save raises)."""
+    tmp = tmp_path_factory.mktemp("hooks")
+    _write_shop_package(tmp / "shop")
+    config = make_config(tmp, request.param)
+    instance = build_instance(config, load_entry_points=False)
+    instance.upgrade_platform()
+    pm = instance.pm
+    pm.register_tenant_plugin(Shop(tmp / "shop"), "shop", "metacrm-shop", "1.0.0")
+    pm.register_tenant_plugin(Listener("alpha", order=20), "alpha", "metacrm-alpha", "1.0.0")
+    pm.register_tenant_plugin(Listener("beta", order=10), "beta", "metacrm-beta", "1.0.0")
+    pm.register_tenant_plugin(Listener("gamma", order=10, fail=True), "gamma", "metacrm-gamma", "1.0.0")
+    pm.register_tenant_plugin(BrokenPackages(), "broken_pkg", "metacrm-broken-pkg", "1.0.0")
+    for slug, plugins in (("both", ("shop", "alpha", "beta")), ("bare", ("shop",)), ("faulty", ("shop", "gamma"))):
+        tenancy.create_tenant(instance, slug, slug.title())
+        for name in plugins:
+            lifecycle.install(instance, instance.db.bind(slug), name, audit.SYSTEM)
+    yield instance
+    drop_namespaces(instance)
+    instance.dispose()
+
+
+def _store(instance, slug):
+    return record_store(instance, instance.db.bind(slug), SystemGuard(), audit.SYSTEM)
+
+
+def _count(instance, slug) -> int:
+    binding = instance.db.bind(slug)
+    table = model_for(instance, binding).object("order").table
+    with binding.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def test_two_plugins_hooking_the_same_event_both_run_in_order(shop):
+    seen.clear()
+    store = _store(shop, "both")
+    record = store.create("order", {"name": "A-1", "stage": "new"})
+    # beta (order 10) before alpha (order 20), at every event
+    assert seen == [
+        ("beta", "before_save", "create"),
+        ("alpha", "before_save", "create"),
+        ("beta", "after_save", "create"),
+        ("alpha", "after_save", "create"),
+        ("beta", "on_stage_change", (None, "new")),
+        ("alpha", "on_stage_change", (None, "new")),
+    ]
+    assert record["note"] == "beta"  # the first handler filled it; the second saw it set
+    seen.clear()
+    store.update("order", record["id"], {"name": "A-1 bis"})
+    assert ("beta", "on_stage_change") not in [(p, e) for p, e, _ in seen]  # the stage did not move
+    seen.clear()
+    store.update("order", record["id"], {"stage": "paid"})
+    assert [s for s in seen if s[1] == "on_stage_change"] == [
+        ("beta", "on_stage_change", ("new", "paid")),
+        ("alpha", "on_stage_change", ("new", "paid")),
+    ]
+    seen.clear()
+    store.delete("order", record["id"])
+    deleted = record["id"]
+    assert seen == [("beta", "after_delete", deleted), ("alpha", "after_delete", deleted)]
+
+
+def test_a_plugins_hooks_do_not_run_in_a_tenant_that_has_not_installed_it(shop):
+    seen.clear()
+    record = _store(shop, "bare").create("order", {"name": "B-1", "stage": "new"})
+    assert seen == []
+    assert record["note"] is None
+
+
+def test_uninstalling_a_plugin_stops_its_hooks_and_reinstalling_brings_them_back(shop):
+    binding = shop.db.bind("both")
+    lifecycle.uninstall(shop, binding, "alpha", audit.SYSTEM)
+    seen.clear()
+    _store(shop, "both").create("order", {"name": "C-1"})
+    assert {plugin for plugin, _, _ in seen} == {"beta"}
+    lifecycle.install(shop, binding, "alpha", audit.SYSTEM)
+    seen.clear()
+    _store(shop, "both").create("order", {"name": "C-2"})
+    assert {plugin for plugin, _, _ in seen} == {"alpha", "beta"}
+
+
+def test_a_raising_hook_rolls_the_save_back_with_an_error_naming_the_plugin(shop):
+    before = _count(shop, "faulty")
+    with pytest.raises(PluginFailed) as failed:
+        _store(shop, "faulty").create("order", {"name": "D-1"})
+    assert failed.value.details == {"plugin": "gamma", "event": "after_save", "object": "order"}
+    assert "gamma" in failed.value.message and "warehouse is unreachable" in failed.value.message
+    assert _count(shop, "faulty") == before
+
+
+def test_the_api_answers_a_raising_hook_with_a_json_500_and_writes_nothing(shop):
+    app = create_app(instance=shop)
+    user_id = identities.create_user(
+        shop, tenant="faulty", email="admin@faulty.test", password=PASSWORD, is_admin=True, role="admin"
+    )
+    token = identities.create_token(shop, identities.identity_for(shop, user_id, "faulty"), "t")[1]
+    before = _count(shop, "faulty")
+    response = app.test_client().post(
+        "/api/v1/data/order", json={"name": "E-1"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 500
+    assert response.json["error"]["code"] == "plugin_failed"
+    assert response.json["error"]["details"]["plugin"] == "gamma"
+    assert _count(shop, "faulty") == before
+
+
+def test_a_plugin_whose_registration_hook_raises_is_reported_and_left_out(shop):
+    plugins = lifecycle.available_plugins(shop)
+    assert "broken_pkg" not in plugins and {"shop", "alpha", "beta"} <= set(plugins)
+    assert "metadata_packages raised ValueError('package folder missing')" in shop.pm.broken["broken_pkg"]
+
+
+def test_a_plugin_that_fails_to_import_is_reported_by_name(shop, monkeypatch):
+    entry_point = importlib.metadata.EntryPoint("ghost", "metacrm_no_such_plugin.plugin", "metacrm.plugins")
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [entry_point])
+    shop.pm.load_entry_points()
+    assert "No module named 'metacrm_no_such_plugin'" in shop.pm.broken["ghost"]
+    assert shop.pm.get_plugin("ghost") is None
+    # the platform runs on: saves and installs still work
+    assert _store(shop, "bare").create("order", {"name": "F-1"})["id"]
