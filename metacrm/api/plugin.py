@@ -12,6 +12,7 @@ from metacrm.api.imports import blueprint as imports_blueprint
 from metacrm.api.meta import blueprint as meta_blueprint
 from metacrm.api.openapi import blueprint as openapi_blueprint
 from metacrm.api.ownership import blueprint as ownership_blueprint
+from metacrm.api.plugins import blueprint as plugins_blueprint  # h6: plugin lifecycle
 from metacrm.api.pools import blueprint as pools_blueprint
 from metacrm.api.reports import blueprint as reports_blueprint  # h3: reports
 from metacrm.api.rules import blueprint as rules_blueprint
@@ -36,4 +37,5 @@ def register_blueprints():
         reports_blueprint,  # h3: reports
         forecast_blueprint,  # h4: forecast
         dashboards_blueprint,  # h4: dashboards
+        plugins_blueprint,  # h6: plugin lifecycle
     ]

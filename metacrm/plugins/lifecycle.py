@@ -94,6 +94,32 @@ def installed_plugins(instance: Instance, binding: TenantBinding) -> dict[str, d
     return {d.document.get("plugin", d.key): d.document for d in records}
 
 
+def plugin_states(instance: Instance, binding: TenantBinding) -> list[dict]:
+    """Each plugin the instance offers, with the version installed in the
+    tenant: ``state`` is ``available``, ``installed`` (this version) or
+    ``upgradable``; ``required_by``: the installed plugins requiring it."""
+    installed = installed_plugins(instance, binding)
+    rows = []
+    for name, info in sorted(available_plugins(instance).items()):
+        here = installed.get(name, {}).get("version")
+        rows.append(
+            {
+                "name": name,
+                "distribution": info.distribution,
+                "label": info.label,
+                "version": info.version,
+                "installed_version": here,
+                "state": "available" if here is None else "installed" if here == info.version else "upgradable",
+                "requires": info.requires,
+                "required_by": sorted(
+                    other for other, r in installed.items() if other != name and name in (r.get("requires") or {})
+                ),
+                "objects": sorted(info.package.objects) if info.package else [],
+            }
+        )
+    return rows
+
+
 def _available(instance: Instance, name: str) -> PluginInfo:
     plugins = available_plugins(instance)
     if name not in plugins:

@@ -12,5 +12,6 @@ from metacrm.ui.views.setup import (  # noqa: F401
     layouts,
     list_views,
     objects,
+    plugins,
     validation_rules,
 )
