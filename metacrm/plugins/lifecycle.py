@@ -26,6 +26,7 @@ from packaging.version import InvalidVersion, Version
 
 from metacrm.metadata.model import definition_kinds, metadata_service, model_for
 from metacrm.platform import audit
+from metacrm.platform.caches import CacheSlot
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.errors import Conflict, MetacrmError, NotFound, PluginFailed
 from metacrm.platform.instance import Instance
@@ -51,6 +52,20 @@ class PluginInfo:
     platform: str | None = None  # the metacrm versions it runs on
 
 
+# (package folder, mtime of its package.yaml) -> the package read from it:
+# listing plugins reads no YAML twice, and a changed package is read again.
+LOADED_PACKAGES: CacheSlot[dict[tuple[str, int], Package]] = CacheSlot("loaded_packages")
+
+
+def _load(instance: Instance, path: Path) -> Package:
+    cache = instance.caches.get_or_build(LOADED_PACKAGES, dict)
+    manifest = path / "package.yaml"
+    key = (str(path), manifest.stat().st_mtime_ns if manifest.is_file() else 0)
+    if key not in cache:
+        cache[key] = load_package(path)
+    return cache[key]
+
+
 def platform_version() -> str:
     return importlib.metadata.version("metacrm")
 
@@ -67,7 +82,7 @@ def available_plugins(instance: Instance) -> dict[str, PluginInfo]:
     for name in sorted(set(pm.tenant_plugins()) | set(packages)):
         distribution, version = pm.tenant_plugins().get(name, (name, "0"))
         try:
-            loaded = [load_package(path) for path in packages.get(name, [])]
+            loaded = [_load(instance, path) for path in packages.get(name, [])]
         except MetacrmError as exc:
             pm.report_broken(name, f"its metadata package cannot be read: {exc.message}")
             continue
@@ -115,6 +130,8 @@ def plugin_states(instance: Instance, binding: TenantBinding) -> list[dict]:
                     other for other, r in installed.items() if other != name and name in (r.get("requires") or {})
                 ),
                 "objects": sorted(info.package.objects) if info.package else [],
+                "description": info.package.manifest.get("description", "") if info.package else "",
+                "translations": (info.package.manifest.get("translations") or {}) if info.package else {},
             }
         )
     return rows

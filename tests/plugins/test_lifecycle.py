@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -19,14 +20,15 @@ import yaml
 from click.testing import CliRunner
 from metacrm_crm_core.plugin import PACKAGE_DIR
 
-from metacrm.app import build_instance
+from metacrm.app import build_instance, create_app
 from metacrm.cli import main
 from metacrm.metadata.guard import SystemGuard
 from metacrm.metadata.model import metadata_service, model_for, record_store
 from metacrm.platform import audit, tenancy
+from metacrm.platform import identity as identities
 from metacrm.platform.errors import Conflict, NotFound
 from metacrm.plugins import hookimpl, lifecycle
-from tests.conftest import BACKENDS, drop_namespaces, make_config
+from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config
 
 
 class CrmCore:
@@ -207,3 +209,65 @@ def test_the_plugin_verbs_list_install_and_uninstall(crm, monkeypatch):
     assert "crm_core\t1.0.0\tinstalled 1.1.0\tStandard CRM" in listed.output
     missing = runner.invoke(main, ["plugin", "uninstall", "nothing", "--tenant", "acme"])
     assert missing.exit_code == 1 and "plugin nothing is not installed in acme" in missing.output
+
+
+@pytest.fixture(scope="module")
+def web(crm):
+    """The app on the module's instance, an admin's bearer header and a
+    signed-in admin browser session (with its CSRF token)."""
+    app = create_app(instance=crm)
+    admin = identities.create_user(
+        crm, tenant="acme", email="admin@acme.test", password=PASSWORD, is_admin=True, role="admin"
+    )
+    plain = identities.create_user(crm, tenant="acme", email="user@acme.test", password=PASSWORD)
+    token = identities.create_token(crm, identities.identity_for(crm, admin, "acme"), "t")[1]
+    user_token = identities.create_token(crm, identities.identity_for(crm, plain, "acme"), "t")[1]
+    session = app.test_client()
+    page = session.get("/login").get_data(as_text=True)
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"email": "admin@acme.test", "password": PASSWORD, "tenant": "acme", "csrf_token": csrf}
+    assert session.post("/login", data=form).status_code == 302
+    csrf = session.get("/setup/plugins").get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    return SimpleNamespace(
+        api=app.test_client(),
+        admin={"Authorization": f"Bearer {token}"},
+        user={"Authorization": f"Bearer {user_token}"},
+        session=session,
+        csrf=csrf,
+    )
+
+
+def test_the_api_runs_the_lifecycle_for_metadata_admins_only(crm, web):
+    api, admin = web.api, web.admin
+    assert api.get("/api/v1/plugins", headers=web.user).status_code == 403
+    assert api.post("/api/v1/plugins/addon/install", headers=web.user).status_code == 403
+    listed = api.get("/api/v1/plugins", headers=admin).json
+    states = {row["name"]: row["state"] for row in listed["data"]}
+    assert states == {"addon": "available", "crm_core": "installed"}
+    assert api.post("/api/v1/plugins/nothing/install", headers=admin).status_code == 404
+    installed = api.post("/api/v1/plugins/addon/install", headers=admin)
+    assert installed.status_code == 200 and installed.json["action"] == "installed"
+    refused = api.post("/api/v1/plugins/crm_core/uninstall", headers=admin)
+    assert refused.status_code == 409 and refused.json["error"]["details"]["required_by"] == ["addon"]
+    bad = api.post("/api/v1/plugins/addon/uninstall", json={"purge": "yes"}, headers=admin)
+    assert bad.status_code == 422 and bad.json["error"]["details"]["fields"] == {"purge": ["must be a boolean"]}
+    done = api.post("/api/v1/plugins/addon/uninstall", json={"purge": True}, headers=admin)
+    assert done.status_code == 200 and done.json["purged"] is True
+
+
+def test_the_plugins_screen_installs_and_uninstalls_with_confirmation_and_shows_broken_plugins(crm, web):
+    crm.pm.report_broken("ghost", "cannot be loaded: ModuleNotFoundError('ghost')")
+    session, csrf = web.session, web.csrf
+    html = session.get("/setup/plugins").get_data(as_text=True)
+    assert 'data-plugin="crm_core" data-package="crm_core" data-state="installed"' in html
+    assert 'action="/setup/plugins/addon/install"' in html and 'data-broken="ghost"' in html
+    page = session.post("/setup/plugins/addon/install", data={"csrf_token": csrf}, follow_redirects=True)
+    assert "addon is installed." in page.get_data(as_text=True)
+    assert lifecycle.installed_plugins(crm, _binding(crm))["addon"]["version"] == "1.0.0"
+    page = session.post("/setup/plugins/addon/uninstall", data={"csrf_token": csrf}, follow_redirects=True)
+    assert "Tick the box to confirm the uninstall." in page.get_data(as_text=True)
+    assert "addon" in lifecycle.installed_plugins(crm, _binding(crm))
+    form = {"csrf_token": csrf, "confirm": "1"}
+    page = session.post("/setup/plugins/addon/uninstall", data=form, follow_redirects=True)
+    assert "its objects and their data are in the recycle bin" in page.get_data(as_text=True)
+    assert "addon" not in lifecycle.installed_plugins(crm, _binding(crm))

@@ -37,12 +37,8 @@ def setup_plugins():
     instance = context.instance()
     rows = lifecycle.plugin_states(instance, current_tenant())
     locale = str(flask_babel.get_locale())
-    offered = lifecycle.available_plugins(instance)
     for row in rows:
-        package = offered[row["name"]].package
-        translations = (package.manifest.get("translations") or {}) if package else {}
-        row["label"] = (translations.get(locale) or {}).get("label") or row["label"]
-        row["description"] = package.manifest.get("description", "") if package else ""
+        row["label"] = (row["translations"].get(locale) or {}).get("label") or row["label"]
     return render_template(
         "setup/plugins.html",
         rows=rows,
