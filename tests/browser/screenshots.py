@@ -403,6 +403,14 @@ def setup_revision(page: Page, ids) -> None:
     expect(page.locator(".diff-card").first).to_be_visible()
 
 
+def setup_plugins(page: Page, ids) -> None:
+    sign_in(page, ADMIN)
+    page.goto("/setup/plugins")
+    uninstall = page.locator('[data-plugin="crm_core"] .plugin-confirm')
+    uninstall.locator("summary").click()  # the confirmation an uninstall asks for
+    expect(uninstall.locator("input[name=confirm]")).to_be_visible()
+
+
 @dataclass(frozen=True)
 class Shot:
     name: str
@@ -439,6 +447,7 @@ SHOTS = (
     Shot("setup-automation-dry-run", setup_automation_dry_run, BOTH),
     Shot("setup-permissions", setup_permissions, BOTH),
     Shot("setup-revision", setup_revision, BOTH),
+    Shot("setup-plugins", setup_plugins, BOTH),
 )
 # The shots of the admin guide (docs/admin-guide*.md); the others are the user guide's.
 SETUP_SHOTS = tuple(shot for shot in SHOTS if shot.name.startswith("setup-"))

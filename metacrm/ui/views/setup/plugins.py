@@ -26,7 +26,9 @@ def _contributions(manager) -> list[dict]:
             continue
         hooks = sorted({caller.name for caller in manager.get_hookcallers(plugin) or ()})
         distribution, version = manager.tenant_plugins().get(name, (None, None))
-        row = {"name": name, "distribution": distribution, "version": version, "hooks": hooks}
+        # pluggy names a plugin object by its id(): show where it comes from instead
+        shown = name if not name.isdigit() else getattr(plugin, "__name__", type(plugin).__module__)
+        row = {"name": shown, "distribution": distribution, "version": version, "hooks": hooks}
         plugins.append({**row, "builtin": distribution is None})
     return sorted(plugins, key=lambda p: (p["builtin"], p["distribution"] or p["name"]))
 
