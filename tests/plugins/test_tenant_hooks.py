@@ -16,10 +16,10 @@ import yaml
 
 from metacrm.app import build_instance, create_app
 from metacrm.metadata.guard import SystemGuard
-from metacrm.metadata.model import model_for, record_store
+from metacrm.metadata.model import metadata_service, model_for, record_store
 from metacrm.platform import audit, tenancy
 from metacrm.platform import identity as identities
-from metacrm.platform.errors import PluginFailed
+from metacrm.platform.errors import PluginFailed, ValidationFailed
 from metacrm.plugins import RecordEvents, hookimpl, lifecycle
 from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config
 
@@ -71,6 +71,16 @@ class Listener:
         return [OrderEvents()]
 
 
+class Vetoer:
+    """Refuses any metadata change that leaves an object named ``forbidden``."""
+
+    @hookimpl
+    def check_definitions(self, definitions, model):
+        if definitions.object("forbidden") is not None:
+            return [("object", "forbidden", "api_name", "vetoed by the vetoer plugin")]
+        return []
+
+
 class BrokenPackages:
     @hookimpl
     def metadata_packages(self):
@@ -95,7 +105,7 @@ def _write_shop_package(folder):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def shop(request, tmp_path_factory):
-    """Tenants ``both`` (shop, alpha, beta), ``bare`` (shop alone) and
+    """Tenants ``both`` (shop, alpha, beta, vetoer), ``bare`` (shop alone) and
     ``faulty`` (shop, gamma whose after_save raises)."""
     tmp = tmp_path_factory.mktemp("hooks")
     _write_shop_package(tmp / "shop")
@@ -108,7 +118,9 @@ def shop(request, tmp_path_factory):
     pm.register_tenant_plugin(Listener("beta", order=10), "beta", "metacrm-beta", "1.0.0")
     pm.register_tenant_plugin(Listener("gamma", order=10, fail=True), "gamma", "metacrm-gamma", "1.0.0")
     pm.register_tenant_plugin(BrokenPackages(), "broken_pkg", "metacrm-broken-pkg", "1.0.0")
-    for slug, plugins in (("both", ("shop", "alpha", "beta")), ("bare", ("shop",)), ("faulty", ("shop", "gamma"))):
+    pm.register_tenant_plugin(Vetoer(), "vetoer", "metacrm-vetoer", "1.0.0")
+    tenants = (("both", ("shop", "alpha", "beta", "vetoer")), ("bare", ("shop",)), ("faulty", ("shop", "gamma")))
+    for slug, plugins in tenants:
         tenancy.create_tenant(instance, slug, slug.title())
         for name in plugins:
             lifecycle.install(instance, instance.db.bind(slug), name, audit.SYSTEM)
@@ -162,6 +174,17 @@ def test_a_plugins_hooks_do_not_run_in_a_tenant_that_has_not_installed_it(shop):
     record = _store(shop, "bare").create("order", {"name": "B-1", "stage": "new"})
     assert seen == []
     assert record["note"] is None
+
+
+def test_definition_checks_of_a_plugin_apply_only_where_it_is_installed(shop):
+    forbidden = {"api_name": "forbidden", "label": "Forbidden"}
+    service = metadata_service(shop, shop.db.bind("both"), audit.SYSTEM)
+    with pytest.raises(ValidationFailed) as refused, service.change("add forbidden") as tx:
+        tx.create_object(forbidden)
+    assert "vetoed by the vetoer plugin" in str(refused.value.details)
+    with metadata_service(shop, shop.db.bind("bare"), audit.SYSTEM).change("add forbidden") as tx:
+        tx.create_object(forbidden)
+    assert model_for(shop, shop.db.bind("bare")).object("forbidden") is not None
 
 
 def test_uninstalling_a_plugin_stops_its_hooks_and_reinstalling_brings_them_back(shop):
