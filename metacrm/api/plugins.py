@@ -26,7 +26,9 @@ def list_plugins():
     """List the plugins: version offered, version installed here, and the broken ones.
 
     ``state`` is ``available`` (not installed here), ``installed`` (this
-    version) or ``upgradable`` (another version is installed here)."""
+    version), ``upgradable`` (another version is installed here) or
+    ``missing`` (installed here, but the installation no longer runs it:
+    it can only be uninstalled)."""
     _admin()
     instance = context.instance()
     broken = [{"name": n, "reason": r} for n, r in sorted(instance.pm.broken.items())]

@@ -111,12 +111,20 @@ def installed_plugins(instance: Instance, binding: TenantBinding) -> dict[str, d
 
 def plugin_states(instance: Instance, binding: TenantBinding) -> list[dict]:
     """Each plugin the instance offers, with the version installed in the
-    tenant: ``state`` is ``available``, ``installed`` (this version) or
-    ``upgradable``; ``required_by``: the installed plugins requiring it."""
+    tenant, then those installed in the tenant that the instance no longer
+    runs (removed or broken: they can only be uninstalled). ``state`` is
+    ``available``, ``installed`` (this version), ``upgradable`` or
+    ``missing``; ``required_by``: the installed plugins requiring it."""
     installed = installed_plugins(instance, binding)
+    offered = available_plugins(instance)
+
+    def required_by(name: str) -> list[str]:
+        return sorted(other for other, r in installed.items() if other != name and name in (r.get("requires") or {}))
+
     rows = []
-    for name, info in sorted(available_plugins(instance).items()):
+    for name, info in sorted(offered.items()):
         here = installed.get(name, {}).get("version")
+        manifest = info.package.manifest if info.package else {}
         rows.append(
             {
                 "name": name,
@@ -126,12 +134,28 @@ def plugin_states(instance: Instance, binding: TenantBinding) -> list[dict]:
                 "installed_version": here,
                 "state": "available" if here is None else "installed" if here == info.version else "upgradable",
                 "requires": info.requires,
-                "required_by": sorted(
-                    other for other, r in installed.items() if other != name and name in (r.get("requires") or {})
-                ),
+                "required_by": required_by(name),
                 "objects": sorted(info.package.objects) if info.package else [],
-                "description": info.package.manifest.get("description", "") if info.package else "",
-                "translations": (info.package.manifest.get("translations") or {}) if info.package else {},
+                "description": manifest.get("description", ""),
+                "translations": manifest.get("translations") or {},
+            }
+        )
+    for name, record in sorted(installed.items()):
+        if name in offered:
+            continue
+        rows.append(
+            {
+                "name": name,
+                "distribution": None,
+                "label": record.get("label", name),
+                "version": None,
+                "installed_version": record.get("version"),
+                "state": "missing",
+                "requires": record.get("requires") or {},
+                "required_by": required_by(name),
+                "objects": record.get("objects") or [],
+                "description": instance.pm.broken.get(name, ""),
+                "translations": {},
             }
         )
     return rows

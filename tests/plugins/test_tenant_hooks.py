@@ -19,7 +19,7 @@ from metacrm.metadata.guard import SystemGuard
 from metacrm.metadata.model import metadata_service, model_for, record_store
 from metacrm.platform import audit, tenancy
 from metacrm.platform import identity as identities
-from metacrm.platform.errors import PluginFailed, ValidationFailed
+from metacrm.platform.errors import Conflict, PluginFailed, ValidationFailed
 from metacrm.plugins import RecordEvents, hookimpl, lifecycle
 from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config
 
@@ -81,10 +81,24 @@ class Vetoer:
         return []
 
 
+class Fleeting:
+    """A plugin with no metadata package: its record alone installs it."""
+
+    @hookimpl
+    def plugin_installed(self, tenant, connection, plugin, version):
+        seen.append((plugin, "installed", version))
+
+
 class BrokenPackages:
     @hookimpl
     def metadata_packages(self):
         raise ValueError("package folder missing")
+
+
+def _write_future_package(folder):
+    folder.mkdir()
+    manifest = {"name": "future", "version": "3.0.0", "label": "Future", "platform": ">=99"}
+    (folder / "package.yaml").write_text(yaml.safe_dump(manifest))
 
 
 def _write_shop_package(folder):
@@ -109,6 +123,7 @@ def shop(request, tmp_path_factory):
     ``faulty`` (shop, gamma whose after_save raises)."""
     tmp = tmp_path_factory.mktemp("hooks")
     _write_shop_package(tmp / "shop")
+    _write_future_package(tmp / "future")
     config = make_config(tmp, request.param)
     instance = build_instance(config, load_entry_points=False)
     instance.upgrade_platform()
@@ -119,6 +134,8 @@ def shop(request, tmp_path_factory):
     pm.register_tenant_plugin(Listener("gamma", order=10, fail=True), "gamma", "metacrm-gamma", "1.0.0")
     pm.register_tenant_plugin(BrokenPackages(), "broken_pkg", "metacrm-broken-pkg", "1.0.0")
     pm.register_tenant_plugin(Vetoer(), "vetoer", "metacrm-vetoer", "1.0.0")
+    pm.register_tenant_plugin(Shop(tmp / "future"), "future", "metacrm-future", "3.0.0")
+    pm.register_tenant_plugin(Fleeting(), "fleeting", "metacrm-fleeting", "0.2.0")
     tenants = (("both", ("shop", "alpha", "beta", "vetoer")), ("bare", ("shop",)), ("faulty", ("shop", "gamma")))
     for slug, plugins in tenants:
         tenancy.create_tenant(instance, slug, slug.title())
@@ -238,3 +255,23 @@ def test_a_plugin_that_fails_to_import_is_reported_by_name(shop, monkeypatch):
     assert shop.pm.get_plugin("ghost") is None
     # the platform runs on: saves and installs still work
     assert _store(shop, "bare").create("order", {"name": "F-1"})["id"]
+
+
+def test_a_plugin_for_another_platform_version_is_refused(shop):
+    with pytest.raises(Conflict) as refused:
+        lifecycle.install(shop, shop.db.bind("bare"), "future", audit.SYSTEM)
+    assert refused.value.details["requires"] == [f"metacrm >=99 (this is {lifecycle.platform_version()})"]
+    assert "future" not in lifecycle.installed_plugins(shop, shop.db.bind("bare"))
+
+
+def test_a_plugin_gone_from_the_installation_is_shown_missing_and_can_be_uninstalled(shop):
+    binding = shop.db.bind("bare")
+    seen.clear()
+    lifecycle.install(shop, binding, "fleeting", audit.SYSTEM)
+    assert seen == [("fleeting", "installed", "0.2.0")]  # its own callback, in the install
+    shop.pm.report_broken("fleeting", "cannot be loaded: ImportError('gone')")
+    states = {row["name"]: row for row in lifecycle.plugin_states(shop, binding)}
+    assert states["fleeting"]["state"] == "missing" and states["fleeting"]["installed_version"] == "0.2.0"
+    assert states["fleeting"]["description"] == "cannot be loaded: ImportError('gone')"
+    lifecycle.uninstall(shop, binding, "fleeting", audit.SYSTEM)
+    assert "fleeting" not in lifecycle.installed_plugins(shop, binding)
