@@ -232,21 +232,17 @@ class HookSpecs:
 
 class PluginManager(pluggy.PluginManager):
     """pluggy's manager with what the platform needs to know of each plugin:
-    whether it is built in (runs for every tenant), the distribution and
-    version of a tenant-scoped one, and which plugins are broken."""
+    the distribution and version of a tenant-scoped one (every other plugin
+    is built in and runs for every tenant), and which plugins are broken."""
 
     def __init__(self) -> None:
         super().__init__(PROJECT)
         self.add_hookspecs(HookSpecs)
-        self.builtin: set[str] = set()
         # plugin name -> (distribution name, version) of tenant-scoped plugins
         self.distributions: dict[str, tuple[str, str]] = {}
         # plugin name -> why it is left out (import error, raising hook)
         self.broken: dict[str, str] = {}
         self._tenant_hooks: dict[frozenset[str], TenantHooks] = {}
-
-    def register_builtin(self, plugin: Any) -> None:
-        self.builtin.add(self.register(plugin))
 
     def register_tenant_plugin(self, plugin: Any, name: str, distribution: str, version: str) -> None:
         """Register a tenant-scoped plugin (what entry points give; tests
@@ -294,8 +290,8 @@ class PluginManager(pluggy.PluginManager):
             try:
                 result = impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as exc:  # noqa: BLE001 - a plugin's failure is its own, reported by name
-                if impl.plugin_name in self.builtin:
-                    raise
+                if impl.plugin_name not in self.distributions:
+                    raise  # a built-in plugin's failure is the platform's bug
                 self.report_broken(impl.plugin_name, f"{hook_name} raised {exc!r}")
                 continue
             yield impl.plugin_name, result
@@ -342,7 +338,7 @@ def create_plugin_manager(builtin_plugins=(), load_entry_points: bool = True) ->
     the installed ones from the ``metacrm.plugins`` entry points (tenant-scoped)."""
     pm = PluginManager()
     for plugin in builtin_plugins:
-        pm.register_builtin(plugin)
+        pm.register(plugin)
     if load_entry_points:
         pm.load_entry_points()
     return pm
