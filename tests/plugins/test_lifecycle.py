@@ -11,6 +11,7 @@ the tests run in file order, each building on the one before."""
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import shutil
 from types import SimpleNamespace
 
@@ -198,13 +199,17 @@ def test_uninstall_moves_definitions_to_the_recycle_bin_and_reinstall_brings_bac
     assert [tuple(r) for r in rows] == [("Keep me", "EU")]
 
 
-def test_the_plugin_verbs_list_install_and_uninstall(crm, monkeypatch):
+def test_the_plugin_verbs_list_plugins_and_broken_ones_and_refuse_clearly(crm, monkeypatch):
     for key in ("DATA_DIR", "DATABASE_URL", "PLATFORM_SCHEMA", "TENANT_SCHEMA_PREFIX", "SECRET_KEY"):
         if key in crm.config_for_cli:
             monkeypatch.setenv(f"METACRM_{key}", str(crm.config_for_cli[key]))
+    real_entry_points = importlib.metadata.entry_points
+    ghost = importlib.metadata.EntryPoint("ghost", "metacrm_no_such_plugin.plugin", "metacrm.plugins")
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [*real_entry_points(group=group), ghost])
     runner = CliRunner()
     listed = runner.invoke(main, ["plugin", "list", "--tenant", "acme"])
     assert listed.exit_code == 0, listed.output
+    assert "ghost\t-\tbroken\tcannot be loaded: ModuleNotFoundError" in listed.output
     # this process's crm_core (the entry point) is 1.0.0; the tenant has 1.1.0
     assert "crm_core\t1.0.0\tinstalled 1.1.0\tStandard CRM" in listed.output
     missing = runner.invoke(main, ["plugin", "uninstall", "nothing", "--tenant", "acme"])
