@@ -191,13 +191,16 @@ def package_definitions(kinds: KindRegistry, package: Package) -> list[tuple[str
 class _Upgrade:
     """Whether to write each shipped document, given the hashes of what the
     previous version wrote (``base``; None for a first install, which
-    writes everything): a definition the tenant changed since is kept and
-    reported as a conflict, unless the new version ships what the tenant has."""
+    writes everything). A definition the tenant changed (or deleted) since
+    is kept: silently when the new version ships it unchanged, else
+    reported as a conflict. Kept definitions keep their base hash in the
+    new record, so the next upgrade still sees them as the tenant's."""
 
     def __init__(self, tx, base: dict[str, str] | None):
         self.tx = tx
         self.base = base
         self.conflicts: list[dict] = []
+        self.kept: set[str] = set()
 
     def customised(self, kind: str, key: str) -> bool:
         if self.base is None:
@@ -208,13 +211,30 @@ class _Upgrade:
             return known is not None
         return known is None or document_hash(current.document) != known
 
-    def keep(self, kind: str, key: str) -> bool:
-        """True (and a conflict noted) when the tenant's version must stay."""
+    def keep(self, kind: str, key: str, shipped: dict | None = None) -> bool:
+        """True when the tenant's version must stay. ``shipped``: the new
+        version's document as it would be stored (None: not comparable)."""
         if not self.customised(kind, key):
             return False
+        entry = provenance_key(kind, key)
+        self.kept.add(entry)
+        if shipped is not None and self.base.get(entry) == document_hash(shipped):
+            return True  # the package did not change it: nothing to report
         reason = "deleted by the tenant" if self.tx.state.get(kind, key) is None else "changed by the tenant"
         self.conflicts.append({"kind": kind, "key": key, "reason": f"{reason}; the new version was not applied"})
         return True
+
+    def record(self, state, shipped: list[tuple[str, str]]) -> dict[str, str]:
+        """The provenance of the new record: the hash of each shipped
+        definition as stored now, the base hash of the kept ones."""
+        hashes = {}
+        for kind, key in shipped:
+            entry = provenance_key(kind, key)
+            if entry in self.kept and entry in (self.base or {}):
+                hashes[entry] = self.base[entry]
+            elif state.get(kind, key) is not None:
+                hashes[entry] = document_hash(state.get(kind, key).document)
+        return hashes
 
 
 def apply_package(
@@ -277,7 +297,7 @@ def apply_package(
                 current = state.field(api_name, document.get("api_name", ""))
                 if current is not None and normalized_field(document) == current:
                     count(False)
-                elif not upgrade.keep("field", key):
+                elif not upgrade.keep("field", key, normalized_field(document)):
                     tx.put("field", api_name, normalized_field(document) if current else document)
                     count(True, created=current is None)
         # 3. object documents (name field, search fields), then layouts, list views, rules…
@@ -294,7 +314,7 @@ def apply_package(
                     existing = state.get(kind.name, key)
                     if existing is not None and existing.document == document:
                         count(False)
-                    elif not upgrade.keep(kind.name, key):
+                    elif not upgrade.keep(kind.name, key, document):
                         tx.put(kind.name, api_name, document)
                         count(True, created=existing is None)
         # 3b. tenant-wide definitions (apps), once every object exists
@@ -304,7 +324,7 @@ def apply_package(
                 existing = state.get(kind.name, key)
                 if existing is not None and existing.document == document:
                     count(False)
-                elif not upgrade.keep(kind.name, key):
+                elif not upgrade.keep(kind.name, key, document):
                     tx.put(kind.name, None, document)
                     count(True, created=existing is None)
         if package.pools:  # pools it ships, created once (the tenant's admins own them after)
@@ -329,11 +349,7 @@ def apply_package(
             "label": package.label,
             "objects": sorted(package.objects),
             "requires": dict(package.manifest.get("requires") or {}),
-            "definitions": {
-                provenance_key(kind, key): document_hash(state.get(kind, key).document)
-                for kind, key in shipped
-                if state.get(kind, key) is not None
-            },
+            "definitions": upgrade.record(state, shipped),
         }
         existing = state.get("package", package.name)
         if existing is None or existing.document != record:

@@ -137,9 +137,12 @@ def test_upgrade_applies_the_diff_and_keeps_what_the_tenant_customised(crm):
     binding = _binding(crm)
     layout = copy.deepcopy(_model(crm).definitions.get("layout", "account.default").document)
     layout["label"] = "Our account page"
+    leads = copy.deepcopy(_model(crm).definitions.get("list_view", "lead.all").document)
+    leads["label"] = "Our leads"  # a definition the new version ships unchanged
     with metadata_service(crm, binding, audit.SYSTEM).change("tenant customisation") as tx:
         tx.add_field("account", {"api_name": "region_code", "label": "Region code", "type": "text"})
         tx.put("layout", "account", layout)
+        tx.put("list_view", "lead", leads)
     crm.pm.get_plugin("crm_core").package_dir = crm.next_version
     result = lifecycle.upgrade(crm, binding, "crm_core", audit.SYSTEM)
     assert result["action"] == "upgraded" and result["previous_version"] == "1.0.0"
@@ -156,7 +159,10 @@ def test_upgrade_applies_the_diff_and_keeps_what_the_tenant_customised(crm):
     assert definitions.field("account", "loyalty_tier") is not None  # added
     assert definitions.field("account", "region_code") is not None  # the tenant's field survives
     assert definitions.get("list_view", "lead.open") is None  # no longer shipped: removed
+    assert definitions.get("list_view", "lead.all").document["label"] == "Our leads"  # kept, no conflict
     assert lifecycle.installed_plugins(crm, binding)["crm_core"]["version"] == "1.1.0"
+    again = lifecycle.upgrade(crm, binding, "crm_core", audit.SYSTEM)  # the customisations stay the tenant's
+    assert again["revision"] is None and [c["key"] for c in again["conflicts"]] == ["account.default"]
 
 
 def test_uninstall_is_refused_while_another_plugin_requires_it(crm):
