@@ -36,6 +36,7 @@ TENANT_HOOKS = frozenset(
     {
         "register_save_steps",
         "register_record_events",
+        "register_rule_functions",
         "check_definitions",
         "generate_demo_data",
         "plugin_installed",
@@ -105,7 +106,9 @@ class HookSpecs:
         to add to the rule language.
 
         Called when a tenant's function registry is built
-        (``metacrm.rules.registry_from_plugins``). A function's name must be
+        (``metacrm.rules.functions_for``, once per metadata revision);
+        tenant-scoped: a plugin's functions exist only in tenants where it is
+        installed. A function's name must be
         new: a plugin cannot replace a built-in function. Give each one a
         Python implementation, a SQL implementation (or None: then it cannot
         be used in filters and record scopes), a doc string and an example."""

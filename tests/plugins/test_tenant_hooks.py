@@ -20,7 +20,7 @@ from metacrm.metadata.model import metadata_service, model_for, record_store
 from metacrm.platform import audit, tenancy
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import Conflict, PluginFailed, ValidationFailed
-from metacrm.plugins import RecordEvents, hookimpl, lifecycle
+from metacrm.plugins import NUMBER, Function, Param, RecordEvents, hookimpl, lifecycle
 from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config
 
 # What the handlers saw, in the order they ran: (plugin, event, detail).
@@ -89,6 +89,24 @@ class Fleeting:
         seen.append((plugin, "installed", version))
 
 
+TWICE = Function(
+    name="TWICE",
+    category="math",
+    params=(Param("number", ("NUMBER",)),),
+    returns=NUMBER,
+    python=lambda number: number * 2,
+    sql=lambda call: call.args[0] * 2,
+    doc="The number doubled.",
+    example="TWICE(2) = 4",
+)
+
+
+class Doubling:
+    @hookimpl
+    def register_rule_functions(self):
+        return [TWICE]
+
+
 class BrokenPackages:
     @hookimpl
     def metadata_packages(self):
@@ -119,7 +137,7 @@ def _write_shop_package(folder):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def shop(request, tmp_path_factory):
-    """Tenants ``both`` (shop, alpha, beta, vetoer), ``bare`` (shop alone) and
+    """Tenants ``both`` (shop, alpha, beta, vetoer, doubling), ``bare`` (shop alone) and
     ``faulty`` (shop, gamma whose after_save raises)."""
     tmp = tmp_path_factory.mktemp("hooks")
     _write_shop_package(tmp / "shop")
@@ -134,9 +152,14 @@ def shop(request, tmp_path_factory):
     pm.register_tenant_plugin(Listener("gamma", order=10, fail=True), "gamma", "metacrm-gamma", "1.0.0")
     pm.register_tenant_plugin(BrokenPackages(), "broken_pkg", "metacrm-broken-pkg", "1.0.0")
     pm.register_tenant_plugin(Vetoer(), "vetoer", "metacrm-vetoer", "1.0.0")
+    pm.register_tenant_plugin(Doubling(), "doubling", "metacrm-doubling", "1.0.0")
     pm.register_tenant_plugin(Shop(tmp / "future"), "future", "metacrm-future", "3.0.0")
     pm.register_tenant_plugin(Fleeting(), "fleeting", "metacrm-fleeting", "0.2.0")
-    tenants = (("both", ("shop", "alpha", "beta", "vetoer")), ("bare", ("shop",)), ("faulty", ("shop", "gamma")))
+    tenants = (
+        ("both", ("shop", "alpha", "beta", "vetoer", "doubling")),
+        ("bare", ("shop",)),
+        ("faulty", ("shop", "gamma")),
+    )
     for slug, plugins in tenants:
         tenancy.create_tenant(instance, slug, slug.title())
         for name in plugins:
@@ -202,6 +225,20 @@ def test_definition_checks_of_a_plugin_apply_only_where_it_is_installed(shop):
     with metadata_service(shop, shop.db.bind("bare"), audit.SYSTEM).change("add forbidden") as tx:
         tx.create_object(forbidden)
     assert model_for(shop, shop.db.bind("bare")).object("forbidden") is not None
+
+
+def test_a_plugins_rule_functions_exist_only_where_it_is_installed(shop):
+    rule = {"api_name": "cap", "condition": "TWICE(LEN(name)) > 40", "message": "too long", "field": "name"}
+    with metadata_service(shop, shop.db.bind("both"), audit.SYSTEM).change("cap") as tx:
+        tx.put_validation_rule("order", rule)
+    service = metadata_service(shop, shop.db.bind("bare"), audit.SYSTEM)
+    with pytest.raises(ValidationFailed) as refused, service.change("cap") as tx:
+        tx.put_validation_rule("order", rule)
+    assert "TWICE" in str(refused.value.details)
+    with pytest.raises(ValidationFailed) as still_used:  # the tenant's own rule still calls it
+        lifecycle.uninstall(shop, shop.db.bind("both"), "doubling", audit.SYSTEM)
+    assert "order.cap" in str(still_used.value.details)
+    assert "doubling" in lifecycle.installed_plugins(shop, shop.db.bind("both"))
 
 
 def test_uninstalling_a_plugin_stops_its_hooks_and_reinstalling_brings_them_back(shop):
