@@ -82,11 +82,15 @@ def functions_for(model) -> FunctionRegistry:
     plugin_manager = getattr(getattr(model, "registry", None), "plugin_manager", None)
     if plugin_manager is None:
         return default_registry()
-    if hasattr(plugin_manager, "for_tenant"):
-        hooks = plugin_manager.for_tenant(installed_plugins(model.definitions))
-    else:  # a bare pluggy manager (tools, tests): every plugin
-        hooks = plugin_manager.hook
-    return model.memo(("rule_functions",), lambda: _with_functions(hooks.register_rule_functions()))
+
+    def build() -> FunctionRegistry:
+        if hasattr(plugin_manager, "for_tenant"):
+            hooks = plugin_manager.for_tenant(installed_plugins(model.definitions))
+        else:  # a bare pluggy manager (tools, tests): every plugin
+            hooks = plugin_manager.hook
+        return _with_functions(hooks.register_rule_functions())
+
+    return model.memo(("rule_functions",), build)
 
 
 def registry_from_plugins(pm) -> FunctionRegistry:
