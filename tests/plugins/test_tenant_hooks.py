@@ -107,6 +107,14 @@ class Doubling:
         return [TWICE]
 
 
+class Grumpy:
+    """Its install callback raises."""
+
+    @hookimpl
+    def plugin_installed(self, tenant, connection, plugin, version):
+        raise RuntimeError("no seed data today")
+
+
 class BrokenPackages:
     @hookimpl
     def metadata_packages(self):
@@ -155,6 +163,7 @@ def shop(request, tmp_path_factory):
     pm.register_tenant_plugin(Doubling(), "doubling", "metacrm-doubling", "1.0.0")
     pm.register_tenant_plugin(Shop(tmp / "future"), "future", "metacrm-future", "3.0.0")
     pm.register_tenant_plugin(Fleeting(), "fleeting", "metacrm-fleeting", "0.2.0")
+    pm.register_tenant_plugin(Grumpy(), "grumpy", "metacrm-grumpy", "1.0.0")
     tenants = (
         ("both", ("shop", "alpha", "beta", "vetoer", "doubling")),
         ("bare", ("shop",)),
@@ -312,3 +321,13 @@ def test_a_plugin_gone_from_the_installation_is_shown_missing_and_can_be_uninsta
     assert states["fleeting"]["description"] == "cannot be loaded: ImportError('gone')"
     lifecycle.uninstall(shop, binding, "fleeting", audit.SYSTEM)
     assert "fleeting" not in lifecycle.installed_plugins(shop, binding)
+
+
+def test_an_install_callback_that_raises_rolls_the_install_back(shop):
+    binding = shop.db.bind("bare")
+    revision = model_for(shop, binding).revision
+    with pytest.raises(PluginFailed) as failed:
+        lifecycle.install(shop, binding, "grumpy", audit.SYSTEM)
+    assert failed.value.details == {"plugin": "grumpy", "hook": "plugin_installed"}
+    assert "grumpy" not in lifecycle.installed_plugins(shop, binding)
+    assert model_for(shop, binding).revision == revision
