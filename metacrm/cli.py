@@ -22,7 +22,7 @@ from metacrm import access
 from metacrm.access import sharing
 from metacrm.app import BUILTIN_PLUGINS, build_instance, create_app
 from metacrm.metadata.guard import SystemGuard
-from metacrm.metadata.model import record_store
+from metacrm.metadata.model import model_for, record_store, tenant_hooks
 from metacrm.metadata.recycle import purge_recycle_bin
 from metacrm.platform import audit, tenancy
 from metacrm.platform import identity as identities
@@ -30,7 +30,7 @@ from metacrm.platform.errors import MetacrmError
 from metacrm.platform.hooks import create_plugin_manager
 from metacrm.platform.jobs import job_queue
 from metacrm.platform.server import run_gunicorn
-from metacrm.plugins import packages
+from metacrm.plugins import lifecycle
 
 DEMO_TENANT = "demo"
 DEMO_CREDENTIALS_FILE = "demo-admin.txt"
@@ -160,7 +160,7 @@ def create_demo_tenant(
     records. The browser tests build their tenant with it too (with the
     standard CRM only)."""
     echo = echo or (lambda message: None)
-    available = packages.available_packages(instance)
+    available = lifecycle.available_plugins(instance)
     chosen = sorted(available) if package_names is None else list(dict.fromkeys(package_names))
     unknown = [name for name in chosen if name not in available]
     if unknown:
@@ -199,8 +199,8 @@ def create_demo_tenant(
             document = {"api_name": team, "label": team.title(), "members": members}
             sharing.create_team(instance, binding, document, CLI_ACTOR)
     for name in chosen:
-        result = packages.install(instance, binding, name, CLI_ACTOR)
-        echo(f"  installed package {name} {result['version']} ({result['created']} definitions)")
+        result = lifecycle.install(instance, binding, name, CLI_ACTOR)
+        echo(f"  installed plugin {name} {result['version']} ({result['created']} definitions)")
     if records:
         _generate_demo_records(instance, binding, owner_ids, echo)
 
@@ -217,7 +217,8 @@ def _generate_demo_records(instance, binding, owner_ids: list[int], echo) -> Non
         if done == total:
             echo(f"  generated {total} {object_name} records")
 
-    instance.hook.generate_demo_data(tenant=binding, create=create, owner_ids=owner_ids, progress=progress)
+    hooks = tenant_hooks(instance, model_for(instance, binding).definitions)
+    hooks.generate_demo_data(tenant=binding, create=create, owner_ids=owner_ids, progress=progress)
 
 
 def _keep_credentials(path: Path, email: str, password: str) -> None:
@@ -533,45 +534,72 @@ def import_command(overrides, object_name, file, tenant_slug, dry_run, mode, key
         sys.exit(1)
 
 
-# -- metadata packages and the recycle bin --------------------------------------------
+# -- plugins in a tenant ------------------------------------------------------------
 
 
 @main.group()
-def package():
-    """Metadata packages that plugins ship."""
+def plugin():
+    """Plugins in a tenant: list, install, upgrade, uninstall."""
 
 
-@package.command("list")
+@plugin.command("list")
 @instance_options
 @click.option("--tenant", "tenant_slug", default=None, help="Also show what this tenant has installed.")
-def package_list(overrides, tenant_slug):
-    """List available packages (and a tenant's installed versions)."""
+def plugin_list(overrides, tenant_slug):
+    """List the plugins (version, and a tenant's installed version), then the broken ones."""
     instance = _instance(overrides)
-    installed = {}
-    if tenant_slug:
-        installed = {
-            p["api_name"]: p["version"] for p in packages.installed_packages(instance, instance.db.bind(tenant_slug))
-        }
-    for name, pkg in sorted(packages.available_packages(instance).items()):
-        state = f"installed {installed[name]}" if name in installed else "not installed"
-        click.echo(f"{name}\t{pkg.version}\t{state}\t{pkg.label}")
+    installed = lifecycle.installed_plugins(instance, instance.db.bind(tenant_slug)) if tenant_slug else {}
+    for name, info in sorted(lifecycle.available_plugins(instance).items()):
+        state = f"installed {installed[name].get('version')}" if name in installed else "not installed"
+        click.echo(f"{name}\t{info.version}\t{state}\t{info.label}")
+    for name, reason in sorted(instance.pm.broken.items()):
+        click.echo(f"{name}\t-\tbroken\t{reason}")
 
 
-@package.command("install")
+def _report(result: dict, tenant_slug: str) -> None:
+    name, version = result["plugin"], result["version"]
+    if result["revision"] is None:
+        click.echo(f"{name} {version} is already up to date in {tenant_slug}")
+    else:
+        click.echo(
+            f"{name} {version} {result['action']} in {tenant_slug} as metadata revision {result['revision']}: "
+            f"{result['created']} created, {result['updated']} updated, {result.get('removed', 0)} removed"
+        )
+    for conflict in result["conflicts"]:
+        click.echo(f"  kept {conflict['kind']} {conflict['key']}: {conflict['reason']}")
+
+
+@plugin.command("install")
 @instance_options
 @click.argument("name")
 @click.option("--tenant", "tenant_slug", required=True, help="Tenant to install into.")
-def package_install(overrides, name, tenant_slug):
-    """Install or upgrade package NAME in a tenant (idempotent)."""
+def plugin_install(overrides, name, tenant_slug):
+    """Install plugin NAME in a tenant (or bring it to this version)."""
     instance = _instance(overrides)
-    result = packages.install(instance, instance.db.bind(tenant_slug), name, CLI_ACTOR)
-    if result["revision"] is None:
-        click.echo(f"{name} {result['version']} is already up to date in {tenant_slug}")
-    else:
-        click.echo(
-            f"{name} {result['version']} applied to {tenant_slug} as metadata revision {result['revision']}: "
-            f"{result['created']} created, {result['updated']} updated"
-        )
+    _report(lifecycle.install(instance, instance.db.bind(tenant_slug), name, CLI_ACTOR), tenant_slug)
+
+
+@plugin.command("upgrade")
+@instance_options
+@click.argument("name")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant to upgrade in.")
+def plugin_upgrade(overrides, name, tenant_slug):
+    """Upgrade installed plugin NAME to this version, keeping the tenant's changes."""
+    instance = _instance(overrides)
+    _report(lifecycle.upgrade(instance, instance.db.bind(tenant_slug), name, CLI_ACTOR), tenant_slug)
+
+
+@plugin.command("uninstall")
+@instance_options
+@click.argument("name")
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant to uninstall from.")
+@click.option("--purge", is_flag=True, help="Also delete its objects and fields with their data, for good.")
+def plugin_uninstall(overrides, name, tenant_slug, purge):
+    """Uninstall plugin NAME: its definitions go to the recycle bin (data kept) unless --purge."""
+    instance = _instance(overrides)
+    result = lifecycle.uninstall(instance, instance.db.bind(tenant_slug), name, CLI_ACTOR, purge=purge)
+    where = "deleted for good" if purge else "moved to the recycle bin"
+    click.echo(f"{name} {result['version']} uninstalled from {tenant_slug}: {result['removed']} definitions {where}")
 
 
 @main.group()

@@ -16,6 +16,7 @@ from metacrm.api.marketing import blueprint as marketing_blueprint
 from metacrm.api.meta import blueprint as meta_blueprint
 from metacrm.api.openapi import blueprint as openapi_blueprint
 from metacrm.api.ownership import blueprint as ownership_blueprint
+from metacrm.api.plugins import blueprint as plugins_blueprint  # h6: plugin lifecycle
 from metacrm.api.pools import blueprint as pools_blueprint
 from metacrm.api.reports import blueprint as reports_blueprint  # h3: reports
 from metacrm.api.rules import blueprint as rules_blueprint
@@ -44,4 +45,5 @@ def register_blueprints():
         marketing_blueprint,
         conversion_blueprint,  # h1: lead conversion
         collaboration_blueprint,
+        plugins_blueprint,  # h6: plugin lifecycle
     ]

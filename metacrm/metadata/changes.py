@@ -125,6 +125,13 @@ class ChangeSet:
             raise ValueError(f"{kind} definitions are checked and written by put()")
         self._write(kind, key, document)
 
+    def remove_definition(self, kind: str, key: str) -> None:
+        """Remove a record of a kind the platform keeps for itself (a package
+        record, when its plugin is uninstalled)."""
+        if self.kinds.get(kind).written_by_admins:
+            raise ValueError(f"{kind} definitions are removed by delete()")
+        self._write(kind, key, None)
+
     # -- objects -------------------------------------------------------------------
 
     def create_object(self, document: dict, fields: list[dict] | None = None) -> dict:

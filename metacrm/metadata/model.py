@@ -11,6 +11,8 @@ consistent with no broadcast.
 from __future__ import annotations
 
 from metacrm.metadata.changes import MetadataService, current_revision, definitions_at
+from metacrm.metadata.definitions import DefinitionSet
+from metacrm.metadata.events import Handler, RecordEvents, record_event_steps
 from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry, registry_from_plugins
 from metacrm.metadata.guard import Guard
 from metacrm.metadata.kinds import KindRegistry, kinds_for
@@ -21,12 +23,16 @@ from metacrm.platform import audit
 from metacrm.platform.caches import CacheSlot
 from metacrm.platform.crypto import keyring_from_config
 from metacrm.platform.database import TenantBinding
+from metacrm.platform.hooks import TenantHooks
 from metacrm.platform.instance import Instance
 
 FIELD_TYPES: CacheSlot[FieldTypeRegistry] = CacheSlot("field_types")
 # Tenant slug -> its compiled model at the last revision asked for.
 MODELS: CacheSlot[dict[str, CompiledModel]] = CacheSlot("models")
+# (plugin name, step or RecordEvents) of every plugin, collected once; each
+# tenant's model keeps those of the plugins it has installed.
 SAVE_STEPS: CacheSlot[tuple] = CacheSlot("save_steps")
+RECORD_EVENTS: CacheSlot[tuple] = CacheSlot("record_events")
 DEFINITION_KINDS: CacheSlot[KindRegistry] = CacheSlot("definition_kinds")
 
 
@@ -69,21 +75,67 @@ def model_for(instance: Instance, binding: TenantBinding, revision: int | None =
     return model
 
 
-def save_steps(instance: Instance) -> tuple:
-    """The save pipeline's steps from the ``register_save_steps`` hook, in order."""
+def installed_plugins(definitions: DefinitionSet) -> frozenset[str]:
+    """The plugins installed in a tenant: those its live package records name
+    (a record written before plugins were named is its package's)."""
+    return frozenset(d.document.get("plugin", d.key) for d in definitions.live("package"))
+
+
+def tenant_hooks(instance: Instance, definitions: DefinitionSet) -> TenantHooks:
+    """The one accessor of tenant-scoped hooks (``hooks.TENANT_HOOKS``): the
+    hooks as the tenant whose definitions these are sees them — built-in
+    plugins and the plugins installed there."""
+    return instance.pm.for_tenant(installed_plugins(definitions))
+
+
+def _plugin_save_steps(instance: Instance) -> tuple:
     return instance.caches.get_or_build(
-        SAVE_STEPS, lambda: ordered(step for result in instance.pm.hook.register_save_steps() for step in result)
+        SAVE_STEPS,
+        lambda: tuple(
+            (plugin, step) for plugin, result in instance.pm.each("register_save_steps") for step in result or ()
+        ),
     )
+
+
+def _record_event_handlers(instance: Instance) -> tuple[Handler, ...]:
+    def build() -> tuple[Handler, ...]:
+        handlers = []
+        for plugin, result in instance.pm.each("register_record_events"):
+            for events in result or ():
+                if not isinstance(events, RecordEvents) or not events.objects:
+                    instance.pm.report_broken(plugin, f"register_record_events returned {events!r}, not RecordEvents")
+                    break
+                handlers.append(Handler(plugin, events))
+        return tuple(handlers)
+
+    return instance.caches.get_or_build(RECORD_EVENTS, build)
+
+
+def save_steps(instance: Instance, model: CompiledModel) -> tuple:
+    """The save pipeline of ``model``'s tenant, in order: the steps of the
+    ``register_save_steps`` hook and the record-event handlers, of built-in
+    plugins and of those installed in the tenant (kept with the model, so
+    an install, which makes a new revision, is seen at once)."""
+
+    def build() -> tuple:
+        installed = installed_plugins(model.definitions)
+        runs = instance.pm.runs_for
+        steps = [step for plugin, step in _plugin_save_steps(instance) if runs(plugin, installed)]
+        handlers = [h for h in _record_event_handlers(instance) if runs(h.plugin, installed)]
+        return ordered([*steps, *record_event_steps(handlers)])
+
+    return model.memo("save_steps", build)
 
 
 def definition_checks(instance: Instance):
     """``check(definitions, model) -> [(kind, key, path, message)]`` over
-    every ``check_definitions`` hook."""
+    every ``check_definitions`` hook that runs for the tenant."""
 
     def check(definitions, model) -> list[tuple[str, str, str, str]]:
+        hooks = tenant_hooks(instance, definitions)
         return [
             problem
-            for result in instance.pm.hook.check_definitions(definitions=definitions, model=model)
+            for result in hooks.check_definitions(definitions=definitions, model=model)
             for problem in (result or [])
         ]
 
@@ -95,7 +147,7 @@ def record_store(instance: Instance, binding: TenantBinding, guard: Guard, actor
     the one way product code gets a store."""
     model = model_for(instance, binding)
     return RecordStore(
-        binding, model, guard, actor, field_types(instance), steps=save_steps(instance), instance=instance
+        binding, model, guard, actor, field_types(instance), steps=save_steps(instance, model), instance=instance
     )
 
 

@@ -84,3 +84,11 @@ class TooManyRequests(MetacrmError):
     def __init__(self, message: str, *, retry_after: int, details: Any = None):
         super().__init__(message, details=details)
         self.retry_after = retry_after
+
+
+class PluginFailed(MetacrmError):
+    """A plugin's hook raised during an operation (a save, an install): the
+    operation is rolled back; the message names the plugin and the hook."""
+
+    status = 500
+    code = "plugin_failed"

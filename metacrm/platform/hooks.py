@@ -5,14 +5,45 @@ docstring says when it is called, with what, and what it returns. Built-in parts
 (the API, the screens, the standard CRM) register through these same hooks.
 
 Plugins are discovered through the ``metacrm.plugins`` entry-point group.
+Built-in plugins run for every tenant; a plugin from an entry point is
+*tenant-scoped*: its tenant hooks run only in the tenants where it is
+installed (:meth:`PluginManager.for_tenant`, the one accessor; the
+installed set is the tenant's package records, docs/plugins.md). A plugin
+that fails to import, or whose registration hook raises, is recorded in
+:attr:`PluginManager.broken` by name and left out; the platform runs on.
 """
 
 from __future__ import annotations
+
+import importlib.metadata
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pluggy
 
 PROJECT = "metacrm"
 ENTRY_POINT_GROUP = "metacrm.plugins"
+
+log = logging.getLogger(__name__)
+
+# Hooks that run per tenant: only the implementations of built-in plugins and
+# of plugins installed in the tenant are called (PluginManager.for_tenant).
+# The others (blueprints, commands, field types, definition kinds, tenant
+# tables, jobs...) make up what the instance can run or read and stay
+# instance-wide: a tenant's stored data must stay readable after an uninstall.
+TENANT_HOOKS = frozenset(
+    {
+        "register_save_steps",
+        "register_record_events",
+        "register_rule_functions",
+        "check_definitions",
+        "generate_demo_data",
+        "plugin_installed",
+        "plugin_upgraded",
+        "plugin_uninstalled",
+    }
+)
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -75,7 +106,9 @@ class HookSpecs:
         to add to the rule language.
 
         Called when a tenant's function registry is built
-        (``metacrm.rules.registry_from_plugins``). A function's name must be
+        (``metacrm.rules.functions_for``, once per metadata revision);
+        tenant-scoped: a plugin's functions exist only in tenants where it is
+        installed. A function's name must be
         new: a plugin cannot replace a built-in function. Give each one a
         Python implementation, a SQL implementation (or None: then it cannot
         be used in filters and record scopes), a doc string and an example."""
@@ -157,18 +190,158 @@ class HookSpecs:
         Returns a dict of counts per object (or None)."""
 
     @hookspec
+    def register_record_events(self):
+        """Return a list of :class:`metacrm.metadata.events.RecordEvents`:
+        handlers of the save events of the objects each one names
+        (``objects``), with any of ``before_save``, ``after_save``,
+        ``after_delete`` and ``on_stage_change``.
+
+        Tenant-scoped: a plugin's handlers run only in tenants where it is
+        installed. Every plugin's handlers of an event run, ordered by
+        (``order``, plugin name). ``before_save`` runs before validation
+        rules and may change values or refuse one (``PendingSave.error``);
+        the others run after the write, in its transaction. A handler that
+        raises anything but ``ValidationFailed`` rolls the whole save back
+        and the caller gets a 500 ``plugin_failed`` naming the plugin.
+        Collected once per instance."""
+
+    @hookspec
+    def plugin_installed(self, tenant, connection, plugin, version):
+        """``plugin`` (its name) at ``version`` was just installed in
+        ``tenant`` (a ``TenantBinding``); ``connection`` is inside the
+        installing transaction, after its definitions were applied (write
+        seed rows here; raising aborts the whole install). Only the
+        installed plugin's own implementation is called."""
+
+    @hookspec
+    def plugin_upgraded(self, tenant, connection, plugin, old_version, new_version):
+        """``plugin`` was upgraded from ``old_version`` to ``new_version`` in
+        ``tenant``, inside the upgrading transaction (migrate the plugin's
+        own rows here; raising aborts the upgrade). Only the upgraded
+        plugin's implementation is called."""
+
+    @hookspec
+    def plugin_uninstalled(self, tenant, connection, plugin, purge):
+        """``plugin`` was just uninstalled from ``tenant`` (its definitions
+        are in the recycle bin, or gone with their data when ``purge``),
+        inside the uninstalling transaction. Only the uninstalled plugin's
+        implementation is called."""
+
+    @hookspec
     def app_started(self, app):
         """The Flask ``app`` is fully built. Called once at the end of the
         factory, e.g. to add template globals. Returns nothing."""
 
 
-def create_plugin_manager(builtin_plugins=(), load_entry_points: bool = True) -> pluggy.PluginManager:
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager with what the platform needs to know of each plugin:
+    the distribution and version of a tenant-scoped one (every other plugin
+    is built in and runs for every tenant), and which plugins are broken."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT)
+        self.add_hookspecs(HookSpecs)
+        # plugin name -> (distribution name, version) of tenant-scoped plugins
+        self.distributions: dict[str, tuple[str, str]] = {}
+        # plugin name -> why it is left out (import error, raising hook)
+        self.broken: dict[str, str] = {}
+        self._tenant_hooks: dict[frozenset[str], TenantHooks] = {}
+
+    def register_tenant_plugin(self, plugin: Any, name: str, distribution: str, version: str) -> None:
+        """Register a tenant-scoped plugin (what entry points give; tests
+        register module objects this way)."""
+        self.register(plugin, name=name)
+        self.distributions[name] = (distribution, version)
+        self._tenant_hooks.clear()
+
+    def load_entry_points(self) -> None:
+        """Register every plugin of the ``metacrm.plugins`` entry points; one
+        that fails to import is reported by name and skipped."""
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if self.get_plugin(entry_point.name) is not None or entry_point.name in self.broken:
+                continue
+            try:
+                plugin = entry_point.load()
+            except Exception as exc:  # noqa: BLE001 - any import failure of a plugin is reported, not raised
+                self.report_broken(entry_point.name, f"cannot be loaded: {exc!r}")
+                continue
+            dist = entry_point.dist
+            self.register_tenant_plugin(
+                plugin, entry_point.name, dist.name if dist else entry_point.name, dist.version if dist else "0"
+            )
+
+    def report_broken(self, name: str, reason: str) -> None:
+        """Leave plugin ``name`` out from now on, and say why (log, ``metacrm
+        plugin list``, the plugins screen)."""
+        log.error("plugin %s is broken and left out: %s", name, reason)
+        self.broken.setdefault(name, reason)
+        plugin = self.get_plugin(name)
+        if plugin is not None:
+            self.unregister(plugin)
+            self.distributions.pop(name, None)
+            self._tenant_hooks.clear()
+
+    def tenant_plugins(self) -> dict[str, tuple[str, str]]:
+        """The loaded tenant-scoped plugins: name -> (distribution, version)."""
+        return dict(self.distributions)
+
+    def each(self, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+        """Call every implementation of a registration hook on its own and
+        yield ``(plugin name, result)``; one that raises makes its plugin
+        broken (reported, left out) instead of failing the caller."""
+        for impl in reversed(getattr(self.hook, hook_name).get_hookimpls()):
+            try:
+                result = impl.function(*[kwargs[name] for name in impl.argnames])
+            except Exception as exc:  # noqa: BLE001 - a plugin's failure is its own, reported by name
+                if impl.plugin_name not in self.distributions:
+                    raise  # a built-in plugin's failure is the platform's bug
+                self.report_broken(impl.plugin_name, f"{hook_name} raised {exc!r}")
+                continue
+            yield impl.plugin_name, result
+
+    def for_tenant(self, installed: Iterable[str]) -> TenantHooks:
+        """The hooks as a tenant with the plugins ``installed`` sees them:
+        for the hooks in :data:`TENANT_HOOKS`, only built-in plugins and the
+        installed ones are called."""
+        key = frozenset(installed)
+        hooks = self._tenant_hooks.get(key)
+        if hooks is None:
+            left_out = [
+                plugin for name, plugin in self.list_name_plugin() if name in self.distributions and name not in key
+            ]
+            hooks = self._tenant_hooks[key] = TenantHooks(self, left_out)
+        return hooks
+
+    def runs_for(self, plugin_name: str, installed: Iterable[str]) -> bool:
+        """Whether ``plugin_name``'s tenant hooks run with ``installed`` (a
+        plugin registered without a distribution is built in)."""
+        return plugin_name not in self.distributions or plugin_name in set(installed)
+
+
+class TenantHooks:
+    """``hooks.<name>(...)`` for one installed set: the tenant hooks call
+    only the plugins that run for the tenant; the others are the manager's."""
+
+    def __init__(self, pm: PluginManager, left_out: list[Any]):
+        self._pm = pm
+        self._left_out = left_out
+        self._callers: dict[str, Callable[..., Any]] = {}
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in TENANT_HOOKS or not self._left_out:
+            return getattr(self._pm.hook, name)
+        caller = self._callers.get(name)
+        if caller is None:
+            caller = self._callers[name] = self._pm.subset_hook_caller(name, self._left_out)
+        return caller
+
+
+def create_plugin_manager(builtin_plugins=(), load_entry_points: bool = True) -> PluginManager:
     """Build the plugin manager: the specs, then the built-in plugins, then
-    the installed ones from the ``metacrm.plugins`` entry points."""
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(HookSpecs)
+    the installed ones from the ``metacrm.plugins`` entry points (tenant-scoped)."""
+    pm = PluginManager()
     for plugin in builtin_plugins:
         pm.register(plugin)
     if load_entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        pm.load_entry_points()
     return pm

@@ -10,13 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pluggy
-
 from metacrm.platform import migrations
 from metacrm.platform.caches import InstanceCaches
 from metacrm.platform.config import load_config
 from metacrm.platform.database import Database
-from metacrm.platform.hooks import create_plugin_manager
+from metacrm.platform.hooks import PluginManager, create_plugin_manager
 
 
 class Instance:
@@ -29,7 +27,7 @@ class Instance:
     ):
         self.config = load_config(config)
         self.db = Database(self.config)
-        self.pm: pluggy.PluginManager = create_plugin_manager(builtin_plugins, load_entry_points)
+        self.pm: PluginManager = create_plugin_manager(builtin_plugins, load_entry_points)
         # The values the upper layers derive once per instance (field-type
         # registry, compiled models, ...), each in its typed slot.
         self.caches = InstanceCaches()

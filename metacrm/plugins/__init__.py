@@ -16,6 +16,8 @@ import-linter contract and ``tests/test_plugin_api.py`` keep it so).
   :class:`SaveStep`, seeing a :class:`SaveContext` and the
   :class:`PendingSave`\\ s of a call; they refuse a value with
   ``PendingSave.error`` or raise :class:`ValidationFailed`.
+- Record events (``register_record_events``): :class:`RecordEvents`
+  scoped to the objects they name, composed in (order, plugin) order.
 - Automation actions (``register_automation_actions``):
   :class:`AutomationAction`, called with an :class:`ActionCall`.
 - Jobs (``register_jobs``): :class:`JobSpec`, periodic with :func:`crontab`;
@@ -39,6 +41,7 @@ layers (:mod:`metacrm.plugins.context`), comments and followers
 platform's, not the plugin API.
 """
 
+from metacrm.metadata.events import RecordEvents
 from metacrm.metadata.fieldtypes.base import FieldType, Widgets
 from metacrm.metadata.kinds import DefinitionKind
 from metacrm.metadata.reserved import PLATFORM_RESERVED, reserved_reason
@@ -70,6 +73,7 @@ __all__ = [
     "NUMBER",
     "TEXT",
     "SaveStep",
+    "RecordEvents",
     "SaveContext",
     "PendingSave",
     "ValidationFailed",

@@ -50,9 +50,10 @@ def model() -> CompiledModel:
 
 
 def store() -> RecordStore:
-    steps = save_steps(instance())
+    tenant_model = model()
+    steps = save_steps(instance(), tenant_model)
     return RecordStore(
-        current_tenant(), model(), guard(), current_actor(), field_types(), steps=steps, instance=instance()
+        current_tenant(), tenant_model, guard(), current_actor(), field_types(), steps=steps, instance=instance()
     )
 
 

@@ -418,6 +418,14 @@ def web_form_page(page: Page, ids) -> None:
     page.goto(f"/f/{DEMO_TENANT}/contact_us")  # the public web-to-lead form: no sign-in
 
 
+def setup_plugins(page: Page, ids) -> None:
+    sign_in(page, ADMIN)
+    page.goto("/setup/plugins")
+    uninstall = page.locator('[data-plugin="crm_core"] .plugin-confirm')
+    uninstall.locator("summary").click()  # the confirmation an uninstall asks for
+    expect(uninstall.locator("input[name=confirm]")).to_be_visible()
+
+
 @dataclass(frozen=True)
 class Shot:
     name: str
@@ -456,6 +464,7 @@ SHOTS = (
     Shot("setup-permissions", setup_permissions, BOTH),
     Shot("setup-revision", setup_revision, BOTH),
     Shot("web-form", web_form_page, BOTH),
+    Shot("setup-plugins", setup_plugins, BOTH),
 )
 # The shots of the admin guide (docs/admin-guide*.md); the others are the user guide's.
 SETUP_SHOTS = tuple(shot for shot in SHOTS if shot.name.startswith("setup-"))

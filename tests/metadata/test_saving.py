@@ -152,6 +152,6 @@ def test_after_commit_of_nested_saves_runs_once_the_outer_save_commits(instance,
 
 def test_record_store_factory_carries_the_instance_steps(instance, thing):
     store = record_store(instance, thing, SystemGuard(), ACTOR)
-    assert store.steps == save_steps(instance)
+    assert store.steps == save_steps(instance, store.model)
     orders = [step.order for step in store.steps]
     assert orders == sorted(orders)

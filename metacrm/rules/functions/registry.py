@@ -8,6 +8,7 @@ import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
+from metacrm.metadata.model import installed_plugins
 from metacrm.rules.functions.base import Function
 from metacrm.rules.functions.dates import DATES
 from metacrm.rules.functions.logical import LOGICAL
@@ -74,21 +75,34 @@ def default_registry() -> FunctionRegistry:
 
 def functions_for(model) -> FunctionRegistry:
     """The functions rules over ``model`` may call: the built-ins plus those
-    of the plugins of the instance that compiled the model (the built-ins
-    alone for a model compiled without one). Built once per model."""
+    of the built-in plugins and of the plugins installed in the model's
+    tenant (``register_rule_functions`` is a tenant hook: docs/plugins.md);
+    the built-ins alone for a model compiled without a plugin manager.
+    Built once per model."""
     plugin_manager = getattr(getattr(model, "registry", None), "plugin_manager", None)
     if plugin_manager is None:
         return default_registry()
-    return model.memo(("rule_functions",), lambda: registry_from_plugins(plugin_manager))
+
+    def build() -> FunctionRegistry:
+        if hasattr(plugin_manager, "for_tenant"):
+            hooks = plugin_manager.for_tenant(installed_plugins(model.definitions))
+        else:  # a bare pluggy manager (tools, tests): every plugin
+            hooks = plugin_manager.hook
+        return _with_functions(hooks.register_rule_functions())
+
+    return model.memo(("rule_functions",), build)
 
 
 def registry_from_plugins(pm) -> FunctionRegistry:
     """Built-ins plus every function the plugins return from the
     ``register_rule_functions`` hook (``pm`` is the plugin manager)."""
-    registry = FunctionRegistry.with_builtins()
     hook = getattr(pm.hook, "register_rule_functions", None)
-    if hook is not None:
-        for functions in hook():
-            for function in functions or ():
-                registry.register(function)
+    return _with_functions(hook() if hook is not None else [])
+
+
+def _with_functions(groups) -> FunctionRegistry:
+    registry = FunctionRegistry.with_builtins()
+    for functions in groups:
+        for function in functions or ():
+            registry.register(function)
     return registry

@@ -14,5 +14,6 @@ from metacrm.ui.views.setup import (  # noqa: F401
     list_views,
     marketing,
     objects,
+    plugins,
     validation_rules,
 )

@@ -1,7 +1,7 @@
-"""The audit log with filters and CSV export (manage_access), the installed
-plugins and packages (read-only), and the organisation's settings: name,
-default language, currency, time zone and fiscal year start, through the
-settings service (audited)."""
+"""The audit log with filters and CSV export (manage_access) and the
+organisation's settings: name, default language, currency, time zone and
+fiscal year start, through the settings service (audited). The plugins
+screen is :mod:`metacrm.ui.views.setup.plugins`."""
 
 from __future__ import annotations
 
@@ -24,8 +24,7 @@ from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.tenancy import rename_tenant
 from metacrm.platform.web import current_actor, current_identity, current_tenant
 from metacrm.plugins import context
-from metacrm.plugins.packages import available_packages, installed_packages
-from metacrm.ui.setup import ACCESS, METADATA, field_errors, setup_route
+from metacrm.ui.setup import ACCESS, field_errors, setup_route
 
 AUDIT_PAGE = 50
 CSV_PAGE = 500
@@ -132,48 +131,6 @@ def _cell(value) -> str:
     text = "" if value is None else str(value)
     # A cell starting like a formula would run in a spreadsheet (CSV injection).
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
-# -- plugins -------------------------------------------------------------------------------------------
-
-
-@setup_route("/setup/plugins", METADATA)
-def setup_plugins():
-    """The plugins the instance runs and the packages they offer, with what is
-    installed in this organisation (read-only: installing is the CLI's)."""
-    instance = context.instance()
-    manager = instance.pm
-    distributions = {id(plugin): dist for plugin, dist in manager.list_plugin_distinfo()}
-    plugins = []
-    for name, plugin in manager.list_name_plugin():
-        if plugin is None:
-            continue
-        dist = distributions.get(id(plugin))
-        hooks = sorted({caller.name for caller in manager.get_hookcallers(plugin) or ()})
-        plugins.append(
-            {
-                "name": name,
-                "distribution": dist.project_name if dist else None,
-                "version": dist.version if dist else None,
-                "hooks": hooks,
-                "builtin": dist is None,
-            }
-        )
-    plugins.sort(key=lambda p: (p["builtin"], p["distribution"] or p["name"]))
-    installed = {p["api_name"]: p for p in installed_packages(instance, current_tenant())}
-    packages = [
-        {
-            "name": package.name,
-            "label": package.manifest.get("translations", {}).get(str(flask_babel.get_locale()), {}).get("label")
-            or package.label,
-            "version": package.version,
-            "installed": installed.get(package.name, {}).get("version"),
-            "objects": sorted(package.objects),
-            "description": package.manifest.get("description", ""),
-        }
-        for package in available_packages(instance).values()
-    ]
-    return render_template("setup/governance/plugins.html", plugins=plugins, packages=packages)
 
 
 # -- the organisation's settings ----------------------------------------------------------------------
