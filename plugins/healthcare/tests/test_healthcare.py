@@ -157,6 +157,19 @@ def test_every_read_of_a_medical_field_is_audited(clinic, module_client):
     assert "Penicillin" not in str(entries)
 
 
+def test_every_read_in_the_clinic_is_audited_even_without_medical_fields(clinic, module_client):
+    """The receptionist sees no medical field, yet reading a patient's name
+    and phone is in the audit log too (everything in the module is audited)."""
+    listed = module_client.get("/api/v1/data/patient?fields=full_name,phone", headers=clinic.bearer(clinic.desk))
+    assert listed.status_code == 200 and listed.get_json()["data"]
+    entries = module_client.get(
+        f"/api/v1/audit?action=record.read&object=patient&user={clinic.desk}&field=full_name",
+        headers=clinic.bearer(clinic.admin),
+    ).get_json()["data"]
+    assert {str(e["record_id"]) for e in entries} >= {str(r["id"]) for r in listed.get_json()["data"]}
+    assert all("allergies" not in str(e) for e in entries)
+
+
 def test_the_demo_clinic_generates(clinic):
     store = clinic.store()
 
