@@ -11,7 +11,8 @@ so one bad row never costs its neighbours.
 A dry run does the same work inside transactions that are rolled back.
 
 Cells are parsed by their field's type (``parse_import``: numbers, dates
-with slashes, booleans as yes/no/是/否, picklists by value or label);
+with slashes, booleans as yes/no/是/否, picklists by value or label) into
+column values, which the store takes as they are (``typed``);
 lookups and many-to-many cells (``;`` between names) are matched on the
 target's name field, an external-id field or ``id``, within what the user
 may read. Empty cells are left out: defaults apply on insert, and an update
@@ -34,7 +35,7 @@ from metacrm.data.imports.mapping import Target, check_key, check_mapping, key_c
 from metacrm.data.imports.reader import TableFile, open_table
 from metacrm.data.imports.tables import MAX_STORED_ERRORS
 from metacrm.metadata.fieldtypes.base import SLOW, FieldType
-from metacrm.metadata.values import first_error, json_safe
+from metacrm.metadata.values import error_messages, first_error, json_safe
 from metacrm.platform.errors import Forbidden, MetacrmError, ValidationFailed
 
 BATCH = 1000
@@ -173,6 +174,8 @@ class Importer:
                     item.data[target.field] = parsers[target.field](text)
                 except ValueError as exc:
                     item.errors.append((target.field, str(exc)))
+                except ma.ValidationError as exc:
+                    item.errors.extend((target.field, reason) for reason in error_messages(exc))
         for name, texts in wanted.items():
             self._resolve(name, texts)
         for item in items:
@@ -265,12 +268,11 @@ class Importer:
                         item.errors.append(("id", f"{text!r} is not a record id" if text else "is required"))
                     continue
             else:
-                value = item.data.get(self.key)
+                value = item.data.get(self.key)  # the column value (cell_parser)
                 if value is None:
                     if self.mode == "update":
                         item.errors.append((self.key, "is required to find the record"))
                     continue
-                value = self.obj.fields[self.key].to_db(self.obj.fields[self.key].parse_import(str(value)))
             values.setdefault(value, []).append(item)
         if not values:
             return
@@ -354,9 +356,9 @@ class Importer:
         savepoint = conn.begin_nested() if conn is not None else None
         try:
             if action == "create":
-                store.bulk_create(self.obj.api_name, rows, single=single, read_back=False)
+                store.bulk_create(self.obj.api_name, rows, single=single, read_back=False, typed=True)
             else:
-                store.bulk_update(self.obj.api_name, rows, single=single, read_back=False)
+                store.bulk_update(self.obj.api_name, rows, single=single, read_back=False, typed=True)
         except BaseException:
             if savepoint is not None:
                 savepoint.rollback()
@@ -366,33 +368,37 @@ class Importer:
 
 
 def cell_parser(field_type) -> Callable[[str], Any]:
-    """A cell's text → the JSON value the store takes, or ValueError with
-    the field type's message. Text the type's fast loader takes as it is
-    goes to the store unchanged (the store loads it the same way); other
-    text goes through the type's ``parse_import`` (dates with slashes,
-    yes/no, picklist labels…), whose base form reuses the compiled loader."""
-    fast = field_type.column_loaders[0]
+    """A cell's text → the column value the store writes (the store takes
+    the import's rows ``typed``, so no value is loaded twice). Raises
+    ValueError with the type's message for text it cannot read, or the
+    field's ``ma.ValidationError`` for a value it refuses. Text the type's
+    fast loader takes is loaded by it, exactly as the store would; other text
+    goes through the type's ``parse_import`` (dates with slashes, yes/no,
+    picklist labels…) and then the field's column loader, as when the import
+    handed the store that JSON value."""
+    fast, load = field_type.column_loaders[0], field_type.column_loader
     if type(field_type).parse_import is FieldType.parse_import:
         deserialize = field_type.loader.deserialize
 
         def slow(text: str) -> Any:
             try:
-                return json_safe(deserialize(text))
+                value = json_safe(deserialize(text))
             except ma.ValidationError as exc:
                 raise ValueError(first_error(exc)) from None
+            return load(value)
 
     else:
+        parse_import = field_type.parse_import
 
         def slow(text: str) -> Any:
-            return json_safe(field_type.parse_import(text))
+            return load(json_safe(parse_import(text)))
 
     if fast is None:
         return slow
 
     def parse(text: str) -> Any:
-        if fast(text) is not SLOW:
-            return text
-        return slow(text)
+        value = fast(text)
+        return slow(text) if value is SLOW else value
 
     return parse
 

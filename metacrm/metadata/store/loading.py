@@ -13,6 +13,11 @@ are the field type's own).
 
 What a user may see and write is the guard's, per call: :meth:`RowLoader.bind`
 takes the call's readable and writable fields once for all its rows.
+
+A caller that loaded the values itself with the same loaders (the import,
+which types every cell of a file once: ``typed``) hands the store column
+values: the names are checked as for any write (unknown, system, read-only,
+not writable), the values are taken as they are.
 """
 
 from __future__ import annotations
@@ -63,11 +68,21 @@ class RowLoader:
             if field_type.has_column and not field_type.read_only and field_type.definition.get("default") is not None:
                 self.defaults.append((name, _default_of(field_type)))
 
-    def bind(self, readable: set[str], writable: set[str]) -> Callable[[Any, bool], tuple[dict, dict, dict]]:
+    def bind(
+        self, readable: set[str], writable: set[str], *, typed: bool = False
+    ) -> Callable[[Any, bool], tuple[dict, dict, dict]]:
         """``load(data, creating)`` → (column values, many-to-many ids, errors
         by field) for one call of a user who may read ``readable`` and write
-        ``writable``; raises Forbidden for a field they may read but not write."""
+        ``writable``; raises Forbidden for a field they may read but not write.
+        ``typed``: ``data`` holds column values already (each field's
+        :attr:`~metacrm.metadata.fieldtypes.base.FieldType.column_loader`
+        result; a list of ids for a many-to-many field), taken as they are."""
         kinds, defaults = self.kinds, self.defaults
+        if typed:
+            kinds = {
+                name: (entry[0], None, _as_is) if entry[0] in (_COLUMN, _LINKS) else entry
+                for name, entry in kinds.items()
+            }
         fields = self.obj.fields
 
         def load(data: Any, creating: bool) -> tuple[dict, dict, dict]:
@@ -128,6 +143,10 @@ class RowLoader:
 def row_loader(model: CompiledModel, obj: CompiledObject) -> RowLoader:
     """The :class:`RowLoader` of ``obj`` at ``model``'s revision (built on first use)."""
     return model.memo(("row_loader", obj.api_name), lambda: RowLoader(obj))
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def _links_loader(field_type) -> Callable[[Any], list[int]]:

@@ -35,11 +35,12 @@ class Writes(Queries):
     checks every save passes. Built on :class:`Queries`: a write reads back
     what it wrote."""
 
-    def _loader(self, obj: CompiledObject):
+    def _loader(self, obj: CompiledObject, *, typed: bool = False):
         """``load(data, creating)`` → (column values, many-to-many values,
         errors by field) for this call: the object's compiled row loader
-        (:mod:`.loading`) bound to what the guard lets the user read and write."""
-        return row_loader(self.model, obj).bind(self._visible(obj), self.guard.writable_fields(obj))
+        (:mod:`.loading`) bound to what the guard lets the user read and write
+        (``typed``: the values are column values already)."""
+        return row_loader(self.model, obj).bind(self._visible(obj), self.guard.writable_fields(obj), typed=typed)
 
     def _load(self, obj: CompiledObject, data: Any, *, creating: bool) -> tuple[dict, dict, dict]:
         """JSON → (column values, many-to-many values, errors by field)."""
@@ -156,10 +157,14 @@ class Writes(Queries):
         owner_ids: list[int | None] | None = None,
         single: bool = False,
         read_back: bool = True,
+        typed: bool = False,
     ) -> list[dict]:
         """Create records, all or none. Returns them as ``get`` would (only
         their ids beyond 50 records, or when ``read_back`` is false: callers
-        such as automations that need no more save the reads)."""
+        such as automations that need no more save the reads). ``typed``:
+        the rows hold column values, each already loaded by its field's
+        ``column_loader`` (the import does so per cell); names are checked as
+        always, values taken as they are. Never for values from a request."""
         obj = self.object(object_name)
         self.guard.require("create", obj)
         if not isinstance(rows, list) or not rows:
@@ -169,7 +174,7 @@ class Writes(Queries):
                 f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
             )
         saves = []
-        load = self._loader(obj)
+        load = self._loader(obj, typed=typed)
         for index, data in enumerate(rows):
             values, many, row_errors = load(data, True)
             given = frozenset(data) if isinstance(data, dict) else frozenset()
@@ -307,10 +312,17 @@ class Writes(Queries):
         return self.bulk_update(object_name, [row], single=True, read_back=read_back)[0]
 
     def bulk_update(
-        self, object_name: str, rows: list[dict], *, single: bool = False, read_back: bool = True
+        self,
+        object_name: str,
+        rows: list[dict],
+        *,
+        single: bool = False,
+        read_back: bool = True,
+        typed: bool = False,
     ) -> list[dict]:
         """Partial updates; each row names its ``id`` and may carry ``version``
-        (optimistic lock: a stale version is a 409 and nothing is written)."""
+        (optimistic lock: a stale version is a 409 and nothing is written).
+        ``typed`` as for :meth:`bulk_create`."""
         obj = self.object(object_name)
         self.guard.require("update", obj)
         if not isinstance(rows, list) or not rows:
@@ -320,7 +332,7 @@ class Writes(Queries):
                 f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
             )
         saves, errors, versions = [], {}, []
-        load = self._loader(obj)
+        load = self._loader(obj, typed=typed)
         for index, data in enumerate(rows):
             values, many, row_errors = load(data, False)
             given = frozenset(data) if isinstance(data, dict) else frozenset()
