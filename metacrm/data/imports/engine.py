@@ -22,8 +22,10 @@ leaves the field as it is.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from metacrm.platform.errors import Forbidden, MetacrmError, ValidationFailed
 
 BATCH = 1000
 LOOKUP_CACHE = 100_000  # resolved lookup texts kept between batches (per field)
+MEMO_TEXTS = 1000  # parsed cell texts remembered per column
 
 # A seam for duplicate rules (issue 12, item 3): each callable gets
 # (store, object name, mode, items) and may set ``item.errors`` to skip a row.
@@ -157,25 +160,36 @@ class Importer:
 
     def _prepare(self, items: list[Item]) -> None:
         fields = self.obj.fields
-        parsers = self._parsers
+        # Per mapped column, worked out once: (position, field, parser or
+        # None for a reference, whether it holds several links).
+        columns = [
+            (
+                self.index[t.column],
+                t.field,
+                None if fields[t.field].is_reference else self._parsers[t.field],
+                fields[t.field].stores_links,
+            )
+            for t in self.targets
+        ]
         wanted: dict[str, set[str]] = {}
         for item in items:
-            for target in self.targets:
-                text = self._cell(item, target.column)
+            cells, data = item.cells, item.data
+            width = len(cells)
+            for position, name, parse, several in columns:
+                text = cells[position].strip() if position < width else ""
                 if not text:
                     continue
-                field_type = fields[target.field]
-                if field_type.is_reference:
-                    parts = [p.strip() for p in text.split(";") if p.strip()] if field_type.stores_links else [text]
-                    wanted.setdefault(target.field, set()).update(parts)
-                    item.data[target.field] = parts
+                if parse is None:
+                    parts = [p.strip() for p in text.split(";") if p.strip()] if several else [text]
+                    wanted.setdefault(name, set()).update(parts)
+                    data[name] = parts
                     continue
                 try:
-                    item.data[target.field] = parsers[target.field](text)
+                    data[name] = parse(text)
                 except ValueError as exc:
-                    item.errors.append((target.field, str(exc)))
+                    item.errors.append((name, str(exc)))
                 except ma.ValidationError as exc:
-                    item.errors.extend((target.field, reason) for reason in error_messages(exc))
+                    item.errors.extend((name, reason) for reason in error_messages(exc))
         for name, texts in wanted.items():
             self._resolve(name, texts)
         for item in items:
@@ -393,14 +407,27 @@ def cell_parser(field_type) -> Callable[[str], Any]:
         def slow(text: str) -> Any:
             return load(json_safe(parse_import(text)))
 
-    if fast is None:
-        return slow
+    # Cells repeat (yes/no, picklist labels, small numbers): the column
+    # value of a text is remembered, up to MEMO_TEXTS texts per column, when
+    # it is immutable (rows must never share a list).
+    memo: dict[str, Any] = {}
 
     def parse(text: str) -> Any:
-        value = fast(text)
-        return slow(text) if value is SLOW else value
+        value = memo.get(text, _UNSEEN)
+        if value is not _UNSEEN:
+            return value
+        value = SLOW if fast is None else fast(text)
+        if value is SLOW:
+            value = slow(text)
+        if len(memo) < MEMO_TEXTS and type(value) in _IMMUTABLE:
+            memo[text] = value
+        return value
 
     return parse
+
+
+_UNSEEN = object()
+_IMMUTABLE = frozenset({str, int, bool, Decimal, dt.date, dt.datetime, dt.time, type(None)})
 
 
 class _RollBack(Exception):
