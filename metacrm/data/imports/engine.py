@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -43,6 +44,10 @@ from metacrm.platform.errors import Forbidden, MetacrmError, ValidationFailed
 BATCH = 1000
 LOOKUP_CACHE = 100_000  # resolved lookup texts kept between batches (per field)
 MEMO_TEXTS = 1000  # parsed cell texts remembered per column
+# Progress is stored at most this often (seconds): each store is a commit,
+# and a progress bar polled every second or so needs no more. The caller
+# stores the final figures when the run ends.
+PROGRESS_EVERY = 0.5
 
 # A seam for duplicate rules (issue 12, item 3): each callable gets
 # (store, object name, mode, items) and may set ``item.errors`` to skip a row.
@@ -119,6 +124,8 @@ class Importer:
     # -- the run -------------------------------------------------------------------------------
 
     def run(self, progress: Callable[[Outcome], None] | None = None) -> Outcome:
+        """Import every row; ``progress(outcome)`` is called at the start and
+        after a batch at most every :data:`PROGRESS_EVERY` seconds."""
         outcome = Outcome(total=self.table.count_rows())
         if progress:
             progress(outcome)
@@ -128,6 +135,7 @@ class Importer:
             handle = self.failed_path.open("w", encoding="utf-8-sig", newline="")
             writer = csv.writer(handle)
             writer.writerow([*self.table.headers, "error"])
+        reported = time.monotonic()
         try:
             for batch in _batches(self.table.rows(), BATCH):
                 items = [Item(number, cells) for number, cells in batch]
@@ -145,8 +153,9 @@ class Importer:
                         if writer is not None:
                             cells = list(item.cells) + [""] * (len(self.table.headers) - len(item.cells))
                             writer.writerow([*cells[: len(self.table.headers)], error_text(item.errors)])
-                if progress:
+                if progress and time.monotonic() - reported >= PROGRESS_EVERY:
                     progress(outcome)
+                    reported = time.monotonic()
         finally:
             if handle is not None:
                 handle.close()

@@ -79,8 +79,9 @@ class RowLoader:
         result; a list of ids for a many-to-many field), taken as they are."""
         kinds, defaults = self.kinds, self.defaults
         if typed:
+            # No loaders: a value is taken as it is (below, ``loader is None``).
             kinds = {
-                name: (entry[0], None, _as_is) if entry[0] in (_COLUMN, _LINKS) else entry
+                name: (entry[0], None, None) if entry[0] in (_COLUMN, _LINKS) else entry
                 for name, entry in kinds.items()
             }
         fields = self.obj.fields
@@ -94,6 +95,9 @@ class RowLoader:
             for name, raw in data.items():
                 kind, fast, loader = kinds.get(name, _UNKNOWN)
                 if kind == _COLUMN and name in writable:  # the common case first
+                    if loader is None:  # typed
+                        values[name] = raw
+                        continue
                     if fast is not None:
                         value = fast(raw)
                         if value is not SLOW:
@@ -118,9 +122,12 @@ class RowLoader:
                 if name not in writable:
                     raise Forbidden(f"you may not write {name}", details={"fields": {name: ["not writable for you"]}})
                 try:
-                    loaded = loader(raw) if fast is None else fast(raw)
-                    if loaded is SLOW:
-                        loaded = loader(raw)
+                    if loader is None:  # typed
+                        loaded = raw
+                    else:
+                        loaded = loader(raw) if fast is None else fast(raw)
+                        if loaded is SLOW:
+                            loaded = loader(raw)
                 except ma.ValidationError as exc:
                     errors[name] = error_messages(exc)
                     continue
@@ -143,10 +150,6 @@ class RowLoader:
 def row_loader(model: CompiledModel, obj: CompiledObject) -> RowLoader:
     """The :class:`RowLoader` of ``obj`` at ``model``'s revision (built on first use)."""
     return model.memo(("row_loader", obj.api_name), lambda: RowLoader(obj))
-
-
-def _as_is(value: Any) -> Any:
-    return value
 
 
 def _links_loader(field_type) -> Callable[[Any], list[int]]:

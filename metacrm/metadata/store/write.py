@@ -252,8 +252,8 @@ class Writes(Queries):
                     .scalars()
                     .all()
                 )
-                rows = [{"id": i, **{c: p.get(c) for c in columns}} for p, i in zip(params, ids, strict=True)]
-                bulk.insert_rows(conn, table, rows)
+                rows = [[i, *map(p.get, columns)] for p, i in zip(params, ids, strict=True)]
+                bulk.insert_values(conn, table, ["id", *columns], rows)
                 return ids
             if conn.dialect.name == "sqlite" and len(params) > 1:
                 # The write transaction holds SQLite's write lock (BEGIN
