@@ -191,18 +191,18 @@ class Writes(Queries):
                 owner = (owner_ids[index] if owner_ids and index < len(owner_ids) else None) or self.actor.user_id
                 if "owner_id" in save.values:  # assigned by a step (assignment rules)
                     owner = save.values.pop("owner_id")
-                params.append(
-                    {
-                        **save.values,
-                        **{n: nums[index] for n, nums in numbers.items()},
-                        "owner_id": owner,
-                        "created_at": now,
-                        "created_by": self.actor.user_id,
-                        "updated_at": now,
-                        "updated_by": self.actor.user_id,
-                        "version": 1,
-                    }
-                )
+                param = {
+                    **save.values,
+                    "owner_id": owner,
+                    "created_at": now,
+                    "created_by": self.actor.user_id,
+                    "updated_at": now,
+                    "updated_by": self.actor.user_id,
+                    "version": 1,
+                }
+                for name, nums in numbers.items():
+                    param[name] = nums[index]
+                params.append(param)
             if any(field_type.encrypted for field_type in obj.fields.values()):
                 params_stored = [sealing.seal_values(self.registry, obj.api_name, obj.fields, p) for p in params]
             else:
