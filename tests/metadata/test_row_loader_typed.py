@@ -180,3 +180,17 @@ def test_a_typed_bulk_create_and_update_store_and_audit_what_json_rows_do(deals)
     changes = [{"id": r["id"], "amount": Decimal("9.99"), "seats": 7} for r in from_typed]
     store(deals).bulk_update("deal", changes, read_back=False, typed=True)
     assert [records.get("deal", r["id"])["amount"] for r in from_typed] == [Decimal("9.99")] * 5
+
+
+def test_the_statistics_check_is_skipped_while_a_batch_is_under_a_tenth_of_the_known_rows(monkeypatch):
+    from metacrm.metadata.store.write import KnownRows
+
+    known = KnownRows()
+    assert known.may_be_stale(1000)  # never asked
+    known.remember(50_000.0)
+    assert not known.may_be_stale(1000) and known.may_be_stale(5000)
+    known.remember(None)  # analysed (or SQLite): ask again next time
+    assert known.may_be_stale(1000)
+    known.remember(50_000.0)
+    monkeypatch.setattr(KnownRows, "FOR_SECONDS", -1.0)  # a minute later
+    assert known.may_be_stale(1000)

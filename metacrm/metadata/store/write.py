@@ -8,6 +8,7 @@ the same transaction, and takes an optimistic lock on update."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -233,10 +234,24 @@ class Writes(Queries):
             audit.record_many(conn, self.actor, "record.created", object=obj.api_name, items=entries)
             self._run_steps("after_write", ctx, saves)
             self._run_steps("after_commit", ctx, saves)
-            if len(saves) >= ANALYZE_AFTER_ROWS:  # a bulk load: the planner's statistics are stale now
-                added = len(saves)
-                self._after_commit.append(lambda: fresh_statistics(self.binding, [obj.api_name], added=added))
+            if len(saves) >= ANALYZE_AFTER_ROWS:  # a bulk load: the planner's statistics may be stale now
+                self._refresh_statistics(obj, len(saves))
         return self._read_back(object_name, ids, read_back)
+
+    def _refresh_statistics(self, obj: CompiledObject, added: int) -> None:
+        """After the commit, :func:`fresh_statistics` of ``obj``'s table. The
+        rows its statistics knew are kept a minute in the model's memo: while
+        ``added`` is under a tenth of them, ANALYZE would not run, so the check
+        (a transaction and a catalog read) is skipped; an import's batches
+        then pay for it once a minute, not once per thousand rows."""
+        known = self.model.memo(("statistics_known_rows", obj.api_name), KnownRows)
+        if not known.may_be_stale(added):
+            return
+
+        def refresh() -> None:
+            known.remember(fresh_statistics(self.binding, [obj.api_name], added=added).get(obj.api_name))
+
+        self._after_commit.append(refresh)
 
     def _insert(self, conn: Connection, obj: CompiledObject, params: list[dict]) -> list[int]:
         # Rows may set different columns; group them so each executemany is uniform.
@@ -413,6 +428,25 @@ class Writes(Queries):
             self._run_steps("after_write", ctx, saves)
             self._run_steps("after_commit", ctx, saves)
         return self._read_back(object_name, ids, read_back)
+
+
+class KnownRows:
+    """The rows a table's planner statistics knew when last asked (a
+    :meth:`Writes._refresh_statistics` memo); forgotten after a minute."""
+
+    FOR_SECONDS = 60.0
+
+    def __init__(self):
+        self.rows: float | None = None
+        self.at = 0.0
+
+    def may_be_stale(self, added: int) -> bool:
+        if self.rows is None or time.monotonic() - self.at > self.FOR_SECONDS:
+            return True
+        return added * 10 >= self.rows
+
+    def remember(self, rows: float | None) -> None:
+        self.rows, self.at = rows, time.monotonic()
 
 
 # Values an audit entry holds as they are (json_safe would return them unchanged).
