@@ -194,3 +194,18 @@ def test_the_statistics_check_is_skipped_while_a_batch_is_under_a_tenth_of_the_k
     known.remember(50_000.0)
     monkeypatch.setattr(KnownRows, "FOR_SECONDS", -1.0)  # a minute later
     assert known.may_be_stale(1000)
+
+
+def test_an_import_raises_the_collectors_first_threshold_and_the_last_to_end_restores_it():
+    import gc
+
+    from metacrm.data.imports.engine import GC_FIRST_GENERATION, _fewer_collections
+
+    before = gc.get_threshold()
+    with _fewer_collections():
+        raised = gc.get_threshold()
+        with _fewer_collections():  # a second import at once, in another thread
+            assert gc.get_threshold() == raised
+        assert gc.get_threshold() == raised  # the first still runs
+    assert raised == (max(GC_FIRST_GENERATION, before[0]), *before[1:])
+    assert gc.get_threshold() == before
