@@ -14,10 +14,12 @@ Rows: full 1,000,000, --quick 50,000, --smoke 500. Paths:
   (COPY on PostgreSQL, executemany on SQLite) in batches of 10,000: no
   validation, no rules, no audit.
 
-Peak RSS: the process's resident memory sampled after every batch of the
-import, minus the resident memory before it: flat in the file's size when
-the reader streams. The goal: 1M rows within 60 s on PostgreSQL
-(16,667 rows/s).
+Peak RSS: the process's resident memory sampled whenever the import stores
+its progress (at most every 0.5 s), minus the resident memory before it:
+flat in the file's size when the reader streams. CPU: the seconds this
+process (the import's Python, not the database server) spent per path, which
+a machine shared with other jobs disturbs far less than the wall time. The
+goal: 1M rows within 60 s on PostgreSQL (16,667 rows/s).
 """
 
 from __future__ import annotations
@@ -134,35 +136,46 @@ def main() -> int:
             original(binding, import_id, **values)
 
         service._update = sampling_update
-        started = time.perf_counter()
+        cpu_started, started = time.process_time(), time.perf_counter()
         with open(import_file, "rb") as stream:
             record = service.start_import(
                 env.instance, env.binding, store, OBJECT, stream, "deals.csv", mapping=mapping, inline=True
             )
-        import_s = time.perf_counter() - started
+        import_s, import_cpu = time.perf_counter() - started, time.process_time() - cpu_started
         service._update = original
         assert record["status"] == "done", record["message"]
         assert (record["created"], record["failed"]) == (rows - 1, 1), record
         assert record["errors"][0]["field"] == "amount" and record["errors"][0]["row"] == rows // 2 + 2
 
-        started = time.perf_counter()
+        cpu_started, started = time.process_time(), time.perf_counter()
         assert raw_copy(env, raw_file) == rows
-        raw_s = time.perf_counter() - started
+        raw_s, raw_cpu = time.perf_counter() - started, time.process_time() - cpu_started
         assert env.count(OBJECT) == 2 * rows - 1
     import_rate = rows / import_s
     raw_rate = rows / raw_s
-    c.log(f"import   {import_s:8.2f} s  {import_rate:9.0f} rows/s  peak RSS +{peak[0] - before:.1f} MiB")
-    c.log(f"raw_copy {raw_s:8.2f} s  {raw_rate:9.0f} rows/s")
+    c.log(
+        f"import   {import_s:8.2f} s  {import_rate:9.0f} rows/s  CPU {import_cpu:6.2f} s"
+        f"  peak RSS +{peak[0] - before:.1f} MiB"
+    )
+    c.log(f"raw_copy {raw_s:8.2f} s  {raw_rate:9.0f} rows/s  CPU {raw_cpu:6.2f} s")
     c.emit(
         BENCH,
         {
             "import_rows_per_s": c.rnd(import_rate, 0),
             "import_seconds": c.rnd(import_s, 2),
+            "import_cpu_us_per_row": c.rnd(import_cpu / rows * 1e6, 1),
             "import_peak_rss_growth_mb": c.rnd(peak[0] - before, 1),
             "peak_rss_mb": c.rnd(peak[0], 1),
         },
-        {"raw_copy_rows_per_s": c.rnd(raw_rate, 0), "raw_copy_seconds": c.rnd(raw_s, 2)},
-        {"import_over_raw_throughput_higher_is_better": c.rnd(import_rate / raw_rate, 3)},
+        {
+            "raw_copy_rows_per_s": c.rnd(raw_rate, 0),
+            "raw_copy_seconds": c.rnd(raw_s, 2),
+            "raw_copy_cpu_us_per_row": c.rnd(raw_cpu / rows * 1e6, 1),
+        },
+        {
+            "import_over_raw_throughput_higher_is_better": c.rnd(import_rate / raw_rate, 3),
+            "import_over_raw_cpu_lower_is_better": c.rnd(import_cpu / raw_cpu, 2),
+        },
         {"rows": 1_000_000, "seconds_max_on_postgresql": 60, "import_rows_per_s_min": 16_667},
         mode=mode,
         database="sqlite" if env.sqlite else "postgresql",

@@ -262,7 +262,7 @@ class SchemaEditor:
         )
 
 
-def fresh_statistics(binding, object_api_names: list[str], *, added: int | None = None) -> None:
+def fresh_statistics(binding, object_api_names: list[str], *, added: int | None = None) -> dict[str, float]:
     """ANALYZE the objects' tables of ``binding``'s tenant, in a transaction of its own.
 
     With ``added`` (the rows a bulk create just wrote), a PostgreSQL table
@@ -270,20 +270,31 @@ def fresh_statistics(binding, object_api_names: list[str], *, added: int | None 
     statistics know (``pg_class.reltuples``; never analysed: always) —
     autovacuum's own threshold. A load into a table that was empty or small
     gets fresh statistics at once; a big table is not re-sampled after
-    every thousand rows (an ANALYZE costs more than writing them)."""
+    every thousand rows (an ANALYZE costs more than writing them).
+
+    Returns the rows the statistics know of each table it left as it was
+    (a caller adding fewer than a tenth of that may skip asking again)."""
+    known_rows: dict[str, float] = {}
     with binding.begin() as conn:
         if added is not None and conn.dialect.name == "postgresql":
-            object_api_names = [n for n in object_api_names if _stale(conn, binding.schema, n, added)]
+            stale = []
+            for name in object_api_names:
+                known = _known_rows(conn, binding.schema, name)
+                if known is None or known < 0 or added * 10 >= known:
+                    stale.append(name)
+                else:
+                    known_rows[name] = known
+            object_api_names = stale
         if object_api_names:
             SchemaEditor(conn, binding.schema).analyze(object_api_names)
+    return known_rows
 
 
-def _stale(conn: Connection, schema: str | None, object_api_name: str, added: int) -> bool:
+def _known_rows(conn: Connection, schema: str | None, object_api_name: str) -> float | None:
     name = f'{_schema_prefix(schema)}"{table_name(object_api_name)}"'
-    known = conn.execute(
+    return conn.execute(
         sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)"), {"name": name}
     ).scalar()
-    return known is None or known < 0 or added * 10 >= known
 
 
 def partial(where: str | None) -> dict:

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from metacrm.platform.bulk import insert_rows
+from metacrm.platform.bulk import insert_values
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.tables import audit_log
 
@@ -62,29 +62,33 @@ def record_many(
     conn: Connection, actor: Actor, action: str, *, object: str | None, items: list[tuple[Any, dict | None]]
 ) -> None:
     """One entry per ``(record_id, details)`` pair, written at once
-    (:func:`~metacrm.platform.bulk.insert_rows`: bulk operations write a
+    (:func:`~metacrm.platform.bulk.insert_values`: bulk operations write a
     thousand entries in one COPY on PostgreSQL)."""
     if not items:
         return
     at = utcnow()
-    insert_rows(
+    insert_values(
         conn,
         audit_log,
+        _ENTRY_COLUMNS,
         [
-            {
-                "at": at,
-                "actor_id": actor.user_id,
-                "actor_email": actor.email,
-                "action": action,
-                "object": object,
-                "record_id": None if record_id is None else str(record_id),
-                "details": details,
-                "ip": actor.ip,
-                "request_id": actor.request_id,
-            }
+            (
+                at,
+                actor.user_id,
+                actor.email,
+                action,
+                object,
+                None if record_id is None else str(record_id),
+                details,
+                actor.ip,
+                actor.request_id,
+            )
             for record_id, details in items
         ],
     )
+
+
+_ENTRY_COLUMNS = ["at", "actor_id", "actor_email", "action", "object", "record_id", "details", "ip", "request_id"]
 
 
 def entries(

@@ -15,7 +15,7 @@ written with the executemany.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,9 +31,20 @@ def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     if not rows:
         return
     columns = list(rows[0])
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), rows)
+        return
+    insert_values(conn, table, columns, [[row[c] for c in columns] for row in rows])
+
+
+def insert_values(conn: Connection, table: sa.Table, columns: list[str], rows: list[Sequence[Any]]) -> None:
+    """:func:`insert_rows` for rows given as values in the order of
+    ``columns`` (no dictionary per row for callers that build thousands)."""
+    if not rows:
+        return
     converters = _copy_converters(conn.dialect, table, columns) if conn.dialect.name == "postgresql" else None
     if converters is None:
-        conn.execute(table.insert(), rows)
+        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
         return
     preparer = conn.dialect.identifier_preparer
     translate = conn.get_execution_options().get("schema_translate_map") or {}
@@ -42,18 +53,20 @@ def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     if schema is not None:
         name = f"{preparer.quote_schema(schema)}.{name}"
     statement = f"COPY {name} ({', '.join(preparer.quote(c) for c in columns)}) FROM STDIN"
-    plain = all(convert is _PLAIN for convert in converters)
     cursor = conn.connection.driver_connection.cursor()
     try:
         with cursor.copy(statement) as copy:
             write = copy.write_row
-            if plain:
+            if all(convert is _PLAIN for convert in converters):
                 for row in rows:
-                    write([row[c] for c in columns])
+                    write(row)
             else:
-                pairs = list(zip(columns, converters, strict=True))
+                converting = [(i, f) for i, f in enumerate(converters) if f is not _PLAIN]
                 for row in rows:
-                    write([row[c] if f is _PLAIN else f(row[c]) for c, f in pairs])
+                    row = list(row)
+                    for i, convert in converting:
+                        row[i] = convert(row[i])
+                    write(row)
     except conn.dialect.loaded_dbapi.IntegrityError as exc:
         raise sa.exc.IntegrityError(statement, None, exc) from None
     finally:

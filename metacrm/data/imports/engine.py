@@ -11,7 +11,8 @@ so one bad row never costs its neighbours.
 A dry run does the same work inside transactions that are rolled back.
 
 Cells are parsed by their field's type (``parse_import``: numbers, dates
-with slashes, booleans as yes/no/是/否, picklists by value or label);
+with slashes, booleans as yes/no/是/否, picklists by value or label) into
+column values, which the store takes as they are (``typed``);
 lookups and many-to-many cells (``;`` between names) are matched on the
 target's name field, an external-id field or ``id``, within what the user
 may read. Empty cells are left out: defaults apply on insert, and an update
@@ -21,8 +22,14 @@ leaves the field as it is.
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import gc
+import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -34,11 +41,22 @@ from metacrm.data.imports.mapping import Target, check_key, check_mapping, key_c
 from metacrm.data.imports.reader import TableFile, open_table
 from metacrm.data.imports.tables import MAX_STORED_ERRORS
 from metacrm.metadata.fieldtypes.base import SLOW, FieldType
-from metacrm.metadata.values import first_error, json_safe
+from metacrm.metadata.values import error_messages, first_error, json_safe
 from metacrm.platform.errors import Forbidden, MetacrmError, ValidationFailed
 
 BATCH = 1000
 LOOKUP_CACHE = 100_000  # resolved lookup texts kept between batches (per field)
+MEMO_TEXTS = 1000  # parsed cell texts remembered per column
+# Progress is stored at most this often (seconds): each store is a commit,
+# and a progress bar polled every second or so needs no more. The caller
+# stores the final figures when the run ends.
+PROGRESS_EVERY = 0.5
+# While an import runs, the collector's first generation waits for this many
+# new objects instead of 700: each batch keeps some 30,000 objects alive until
+# it is written, and with the default every few hundred rows started a
+# collection, the older generations' included — a third of the import's own
+# CPU time (docs/performance.md). Memory stays flat: the batches are freed.
+GC_FIRST_GENERATION = 20_000
 
 # A seam for duplicate rules (issue 12, item 3): each callable gets
 # (store, object name, mode, items) and may set ``item.errors`` to skip a row.
@@ -115,6 +133,8 @@ class Importer:
     # -- the run -------------------------------------------------------------------------------
 
     def run(self, progress: Callable[[Outcome], None] | None = None) -> Outcome:
+        """Import every row; ``progress(outcome)`` is called at the start and
+        after a batch at most every :data:`PROGRESS_EVERY` seconds."""
         outcome = Outcome(total=self.table.count_rows())
         if progress:
             progress(outcome)
@@ -124,25 +144,28 @@ class Importer:
             handle = self.failed_path.open("w", encoding="utf-8-sig", newline="")
             writer = csv.writer(handle)
             writer.writerow([*self.table.headers, "error"])
+        reported = time.monotonic()
         try:
-            for batch in _batches(self.table.rows(), BATCH):
-                items = [Item(number, cells) for number, cells in batch]
-                self._prepare(items)
-                for check in ROW_CHECKS:
-                    check(self.store, self.obj.api_name, self.mode, [i for i in items if not i.errors])
-                self._write([i for i in items if not i.errors], outcome)
-                for item in items:
-                    outcome.processed += 1
-                    if item.errors:
-                        outcome.failed += 1
-                        for field_name, reason in item.errors:
-                            if len(outcome.errors) < MAX_STORED_ERRORS:
-                                outcome.errors.append({"row": item.number, "field": field_name, "reason": reason})
-                        if writer is not None:
-                            cells = list(item.cells) + [""] * (len(self.table.headers) - len(item.cells))
-                            writer.writerow([*cells[: len(self.table.headers)], error_text(item.errors)])
-                if progress:
-                    progress(outcome)
+            with _fewer_collections():
+                for batch in _batches(self.table.rows(), BATCH):
+                    items = [Item(number, cells) for number, cells in batch]
+                    self._prepare(items)
+                    for check in ROW_CHECKS:
+                        check(self.store, self.obj.api_name, self.mode, [i for i in items if not i.errors])
+                    self._write([i for i in items if not i.errors], outcome)
+                    for item in items:
+                        outcome.processed += 1
+                        if item.errors:
+                            outcome.failed += 1
+                            for field_name, reason in item.errors:
+                                if len(outcome.errors) < MAX_STORED_ERRORS:
+                                    outcome.errors.append({"row": item.number, "field": field_name, "reason": reason})
+                            if writer is not None:
+                                cells = list(item.cells) + [""] * (len(self.table.headers) - len(item.cells))
+                                writer.writerow([*cells[: len(self.table.headers)], error_text(item.errors)])
+                    if progress and time.monotonic() - reported >= PROGRESS_EVERY:
+                        progress(outcome)
+                        reported = time.monotonic()
         finally:
             if handle is not None:
                 handle.close()
@@ -156,23 +179,36 @@ class Importer:
 
     def _prepare(self, items: list[Item]) -> None:
         fields = self.obj.fields
-        parsers = self._parsers
+        # Per mapped column, worked out once: (position, field, parser or
+        # None for a reference, whether it holds several links).
+        columns = [
+            (
+                self.index[t.column],
+                t.field,
+                None if fields[t.field].is_reference else self._parsers[t.field],
+                fields[t.field].stores_links,
+            )
+            for t in self.targets
+        ]
         wanted: dict[str, set[str]] = {}
         for item in items:
-            for target in self.targets:
-                text = self._cell(item, target.column)
+            cells, data = item.cells, item.data
+            width = len(cells)
+            for position, name, parse, several in columns:
+                text = cells[position].strip() if position < width else ""
                 if not text:
                     continue
-                field_type = fields[target.field]
-                if field_type.is_reference:
-                    parts = [p.strip() for p in text.split(";") if p.strip()] if field_type.stores_links else [text]
-                    wanted.setdefault(target.field, set()).update(parts)
-                    item.data[target.field] = parts
+                if parse is None:
+                    parts = [p.strip() for p in text.split(";") if p.strip()] if several else [text]
+                    wanted.setdefault(name, set()).update(parts)
+                    data[name] = parts
                     continue
                 try:
-                    item.data[target.field] = parsers[target.field](text)
+                    data[name] = parse(text)
                 except ValueError as exc:
-                    item.errors.append((target.field, str(exc)))
+                    item.errors.append((name, str(exc)))
+                except ma.ValidationError as exc:
+                    item.errors.extend((name, reason) for reason in error_messages(exc))
         for name, texts in wanted.items():
             self._resolve(name, texts)
         for item in items:
@@ -265,12 +301,11 @@ class Importer:
                         item.errors.append(("id", f"{text!r} is not a record id" if text else "is required"))
                     continue
             else:
-                value = item.data.get(self.key)
+                value = item.data.get(self.key)  # the column value (cell_parser)
                 if value is None:
                     if self.mode == "update":
                         item.errors.append((self.key, "is required to find the record"))
                     continue
-                value = self.obj.fields[self.key].to_db(self.obj.fields[self.key].parse_import(str(value)))
             values.setdefault(value, []).append(item)
         if not values:
             return
@@ -354,9 +389,9 @@ class Importer:
         savepoint = conn.begin_nested() if conn is not None else None
         try:
             if action == "create":
-                store.bulk_create(self.obj.api_name, rows, single=single, read_back=False)
+                store.bulk_create(self.obj.api_name, rows, single=single, read_back=False, typed=True)
             else:
-                store.bulk_update(self.obj.api_name, rows, single=single, read_back=False)
+                store.bulk_update(self.obj.api_name, rows, single=single, read_back=False, typed=True)
         except BaseException:
             if savepoint is not None:
                 savepoint.rollback()
@@ -366,35 +401,77 @@ class Importer:
 
 
 def cell_parser(field_type) -> Callable[[str], Any]:
-    """A cell's text → the JSON value the store takes, or ValueError with
-    the field type's message. Text the type's fast loader takes as it is
-    goes to the store unchanged (the store loads it the same way); other
-    text goes through the type's ``parse_import`` (dates with slashes,
-    yes/no, picklist labels…), whose base form reuses the compiled loader."""
-    fast = field_type.column_loaders[0]
+    """A cell's text → the column value the store writes (the store takes
+    the import's rows ``typed``, so no value is loaded twice). Raises
+    ValueError with the type's message for text it cannot read, or the
+    field's ``ma.ValidationError`` for a value it refuses. Text the type's
+    fast loader takes is loaded by it, exactly as the store would; other text
+    goes through the type's ``parse_import`` (dates with slashes, yes/no,
+    picklist labels…) and then the field's column loader, as when the import
+    handed the store that JSON value."""
+    fast, load = field_type.column_loaders[0], field_type.column_loader
     if type(field_type).parse_import is FieldType.parse_import:
         deserialize = field_type.loader.deserialize
 
         def slow(text: str) -> Any:
             try:
-                return json_safe(deserialize(text))
+                value = json_safe(deserialize(text))
             except ma.ValidationError as exc:
                 raise ValueError(first_error(exc)) from None
+            return load(value)
 
     else:
+        parse_import = field_type.parse_import
 
         def slow(text: str) -> Any:
-            return json_safe(field_type.parse_import(text))
+            return load(json_safe(parse_import(text)))
 
-    if fast is None:
-        return slow
+    # Cells repeat (yes/no, picklist labels, small numbers): the column
+    # value of a text is remembered, up to MEMO_TEXTS texts per column, when
+    # it is immutable (rows must never share a list).
+    memo: dict[str, Any] = {}
 
     def parse(text: str) -> Any:
-        if fast(text) is not SLOW:
-            return text
-        return slow(text)
+        value = memo.get(text, _UNSEEN)
+        if value is not _UNSEEN:
+            return value
+        value = SLOW if fast is None else fast(text)
+        if value is SLOW:
+            value = slow(text)
+        if len(memo) < MEMO_TEXTS and type(value) in _IMMUTABLE:
+            memo[text] = value
+        return value
 
     return parse
+
+
+_UNSEEN = object()
+_IMMUTABLE = frozenset({str, int, bool, Decimal, dt.date, dt.datetime, dt.time, type(None)})
+
+
+_collector_lock = threading.Lock()
+_collector_users = 0
+_collector_thresholds: tuple[int, ...] = ()
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Raise the collector's first threshold to :data:`GC_FIRST_GENERATION`
+    for the block; the thresholds are the process's, so imports running at
+    once in threads share one raise and the last to end restores them."""
+    global _collector_users, _collector_thresholds
+    with _collector_lock:
+        if _collector_users == 0:
+            _collector_thresholds = gc.get_threshold()
+            gc.set_threshold(max(GC_FIRST_GENERATION, _collector_thresholds[0]), *_collector_thresholds[1:])
+        _collector_users += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_users -= 1
+            if _collector_users == 0:
+                gc.set_threshold(*_collector_thresholds)
 
 
 class _RollBack(Exception):

@@ -53,6 +53,10 @@ class BooleanField(ma.fields.Field):
         raise self.make_error("invalid")
 
 
+# The cells of an import: one field for every cell (it only reads).
+_IMPORT_BOOLEAN = BooleanField(truthy=_TRUE_IMPORT, falsy=_FALSE_IMPORT)
+
+
 class BooleanType(BuiltinFieldType):
     name = "boolean"
     label = "Yes/No"
@@ -81,7 +85,7 @@ class BooleanType(BuiltinFieldType):
         if text is None or str(text).strip() == "":
             return None
         try:
-            return BooleanField(truthy=_TRUE_IMPORT, falsy=_FALSE_IMPORT).deserialize(str(text))
+            return _IMPORT_BOOLEAN.deserialize(str(text))
         except ma.ValidationError:
             raise ValueError("must be yes or no (or true/false, 1/0, 是/否)") from None
 

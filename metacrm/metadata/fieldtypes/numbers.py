@@ -251,11 +251,24 @@ class DecimalType(BuiltinFieldType):
         if not isinstance(loader, DecimalField):
             return None
         validators, format_num = list(loader.validators), loader._format_num
+        # Text already in the stored shape (``-123.45`` at scale 2, within the
+        # precision) is that Decimal as it is: quantizing would not change it.
+        # Zero is left to format_num (no negative zero).
+        integer_digits, scale = loader.precision - loader.scale, loader.scale
+        stored_shape = (
+            re.compile(rf"-?[1-9]\d{{0,{integer_digits - 1}}}\.\d{{{scale}}}|-?0\.\d{{{scale}}}")
+            if scale and integer_digits
+            else None
+        )
 
         def load(value):
             if value is None:
                 return None
             kind = type(value)
+            if kind is str and stored_shape is not None and stored_shape.fullmatch(value):
+                number = decimal.Decimal(value)
+                if number:
+                    return checked(validators, number) if validators else number
             if kind is not str and kind is not int:
                 return SLOW
             try:

@@ -13,6 +13,11 @@ are the field type's own).
 
 What a user may see and write is the guard's, per call: :meth:`RowLoader.bind`
 takes the call's readable and writable fields once for all its rows.
+
+A caller that loaded the values itself with the same loaders (the import,
+which types every cell of a file once: ``typed``) hands the store column
+values: the names are checked as for any write (unknown, system, read-only,
+not writable), the values are taken as they are.
 """
 
 from __future__ import annotations
@@ -63,11 +68,22 @@ class RowLoader:
             if field_type.has_column and not field_type.read_only and field_type.definition.get("default") is not None:
                 self.defaults.append((name, _default_of(field_type)))
 
-    def bind(self, readable: set[str], writable: set[str]) -> Callable[[Any, bool], tuple[dict, dict, dict]]:
+    def bind(
+        self, readable: set[str], writable: set[str], *, typed: bool = False
+    ) -> Callable[[Any, bool], tuple[dict, dict, dict]]:
         """``load(data, creating)`` → (column values, many-to-many ids, errors
         by field) for one call of a user who may read ``readable`` and write
-        ``writable``; raises Forbidden for a field they may read but not write."""
+        ``writable``; raises Forbidden for a field they may read but not write.
+        ``typed``: ``data`` holds column values already (each field's
+        :attr:`~metacrm.metadata.fieldtypes.base.FieldType.column_loader`
+        result; a list of ids for a many-to-many field), taken as they are."""
         kinds, defaults = self.kinds, self.defaults
+        if typed:
+            # No loaders: a value is taken as it is (below, ``loader is None``).
+            kinds = {
+                name: (entry[0], None, None) if entry[0] in (_COLUMN, _LINKS) else entry
+                for name, entry in kinds.items()
+            }
         fields = self.obj.fields
 
         def load(data: Any, creating: bool) -> tuple[dict, dict, dict]:
@@ -79,6 +95,9 @@ class RowLoader:
             for name, raw in data.items():
                 kind, fast, loader = kinds.get(name, _UNKNOWN)
                 if kind == _COLUMN and name in writable:  # the common case first
+                    if loader is None:  # typed
+                        values[name] = raw
+                        continue
                     if fast is not None:
                         value = fast(raw)
                         if value is not SLOW:
@@ -103,9 +122,12 @@ class RowLoader:
                 if name not in writable:
                     raise Forbidden(f"you may not write {name}", details={"fields": {name: ["not writable for you"]}})
                 try:
-                    loaded = loader(raw) if fast is None else fast(raw)
-                    if loaded is SLOW:
-                        loaded = loader(raw)
+                    if loader is None:  # typed
+                        loaded = raw
+                    else:
+                        loaded = loader(raw) if fast is None else fast(raw)
+                        if loaded is SLOW:
+                            loaded = loader(raw)
                 except ma.ValidationError as exc:
                     errors[name] = error_messages(exc)
                     continue

@@ -7,6 +7,9 @@ the same transaction, and takes an optimistic lock on update."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,11 +38,12 @@ class Writes(Queries):
     checks every save passes. Built on :class:`Queries`: a write reads back
     what it wrote."""
 
-    def _loader(self, obj: CompiledObject):
+    def _loader(self, obj: CompiledObject, *, typed: bool = False):
         """``load(data, creating)`` → (column values, many-to-many values,
         errors by field) for this call: the object's compiled row loader
-        (:mod:`.loading`) bound to what the guard lets the user read and write."""
-        return row_loader(self.model, obj).bind(self._visible(obj), self.guard.writable_fields(obj))
+        (:mod:`.loading`) bound to what the guard lets the user read and write
+        (``typed``: the values are column values already)."""
+        return row_loader(self.model, obj).bind(self._visible(obj), self.guard.writable_fields(obj), typed=typed)
 
     def _load(self, obj: CompiledObject, data: Any, *, creating: bool) -> tuple[dict, dict, dict]:
         """JSON → (column values, many-to-many values, errors by field)."""
@@ -156,10 +160,14 @@ class Writes(Queries):
         owner_ids: list[int | None] | None = None,
         single: bool = False,
         read_back: bool = True,
+        typed: bool = False,
     ) -> list[dict]:
         """Create records, all or none. Returns them as ``get`` would (only
         their ids beyond 50 records, or when ``read_back`` is false: callers
-        such as automations that need no more save the reads)."""
+        such as automations that need no more save the reads). ``typed``:
+        the rows hold column values, each already loaded by its field's
+        ``column_loader`` (the import does so per cell); names are checked as
+        always, values taken as they are. Never for values from a request."""
         obj = self.object(object_name)
         self.guard.require("create", obj)
         if not isinstance(rows, list) or not rows:
@@ -169,7 +177,7 @@ class Writes(Queries):
                 f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
             )
         saves = []
-        load = self._loader(obj)
+        load = self._loader(obj, typed=typed)
         for index, data in enumerate(rows):
             values, many, row_errors = load(data, True)
             given = frozenset(data) if isinstance(data, dict) else frozenset()
@@ -184,18 +192,18 @@ class Writes(Queries):
                 owner = (owner_ids[index] if owner_ids and index < len(owner_ids) else None) or self.actor.user_id
                 if "owner_id" in save.values:  # assigned by a step (assignment rules)
                     owner = save.values.pop("owner_id")
-                params.append(
-                    {
-                        **save.values,
-                        **{n: nums[index] for n, nums in numbers.items()},
-                        "owner_id": owner,
-                        "created_at": now,
-                        "created_by": self.actor.user_id,
-                        "updated_at": now,
-                        "updated_by": self.actor.user_id,
-                        "version": 1,
-                    }
-                )
+                param = {
+                    **save.values,
+                    "owner_id": owner,
+                    "created_at": now,
+                    "created_by": self.actor.user_id,
+                    "updated_at": now,
+                    "updated_by": self.actor.user_id,
+                    "version": 1,
+                }
+                for name, nums in numbers.items():
+                    param[name] = nums[index]
+                params.append(param)
             if any(field_type.encrypted for field_type in obj.fields.values()):
                 params_stored = [sealing.seal_values(self.registry, obj.api_name, obj.fields, p) for p in params]
             else:
@@ -226,10 +234,24 @@ class Writes(Queries):
             audit.record_many(conn, self.actor, "record.created", object=obj.api_name, items=entries)
             self._run_steps("after_write", ctx, saves)
             self._run_steps("after_commit", ctx, saves)
-            if len(saves) >= ANALYZE_AFTER_ROWS:  # a bulk load: the planner's statistics are stale now
-                added = len(saves)
-                self._after_commit.append(lambda: fresh_statistics(self.binding, [obj.api_name], added=added))
+            if len(saves) >= ANALYZE_AFTER_ROWS:  # a bulk load: the planner's statistics may be stale now
+                self._refresh_statistics(obj, len(saves))
         return self._read_back(object_name, ids, read_back)
+
+    def _refresh_statistics(self, obj: CompiledObject, added: int) -> None:
+        """After the commit, :func:`fresh_statistics` of ``obj``'s table. The
+        rows its statistics knew are kept a minute in the model's memo: while
+        ``added`` is under a tenth of them, ANALYZE would not run, so the check
+        (a transaction and a catalog read) is skipped; an import's batches
+        then pay for it once a minute, not once per thousand rows."""
+        known = self.model.memo(("statistics_known_rows", obj.api_name), KnownRows)
+        if not known.may_be_stale(added):
+            return
+
+        def refresh() -> None:
+            known.remember(fresh_statistics(self.binding, [obj.api_name], added=added).get(obj.api_name))
+
+        self._after_commit.append(refresh)
 
     def _insert(self, conn: Connection, obj: CompiledObject, params: list[dict]) -> list[int]:
         # Rows may set different columns; group them so each executemany is uniform.
@@ -247,8 +269,8 @@ class Writes(Queries):
                     .scalars()
                     .all()
                 )
-                rows = [{"id": i, **{c: p.get(c) for c in columns}} for p, i in zip(params, ids, strict=True)]
-                bulk.insert_rows(conn, table, rows)
+                rows = [[i, *map(p.get, columns)] for p, i in zip(params, ids, strict=True)]
+                bulk.insert_values(conn, table, ["id", *columns], rows)
                 return ids
             if conn.dialect.name == "sqlite" and len(params) > 1:
                 # The write transaction holds SQLite's write lock (BEGIN
@@ -307,10 +329,17 @@ class Writes(Queries):
         return self.bulk_update(object_name, [row], single=True, read_back=read_back)[0]
 
     def bulk_update(
-        self, object_name: str, rows: list[dict], *, single: bool = False, read_back: bool = True
+        self,
+        object_name: str,
+        rows: list[dict],
+        *,
+        single: bool = False,
+        read_back: bool = True,
+        typed: bool = False,
     ) -> list[dict]:
         """Partial updates; each row names its ``id`` and may carry ``version``
-        (optimistic lock: a stale version is a 409 and nothing is written)."""
+        (optimistic lock: a stale version is a 409 and nothing is written).
+        ``typed`` as for :meth:`bulk_create`."""
         obj = self.object(object_name)
         self.guard.require("update", obj)
         if not isinstance(rows, list) or not rows:
@@ -320,7 +349,7 @@ class Writes(Queries):
                 f"at most {MAX_BULK} records per call", details={"fields": {"records": ["too many"]}}
             )
         saves, errors, versions = [], {}, []
-        load = self._loader(obj)
+        load = self._loader(obj, typed=typed)
         for index, data in enumerate(rows):
             values, many, row_errors = load(data, False)
             given = frozenset(data) if isinstance(data, dict) else frozenset()
@@ -401,12 +430,43 @@ class Writes(Queries):
         return self._read_back(object_name, ids, read_back)
 
 
+class KnownRows:
+    """The rows a table's planner statistics knew when last asked (a
+    :meth:`Writes._refresh_statistics` memo); forgotten after a minute."""
+
+    FOR_SECONDS = 60.0
+
+    def __init__(self):
+        self.rows: float | None = None
+        self.at = 0.0
+
+    def may_be_stale(self, added: int) -> bool:
+        if self.rows is None or time.monotonic() - self.at > self.FOR_SECONDS:
+            return True
+        return added * 10 >= self.rows
+
+    def remember(self, rows: float | None) -> None:
+        self.rows, self.at = rows, time.monotonic()
+
+
 # Values an audit entry holds as they are (json_safe would return them unchanged).
 _JSON_AS_IS = frozenset({str, int, bool, type(None)})
 
 
 def _audit_value(name: str, value: Any, encrypted: set[str]) -> Any:
-    return sealing.HIDDEN if name in encrypted and value is not None else json_safe(value)
+    if name in encrypted and value is not None:
+        return sealing.HIDDEN
+    as_json = _AS_JSON.get(type(value))
+    return json_safe(value) if as_json is None else as_json(value)
+
+
+def _decimal_json(value: Decimal) -> int | str:
+    return int(value) if value == value.to_integral_value() else str(value)
+
+
+# json_safe's answer for the column values a write most often holds, without
+# its chain of isinstance checks (a thousand rows of an import go through here).
+_AS_JSON = {Decimal: _decimal_json, dt.date: dt.date.isoformat, dt.datetime: dt.datetime.isoformat}
 
 
 def _qualified(table: sa.Table, schema: str | None) -> str:
