@@ -386,6 +386,12 @@ def setup_duplicate_rule(page: Page, ids) -> None:
     page.locator("#f-action").select_option("block")
 
 
+def setup_approval_process(page: Page, ids) -> None:
+    sign_in(page, ADMIN)
+    page.goto("/setup/objects/quote/approval-processes/large_discount")
+    page.wait_for_load_state("load")
+
+
 def setup_automation_dry_run(page: Page, ids) -> None:
     sign_in(page, ADMIN)
     page.goto("/setup/automations/vehicle/flag_expensive_vehicles")
@@ -460,6 +466,7 @@ SHOTS = (
     Shot("setup-layout-full", setup_layout, viewports=("desktop",), full_page=True),  # down to the preview
     Shot("setup-validation-error", setup_validation_error, BOTH),
     Shot("setup-duplicate-rule", setup_duplicate_rule, BOTH),
+    Shot("setup-approval-process", setup_approval_process, BOTH),
     Shot("setup-automation-dry-run", setup_automation_dry_run, BOTH),
     Shot("setup-permissions", setup_permissions, BOTH),
     Shot("setup-revision", setup_revision, BOTH),

@@ -5,6 +5,7 @@ registers every route."""
 
 from metacrm.ui.views.setup import (  # noqa: F401
     access,
+    approval_processes,
     apps,
     automations,
     duplicate_rules,

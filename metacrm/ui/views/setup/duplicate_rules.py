@@ -12,8 +12,6 @@ transaction, a revision, an audit entry.
 
 from __future__ import annotations
 
-import re
-
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
@@ -25,7 +23,7 @@ from metacrm.plugins import context
 from metacrm.ui.blueprint import htmx
 from metacrm.ui.i18n import label_of
 from metacrm.ui.setup import METADATA, setup_object, setup_route
-from metacrm.ui.views.setup.validation_rules import rule_field_errors
+from metacrm.ui.views.setup.validation_rules import indexed_field_errors
 
 MAX_CONDITIONS = 5  # the kind's schema allows five
 METHOD_LABELS = {
@@ -38,15 +36,6 @@ ACTION_LABELS = {
     "warn": lazy_gettext("Warn (the user may save anyway)"),
     "block": lazy_gettext("Block the save"),
 }
-
-
-def _errors(exc: MetacrmError) -> dict[str, list[str]]:
-    """The refusal's messages by control: schema paths say ``conditions[0].field``,
-    the kind's checks ``conditions.0.field`` — the form's controls are named the latter way."""
-    errors: dict[str, list[str]] = {}
-    for name, messages in rule_field_errors(exc, "conditions").items():
-        errors.setdefault(re.sub(r"\[(\d+)\]", r".\1", name), []).extend(messages)
-    return errors
 
 
 def _text_fields(obj: CompiledObject) -> list[tuple[str, str]]:
@@ -180,7 +169,7 @@ def setup_duplicate_rule_new(object):
     try:
         _save(object, document, creating=True)
     except MetacrmError as exc:
-        return _render_form(obj, document, creating=True, errors=_errors(exc), status=422)
+        return _render_form(obj, document, creating=True, errors=indexed_field_errors(exc, "conditions"), status=422)
     flash(_("Duplicate rule %(name)s saved.", name=document["api_name"]), "success")
     return redirect(url_for("ui.setup_duplicate_rules", object=object))
 
@@ -207,7 +196,8 @@ def setup_duplicate_rule(object, item):
         except MetacrmError as exc:  # e.g. a field it compares was deleted since: the form says which
             if htmx:
                 return "", 200, {"HX-Redirect": url_for("ui.setup_duplicate_rule", object=object, item=item)}
-            return _render_form(obj, existing, creating=False, errors=_errors(exc), status=422)
+            errors = indexed_field_errors(exc, "conditions")
+            return _render_form(obj, existing, creating=False, errors=errors, status=422)
         if htmx:
             return _row(object, document, obj)
         return redirect(url_for("ui.setup_duplicate_rules", object=object))
@@ -215,6 +205,6 @@ def setup_duplicate_rule(object, item):
     try:
         _save(object, document, creating=False)
     except MetacrmError as exc:
-        return _render_form(obj, document, creating=False, errors=_errors(exc), status=422)
+        return _render_form(obj, document, creating=False, errors=indexed_field_errors(exc, "conditions"), status=422)
     flash(_("Duplicate rule %(name)s saved.", name=item), "success")
     return redirect(url_for("ui.setup_duplicate_rules", object=object))

@@ -13,6 +13,8 @@ uses: one transaction, a revision, an audit entry.
 
 from __future__ import annotations
 
+import re
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -44,6 +46,16 @@ def rule_field_errors(exc: MetacrmError, member: str) -> dict[str, list[str]]:
             name = parts[2] if len(parts) == 3 else "$"
         renamed.setdefault(name, []).extend(messages)
     return renamed
+
+
+def indexed_field_errors(exc: MetacrmError, member: str) -> dict[str, list[str]]:
+    """:func:`rule_field_errors` for forms whose controls name list items by
+    position (``steps.0.name``): schema paths say ``steps[0].name``, a kind's
+    own checks ``steps.0.name``; both become the control's name."""
+    errors: dict[str, list[str]] = {}
+    for name, messages in rule_field_errors(exc, member).items():
+        errors.setdefault(re.sub(r"\[(\d+)\]", r".\1", name), []).extend(messages)
+    return errors
 
 
 def _field_options(obj: CompiledObject) -> list[tuple[str, str]]:
