@@ -475,8 +475,15 @@ def token_create(overrides, tenant_slug, email, name):
     default=None,
     help='JSON file {"Column": "field", ...} (default: columns matched by name and label).',
 )
+@click.option(
+    "--duplicates",
+    type=click.Choice(["allow", "skip", "update", "flag"]),
+    default="allow",
+    show_default=True,
+    help="A row the duplicate rules match: allow it (block rules still refuse), skip it, update the match, flag it.",
+)
 @click.option("--as", "email", default=None, help="Import as this member (their rights apply); default: the system.")
-def import_command(overrides, object_name, file, tenant_slug, dry_run, mode, key, mapping_file, email):
+def import_command(overrides, object_name, file, tenant_slug, dry_run, mode, key, mapping_file, duplicates, email):
     """Import a CSV or XLSX FILE into OBJECT; exits 1 when a row failed."""
     import json
 
@@ -516,6 +523,7 @@ def import_command(overrides, object_name, file, tenant_slug, dry_run, mode, key
             key=key,
             dry_run=dry_run,
             inline=True,
+            duplicates=duplicates,
         )
     if record["status"] == "failed":
         raise click.ClickException(record["message"] or "the import failed")
@@ -528,7 +536,9 @@ def import_command(overrides, object_name, file, tenant_slug, dry_run, mode, key
     click.echo(
         f"{record['total']} rows: {verb} {record['created']}, "
         f"{'would update' if dry_run else 'updated'} {record['updated']}, failed {record['failed']}"
-        + (f" (failed rows: {record['failed_path']})" if record["failed"] and record["failed_path"] else "")
+        + (f", skipped {record['skipped']} likely duplicates" if record["skipped"] else "")
+        + (f", flagged {record['flagged']}" if record["flagged"] else "")
+        + (f" (failed rows: {record['failed_path']})" if record["failed_path"] else "")
     )
     if record["failed"]:
         sys.exit(1)

@@ -3,7 +3,8 @@
 ``POST /api/v1/data/<object>/import`` (multipart: ``file``, and optional
 ``mapping`` as JSON text ``{"Column": "field", "Account": {"field":
 "account", "match": "account_number"}}`` — auto-matched when left out —,
-``mode`` insert | update | upsert, ``key``, ``dry_run``, ``save_mapping``)
+``mode`` insert | update | upsert, ``key``, ``dry_run``, ``save_mapping``,
+``duplicates`` allow | skip | update | flag)
 checks the file and mapping and queues the run: 202 with the run.
 ``GET /api/v1/imports/<id>`` tells its status, progress, counts and row
 errors; ``GET /api/v1/imports/<id>/failed-rows`` downloads the refused rows
@@ -65,6 +66,7 @@ def start(name):
         key=form.get("key") or None,
         dry_run=_flag(form.get("dry_run")),
         save_as=form.get("save_mapping") or None,
+        duplicates=form.get("duplicates") or "allow",
     )
     store = context.store()
     current = service.get_import(current_tenant(), store, record["id"])

@@ -90,6 +90,23 @@ def test_a_bad_mapping_is_refused_beside_its_column(world, app):
     assert re.search(r'data-field="key">.*?role="alert">', page, re.S)
 
 
+def test_the_wizard_skips_likely_duplicates_when_asked(world, app):
+    rule = {"api_name": "same_code", "action": "warn", "conditions": [{"field": "code", "method": "exact"}]}
+    made = world.client.put("/api/v1/meta/objects/company/duplicate_rules/same_code", json=rule, headers=world.admin)
+    assert made.status_code in (200, 201), made.json
+    world.create("company", name="Acme", code="A1")
+    client = signed_in(app, "admin@acme.test")
+    map_url = upload(client, "Name,Code\nAcme again,a1\nBolt,B2\n").headers["Location"]
+    html = client.get(map_url).get_data(as_text=True)
+    assert 'name="duplicates"' in html and '<option value="allow" selected>' in html
+    form = {"col-0": "name", "col-1": "code", "mode": "insert", "duplicates": "skip", "csrf_token": csrf(html)}
+    done = client.post(map_url, data=form)
+    assert done.status_code == 303
+    result = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert 'data-count="created">1<' in result and 'data-count="skipped">1<' in result
+    assert "likely duplicate of Acme" in result
+
+
 def test_the_wizard_needs_the_import_right(world, app):
     client = signed_in(app, "rep@acme.test")
     assert "/o/company/import" not in client.get("/o/company").get_data(as_text=True)

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from metacrm.cli import main
-from tests.data.import_support import ImportWorld
+from tests.data.import_support import META, ImportWorld
 
 
 @pytest.fixture
@@ -289,3 +289,49 @@ def test_update_by_record_id_within_the_update_scope(world):
     assert {e["row"] for e in body["errors"]} == {3, 4}
     (row,) = world.records("company")
     assert row["employees"] == 77 and row["version"] == 2
+
+
+def test_likely_duplicates_are_skipped_updated_or_flagged_as_the_import_says(world):
+    """Issue 12, item 3: the object's duplicate rules on import. A person
+    with the e-mail address of an existing one is skipped (and listed, with
+    the match, in the report and the failed-rows file), updates the existing
+    record instead, or is created and flagged; "allow" leaves warn rules to
+    people."""
+    rule = {"api_name": "same_email", "action": "warn", "conditions": [{"field": "email", "method": "email"}]}
+    made = world.client.put(f"{META}/objects/person/duplicate_rules/same_email", json=rule, headers=world.admin)
+    assert made.status_code in (200, 201), made.json
+    existing = world.create("person", name="Ada Lovelace", email="ada@example.com")["id"]
+    text = "Name,Email\nADA L.,Ada@Example.com \nGrace Hopper,grace@example.com\n"
+
+    skipped = done(world.post("person", text, duplicates="skip"))
+    assert (skipped["created"], skipped["skipped"], skipped["failed"], skipped["duplicates"]) == (1, 1, 0, "skip")
+    assert skipped["errors"][0]["row"] == 2 and f"(#{existing})" in skipped["errors"][0]["reason"]
+    assert skipped["failed_rows"] is True
+    failed = world.client.get(f"/api/v1/imports/{skipped['id']}/failed-rows", headers=world.admin)
+    assert "likely duplicate of Ada Lovelace" in failed.data.decode("utf-8-sig")
+
+    updated = done(world.post("person", text.replace("Grace Hopper,grace", "Alan Turing,alan"), duplicates="update"))
+    assert (updated["created"], updated["updated"], updated["skipped"]) == (1, 1, 0)
+    names = {r["id"]: r["name"] for r in world.records("person")}
+    assert names[existing] == "ADA L." and list(names.values()).count("ADA L.") == 1
+
+    flagged = done(world.post("person", "Name,Email\nAda Again,ada@example.com\n", duplicates="flag"))
+    assert (flagged["created"], flagged["flagged"], flagged["failed"]) == (1, 1, 0), flagged["errors"]
+    assert flagged["errors"][0]["flag"] is True and "created; likely duplicate of" in flagged["errors"][0]["reason"]
+
+    allowed = done(world.post("person", "Name,Email\nAda Once More,ada@example.com\n"))
+    assert (allowed["created"], allowed["duplicates"]) == (1, "allow")  # a warn rule speaks to people only
+    bad = world.post("person", text, duplicates="merge")
+    assert bad.status_code == 422 and "duplicates" in bad.json["error"]["details"]["fields"]
+
+
+def test_the_cli_takes_the_duplicates_option(world, instance, tmp_path, monkeypatch):
+    rule = {"api_name": "same_email", "action": "warn", "conditions": [{"field": "email", "method": "email"}]}
+    world.client.put(f"{META}/objects/person/duplicate_rules/same_email", json=rule, headers=world.admin)
+    world.create("person", name="Ada Lovelace", email="ada@example.com")
+    path = tmp_path / "people.csv"
+    path.write_text("Name,Email\nAda,ada@example.com\nGrace,grace@example.com\n", encoding="utf-8")
+    monkeypatch.setattr("metacrm.cli._instance", lambda overrides: instance)
+    result = CliRunner().invoke(main, ["import", "person", str(path), "--tenant", "acme", "--duplicates", "skip"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 likely duplicates" in result.output and "created 1" in result.output

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 
-from metacrm.data.imports.engine import Importer, Outcome, require_rights
+from metacrm.data.imports.engine import Importer, Outcome, check_duplicates_action, require_rights
 from metacrm.data.imports.mapping import auto_match, best_saved, check_key, check_mapping, save_mapping
 from metacrm.data.imports.reader import kind_of, open_table
 from metacrm.data.imports.tables import imports
@@ -97,6 +97,7 @@ def configure(
     dry_run: bool = False,
     save_as: str | None = None,
     inline: bool = False,
+    duplicates: str = "allow",
 ) -> dict:
     """Check a draft's mapping and options, store them and queue the run
     (``inline``: run it now, in this process, as the CLI does)."""
@@ -112,6 +113,7 @@ def configure(
     targets = check_mapping(mapping, table.headers, obj, store.model, store.guard)
     key = check_key(key or None, mode, obj, store.guard, targets)
     require_rights(store.guard, obj, mode)
+    duplicates = check_duplicates_action(duplicates)
     if save_as:
         save_mapping(binding, obj.api_name, save_as, {t.column: _spec(t) for t in targets}, store.actor.user_id)
     with binding.begin() as conn:
@@ -123,6 +125,7 @@ def configure(
                 mode=mode,
                 key=key,
                 dry_run=bool(dry_run),
+                duplicates=duplicates,
                 status="queued",
                 message=None,
                 total=0,
@@ -130,6 +133,8 @@ def configure(
                 created=0,
                 updated=0,
                 failed=0,
+                skipped=0,
+                flagged=0,
                 errors=[],
                 failed_path=None,
                 started_at=None,
@@ -157,6 +162,7 @@ def start_import(
     dry_run: bool = False,
     save_as: str | None = None,
     inline: bool = False,
+    duplicates: str = "allow",
 ) -> dict:
     """Upload, check and queue in one call (the API and the CLI)."""
     import_id = create_draft(instance, binding, store, object_name, stream, file_name)
@@ -172,6 +178,7 @@ def start_import(
             dry_run=dry_run,
             save_as=save_as,
             inline=inline,
+            duplicates=duplicates,
         )
     except Exception:
         _discard(binding, import_id)
@@ -219,9 +226,12 @@ def public(record: dict) -> dict:
         "created": record["created"],
         "updated": record["updated"],
         "failed": record["failed"],
+        "duplicates": record["duplicates"],
+        "skipped": record["skipped"],
+        "flagged": record["flagged"],
         "progress": round(100 * record["processed"] / total) if total else (100 if record["status"] == "done" else 0),
         "errors": record["errors"] or [],
-        "failed_rows": bool(record["failed_path"]) and record["failed"] > 0,
+        "failed_rows": bool(record["failed_path"]) and (record["failed"] > 0 or record["skipped"] > 0),
         "created_at": record["created_at"].isoformat() if record["created_at"] else None,
         "finished_at": record["finished_at"].isoformat() if record["finished_at"] else None,
     }
@@ -230,7 +240,7 @@ def public(record: dict) -> dict:
 def failed_rows_path(binding, store, import_id: int) -> Path:
     record = get_import(binding, store, import_id)
     path = record["failed_path"]
-    if not path or not record["failed"] or not Path(path).exists():
+    if not path or not (record["failed"] or record["skipped"]) or not Path(path).exists():
         raise NotFound(f"import {import_id} has no failed rows")
     return Path(path)
 
@@ -259,6 +269,7 @@ def run_import(instance, binding, store, import_id: int) -> dict:
             key=record["key"],
             dry_run=record["dry_run"],
             failed_path=failed_path,
+            duplicates=record["duplicates"],
         )
         outcome = importer.run(progress)
     except Exception as exc:  # noqa: BLE001 - the run fails as a whole, with its reason stored
@@ -271,10 +282,10 @@ def run_import(instance, binding, store, import_id: int) -> dict:
             **outcome.as_dict(),
             errors=outcome.errors,
             status="done",
-            failed_path=str(failed_path) if outcome.failed else None,
+            failed_path=str(failed_path) if outcome.failed or outcome.skipped else None,
             finished_at=utcnow(),
         )
-        if not outcome.failed:
+        if not (outcome.failed or outcome.skipped):
             failed_path.unlink(missing_ok=True)
     with binding.connect() as conn:
         return dict(conn.execute(sa.select(imports).where(imports.c.id == import_id)).mappings().one())

@@ -38,6 +38,10 @@ imports = sa.Table(
     sa.Column("created", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
     sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    # Likely duplicates: what to do with them (engine.DUPLICATE_ACTIONS), and how many were skipped or flagged.
+    sa.Column("duplicates", sa.String(10), nullable=False, server_default="allow"),
+    sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("flagged", sa.Integer, nullable=False, server_default="0"),
     sa.Column("errors", sa.JSON, nullable=True),
     sa.Column("failed_path", sa.String(1000), nullable=True),
     sa.Column("created_by", sa.Integer, nullable=True),

@@ -129,6 +129,7 @@ def _map_screen(obj, record: dict, *, mapping=None, options=None, errors=None) -
         "mode": record["mode"] or "insert",
         "key": record["key"] or "",
         "dry_run": bool(record["dry_run"]) if record["status"] != "draft" else False,
+        "duplicates": record["duplicates"] or "allow",
         "save_as": "",
     }
     return {
@@ -175,6 +176,7 @@ def import_map_post(object, import_id):
         "mode": request.form.get("mode") or "insert",
         "key": request.form.get("key") or "",
         "dry_run": request.form.get("dry_run") == "1",
+        "duplicates": request.form.get("duplicates") or "allow",
         "save_as": (request.form.get("save_as") or "").strip(),
     }
     try:
@@ -188,6 +190,7 @@ def import_map_post(object, import_id):
             key=options["key"] if options["mode"] != "insert" else None,
             dry_run=options["dry_run"],
             save_as=options["save_as"] or None,
+            duplicates=options["duplicates"],
         )
     except ValidationFailed as exc:
         errors = _field_errors(exc)
@@ -216,6 +219,7 @@ def import_run(object, import_id):
         mode=record["mode"],
         key=record["key"],
         dry_run=False,
+        duplicates=record["duplicates"],
     )
     return redirect(url_for("ui.import_result", object=obj.api_name, import_id=import_id), 303)
 
