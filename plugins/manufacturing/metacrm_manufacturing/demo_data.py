@@ -73,7 +73,7 @@ def generate(
     dealer_ids = made(
         "dealer",
         [
-            owned({"name": faker.company(), "dealer_code": f"D{number:03d}", "region": rng.choice(REGIONS),
+            owned({"name": faker.unique.company(), "dealer_code": f"D{number:03d}", "region": rng.choice(REGIONS),
                    "level": rng.choice(["gold", "silver", "standard", "standard"]), "phone": faker.phone_number(),
                    "credit_limit": rng.choice([500000, 1000000, 2000000])}, owner)
             for number, owner in enumerate(dealer_owners, start=1)
