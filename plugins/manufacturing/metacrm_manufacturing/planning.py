@@ -57,15 +57,17 @@ class ProductionPlanning(RecordEvents):
         orders = ctx.store.model.object("mfg_order").table
         stages = ctx.store.model.object("production_stage").table
         status = ctx.conn.execute(sa.select(orders.c.status).where(orders.c.id == order_id)).scalar_one_or_none()
-        if status == "confirmed":
+        if status not in ("confirmed", "in_production"):
+            return  # ready, delivered or cancelled: production no longer moves it
+        open_stages = ctx.conn.execute(
+            sa.select(sa.func.count())
+            .select_from(stages)
+            .where(stages.c.mfg_order == order_id, stages.c.deleted_at.is_(None), stages.c.status != "done")
+        ).scalar_one()
+        if new == "done" and open_stages == 0:
+            target = "ready"
+        elif status == "confirmed":
             target = "in_production"
-        elif status == "in_production" and new == "done":
-            open_stages = ctx.conn.execute(
-                sa.select(sa.func.count())
-                .select_from(stages)
-                .where(stages.c.mfg_order == order_id, stages.c.deleted_at.is_(None), stages.c.status != "done")
-            ).scalar_one()
-            target = "ready" if open_stages == 0 else None
         else:
             target = None
         if target is not None:
@@ -77,7 +79,12 @@ def plan_orders(conn, model, order_ids: set[int]) -> None:
     orders = model.object("mfg_order").table
     stages = model.object("production_stage").table
     for order_id in sorted(order_ids):
-        ready = conn.execute(sa.select(orders.c.production_start).where(orders.c.id == order_id)).scalar_one_or_none()
+        # Lock the order first: two saves planning its stages at once take
+        # turns, and the second sees the first's dates (PostgreSQL; SQLite
+        # writes one transaction at a time anyway).
+        ready = conn.execute(
+            sa.select(orders.c.production_start).where(orders.c.id == order_id).with_for_update()
+        ).scalar_one_or_none()
         rows = conn.execute(
             sa.select(
                 stages.c.id,

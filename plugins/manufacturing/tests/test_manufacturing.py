@@ -114,6 +114,15 @@ def test_the_planned_dates_are_the_modules_not_the_planners(factory, module_clie
     assert moved.status_code == 200 and moved.get_json()["expected_finish"] == _day(3)
 
 
+def test_removing_a_stage_or_moving_the_start_replans_the_rest(factory):
+    store = factory.store()
+    order = _order(factory, start=0, stages=[2, 3])
+    store.delete("production_stage", order["stages"][0])
+    assert store.get("production_stage", order["stages"][1])["expected_start"] == _day(0)
+    store.update("mfg_order", order["id"], {"production_start": _day(5)})
+    assert store.get("mfg_order", order["id"])["expected_finish"] == _day(7)
+
+
 def test_a_service_ticket_names_a_delivered_order_and_one_of_its_products(factory):
     store = factory.store()
     order = _order(factory, start=-20, stages=[1])
