@@ -35,6 +35,8 @@ CENT = Decimal("0.01")
 # A coupon in these states gives no discount whatever its date.
 UNUSABLE = {"expired": "has expired", "void": "was voided"}
 SPEND_WINDOW = timedelta(days=365)
+# The purchase fields a member's standing or a coupon's status depends on.
+COUNTED = frozenset({"member", "coupon", "status", "purchased_on", "net_amount", "points_earned"})
 
 
 def _installed(ctx: SaveContext) -> bool:
@@ -166,6 +168,8 @@ class PurchaseEvents(RecordEvents):
         members: set[int] = set()
         coupons: set[int] = set()
         for save in saves:
+            if save.action == "update" and not (COUNTED & save.changed()):
+                continue  # a note or a store name changes no standing
             for record in (save.before or {}, save.values if save.action != "delete" else {}):
                 if record.get("member") is not None:
                     members.add(record["member"])
