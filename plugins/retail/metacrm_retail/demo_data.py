@@ -15,12 +15,13 @@ from collections.abc import Callable
 
 from faker import Faker
 
-# (name, code, rank, points needed, 12-month spend needed, points per yuan)
+# (name, code, rank, points needed, 12-month spend needed, points per yuan):
+# points are the lifetime route to a tier, the 12-month spend the quick one.
 TIERS = [
     ("Standard", "STD", 0, None, None, 1),
-    ("Silver", "SLV", 1, 2000, 3000, 1),
-    ("Gold", "GLD", 2, 6000, 8000, 1.2),
-    ("Platinum", "PLT", 3, 15000, 20000, 1.5),
+    ("Silver", "SLV", 1, 5000, 3000, 1),
+    ("Gold", "GLD", 2, 15000, 8000, 1.2),
+    ("Platinum", "PLT", 3, 40000, 20000, 1.5),
 ]
 # (name, code, discount type, discount, minimum spend, started days ago, runs for days)
 PROMOTIONS = [

@@ -91,8 +91,25 @@ def test_a_purchase_earns_points_and_moves_the_member_up_a_tier(shop):
     # a purchase older than 12 months counts for points but not for the spend
     old = _member(shop, "Zhou Min")
     store.create("purchase", {"member": old, "amount": 4000, "purchased_on": _day(-400)})
-    assert store.get("member", old)["tier"]["id"] == shop.tiers["SLV"]  # by its 4,000 points
-    assert Decimal(str(store.get("member", old)["spend_12m"])) == 0
+    standing = store.get("member", old)
+    assert (standing["points"], Decimal(str(standing["spend_12m"])), standing["tier"]["id"]) == (
+        4000,
+        0,
+        shop.tiers["STD"],
+    )
+
+
+def test_the_nightly_review_moves_down_a_member_whose_spend_aged_out(shop):
+    store = shop.store()
+    member = _member(shop, "Wu Lan")
+    purchase = store.create("purchase", {"member": member, "amount": 3500})
+    assert store.get("member", member)["tier"]["id"] == shop.tiers["SLV"]  # by the 12-month spend
+    shop.set_columns("purchase", purchase["id"], purchased_on=utcnow().date() - timedelta(days=366))
+    night = (utcnow() + timedelta(days=1)).replace(hour=2, minute=30, second=0, microsecond=0)
+    shop.run_time_rules(now=night)
+    reviewed = store.get("member", member)
+    assert reviewed["tier"]["id"] == shop.tiers["STD"] and Decimal(str(reviewed["spend_12m"])) == 0
+    assert reviewed["points"] == 3500 and reviewed["tier_reviewed_on"] is not None
 
 
 def test_a_coupon_is_redeemed_once_and_gives_its_discount(shop):
