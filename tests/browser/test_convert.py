@@ -51,7 +51,6 @@ def test_convert_a_lead_into_the_existing_account_and_a_new_opportunity(open_pag
     opportunity.get_by_label("Close date").fill((dt.date.today() + dt.timedelta(days=45)).isoformat())
     opportunity.get_by_label("Amount").fill("25000")
     assert_accessible(page)
-    page.screenshot(path="/tmp/h1-convert-1366.png", full_page=True)
     page.get_by_role("button", name="Convert", exact=True).click()
     expect(page.get_by_role("heading", name="Initech Ltd")).to_be_visible()
     converted = store.get("lead", lead["id"])
@@ -72,7 +71,6 @@ def test_the_screen_fits_a_phone_in_chinese(browser, live, store, request):
         expect(page.get_by_role("heading", name="转化线索: Li Lei")).to_be_visible()
         expect(page.get_by_role("radio", name="不创建")).to_be_visible()
         assert_no_horizontal_scrolling(page)
-        page.screenshot(path="/tmp/h1-convert-390-zh.png", full_page=True)
         assert not watch.problems, watch.problems
     finally:
         context.close()

@@ -30,7 +30,6 @@ def test_the_form_warns_of_a_likely_duplicate_and_saves_anyway(page, store, open
     expect(warning).to_contain_text("This record may already exist")
     expect(warning.get_by_role("link", name="Umbrella Corporation")).to_be_visible()
     assert_accessible(page)
-    page.screenshot(path="/tmp/h2-duplicate-warning-1280.png")
     page.get_by_role("button", name="Save anyway").click()
     expect(page.get_by_role("heading", name="UMBRELLA Corp.")).to_be_visible()
 
@@ -48,7 +47,6 @@ def test_merge_from_the_list_keeps_chosen_values_and_moves_contacts(page, store,
     bulk.get_by_role("button", name="Apply to selected").click()
     expect(page.get_by_role("heading", name="Merge Accounts")).to_be_visible()
     assert_accessible(page)
-    page.screenshot(path="/tmp/h2-merge-1280.png", full_page=True)
     page.get_by_role("radio", name="Website: https://hooli.example").check()
     page.get_by_role("button", name="Merge").click()
     expect(page.get_by_role("heading", name="Hooli", exact=True)).to_be_visible()
@@ -60,4 +58,3 @@ def test_merge_from_the_list_keeps_chosen_values_and_moves_contacts(page, store,
     third = store.create("account", {"name": "Pied Piper"})
     phone.goto(f"/o/account/merge?ids={survivor['id']},{third['id']}")
     assert_no_horizontal_scrolling(phone)
-    phone.screenshot(path="/tmp/h2-merge-390.png", full_page=True)
