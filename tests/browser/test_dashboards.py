@@ -39,7 +39,10 @@ def deals(live):
         amount="10000",
     )
     for i, (source, status) in enumerate([("web", "new"), ("web", "converted"), ("referral", "new")]):
-        demo.create("lead", "sales_rep", last_name=f"Lead {i}", company=f"Company {i}", source=source, status=status)
+        # A converted lead as Convert lead leaves it: the status with the moment it was converted.
+        converted = {"converted_at": "2026-01-05T10:00:00+00:00"} if status == "converted" else {}
+        values = {"last_name": f"Lead {i}", "company": f"Company {i}", "source": source, "status": status}
+        demo.create("lead", "sales_rep", **values, **converted)
     return {"period": period, "won": won, "open": open_deal, "boss": boss}
 
 

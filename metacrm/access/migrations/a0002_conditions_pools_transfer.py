@@ -49,6 +49,7 @@ def upgrade() -> None:
         # Created here as well as by a0003: this migration's seeding reads the
         # pools through today's table definition (a0003 adds it where a0002 ran before it existed).
         sa.Column("translations", sa.JSON, nullable=True),
+        sa.Column("follow_up_field", sa.String(63), nullable=True),  # likewise cv0001's
         schema=schema,
     )
     op.create_table(

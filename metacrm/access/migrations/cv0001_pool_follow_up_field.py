@@ -16,4 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("pools", sa.Column("follow_up_field", sa.String(63), nullable=True), schema=target_schema())
+    schema = target_schema()
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("pools", schema=schema)}
+    if "follow_up_field" not in columns:  # a0002 creates it in a namespace it seeds with today's tables
+        op.add_column("pools", sa.Column("follow_up_field", sa.String(63), nullable=True), schema=schema)
