@@ -23,6 +23,7 @@ from flask import Flask, abort, current_app, flash, redirect, render_template, s
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
+from markupsafe import Markup
 
 from metacrm.metadata.model import installed_plugins, tenant_hooks
 from metacrm.metadata.physical import CompiledObject
@@ -86,7 +87,8 @@ def record_panels(obj: CompiledObject, record: dict) -> list[dict]:
     for panel in _described("register_record_panels", obj):
         panel: RecordPanel
         try:
-            html = render_template(panel.template, panel=panel.context(store, record), record=record, obj=obj)
+            # rendered by the autoescaping environment, so it is markup already
+            html = Markup(render_template(panel.template, panel=panel.context(store, record), record=record, obj=obj))
         except MetacrmError as exc:
             log.info("panel %s refused: %s", panel.name, exc)
             html = None
@@ -155,4 +157,3 @@ def run_record_action(object: str, record_id: int, name: str):
             raise
         flash(str(exc), "danger")
     return redirect(url_for("ui.record_page", object=obj.api_name, record_id=record_id), 303)
-
