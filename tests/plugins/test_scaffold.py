@@ -6,8 +6,10 @@ distribution is uninstalled at the end so no other test sees it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -22,8 +24,18 @@ from metacrm.plugins import lifecycle
 from metacrm.plugins.scaffold import write_plugin
 from tests.conftest import BACKENDS, drop_namespaces, make_config
 
-NAME = "scaffolded"
-DIST = "metacrm-scaffolded"
+NAME = "hello"  # the walkthrough's name: its samples are run in the generated plugin
+DIST = "metacrm-hello"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
+
+
+def walkthrough_samples() -> tuple[str, str]:
+    """The Python samples of docs/plugins.md's walkthrough: hooks for
+    plugin.py, then a test for the generated tests."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## Walkthrough: a module from the scaffold", 1)[1].split("\n## ", 1)[0]
+    hooks, test = re.findall(r"```python\n(.*?)```", section, re.S)
+    return hooks, test
 
 
 def _pip(*args: str) -> None:
@@ -37,6 +49,11 @@ def scaffolded(tmp_path_factory):
     result = CliRunner().invoke(main, ["plugin", "new", NAME, "--path", str(folder)])
     assert result.exit_code == 0, result.output
     assert f"wrote {DIST}" in result.output
+    hooks, test = walkthrough_samples()
+    with (folder / f"metacrm_{NAME}" / "plugin.py").open("a", encoding="utf-8") as plugin_file:
+        plugin_file.write("\n\n" + hooks)
+    with (folder / "tests" / f"test_{NAME}.py").open("a", encoding="utf-8") as test_file:
+        test_file.write(f"\n\nfrom metacrm_{NAME}.plugin import mark_done  # noqa: E402\n\n\n" + test)
     _pip("install", "--no-deps", "--no-build-isolation", "--no-index", "-e", str(folder))
     # this process started before the install: make the new package importable here too
     sys.path.insert(0, str(folder))
@@ -77,7 +94,8 @@ def test_the_generated_tests_pass(scaffolded):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    assert " passed" in result.stdout and "failed" not in result.stdout
+    # 3 generated tests and the walkthrough's, on every database the environment names
+    assert f"{4 * len(BACKENDS)} passed" in result.stdout, result.stdout[-3000:]
 
 
 def test_a_bad_name_or_a_used_folder_is_refused(tmp_path):
