@@ -45,6 +45,7 @@ TENANT_HOOKS = frozenset(
         "register_record_panels",
         "register_record_actions",
         "register_list_actions",
+        "register_dashboard_widgets",
     }
 )
 
@@ -262,6 +263,15 @@ class HookSpecs:
         with the selected ids the user can read and shows the text it
         returns. ``name`` is unique among the tenant's list actions.
         Tenant-scoped."""
+
+    @hookspec
+    def register_dashboard_widgets(self):
+        """Return a list of :class:`metacrm.plugins.DashboardWidget`: widget
+        types a dashboard definition names with ``type: plugin`` and
+        ``widget: <type>``. The widget renders the type's ``template`` with
+        ``widget`` = ``context(store, definition)`` (the viewer's record
+        store); the API answers that dict as ``data``. Tenant-scoped: in a
+        tenant without the plugin the widget says its type is unknown."""
 
     @hookspec
     def app_started(self, app):

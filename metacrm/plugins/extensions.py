@@ -1,5 +1,6 @@
 """What a plugin adds to the screens (the hooks ``register_record_panels``,
-``register_record_actions`` and ``register_list_actions``; docs/plugins.md).
+``register_record_actions``, ``register_list_actions`` and
+``register_dashboard_widgets``; docs/plugins.md).
 
 Each is a plain description; the screens (``metacrm.ui.plugin_screens``)
 render them, only in tenants where the plugin is installed, and run their
@@ -60,6 +61,20 @@ class ListAction:
     run: Callable[[Any, str, list[int]], str]
     permission: str = "update"
     order: int = 100
+
+
+@dataclass(frozen=True)
+class DashboardWidget:
+    """A widget type a dashboard definition names (``type: plugin``,
+    ``widget: <type>``, ``settings: {...}``): ``template``
+    (``"<plugin>/<file>.html"``) rendered with ``widget`` = ``context(store,
+    definition)`` (the widget's definition, its ``settings`` included). The
+    API's widget data answers the same dict as ``data`` (keep it JSON)."""
+
+    type: str
+    label: Label
+    template: str
+    context: Callable[[Any, dict], dict]
 
 
 def localized(label: Label, locale: str) -> str:

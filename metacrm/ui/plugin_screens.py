@@ -30,6 +30,7 @@ from metacrm.metadata.physical import CompiledObject
 from metacrm.platform.errors import MetacrmError, NotFound
 from metacrm.plugins import context
 from metacrm.plugins.extensions import ListAction, RecordAction, RecordPanel, localized
+from metacrm.plugins.widgets import widget_data, widget_type
 from metacrm.ui.blueprint import blueprint
 from metacrm.ui.screens import object_for
 
@@ -141,6 +142,12 @@ def _visible(store, obj: CompiledObject, record_id: int) -> bool:
     except NotFound:
         return False
     return True
+
+
+def widget_html(definition: dict) -> Markup:
+    """A plugin widget rendered with its type's template."""
+    # the widget's definition names the template; the plugin computes what it shows
+    return Markup(render_template(widget_type(definition).template, widget=widget_data(definition)))
 
 
 @blueprint.post("/o/<object>/<int:record_id>/plugin-actions/<name>")

@@ -42,6 +42,9 @@ def _write_desk_package(folder):
         {"api_name": "note", "label": "Note", "type": "text"},
     ]
     (objects / "fields.yaml").write_text(yaml.safe_dump(fields))
+    banner = {"name": "banner", "type": "plugin", "title": "Banner", "widget": "banner", "settings": {"text": HOSTILE}}
+    dashboards = [{"api_name": "desk", "label": "Desk", "widgets": [banner]}]
+    (folder / "dashboards.yaml").write_text(yaml.safe_dump(dashboards))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -149,3 +152,17 @@ def test_list_action_in_the_bulk_bar_acts_on_the_selected(screens):
 
     other = _signed_in(screens, "without")
     assert "plugin:close_all" not in other.get("/o/ticket").get_data(as_text=True)
+
+
+def test_dashboard_widget_of_a_plugin_renders_where_installed(screens):
+    client = _signed_in(screens, "with")
+    response = client.get("/dashboards/desk/widgets/banner", headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert 'data-plugin-widget="banner"' in html and 'class="screenplug-banner"' in html
+    assert "&lt;script&gt;" in html and HOSTILE not in html
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert client.get("/api/v1/dashboards/desk/widgets/banner").get_json()["data"] == {"text": HOSTILE}
+
+    other = _signed_in(screens, "without")
+    html = other.get("/dashboards/desk/widgets/banner", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "screenplug-banner" not in html and "no widget type" in html

@@ -1,10 +1,10 @@
 """A small tenant-scoped plugin for tests/plugins/test_screen_hooks.py: a
-panel, a record action and a list action on ``ticket``, with its own
+panel, a record action and a list action on ``ticket``, a dashboard widget, with its own
 template and static file (found through this folder)."""
 
 from __future__ import annotations
 
-from metacrm.plugins import ListAction, RecordAction, RecordPanel, ValidationFailed, hookimpl
+from metacrm.plugins import DashboardWidget, ListAction, RecordAction, RecordPanel, ValidationFailed, hookimpl
 
 
 def _panel_context(store, record):
@@ -38,3 +38,11 @@ class ScreenPlugin:
     @hookimpl
     def register_list_actions(self):
         return [ListAction("close_all", ("ticket",), "Close selected", _close_all)]
+
+    @hookimpl
+    def register_dashboard_widgets(self):
+        return [DashboardWidget("banner", "Banner", "screenplug/banner.html", _banner)]
+
+
+def _banner(store, definition):
+    return {"text": definition["settings"]["text"]}
