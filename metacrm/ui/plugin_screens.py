@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from flask import Flask, abort, current_app, flash, redirect, render_template, send_from_directory, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from markupsafe import Markup
@@ -32,6 +31,7 @@ from metacrm.plugins import context
 from metacrm.plugins.extensions import ListAction, RecordAction, RecordPanel, localized
 from metacrm.plugins.widgets import widget_data, widget_type
 from metacrm.ui.blueprint import blueprint
+from metacrm.ui.i18n import locale_name
 from metacrm.ui.screens import object_for
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def _described(hook_name: str, obj: CompiledObject) -> Iterator:
 
 
 def _label(item) -> str:
-    return localized(item.label if hasattr(item, "label") else item.title, str(get_locale() or "en"))
+    return localized(item.label if hasattr(item, "label") else item.title, locale_name())
 
 
 def record_panels(obj: CompiledObject, record: dict) -> list[dict]:

@@ -101,6 +101,8 @@ def test_panel_and_action_render_only_where_installed(screens):
     assert "&lt;script&gt;alert(" in html and HOSTILE not in html  # the panel is autoescaped
     assert f'<p class="small" data-letters>{len(HOSTILE)}</p>' in html
     assert 'data-plugin-action="escalate"' in html
+    chinese = client.get(f"/o/ticket/{record_id}", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "工单摘要" in chinese and "升级" in chinese  # labels in the user's language
     assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
 
     other = _signed_in(screens, "without")
