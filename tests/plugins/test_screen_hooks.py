@@ -62,6 +62,7 @@ def screens(request, tmp_path_factory):
         identities.create_user(
             instance, tenant=slug, email=f"admin@{slug}.test", password=PASSWORD, is_admin=True, role="admin"
         )
+        identities.create_user(instance, tenant=slug, email=f"reader@{slug}.test", password=PASSWORD, role="read_only")
         for name in plugins:
             lifecycle.install(instance, instance.db.bind(slug), name, audit.SYSTEM)
     app = create_app(instance=instance)
@@ -76,10 +77,10 @@ def _csrf(client, path):
     return html.split('name="csrf_token" value="')[1].split('"')[0]
 
 
-def _signed_in(app, slug):
+def _signed_in(app, slug, user="admin"):
     client = app.test_client()
     token = _csrf(client, "/login")
-    data = {"email": f"admin@{slug}.test", "password": PASSWORD, "tenant": slug, "csrf_token": token}
+    data = {"email": f"{user}@{slug}.test", "password": PASSWORD, "tenant": slug, "csrf_token": token}
     client.post("/login", data=data)
     return client
 
@@ -139,6 +140,13 @@ def test_record_action_runs_and_refuses_with_its_reason(screens):
     client.post(f"/o/ticket/{locked}/plugin-actions/escalate", data={"csrf_token": token})
     assert "locked tickets cannot be escalated" in client.get(f"/o/ticket/{locked}").get_data(as_text=True)
     assert client.post(f"/o/ticket/{locked}/plugin-actions/escalate", data={}).status_code == 400  # CSRF
+
+    reader = _signed_in(screens, "with", user="reader")  # may read tickets, not update them
+    html = reader.get(f"/o/ticket/{record_id}").get_data(as_text=True)
+    assert 'data-plugin-panel="ticket_summary"' in html and "data-plugin-action" not in html
+    token = _csrf(reader, f"/o/ticket/{record_id}")
+    refused = reader.post(f"/o/ticket/{record_id}/plugin-actions/escalate", data={"csrf_token": token})
+    assert refused.status_code == 404
 
 
 def test_list_action_in_the_bulk_bar_acts_on_the_selected(screens):
