@@ -1,11 +1,17 @@
 """``metacrm plugin new`` writes a plugin that works as written: generated
-into a tmp folder, installed with pip into this environment (offline:
-``--no-deps --no-build-isolation``), found through its entry point and
-installed in a tenant, and its own tests pass in a subprocess. The
-distribution is uninstalled at the end so no other test sees it."""
+into a tmp folder, installed with pip (offline: ``--no-deps
+--no-build-isolation --no-index``), found through its entry point and
+installed in a tenant, and its own tests pass in a subprocess.
+
+pip installs it into a folder of its own (``--target``) put on the path of
+this test and of the subprocess only: installed into the shared venv, the
+other test processes of a parallel run (xdist) would find its entry point
+for as long as it is there — and fail to import it, their path having been
+read before — so they would list it as a broken plugin."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -54,16 +60,15 @@ def scaffolded(tmp_path_factory):
         plugin_file.write("\n\n" + hooks)
     with (folder / "tests" / f"test_{NAME}.py").open("a", encoding="utf-8") as test_file:
         test_file.write(f"\n\nfrom metacrm_{NAME}.plugin import mark_done  # noqa: E402\n\n\n" + test)
-    _pip("install", "--no-deps", "--no-build-isolation", "--no-index", "-e", str(folder))
-    # this process started before the install: make the new package importable here too
-    sys.path.insert(0, str(folder))
+    site = folder.parent / "site"
+    _pip("install", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site), str(folder))
+    sys.path.insert(0, str(site))  # importable, and its entry point found, here
     try:
-        yield folder
+        yield folder, site
     finally:
-        sys.path.remove(str(folder))
+        sys.path.remove(str(site))
         for module in [m for m in sys.modules if m.startswith(f"metacrm_{NAME}")]:
             del sys.modules[module]
-        _pip("uninstall", "-y", DIST)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -86,9 +91,11 @@ def test_the_scaffold_installs_in_a_tenant_through_its_entry_point(scaffolded, b
 
 
 def test_the_generated_tests_pass(scaffolded):
+    folder, site = scaffolded
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(scaffolded / "tests"), "-q", "-p", "no:xdist", "-p", "no:cacheprovider"],
-        cwd=scaffolded,
+        [sys.executable, "-m", "pytest", str(folder / "tests"), "-q", "-p", "no:xdist", "-p", "no:cacheprovider"],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))},
         capture_output=True,
         text=True,
         timeout=300,
