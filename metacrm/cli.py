@@ -31,6 +31,7 @@ from metacrm.platform.hooks import create_plugin_manager
 from metacrm.platform.jobs import job_queue
 from metacrm.platform.server import run_gunicorn
 from metacrm.plugins import lifecycle
+from metacrm.plugins.scaffold import substitutions, write_plugin
 
 DEMO_TENANT = "demo"
 DEMO_CREDENTIALS_FILE = "demo-admin.txt"
@@ -549,7 +550,18 @@ def import_command(overrides, object_name, file, tenant_slug, dry_run, mode, key
 
 @main.group()
 def plugin():
-    """Plugins in a tenant: list, install, upgrade, uninstall."""
+    """Plugins in a tenant: list, install, upgrade, uninstall; new writes one."""
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option("--path", "path", type=click.Path(path_type=Path), default=None, help="Folder to write (default ./NAME).")
+def plugin_new(name, path):
+    """Write a new plugin package NAME: an object, its rules, a record event, a panel, tests."""
+    folder = write_plugin(name, path or Path(name))
+    values = substitutions(name)
+    click.echo(f"wrote {values['dist']} to {folder}")
+    click.echo(f"next: pip install -e {folder} && python -m pytest {folder / 'tests'} -q -p no:xdist")
 
 
 @plugin.command("list")

@@ -11,6 +11,7 @@ from metacrm.data.reports.service import options_for
 from metacrm.platform.settings import settings_for
 from metacrm.platform.web import current_identity
 from metacrm.plugins import context
+from metacrm.plugins import widgets as plugin_widgets
 from metacrm.plugins.records import ListRequest, list_page, page_body
 
 blueprint = Blueprint("api_dashboards", __name__, url_prefix="/api/v1/dashboards")
@@ -52,6 +53,8 @@ def widget_data(name, widget):
             value_type=metric.value_type,
             period=[day.isoformat() for day in metric.period] if metric.period else None,
         )
+    elif found["type"] == "plugin":
+        body["data"] = plugin_widgets.widget_data(found)
     else:
         request = ListRequest(view=found.get("view"), limit=found.get("rows") or 5)
         body.update(page_body(list_page(context.store(), found["object"], request)))

@@ -42,6 +42,10 @@ TENANT_HOOKS = frozenset(
         "plugin_installed",
         "plugin_upgraded",
         "plugin_uninstalled",
+        "register_record_panels",
+        "register_record_actions",
+        "register_list_actions",
+        "register_dashboard_widgets",
     }
 )
 
@@ -226,6 +230,48 @@ class HookSpecs:
         are in the recycle bin, or gone with their data when ``purge``),
         inside the uninstalling transaction. Only the uninstalled plugin's
         implementation is called."""
+
+    @hookspec
+    def register_record_panels(self):
+        """Return a list of :class:`metacrm.plugins.RecordPanel`: cards on the
+        record page of the objects each names, after the layout's sections.
+
+        A panel's ``template`` is a file of the plugin's ``templates/``
+        folder, named ``"<plugin>/<file>"``; it is rendered with ``panel`` =
+        ``context(store, record)`` (the signed-in user's record store: reads
+        pass the guard), ``record`` and ``obj``. Autoescaped; no inline script
+        or style (the CSP refuses them): static files are served from the
+        plugin's ``static/`` folder at ``/plugins/<plugin>/static/<file>``.
+        Tenant-scoped; called on every record page (keep it cheap). A panel
+        whose context raises shows "cannot be shown"; the page renders."""
+
+    @hookspec
+    def register_record_actions(self):
+        """Return a list of :class:`metacrm.plugins.RecordAction`: entries of
+        the record page's Actions menu on the objects each names, for users
+        holding its ``permission`` on the object. Choosing one posts (CSRF-
+        checked, through the guard) to the platform, which calls
+        ``run(store, record)`` and shows the text it returns; a
+        ``ValidationFailed`` it raises is shown as the refusal. ``name`` is
+        unique among the tenant's record actions. Tenant-scoped."""
+
+    @hookspec
+    def register_list_actions(self):
+        """Return a list of :class:`metacrm.plugins.ListAction`: choices of a
+        list's bulk bar on the objects each names, for users holding its
+        ``permission``. Applying one calls ``run(store, object_name, ids)``
+        with the selected ids the user can read and shows the text it
+        returns. ``name`` is unique among the tenant's list actions.
+        Tenant-scoped."""
+
+    @hookspec
+    def register_dashboard_widgets(self):
+        """Return a list of :class:`metacrm.plugins.DashboardWidget`: widget
+        types a dashboard definition names with ``type: plugin`` and
+        ``widget: <type>``. The widget renders the type's ``template`` with
+        ``widget`` = ``context(store, definition)`` (the viewer's record
+        store); the API answers that dict as ``data``. Tenant-scoped: in a
+        tenant without the plugin the widget says its type is unknown."""
 
     @hookspec
     def app_started(self, app):

@@ -26,6 +26,11 @@ import-linter contract and ``tests/test_plugin_api.py`` keep it so).
   them in :func:`target_schema`.
 - Metadata packages (``metadata_packages``): names an object or field may
   not take are :data:`PLATFORM_RESERVED` and :func:`reserved_reason`.
+- Screens (``register_record_panels``, ``register_record_actions``,
+  ``register_list_actions``, ``register_dashboard_widgets``):
+  :class:`RecordPanel`, :class:`RecordAction`, :class:`ListAction`,
+  :class:`DashboardWidget`; templates and static files from the plugin's
+  ``templates/`` and ``static/`` folders.
 - Time: :func:`utcnow`, the platform's one clock.
 
 Tests: installing metacrm registers the pytest plugin
@@ -51,6 +56,7 @@ from metacrm.platform.errors import ValidationFailed
 from metacrm.platform.hooks import create_plugin_manager, hookimpl
 from metacrm.platform.jobs import JobSpec, crontab, job_queue
 from metacrm.platform.migrations import target_schema
+from metacrm.plugins.extensions import DashboardWidget, ListAction, RecordAction, RecordPanel
 from metacrm.rules.automation.actions import ActionCall, AutomationAction
 from metacrm.rules.functions import CallCheck, Function, Param, SqlCall
 from metacrm.rules.types import BOOLEAN, DATE, DATETIME, ID, NUMBER, TEXT, RuleType
@@ -86,4 +92,8 @@ __all__ = [
     "PLATFORM_RESERVED",
     "reserved_reason",
     "utcnow",
+    "RecordPanel",
+    "RecordAction",
+    "ListAction",
+    "DashboardWidget",
 ]

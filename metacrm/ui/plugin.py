@@ -7,12 +7,13 @@ from metacrm.ui import views  # noqa: F401  (registers the routes)
 from metacrm.ui.blueprint import blueprint
 from metacrm.ui.formatting import init_formatting
 from metacrm.ui.i18n import init_i18n
+from metacrm.ui.plugin_screens import init_plugin_screens
 from metacrm.ui.setup import init_setup
 from metacrm.ui.shell import init_shell
 
 
 def _init_app(state) -> None:
-    for init in (init_i18n, init_shell, init_formatting, init_setup):
+    for init in (init_i18n, init_shell, init_formatting, init_setup, init_plugin_screens):
         init(state.app)
 
 

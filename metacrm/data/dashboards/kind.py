@@ -5,7 +5,10 @@ from __future__ import annotations
 from metacrm.metadata.definitions import DefinitionErrors, schema_for
 from metacrm.metadata.kinds import DefinitionKind, KindScope
 
-NEEDS = {"chart": "report", "metric": "report", "list": "object"}
+# A plugin widget names its widget type; whether a plugin of the tenant
+# registers it is known only with the tenant's hooks: an unknown one says so
+# in the widget when it runs (metacrm.ui.plugin_screens).
+NEEDS = {"chart": "report", "metric": "report", "list": "object", "plugin": "widget"}
 
 
 def check_dashboard(errors: DefinitionErrors, document: dict, scope: KindScope) -> None:

@@ -24,6 +24,7 @@ from metacrm.plugins.records import list_page
 from metacrm.ui.blueprint import blueprint
 from metacrm.ui.i18n import locale_name
 from metacrm.ui.listing import display_macro, listing
+from metacrm.ui.plugin_screens import widget_html
 
 
 def _settings():
@@ -75,6 +76,8 @@ def dashboard_widget(name: str, widget: str):
         elif found["type"] == "metric":
             values["metric"] = service.metric(context.store(), found, options)
             values["shown"] = _metric_text(values["metric"], found, settings.get("currency") or "CNY")
+        elif found["type"] == "plugin":
+            values["plugin_html"] = widget_html(found)
         else:
             values.update(_list_values(found))
     except (ValidationFailed, Forbidden, NotFound) as exc:

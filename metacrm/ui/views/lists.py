@@ -43,6 +43,7 @@ from metacrm.ui.listing import (
     table_rows,
     wants_block,
 )
+from metacrm.ui.plugin_screens import LIST_ACTION_PREFIX, list_actions, run_list_action
 from metacrm.ui.screens import object_for, readable_fields
 from metacrm.ui.views.duplicates import merge_redirect
 
@@ -196,6 +197,7 @@ def _chrome(current: Listing) -> dict:
         "may_import": guard.permits("import", obj),
         "pools": [pool for pool in pools if pool.object == obj.api_name],
         "board_fields": board_fields(current.readable),
+        "plugin_list_actions": list_actions(obj),
     }
 
 
@@ -363,6 +365,9 @@ def bulk_action(object):
         if merging is not None:
             return merging
         return render_block(TEMPLATE, "results", **_results(obj, message=_("Choose 2 or 3 records to merge.")))
+    if action.startswith(LIST_ACTION_PREFIX) and ids:  # a plugin's list action: one call with every id
+        message = run_list_action(obj, action, ids)
+        return render_block(TEMPLATE, "results", **_results(obj, message=message))
     if action not in BULK_ACTIONS or not ids:
         screen = _results(obj, message=_("Choose records and an action first."))
         return render_block(TEMPLATE, "results", **screen)

@@ -41,6 +41,7 @@ from metacrm.plugins.timeline import activity_object, log_activity, parse_kinds,
 from metacrm.rules.automation import manual
 from metacrm.ui.blueprint import blueprint, htmx
 from metacrm.ui.i18n import label_of
+from metacrm.ui.plugin_screens import record_actions, record_panels
 from metacrm.ui.screens import object_for
 from metacrm.ui.views.approvals import approval_card
 from metacrm.ui.views.conversion import record_conversions
@@ -316,6 +317,8 @@ def _render(object_name: str, record_id: int, *, status: int = 200, **extra):
         "approval": None if deleted else approval_card(store, obj, record_id),
         "conversions": [] if deleted else record_conversions(obj, record),
         "documents": [] if deleted else printable_documents(obj),
+        "plugin_panels": [] if deleted else record_panels(obj, record),
+        "plugin_actions": [] if deleted else record_actions(obj),
         "share_access": SHARE_ACCESS,
         "refused": None,  # a refused action: {"dialog", "errors", "typed", "back"}, its form open on the page
     }
