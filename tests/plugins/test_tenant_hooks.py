@@ -20,7 +20,10 @@ from metacrm.metadata.model import metadata_service, model_for, record_store
 from metacrm.platform import audit, tenancy
 from metacrm.platform import identity as identities
 from metacrm.platform.errors import Conflict, PluginFailed, ValidationFailed
-from metacrm.plugins import NUMBER, Function, Param, RecordEvents, hookimpl, lifecycle
+from metacrm.plugins import NUMBER, AutomationAction, Function, Param, RecordEvents, hookimpl, lifecycle
+from metacrm.rules import RuleError
+from metacrm.rules.automation import actions_of
+from metacrm.rules.automation.definitions import check_actions
 from tests.conftest import BACKENDS, PASSWORD, drop_namespaces, make_config
 
 # What the handlers saw, in the order they ran: (plugin, event, detail).
@@ -105,6 +108,10 @@ class Doubling:
     @hookimpl
     def register_rule_functions(self):
         return [TWICE]
+
+    @hookimpl
+    def register_automation_actions(self):
+        return [AutomationAction("double_note", lambda call: None, params=("TEXT",))]
 
 
 class Grumpy:
@@ -248,6 +255,18 @@ def test_a_plugins_rule_functions_exist_only_where_it_is_installed(shop):
         lifecycle.uninstall(shop, shop.db.bind("both"), "doubling", audit.SYSTEM)
     assert "order.cap" in str(still_used.value.details)
     assert "doubling" in lifecycle.installed_plugins(shop, shop.db.bind("both"))
+
+
+def test_a_plugins_automation_actions_exist_only_where_it_is_installed(shop):
+    for slug, expected in (("both", True), ("bare", False)):
+        actions = actions_of(shop, model_for(shop, shop.db.bind(slug)))
+        assert ("double_note" in actions) is expected, slug
+        assert any(action.doc == "back to the object's pool" for action in actions.values())  # built-ins run everywhere
+    rule = {"api_name": "doubled", "rule": 'WHEN created THEN CALL double_note("x")'}
+    both, bare = shop.db.bind("both"), shop.db.bind("bare")
+    check_actions(shop, both, model_for(shop, both), "order", rule)  # the API's check of a rule's actions
+    with pytest.raises(RuleError, match="double_note"):
+        check_actions(shop, bare, model_for(shop, bare), "order", rule)
 
 
 def test_uninstalling_a_plugin_stops_its_hooks_and_reinstalling_brings_them_back(shop):

@@ -78,19 +78,22 @@ class ActionCall:
     outbox: Callable[[str, dict], int] | None = None
 
 
-# The instance's plugin actions by name, collected once (see engine.actions_of).
-ACTIONS: CacheSlot[dict[str, AutomationAction]] = CacheSlot("automation_actions")
+# The instance's plugin actions by name with the plugin that registered each,
+# collected once (see engine.actions_of, which keeps a tenant's own).
+ACTIONS: CacheSlot[dict[str, tuple[str, AutomationAction]]] = CacheSlot("automation_actions")
 
 
-def collect_actions(pm) -> dict[str, AutomationAction]:
-    """Every action the plugins of ``pm`` register, by name."""
-    found: dict[str, AutomationAction] = {}
-    hook = getattr(pm.hook, "register_automation_actions", None)
-    for group in (hook() if hook is not None else []) or []:
+def collect_actions(pm) -> dict[str, tuple[str, AutomationAction]]:
+    """Every action the plugins of ``pm`` register, by name: ``(plugin, action)``."""
+    found: dict[str, tuple[str, AutomationAction]] = {}
+    each = getattr(pm, "each", None)
+    if each is None or getattr(pm.hook, "register_automation_actions", None) is None:
+        return found
+    for plugin, group in each("register_automation_actions"):
         for action in group or ():
             if not isinstance(action, AutomationAction):
                 raise ValueError(f"register_automation_actions returned {action!r}, not an AutomationAction")
             if action.name in found:
                 raise ValueError(f"automation action {action.name!r} is registered twice")
-            found[action.name] = action
+            found[action.name] = (plugin, action)
     return found

@@ -55,7 +55,7 @@ def check_actions(instance, binding, model: CompiledModel, object_name: str, doc
     Raises :class:`RuleError` with the line and column of the action."""
     if model.object(object_name) is None or not isinstance(document.get("rule"), str):
         return
-    actions = actions_of(instance)
+    actions = actions_of(instance, model)
     rule = compile_rule(model, object_name, document, actions=actions)
     policy = OutboundPolicy.from_config(instance.config)
     for compiled in rule.actions:

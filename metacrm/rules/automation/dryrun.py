@@ -78,7 +78,7 @@ def dry_run(
         if definition is None:
             raise NotFound(f"no automation {object_name}.{api_name}")
         document = definition.document
-    rule = compile_rule(model, object_name, document, actions=actions_of(instance))
+    rule = compile_rule(model, object_name, document, actions=actions_of(instance, model))
     store.get(object_name, record_id, fields=[])  # NotFound outside the caller's scope
     obj = model.object(object_name)
     result: dict = {}

@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from metacrm.metadata.guard import SystemGuard
+from metacrm.metadata.model import installed_plugins
 from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.saving import PendingSave, SaveContext
 from metacrm.metadata.values import json_safe
@@ -61,11 +62,15 @@ SINGLE_ROW_ACTIONS = ("notify", "email", "webhook")
 _running: contextvars.ContextVar[frozenset] = contextvars.ContextVar("automation_running", default=frozenset())
 
 
-def actions_of(instance) -> dict[str, AutomationAction]:
-    """The plugin actions of ``instance`` (collected once)."""
+def actions_of(instance, model) -> dict[str, AutomationAction]:
+    """The plugin actions the tenant of ``model`` may call: those of built-in
+    plugins and of the plugins installed there (a plugin's hooks run only
+    where it is installed; collected once per instance)."""
     if instance is None:
         return {}
-    return instance.caches.get_or_build(ACTIONS, lambda: collect_actions(instance.pm))
+    every = instance.caches.get_or_build(ACTIONS, lambda: collect_actions(instance.pm))
+    installed = installed_plugins(model.definitions)
+    return {name: action for name, (plugin, action) in every.items() if instance.pm.runs_for(plugin, installed)}
 
 
 # -- values and records ----------------------------------------------------------------------
@@ -209,7 +214,7 @@ class Executor:
         self.dry_run = dry_run
 
     def plugin(self, name: str) -> AutomationAction:
-        action = actions_of(self.instance).get(name)
+        action = actions_of(self.instance, self.model).get(name)
         if action is None:
             if self.instance is None:
                 raise RuntimeError(f"automation action {name!r} is not available in this process")

@@ -145,10 +145,10 @@ def _run_call(instance, binding, conn, row) -> str:
     from metacrm.rules.automation.engine import actions_of
 
     payload = row.payload
-    action = actions_of(instance).get(payload["action"])
+    model = model_for(instance, binding)
+    action = actions_of(instance, model).get(payload["action"])
     if action is None:
         raise RuntimeError(f"unknown automation action {payload['action']!r}")
-    model = model_for(instance, binding)
     obj = model.object(row.object)
     record = {}
     if obj is not None and row.record_id is not None:

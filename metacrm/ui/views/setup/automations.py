@@ -53,8 +53,9 @@ DRAFT_NAME = "draft"  # the api_name a statement is checked under before it has 
 def check_statement(model, object_name: str, text: str, form) -> None:
     """The rule editor's checker of ``use="automation_rule"``: parse and
     type-check a whole ``WHEN … IF … THEN …`` statement against the object,
-    with the plugin actions of this instance; raises RuleError (line, column)."""
-    compile_rule(model, object_name, {"api_name": DRAFT_NAME, "rule": text}, actions=actions_of(context.instance()))
+    with the plugin actions the tenant may call; raises RuleError (line, column)."""
+    actions = actions_of(context.instance(), model)
+    compile_rule(model, object_name, {"api_name": DRAFT_NAME, "rule": text}, actions=actions)
 
 
 RULE_CHECKERS["automation_rule"] = check_statement
