@@ -26,6 +26,7 @@ from metacrm.data import plugin as data_plugin
 from metacrm.metadata import plugin as metadata_plugin
 from metacrm.platform.config import ensure_secret_key
 from metacrm.platform.instance import Instance
+from metacrm.platform.sessions import SlidingSessionInterface
 from metacrm.platform.web import init_web
 from metacrm.plugins.collaboration.plugin import collaboration_plugin
 from metacrm.plugins.surveys import surveys_plugin
@@ -60,6 +61,7 @@ class JSONProvider(DefaultJSONProvider):
 
 class MetacrmFlask(Flask):
     json_provider_class = JSONProvider
+    session_interface = SlidingSessionInterface()
 
 
 def build_instance(config: Mapping[str, Any] | None = None, *, load_entry_points: bool = True) -> Instance:

@@ -22,7 +22,7 @@ from metacrm.platform.errors import MetacrmError
 from metacrm.plugins import context
 from metacrm.plugins.records import ListRequest
 from metacrm.ui.blueprint import htmx
-from metacrm.ui.formatting import DISPLAYS, sentence
+from metacrm.ui.formatting import bound_display, sentence
 from metacrm.ui.i18n import label_of
 from metacrm.ui.screens import readable_fields
 
@@ -259,15 +259,23 @@ class TableColumn:
             self.api_name, self.label, hidden_on_phone
         )
 
+    @cached_property
+    def edit_button(self) -> str:
+        """The cell's pencil button, but for the record's URL that starts its ``hx-get``."""
+        return (
+            f'/cell/{self.api_name}" hx-target="closest td" hx-swap="innerHTML" aria-label="{escape(self.edit_label)}">'
+        )
+
     def show(self, value) -> str:
-        """The value as the field type displays it (the same value, the same text, on one page)."""
+        """The value as the field type displays it, escaped (the same value,
+        the same text, on one page)."""
         try:
             return self.shown[value]
         except KeyError:
-            text = self.shown[value] = self.display(self.field, value)
+            text = self.shown[value] = str(escape(self.display(self.field, value)))
             return text
         except TypeError:  # a list value (tags, a multi-picklist): not a key
-            return self.display(self.field, value)
+            return str(escape(self.display(self.field, value)))
 
 
 def table_rows(
@@ -285,6 +293,8 @@ def table_rows(
     on them. Every value is escaped here as the template would (a display
     macro's answer is Markup already); the markup is the contract of UI.md §3."""
     base = str(escape(list_url))
+    select_before, _, select_after = str(escape(select_label)).partition("{name}")
+    pencil = f"{pencil}</button>"
     parts: list[str] = []
     add = parts.append
     for record in records:
@@ -297,19 +307,17 @@ def table_rows(
                 f'<td class="select-col"><label class="select-hit" for="select-{record_id}">'
                 f'<input class="form-check-input" type="checkbox" name="ids" value="{record_id}" form="bulk-form"'
                 f' id="select-{record_id}"><span class="visually-hidden">'
-                f"{escape(select_label).replace('{name}', name)}</span></label></td>"
+                f"{select_before}{name}{select_after}</span></label></td>"
             )
         for column in columns:
             if column.is_name:
                 add(f'<td data-field="{column.api_name}" class="cell-name"><a href="{record_url}">{name}</a></td>')
                 continue
-            add(f"{column.cell_start}{escape(column.show(record.get(column.api_name)))}</span>")
+            add(f"{column.cell_start}{column.show(record.get(column.api_name))}</span>")
             if column.editable:
-                add(
-                    f'<button class="btn btn-sm btn-link cell-edit" type="button"'
-                    f' hx-get="{record_url}/cell/{column.api_name}" hx-target="closest td" hx-swap="innerHTML"'
-                    f' aria-label="{escape(column.edit_label)}">{pencil}</button>'
-                )
+                add(f'<button class="btn btn-sm btn-link cell-edit" type="button" hx-get="{record_url}')
+                add(column.edit_button)
+                add(pencil)
             add("</div></td>")
         add("</tr>")
     return Markup("".join(parts))
@@ -354,7 +362,7 @@ def display_macro(field: FieldType) -> Callable:
     (the same text, without a macro call per cell)."""
     shown_by = _PYTHON_DISPLAYS.get((field.widgets.template, field.widgets.display))
     if shown_by is not None:
-        return DISPLAYS[shown_by]
+        return bound_display(shown_by)
     module = current_app.jinja_env.get_template(field.widgets.template).module
     return getattr(module, field.widgets.display)
 

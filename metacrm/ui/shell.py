@@ -4,12 +4,9 @@ helpers every template shares (``icon``)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from threading import Lock
 from typing import Any
 
 from flask import Flask, current_app, g, request, url_for
-from flask_wtf.csrf import generate_csrf
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
@@ -18,6 +15,7 @@ from metacrm.platform import identity as identities
 from metacrm.plugins import context
 from metacrm.rules.automation import notifications as inbox
 from metacrm.ui.i18n import locale_name
+from metacrm.ui.rendered import RenderedMarkup, placeholder_csrf_token
 from metacrm.ui.screens import current_app_of_user, nav_apps, nav_bar_count, nav_objects
 
 ICON_SPRITE = "vendor/icons-1.13.1.svg"
@@ -102,12 +100,7 @@ def other_tenants() -> list[str]:
 # -- the top bar, rendered once per distinct input ------------------------------------------
 
 NAVBAR_TEMPLATE = "shell/navbar.html"
-NAVBAR_CACHE_SIZE = 1000
-# The CSRF token is signed with a timestamp, so it differs from page to page:
-# the cached bar holds this placeholder and each page puts its own token in.
-_CSRF_PLACEHOLDER = "\x00csrf\x00"
-_navbars: OrderedDict[tuple, str] = OrderedDict()
-_navbars_lock = Lock()
+_navbars = RenderedMarkup(size=1000)
 
 
 @pass_context
@@ -116,20 +109,13 @@ def navbar(ctx) -> Markup:
     :func:`_navbar_key` (who, which tenant and revision, which language,
     which screen is active, what the shell context computed), so a bar
     rendered once is reused for the same inputs: about a fifth of a list
-    page's rendering (issue 10, item 11). Bounded, per process."""
-    key = _navbar_key(ctx)
-    with _navbars_lock:
-        html = _navbars.get(key)
-        if html is not None:
-            _navbars.move_to_end(key)
-    if html is None:
-        values = {**ctx.get_all(), "csrf_token": lambda: _CSRF_PLACEHOLDER}
-        html = ctx.environment.get_template(NAVBAR_TEMPLATE).render(values)
-        with _navbars_lock:
-            _navbars[key] = html
-            if len(_navbars) > NAVBAR_CACHE_SIZE:
-                _navbars.popitem(last=False)
-    return Markup(html.replace(_CSRF_PLACEHOLDER, generate_csrf()))
+    page's rendering (issue 10, item 11)."""
+
+    def render() -> str:
+        values = {**ctx.get_all(), "csrf_token": placeholder_csrf_token}
+        return ctx.environment.get_template(NAVBAR_TEMPLATE).render(values)
+
+    return Markup(_navbars.get(_navbar_key(ctx), render))
 
 
 def _navbar_key(ctx) -> tuple:

@@ -338,3 +338,34 @@ def test_field_messages_start_with_a_capital_in_the_cell_and_the_bulk_report_and
         url, data={"name": "", "version": deal["version"], "csrf_token": client.csrf}, headers=chinese
     )
     assert "为必填项" in text(translated).split('role="alert"', 1)[1]
+
+
+def test_the_page_around_the_rows_is_kept_per_user_and_input_and_carries_this_sessions_token(demo):
+    """views.lists keeps the page around the results rendered (issue 10, item 11):
+    the same page again is the same markup with the rows of now and the
+    session's own CSRF token; another user, another URL or another language
+    gets its own."""
+    rep, manager = demo.client("sales_rep"), demo.client("sales_manager")
+    first = text(rep.get("/o/opportunity?q=Kept"))
+    added = demo.opportunity(name="Kept deal")
+    second = text(rep.get("/o/opportunity?q=Kept"))
+    assert added["id"] not in rows(first) and rows(second) == [added["id"]]  # the rows are never kept
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', second)[1]
+    # this page's token in every form: save view, bulk actions, the top bar's
+    assert set(re.findall(r'name="csrf_token" value="([^"]+)"', second)) == {token}
+    saved = rep.post("/o/opportunity/views", data={"label": "Kept view", "query": "q=Kept", "csrf_token": token})
+    assert saved.status_code == 303
+    around = [
+        re.sub(r'(csrf_token" value="|csrf-token" content="|CSRFToken": ")[^"]+', r"\1T", page)
+        for page in (first, second)
+    ]
+    assert "\x00" not in second and around[0].split('id="list-results"')[0] == around[1].split('id="list-results"')[0]
+    other = text(manager.get("/o/opportunity?q=Kept"))
+    manager_token = re.search(r'<meta name="csrf-token" content="([^"]+)"', other)[1]
+    assert set(re.findall(r'name="csrf_token" value="([^"]+)"', other)) == {manager_token}
+    assert 'value="Kept"' in second and 'value="Other"' in text(rep.get("/o/opportunity?q=Other"))
+    preferences = {"time_zone": "UTC", "csrf_token": rep.csrf}
+    assert rep.post("/account/preferences", data={**preferences, "locale": "zh_CN"}).status_code == 302
+    chinese = text(rep.get("/o/opportunity?q=Kept"))
+    assert "保存视图" in chinese and rows(chinese) == [added["id"]]
+    assert rep.post("/account/preferences", data={**preferences, "locale": "en"}).status_code == 302

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import redirect, render_template, request, url_for
 from flask_babel import format_number
 from flask_babel import gettext as _
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from metacrm.access import pools as pool_service
@@ -25,7 +26,7 @@ from metacrm.plugins.where import where_clause
 from metacrm.rules.errors import RuleError
 from metacrm.ui import saved_views
 from metacrm.ui.blueprint import blueprint, htmx
-from metacrm.ui.i18n import label_of
+from metacrm.ui.i18n import label_of, locale_name
 from metacrm.ui.listing import (
     Listing,
     TableColumn,
@@ -44,8 +45,10 @@ from metacrm.ui.listing import (
     wants_block,
 )
 from metacrm.ui.plugin_screens import LIST_ACTION_PREFIX, list_actions, run_list_action
+from metacrm.ui.rendered import RenderedMarkup, placeholder_csrf_token
 from metacrm.ui.screens import object_for, readable_fields
 from metacrm.ui.views.duplicates import merge_redirect
+from metacrm.ui.views.exports import may_export
 
 PAGE_SIZE = 25
 # Counts stop here ("10,000+"): the count runs on every keystroke of the search box.
@@ -68,10 +71,48 @@ def _page(screen: dict, *, panel_inline: bool):
     """The whole screen. The filter panel is in it only when asked for
     (``panel_inline``); else the page fetches it (list_filters) on load when
     the URL filters the list, or when the user first opens it."""
-    chrome = _chrome(screen["listing"])
-    if panel_inline:
-        chrome |= _filter_panel(screen["listing"])
-    return render_template(TEMPLATE, **screen, **chrome, panel_inline=panel_inline)
+    values = {**screen, **_chrome(screen["listing"]), "panel_inline": panel_inline}
+    if panel_inline:  # the page without JavaScript: its filter controls hold the values typed
+        return render_template(TEMPLATE, **values | _filter_panel(screen["listing"]))
+
+    def render_around() -> str:
+        return render_block(TEMPLATE, "main", **values, results_slot=_RESULTS_SLOT, csrf_token=placeholder_csrf_token)
+
+    before, after = _chromes.get(_chrome_key(values), render_around).split(_RESULTS_SLOT)
+    return render_template(TEMPLATE, **values, chrome=(Markup(before), Markup(after)))
+
+
+# The part of the page around the results (header, views menu, search and
+# filter form, bulk bar) is most of a page's rendering and the same for the
+# same inputs (issue 10, item 11): kept rendered, with a slot for the rows.
+_chromes = RenderedMarkup(size=2000)
+_RESULTS_SLOT = Markup("\x00results\x00")
+
+
+def _chrome_key(values: dict) -> tuple:
+    """Everything the page around the results reads: the object at the
+    model's revision in the user's language, the URL (but its page), what
+    the user may do, the views, pools and plugin actions offered."""
+    current: Listing = values["listing"]
+    identity = current_identity()
+    return (
+        identity.tenant_slug,
+        identity.user_id,
+        context.model().revision,
+        locale_name(),
+        request.script_root,
+        current.obj.api_name,
+        tuple((k, v) for k, v in current.args.items(multi=True) if k != "cursor"),
+        tuple(bool(values[k]) for k in _CHROME_FLAGS),
+        may_export(current.obj),
+        tuple(view.get("api_name") for view in values["shared_views"]),
+        tuple((pool.api_name, repr(pool.to_json())) for pool in values["pools"]),
+        tuple(field.api_name for field in values["board_fields"]),
+        tuple((action["value"], str(action["label"])) for action in values["plugin_list_actions"]),
+    )
+
+
+_CHROME_FLAGS = ("may_create", "may_update", "may_delete", "may_bulk_edit", "may_transfer", "may_import")
 
 
 def _results(obj, message: str | None = None, failures=()) -> dict:

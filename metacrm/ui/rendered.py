@@ -1,0 +1,56 @@
+"""Markup rendered once per distinct input and reused, per process: the top
+bar (ui.shell.navbar) and the part of a list page around its rows
+(ui.views.lists). Each is a pure function of a key its caller builds from
+everything the markup reads; what differs from page to page for the same
+key (the CSRF token, signed with a timestamp) is cached as a placeholder and
+put in on the way out."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from threading import Lock
+
+from flask_wtf.csrf import generate_csrf
+
+CSRF_PLACEHOLDER = "\x00csrf\x00"
+
+
+def placeholder_csrf_token() -> str:
+    """Stands for ``csrf_token()`` while markup to be cached is rendered."""
+    return CSRF_PLACEHOLDER
+
+
+class RenderedMarkup:
+    """Rendered markup by key: bounded (least recently used goes first),
+    shared by a worker's threads."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._items: OrderedDict[Hashable, str] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: Hashable, render: Callable[[], str]) -> str:
+        """The markup for ``key`` with this request's CSRF token in it.
+        ``render()`` makes it when it is not kept; it must render
+        ``csrf_token()`` as :func:`placeholder_csrf_token` does."""
+        with self._lock:
+            markup = self._items.get(key)
+            if markup is not None:
+                self._items.move_to_end(key)
+        if markup is None:
+            markup = render()  # outside the lock: two threads may both render a new key, alike
+            with self._lock:
+                self._items[key] = markup
+                if len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        if CSRF_PLACEHOLDER in markup:
+            markup = markup.replace(CSRF_PLACEHOLDER, generate_csrf())
+        return markup
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
