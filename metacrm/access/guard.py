@@ -259,7 +259,19 @@ class PolicyGuard:
         return sql_scopes.Grant("condition", text, clause)
 
     def scope(self, action: str, obj: CompiledObject) -> ColumnElement | None:
+        if self._opens_every_record(action, obj):
+            return None  # what grants() would combine to, without building the share and pool clauses
         return sql_scopes.combine(self.grants(action, obj))
+
+    def _opens_every_record(self, action: str, obj: CompiledObject) -> bool:
+        """An ``all`` scope, a flag action or an org-wide default that opens
+        ``action``: one of the grants has no clause, so their union has none."""
+        held = self.scopes(action, obj)
+        if not held:
+            return False
+        if "all" in held or action in FLAG_ACTIONS:
+            return True
+        return action in sql_scopes.ORG_WIDE_OPENS.get(self.policy.org_wide_default(obj.api_name), ())
 
     # -- fields --------------------------------------------------------------------------
 

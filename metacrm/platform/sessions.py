@@ -28,12 +28,12 @@ class SlidingSessionInterface(SecureCookieSessionInterface):
     session_class = SlidingSession
 
     def open_session(self, app: Flask, request: Request) -> SlidingSession | None:
+        cookie = request.cookies.get(self.get_cookie_name(app))
+        if not cookie:  # an API call with a token: no signer to build
+            return self.session_class() if app.secret_key else None
         serializer = self.get_signing_serializer(app)
         if serializer is None:
             return None
-        cookie = request.cookies.get(self.get_cookie_name(app))
-        if not cookie:
-            return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
             data, signed_at = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
