@@ -94,10 +94,11 @@ class ObjectDefinitionScreen:
     """The list, new, edit, switch and delete screens of one object-scoped
     definition kind. A subclass sets the class attributes and implements
     :meth:`form_document`, :meth:`documents`, :meth:`find` and the two
-    messages; it overrides :meth:`check`, :meth:`form_context`,
-    :meth:`row_context` and :meth:`field_errors` where its kind has more to
-    say, and :meth:`document`, :meth:`save` and :meth:`delete` where a module
-    of its own already reads and writes the kind (validation rules)."""
+    messages — or, where a module of its own already reads and writes the
+    kind (validation rules), overrides :meth:`document`, :meth:`save` and
+    :meth:`delete` instead of :meth:`find`. It overrides :meth:`check`,
+    :meth:`form_context`, :meth:`row_context` and :meth:`field_errors` where
+    its kind has more to say."""
 
     kind: str  # the definition kind ("duplicate_rule")
     segment: str  # the URL segment under the object ("duplicate-rules")
