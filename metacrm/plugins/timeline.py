@@ -285,20 +285,29 @@ def _target_clause(table, grouped: dict[str, dict[int, Target]], *, as_text: boo
     )
 
 
-def _changes(store: RecordStore, targets: list[Target], cursor, fetch: int) -> list[Entry]:
-    grouped = _by_object(targets)
+def _rows(store: RecordStore, kind: str, table, at, grouped, cursor, fetch: int, *where, as_text: bool = False):
+    """The newest ``fetch`` rows of one source table for the stream's records,
+    older than ``cursor`` (``at`` is the table's time column; ``as_text`` when
+    its record ids are stored as text, as the audit log's are), with the
+    source's own conditions ``where``."""
     query = (
-        sa.select(audit_log)
+        sa.select(table)
         .where(
-            _target_clause(audit_log, grouped, as_text=True),
-            audit_log.c.action.in_(list(CHANGE_ACTIONS)),
-            _older("change", audit_log.c.at, audit_log.c.id, cursor),
+            _target_clause(table, grouped, as_text=as_text),
+            *where,
+            _older(kind, at, table.c.id, cursor),
         )
-        .order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
+        .order_by(at.desc(), table.c.id.desc())
         .limit(fetch)
     )
     with store.binding.connect() as conn:
-        rows = conn.execute(query).mappings().all()
+        return conn.execute(query).mappings().all()
+
+
+def _changes(store: RecordStore, targets: list[Target], cursor, fetch: int) -> list[Entry]:
+    grouped = _by_object(targets)
+    actions = audit_log.c.action.in_(list(CHANGE_ACTIONS))
+    rows = _rows(store, "change", audit_log, audit_log.c.at, grouped, cursor, fetch, actions, as_text=True)
     readable = {name: store.guard.readable_fields(store.object(name)) for name in grouped}
     entries = []
     for row in rows:
@@ -318,18 +327,7 @@ def _changes(store: RecordStore, targets: list[Target], cursor, fetch: int) -> l
 def _emails(store: RecordStore, targets: list[Target], cursor, fetch: int) -> list[Entry]:
     grouped = _by_object(targets)
     table = automation_outbox
-    query = (
-        sa.select(table)
-        .where(
-            table.c.kind == "email",
-            _target_clause(table, grouped, as_text=False),
-            _older("email", table.c.created_at, table.c.id, cursor),
-        )
-        .order_by(table.c.created_at.desc(), table.c.id.desc())
-        .limit(fetch)
-    )
-    with store.binding.connect() as conn:
-        rows = conn.execute(query).mappings().all()
+    rows = _rows(store, "email", table, table.c.created_at, grouped, cursor, fetch, table.c.kind == "email")
     entries = []
     for row in rows:
         payload = row["payload"] or {}
@@ -343,18 +341,8 @@ def _emails(store: RecordStore, targets: list[Target], cursor, fetch: int) -> li
 
 def _approvals(store: RecordStore, targets: list[Target], cursor, fetch: int) -> list[Entry]:
     grouped = _by_object(targets)
-    query = (
-        sa.select(audit_log)
-        .where(
-            _target_clause(audit_log, grouped, as_text=True),
-            audit_log.c.action.in_(list(APPROVAL_ACTIONS)),
-            _older("approval", audit_log.c.at, audit_log.c.id, cursor),
-        )
-        .order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
-        .limit(fetch)
-    )
-    with store.binding.connect() as conn:
-        rows = conn.execute(query).mappings().all()
+    actions = audit_log.c.action.in_(list(APPROVAL_ACTIONS))
+    rows = _rows(store, "approval", audit_log, audit_log.c.at, grouped, cursor, fetch, actions, as_text=True)
     entries = []
     for row in rows:
         details = row["details"] or {}
@@ -378,17 +366,7 @@ def _approvals(store: RecordStore, targets: list[Target], cursor, fetch: int) ->
 def _comments(store: RecordStore, targets: list[Target], cursor, fetch: int) -> list[Entry]:
     grouped = _by_object(targets)
     table = record_comments
-    query = (
-        sa.select(table)
-        .where(
-            _target_clause(table, grouped, as_text=False),
-            _older("comment", table.c.created_at, table.c.id, cursor),
-        )
-        .order_by(table.c.created_at.desc(), table.c.id.desc())
-        .limit(fetch)
-    )
-    with store.binding.connect() as conn:
-        rows = conn.execute(query).mappings().all()
+    rows = _rows(store, "comment", table, table.c.created_at, grouped, cursor, fetch)
     entries = []
     for row in rows:
         comment = {

@@ -39,7 +39,7 @@ from metacrm.ui.blueprint import htmx
 from metacrm.ui.i18n import label_of, select_time_zone
 from metacrm.ui.setup import METADATA, setup_object, setup_route
 from metacrm.ui.views.setup.home import RULE_CHECKERS
-from metacrm.ui.views.setup.validation_rules import rule_field_errors
+from metacrm.ui.views.setup.object_definitions import rule_field_errors
 
 PAGE_SIZE = 50
 MAX_ID = 2**63 - 1
