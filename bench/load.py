@@ -13,7 +13,7 @@ keep-alive, access log to standard output — here a file), configured
 through ``METACRM_*`` environment variables for the bench's namespaces.
 Once it answers ``/api/v1/health``, ``--clients`` (50) closed-loop clients —
 half with the rep's token, half with the admin's — each on one keep-alive
-HTTP/1.1 connection, send for ``--seconds`` (60; --quick 15, --smoke 3),
+HTTP/1.1 connection, send for ``--seconds`` (60; --quick 13, --smoke 3),
 after a 2-second warm-up that is not counted:
 
 * 30 % ``list``: ``GET /api/v1/data/deal?where=amount > X and stage = "S"&limit=20``;
@@ -24,7 +24,12 @@ after a 2-second warm-up that is not counted:
 The baseline, in the same run: a bare Flask app of one view that selects the
 same row with SQLAlchemy Core (its own default engine) served by the same
 ``run_gunicorn`` with the same settings, driven by the same clients with
-GET only. Ratios: metacrm mix rps ÷ bare rps, metacrm get p99 ÷ bare p99.
+GET only (as long as the mix; --quick 5 s). Both servers boot together
+before the first phase. Ratios: metacrm mix rps ÷ bare rps, metacrm get
+p99 ÷ bare p99. Also reported: the CPU time per request of the server's
+processes, of its PostgreSQL backends (found by application_name) and of
+the client, and from them the requests/s two otherwise idle cores could
+serve — the machine is shared, so that estimate travels better than rps.
 
 Every non-2xx answer and every connection error counts as an error (the
 first few are printed). The client is one asyncio process writing raw
@@ -182,6 +187,8 @@ class Server:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
+        if self.log_file.closed:
+            return
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -513,8 +520,8 @@ def main() -> int:
         return 2
     mode = c.mode(args)
     rows = 200 if args.smoke else 4_000
-    seconds = args.seconds or {"smoke": 3.0, "quick": 15.0, "full": 60.0}[mode]
-    bare_seconds = seconds if mode == "full" else min(seconds, 6.0)
+    seconds = args.seconds or {"smoke": 3.0, "quick": 13.0, "full": 60.0}[mode]
+    bare_seconds = seconds if mode == "full" else min(seconds, 5.0)
     n = max(2, args.clients)
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     c.log(f"load average before: {' '.join(load_before)}")
@@ -543,19 +550,27 @@ def main() -> int:
             sizing += ["--threads", str(args.threads)]
         metacrm_cli = Path(sys.executable).with_name("metacrm")
         argv = [str(metacrm_cli)] if metacrm_cli.exists() else [sys.executable, "-m", "metacrm.cli"]
-        port = free_port()
         env.instance.dispose()  # the server's workers open their own connections
-        server = Server(
-            "metacrm",
-            [*argv, "serve", "--host", "127.0.0.1", "--port", str(port), *sizing],
-            server_env,
-            port,
-            "/api/v1/health",
-            tmp,
-        )
+        servers: dict[str, Server] = {}
         try:
-            c.log(f"metacrm serve {' '.join(sizing) or '(defaults)'} answered after {server.wait_ready():.1f} s")
-            server.wait_workers(args.workers or DEFAULT_WORKERS)
+            # Both servers boot together (the bare one idles while metacrm is measured).
+            port = free_port()
+            servers["metacrm"] = Server(
+                "metacrm",
+                [*argv, "serve", "--host", "127.0.0.1", "--port", str(port), *sizing],
+                server_env,
+                port,
+                "/api/v1/health",
+                tmp,
+            )
+            if not args.skip_bare:
+                port = free_port()
+                bare_url = with_application_name(url, f"load_bare_{env.suffix}")
+                bare_argv = [sys.executable, __file__, "--serve-bare", bare_url, env.schema, str(port), *sizing]
+                servers["bare"] = Server("bare", bare_argv, os.environ.copy(), port, "/health", tmp)
+            for name, server in servers.items():
+                c.log(f"{name} server ({' '.join(sizing) or 'defaults'}) answered after {server.wait_ready():.1f} s")
+                server.wait_workers(args.workers or DEFAULT_WORKERS)
             callers = []
             for k in range(n):
                 if k % 2 == 0:
@@ -566,23 +581,16 @@ def main() -> int:
                     callers.append((tokens["admin"], Caller(list(admin_ids), own or admin_ids[:1])))
             c.log(f"driving {n} clients for {seconds:.0f} s (+{WARMUP_S:.0f} s warm-up), mix {dict(MIX)} ...")
             backends = pg_backends(env.engine, f"load_metacrm_{env.suffix}")
-            metacrm = phase(server, callers, seconds, "metacrm mix", backends)
-        finally:
-            server.stop()
-        bare = None
-        if not args.skip_bare:
-            port = free_port()
-            bare_url = with_application_name(url, f"load_bare_{env.suffix}")
-            bare_argv = [sys.executable, __file__, "--serve-bare", bare_url, env.schema, str(port), *sizing]
-            server = Server("bare", bare_argv, os.environ.copy(), port, "/health", tmp)
-            try:
-                c.log(f"bare Flask + Core under run_gunicorn answered after {server.wait_ready():.1f} s")
-                server.wait_workers(args.workers or DEFAULT_WORKERS)
+            metacrm = phase(servers["metacrm"], callers, seconds, "metacrm mix", backends)
+            servers["metacrm"].stop()
+            bare = None
+            if "bare" in servers:
                 ids = list(range(1, rows + 1))
                 callers = [(None, BareCaller(ids)) for _ in range(n)]
                 backends = pg_backends(env.engine, f"load_bare_{env.suffix}")
-                bare = phase(server, callers, bare_seconds, "bare get", backends)
-            finally:
+                bare = phase(servers["bare"], callers, bare_seconds, "bare get", backends)
+        finally:
+            for server in servers.values():
                 server.stop()
         with env.engine.connect() as conn:
             created = conn.execute(sa.text(f"SELECT count(*) FROM {env.qualified(OBJECT)}")).scalar_one() - rows
