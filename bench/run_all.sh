@@ -9,7 +9,8 @@
 #   bench/run_all.sh --quick --database-url postgresql+psycopg://...
 #
 # list_page, get_by_id and the rules_* and access_* scripts also run on embedded SQLite
-# (`--database-url sqlite`); create_api, bulk_create, add_field and compile_model are PostgreSQL-only.
+# (`--database-url sqlite`); create_api, bulk_create, add_field, compile_model and load are PostgreSQL-only
+# (load starts `metacrm serve` and a bare server, and drives 50 clients against each).
 set -u
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"

@@ -26,10 +26,12 @@ from metacrm.metadata.model import model_for, record_store, tenant_hooks
 from metacrm.metadata.recycle import purge_recycle_bin
 from metacrm.platform import audit, tenancy
 from metacrm.platform import identity as identities
+from metacrm.platform.config import load_config
+from metacrm.platform.database import DEFAULT_POOL_SIZE
 from metacrm.platform.errors import MetacrmError
 from metacrm.platform.hooks import create_plugin_manager
 from metacrm.platform.jobs import job_queue
-from metacrm.platform.server import run_gunicorn
+from metacrm.platform.server import DEFAULT_THREADS, DEFAULT_WORKERS, run_gunicorn
 from metacrm.plugins import lifecycle
 from metacrm.plugins.scaffold import substitutions, write_plugin
 
@@ -240,11 +242,37 @@ def _read_credentials(path: Path, fallback_email: str) -> tuple[str, str]:
 @instance_options
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
-@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
-def serve(overrides, host, port, workers, threads):
+@click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=int, help="gunicorn worker processes.")
+@click.option("--threads", default=DEFAULT_THREADS, show_default=True, type=int, help="Threads per worker.")
+@click.option(
+    "--control-socket",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Open gunicorn's control socket (gunicornc) at this path, one per instance (default: none).",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Write gunicorn's access log to standard output.",
+)
+def serve(overrides, host, port, workers, threads, control_socket, access_log):
     """Serve the instance in production (gunicorn). Run `metacrm db upgrade` first."""
-    run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=workers, threads=threads)
+    if not load_config(overrides)["DATABASE_POOL_SIZE"]:
+        # One pooled connection per thread: none waits, none opens a fresh one.
+        overrides = {**overrides, "DATABASE_POOL_SIZE": max(DEFAULT_POOL_SIZE, threads)}
+    try:
+        run_gunicorn(
+            lambda: create_app(overrides),
+            host=host,
+            port=port,
+            workers=workers,
+            threads=threads,
+            access_log=access_log,
+            control_socket=control_socket,
+        )
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 # -- db -------------------------------------------------------------------------

@@ -60,3 +60,12 @@ def test_rule_evaluation_benchmark_runs_and_prints_its_result_line():
     # No database: the rule is compiled against an in-memory model.
     payload = _smoke("rules_eval")
     assert payload["metrics"]["closure_records_per_s"] > 0
+
+
+@pytest.mark.skipif(not PG_URL, reason="bench/load.py serves PostgreSQL only")
+def test_load_benchmark_serves_and_prints_its_result_line():
+    # The real `metacrm serve` and the bare server, a few clients for a second each.
+    payload = _smoke("load", "--database-url", PG_URL, "--clients", "4", "--seconds", "1")
+    assert payload["database"] == "postgresql"
+    assert payload["metrics"]["errors"] == 0
+    assert set(payload["metrics"]["by_op"]) == {"list", "get", "create", "patch"}

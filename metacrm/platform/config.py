@@ -30,6 +30,11 @@ DEFAULTS: dict[str, Any] = {
     # <slug> in TENANT_SCHEMA_PREFIX + slug.
     "PLATFORM_SCHEMA": "metacrm",
     "TENANT_SCHEMA_PREFIX": "t_",
+    # PostgreSQL connections each process keeps open (plus up to 10 more
+    # while busy, closed again when returned). 0: 5, or under `metacrm serve`
+    # the worker's thread count when larger, so no request waits for a
+    # connection or opens a fresh one.
+    "DATABASE_POOL_SIZE": 0,
     # Browser sessions: cookies only over HTTPS unless explicitly turned off
     # (the demo turns it off because it serves plain http on localhost).
     "SESSION_COOKIE_SECURE": True,

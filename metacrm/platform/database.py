@@ -39,6 +39,11 @@ from metacrm.platform.errors import BadRequest, ConfigError, NotFound
 from metacrm.platform.tables import PLATFORM, tenants
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+# The PostgreSQL engine's pool: DATABASE_POOL_SIZE connections kept (0: this
+# many; `metacrm serve` raises it to its threads per worker), and this many
+# more opened while busy and closed when returned (SQLAlchemy's defaults).
+DEFAULT_POOL_SIZE = 5
+POOL_OVERFLOW = 10
 # Some platform and metadata tables (tokens, shares, revisions, the audit log)
 # number rows in 32-bit INTEGER columns: PostgreSQL answers a bigger parameter
 # with an error, not an empty match, so such a number is checked first.
@@ -248,7 +253,9 @@ class Database:
             # No ping per checkout: a request retries once on a dropped
             # connection instead (platform.web), and the pool is refreshed
             # as soon as one is found dead.
-            self.engine = sa.create_engine(url)
+            self.engine = sa.create_engine(
+                url, pool_size=config.get("DATABASE_POOL_SIZE") or DEFAULT_POOL_SIZE, max_overflow=POOL_OVERFLOW
+            )
             self.dialect = self.engine.dialect.name
             if self.dialect != "postgresql":
                 raise ConfigError(
