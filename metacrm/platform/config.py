@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from metacrm.platform.caches import DEFAULT_TENANT_CACHE_SIZE
 from metacrm.platform.crypto import keyring_from_config
 from metacrm.platform.errors import ConfigError
 from metacrm.platform.outbound import OutboundPolicy
@@ -30,6 +31,10 @@ DEFAULTS: dict[str, Any] = {
     # <slug> in TENANT_SCHEMA_PREFIX + slug.
     "PLATFORM_SCHEMA": "metacrm",
     "TENANT_SCHEMA_PREFIX": "t_",
+    # A worker keeps the derived values (compiled model and policy, settings;
+    # on SQLite the tenant file's engine) of this many most recently served
+    # tenants; another tenant's first request rebuilds them (docs/scaling.md).
+    "TENANT_CACHE_SIZE": DEFAULT_TENANT_CACHE_SIZE,
     # Browser sessions: cookies only over HTTPS unless explicitly turned off
     # (the demo turns it off because it serves plain http on localhost).
     "SESSION_COOKIE_SECURE": True,

@@ -25,7 +25,6 @@ a pooled connection of their own, exactly as outside a request.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -35,6 +34,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from metacrm.platform.caches import DEFAULT_TENANT_CACHE_SIZE, LruDict
 from metacrm.platform.errors import BadRequest, ConfigError, NotFound
 from metacrm.platform.tables import PLATFORM, tenants
 
@@ -235,8 +235,11 @@ class Database:
         self.config = config
         url = config.get("DATABASE_URL") or ""
         self.data_dir = Path(config["DATA_DIR"])
-        self._tenant_engines: dict[str, Engine] = {}
-        self._lock = threading.Lock()
+        # SQLite: the engines of the TENANT_CACHE_SIZE most recently used
+        # tenant files (one pool and compiled-statement cache each); a dropped
+        # one is disposed (connections checked out stay usable until returned).
+        size = config.get("TENANT_CACHE_SIZE") or DEFAULT_TENANT_CACHE_SIZE
+        self._tenant_engines: LruDict[str, Engine] = LruDict(size, on_evict=lambda _slug, engine: engine.dispose())
         if not url:
             # Private: the platform database holds password hashes.
             self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -326,12 +329,8 @@ class Database:
     def tenant_engine(self, slug: str) -> Engine:
         if self.dialect != "sqlite":
             return self.engine
-        with self._lock:
-            engine = self._tenant_engines.get(slug)
-            if engine is None:
-                engine = _sqlite_engine(self.tenant_file(slug))
-                self._tenant_engines[slug] = engine
-            return engine
+        path = self.tenant_file(slug)
+        return self._tenant_engines.get_or_build(slug, lambda: _sqlite_engine(path))
 
     def bind(self, slug: str) -> TenantBinding:
         """Bind the active tenant ``slug``; raises NotFound for an unknown or

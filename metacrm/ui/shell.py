@@ -4,8 +4,6 @@ helpers every template shares (``icon``)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from threading import Lock
 from typing import Any
 
 from flask import Flask, current_app, g, request, url_for
@@ -15,6 +13,7 @@ from markupsafe import Markup, escape
 
 from metacrm.access import pools as pool_service
 from metacrm.platform import identity as identities
+from metacrm.platform.caches import LruDict
 from metacrm.plugins import context
 from metacrm.rules.automation import notifications as inbox
 from metacrm.ui.i18n import locale_name
@@ -106,8 +105,7 @@ NAVBAR_CACHE_SIZE = 1000
 # The CSRF token is signed with a timestamp, so it differs from page to page:
 # the cached bar holds this placeholder and each page puts its own token in.
 _CSRF_PLACEHOLDER = "\x00csrf\x00"
-_navbars: OrderedDict[tuple, str] = OrderedDict()
-_navbars_lock = Lock()
+_navbars: LruDict[tuple, str] = LruDict(NAVBAR_CACHE_SIZE)
 
 
 @pass_context
@@ -118,17 +116,11 @@ def navbar(ctx) -> Markup:
     rendered once is reused for the same inputs: about a fifth of a list
     page's rendering (issue 10, item 11). Bounded, per process."""
     key = _navbar_key(ctx)
-    with _navbars_lock:
-        html = _navbars.get(key)
-        if html is not None:
-            _navbars.move_to_end(key)
+    html = _navbars.get(key)
     if html is None:
         values = {**ctx.get_all(), "csrf_token": lambda: _CSRF_PLACEHOLDER}
         html = ctx.environment.get_template(NAVBAR_TEMPLATE).render(values)
-        with _navbars_lock:
-            _navbars[key] = html
-            if len(_navbars) > NAVBAR_CACHE_SIZE:
-                _navbars.popitem(last=False)
+        _navbars[key] = html
     return Markup(html.replace(_CSRF_PLACEHOLDER, generate_csrf()))
 
 
