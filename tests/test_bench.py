@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL
+from tests.conftest import BACKENDS, PG_URL
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 DATABASE_SCRIPTS = [
@@ -60,3 +60,10 @@ def test_rule_evaluation_benchmark_runs_and_prints_its_result_line():
     # No database: the rule is compiled against an in-memory model.
     payload = _smoke("rules_eval")
     assert payload["metrics"]["closure_records_per_s"] > 0
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="measures PostgreSQL's catalog (METACRM_TEST_DATABASE_URL)")
+def test_tenants_benchmark_runs_and_prints_its_result_line():
+    payload = _smoke("tenants", "--database-url", PG_URL)
+    metrics = payload["metrics"]
+    assert metrics["tenants"] == 3 and metrics["models_cached"]["bounded"] == 1

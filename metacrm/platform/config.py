@@ -35,6 +35,13 @@ DEFAULTS: dict[str, Any] = {
     # on SQLite the tenant file's engine) of this many most recently served
     # tenants; another tenant's first request rebuilds them (docs/scaling.md).
     "TENANT_CACHE_SIZE": DEFAULT_TENANT_CACHE_SIZE,
+    # PostgreSQL: false turns psycopg's server-side prepared statements off
+    # (behind PgBouncer in transaction mode older than 1.21); a pooled
+    # connection older than DATABASE_POOL_RECYCLE_SECONDS is replaced (0:
+    # never), which bounds what a server process caches of the tenants'
+    # catalogs (docs/scaling.md).
+    "DATABASE_PREPARED_STATEMENTS": True,
+    "DATABASE_POOL_RECYCLE_SECONDS": 0,
     # Browser sessions: cookies only over HTTPS unless explicitly turned off
     # (the demo turns it off because it serves plain http on localhost).
     "SESSION_COOKIE_SECURE": True,

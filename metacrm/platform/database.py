@@ -54,6 +54,21 @@ def validate_slug(slug: str) -> str:
     return slug
 
 
+def _pg_engine_options(config: dict) -> dict:
+    """PostgreSQL engine options from the settings (docs/scaling.md):
+    ``DATABASE_PREPARED_STATEMENTS`` false turns psycopg's server-side
+    prepared statements off (PgBouncer in transaction mode before 1.21);
+    ``DATABASE_POOL_RECYCLE_SECONDS`` replaces a pooled connection that old,
+    which bounds the catalog caches a server process builds as it serves
+    tenant after tenant."""
+    options: dict = {}
+    if not config.get("DATABASE_PREPARED_STATEMENTS", True):
+        options["connect_args"] = {"prepare_threshold": None}
+    if config.get("DATABASE_POOL_RECYCLE_SECONDS"):
+        options["pool_recycle"] = int(config["DATABASE_POOL_RECYCLE_SECONDS"])
+    return options
+
+
 def _sqlite_engine(path: Path) -> Engine:
     """A SQLite engine with real transactions around DDL (pysqlite would
     otherwise not open a transaction before CREATE/ALTER, so DDL would survive
@@ -251,7 +266,7 @@ class Database:
             # No ping per checkout: a request retries once on a dropped
             # connection instead (platform.web), and the pool is refreshed
             # as soon as one is found dead.
-            self.engine = sa.create_engine(url)
+            self.engine = sa.create_engine(url, **_pg_engine_options(config))
             self.dialect = self.engine.dialect.name
             if self.dialect != "postgresql":
                 raise ConfigError(
