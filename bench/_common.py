@@ -355,8 +355,11 @@ class BenchEnv:
             .scalars()
             .all()
         )
+        # One transaction per schema: dropping hundreds of tenant schemas in
+        # one would need a lock per relation (max_locks_per_transaction).
         for schema in schemas:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            with conn.engine.begin() as own:
+                own.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         log(f"cleanup: dropped {len(schemas)} schema(s)")
 
     # metadata and data

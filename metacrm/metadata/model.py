@@ -60,7 +60,7 @@ def model_for(instance: Instance, binding: TenantBinding, revision: int | None =
     head the caller has just read (a request reads it with the caller's
     roles in one statement); the cached model at that revision is returned
     without a round trip."""
-    models = instance.caches.per_tenant(MODELS)
+    models = instance.caches.per_tenant(MODELS, lambda _slug, model: instance.db.forget_tables(model.sa_metadata))
     if revision is not None:
         cached = models.get(binding.slug)
         if cached is not None and cached.revision == revision:

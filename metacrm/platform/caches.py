@@ -180,12 +180,13 @@ class InstanceCaches:
                 self._values[slot] = build()
             return self._values[slot]
 
-    def per_tenant(self, slot: CacheSlot[Memo]) -> Memo:
+    def per_tenant(self, slot: CacheSlot[Memo], on_evict: Callable[[Any, Any], None] | None = None) -> Memo:
         """The slot's table of per-tenant values (keyed by the tenant, or by
         something that names one tenant): the ``tenant_cache_size`` most
         recently used entries, so a worker serving any number of tenants
-        holds at most that many."""
-        return self.get_or_build(slot, lambda: Memo(self.tenant_cache_size))
+        holds at most that many. ``on_evict(key, value)``: see
+        :class:`LruDict` (the first call's is kept)."""
+        return self.get_or_build(slot, lambda: Memo(self.tenant_cache_size, on_evict))
 
     def __getitem__(self, slot: CacheSlot[T]) -> T:
         return self._values[slot]
