@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from metacrm.platform.config import load_config
 from metacrm.platform.database import Database
 from metacrm.plugins.testing import PG_URL, make_config
 
@@ -32,3 +33,24 @@ def test_the_defaults_keep_psycopg_and_the_pool_as_they_are():
 
     assert DEFAULTS["DATABASE_PREPARED_STATEMENTS"] is True and DEFAULTS["DATABASE_POOL_RECYCLE_SECONDS"] == 0
     assert DEFAULTS["TENANT_CACHE_SIZE"] == 200
+
+
+def test_forgetting_a_models_tables_drops_their_compiled_statements(tmp_path):
+    import sqlalchemy as sa
+
+    db = Database(load_config(make_config(tmp_path, "sqlite")))
+    try:
+        kept, dropped = sa.MetaData(), sa.MetaData()
+        for metadata in (kept, dropped):
+            sa.Table("thing", metadata, sa.Column("id", sa.Integer, primary_key=True))
+        with db.engine.connect() as conn:
+            for metadata in (kept, dropped):
+                metadata.create_all(conn)
+                conn.execute(sa.select(metadata.tables["thing"]).where(metadata.tables["thing"].c.id == 1)).all()
+        cached = len(db.engine._compiled_cache)
+        db.forget_tables(dropped)
+        assert len(db.engine._compiled_cache) == cached - 1
+        db.forget_tables(sa.MetaData())
+        assert len(db.engine._compiled_cache) == cached - 1
+    finally:
+        db.dispose()
