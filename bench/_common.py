@@ -246,8 +246,14 @@ class BenchEnv:
     in a temporary folder), one tenant, an admin with a bearer token, and a
     Flask test client. Use as a context manager."""
 
-    def __init__(self, database_url: str, *, tenant: str = TENANT):
+    def __init__(
+        self, database_url: str, *, tenant: str = TENANT, load_entry_points: bool = False, config: dict | None = None
+    ):
+        """``load_entry_points``: run the installed plugins (crm_core...) too;
+        ``config``: more settings for the instance."""
         self.database_url = database_url
+        self.load_entry_points = load_entry_points
+        self.extra_config = dict(config or {})
         self.sqlite = is_sqlite(database_url)
         self.suffix = uuid.uuid4().hex[:8]
         self.platform_schema = f"bench_{self.suffix}"
@@ -275,6 +281,7 @@ class BenchEnv:
             "SECRET_KEY": "bench-secret-" + self.suffix,
             "SESSION_COOKIE_SECURE": False,
             "LOG_LEVEL": "WARNING",
+            **self.extra_config,
         }
         if self.sqlite:
             log(f"setup: embedded SQLite in {self.tmp}")
@@ -285,7 +292,8 @@ class BenchEnv:
                 TENANT_SCHEMA_PREFIX=self.tenant_prefix,
             )
             log(f"setup: platform schema {self.platform_schema}, tenant schema {self.tenant_prefix}{self.tenant_slug}")
-        self.instance = build_instance(config, load_entry_points=False)
+        self.config = config
+        self.instance = build_instance(config, load_entry_points=self.load_entry_points)
         self.instance.upgrade_platform()
         tenancy.create_tenant(self.instance, self.tenant_slug, "Bench")
         self.user_id = identities.create_user(
@@ -347,8 +355,11 @@ class BenchEnv:
             .scalars()
             .all()
         )
+        # One transaction per schema: dropping hundreds of tenant schemas in
+        # one would need a lock per relation (max_locks_per_transaction).
         for schema in schemas:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            with conn.engine.begin() as own:
+                own.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         log(f"cleanup: dropped {len(schemas)} schema(s)")
 
     # metadata and data

@@ -126,7 +126,7 @@ def main() -> int:
                     conn.execute(sa.select(object_settings)).all(),
                 )
 
-        cache = env.instance.caches.get_or_build(POLICIES, dict)
+        cache = env.instance.caches.per_tenant(POLICIES)
 
         def policy_for_miss():
             cache.pop(slug, None)

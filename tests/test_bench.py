@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL
+from tests.conftest import BACKENDS, PG_URL
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 DATABASE_SCRIPTS = [
@@ -69,3 +69,10 @@ def test_load_benchmark_serves_and_prints_its_result_line():
     assert payload["database"] == "postgresql"
     assert payload["metrics"]["errors"] == 0
     assert set(payload["metrics"]["by_op"]) == {"list", "get", "create", "patch"}
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="measures PostgreSQL's catalog (METACRM_TEST_DATABASE_URL)")
+def test_tenants_benchmark_runs_and_prints_its_result_line():
+    payload = _smoke("tenants", "--database-url", PG_URL)
+    metrics = payload["metrics"]
+    assert metrics["tenants"] == 3 and metrics["models_cached"]["bounded"] == 1

@@ -55,8 +55,9 @@ from metacrm.platform.caches import CacheSlot, Memo
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.instance import Instance
 
-# Tenant slug -> its compiled policy at the newest revision seen.
-POLICIES: CacheSlot[dict[str, CompiledPolicy]] = CacheSlot("access_policies")
+# Tenant slug -> its compiled policy at the newest revision seen, for the
+# TENANT_CACHE_SIZE most recently served tenants (InstanceCaches.per_tenant).
+POLICIES: CacheSlot[Memo] = CacheSlot("access_policies")
 Roles = frozenset[str]
 
 
@@ -419,7 +420,7 @@ def policy_for(instance: Instance, binding: TenantBinding, revision: int | None 
     """The tenant's compiled policy at ``revision`` (the request's model
     revision) or newer. Costs nothing when the cached one is that revision;
     otherwise one read of the head revision and the policy tables."""
-    cache = instance.caches.get_or_build(POLICIES, dict)
+    cache = instance.caches.per_tenant(POLICIES)
     cached = cache.get(binding.slug)
     if cached is not None and revision is not None and cached.revision >= revision:
         return cached

@@ -20,15 +20,16 @@ from metacrm.metadata.physical import CompiledModel, compile_model
 from metacrm.metadata.saving import ordered
 from metacrm.metadata.store import RecordStore
 from metacrm.platform import audit
-from metacrm.platform.caches import CacheSlot
+from metacrm.platform.caches import CacheSlot, Memo
 from metacrm.platform.crypto import keyring_from_config
 from metacrm.platform.database import TenantBinding
 from metacrm.platform.hooks import TenantHooks
 from metacrm.platform.instance import Instance
 
 FIELD_TYPES: CacheSlot[FieldTypeRegistry] = CacheSlot("field_types")
-# Tenant slug -> its compiled model at the last revision asked for.
-MODELS: CacheSlot[dict[str, CompiledModel]] = CacheSlot("models")
+# Tenant slug -> its compiled model at the last revision asked for, for the
+# TENANT_CACHE_SIZE most recently served tenants (InstanceCaches.per_tenant).
+MODELS: CacheSlot[Memo] = CacheSlot("models")
 # (plugin name, step or RecordEvents) of every plugin, collected once; each
 # tenant's model keeps those of the plugins it has installed.
 SAVE_STEPS: CacheSlot[tuple] = CacheSlot("save_steps")
@@ -59,7 +60,7 @@ def model_for(instance: Instance, binding: TenantBinding, revision: int | None =
     head the caller has just read (a request reads it with the caller's
     roles in one statement); the cached model at that revision is returned
     without a round trip."""
-    models = instance.caches.get_or_build(MODELS, dict)
+    models = instance.caches.per_tenant(MODELS, lambda _slug, model: instance.db.forget_tables(model.sa_metadata))
     if revision is not None:
         cached = models.get(binding.slug)
         if cached is not None and cached.revision == revision:

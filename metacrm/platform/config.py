@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from metacrm.platform.caches import DEFAULT_TENANT_CACHE_SIZE
 from metacrm.platform.crypto import keyring_from_config
 from metacrm.platform.errors import ConfigError
 from metacrm.platform.outbound import OutboundPolicy
@@ -35,6 +36,17 @@ DEFAULTS: dict[str, Any] = {
     # the worker's thread count when larger, so no request waits for a
     # connection or opens a fresh one.
     "DATABASE_POOL_SIZE": 0,
+    # A worker keeps the derived values (compiled model and policy, settings;
+    # on SQLite the tenant file's engine) of this many most recently served
+    # tenants; another tenant's first request rebuilds them (docs/scaling.md).
+    "TENANT_CACHE_SIZE": DEFAULT_TENANT_CACHE_SIZE,
+    # PostgreSQL: false turns psycopg's server-side prepared statements off
+    # (behind PgBouncer in transaction mode older than 1.21); a pooled
+    # connection older than DATABASE_POOL_RECYCLE_SECONDS is replaced (0:
+    # never), which bounds what a server process caches of the tenants'
+    # catalogs (docs/scaling.md).
+    "DATABASE_PREPARED_STATEMENTS": True,
+    "DATABASE_POOL_RECYCLE_SECONDS": 0,
     # Browser sessions: cookies only over HTTPS unless explicitly turned off
     # (the demo turns it off because it serves plain http on localhost).
     "SESSION_COOKIE_SECURE": True,

@@ -25,7 +25,6 @@ a pooled connection of their own, exactly as outside a request.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -35,6 +34,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from metacrm.platform.caches import DEFAULT_TENANT_CACHE_SIZE, LruDict
 from metacrm.platform.errors import BadRequest, ConfigError, NotFound
 from metacrm.platform.tables import PLATFORM, tenants
 
@@ -57,6 +57,34 @@ def validate_slug(slug: str) -> str:
             details={"fields": {"slug": ["must match ^[a-z][a-z0-9_]{1,39}$"]}},
         )
     return slug
+
+
+def _names_a_table(key: object, tables: set[int]) -> bool:
+    """Whether a compiled-cache key (nested tuples) holds one of ``tables`` (by id)."""
+    stack = [key]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.extend(item)
+        elif isinstance(item, sa.Table) and id(item) in tables:
+            return True
+    return False
+
+
+def _pg_engine_options(config: dict) -> dict:
+    """PostgreSQL engine options from the settings (docs/scaling.md):
+    ``DATABASE_PREPARED_STATEMENTS`` false turns psycopg's server-side
+    prepared statements off (PgBouncer in transaction mode before 1.21);
+    ``DATABASE_POOL_SIZE`` connections kept open (0: the default);
+    ``DATABASE_POOL_RECYCLE_SECONDS`` replaces a pooled connection that old,
+    which bounds the catalog caches a server process builds as it serves
+    tenant after tenant."""
+    options: dict = {"pool_size": config.get("DATABASE_POOL_SIZE") or DEFAULT_POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    if not config.get("DATABASE_PREPARED_STATEMENTS", True):
+        options["connect_args"] = {"prepare_threshold": None}
+    if config.get("DATABASE_POOL_RECYCLE_SECONDS"):
+        options["pool_recycle"] = int(config["DATABASE_POOL_RECYCLE_SECONDS"])
+    return options
 
 
 def _sqlite_engine(path: Path) -> Engine:
@@ -240,8 +268,11 @@ class Database:
         self.config = config
         url = config.get("DATABASE_URL") or ""
         self.data_dir = Path(config["DATA_DIR"])
-        self._tenant_engines: dict[str, Engine] = {}
-        self._lock = threading.Lock()
+        # SQLite: the engines of the TENANT_CACHE_SIZE most recently used
+        # tenant files (one pool and compiled-statement cache each); a dropped
+        # one is disposed (connections checked out stay usable until returned).
+        size = config.get("TENANT_CACHE_SIZE") or DEFAULT_TENANT_CACHE_SIZE
+        self._tenant_engines: LruDict[str, Engine] = LruDict(size, on_evict=lambda _slug, engine: engine.dispose())
         if not url:
             # Private: the platform database holds password hashes.
             self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -253,9 +284,7 @@ class Database:
             # No ping per checkout: a request retries once on a dropped
             # connection instead (platform.web), and the pool is refreshed
             # as soon as one is found dead.
-            self.engine = sa.create_engine(
-                url, pool_size=config.get("DATABASE_POOL_SIZE") or DEFAULT_POOL_SIZE, max_overflow=POOL_OVERFLOW
-            )
+            self.engine = sa.create_engine(url, **_pg_engine_options(config))
             self.dialect = self.engine.dialect.name
             if self.dialect != "postgresql":
                 raise ConfigError(
@@ -333,12 +362,8 @@ class Database:
     def tenant_engine(self, slug: str) -> Engine:
         if self.dialect != "sqlite":
             return self.engine
-        with self._lock:
-            engine = self._tenant_engines.get(slug)
-            if engine is None:
-                engine = _sqlite_engine(self.tenant_file(slug))
-                self._tenant_engines[slug] = engine
-            return engine
+        path = self.tenant_file(slug)
+        return self._tenant_engines.get_or_build(slug, lambda: _sqlite_engine(path))
 
     def bind(self, slug: str) -> TenantBinding:
         """Bind the active tenant ``slug``; raises NotFound for an unknown or
@@ -362,6 +387,21 @@ class Database:
         """A binding for a tenant whose directory row the caller has just read
         (the identity query checks it is active) or is creating."""
         return TenantBinding(slug, tenant_id, name, self.tenant_schema(slug), self.tenant_engine(slug))
+
+    def forget_tables(self, metadata: sa.MetaData) -> None:
+        """Drop the engine's compiled statements that name a table of
+        ``metadata`` (the tables of a tenant's model the worker no longer
+        keeps). SQLAlchemy keys its compiled cache by the Table objects
+        themselves, so without this the cache (500 statements) would keep
+        evicted models' tables alive: ~2 MiB per tenant touched, measured
+        (docs/scaling.md)."""
+        cache = self.engine._compiled_cache
+        tables = {id(table) for table in metadata.tables.values()}
+        if not cache or not tables:
+            return
+        for key in list(cache.keys()):
+            if _names_a_table(key, tables):
+                cache.pop(key, None)
 
     def dispose(self) -> None:
         self.engine.dispose()

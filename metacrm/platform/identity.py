@@ -29,7 +29,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from metacrm.platform import audit, twofactor
-from metacrm.platform.caches import CacheSlot
+from metacrm.platform.caches import CacheSlot, LruDict
 from metacrm.platform.clock import as_utc, utcnow
 from metacrm.platform.database import INT32_MAX, SLUG_RE, validate_slug
 from metacrm.platform.errors import (
@@ -787,7 +787,7 @@ TenantReads = Callable[[sa.ColumnElement], dict[str, sa.ColumnElement]]
 column, labelled scalar sub-selects of tenant tables (the request's head
 revision and the caller's roles, ``metacrm.access.members``)."""
 
-TOKEN_TENANTS: CacheSlot[dict[str, str]] = CacheSlot("token_tenants")
+TOKEN_TENANTS: CacheSlot[LruDict[str, str]] = CacheSlot("token_tenants")
 TOKEN_TENANTS_MAX = 10_000
 
 
@@ -802,7 +802,7 @@ def identity_and_tenant_reads(instance: Instance, token: str) -> tuple[Identity 
         return None, None
     token_hash = _hash_token(token)
     reads = getattr(instance, "tenant_reads", None)
-    known = instance.caches.get_or_build(TOKEN_TENANTS, dict)
+    known = instance.caches.get_or_build(TOKEN_TENANTS, lambda: LruDict(TOKEN_TENANTS_MAX))
     slug = known.get(token_hash) if reads is not None and instance.db.dialect == "postgresql" else None
     row, values = None, None
     if slug is not None:
@@ -823,8 +823,6 @@ def identity_and_tenant_reads(instance: Instance, token: str) -> tuple[Identity 
         known.pop(token_hash, None)
         return None, None
     if reads is not None and known.get(token_hash) != row.slug:
-        if len(known) >= TOKEN_TENANTS_MAX:
-            known.clear()
         known[token_hash] = row.slug
     now = utcnow()
     last_used = as_utc(row.last_used_at)

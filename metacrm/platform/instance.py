@@ -30,7 +30,7 @@ class Instance:
         self.pm: PluginManager = create_plugin_manager(builtin_plugins, load_entry_points)
         # The values the upper layers derive once per instance (field-type
         # registry, compiled models, ...), each in its typed slot.
-        self.caches = InstanceCaches()
+        self.caches = InstanceCaches(tenant_cache_size=self.config["TENANT_CACHE_SIZE"])
 
     @property
     def hook(self):

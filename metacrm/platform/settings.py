@@ -151,7 +151,7 @@ def settings_for(instance: Instance, tenant_id: int, version: int) -> Mapping[st
     with the signed-in identity): read once per process and version, so a
     request needs no query of its own and never sees settings older than
     its identity. Read-only: a copy is the caller's to change."""
-    memo = instance.caches.get_or_build(SETTINGS_BY_VERSION, lambda: Memo(max_size=10_000))
+    memo = instance.caches.per_tenant(SETTINGS_BY_VERSION)
     return memo((tenant_id, version), lambda: tenant_settings_of(instance, tenant_id))
 
 

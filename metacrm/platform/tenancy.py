@@ -139,8 +139,7 @@ def drop_tenant(instance: Instance, slug: str) -> None:
             conn.execute(sa.text(f"DROP SCHEMA {conn.dialect.identifier_preparer.quote(binding.schema)} CASCADE"))
     if db.dialect == "sqlite":
         binding.engine.dispose()
-        with db._lock:
-            db._tenant_engines.pop(slug, None)
+        db._tenant_engines.pop(slug, None)
         path = db.tenant_file(slug)
         for suffix in ("", "-wal", "-shm"):
             path.with_name(path.name + suffix).unlink(missing_ok=True)

@@ -7,11 +7,11 @@ put in on the way out."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from threading import Lock
 
 from flask_wtf.csrf import generate_csrf
+
+from metacrm.platform.caches import LruDict
 
 CSRF_PLACEHOLDER = "\x00csrf\x00"
 
@@ -26,24 +26,13 @@ class RenderedMarkup:
     shared by a worker's threads."""
 
     def __init__(self, size: int):
-        self._size = size
-        self._items: OrderedDict[Hashable, str] = OrderedDict()
-        self._lock = Lock()
+        self._items: LruDict[Hashable, str] = LruDict(size)
 
     def get(self, key: Hashable, render: Callable[[], str]) -> str:
         """The markup for ``key`` with this request's CSRF token in it.
         ``render()`` makes it when it is not kept; it must render
         ``csrf_token()`` as :func:`placeholder_csrf_token` does."""
-        with self._lock:
-            markup = self._items.get(key)
-            if markup is not None:
-                self._items.move_to_end(key)
-        if markup is None:
-            markup = render()  # outside the lock: two threads may both render a new key, alike
-            with self._lock:
-                self._items[key] = markup
-                if len(self._items) > self._size:
-                    self._items.popitem(last=False)
+        markup = self._items.get_or_build(key, render)
         if CSRF_PLACEHOLDER in markup:
             markup = markup.replace(CSRF_PLACEHOLDER, generate_csrf())
         return markup
@@ -52,5 +41,4 @@ class RenderedMarkup:
         return len(self._items)
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        self._items.clear()
