@@ -458,3 +458,40 @@ class BenchEnv:
 
 def system_actor() -> audit.Actor:
     return audit.SYSTEM
+
+
+# -- the baseline server of the per-request benches ------------------------------------------
+
+# The deal's columns as a GET by id returns them (system columns, then the fields).
+DEAL_COLUMNS = [
+    "id", "owner_id", "created_at", "created_by", "updated_at", "updated_by", "version",
+    "name", "industry", "amount", "stage", "probability", "quantity", "close_date", "contact_email", "is_key", "notes",
+]  # fmt: skip
+
+
+def bare_get_app(url: str, schema: str | None, object_name: str = "deal", **engine_options: Any):
+    """The baseline of get_by_id and load: a Flask app of one view, ``GET
+    /<object>/<id>``, that selects the record's columns with SQLAlchemy Core
+    on its own engine (``engine_options``: the pool, sized as the product's)
+    and returns them with ``jsonify``; ``GET /health`` for a readiness probe.
+    Returns the app and its engine (dispose it at the end)."""
+    from flask import Flask, abort, jsonify
+
+    engine = sa.create_engine(url, **engine_options)
+    table = sa.Table(f"o_{object_name}", sa.MetaData(), schema=schema, autoload_with=engine)
+    query = sa.select(*[table.c[n] for n in DEAL_COLUMNS]).where(table.c.deleted_at.is_(None))
+    app = Flask("bare")
+
+    @app.get(f"/{object_name}/<int:record_id>")
+    def get_record(record_id: int):
+        with engine.connect() as conn:
+            row = conn.execute(query.where(table.c.id == record_id)).mappings().first()
+        if row is None:
+            abort(404)
+        return jsonify(dict(row))
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok"}
+
+    return app, engine

@@ -29,32 +29,9 @@ import sys
 
 import _common as c
 import sqlalchemy as sa
-from flask import Flask, abort, jsonify
 
 BENCH = "get_by_id"
 OBJECT = "deal"
-COLUMNS = [
-    "id", "owner_id", "created_at", "created_by", "updated_at", "updated_by", "version",
-    "name", "industry", "amount", "stage", "probability", "quantity", "close_date", "contact_email", "is_key", "notes",
-]  # fmt: skip
-
-
-def bare_app(url: str, schema: str | None) -> tuple[Flask, sa.Engine]:
-    """The baseline server: one Flask view, SQLAlchemy Core, its own engine."""
-    engine = sa.create_engine(url)
-    table = sa.Table(f"o_{OBJECT}", sa.MetaData(), schema=schema, autoload_with=engine)
-    query = sa.select(*[table.c[n] for n in COLUMNS]).where(table.c.deleted_at.is_(None))
-    app = Flask("bare")
-
-    @app.get("/deal/<int:record_id>")
-    def get_deal(record_id: int):
-        with engine.connect() as conn:
-            row = conn.execute(query.where(table.c.id == record_id)).mappings().first()
-        if row is None:
-            abort(404)
-        return jsonify(dict(row))
-
-    return app, engine
 
 
 def main() -> int:
@@ -70,7 +47,7 @@ def main() -> int:
             url = f"sqlite:///{env.instance.db.tenant_file(env.tenant_slug)}"
         else:
             url = env.engine.url.render_as_string(hide_password=False)
-        app, bare_engine = bare_app(url, env.schema)
+        app, bare_engine = c.bare_get_app(url, env.schema, OBJECT)
         bare = app.test_client()
         ids = iter(range(10**9))
 

@@ -67,10 +67,6 @@ BENCH = "load"
 OBJECT = "deal"
 MIX = (("list", 30), ("get", 40), ("create", 15), ("patch", 15))
 WARMUP_S = 2.0
-COLUMNS = [
-    "id", "owner_id", "created_at", "created_by", "updated_at", "updated_by", "version",
-    "name", "industry", "amount", "stage", "probability", "quantity", "close_date", "contact_email", "is_key", "notes",
-]  # fmt: skip
 
 
 def extra_args(parser) -> None:
@@ -86,34 +82,11 @@ def extra_args(parser) -> None:
 # -- the baseline server ---------------------------------------------------------------
 
 
-def bare_app(url: str, schema: str, pool_size: int):
-    """One Flask view, SQLAlchemy Core, its own engine (pool sized as serve sizes metacrm's)."""
-    from flask import Flask, abort, jsonify
-
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=POOL_OVERFLOW)
-    table = sa.Table(f"o_{OBJECT}", sa.MetaData(), schema=schema, autoload_with=engine)
-    query = sa.select(*[table.c[n] for n in COLUMNS]).where(table.c.deleted_at.is_(None))
-    app = Flask("bare")
-
-    @app.get("/deal/<int:record_id>")
-    def get_deal(record_id: int):
-        with engine.connect() as conn:
-            row = conn.execute(query.where(table.c.id == record_id)).mappings().first()
-        if row is None:
-            abort(404)
-        return jsonify(dict(row))
-
-    @app.get("/health")
-    def health():
-        return {"status": "ok"}
-
-    return app
-
-
 def serve_bare(url: str, schema: str, port: int, workers: int | None, threads: int | None) -> None:
     threads = threads or DEFAULT_THREADS
+    pool = {"pool_size": max(DEFAULT_POOL_SIZE, threads), "max_overflow": POOL_OVERFLOW}  # as serve sizes metacrm's
     run_gunicorn(
-        lambda: bare_app(url, schema, max(DEFAULT_POOL_SIZE, threads)),
+        lambda: c.bare_get_app(url, schema, OBJECT, **pool)[0],
         host="127.0.0.1",
         port=port,
         workers=workers or DEFAULT_WORKERS,
