@@ -25,7 +25,7 @@ from metacrm.metadata.fieldtypes.registry import FieldTypeRegistry
 from metacrm.metadata.kinds import KindRegistry, kinds_for
 from metacrm.metadata.model import definition_kinds
 from metacrm.metadata.physical import CompiledModel
-from metacrm.platform.caches import CacheSlot
+from metacrm.platform.caches import CacheSlot, Memo
 from metacrm.platform.web import current_tenant
 from metacrm.plugins import context
 
@@ -39,7 +39,7 @@ from .schemas import FIXED_SCHEMA_NAMES, error_responses, fixed_schemas, pascal,
 blueprint = Blueprint("api_openapi", __name__, url_prefix="/api/v1")
 
 OPENAPI_VERSION = "3.1.0"
-CACHE_KEY: CacheSlot[dict[str, tuple[tuple[int, str], str]]] = CacheSlot("openapi")
+CACHE_KEY: CacheSlot[Memo] = CacheSlot("openapi")  # per tenant and field view: (revision, name) and the JSON
 
 
 @blueprint.get("/openapi.json")
@@ -48,7 +48,7 @@ def openapi_document():
     model = context.model()
     tenant = current_tenant()
     view = caller_view(context.guard(), model)
-    cache = context.instance().caches.get_or_build(CACHE_KEY, dict)
+    cache = context.instance().caches.per_tenant(CACHE_KEY)
     key = (model.revision, tenant.name)
     slot = tenant.slug if view is None else f"{tenant.slug}#{_digest(view)}"
     cached = cache.get(slot)
