@@ -2,7 +2,7 @@
 
 ``metacrm serve`` and ``metacrm demo`` both come here: one way to serve.
 Workers build their own app after fork (no preload), so per-worker state such
-as engines and a Redis watcher is created in the worker.
+as engines and connection pools is created in the worker.
 """
 
 from __future__ import annotations
