@@ -26,6 +26,7 @@ from metacrm.app import create_app
 from metacrm.metadata.model import model_for
 from metacrm.platform import audit
 from metacrm.platform import identity as identities
+from metacrm.platform.clock import utcnow
 from metacrm.platform.errors import ValidationFailed
 from metacrm.plugins.timeline import timeline
 from metacrm.rules.automation.manual import run_manual
@@ -35,7 +36,11 @@ from metacrm.rules.documents import document_template, render_document
 from tests.conftest import BACKENDS, PASSWORD
 from tests.data.crm_support import crm_tenant
 
-TODAY = date.today()
+
+
+def today() -> date:
+    """The app's TODAY(): the UTC date, read at use (a constant taken at import broke a run that crossed midnight)."""
+    return utcnow().date()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -64,7 +69,7 @@ def _manual(crm, user: str, object_name: str, record_id: int, rule: str):
 
 def test_opportunity_products_roll_up_to_the_amount(crm):
     rep = crm.store("rep")
-    close = (TODAY + timedelta(days=30)).isoformat()
+    close = (today() + timedelta(days=30)).isoformat()
     manual = rep.create("opportunity", {"name": "Manual", "close_date": close, "amount": 5000})
     deal = rep.create("opportunity", {"name": "Deal", "account": crm.account["id"], "close_date": close})
     book = rep.create("price_book", {"name": "Partners"})
@@ -108,7 +113,7 @@ def test_quote_to_order_to_cash(crm):
         "quote",
         {"name": "Acme rollout", "account": crm.account["id"], "contact": crm.contact["id"], "discount": 10},
     )
-    assert quote["version_number"] == 1 and quote["valid_until"] == (TODAY + timedelta(days=30)).isoformat()
+    assert quote["version_number"] == 1 and quote["valid_until"] == (today() + timedelta(days=30)).isoformat()
     rep.create("quote_line", {"quote": quote["id"], "product": crm.widget["id"], "quantity": 10})
     rep.create("quote_line", {"quote": quote["id"], "product": crm.gadget["id"], "quantity": 5, "discount": 50})
     quote = rep.get("quote", quote["id"])
@@ -128,21 +133,21 @@ def test_quote_to_order_to_cash(crm):
     assert len(rep.query("sales_order", filters=[("quote", "eq", quote["id"])]).data) == 1
 
     contract = rep.create(
-        "contract", {"name": "Acme 2026", "account": crm.account["id"], "start_date": TODAY.isoformat()}
+        "contract", {"name": "Acme 2026", "account": crm.account["id"], "start_date": today().isoformat()}
     )
     end = date.fromisoformat(contract["end_date"])
-    assert contract["term_months"] == 12 and end > TODAY + timedelta(days=360)
+    assert contract["term_months"] == 12 and end > today() + timedelta(days=360)
     assert contract["renewal_date"] == (end - timedelta(days=30)).isoformat()
     rep.update("sales_order", order["id"], {"contract": contract["id"], "status": "activated"})
 
     # Two instalments: one already due, one next month.
     past = rep.create(
         "payment_plan",
-        {"sales_order": order["id"], "due_date": (TODAY - timedelta(days=5)).isoformat(), "amount": 600},
+        {"sales_order": order["id"], "due_date": (today() - timedelta(days=5)).isoformat(), "amount": 600},
     )
     later = rep.create(
         "payment_plan",
-        {"sales_order": order["id"], "due_date": (TODAY + timedelta(days=30)).isoformat(), "amount": 390},
+        {"sales_order": order["id"], "due_date": (today() + timedelta(days=30)).isoformat(), "amount": 390},
     )
     assert past["account"]["id"] == crm.account["id"] and past["contract"]["id"] == contract["id"]
     payment = rep.create("payment", {"sales_order": order["id"], "payment_plan": past["id"], "amount": 400})
@@ -226,8 +231,8 @@ def test_the_printed_quote_shows_what_its_reader_may_read_escaped(crm):
 
 def test_the_renewal_reminder_notifies_the_owner(crm):
     rep = crm.store("rep")
-    renewal = (TODAY + timedelta(days=7)).isoformat()
-    fields = {"name": "Renew me", "account": crm.account["id"], "start_date": TODAY.isoformat(), "status": "active"}
+    renewal = (today() + timedelta(days=7)).isoformat()
+    fields = {"name": "Renew me", "account": crm.account["id"], "start_date": today().isoformat(), "status": "active"}
     contract = rep.create("contract", {**fields, "renewal_date": renewal})
     rep.create("contract", {**fields, "name": "Draft", "status": "draft", "renewal_date": renewal})
     run_time_rules(crm.instance, crm.binding)
