@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from dataclasses import field as dataclass_field
 from functools import cached_property
 
 from flask import current_app, request
@@ -232,9 +231,9 @@ def _takes_a_list(field: FieldType) -> bool:
 
 @dataclass(frozen=True)
 class TableColumn:
-    """One column of the list's table, worked out once per page rather than
-    once per cell: its label, whether its cells edit in place, whether a
-    phone card shows it."""
+    """One column of the list's table, worked out once rather than once per
+    cell (and kept with the list's results frame, views.lists): its label,
+    whether its cells edit in place, whether a phone card shows it."""
 
     field: FieldType
     label: str
@@ -243,9 +242,6 @@ class TableColumn:
     is_name: bool
     on_phone: bool
     display: Callable  # the field type's display macro, looked up once (widgets/field.html does it per call)
-    # What the macro made of each value on this page: a picklist or a yes/no
-    # column repeats a few values down the page (the column lives one request).
-    shown: dict = dataclass_field(default_factory=dict, compare=False, repr=False)
 
     @property
     def api_name(self) -> str:
@@ -266,13 +262,15 @@ class TableColumn:
             f'/cell/{self.api_name}" hx-target="closest td" hx-swap="innerHTML" aria-label="{escape(self.edit_label)}">'
         )
 
-    def show(self, value) -> str:
-        """The value as the field type displays it, escaped (the same value,
-        the same text, on one page)."""
+    def show(self, value, shown: dict) -> str:
+        """The value as the field type displays it, escaped. ``shown`` holds
+        what the column made of each value on this page: a picklist or a
+        yes/no column repeats a few values down the page. (A page's own
+        table: a column is kept between pages, views.lists.)"""
         try:
-            return self.shown[value]
+            return shown[value]
         except KeyError:
-            text = self.shown[value] = str(escape(self.display(self.field, value)))
+            text = shown[value] = str(escape(self.display(self.field, value)))
             return text
         except TypeError:  # a list value (tags, a multi-picklist): not a key
             return str(escape(self.display(self.field, value)))
@@ -295,6 +293,7 @@ def table_rows(
     base = str(escape(list_url))
     select_before, _, select_after = str(escape(select_label)).partition("{name}")
     pencil = f"{pencil}</button>"
+    columns_shown = [(column, {}) for column in columns]  # each column's values shown on this page
     parts: list[str] = []
     add = parts.append
     for record in records:
@@ -309,11 +308,11 @@ def table_rows(
                 f' id="select-{record_id}"><span class="visually-hidden">'
                 f"{select_before}{name}{select_after}</span></label></td>"
             )
-        for column in columns:
+        for column, shown in columns_shown:
             if column.is_name:
                 add(f'<td data-field="{column.api_name}" class="cell-name"><a href="{record_url}">{name}</a></td>')
                 continue
-            add(f"{column.cell_start}{column.show(record.get(column.api_name))}</span>")
+            add(f"{column.cell_start}{column.show(record.get(column.api_name), shown)}</span>")
             if column.editable:
                 add(f'<button class="btn btn-sm btn-link cell-edit" type="button" hx-get="{record_url}')
                 add(column.edit_button)

@@ -118,6 +118,14 @@ def navbar(ctx) -> Markup:
     return Markup(_navbars.get(_navbar_key(ctx), render))
 
 
+def navbar_key() -> tuple:
+    """:func:`_navbar_key` of this request's page, before its template renders
+    (what holds the bar, kept, must be kept by the bar's key too)."""
+    values: dict[str, Any] = dict(current_app.jinja_env.globals)
+    current_app.update_template_context(values)  # the context processors, as render_template runs them
+    return _navbar_key(values)
+
+
 def _navbar_key(ctx) -> tuple:
     """Everything the bar's markup depends on. Labels, apps and objects come
     from the model's revision in the user's language; the rest is what the

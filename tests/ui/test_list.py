@@ -103,6 +103,30 @@ def test_keyset_pages_and_a_count_capped_on_big_tables(demo, monkeypatch):
     assert "1 record" in text(client.get("/o/opportunity?q=Paged+03"))  # one page: counted in place
 
 
+def test_the_results_frame_is_kept_between_pages_with_each_pages_rows_and_cursor(demo, monkeypatch):
+    """views.lists keeps the results block around the rows (count, sort menu,
+    table head, pager) per user and input: page after page it is the same
+    markup, with each page's own rows and next cursor put in."""
+    made = [demo.opportunity(name=f"Framed {i:02d}") for i in range(7)]
+    monkeypatch.setattr(lists, "PAGE_SIZE", 3)
+    client = demo.client()
+    url = "/o/opportunity?q=Framed&sort=name"
+    first = text(client.get(url, headers=HTMX))
+    second_url = re.search(r'rel="next" href="([^"]+)"', first)[1].replace("&amp;", "&")
+    second = text(client.get(second_url, headers=HTMX))
+    third_url = re.search(r'rel="next" href="([^"]+)"', second)[1].replace("&amp;", "&")
+    third = text(client.get(third_url, headers=HTMX))
+    assert [rows(first), rows(second), rows(third)] == [[r["id"] for r in made[i : i + 3]] for i in (0, 3, 6)]
+    assert second_url != third_url and 'rel="next"' not in third
+    assert "First page" not in first and "First page" in second and "First page" in third
+    head = [page.split("<tbody>")[0] for page in (first, second, text(client.get(url, headers=HTMX)))]
+    assert head[0] == head[1] == head[2] and 'aria-sort="ascending"' in head[0]
+    assert all("\x00" not in page and "%00" not in page for page in (first, second, third))
+    # The same page as the full screen: the same results block, kept or not.
+    whole = text(client.get(url))
+    assert whole.split('<div id="list-results"')[1].startswith(first.split('<div id="list-results"')[1][:2000])
+
+
 def test_capped_total_counts_exactly_below_the_cap_and_stops_at_it(demo):
     for _ in range(3):
         demo.opportunity(name="Counted")

@@ -8,17 +8,21 @@ store with the user's guard (``context.store()``) or the access services.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlencode
 
-from flask import redirect, render_template, request, url_for
+from flask import redirect, render_template, request, session, url_for
 from flask_babel import format_number
 from flask_babel import gettext as _
+from jinja2.utils import url_quote
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from metacrm.access import pools as pool_service
 from metacrm.access.ownership import transfer_owner
 from metacrm.platform import identity as identities
+from metacrm.platform.caches import LruDict
 from metacrm.platform.errors import Forbidden, MetacrmError, ValidationFailed
 from metacrm.platform.web import current_actor, current_identity, current_tenant
 from metacrm.plugins import context, records
@@ -47,6 +51,7 @@ from metacrm.ui.listing import (
 from metacrm.ui.plugin_screens import LIST_ACTION_PREFIX, list_actions, run_list_action
 from metacrm.ui.rendered import RenderedMarkup, placeholder_csrf_token
 from metacrm.ui.screens import object_for, readable_fields
+from metacrm.ui.shell import navbar_key
 from metacrm.ui.views.duplicates import merge_redirect
 from metacrm.ui.views.exports import may_export
 
@@ -63,7 +68,7 @@ def list_page(object):
     obj = object_for(object)
     screen = _results(obj)
     if wants_block(RESULTS):
-        return render_block(TEMPLATE, "results", **screen)
+        return _results_markup(screen)
     return _page(screen, panel_inline=False)
 
 
@@ -72,30 +77,35 @@ def _page(screen: dict, *, panel_inline: bool):
     (``panel_inline``); else the page fetches it (list_filters) on load when
     the URL filters the list, or when the user first opens it."""
     values = {**screen, **_chrome(screen["listing"]), "panel_inline": panel_inline}
+    results = _results_markup(screen)
     if panel_inline:  # the page without JavaScript: its filter controls hold the values typed
-        return render_template(TEMPLATE, **values | _filter_panel(screen["listing"]))
+        return render_template(TEMPLATE, **values | _filter_panel(screen["listing"]), results_slot=results)
+    if "_flashes" in session:  # a message shown once (post/redirect/get): this page is not kept
+        return render_template(TEMPLATE, **values, results_slot=results)
 
     def render_around() -> str:
-        return render_block(TEMPLATE, "main", **values, results_slot=_RESULTS_SLOT, csrf_token=placeholder_csrf_token)
+        return render_template(TEMPLATE, **values, results_slot=_RESULTS_SLOT, csrf_token=placeholder_csrf_token)
 
-    before, after = _chromes.get(_chrome_key(values), render_around).split(_RESULTS_SLOT)
-    return render_template(TEMPLATE, **values, chrome=(Markup(before), Markup(after)))
+    before, after = _pages.get(_page_key(values), render_around).split(_RESULTS_SLOT)
+    return f"{before}{results}{after}"
 
 
-# The part of the page around the results (header, views menu, search and
+# The page around the results (top bar, header, views menu, search and
 # filter form, bulk bar) is most of a page's rendering and the same for the
-# same inputs (issue 10, item 11): kept rendered, with a slot for the rows.
-_chromes = RenderedMarkup(size=2000)
+# same inputs (issue 10, item 11): kept rendered, with a slot for the results.
+_pages = RenderedMarkup(size=2000)
 _RESULTS_SLOT = Markup("\x00results\x00")
 
 
-def _chrome_key(values: dict) -> tuple:
-    """Everything the page around the results reads: the object at the
-    model's revision in the user's language, the URL (but its page), what
-    the user may do, the views, pools and plugin actions offered."""
+def _page_key(values: dict) -> tuple:
+    """Everything the page around the results reads: the top bar's inputs,
+    the object at the model's revision in the user's language, the URL (but
+    its page), what the user may do, the views, pools and plugin actions
+    offered."""
     current: Listing = values["listing"]
     identity = current_identity()
     return (
+        navbar_key(),
         identity.tenant_slug,
         identity.user_id,
         context.model().revision,
@@ -113,6 +123,91 @@ def _chrome_key(values: dict) -> tuple:
 
 
 _CHROME_FLAGS = ("may_create", "may_update", "may_delete", "may_bulk_edit", "may_transfer", "may_import")
+
+
+def _results_markup(screen: dict) -> Markup:
+    """The results block (the htmx fragment, and the page's middle). A page of
+    rows is its kept frame (count, sort menu, table head, pager) with this
+    page's rows and next cursor put in; a message, an error or an empty
+    list renders in full."""
+    page = screen["page"]
+    if page is None or not page.data or screen["error"] or screen.get("message") or screen.get("failures"):
+        return Markup(_render_results(screen))
+    frame = _frames.get_or_build(_frame_key(screen), lambda: _results_frame(screen))
+    rows = table_rows(screen["obj"], page.data, frame.columns, **frame.row_options)
+    after = frame.after
+    if page.next_cursor:
+        after = after.replace(_CURSOR_SLOT, url_quote(page.next_cursor))
+    return Markup(f"{frame.before}{rows}{after}")
+
+
+def _render_results(screen: dict, **values) -> str:
+    """The results block in full; ``values`` replace the screen's."""
+    current = screen["listing"]
+    head = {"table_columns": _table_columns(current), "sort_options": _sort_options(current)}
+    return render_block(TEMPLATE, "results", **screen | head | values)
+
+
+@dataclass(frozen=True)
+class _ResultsFrame:
+    """The results block of a page of rows, but the rows (written by
+    ``table_rows(columns, **row_options)``) and the next page's cursor."""
+
+    before: str
+    after: str  # holds _CURSOR_SLOT for the next page's cursor
+    columns: list[TableColumn]
+    row_options: dict
+
+
+class _RowsSlot:
+    """Stands for ``table_rows`` while a frame renders: notes what the
+    template writes the rows with and leaves a slot for them."""
+
+    def __call__(self, obj, records, columns, **options) -> Markup:
+        self.columns, self.options = columns, options
+        return _ROWS_SLOT
+
+
+# The results block around the rows (count, sort menu, table head, pager) is
+# the same for the same inputs: kept like the page around it, with the
+# columns that write the rows (issue 10, item 11).
+_frames: LruDict[tuple, _ResultsFrame] = LruDict(2000)
+_ROWS_SLOT = Markup("\x00rows\x00")
+_CURSOR_SLOT = url_quote("\x00cursor\x00")  # as the template's |urlencode writes it
+
+
+def _results_frame(screen: dict) -> _ResultsFrame:
+    rows = _RowsSlot()
+    stand_in = SimpleNamespace(
+        data=screen["page"].data, next_cursor="\x00cursor\x00" if screen["page"].next_cursor else None
+    )
+    before, after = _render_results(screen, page=stand_in, table_rows=rows).split(_ROWS_SLOT)
+    return _ResultsFrame(before, after, rows.columns, rows.options)
+
+
+def _frame_key(screen: dict) -> tuple:
+    """Everything the frame reads: the object at the model's revision in the
+    user's language, the URL but its page, the fields the user may read and
+    write, what they may do to the rows, the count shown, which pager links."""
+    current: Listing = screen["listing"]
+    identity = current_identity()
+    guard = context.guard()
+    return (
+        identity.tenant_slug,
+        identity.user_id,
+        context.model().revision,
+        locale_name(),
+        request.script_root,
+        current.obj.api_name,
+        tuple((k, v) for k, v in current.args.items(multi=True) if k != "cursor"),
+        tuple(field.api_name for field in current.readable),
+        tuple(sorted(guard.writable_fields(current.obj))),
+        screen["may_update"],
+        screen["may_delete"],
+        screen["count_text"],
+        "cursor" in current.args,
+        screen["page"].next_cursor is not None,
+    )
 
 
 def _results(obj, message: str | None = None, failures=()) -> dict:
@@ -150,7 +245,6 @@ def _screen(current: Listing, **values) -> dict:
         "obj": obj,
         "page": None,
         "error": None,
-        "table_columns": _table_columns(current),
         "may_create": context.guard().permits("create", obj),
         "may_update": context.guard().permits("update", obj),
         "may_delete": context.guard().permits("delete", obj),
@@ -159,7 +253,6 @@ def _screen(current: Listing, **values) -> dict:
         "filters_open": any(k.startswith("filter.") or k == "where" for k in current.args),
         "query": _query(current.args),
         "url_with": lambda **changes: _url_with(current, **changes),
-        "sort_options": _sort_options(current),
         "record_name": record_name,
         "table_rows": table_rows,
         "count_text": _count_text(values.get("total"), False),
@@ -405,13 +498,13 @@ def bulk_action(object):
         merging = merge_redirect(obj, ids)
         if merging is not None:
             return merging
-        return render_block(TEMPLATE, "results", **_results(obj, message=_("Choose 2 or 3 records to merge.")))
+        return _results_markup(_results(obj, message=_("Choose 2 or 3 records to merge.")))
     if action.startswith(LIST_ACTION_PREFIX) and ids:  # a plugin's list action: one call with every id
         message = run_list_action(obj, action, ids)
-        return render_block(TEMPLATE, "results", **_results(obj, message=message))
+        return _results_markup(_results(obj, message=message))
     if action not in BULK_ACTIONS or not ids:
         screen = _results(obj, message=_("Choose records and an action first."))
-        return render_block(TEMPLATE, "results", **screen)
+        return _results_markup(screen)
     run = _BULK[action]
     failures, done = [], 0
     for record_id in ids:
@@ -421,8 +514,7 @@ def bulk_action(object):
         except MetacrmError as exc:
             failures.append((record_id, _name_of(obj, record_id), "; ".join(reasons(exc, obj=obj))))
     message = _("1 record done.") if done == 1 else _("%(num)d records done.", num=done)
-    screen = _results(obj, message=message, failures=failures)
-    return render_block(TEMPLATE, "results", **screen)
+    return _results_markup(_results(obj, message=message, failures=failures))
 
 
 def _edit(obj, record_id, form):
