@@ -193,6 +193,7 @@ def _frame_key(screen: dict) -> tuple:
     identity = current_identity()
     guard = context.guard()
     return (
+        identity.tenant_id,  # not the slug alone: a tenant dropped and made again starts at revision 1
         identity.tenant_slug,
         identity.user_id,
         context.model().revision,
