@@ -6,7 +6,8 @@ then ``lifecycle.install``, as ``metacrm plugin install`` does), an admin and
 an API token, and reports:
 
 * creation time per tenant: p50/p95, and the last decile against the first
-  (the baseline: does creating gets slower as the catalog grows?);
+  (the baseline: does creating gets slower as the catalog grows?), and the
+  statements it sends to the server (each a round trip);
 * catalog size: pg_class / pg_attribute rows and the catalog tables' bytes
   added per tenant, the tenant schema's own relations and bytes, and
   pg_database_size growth (other sessions on the server add noise to that);
@@ -226,8 +227,16 @@ def main() -> None:
         with instance.db.engine.connect() as conn:
             before = catalog(conn)
         create_s, tenants = [], []
+        statements = [0]
+
+        def count(*_args) -> None:
+            statements[0] += 1
+
+        sa.event.listen(instance.db.engine, "before_cursor_execute", count)
+        create_statements = []
         for i in range(n):
             slug = f"ten{i:05d}"
+            statements[0] = 0
             t0 = time.perf_counter()
             if args.profile and i == 0:
                 profile_calls("create a tenant with crm_core", lambda slug=slug: create(instance, slug), 1)
@@ -235,6 +244,7 @@ def main() -> None:
             else:
                 binding = create(instance, slug)
             create_s.append(time.perf_counter() - t0)
+            create_statements.append(statements[0])
             user_id = identities.create_user(
                 instance, tenant=slug, email=f"admin@{slug}.test", password="bench-pass", is_admin=True, role="admin"
             )
@@ -243,6 +253,7 @@ def main() -> None:
             if (i + 1) % max(1, n // 20) == 0 or i == n - 1:
                 elapsed = time.perf_counter() - started
                 log(f"  created {i + 1}/{n} tenants, last {create_s[-1]:.2f} s, {elapsed:.0f} s in")
+        sa.event.remove(instance.db.engine, "before_cursor_execute", count)
         with instance.db.engine.connect() as conn:
             after = catalog(conn)
             one = schema_footprint(conn, binding.schema)
@@ -266,6 +277,7 @@ def main() -> None:
         "create_first_decile_mean_ms": rnd(statistics.fmean(first) * 1000),
         "create_last_decile_mean_ms": rnd(statistics.fmean(last) * 1000),
         "create_total_s": rnd(sum(create_s), 1),
+        "create_statements": statistics.median(create_statements),
         "catalog_per_tenant": {
             "pg_class_rows": rnd(per_tenant["classes"], 1),
             "pg_attribute_rows": rnd(per_tenant["attributes"], 1),

@@ -67,15 +67,56 @@ class ChangeSet:
         revision: int,
         kinds: KindRegistry,
     ):
-        self.conn = conn
+        self._conn = conn
         self.binding = binding
         self.registry = registry
         self.kinds = kinds
         self.state = state
         self.revision = revision  # the revision being written
-        self.editor = SchemaEditor(conn, binding.schema)
+        # New objects' tables are created whole, when flushed (a package install creates dozens).
+        self.editor = SchemaEditor(conn, binding.schema, defer=True)
         self.entries: list[dict] = []
         self.notes: list[str] = []
+        # Definition rows written since the last flush: (kind, key) -> whether
+        # its row is in the table (as of the last flush), and the row to be
+        # (None: none). They follow in a few statements (see :meth:`flush`).
+        self._unwritten: dict[tuple[str, str], tuple[bool, dict | None]] = {}
+
+    @property
+    def conn(self) -> Connection:
+        """The change's connection, with every table and definition written so
+        far in the database: whoever reads or writes through it sees them as
+        if each had been written at once."""
+        self.flush()
+        return self._conn
+
+    def flush(self) -> None:
+        """Create the deferred tables (:meth:`SchemaEditor.flush`), and bring
+        ``meta_definitions`` in line with ``state`` for the definitions written
+        since the last flush: one DELETE, one multi-row INSERT and one UPDATE
+        (executemany) instead of a statement per write."""
+        self.editor.flush()
+        if not self._unwritten:
+            return
+        unwritten, self._unwritten = self._unwritten, {}
+        table = meta_definitions
+        gone, new, changed = [], [], []
+        for (kind, key), (stored, values) in unwritten.items():
+            if values is None:
+                if stored:
+                    gone.append({"_kind": kind, "_key": key})
+                continue
+            if stored:
+                changed.append({"_kind": kind, "_key": key, **values})
+            else:
+                new.append({"kind": kind, "key": key, **values})
+        where = sa.and_(table.c.kind == sa.bindparam("_kind"), table.c.key == sa.bindparam("_key"))
+        if gone:
+            self._conn.execute(table.delete().where(where), gone)
+        if new:
+            self._conn.execute(table.insert(), new)
+        if changed:
+            self._conn.execute(table.update().where(where), changed)
 
     # -- bookkeeping -------------------------------------------------------------
 
@@ -83,23 +124,19 @@ class ChangeSet:
         """Put (or with document=None, remove) one definition and remember its before/after."""
         before = self.state.items.get((kind, key))
         before_state = copy.deepcopy(_state_of(before))
-        table = meta_definitions
-        where = sa.and_(table.c.kind == kind, table.c.key == key)
+        stored = self._unwritten.get((kind, key), (before is not None, None))[0]
         if document is None:
-            self.conn.execute(table.delete().where(where))
             self.state.items.pop((kind, key), None)
             after = None
+            self._unwritten[(kind, key)] = (stored, None)
         else:
             deleted_at = (
                 (before.deleted_at if before and before.deleted_at and deleted else utcnow()) if deleted else None
             )
-            values = {"document": document, "deleted_at": deleted_at, "revision": self.revision}
-            if before is None:
-                self.conn.execute(table.insert().values(kind=kind, key=key, **values))
-            else:
-                self.conn.execute(table.update().where(where).values(**values))
             after = Definition(kind, key, copy.deepcopy(document), deleted_at)
             self.state.items[(kind, key)] = after
+            row = {"document": copy.deepcopy(document), "deleted_at": deleted_at, "revision": self.revision}
+            self._unwritten[(kind, key)] = (stored, row)
         self.entries.append({"kind": kind, "key": key, "before": before_state, "after": _state_of(after)})
 
     def _object(self, api_name: str) -> dict:
@@ -567,6 +604,7 @@ class MetadataService:
             revision = conn.execute(head).scalar_one() + 1
             tx = ChangeSet(conn, self.binding, self.registry, load_definitions(conn), revision, self.kinds)
             yield tx
+            tx.flush()
             if not tx.entries:
                 return
             if self.checks is not None:

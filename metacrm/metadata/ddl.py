@@ -6,6 +6,14 @@ databases a change commits whole or not at all (PostgreSQL DDL is
 transactional; on SQLite we open the transaction ourselves, see
 ``platform.database``). SQLite alters tables in Alembic's batch mode.
 
+A change that creates objects (a package install) asks for ``defer=True``: a
+new object's table is then created once, with its fields' columns, when the
+editor is flushed (by the change, before anything else reads the schema),
+instead of as an empty table altered once per field; on PostgreSQL the
+CREATE TABLEs and their indexes and foreign keys go to the server as one
+script (rendered by Alembic, identifiers quoted by SQLAlchemy's compiler),
+one round trip instead of one per statement.
+
 Foreign keys for lookups are declared on PostgreSQL only: on SQLite a batch
 table rebuild drops and re-creates the table, and with foreign keys enforced
 that DROP would run the ON DELETE actions of every referencing table. The
@@ -14,6 +22,8 @@ record store checks references itself on both databases.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,21 +50,62 @@ ON_DELETE_SQL = {"restrict": "RESTRICT", "set_null": "SET NULL", "cascade": "CAS
 
 
 class SchemaEditor:
-    def __init__(self, conn: Connection, schema: str | None):
+    def __init__(self, conn: Connection, schema: str | None, *, defer: bool = False):
+        """``defer``: new objects' tables wait for :meth:`flush` (see the module's docstring)."""
         self.conn = conn
         self.schema = schema
         self.dialect = conn.dialect.name
         self.ops = Operations(MigrationContext.configure(conn))
+        self.defer = defer
+        # Deferred: the tables to create (name -> columns), then what follows
+        # them (indexes, foreign keys), each a step given the Operations to use.
+        self._tables: dict[str, list[sa.Column]] = {}
+        self._then: list[Callable[[Operations], None]] = []
+
+    def flush(self) -> None:
+        """Create what is deferred: every new table with its columns, then
+        their indexes and foreign keys (on PostgreSQL in one round trip)."""
+        if not self._tables and not self._then:
+            return
+        tables, then = self._tables, self._then
+        self._tables, self._then = {}, []
+        script = io.StringIO() if self.dialect == "postgresql" else None
+        ops = self.ops
+        if script is not None:
+            ops = Operations(
+                MigrationContext.configure(dialect=self.conn.dialect, opts={"as_sql": True, "output_buffer": script})
+            )
+        for table, columns in tables.items():
+            ops.create_table(table, *columns, schema=self.schema)
+        for step in then:
+            step(ops)
+        if script is not None:
+            self.conn.exec_driver_sql(script.getvalue())
 
     # -- objects -------------------------------------------------------------
 
     def create_object(self, object_api_name: str) -> None:
         table = table_name(object_api_name)
-        self.ops.create_table(table, *system_columns(), schema=self.schema)
+        if self.defer:
+            self._tables[table] = system_columns()
+        else:
+            self.ops.create_table(table, *system_columns(), schema=self.schema)
         for name, columns, where in system_indexes(object_api_name):
-            self.ops.create_index(name, table, columns, schema=self.schema, **partial(where))
+            self._run(
+                lambda ops, name=name, columns=columns, where=where: ops.create_index(
+                    name, table, columns, schema=self.schema, **partial(where)
+                )
+            )
+
+    def _run(self, step: Callable[[Operations], None]) -> None:
+        """Run ``step`` now, or after the deferred tables when there are any."""
+        if self._tables:
+            self._then.append(step)
+        else:
+            step(self.ops)
 
     def drop_object(self, object_api_name: str, fields: list[FieldType]) -> None:
+        self.flush()
         for field_type in fields:
             if field_type.stores_links:
                 self.ops.drop_table(field_type.junction_table_name(object_api_name), schema=self.schema)
@@ -66,17 +117,22 @@ class SchemaEditor:
     def add_field(self, object_api_name: str, field_type: FieldType) -> None:
         table = table_name(object_api_name)
         if field_type.stores_links:
-            self._create_junction(object_api_name, field_type)
+            self._run(lambda ops: self._create_junction(object_api_name, field_type, ops))
             return
+        new = table in self._tables
         for column in field_type.columns():
-            self.ops.add_column(table, column, schema=self.schema)
-        self._add_foreign_key(object_api_name, field_type)
-        self._create_indexes(object_api_name, field_type)
+            if new:
+                self._tables[table].append(column)
+            else:
+                self.ops.add_column(table, column, schema=self.schema)
+        self._run(lambda ops: self._add_foreign_key(object_api_name, field_type, ops))
+        self._run(lambda ops: self._create_indexes(object_api_name, field_type, ops))
         if field_type.numbers_itself:
-            self._start_counter(object_api_name, field_type)
+            self._start_counter(object_api_name, field_type, new_table=new)
 
     def drop_field(self, object_api_name: str, field_type: FieldType) -> None:
         """Physically remove a field (purge from the recycle bin)."""
+        self.flush()
         table = table_name(object_api_name)
         if field_type.stores_links:
             self.ops.drop_table(field_type.junction_table_name(object_api_name), schema=self.schema)
@@ -100,6 +156,7 @@ class SchemaEditor:
     def change_indexes(self, object_api_name: str, old: FieldType, new: FieldType) -> None:
         """Apply a change of ``unique``/``indexed``; refuses (Conflict) to make a
         field unique while stored values repeat."""
+        self.flush()
         table = table_name(object_api_name)
         before, after = field_indexes(object_api_name, old), field_indexes(object_api_name, new)
         if before == after:
@@ -131,6 +188,7 @@ class SchemaEditor:
     def alter_type(self, object_api_name: str, old: FieldType, new: FieldType, using: str | None = None) -> None:
         """Change the column type in place; the caller has converted or checked
         the values. ``using`` is a PostgreSQL USING expression over the column."""
+        self.flush()
         table = table_name(object_api_name)
         old_column, new_column = old.columns()[0], new.columns()[0]
         for name, _columns, _unique in field_indexes(object_api_name, old):
@@ -155,6 +213,7 @@ class SchemaEditor:
         becomes text wide enough for ciphertexts (or its type again) around
         ``rewrite()``, which seals or opens the stored values, the blind-index
         column comes (or goes), and the new indexes are built."""
+        self.flush()
         table = table_name(object_api_name)
         for name, _columns, _unique in field_indexes(object_api_name, old):
             self.ops.drop_index(name, table_name=table, schema=self.schema)
@@ -182,13 +241,21 @@ class SchemaEditor:
 
     # -- pieces ----------------------------------------------------------------
 
-    def _create_indexes(self, object_api_name: str, field_type: FieldType) -> None:
+    def _create_indexes(self, object_api_name: str, field_type: FieldType, ops: Operations) -> None:
         for name, columns, unique in field_indexes(object_api_name, field_type):
-            self._create_index(name, table_name(object_api_name), columns, unique, field_type)
+            self._create_index(name, table_name(object_api_name), columns, unique, field_type, ops)
 
-    def _create_index(self, name: str, table: str, columns: list[str], unique: bool, field_type: FieldType) -> None:
+    def _create_index(
+        self,
+        name: str,
+        table: str,
+        columns: list[str],
+        unique: bool,
+        field_type: FieldType,
+        ops: Operations | None = None,
+    ) -> None:
         where = None if unique or field_type.is_lookup else LIVE_ROWS
-        self.ops.create_index(name, table, columns, unique=unique, schema=self.schema, **partial(where))
+        (ops or self.ops).create_index(name, table, columns, unique=unique, schema=self.schema, **partial(where))
 
     # -- planner statistics ------------------------------------------------------
 
@@ -198,17 +265,18 @@ class SchemaEditor:
         every row and PostgreSQL misjudges a fresh table until autovacuum
         comes by. SQLite samples (``analysis_limit``), so a big table costs
         milliseconds."""
+        self.flush()
         if self.dialect == "sqlite":
             self.conn.exec_driver_sql("PRAGMA analysis_limit=2000")
         for name in object_api_names:
             self.conn.exec_driver_sql(f'ANALYZE {_schema_prefix(self.schema)}"{table_name(name)}"')
 
-    def _add_foreign_key(self, object_api_name: str, field_type: FieldType) -> None:
+    def _add_foreign_key(self, object_api_name: str, field_type: FieldType, ops: Operations) -> None:
         target = _target(field_type)
         if self.dialect != "postgresql" or not target:
             return
         on_delete = field_type.on_delete
-        self.ops.create_foreign_key(
+        ops.create_foreign_key(
             _fk_name(object_api_name, field_type),
             table_name(object_api_name),
             table_name(target),
@@ -219,7 +287,7 @@ class SchemaEditor:
             referent_schema=self.schema,
         )
 
-    def _create_junction(self, object_api_name: str, field_type: FieldType) -> None:
+    def _create_junction(self, object_api_name: str, field_type: FieldType, ops: Operations) -> None:
         name = field_type.junction_table_name(object_api_name)
         extra: list[Any] = []
         if self.dialect == "postgresql":
@@ -239,15 +307,15 @@ class SchemaEditor:
                     name=identifier("fk_", name, "target"),
                 ),
             ]
-        self.ops.create_table(name, *field_type.junction_columns(), *extra, schema=self.schema)
-        self.ops.create_index(identifier("ix_", name, "target_id"), name, ["target_id"], schema=self.schema)
+        ops.create_table(name, *field_type.junction_columns(), *extra, schema=self.schema)
+        ops.create_index(identifier("ix_", name, "target_id"), name, ["target_id"], schema=self.schema)
 
-    def _start_counter(self, object_api_name: str, field_type: FieldType) -> None:
-        """Number the records that already exist (in id order), then keep the
-        next number in the counter row."""
+    def _start_counter(self, object_api_name: str, field_type: FieldType, *, new_table: bool = False) -> None:
+        """Number the records that already exist (in id order; a table still
+        to be created has none), then keep the next number in the counter row."""
         start = field_type.starting_number
         table = bare_table(object_api_name, field_type.api_name)
-        ids = self.conn.execute(sa.select(table.c.id).order_by(table.c.id)).scalars().all()
+        ids = [] if new_table else self.conn.execute(sa.select(table.c.id).order_by(table.c.id)).scalars().all()
         if ids:
             self.conn.execute(
                 table.update()

@@ -14,6 +14,7 @@ functions below, for the metadata engine's own kinds.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -97,6 +98,19 @@ class DefinitionSet:
         return DefinitionSet(
             {k: Definition(v.kind, v.key, copy.deepcopy(v.document), v.deleted_at) for k, v in self.items.items()}
         )
+
+    def fingerprint(self) -> str | None:
+        """A digest of every definition (kind, key, document, in the recycle
+        bin or not): equal for equal definitions whatever their revisions or
+        times; None when a document is not plain JSON."""
+        digest = hashlib.sha256()
+        try:
+            for (kind, key), item in sorted(self.items.items()):
+                document = json.dumps(item.document, sort_keys=True, separators=(",", ":"), allow_nan=False)
+                digest.update(json.dumps([kind, key, item.deleted_at is None, document]).encode())
+        except (TypeError, ValueError):
+            return None
+        return digest.hexdigest()
 
     def get(self, kind: str, key: str, *, include_deleted: bool = False) -> Definition | None:
         item = self.items.get((kind, key))

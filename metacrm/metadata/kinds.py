@@ -17,6 +17,7 @@ meta API and tenant import all ask that registry.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -26,6 +27,7 @@ from jsonschema import Draft202012Validator
 
 from metacrm.metadata import definitions as defs
 from metacrm.metadata.definitions import DefinitionErrors, DefinitionSet, scoped_key
+from metacrm.platform.caches import Memo
 
 if TYPE_CHECKING:
     from metacrm.metadata.changes import ChangeSet
@@ -42,6 +44,21 @@ class KindScope:
     object_api_name: str | None = None
     field_types: FieldTypeRegistry | None = None
     creating: bool = False
+
+
+# Per kind, the canonical JSON of this many documents that passed its schema.
+SCHEMA_PASSES_KEPT = 4096
+
+
+def _canonical_json(document: Any) -> str | None:
+    """``document`` as JSON with sorted keys, or None when JSON cannot tell
+    it apart from another value (a tuple, a non-string key, NaN...): only a
+    document that reads back equal is remembered as having passed."""
+    try:
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return text if json.loads(text) == document else None
 
 
 # check(errors, document, scope): add (path, message) problems to errors; it
@@ -103,6 +120,13 @@ class DefinitionKind:
     def validator(self) -> Draft202012Validator:
         return Draft202012Validator(self.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
+    @cached_property
+    def _passed_schema(self) -> Memo:
+        """Documents (as canonical JSON) that passed the schema: the schema is
+        a pure function of the document, and a package installs the same
+        documents in every tenant; the most recently seen few thousand."""
+        return Memo(SCHEMA_PASSES_KEPT)
+
     def key(self, object_api_name: str | None, api_name: str) -> str:
         return scoped_key(object_api_name, api_name) if self.object_scoped else api_name
 
@@ -112,8 +136,12 @@ class DefinitionKind:
         what = self.document_label or self.label
         errors = DefinitionErrors()
         if self.schema is not None:
-            errors.schema(self.validator, document)
-            errors.raise_if_any(what)
+            text = _canonical_json(document)
+            if text is None or text not in self._passed_schema:
+                errors.schema(self.validator, document)
+                errors.raise_if_any(what)
+                if text is not None:
+                    self._passed_schema[text] = True
         if self.check is not None:
             self.check(errors, document, scope)
         errors.raise_if_any(what)

@@ -35,6 +35,10 @@ MODELS: CacheSlot[Memo] = CacheSlot("models")
 SAVE_STEPS: CacheSlot[tuple] = CacheSlot("save_steps")
 RECORD_EVENTS: CacheSlot[tuple] = CacheSlot("record_events")
 DEFINITION_KINDS: CacheSlot[KindRegistry] = CacheSlot("definition_kinds")
+# Fingerprint of a tenant's definitions -> the problems the check_definitions
+# hooks found in them (see definition_checks).
+DEFINITION_CHECKS: CacheSlot[Memo] = CacheSlot("definition_checks")
+DEFINITION_CHECKS_KEPT = 64
 
 
 def field_types(instance: Instance) -> FieldTypeRegistry:
@@ -130,15 +134,28 @@ def save_steps(instance: Instance, model: CompiledModel) -> tuple:
 
 def definition_checks(instance: Instance):
     """``check(definitions, model) -> [(kind, key, path, message)]`` over
-    every ``check_definitions`` hook that runs for the tenant."""
+    every ``check_definitions`` hook that runs for the tenant.
+
+    A hook sees the definitions and the model compiled from them, nothing
+    else, so the problems are a function of the definitions: they are kept
+    per fingerprint of the definitions (the most recent few), and installing
+    a package in a fresh tenant, which leads every such tenant to the same
+    definitions, compiles and checks its formulas once per worker."""
+    memo = instance.caches.get_or_build(DEFINITION_CHECKS, lambda: Memo(DEFINITION_CHECKS_KEPT))
 
     def check(definitions, model) -> list[tuple[str, str, str, str]]:
-        hooks = tenant_hooks(instance, definitions)
-        return [
-            problem
-            for result in hooks.check_definitions(definitions=definitions, model=model)
-            for problem in (result or [])
-        ]
+        hook = tenant_hooks(instance, definitions).check_definitions
+
+        def run() -> tuple[tuple[str, str, str, str], ...]:
+            results = hook(definitions=definitions, model=model)
+            return tuple(problem for result in results for problem in (result or []))
+
+        fingerprint = definitions.fingerprint()
+        if fingerprint is None:
+            return list(run())
+        # The plugins whose checks run too (one found broken since drops out).
+        key = (fingerprint, tuple(impl.plugin_name for impl in hook.get_hookimpls()))
+        return list(memo(key, run))
 
     return check
 

@@ -152,7 +152,10 @@ class HookSpecs:
         list of ``(kind, key, path, message)`` problems (e.g. a formula that no
         longer type-checks because a field it reads was deleted); any problem
         rejects the whole change with a 422 naming each path. Called at the end
-        of every metadata change, in its transaction."""
+        of every metadata change, in its transaction. The problems must follow
+        from ``definitions`` and ``model`` alone (no database, no clock): they
+        are kept per set of definitions, so the same definitions in another
+        tenant are not checked again."""
 
     @hookspec
     def register_automation_actions(self):

@@ -9,15 +9,18 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from metacrm.metadata import changes as changes_module
 from metacrm.metadata.changes import ChangeSet, purge_expired
 from metacrm.metadata.ddl import SchemaEditor
 from metacrm.metadata.fieldtypes.numbers import IntegerType
 from metacrm.metadata.model import field_types, model_for
+from metacrm.metadata.tables import meta_definitions
 from metacrm.platform.errors import Conflict, NotFound, ValidationFailed
 from tests.metadata.conftest import (
     ACTOR,
+    EVERY_TYPE_FIELDS,
     audit_entries,
     change,
     column_values,
@@ -360,6 +363,55 @@ def test_purge_expired_empties_the_recycle_bin_after_the_retention_period(instan
     assert "note" not in physical_columns(instance, "o_item")
 
 
+def _physical_schema(instance, object_name: str) -> dict:
+    """The object's table and junction tables as the database has them,
+    with the object's name taken out of every table and index name."""
+    state = snapshot(instance)["tables"]
+    mine = {name: table for name, table in state.items() if name in (f"o_{object_name}",) or f"_{object_name}_" in name}
+
+    def neutral(text):
+        return text.replace(object_name, "OBJECT")
+
+    return {
+        neutral(name): {
+            "columns": table["columns"],
+            "indexes": [(neutral(n), columns, unique) for n, columns, unique in table["indexes"]],
+            "foreign_keys": [(neutral(n), columns, neutral(target)) for n, columns, target in table["foreign_keys"]],
+        }
+        for name, table in mine.items()
+    }
+
+
+def test_an_object_created_with_its_fields_gets_the_table_it_would_get_field_by_field(instance, tenant):
+    """A change creates a new object's table once, with its fields' columns,
+    indexes and foreign keys (a package install creates dozens); the result
+    is the table adding each field to the empty object makes."""
+    create_object(instance, "target")
+    create_object(instance, "whole", EVERY_TYPE_FIELDS)
+    create_object(instance, "piece")
+    for document in EVERY_TYPE_FIELDS:
+        with change(instance) as tx:
+            tx.add_field("piece", document)
+    whole = _physical_schema(instance, "whole")
+    assert whole == _physical_schema(instance, "piece")
+    assert len(whole) == 2  # the table and the many-to-many's junction table
+    # The auto-number was started, and the model reads and writes the new table.
+    records = store(instance)
+    target = records.create("target", {"name": "t"})["id"]
+    created = records.create("whole", {"name": "first", "f_lookup": target, "f_master": target})
+    assert created["f_auto"] == "S-0001" and created["f_master"]["id"] == target
+
+
+def test_what_a_change_reads_on_its_connection_sees_the_tables_and_definitions_it_wrote(instance, tenant):
+    with change(instance) as tx:
+        tx.create_object({"api_name": "fresh", "label": "Fresh"}, [{"api_name": "code", "label": "C", "type": "text"}])
+        conn = tx.conn
+        table = sa.Table("o_fresh", sa.MetaData(), sa.Column("code"), schema=tenant.schema)
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+        rows = conn.execute(sa.select(meta_definitions.c.key).where(meta_definitions.c.kind == "field")).scalars()
+        assert {"fresh.name", "fresh.code"} <= set(rows)
+
+
 # -- failure injection ---------------------------------------------------------------------------
 
 
@@ -416,6 +468,16 @@ FAILURES = [
         ),
     ),
     (
+        "new objects' tables, created whole with their indexes and foreign keys at the end",
+        lambda mp: mp.setattr(SchemaEditor, "flush", _after(SchemaEditor.flush)),
+        lambda tx: _two_new_objects(tx),
+    ),
+    (
+        "new objects' definition rows, written together at the end",
+        lambda mp: mp.setattr(ChangeSet, "flush", _after(ChangeSet.flush)),
+        lambda tx: _two_new_objects(tx),
+    ),
+    (
         "a many-to-many after its junction table was created",
         lambda mp: mp.setattr(SchemaEditor, "_create_junction", _after(SchemaEditor._create_junction)),
         lambda tx: tx.add_field(
@@ -465,6 +527,23 @@ FAILURES = [
         ),
     ),
 ]
+
+
+def _two_new_objects(tx) -> None:
+    """What a package install does: objects created with their fields (their
+    tables wait for the end of the change), one pointing at the other."""
+    tx.create_object({"api_name": "fresh", "label": "Fresh"}, [{"api_name": "a", "label": "A", "type": "text"}])
+    tx.create_object(
+        {"api_name": "fresh_line", "label": "Fresh line"},
+        [
+            {"api_name": "code", "label": "Code", "type": "text", "unique": True},
+            {"api_name": "ref", "label": "Ref", "type": "auto_number", "options": {"format": "{0}"}},
+        ],
+    )
+    tx.add_field("fresh_line", {"api_name": "fresh", "label": "F", "type": "lookup", "options": {"target": "fresh"}})
+    tx.add_field(
+        "fresh_line", {"api_name": "tagged", "label": "T", "type": "many_to_many", "options": {"target": "other"}}
+    )
 
 
 def _failure_world(instance) -> None:
