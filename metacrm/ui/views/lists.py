@@ -103,9 +103,26 @@ def _page_key(values: dict) -> tuple:
     its page), what the user may do, the views, pools and plugin actions
     offered."""
     current: Listing = values["listing"]
-    identity = current_identity()
     return (
         navbar_key(),
+        *_list_inputs(current),
+        tuple(bool(values[k]) for k in _CHROME_FLAGS),
+        may_export(current.obj),
+        tuple(view.get("api_name") for view in values["shared_views"]),
+        tuple((pool.api_name, repr(pool.to_json())) for pool in values["pools"]),
+        tuple(field.api_name for field in values["board_fields"]),
+        tuple((action["value"], str(action["label"])) for action in values["plugin_list_actions"]),
+    )
+
+
+def _list_inputs(current: Listing) -> tuple:
+    """What every kept part of a list reads: the tenant (its id too: a tenant
+    dropped and made again starts at revision 1), the user, the model's
+    revision, the language, the script root, the object and the URL but its
+    page cursor."""
+    identity = current_identity()
+    return (
+        identity.tenant_id,
         identity.tenant_slug,
         identity.user_id,
         context.model().revision,
@@ -113,12 +130,6 @@ def _page_key(values: dict) -> tuple:
         request.script_root,
         current.obj.api_name,
         tuple((k, v) for k, v in current.args.items(multi=True) if k != "cursor"),
-        tuple(bool(values[k]) for k in _CHROME_FLAGS),
-        may_export(current.obj),
-        tuple(view.get("api_name") for view in values["shared_views"]),
-        tuple((pool.api_name, repr(pool.to_json())) for pool in values["pools"]),
-        tuple(field.api_name for field in values["board_fields"]),
-        tuple((action["value"], str(action["label"])) for action in values["plugin_list_actions"]),
     )
 
 
@@ -190,17 +201,9 @@ def _frame_key(screen: dict) -> tuple:
     user's language, the URL but its page, the fields the user may read and
     write, what they may do to the rows, the count shown, which pager links."""
     current: Listing = screen["listing"]
-    identity = current_identity()
     guard = context.guard()
     return (
-        identity.tenant_id,  # not the slug alone: a tenant dropped and made again starts at revision 1
-        identity.tenant_slug,
-        identity.user_id,
-        context.model().revision,
-        locale_name(),
-        request.script_root,
-        current.obj.api_name,
-        tuple((k, v) for k, v in current.args.items(multi=True) if k != "cursor"),
+        *_list_inputs(current),
         tuple(field.api_name for field in current.readable),
         tuple(sorted(guard.writable_fields(current.obj))),
         screen["may_update"],
