@@ -37,7 +37,6 @@ from tests.conftest import BACKENDS, PASSWORD
 from tests.data.crm_support import crm_tenant
 
 
-
 def today() -> date:
     """The app's TODAY(): the UTC date, read at use (a constant taken at import broke a run that crossed midnight)."""
     return utcnow().date()
