@@ -11,16 +11,18 @@ pre-ping), the same row ids in the same rotating order:
   check, the tenant binding, the model's revision check, the caller's roles,
   the guard, the record's SELECT and its JSON — all on one connection per
   request (issue 16);
-* ``store``: ``RecordStore.get`` directly (reference: the request's own cost
-  is api − store);
+* ``store``: ``RecordStore.get`` directly, read as a request reads (the
+  request's connection, autocommit: ``BenchEnv.as_request``) — reference: the
+  request's own cost is api − store;
 * ``bare`` (the baseline): a Flask app of one view, ``GET /deal/<id>``, that
   selects the same columns of the same row with SQLAlchemy Core on its own
   engine (same URL, same pool settings) and returns them with ``jsonify``.
 
 Also counted: pool checkouts per API request (1 on PostgreSQL, one per
-database file on SQLite) and statements per API request (2 on PostgreSQL
-once the token's tenant is known: the token with the head revision and the
-roles, then the record; 3 on SQLite). Full 3,000 rounds, --quick 600, --smoke 20.
+database file on SQLite) and statements per API request once the worker
+has checked the token (1 on PostgreSQL: the record's SELECT carries the
+token check, the head revision and the roles — ``platform.web.read_only``;
+3 on SQLite). Full 3,000 rounds, --quick 600, --smoke 20.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def main() -> int:
             return response.json
 
         def via_store():
-            return store.get(OBJECT, next_id())
+            with env.as_request():
+                return store.get(OBJECT, next_id())
 
         def baseline():
             record_id = next_id()
@@ -81,6 +84,9 @@ def main() -> int:
         for engine in engines:
             sa.event.listen(engine, "checkout", lambda *a: checkouts.append(1))
             sa.event.listen(engine, "before_cursor_execute", lambda _c, _k, sql, *a: statements.append(sql))
+        api()  # the worker has now checked the token with its tenant reads: what every later request costs
+        checkouts.clear()
+        statements.clear()
         api()
         per_request = len(checkouts)
         # SQL sent per request (BEGIN/ROLLBACK of SQLite's read blocks not counted).

@@ -10,9 +10,11 @@ filter keeps 10 % of the rows. Three pages, each through
 * ``api``: the HTTP API (Flask test client, bearer token: authentication,
   tenant binding, model revision check, roles, query, JSON — one connection),
 * ``store``: ``RecordStore.query`` directly (model already compiled), for the page,
-* the baseline: the same page in hand-written SQLAlchemy Core on the same
-  engine (the same columns the store selects, the same WHERE and ORDER BY),
-  rows fetched as mappings:
+* the baseline: the same page in hand-written SQLAlchemy Core on an engine
+  of its own with the same URL and default settings (``BenchEnv.baseline_engine``:
+  its ROLLBACKs must not drop the API's prepared statements), the same
+  columns the store selects, the same WHERE and ORDER BY, rows fetched as
+  mappings:
 
 1. ``page``: ``?industry=ind3&sort=-amount&limit=50`` — every field;
 2. ``fields``: the same with ``fields=name,amount`` — the SELECT narrows to
@@ -76,6 +78,7 @@ def main() -> int:
         env.create_deal_object(OBJECT)
         store = env.store()
         table = env.core_table(OBJECT)
+        baseline_engine = env.baseline_engine()
 
         def raw_query(names, at: int = 0):
             query = (
@@ -108,13 +111,14 @@ def main() -> int:
             return [r["id"] for r in response.json["data"]]
 
         def rows(query) -> list[int]:
-            with env.engine.connect() as conn:
+            with baseline_engine.connect() as conn:
                 found = conn.execute(query).mappings().all()
             assert len(found) == 51
             return [r["id"] for r in found[:50]]
 
         def via_store():
-            page = store.query(OBJECT, filters=[("industry", "eq", FILTER_VALUE)], sort="-amount", limit=50)
+            with env.as_request():
+                page = store.query(OBJECT, filters=[("industry", "eq", FILTER_VALUE)], sort="-amount", limit=50)
             assert len(page.data) == 50
             return [r["id"] for r in page.data]
 
@@ -168,6 +172,7 @@ def main() -> int:
         extra["rounds"] = [rounds_by_size[size] for size in sizes]
         if args.profile:
             c.profile_calls("GET list page (api)", cases["page"]["api"], 200)
+        baseline_engine.dispose()
     c.emit(
         BENCH,
         metrics,

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
 from metacrm.access.permissions import ADMIN_ROLE
@@ -94,7 +95,8 @@ def tenant_reads(user_id: sa.ColumnElement) -> dict[str, sa.ColumnElement]:
     return {
         "head_revision": sa.select(meta_head.c.revision).where(meta_head.c.id == 1).scalar_subquery(),
         "member_provisioned": sa.exists().where(access_members.c.user_id == user_id),
-        "member_roles": sa.select(sa.func.array_agg(user_roles.c.role))
+        # Sorted: a deferred token check compares them with the last ones (platform.identity).
+        "member_roles": sa.select(sa.func.array_agg(aggregate_order_by(user_roles.c.role, user_roles.c.role)))
         .where(user_roles.c.user_id == user_id)
         .scalar_subquery(),
     }

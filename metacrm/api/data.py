@@ -16,6 +16,7 @@ from flask import Blueprint, jsonify, request
 
 from metacrm.api.requests import json_body
 from metacrm.platform.errors import ValidationFailed
+from metacrm.platform.web import read_only
 from metacrm.plugins import context
 from metacrm.plugins.records import (
     ListRequest,
@@ -39,6 +40,7 @@ def _with_etag(record: dict, status: int = 200):
 
 
 @blueprint.get("/<name>")
+@read_only
 def list_records(name):
     """The list; ``where=<condition>`` filters with a rule-language
     expression, ``view=<list view>`` applies a list view's filters and sort."""
@@ -52,6 +54,7 @@ def create_record(name):
 
 
 @blueprint.get("/<name>/<int:record_id>")
+@read_only
 def get_record(name, record_id):
     selected = field_names(request.args.get("fields"))
     return _with_etag(context.store().get(name, record_id, fields=selected, deleted=flag(request.args, "deleted")))
@@ -76,6 +79,7 @@ def restore_record(name, record_id):
 
 
 @blueprint.get("/<name>/<int:record_id>/related/<field>")
+@read_only
 def related_records(name, record_id, field):
     page = related_page(context.store(), name, record_id, field, ListRequest.from_args(request.args))
     return jsonify(page_body(page))

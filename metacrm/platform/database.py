@@ -20,16 +20,24 @@ the roles and the work all use ONE checkout per engine — on PostgreSQL one
 connection for the platform and the request's tenant. A block nested in a
 write, a write nested in an open block, and any other tenant's namespace get
 a pooled connection of their own, exactly as outside a request.
+
+A read-only request may also carry a deferred identity check
+(:class:`RequestCheck`, ``platform.web.read_only``): the token check the
+request assumed passed, sent with the request's first read
+(:func:`request_check_to_fold`) — or alone, before any other statement of
+the request runs — so nothing the request reads is used before the check has
+confirmed who is asking.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -127,13 +135,30 @@ class _Held:
     writing: bool = False
 
 
+class RequestCheck(Protocol):
+    """A check a request has assumed passed (the identity its token stood for
+    when this worker last checked it) and must confirm before any other use
+    of the database: ``ensure`` runs it alone if it has not run and raises
+    again what it found wrong; ``fold_into`` runs it in the same statement as
+    a read of the request's tenant."""
+
+    def pending(self) -> bool: ...
+
+    def ensure(self) -> None: ...
+
+    def fold_into(self, conn: Connection, statement: sa.Select) -> Sequence[sa.Row]: ...
+
+
 @dataclass
 class RequestConnections:
     """The connections one request shares, at most one per engine, checked
-    out on first use and returned (rolled back) by :meth:`close`."""
+    out on first use and returned (rolled back) by :meth:`close`; and the
+    request's deferred check, confirmed before any block runs its statements."""
 
     platform_schema: str | None
     held: dict[Engine, _Held] = field(default_factory=dict)
+    check: RequestCheck | None = None
+    folding: bool = False
 
     def claim(self, engine: Engine, tenant_schema: object) -> _Held | None:
         """The shared connection for ``tenant_schema`` (``_UNCLAIMED`` for the
@@ -172,6 +197,8 @@ def _connection(engine: Engine, options: dict, tenant_schema: object, *, write: 
     one when it may be shared, else a pooled one of its own. A read block
     must not write (on PostgreSQL the request's reads run in autocommit)."""
     scope = _request_connections.get()
+    if scope is not None and scope.check is not None and not scope.folding:
+        scope.check.ensure()
     held = scope.claim(engine, tenant_schema) if scope is not None else None
     if held is None or held.writing or (write and held.blocks):
         with engine.connect() as conn:
@@ -222,6 +249,42 @@ def _connection(engine: Engine, options: dict, tenant_schema: object, *, write: 
         # SQLite reads see the snapshot their transaction began with; end it
         # so the next block sees what other connections committed.
         conn.rollback()
+
+
+def defer_request_check(check: RequestCheck | None) -> None:
+    """Give the current request a check to confirm before (or with) its
+    first statement (None: forget the one it had, the request starts again)."""
+    scope = _request_connections.get()
+    if scope is None:
+        raise RuntimeError("a deferred check needs a request (Database.open_request)")
+    scope.check = check
+
+
+def ensure_request_check() -> None:
+    """Confirm the request's deferred check now if nothing has yet (the end
+    of a read-only view), and raise what it found wrong."""
+    scope = _request_connections.get()
+    if scope is not None and scope.check is not None:
+        scope.check.ensure()
+
+
+@contextmanager
+def request_check_to_fold() -> Iterator[RequestCheck | None]:
+    """The request's deferred check when it has not run yet, for the block's
+    first read to carry (``check.fold_into(conn, statement)``); None when
+    there is nothing to carry. No block opened inside runs it alone, and when
+    the block ends it has run one way or the other."""
+    scope = _request_connections.get()
+    check = scope.check if scope is not None else None
+    if check is None or not check.pending():
+        yield None
+        return
+    scope.folding = True
+    try:
+        yield check
+    finally:
+        scope.folding = False
+        check.ensure()
 
 
 @dataclass(frozen=True)

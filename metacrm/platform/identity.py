@@ -20,7 +20,9 @@ import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Callable
+import types
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -45,6 +47,7 @@ from metacrm.platform.instance import Instance
 from metacrm.platform.passwords import check_password
 from metacrm.platform.settings import default_settings, settings_of, time_zone_problem
 from metacrm.platform.tables import (
+    PLATFORM,
     api_tokens,
     login_attempts,
     memberships,
@@ -787,23 +790,39 @@ TenantReads = Callable[[sa.ColumnElement], dict[str, sa.ColumnElement]]
 column, labelled scalar sub-selects of tenant tables (the request's head
 revision and the caller's roles, ``metacrm.access.members``)."""
 
-TOKEN_TENANTS: CacheSlot[LruDict[str, str]] = CacheSlot("token_tenants")
+
+@dataclass(frozen=True)
+class _SeenToken:
+    """What this worker last found a token standing for: its tenant (a token
+    belongs to one tenant for its life) and, when the tenant reads rode
+    along, the identity and the reads."""
+
+    slug: str
+    identity: Identity | None = None
+    values: dict | None = None
+
+
+TOKEN_TENANTS: CacheSlot[LruDict[str, _SeenToken]] = CacheSlot("token_tenants")
 TOKEN_TENANTS_MAX = 10_000
+
+
+def _seen_tokens(instance: Instance) -> LruDict[str, _SeenToken]:
+    return instance.caches.get_or_build(TOKEN_TENANTS, lambda: LruDict(TOKEN_TENANTS_MAX))
 
 
 def identity_and_tenant_reads(instance: Instance, token: str) -> tuple[Identity | None, dict | None]:
     """:func:`identity_from_token`, and on PostgreSQL, once the token's tenant
-    is known to this worker (a token belongs to one tenant for its life), the
-    instance's ``tenant_reads`` columns in the SAME statement: one round trip
-    for the token check, the head revision and the roles (issue 16, item 2).
-    The reads are None when not folded (first sight of the token, SQLite,
-    none registered)."""
+    is known to this worker, the instance's ``tenant_reads`` columns in the
+    SAME statement: one round trip for the token check, the head revision and
+    the roles (issue 16, item 2). The reads are None when not folded (first
+    sight of the token, SQLite, none registered)."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None, None
     token_hash = _hash_token(token)
     reads = getattr(instance, "tenant_reads", None)
-    known = instance.caches.get_or_build(TOKEN_TENANTS, lambda: LruDict(TOKEN_TENANTS_MAX))
-    slug = known.get(token_hash) if reads is not None and instance.db.dialect == "postgresql" else None
+    known = _seen_tokens(instance)
+    seen = known.get(token_hash) if reads is not None and instance.db.dialect == "postgresql" else None
+    slug = seen.slug if seen is not None else None
     row, values = None, None
     if slug is not None:
         statement, names = _with_tenant_reads(reads, "token")
@@ -822,14 +841,20 @@ def identity_and_tenant_reads(instance: Instance, token: str) -> tuple[Identity 
     if row is None:
         known.pop(token_hash, None)
         return None, None
-    if reads is not None and known.get(token_hash) != row.slug:
-        known[token_hash] = row.slug
+    identity = _identity(row, row.token_id)
+    if reads is not None:
+        known[token_hash] = _SeenToken(row.slug, identity, values) if values is not None else _SeenToken(row.slug)
+    _note_token_use(instance, row.token_id, row.last_used_at)
+    return identity, values
+
+
+def _note_token_use(instance: Instance, token_id: int, last_used_at) -> None:
+    """Write the token's last use, at most once a minute."""
     now = utcnow()
-    last_used = as_utc(row.last_used_at)
+    last_used = as_utc(last_used_at)
     if last_used is None or last_used < now - timedelta(minutes=1):
         with instance.db.platform_begin() as conn:
-            conn.execute(api_tokens.update().where(api_tokens.c.id == row.token_id).values(last_used_at=now))
-    return _identity(row, row.token_id), values
+            conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=now))
 
 
 @functools.lru_cache(maxsize=8)
@@ -838,6 +863,123 @@ def _with_tenant_reads(reads: TenantReads, kind: str) -> tuple[sa.Select, tuple[
     columns = reads(users.c.id)
     statement = _statements()[kind].add_columns(*(column.label(name) for name, column in columns.items()))
     return statement, tuple(columns)
+
+
+# -- the token check of a read-only request, sent with its first read ---------------------
+
+
+class IdentityChanged(Exception):  # noqa: N818 - a signal to answer again, not an error
+    """A deferred token check found the token standing for another identity,
+    or other roles or another metadata revision, than the request assumed:
+    the request is answered again from the start with ``identity`` and
+    ``values`` (``platform.web.read_only``)."""
+
+    def __init__(self, identity: Identity, values: dict | None):
+        super().__init__("the identity changed since the token was last checked")
+        self.identity = identity
+        self.values = values
+
+
+FOLDED_PREFIX = "_token_check_"
+
+
+@functools.lru_cache(maxsize=8)
+def _folded_check(reads: TenantReads) -> tuple[sa.Subquery, tuple[sa.Label, ...], tuple[str, ...]]:
+    """The token statement with the tenant reads as a subquery a read joins
+    ON true, and its columns under names no record column has."""
+    statement, names = _with_tenant_reads(reads, "token")
+    check = statement.subquery("token_check")
+    return check, tuple(column.label(FOLDED_PREFIX + column.key) for column in check.c), names
+
+
+# A statement kept for reuse (a model's memo) keeps its folded twin as long as it lives.
+_FOLDED: weakref.WeakKeyDictionary[sa.Select, sa.Select] = weakref.WeakKeyDictionary()
+
+
+@dataclass(eq=False)
+class DeferredTokenCheck:
+    """The token check of a read-only request on PostgreSQL, assumed to find
+    what it found the last time this worker ran it (``assumed``), and sent
+    with the request's first read of its tenant (:meth:`fold_into`) or alone
+    before any other statement (:meth:`ensure`) — one round trip saved per
+    request, and nothing read is used before the check confirms it. A
+    revoked token answers 401 as before; anything else different (roles,
+    revision, the user's settings) raises :class:`IdentityChanged` and the
+    request starts again with the fresh values."""
+
+    instance: Instance
+    token: str
+    token_hash: str
+    assumed: _SeenToken
+    _done: bool = False
+    _running: bool = False
+    _failure: Exception | None = None
+
+    def pending(self) -> bool:
+        return not self._done and not self._running
+
+    def ensure(self) -> None:
+        if self._running:
+            return  # the check's own statement
+        if not self._done:
+            self._running = True
+            try:
+                self._conclude(*identity_and_tenant_reads(self.instance, self.token))
+            finally:
+                self._running = False
+        if self._failure is not None:
+            raise self._failure
+
+    def fold_into(self, conn: sa.Connection, statement: sa.Select, params: dict | None = None) -> Sequence[sa.Row]:
+        """``statement``'s rows (a read of the request's tenant, on ``conn``,
+        with ``params``), each joined to the token check's one row: one round
+        trip for both. Without rows the check runs alone."""
+        _check, labels, names = _folded_check(self.instance.tenant_reads)
+        folded = _FOLDED.get(statement)
+        if folded is None:
+            folded = _FOLDED[statement] = statement.join(_check, sa.true()).add_columns(*labels)
+        db = self.instance.db
+        translate = {PLATFORM: db.platform_schema, None: db.tenant_schema(self.assumed.slug)}
+        self._running = True
+        try:
+            parameters = {**(params or {}), "token_hash": self.token_hash}
+            rows = conn.execute(folded, parameters, execution_options={"schema_translate_map": translate}).all()
+        finally:
+            self._running = False
+        if not rows:
+            self.ensure()
+            return rows
+        mapping = rows[0]._mapping
+        found = types.SimpleNamespace(**{label.name[len(FOLDED_PREFIX) :]: mapping[label.name] for label in labels})
+        identity = _identity(found, found.token_id)
+        # The reads came from the assumed tenant's schema: worth nothing for another.
+        values = {name: getattr(found, name) for name in names} if found.slug == self.assumed.slug else None
+        _seen_tokens(self.instance)[self.token_hash] = _SeenToken(found.slug, identity, values)
+        _note_token_use(self.instance, found.token_id, found.last_used_at)
+        self._conclude(identity, values)
+        self.ensure()
+        return rows
+
+    def _conclude(self, identity: Identity | None, values: dict | None) -> None:
+        self._done = True
+        if identity is None:
+            self._failure = Unauthenticated("the API token is invalid or revoked")
+        elif identity != self.assumed.identity or values != self.assumed.values:
+            self._failure = IdentityChanged(identity, values)
+
+
+def deferred_token_check(instance: Instance, token: str) -> DeferredTokenCheck | None:
+    """The check to defer for a read-only request carrying ``token``, when
+    this worker has checked the token with its tenant reads before (PostgreSQL)."""
+    if instance.db.dialect != "postgresql" or getattr(instance, "tenant_reads", None) is None:
+        return None
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    token_hash = _hash_token(token)
+    seen = _seen_tokens(instance).get(token_hash)
+    if seen is None or seen.identity is None:
+        return None
+    return DeferredTokenCheck(instance, token, token_hash, seen)
 
 
 # -- public forms, throttled like the sign-in -------------------------------------------

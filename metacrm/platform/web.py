@@ -9,11 +9,14 @@ A view that must be reachable without signing in says so with :func:`public`.
 A request shares its database connections (``Database.open_request``): the
 token check, the revision check, the roles and the view's work use one
 checkout, returned to the pool — rolled back — when the request ends,
-however it ends.
+however it ends. A view marked :func:`read_only` goes further on
+PostgreSQL: a token this worker has checked before is assumed to stand for
+what it stood for then, and the check rides with the view's first read.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import uuid
@@ -36,7 +39,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from metacrm.platform import identity as identities
-from metacrm.platform.database import TenantBinding
+from metacrm.platform.database import TenantBinding, defer_request_check, ensure_request_check
 from metacrm.platform.errors import BadRequest, Forbidden, MetacrmError, TooManyRequests, Unauthenticated
 from metacrm.platform.identity import Identity
 
@@ -46,6 +49,7 @@ csrf = CSRFProtect()
 PUBLIC_ATTR = "_metacrm_public"
 CSRF_EXEMPT_ATTR = "_metacrm_csrf_exempt"
 BEFORE_TWO_FACTOR_ATTR = "_metacrm_before_two_factor"
+READ_ONLY_ATTR = "_metacrm_read_only"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9-]{8,36}$")
 MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in both databases
 
@@ -88,6 +92,55 @@ def allowed_before_two_factor(view):
     signing out). Every other view answers 403 ``two_factor_required``."""
     setattr(view, BEFORE_TWO_FACTOR_ATTR, True)
     return view
+
+
+def read_only(view):
+    """Mark a view that only reads (a GET of the API): on PostgreSQL a bearer
+    token this worker has checked before is assumed to stand for the identity,
+    roles and metadata revision it stood for then, and its check is sent with
+    the view's first read of the tenant (``RecordStore.get``),
+    or alone before any other statement — one round trip less (issue 16,
+    item 2). Nothing leaves before the check has run: the view's answer, or
+    its error, waits for it; a revoked token answers 401; a changed identity,
+    role or revision answers the request again from the start with the fresh
+    values (reads only, so answering twice is safe); so does a connection
+    found dropped by the view's first statement (the retry of
+    :func:`_before_request`)."""
+
+    @functools.wraps(view)
+    def answer(*args, **kwargs):
+        before = dict(vars(g))
+        try:
+            try:
+                return view(*args, **kwargs)
+            finally:
+                ensure_request_check()
+        except identities.IdentityChanged as changed:
+            _start_again(before)
+            g.tenant_reads = changed.values
+            _bind_identity(current_app.extensions["metacrm"], changed.identity, answer, is_public=False)
+        except sa.exc.DBAPIError as error:
+            if not error.connection_invalidated or not g.get("identity_deferred"):
+                raise
+            log.warning("request %s: database connection dropped; retrying once", g.request_id)
+            instance = current_app.extensions["metacrm"]
+            instance.db.drop_request_connections()
+            _start_again(before)
+            identity, _by_token = _resolve_identity(instance, is_public=False, may_defer=False)
+            _bind_identity(instance, identity, answer, is_public=False)
+        return view(*args, **kwargs)
+
+    setattr(answer, READ_ONLY_ATTR, True)
+    return answer
+
+
+def _start_again(before: dict) -> None:
+    """Forget what the view put on ``g`` (its model, guard, store ...)."""
+    state = vars(g)
+    state.clear()
+    state.update(before)
+    g.identity_deferred = False
+    defer_request_check(None)
 
 
 def current_identity() -> Identity:
@@ -136,10 +189,17 @@ def _bearer_token() -> str | None:
     return None
 
 
-def _resolve_identity(instance, is_public: bool) -> tuple[Identity | None, bool]:
-    """(identity, came_from_bearer_token)."""
+def _resolve_identity(instance, is_public: bool, may_defer: bool) -> tuple[Identity | None, bool]:
+    """(identity, came_from_bearer_token). ``may_defer``: a :func:`read_only`
+    view, whose token check may ride with its first read."""
     token = _bearer_token()
     if token is not None:
+        deferred = identities.deferred_token_check(instance, token) if may_defer else None
+        if deferred is not None:
+            defer_request_check(deferred)
+            g.identity_deferred = True
+            g.tenant_reads = deferred.assumed.values
+            return deferred.assumed.identity, True
         identity, g.tenant_reads = identities.identity_and_tenant_reads(instance, token)
         if identity is None and not is_public:
             raise Unauthenticated("the API token is invalid or revoked")
@@ -162,8 +222,9 @@ def _before_request():
     g.request_connections = instance.db.open_request()
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     is_public = view is None or request.endpoint == "static" or getattr(view, PUBLIC_ATTR, False)
+    may_defer = getattr(view, READ_ONLY_ATTR, False) and request.method == "GET"
     try:
-        identity, by_token = _resolve_identity(instance, is_public)
+        identity, by_token = _resolve_identity(instance, is_public, may_defer)
     except sa.exc.DBAPIError as error:
         # The pool does not ping each checkout: the first statement of the
         # request finds a dropped connection (database restarted, idle
@@ -172,7 +233,15 @@ def _before_request():
             raise
         log.warning("request %s: database connection dropped; retrying once", g.request_id)
         instance.db.drop_request_connections()
-        identity, by_token = _resolve_identity(instance, is_public)
+        identity, by_token = _resolve_identity(instance, is_public, may_defer)
+    _bind_identity(instance, identity, view, is_public)
+    _refuse_nul_in_query()
+    unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
+    if unsafe and not by_token and not getattr(view, CSRF_EXEMPT_ATTR, False):
+        csrf.protect()
+
+
+def _bind_identity(instance, identity: Identity | None, view, is_public: bool) -> None:
     g.identity = identity
     if identity is not None:
         # The tenant comes from the identity alone: no header, path or body
@@ -185,10 +254,6 @@ def _before_request():
             "your role requires two-factor authentication: set it up first (POST /api/v1/auth/2fa/enrol)",
             code="two_factor_required",
         )
-    _refuse_nul_in_query()
-    unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
-    if unsafe and not by_token and not getattr(view, CSRF_EXEMPT_ATTR, False):
-        csrf.protect()
 
 
 def _teardown_request(_error=None) -> None:

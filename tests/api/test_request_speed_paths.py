@@ -9,9 +9,12 @@
   (``members.head_and_roles``): a role taken away, a field added, a member
   not provisioned yet are all seen by the very next request;
 * a GET by id sends three statements on SQLite (the token, the revision
-  with the roles, the record) and two on PostgreSQL, where the revision and
-  the roles are read in the token check's own statement once the worker
-  knows the token's tenant; a revoked token is still refused at once;
+  with the roles, the record) and ONE on PostgreSQL once the worker has
+  checked the token with its tenant reads: the check rides with the
+  record's own SELECT (``platform.web.read_only``); a revoked token, a role
+  taken away or given, a field added, a tenant that starts requiring two
+  factors are all seen by the very next request, and a token refused
+  reveals nothing (401 whether the record exists or not);
 * a browser session folds the same reads into its session check on
   PostgreSQL (the session names its tenant), and still ends at once.
 """
@@ -136,9 +139,8 @@ def test_each_request_sees_the_roles_and_the_model_of_its_own_moment(client, wor
     assert "region" in _list(client, user, limit=1)["data"][0]
 
 
-def test_a_get_by_id_sends_two_statements_on_postgresql_three_on_sqlite(instance, client, acme):
-    record_id = _list(client, acme, limit=1)["data"][0]["id"]
-    assert client.get(f"{DATA}/deal/{record_id}", headers=acme).status_code == 200  # warm the caches
+def _statements_of(instance, request) -> tuple[object, list[str]]:
+    """The response of ``request()`` and the data statements it sent."""
     statements: list[str] = []
     engines = {id(e): e for e in (instance.db.engine, instance.db.tenant_engine("acme"))}.values()
 
@@ -148,18 +150,77 @@ def test_a_get_by_id_sends_two_statements_on_postgresql_three_on_sqlite(instance
     for engine in engines:
         sa.event.listen(engine, "before_cursor_execute", note)
     try:
-        response = client.get(f"{DATA}/deal/{record_id}", headers=acme)
+        response = request()
     finally:
         for engine in engines:
             sa.event.remove(engine, "before_cursor_execute", note)
+    return response, [s for s in statements if s.split()[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")]
+
+
+def test_a_get_by_id_sends_one_statement_on_postgresql_three_on_sqlite(instance, client, acme):
+    record_id = _list(client, acme, limit=1)["data"][0]["id"]
+    assert client.get(f"{DATA}/deal/{record_id}", headers=acme).status_code == 200  # warm the caches
+    response, data = _statements_of(instance, lambda: client.get(f"{DATA}/deal/{record_id}", headers=acme))
     assert response.status_code == 200 and response.json["id"] == record_id
-    data = [s for s in statements if s.split()[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")]
+    assert response.json["name"] and "amount" in response.json
     if instance.db.dialect == "postgresql":
-        assert len(data) == 2, statements  # token with the head revision and the roles; the record
-        assert "meta_head" in data[0] and "user_roles" in data[0] and "api_tokens" in data[0]
+        assert len(data) == 1, data  # the record, with the token check, the head revision and the roles
+        assert all(name in data[0] for name in ("o_deal", "api_tokens", "meta_head", "user_roles")), data
     else:
-        assert len(data) == 3, statements  # token; head revision + roles; the record
+        assert len(data) == 3, data  # token; head revision + roles; the record
         assert "meta_head" in data[1] and "user_roles" in data[1]
+    # A record that is not there: still one statement, and a 404.
+    missing, data = _statements_of(instance, lambda: client.get(f"{DATA}/deal/999999", headers=acme))
+    assert missing.status_code == 404
+    if instance.db.dialect == "postgresql":
+        assert len(data) == 2, data  # no row to carry the check: it runs alone after
+
+
+def test_the_check_sent_with_the_read_sees_every_change_at_once(client, world, acme):
+    """What the worker assumed about a token is confirmed by the record's
+    own statement; anything changed answers the request again, fresh."""
+    from metacrm.platform import identity as identities
+
+    record_id = _list(client, acme, limit=1)["data"][0]["id"]
+    user_id = world.identity("user@acme.test", "acme").user_id
+    user = world.bearer("user@acme.test", "acme")
+
+    def assign(roles: list[str]) -> None:
+        response = client.put(f"/api/v1/access/users/{user_id}/roles", json={"roles": roles}, headers=acme)
+        assert response.status_code == 200, response.json
+
+    def get(headers=user, record=record_id):
+        return client.get(f"{DATA}/deal/{record}", headers=headers)
+
+    assign(["read_only"])
+    for _ in range(3):  # the worker learns the token, then assumes it
+        assert get().status_code == 200
+    assign([])
+    assert get().status_code == 403
+    assign(["read_only"])
+    assert get().status_code == 200 and get().status_code == 200
+    # A field the admin adds is in the next answer.
+    field = {"api_name": "region", "label": "Region", "type": "text"}
+    assert client.post("/api/v1/meta/objects/deal/fields", json=field, headers=acme).status_code == 201
+    assert "region" in get().json
+    # A tenant that starts requiring two factors of the user's role.
+    assert get(acme).status_code == 200 and get(acme).status_code == 200
+    required = client.patch("/api/v1/auth/settings", json={"two_factor_roles": ["admin"]}, headers=acme)
+    assert required.status_code == 200
+    blocked = get(acme)
+    assert blocked.status_code == 403 and blocked.json["error"]["code"] == "two_factor_required"
+    # A revoked token: 401, for a record that exists and for one that does not.
+    assert get().status_code == 200
+    identity = world.identity("user@acme.test", "acme")
+    identities.revoke_token(world.instance, identity, identities.list_tokens(world.instance, identity)[-1]["id"])
+    for record in (record_id, 999999):
+        refused = get(record=record)
+        assert refused.status_code == 401, refused.json
+        assert "acme" not in refused.get_data(as_text=True)
+    # Nor does an error the view finds before its first read (no such object, no such field).
+    early = (f"{DATA}/nothing/{record_id}", f"{DATA}/deal/{record_id}?fields=nothing", f"{DATA}/deal?where=nothing")
+    for path in early:
+        assert client.get(path, headers=user).status_code == 401, path
 
 
 def test_the_folded_token_check_still_refuses_a_revoked_token_and_keeps_tenants_apart(client, world, acme):

@@ -131,9 +131,13 @@ class StoreCore:
     def _visible(self, obj: CompiledObject) -> set[str]:
         return self.guard.readable_fields(obj) & set(obj.fields)
 
+    @staticmethod
+    def _live(obj: CompiledObject, deleted: bool) -> sa.ColumnElement:
+        """Records in the recycle bin (``deleted``) or out of it."""
+        return obj.table.c.deleted_at.is_not(None) if deleted else obj.table.c.deleted_at.is_(None)
+
     def _scoped(self, action: str, obj: CompiledObject, *, deleted: bool = False):
-        table = obj.table
-        where = [table.c.deleted_at.is_not(None) if deleted else table.c.deleted_at.is_(None)]
+        where = [self._live(obj, deleted)]
         scope = self.guard.scope(action, obj)
         if scope is not None:
             where.append(scope)

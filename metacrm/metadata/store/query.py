@@ -20,6 +20,7 @@ from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.values import json_safe
 from metacrm.platform import audit
 from metacrm.platform.clock import as_utc
+from metacrm.platform.database import request_check_to_fold
 from metacrm.platform.errors import BadRequest, NotFound, ValidationFailed
 
 from . import sealing
@@ -167,11 +168,19 @@ class Queries(StoreCore):
         self.guard.require(action, obj)
         record_id = _record_id(record_id)
         names = self._resolve_fields(obj, fields)
-        query = self._select(obj, names, deleted=deleted).where(
-            self._scoped(action, obj, deleted=deleted), obj.table.c.id == record_id
-        )
-        with self._connect() as conn:
-            row = conn.execute(query).first()
+        scope = self.guard.scope(action, obj)
+        if scope is None and fields is None:
+            # Every record the action reaches: one statement per field set and
+            # model revision, built, keyed and compiled once (issue 16, item 2).
+            key = ("by_id", obj.api_name, tuple(names), deleted)
+            query = self.model.memo(key, lambda: self._by_id(obj, names, deleted, None))
+        else:
+            query = self._by_id(obj, names, deleted, scope)
+        params = {"record_id": record_id}
+        # The request's deferred token check, if any, rides with this read (platform.web.read_only).
+        with request_check_to_fold() as check, self._connect() as conn:
+            rows = check.fold_into(conn, query, params) if check is not None else conn.execute(query, params).all()
+            row = rows[0] if rows else None
             if row is None:
                 # Existence must not leak: a record outside the user's scope is "not found" too.
                 raise NotFound(f"no {object_name} {record_id}")
@@ -179,6 +188,14 @@ class Queries(StoreCore):
         record = self._dump(obj, row, names, many)
         self._audit_reads(obj, names, [record_id])
         return record
+
+    def _by_id(self, obj: CompiledObject, names: list[str], deleted: bool, scope) -> sa.Select:
+        """One record's SELECT, its id the parameter ``record_id``."""
+        table = obj.table
+        where = [self._live(obj, deleted), table.c.id == sa.bindparam("record_id", type_=sa.BigInteger)]
+        if scope is not None:
+            where.append(scope)
+        return self._select(obj, names, deleted=deleted).where(*where)
 
     def query(
         self,
