@@ -2,14 +2,18 @@
 revision check, the roles and the work share one checkout per engine; a
 failing request leaves no connection checked out or in a transaction; a
 request never reaches another tenant through the shared connection; a
-dropped connection is retried once instead of pinging every checkout."""
+dropped connection is retried once instead of pinging every checkout; a
+request's deferred identity check runs before any statement, once, and a
+failure it finds is raised again at every later block."""
 
 from __future__ import annotations
+
+import contextlib
 
 import pytest
 import sqlalchemy as sa
 
-from metacrm.platform.errors import Conflict
+from metacrm.platform.errors import Conflict, Unauthenticated
 from tests.metadata.conftest import AcmeWorld
 
 DATA = "/api/v1/data"
@@ -178,3 +182,68 @@ def test_a_write_on_the_shared_connection_is_all_or_nothing(instance, world):
         instance.db.close_request(token)
     with acme.connect() as conn:  # outside the request: committed for everyone
         assert conn.execute(sa.select(meta_head.c.revision)).scalar() == before + 8
+
+
+class _Check:
+    """A deferred request check (``database.RequestCheck``) that counts its
+    runs and fails, when told to, with what a revoked token raises."""
+
+    def __init__(self, fails: bool):
+        self.fails, self.runs, self.done = fails, 0, False
+
+    def pending(self) -> bool:
+        return not self.done
+
+    def ensure(self) -> None:
+        if not self.done:
+            self.runs += 1
+            self.done = True
+        if self.fails:
+            raise Unauthenticated("the API token is invalid or revoked")
+
+    def fold_into(self, conn, statement, params=None):
+        self.runs += 1
+        self.done = True
+        rows = conn.execute(statement, params or {}).all()
+        self.ensure()
+        return rows
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_deferred_check_runs_before_any_statement_and_its_failure_sticks(instance, world, fails):
+    """The request's deferred check (``platform.web.read_only``) runs before
+    the first block of any kind, once; a failure is raised again at every
+    later block and at the end, so code that swallows it cannot go on."""
+    from metacrm.metadata.tables import meta_head
+    from metacrm.platform.database import defer_request_check, ensure_request_check, request_check_to_fold
+
+    acme = instance.db.bind("acme")
+    token = instance.db.open_request()
+    try:
+        check = _Check(fails)
+        defer_request_check(check)
+        for _ in range(2):
+            try:
+                with acme.connect() as conn:
+                    assert conn.execute(sa.select(meta_head.c.revision)).scalar() is not None
+                assert not fails
+            except Unauthenticated:
+                assert fails
+            assert check.runs == 1
+        with pytest.raises(Unauthenticated) if fails else contextlib.nullcontext():
+            ensure_request_check()
+        # Once it has run, there is nothing left to carry.
+        with request_check_to_fold() as carried:
+            assert carried is None
+        # A fresh check carried by a read: the read's block does not run it again.
+        folded = _Check(fails)
+        defer_request_check(folded)
+        refused = pytest.raises(Unauthenticated) if fails else contextlib.nullcontext()
+        with refused, request_check_to_fold() as carried, acme.connect() as conn:
+            assert carried is folded
+            rows = carried.fold_into(conn, sa.select(meta_head.c.revision))
+            assert len(rows) == 1
+        assert folded.runs == 1
+    finally:
+        instance.db.close_request(token)
+    assert checked_out(instance) == 0
