@@ -146,7 +146,7 @@ class RequestCheck(Protocol):
 
     def ensure(self) -> None: ...
 
-    def fold_into(self, conn: Connection, statement: sa.Select) -> Sequence[sa.Row]: ...
+    def fold_into(self, conn: Connection, statement: sa.Select, params: dict | None = None) -> Sequence[sa.Row]: ...
 
 
 @dataclass
@@ -271,7 +271,7 @@ def ensure_request_check() -> None:
 @contextmanager
 def request_check_to_fold() -> Iterator[RequestCheck | None]:
     """The request's deferred check when it has not run yet, for the block's
-    first read to carry (``check.fold_into(conn, statement)``); None when
+    first read to carry (``check.fold_into(conn, statement, params)``); None when
     there is nothing to carry. No block opened inside runs it alone, and when
     the block ends it has run one way or the other."""
     scope = _request_connections.get()

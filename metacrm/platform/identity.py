@@ -977,8 +977,8 @@ def deferred_token_check(instance: Instance, token: str) -> DeferredTokenCheck |
         return None
     token_hash = _hash_token(token)
     seen = _seen_tokens(instance).get(token_hash)
-    if seen is None or seen.identity is None:
-        return None
+    if seen is None or seen.identity is None or seen.identity.two_factor_pending:
+        return None  # never seen with its reads, or refused before any view runs
     return DeferredTokenCheck(instance, token, token_hash, seen)
 
 

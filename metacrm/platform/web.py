@@ -222,7 +222,9 @@ def _before_request():
     g.request_connections = instance.db.open_request()
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     is_public = view is None or request.endpoint == "static" or getattr(view, PUBLIC_ATTR, False)
-    may_defer = getattr(view, READ_ONLY_ATTR, False) and request.method == "GET"
+    # Only a request nothing here refuses: an answer given before the view
+    # (a NUL in the query, two factors pending) must not outrun the check.
+    may_defer = getattr(view, READ_ONLY_ATTR, False) and request.method == "GET" and _nul_parameter() is None
     try:
         identity, by_token = _resolve_identity(instance, is_public, may_defer)
     except sa.exc.DBAPIError as error:
@@ -262,15 +264,22 @@ def _teardown_request(_error=None) -> None:
         current_app.extensions["metacrm"].db.close_request(token)
 
 
+def _nul_parameter() -> str | None:
+    """The first query parameter holding a NUL character, printable, or None."""
+    for key, value in request.args.items(multi=True):
+        if "\x00" in key or "\x00" in value:
+            return key.replace("\x00", "\\0")
+    return None
+
+
 def _refuse_nul_in_query() -> None:
     """PostgreSQL text cannot hold a NUL character; refuse it at the edge,
     naming the parameter, for both databases alike."""
-    for key, value in request.args.items(multi=True):
-        if "\x00" in key or "\x00" in value:
-            name = key.replace("\x00", "\\0")
-            raise BadRequest(
-                f"query parameter {name!r} contains a NUL character", details={"fields": {name: ["contains NUL"]}}
-            )
+    name = _nul_parameter()
+    if name is not None:
+        raise BadRequest(
+            f"query parameter {name!r} contains a NUL character", details={"fields": {name: ["contains NUL"]}}
+        )
 
 
 def _after_request(response):

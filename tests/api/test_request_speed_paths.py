@@ -209,6 +209,10 @@ def test_the_check_sent_with_the_read_sees_every_change_at_once(client, world, a
     assert required.status_code == 200
     blocked = get(acme)
     assert blocked.status_code == 403 and blocked.json["error"]["code"] == "two_factor_required"
+    # The admin's token, refused before any view while two factors are pending, is revoked: 401.
+    admin = world.identity("admin@acme.test", "acme")
+    identities.revoke_token(world.instance, admin, identities.list_tokens(world.instance, admin)[-1]["id"])
+    assert get(acme).status_code == 401
     # A revoked token: 401, for a record that exists and for one that does not.
     assert get().status_code == 200
     identity = world.identity("user@acme.test", "acme")
@@ -218,7 +222,12 @@ def test_the_check_sent_with_the_read_sees_every_change_at_once(client, world, a
         assert refused.status_code == 401, refused.json
         assert "acme" not in refused.get_data(as_text=True)
     # Nor does an error the view finds before its first read (no such object, no such field).
-    early = (f"{DATA}/nothing/{record_id}", f"{DATA}/deal/{record_id}?fields=nothing", f"{DATA}/deal?where=nothing")
+    early = (
+        f"{DATA}/nothing/{record_id}",
+        f"{DATA}/deal/{record_id}?fields=nothing",
+        f"{DATA}/deal?where=nothing",
+        f"{DATA}/deal/{record_id}?fields=%00",
+    )
     for path in early:
         assert client.get(path, headers=user).status_code == 401, path
 
