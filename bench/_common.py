@@ -404,6 +404,13 @@ class BenchEnv:
         :meth:`as_request`). Dispose it at the end."""
         return sa.create_engine(self.engine.url.render_as_string(hide_password=False))
 
+    def tenant_url(self) -> str:
+        """The URL of the database holding the tenant's records (its own file
+        on SQLite), for a baseline of its own (:func:`bare_app`)."""
+        if self.sqlite:
+            return f"sqlite:///{self.instance.db.tenant_file(self.tenant_slug)}"
+        return self.engine.url.render_as_string(hide_password=False)
+
     def qualified(self, object_api_name: str) -> str:
         if self.schema is None:
             return f'"{table_name(object_api_name)}"'
@@ -493,13 +500,21 @@ DEAL_COLUMNS = [
 ]  # fmt: skip
 
 
-def bare_get_app(url: str, schema: str | None, object_name: str = "deal", **engine_options: Any):
-    """The baseline of get_by_id and load: a Flask app of one view, ``GET
-    /<object>/<id>``, that selects the record's columns with SQLAlchemy Core
-    on its own engine (``engine_options``: the pool, sized as the product's)
-    and returns them with ``jsonify``; ``GET /health`` for a readiness probe.
+def bare_app(url: str, schema: str | None, object_name: str = "deal", **engine_options: Any):
+    """The baseline of get_by_id, list_page and load: a Flask app that selects
+    the record's columns with SQLAlchemy Core on its own engine
+    (``engine_options``: the pool, sized as the product's) and returns them
+    with ``jsonify``. Its views:
+
+    * ``GET /<object>/<id>``: one record;
+    * ``GET /<object>?<field>=<value>&sort=-<field>&limit=N&offset=M``: a page
+      of live records with one equality filter, sorted on one field (NULLs
+      first when descending, as the API sorts) and the id, ``limit + 1`` rows
+      read to know whether more follow — the list a hand-written endpoint serves;
+    * ``GET /health``: a readiness probe.
+
     Returns the app and its engine (dispose it at the end)."""
-    from flask import Flask, abort, jsonify
+    from flask import Flask, abort, jsonify, request
 
     engine = sa.create_engine(url, **engine_options)
     table = sa.Table(f"o_{object_name}", sa.MetaData(), schema=schema, autoload_with=engine)
@@ -513,6 +528,19 @@ def bare_get_app(url: str, schema: str | None, object_name: str = "deal", **engi
         if row is None:
             abort(404)
         return jsonify(dict(row))
+
+    @app.get(f"/{object_name}")
+    def list_records():
+        args = request.args.to_dict()
+        sort, limit, offset = args.pop("sort"), int(args.pop("limit", 50)), int(args.pop("offset", 0))
+        ((field, value),) = args.items()
+        key = table.c[sort.lstrip("-")]
+        order = key.desc().nulls_first() if sort.startswith("-") else key.asc().nulls_last()
+        page = query.where(table.c[field] == value).order_by(order, table.c.id.asc()).limit(limit + 1)
+        page = page.offset(offset) if offset else page
+        with engine.connect() as conn:
+            rows = conn.execute(page).mappings().all()
+        return jsonify({"data": [dict(row) for row in rows[:limit]], "more": len(rows) > limit})
 
     @app.get("/health")
     def health():

@@ -45,11 +45,7 @@ def main() -> int:
         env.create_deal_object(OBJECT)
         env.load_series(OBJECT, rows)
         store = env.store()
-        if env.sqlite:
-            url = f"sqlite:///{env.instance.db.tenant_file(env.tenant_slug)}"
-        else:
-            url = env.engine.url.render_as_string(hide_password=False)
-        app, bare_engine = c.bare_get_app(url, env.schema, OBJECT)
+        app, bare_engine = c.bare_app(env.tenant_url(), env.schema, OBJECT)
         bare = app.test_client()
         ids = iter(range(10**9))
 

@@ -10,11 +10,19 @@ filter keeps 10 % of the rows. Three pages, each through
 * ``api``: the HTTP API (Flask test client, bearer token: authentication,
   tenant binding, model revision check, roles, query, JSON — one connection),
 * ``store``: ``RecordStore.query`` directly (model already compiled), for the page,
-* the baseline: the same page in hand-written SQLAlchemy Core on an engine
-  of its own with the same URL and default settings (``BenchEnv.baseline_engine``:
-  its ROLLBACKs must not drop the API's prepared statements), the same
-  columns the store selects, the same WHERE and ORDER BY, rows fetched as
-  mappings:
+* the baseline (``raw_core``): the same page in hand-written SQLAlchemy Core
+  on an engine of its own with the same URL and default settings
+  (``BenchEnv.baseline_engine``: its ROLLBACKs must not drop the API's
+  prepared statements), the same columns the store selects, the same WHERE
+  and ORDER BY, rows fetched as mappings — no HTTP, no JSON;
+* ``bare`` (the second baseline, for ``page`` and ``deep``): the same page
+  served by a bare Flask + SQLAlchemy Core endpoint (``_common.bare_app``,
+  the baseline of get_by_id) through the same kind of test client, as JSON:
+  the floor of any JSON list endpoint on this stack. ``bare ÷ raw`` is what
+  HTTP and JSON alone add; ``api ÷ bare`` is what the product adds (token,
+  tenant, roles, guard, metadata-driven dump).
+
+The API and the bare endpoint each decode their answer once.
 
 1. ``page``: ``?industry=ind3&sort=-amount&limit=50`` — every field;
 2. ``fields``: the same with ``fields=name,amount`` — the SELECT narrows to
@@ -104,11 +112,18 @@ def main() -> int:
                 .order_by(table.c.amount.desc().nulls_first(), table.c.id.asc())
             )
 
-        def get(url: str) -> list[int]:
-            response = env.client.get(url, headers=env.headers)
+        app, bare_engine = c.bare_app(env.tenant_url(), env.schema, OBJECT)
+        bare = app.test_client()
+        BARE_URL = f"/{OBJECT}?industry={FILTER_VALUE}&sort=-amount&limit=50"  # noqa: N806
+
+        def answered(response) -> list[int]:
             assert response.status_code == 200, response.data[:300]
-            assert len(response.json["data"]) == 50
-            return [r["id"] for r in response.json["data"]]
+            data = response.json["data"]
+            assert len(data) == 50
+            return [r["id"] for r in data]
+
+        def get(url: str) -> list[int]:
+            return answered(env.client.get(url, headers=env.headers))
 
         def rows(query) -> list[int]:
             with baseline_engine.connect() as conn:
@@ -126,6 +141,7 @@ def main() -> int:
             "page": {
                 "api": lambda: get(URL),
                 "store": via_store,
+                "bare": lambda: answered(bare.get(BARE_URL)),
                 "raw_core": lambda: rows(raw_query(SYSTEM + FIELDS)),
             },
             "fields": {
@@ -134,6 +150,7 @@ def main() -> int:
             },
             "deep": {
                 "api": lambda: get(f"{URL}&offset={offset}"),
+                "bare": lambda: answered(bare.get(f"{BARE_URL}&offset={offset}")),
                 "raw_core": lambda: rows(raw_query(SYSTEM + FIELDS, offset)),
                 "raw_deferred": lambda: rows(raw_deferred_query()),
             },
@@ -158,7 +175,7 @@ def main() -> int:
                 c.log(f"[{label}] {name:22s} p50 {stats['p50_ms']:8.3f} ms  p95 {stats['p95_ms']:8.3f} ms")
             for name, stats in s.items():
                 case, path = name.split(".")
-                target = baseline if path == "raw_core" else extra if path == "raw_deferred" else metrics
+                target = baseline if path in ("raw_core", "bare") else extra if path == "raw_deferred" else metrics
                 target[f"{case}_{path}_{label}"] = {k: stats[k] for k in ("p50_ms", "p95_ms")}
             for case, paths in cases.items():
                 raw_p50 = s[f"{case}.raw_core"]["p50_ms"]
@@ -167,12 +184,17 @@ def main() -> int:
                         ratio[f"{case}_{path}_over_raw_p50_{label}_lower_is_better"] = c.rnd(
                             s[f"{case}.{path}"]["p50_ms"] / raw_p50, 2
                         )
+                if "bare" in paths:
+                    ratio[f"{case}_api_over_bare_p50_{label}_lower_is_better"] = c.rnd(
+                        s[f"{case}.api"]["p50_ms"] / s[f"{case}.bare"]["p50_ms"], 2
+                    )
 
         extra["rows"] = sizes
         extra["rounds"] = [rounds_by_size[size] for size in sizes]
         if args.profile:
             c.profile_calls("GET list page (api)", cases["page"]["api"], 200)
         baseline_engine.dispose()
+        bare_engine.dispose()
     c.emit(
         BENCH,
         metrics,

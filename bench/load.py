@@ -86,7 +86,7 @@ def serve_bare(url: str, schema: str, port: int, workers: int | None, threads: i
     threads = threads or DEFAULT_THREADS
     pool = {"pool_size": max(DEFAULT_POOL_SIZE, threads), "max_overflow": POOL_OVERFLOW}  # as serve sizes metacrm's
     run_gunicorn(
-        lambda: c.bare_get_app(url, schema, OBJECT, **pool)[0],
+        lambda: c.bare_app(url, schema, OBJECT, **pool)[0],
         host="127.0.0.1",
         port=port,
         workers=workers or DEFAULT_WORKERS,
