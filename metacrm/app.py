@@ -15,6 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask_htmx import HTMX
@@ -57,6 +58,25 @@ class JSONProvider(DefaultJSONProvider):
         if isinstance(o, Decimal):
             return float(o)
         return DefaultJSONProvider.default(o)
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """A compact answer (every response outside debug mode) is written by
+        orjson: the same text (save a float's exponent: 1e-7, not 1e-07),
+        several times faster than the standard
+        library on a page of records (issue 16). Dates and dataclasses still
+        go through :meth:`default`, so they come out as before. Anything else
+        (indented, the ``tojson`` filter), or a value orjson refuses (an
+        integer beyond 64 bits, a lone surrogate), takes the standard path."""
+        if kwargs == COMPACT:
+            try:
+                return orjson.dumps(obj, default=self.default, option=ORJSON_OPTIONS).decode()
+            except orjson.JSONEncodeError:
+                pass
+        return super().dumps(obj, **kwargs)
+
+
+COMPACT = {"separators": (",", ":")}  # what Flask's response() asks for outside debug mode
+ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class MetacrmFlask(Flask):

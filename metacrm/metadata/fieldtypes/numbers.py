@@ -9,6 +9,7 @@ numbers are (query strings, imports); booleans never are.
 from __future__ import annotations
 
 import decimal
+import functools
 import re
 from typing import Any, ClassVar
 
@@ -186,7 +187,12 @@ def quantize(value: Any, scale: int) -> decimal.Decimal:
         num = value
     else:
         num = decimal.Decimal(repr(value) if isinstance(value, float) else str(value))
-    return num.quantize(decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP, context=_CONTEXT)
+    return num.quantize(_quantum(scale), rounding=decimal.ROUND_HALF_UP, context=_CONTEXT)
+
+
+@functools.lru_cache(maxsize=64)
+def _quantum(scale: int) -> decimal.Decimal:
+    return decimal.Decimal(1).scaleb(-scale)
 
 
 class DecimalType(BuiltinFieldType):
@@ -222,12 +228,13 @@ class DecimalType(BuiltinFieldType):
         "percent": "same storage; values are rounded to the new scale, refused if they need more digits",
     }
 
-    @property
+    # Worked out once per compiled field (its options never change): every value read asks.
+    @functools.cached_property
     def precision(self) -> int:
         value = self.options.get("precision")
         return max(1, min(38, int(value))) if value is not None else self.default_precision
 
-    @property
+    @functools.cached_property
     def scale(self) -> int:
         value = self.options.get("scale")
         scale = int(value) if value is not None else self.default_scale

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from metacrm.metadata.fieldtypes.base import FieldType
 from metacrm.metadata.physical import CompiledObject
 from metacrm.metadata.reserved import SYSTEM_FIELDS
 from metacrm.metadata.values import json_safe
@@ -35,6 +36,8 @@ DEFERRED_OFFSET = 1000
 # The system columns every record carries (the API's required fields);
 # deleted_at only when reading the recycle bin.
 RECORD_COLUMNS = tuple(name for name in SYSTEM_FIELDS if name != "deleted_at")
+# What a page's dump does with a field's column value (Queries._dumper).
+AS_STORED, CONVERTED, LINKS, OPENED = "as stored", "converted", "links", "opened"
 
 
 @dataclass
@@ -78,26 +81,30 @@ class Queries(StoreCore):
 
     def _dumper(self, obj: CompiledObject, fields: list[str], many: dict[str, dict[int, list]]):
         """The function that turns one row of a page into its record: what
-        each field needs (links, decryption, a lookup's name, or only
-        ``from_db``) is decided once per page, not once per value."""
+        each field needs (its value as stored, ``from_db``, links, decryption,
+        a lookup's name) is decided once per page, not once per value."""
         plan = []
         for name in fields:
             field_type = obj.fields[name]
             if field_type.stores_links:
-                plan.append((name, 1, field_type, many.get(name, {})))
+                plan.append((name, LINKS, field_type, many.get(name, {})))
             elif field_type.encrypted or field_type.is_lookup:
-                plan.append((name, 2, field_type, None))
+                plan.append((name, OPENED, field_type, None))
+            elif type(field_type).from_db is FieldType.from_db:
+                plan.append((name, AS_STORED, None, None))
             else:
-                plan.append((name, 0, field_type.from_db, None))
+                plan.append((name, CONVERTED, field_type.from_db, None))
         registry, api_name = self.registry, obj.api_name
 
         def dump(row) -> dict:
             mapping = row._mapping
             record: dict[str, Any] = {"id": mapping["id"]}
             for name, kind, handler, links in plan:
-                if kind == 0:
+                if kind is AS_STORED:
+                    record[name] = mapping[name]
+                elif kind is CONVERTED:
                     record[name] = handler(mapping[name])
-                elif kind == 1:
+                elif kind is LINKS:
                     record[name] = handler.dump_links(links.get(mapping["id"], []))
                 else:
                     value = handler.from_db(sealing.open_value(registry, api_name, handler, mapping[name]))
