@@ -5,13 +5,17 @@ refuses takes the standard path instead of failing."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
+import enum
 import json
 import uuid
 from decimal import Decimal
 
 import pytest
+from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
 
 from metacrm.app import COMPACT, JSONProvider, MetacrmFlask
 
@@ -19,6 +23,10 @@ from metacrm.app import COMPACT, JSONProvider, MetacrmFlask
 @pytest.fixture(scope="module")
 def app():
     return MetacrmFlask("json_answers")
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
 
 
 @dataclasses.dataclass
@@ -38,6 +46,9 @@ def standard(value) -> str:
         {"at": dt.datetime(2026, 12, 4, 9, 30, 5, 123456, tzinfo=dt.UTC), "day": dt.date(2026, 2, 28)},
         {"naive": dt.datetime(2026, 12, 4, 9, 30), 7: "an integer key", "id": uuid.UUID(int=42)},
         {"period": Period(dt.date(2026, 1, 1), 30), "html": "<b>&</b>", "quote": 'say "hi"\n\t'},
+        # Subclasses are written as the standard library writes them: a MultiDict its first values.
+        {"args": MultiDict([("a", "1"), ("a", "2")]), "ordered": collections.OrderedDict(b=1, a=2)},
+        {"level": Level.HIGH, "safe": Markup("<b>x</b>"), "flag": True},
         {"big": 2**70, "also": 1},  # beyond 64 bits: orjson refuses, the standard path writes it
         {"lone": "\ud800"},  # a lone surrogate: the same
         [],
